@@ -1,0 +1,294 @@
+//! `CloudAccount` / `ClusterCloudAccount`: how to reach one AWS account, Azure
+//! subscription or GCP project.
+//!
+//! Credentials come from the SDK's ambient chain by default (IRSA / EKS Pod
+//! Identity, Azure workload identity, GCP workload identity / ADC). A Secret is
+//! only ever read from the account's own namespace (for a
+//! ClusterCloudAccount, the controller's namespace).
+
+// kube's `printcolumn(...)` repeats `type_ = ...` by design; clippy reads that as
+// a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
+use super::patterns;
+use super::posture::Cloud;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How to reach one AWS account, Azure subscription or GCP project, for the
+/// FunctionPostures of this namespace.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "zerofn.dev",
+    version = "v1alpha1",
+    kind = "CloudAccount",
+    plural = "cloudaccounts",
+    category = "zerofn",
+    namespaced,
+    status = "CloudAccountStatus",
+    printcolumn(name = "Cloud", type_ = "string", json_path = ".status.cloud"),
+    printcolumn(name = "Account", type_ = "string", json_path = ".status.account"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of aws, azure or gcp must be set"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloudAccountSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsAccount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureAccount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpAccount>,
+}
+
+/// A cloud account shared by several namespaces: like CloudAccount, plus the
+/// namespaces whose FunctionPostures may use it.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "zerofn.dev",
+    version = "v1alpha1",
+    kind = "ClusterCloudAccount",
+    plural = "clustercloudaccounts",
+    category = "zerofn",
+    status = "CloudAccountStatus",
+    printcolumn(name = "Cloud", type_ = "string", json_path = ".status.cloud"),
+    printcolumn(name = "Account", type_ = "string", json_path = ".status.account"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of aws, azure or gcp must be set"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterCloudAccountSpec {
+    /// Namespaces whose FunctionPostures may use this account. `*` admits
+    /// every namespace. Empty admits none.
+    #[serde(default)]
+    pub allowed_namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsAccount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureAccount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpAccount>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudAccountStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<super::status::Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    /// The account id / subscription id / project id actually reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsAccount {
+    /// Expected account id. Checked against STS GetCallerIdentity, so a
+    /// posture never acts on another account by mistake; looked up if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::AWS_ACCOUNT_ID))]
+    pub account_id: Option<String>,
+    /// Default region for functions that name none.
+    #[schemars(regex(pattern = patterns::AWS_REGION))]
+    pub region: String,
+    /// Further regions scanned when deciding whether a role is shared with
+    /// another function of the account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::AWS_REGION)))]
+    pub regions: Vec<String>,
+    /// Static credentials from a Secret (keys `aws_access_key_id`,
+    /// `aws_secret_access_key`, optional `aws_session_token`). Without it the
+    /// SDK's default chain is used (IRSA, EKS Pod Identity, instance role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+    /// A role to assume with the base credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AwsAssumeRole>,
+    /// Endpoint for every AWS service (VPC endpoint, test stand-in). The
+    /// standard AWS_ENDPOINT_URL variables also apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://.+$"))]
+    pub endpoint: Option<String>,
+    /// Per-service endpoint overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<AwsEndpoints>,
+    /// Pace of per-function reads (GetPolicy, GetFunctionUrlConfig, ...)
+    /// against this account, in requests per second. Lambda's control-plane
+    /// quotas are small and shared with every other tool of the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_requests_per_second: Option<u32>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsAssumeRole {
+    #[schemars(regex(pattern = patterns::IAM_ROLE_ARN))]
+    pub role_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1224))]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[\w+=,.@-]{2,64}$"))]
+    pub session_name: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsEndpoints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://.+$"))]
+    pub lambda: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://.+$"))]
+    pub iam: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://.+$"))]
+    pub sts: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureAccount {
+    #[schemars(regex(pattern = patterns::UUID))]
+    pub tenant_id: String,
+    #[schemars(regex(pattern = patterns::UUID))]
+    pub subscription_id: String,
+    /// Client id of the app registration / managed identity to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::UUID))]
+    pub client_id: Option<String>,
+    /// WorkloadIdentity (default in a cluster), ManagedIdentity, or
+    /// ClientSecret with `clientSecretRef`.
+    #[serde(default)]
+    pub credential: AzureCredentialKind,
+    /// Secret holding the client secret (key `client_secret` unless `key` says
+    /// otherwise), for credential ClientSecret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_ref: Option<SecretKeyRef>,
+    /// ARM endpoint (sovereign clouds, test stand-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https://.+$"))]
+    pub resource_manager_endpoint: Option<String>,
+    /// Entra ID authority host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https://.+$"))]
+    pub authority_host: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AzureCredentialKind {
+    #[default]
+    WorkloadIdentity,
+    ManagedIdentity,
+    ClientSecret,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpAccount {
+    #[schemars(regex(pattern = patterns::GCP_PROJECT_ID))]
+    pub project_id: String,
+    /// Looked up through Cloud Resource Manager when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,20}$"))]
+    pub project_number: Option<String>,
+    /// A service account key (JSON) in a Secret. Without it, Application
+    /// Default Credentials (GKE workload identity) are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretKeyRef>,
+    /// Per-service endpoint overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<GcpEndpoints>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpEndpoints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_manager: Option<String>,
+}
+
+/// A Secret in the account's own namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretRef {
+    #[schemars(regex(pattern = patterns::K8S_NAME))]
+    pub name: String,
+}
+
+/// A key of a Secret in the account's own namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeyRef {
+    #[schemars(regex(pattern = patterns::K8S_NAME))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The cloud-facing part shared by both account kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AccountConfig {
+    Aws(AwsAccount),
+    Azure(AzureAccount),
+    Gcp(GcpAccount),
+}
+
+impl AccountConfig {
+    pub fn cloud(&self) -> Cloud {
+        match self {
+            AccountConfig::Aws(_) => Cloud::Aws,
+            AccountConfig::Azure(_) => Cloud::Azure,
+            AccountConfig::Gcp(_) => Cloud::Gcp,
+        }
+    }
+
+    fn from_parts(aws: &Option<AwsAccount>, azure: &Option<AzureAccount>, gcp: &Option<GcpAccount>) -> Option<Self> {
+        match (aws, azure, gcp) {
+            (Some(a), None, None) => Some(AccountConfig::Aws(a.clone())),
+            (None, Some(a), None) => Some(AccountConfig::Azure(a.clone())),
+            (None, None, Some(a)) => Some(AccountConfig::Gcp(a.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl CloudAccountSpec {
+    /// The one cloud this account reaches; None when zero or several are set
+    /// (refused by validation).
+    pub fn config(&self) -> Option<AccountConfig> {
+        AccountConfig::from_parts(&self.aws, &self.azure, &self.gcp)
+    }
+}
+
+impl ClusterCloudAccountSpec {
+    pub fn config(&self) -> Option<AccountConfig> {
+        AccountConfig::from_parts(&self.aws, &self.azure, &self.gcp)
+    }
+
+    pub fn admits(&self, namespace: &str) -> bool {
+        self.allowed_namespaces.iter().any(|n| n == "*" || n == namespace)
+    }
+}

@@ -1,0 +1,35 @@
+//! The zerofn API: group `zerofn.dev`, version `v1alpha1`.
+
+pub mod account;
+pub mod patterns;
+pub mod posture;
+pub mod schema_check;
+pub mod status;
+pub mod validate;
+
+pub use account::*;
+pub use posture::*;
+pub use status::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+pub const GROUP: &str = "zerofn.dev";
+pub const VERSION: &str = "v1alpha1";
+pub const API_VERSION: &str = "zerofn.dev/v1alpha1";
+
+/// Every CRD zerofn serves, in the order `kubectl apply` should see them.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![CloudAccount::crd(), ClusterCloudAccount::crd(), FunctionPosture::crd()]
+}
+
+/// The openAPIV3Schema of the CRD for `kind`, for schema checks of manifests.
+pub fn schema_for(kind: &str) -> Option<serde_json::Value> {
+    crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .and_then(|c| c.spec.versions.into_iter().next())
+        .and_then(|v| v.schema)
+        .and_then(|s| s.open_api_v3_schema)
+        .and_then(|s| serde_json::to_value(s).ok())
+}

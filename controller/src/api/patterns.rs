@@ -1,0 +1,133 @@
+//! Patterns shared by the CRD schema (so the API server rejects bad input)
+//! and by `validate` (so the CLI rejects the same input with the same words).
+
+pub const AWS_FUNCTION_NAME: &str = r"^[a-zA-Z0-9_-]{1,64}$";
+pub const AWS_REGION: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$";
+pub const AWS_ACCOUNT_ID: &str = r"^[0-9]{12}$";
+pub const AWS_SUBNET_ID: &str = r"^subnet-[0-9a-f]{8,17}$";
+pub const AWS_SECURITY_GROUP_ID: &str = r"^sg-[0-9a-f]{8,17}$";
+/// Any ARN: `arn:partition:service:region:account:resource`.
+pub const ARN: &str = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:.+$";
+pub const IAM_POLICY_ARN: &str =
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::([0-9]{12}|aws):policy/[A-Za-z0-9_+=,.@/-]+$";
+pub const IAM_ROLE_ARN: &str = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$";
+pub const LAMBDA_LAYER_ARN: &str =
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9-]+:[0-9]{12}:layer:[a-zA-Z0-9_-]{1,140}(:[0-9]+)?$";
+pub const LAMBDA_CSC_ARN: &str =
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$";
+/// An IAM action such as `s3:GetObject` or `s3:Get*`; `*` alone is refused by
+/// a CEL rule with a clearer message.
+pub const IAM_ACTION: &str = r"^([a-z0-9-]+:[A-Za-z0-9*?]+|\*)$";
+/// A resource-policy principal: a service, an account id, or an IAM ARN.
+pub const AWS_PRINCIPAL: &str = r"^([a-z0-9.-]+\.amazonaws\.com(\.cn)?|[0-9]{12}|arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:(root|role/.+|user/.+))$";
+
+pub const AZURE_NAME: &str = r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,58}[a-zA-Z0-9]$|^[a-zA-Z0-9]$";
+pub const AZURE_RESOURCE_GROUP: &str = r"^[-\w._()]{1,90}$";
+pub const UUID: &str = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+pub const AZURE_RESOURCE_ID: &str = r"^/subscriptions/[0-9a-fA-F-]{36}(/.+)?$";
+pub const AZURE_SUBNET_ID: &str = r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$";
+
+pub const GCP_PROJECT_ID: &str = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$";
+pub const GCP_LOCATION: &str = r"^[a-z]+-[a-z]+[0-9]+$";
+pub const GCP_FUNCTION_NAME: &str = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$";
+pub const GCP_ROLE: &str = r"^(roles/[a-zA-Z0-9_.]+|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/roles/[a-zA-Z0-9_.]+|organizations/[0-9]+/roles/[a-zA-Z0-9_.]+)$";
+pub const GCP_MEMBER: &str = r"^(serviceAccount|user|group|domain|principal|principalSet):.+$";
+pub const GCP_CONNECTOR: &str = r"^projects/[^/]+/locations/[^/]+/connectors/[a-z][a-z0-9-]{0,23}$";
+pub const GCP_SERVICE_ACCOUNT_EMAIL: &str = r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$|^[0-9]+-compute@developer\.gserviceaccount\.com$|^[a-z0-9-]+@appspot\.gserviceaccount\.com$";
+
+/// Go-style duration as the API server shows them: `30s`, `5m`, `1h30m`.
+pub const DURATION: &str = r"^([0-9]+(s|m|h))+$";
+pub const K8S_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+use regex::Regex;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+/// Whether `value` matches `pattern` (a constant above or a pattern from a
+/// CRD schema). Compiled patterns are cached; a pattern that does not compile
+/// matches nothing, and a test proves every constant compiles.
+pub fn matches(pattern: &str, value: &str) -> bool {
+    static CACHE: LazyLock<Mutex<HashMap<String, Option<Regex>>>> = LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if !cache.contains_key(pattern) {
+        cache.insert(pattern.to_string(), Regex::new(pattern).ok());
+    }
+    cache
+        .get(pattern)
+        .and_then(|r| r.as_ref())
+        .is_some_and(|re| re.is_match(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_compiles() {
+        for p in [
+            AWS_FUNCTION_NAME,
+            AWS_REGION,
+            AWS_ACCOUNT_ID,
+            AWS_SUBNET_ID,
+            AWS_SECURITY_GROUP_ID,
+            ARN,
+            IAM_POLICY_ARN,
+            IAM_ROLE_ARN,
+            LAMBDA_LAYER_ARN,
+            LAMBDA_CSC_ARN,
+            IAM_ACTION,
+            AWS_PRINCIPAL,
+            AZURE_NAME,
+            AZURE_RESOURCE_GROUP,
+            UUID,
+            AZURE_RESOURCE_ID,
+            AZURE_SUBNET_ID,
+            GCP_PROJECT_ID,
+            GCP_LOCATION,
+            GCP_FUNCTION_NAME,
+            GCP_ROLE,
+            GCP_MEMBER,
+            GCP_CONNECTOR,
+            GCP_SERVICE_ACCOUNT_EMAIL,
+            DURATION,
+            K8S_NAME,
+        ] {
+            assert!(Regex::new(p).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn arns() {
+        assert!(matches(ARN, "arn:aws:s3:::my-bucket"));
+        assert!(matches(ARN, "arn:aws:sqs:eu-west-1:123456789012:q"));
+        assert!(!matches(ARN, "arn:aws:s3"));
+        assert!(!matches(ARN, "bucket"));
+        assert!(matches(IAM_POLICY_ARN, "arn:aws:iam::aws:policy/AWSLambdaExecute"));
+        assert!(matches(IAM_POLICY_ARN, "arn:aws:iam::123456789012:policy/team/p"));
+        assert!(!matches(IAM_POLICY_ARN, "arn:aws:iam::policy/x"));
+        assert!(matches(
+            LAMBDA_LAYER_ARN,
+            "arn:aws:lambda:eu-west-1:123456789012:layer:otel:3"
+        ));
+        assert!(matches(
+            LAMBDA_LAYER_ARN,
+            "arn:aws:lambda:eu-west-1:123456789012:layer:otel"
+        ));
+        assert!(matches(
+            LAMBDA_CSC_ARN,
+            "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+        ));
+    }
+
+    #[test]
+    fn regions_and_names() {
+        for r in ["eu-west-1", "us-gov-west-1", "ap-southeast-2", "cn-north-1"] {
+            assert!(matches(AWS_REGION, r), "{r}");
+        }
+        assert!(!matches(AWS_REGION, "europe"));
+        assert!(matches(AWS_FUNCTION_NAME, "orders-api_v2"));
+        assert!(!matches(AWS_FUNCTION_NAME, "orders api"));
+        assert!(matches(DURATION, "1h30m"));
+        assert!(!matches(DURATION, "5 minutes"));
+    }
+}

@@ -1,0 +1,610 @@
+//! `FunctionPosture`: the declared Zero Trust posture of one serverless function.
+//!
+//! A control left out of the spec is not checked. Every per-cloud block must
+//! match the cloud of `function` (CEL on the CRD, `validate` in the CLI).
+
+// kube's `printcolumn(...)` repeats `type_ = ...` by design; clippy reads that as
+// a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
+use super::patterns;
+use super::status::FunctionPostureStatus;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The declared Zero Trust posture of one serverless function.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "zerofn.dev",
+    version = "v1alpha1",
+    kind = "FunctionPosture",
+    plural = "functionpostures",
+    shortname = "fp",
+    category = "zerofn",
+    namespaced,
+    status = "FunctionPostureStatus",
+    printcolumn(name = "Cloud", type_ = "string", json_path = ".status.cloud"),
+    printcolumn(name = "Function", type_ = "string", json_path = ".status.function"),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Compliant", type_ = "string", json_path = ".status.compliance"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("!has(self.identity) || !has(self.identity.aws) || has(self.function.aws)").message("identity.aws is set but the function is not on AWS").field_path(".identity.aws"))]
+#[x_kube(validation = Rule::new("!has(self.identity) || !has(self.identity.azure) || has(self.function.azure)").message("identity.azure is set but the function is not on Azure").field_path(".identity.azure"))]
+#[x_kube(validation = Rule::new("!has(self.identity) || !has(self.identity.gcp) || has(self.function.gcp)").message("identity.gcp is set but the function is not on GCP").field_path(".identity.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.triggers) || !has(self.triggers.aws) || has(self.function.aws)").message("triggers.aws is set but the function is not on AWS").field_path(".triggers.aws"))]
+#[x_kube(validation = Rule::new("!has(self.triggers) || !has(self.triggers.azure) || has(self.function.azure)").message("triggers.azure is set but the function is not on Azure").field_path(".triggers.azure"))]
+#[x_kube(validation = Rule::new("!has(self.triggers) || !has(self.triggers.gcp) || has(self.function.gcp)").message("triggers.gcp is set but the function is not on GCP").field_path(".triggers.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.network) || !has(self.network.aws) || has(self.function.aws)").message("network.aws is set but the function is not on AWS").field_path(".network.aws"))]
+#[x_kube(validation = Rule::new("!has(self.network) || !has(self.network.azure) || has(self.function.azure)").message("network.azure is set but the function is not on Azure").field_path(".network.azure"))]
+#[x_kube(validation = Rule::new("!has(self.network) || !has(self.network.gcp) || has(self.function.gcp)").message("network.gcp is set but the function is not on GCP").field_path(".network.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.aws) || has(self.function.aws)").message("supplyChain.aws is set but the function is not on AWS").field_path(".supplyChain.aws"))]
+#[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.azure) || has(self.function.azure)").message("supplyChain.azure is set but the function is not on Azure").field_path(".supplyChain.azure"))]
+#[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.gcp) || has(self.function.gcp)").message("supplyChain.gcp is set but the function is not on GCP").field_path(".supplyChain.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.function.aws) || (has(self.identity.aws) && has(self.identity.aws.permissions))").message("identity.createIfShared on AWS needs identity.aws.permissions: the new role gets exactly the declared permissions").field_path(".identity.aws"))]
+#[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.function.gcp) || (has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.createIfShared on GCP needs identity.gcp.roles: the new service account gets exactly the declared roles").field_path(".identity.gcp"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FunctionPostureSpec {
+    /// The CloudAccount (same namespace) or ClusterCloudAccount that reaches
+    /// the function's cloud.
+    pub account_ref: AccountRef,
+    /// The function this posture governs. Exactly one of aws, azure or gcp;
+    /// immutable once created.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("function is immutable: create a new FunctionPosture to govern another function"))]
+    pub function: FunctionTarget,
+    /// Enforce fixes drift; Audit only reports it and never writes to the
+    /// cloud. Defaults to Audit so a new posture is safe to apply.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Which identity the function runs as and what it may do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityControl>,
+    /// Who may invoke the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<TriggerControl>,
+    /// Which network the function sits in and how its egress leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkControl>,
+    /// Code signing and dependency provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supply_chain: Option<SupplyChainControl>,
+    /// Tracing and structured logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observability: Option<ObservabilityControl>,
+    /// How often the controller re-observes the function when nothing
+    /// changes (Go duration, e.g. `5m`). Defaults to the controller's
+    /// `--resync-interval`. Jitter is added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::DURATION))]
+    pub resync_interval: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountRef {
+    /// CloudAccount (namespaced, the posture's own namespace) or
+    /// ClusterCloudAccount (cluster-scoped, must admit the namespace).
+    #[serde(default)]
+    pub kind: AccountKind,
+    #[schemars(regex(pattern = patterns::K8S_NAME), length(min = 1, max = 253))]
+    pub name: String,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AccountKind {
+    #[default]
+    CloudAccount,
+    ClusterCloudAccount,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Enforce,
+    #[default]
+    Audit,
+}
+
+/// The function, in exactly one cloud.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of function.aws, function.azure or function.gcp must be set"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FunctionTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsFunctionRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureFunctionRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpFunctionRef>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsFunctionRef {
+    /// The Lambda function name (not its ARN).
+    #[schemars(regex(pattern = patterns::AWS_FUNCTION_NAME))]
+    pub name: String,
+    /// Region of the function; defaults to the account's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::AWS_REGION))]
+    pub region: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureFunctionRef {
+    #[schemars(regex(pattern = patterns::AZURE_RESOURCE_GROUP))]
+    pub resource_group: String,
+    /// The function app (Microsoft.Web/sites) name.
+    #[schemars(regex(pattern = patterns::AZURE_NAME))]
+    pub name: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpFunctionRef {
+    /// Region of the function, e.g. europe-west1.
+    #[schemars(regex(pattern = patterns::GCP_LOCATION))]
+    pub location: String,
+    #[schemars(regex(pattern = patterns::GCP_FUNCTION_NAME))]
+    pub name: String,
+}
+
+// ---------------------------------------------------------------- identity
+
+/// The identity the function runs as, and what it may do.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityControl {
+    /// No other function may run as the same principal (AWS role, GCP
+    /// service account; on Azure a system-assigned identity and no shared
+    /// user-assigned identity).
+    #[serde(default = "yes")]
+    pub dedicated: bool,
+    /// In Enforce mode, when the identity is shared or a default one, mint a
+    /// dedicated identity holding exactly the declared permissions and switch
+    /// the function to it. The old identity is never deleted.
+    #[serde(default)]
+    pub create_if_shared: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpIdentity>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsIdentity {
+    /// The least-privilege allowlist: the role's only inline policy holds
+    /// exactly these statements (plus the generated baseline). Left out, the
+    /// role's policies are not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<PolicyStatement>>,
+    /// Add what the function itself needs: logs on its own log group, X-Ray
+    /// writes when tracing is declared, ENI management when a VPC is declared.
+    #[serde(default = "yes")]
+    pub baseline: bool,
+    /// Managed policies that may stay attached; any other is detached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::IAM_POLICY_ARN)))]
+    pub managed_policies: Vec<String>,
+    /// A permissions boundary the role must carry. A boundary is never
+    /// removed (that would widen the role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::IAM_POLICY_ARN))]
+    pub permissions_boundary: Option<String>,
+}
+
+/// One IAM policy statement.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("(has(self.effect) && self.effect == 'Deny') || !self.actions.exists(a, a == '*')").message("action '*' grants every action of every service: declare the actions the function needs").field_path(".actions"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyStatement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]{1,64}$"))]
+    pub sid: Option<String>,
+    #[serde(default)]
+    pub effect: Effect,
+    /// Actions such as `dynamodb:GetItem` or `s3:Get*`. `*` alone is refused.
+    #[schemars(length(min = 1), inner(regex(pattern = patterns::IAM_ACTION)))]
+    pub actions: Vec<String>,
+    /// Resource ARNs (wildcards allowed inside an ARN).
+    #[schemars(length(min = 1))]
+    pub resources: Vec<String>,
+    /// IAM condition block: operator → key → values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Effect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureIdentity {
+    /// The role assignments the function's identity must hold, exactly.
+    /// Left out, role assignments are not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignments: Option<Vec<AzureRoleAssignment>>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureRoleAssignment {
+    /// Role name (e.g. `Storage Blob Data Reader`) or role definition GUID.
+    #[schemars(length(min = 1, max = 512))]
+    pub role: String,
+    /// ARM scope: a subscription, resource group or resource id.
+    #[schemars(regex(pattern = patterns::AZURE_RESOURCE_ID))]
+    pub scope: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpIdentity {
+    /// The project roles the service account must hold, exactly. Left out,
+    /// the project IAM policy is not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(regex(pattern = patterns::GCP_ROLE)))]
+    pub roles: Option<Vec<String>>,
+}
+
+// ---------------------------------------------------------------- triggers
+
+/// Who may invoke the function.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TriggerControl {
+    /// Deny: no anonymous or public path at all. RequireAuth: reachable from
+    /// the internet only with authentication.
+    #[serde(default)]
+    pub public_access: PublicAccess,
+    /// Remove (AWS: RemovePermission, GCP/Azure: drop the binding) invoke
+    /// grants and disable event sources that are not declared. When false,
+    /// undeclared grants are only reported — public ones are always removed
+    /// when publicAccess is Deny or RequireAuth.
+    #[serde(default = "yes")]
+    pub remove_unlisted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsTriggers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureTriggers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpTriggers>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PublicAccess {
+    #[default]
+    Deny,
+    RequireAuth,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsTriggers {
+    /// The only principals the resource policy may admit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invokers: Vec<AwsInvoker>,
+    /// Event source ARNs whose event source mappings may stay enabled; any
+    /// other mapping is disabled (never deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::ARN)))]
+    pub event_sources: Vec<String>,
+    /// Allowed: a function URL may exist, with AuthType AWS_IAM. Forbidden:
+    /// any function URL is deleted. Left out: Forbidden when publicAccess is
+    /// Deny, Allowed when it is RequireAuth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_url: Option<FunctionUrlPolicy>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionUrlPolicy {
+    Allowed,
+    Forbidden,
+}
+
+/// A principal that may invoke the function, and from where.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[x_kube(validation = Rule::new("!self.principal.endsWith('.amazonaws.com') || (has(self.sourceArn) && has(self.sourceAccount))").message("a service principal must be narrowed by sourceArn and sourceAccount, or any account's resource could invoke the function").field_path(".sourceArn"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsInvoker {
+    /// A service principal (`s3.amazonaws.com`), an account id, or an IAM
+    /// role/user/account-root ARN. `*` is refused.
+    #[schemars(regex(pattern = patterns::AWS_PRINCIPAL))]
+    pub principal: String,
+    /// Required for service principals: the resource that may invoke
+    /// (`AWS:SourceArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::ARN))]
+    pub source_arn: Option<String>,
+    /// Required for service principals: the account that owns the source
+    /// (`AWS:SourceAccount`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::AWS_ACCOUNT_ID))]
+    pub source_account: Option<String>,
+    #[serde(default)]
+    pub action: InvokeAction,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InvokeAction {
+    #[default]
+    #[serde(rename = "lambda:InvokeFunction")]
+    InvokeFunction,
+    #[serde(rename = "lambda:InvokeFunctionUrl")]
+    InvokeFunctionUrl,
+}
+
+impl InvokeAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvokeAction::InvokeFunction => "lambda:InvokeFunction",
+            InvokeAction::InvokeFunctionUrl => "lambda:InvokeFunctionUrl",
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureTriggers {
+    /// Disabled closes the public endpoint (private endpoints only). Left
+    /// out: Disabled when publicAccess is Deny, not checked otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_network_access: Option<AzurePublicNetworkAccess>,
+    /// Access restrictions (siteConfig.ipSecurityRestrictions) that must be
+    /// in place, with default action Deny.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_restrictions: Option<Vec<AzureAccessRestriction>>,
+    /// Require authentication through App Service authentication
+    /// (authsettingsV2).
+    #[serde(default = "yes")]
+    pub require_authentication: bool,
+    /// httpsOnly: true, minTlsVersion at least 1.2, ftpsState Disabled and
+    /// basic publishing credentials (FTP, SCM) disabled.
+    #[serde(default = "yes")]
+    pub harden_transport: bool,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AzurePublicNetworkAccess {
+    Enabled,
+    Disabled,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("(has(self.ipAddress) ? 1 : 0) + (has(self.vnetSubnetResourceId) ? 1 : 0) + (has(self.serviceTag) ? 1 : 0) == 1").message("exactly one of ipAddress, vnetSubnetResourceId or serviceTag"))]
+pub struct AzureAccessRestriction {
+    #[schemars(length(min = 1, max = 32))]
+    pub name: String,
+    /// CIDR, e.g. 203.0.113.0/24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::AZURE_SUBNET_ID))]
+    pub vnet_subnet_resource_id: Option<String>,
+    /// e.g. AzureFrontDoor.Backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tag: Option<String>,
+    #[schemars(range(min = 1, max = 2147483647))]
+    pub priority: i32,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpTriggers {
+    /// serviceConfig.ingressSettings. Left out: ALLOW_INTERNAL_ONLY when
+    /// publicAccess is Deny, not checked otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<GcpIngress>,
+    /// Members that hold roles/run.invoker on the function's Cloud Run
+    /// service, exactly. allUsers and allAuthenticatedUsers are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(regex(pattern = patterns::GCP_MEMBER)))]
+    pub invokers: Option<Vec<String>>,
+    /// Allowlist for the event trigger (reported, not changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_trigger: Option<GcpEventTriggerAllowlist>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
+pub enum GcpIngress {
+    #[serde(rename = "ALLOW_INTERNAL_ONLY")]
+    AllowInternalOnly,
+    #[serde(rename = "ALLOW_INTERNAL_AND_GCLB")]
+    AllowInternalAndGclb,
+    #[serde(rename = "ALLOW_ALL")]
+    AllowAll,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpEventTriggerAllowlist {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::GCP_SERVICE_ACCOUNT_EMAIL)))]
+    pub service_accounts: Vec<String>,
+    /// Full topic names, projects/P/topics/T.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pubsub_topics: Vec<String>,
+    /// Event types, e.g. google.cloud.storage.object.v1.finalized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+}
+
+// ---------------------------------------------------------------- network
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkControl {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsNetwork>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureNetwork>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpNetwork>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsNetwork {
+    /// The function's VpcConfig.SubnetIds, exactly.
+    #[schemars(length(min = 1, max = 16), inner(regex(pattern = patterns::AWS_SUBNET_ID)))]
+    pub subnet_ids: Vec<String>,
+    /// The function's VpcConfig.SecurityGroupIds, exactly.
+    #[schemars(length(min = 1, max = 5), inner(regex(pattern = patterns::AWS_SECURITY_GROUP_ID)))]
+    pub security_group_ids: Vec<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureNetwork {
+    /// virtualNetworkSubnetId (regional VNet integration).
+    #[schemars(regex(pattern = patterns::AZURE_SUBNET_ID))]
+    pub subnet_id: String,
+    /// siteConfig.vnetRouteAllEnabled: all outbound traffic through the VNet.
+    #[serde(default = "yes")]
+    pub route_all_egress: bool,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpNetwork {
+    /// serviceConfig.vpcConnector, projects/P/locations/L/connectors/C.
+    #[schemars(regex(pattern = patterns::GCP_CONNECTOR))]
+    pub vpc_connector: String,
+    /// serviceConfig.vpcConnectorEgressSettings.
+    #[serde(default)]
+    pub egress: GcpEgress,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GcpEgress {
+    #[default]
+    #[serde(rename = "ALL_TRAFFIC")]
+    AllTraffic,
+    #[serde(rename = "PRIVATE_RANGES_ONLY")]
+    PrivateRangesOnly,
+}
+
+// ---------------------------------------------------------------- supply chain
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SupplyChainControl {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSupplyChain>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureSupplyChain>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpSupplyChain>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsSupplyChain {
+    /// The code signing config the function must use; attached in Enforce
+    /// mode. Its UntrustedArtifactOnDeployment policy must be Enforce (reported:
+    /// a code signing config is shared, zerofn does not change it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::LAMBDA_CSC_ARN))]
+    pub code_signing_config_arn: Option<String>,
+    /// Layer ARNs the function may use. With a version the layer is pinned to
+    /// it; without, any explicit version of that layer is allowed. Layers are
+    /// reported, never removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(regex(pattern = patterns::LAMBDA_LAYER_ARN)))]
+    pub allowed_layers: Option<Vec<String>>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureSupplyChain {
+    /// Report apps that are not run from a package (WEBSITE_RUN_FROM_PACKAGE).
+    #[serde(default)]
+    pub require_run_from_package: bool,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpSupplyChain {
+    /// Artifact Registry repositories builds may push to
+    /// (buildConfig.dockerRepository), reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_docker_repositories: Option<Vec<String>>,
+    /// Service accounts builds may run as (buildConfig.serviceAccount), reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_build_service_accounts: Option<Vec<String>>,
+}
+
+// ---------------------------------------------------------------- observability
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservabilityControl {
+    /// AWS: TracingConfig.Mode. Azure: Application Insights connected
+    /// (reported). GCP: not applicable (reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingMode>,
+    /// AWS: LoggingConfig.LogFormat JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_logs: Option<bool>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TracingMode {
+    Active,
+    PassThrough,
+}
+
+impl FunctionTarget {
+    pub fn cloud(&self) -> Option<Cloud> {
+        match (&self.aws, &self.azure, &self.gcp) {
+            (Some(_), None, None) => Some(Cloud::Aws),
+            (None, Some(_), None) => Some(Cloud::Azure),
+            (None, None, Some(_)) => Some(Cloud::Gcp),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl Cloud {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Aws => "aws",
+            Cloud::Azure => "azure",
+            Cloud::Gcp => "gcp",
+        }
+    }
+}
+
+impl std::fmt::Display for Cloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

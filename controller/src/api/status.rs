@@ -1,0 +1,63 @@
+//! Status of a FunctionPosture: conditions a person and `kubectl wait` read,
+//! and the findings behind them.
+
+use crate::findings::Finding;
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// Same wire shape as `metav1.Condition`, so kubectl and other tools read it
+/// as they read any condition.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// True, False or Unknown.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// RFC 3339 time the status last changed.
+    pub last_transition_time: String,
+    /// CamelCase reason, stable for alerting.
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionPostureStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Synced and one `<Control>Compliant` per declared control.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// aws, azure or gcp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    /// The function, as region/name or resource group/name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// The identity the function runs as (role ARN, service account, principal id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Declared controls that are compliant, e.g. `4/5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<String>,
+    /// What differs from the declared posture, after the last enforcement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// Findings left out of `findings` to keep the object small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub findings_truncated: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_observed_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_enforced_time: Option<String>,
+    /// Write calls made by the last enforcement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_enforced_writes: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}

@@ -1,0 +1,202 @@
+//! Prometheus metrics. Every cloud call is counted by cloud, operation and
+//! outcome; the CLI reads the same counters to report how many writes it made.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloudRequestLabels {
+    pub cloud: &'static str,
+    pub op: String,
+    pub outcome: Outcome,
+}
+
+/// How one cloud call (one attempt, retries count again) ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    ok,
+    throttled,
+    client_error,
+    server_error,
+    transport_error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CategoryLabels {
+    pub category: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControlLabels {
+    pub control: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloudLabels {
+    pub cloud: &'static str,
+}
+
+/// Whether an operation changes the cloud. Read operations of every cloud
+/// we call start with one of these verbs (AWS) or use GET (REST clouds,
+/// whose `op` is `GET ...`).
+pub fn is_write(op: &str) -> bool {
+    !(op.starts_with("Get") || op.starts_with("List") || op.starts_with("GET ") || op.starts_with("Describe"))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    cloud_requests: Family<CloudRequestLabels, Counter>,
+    throttles: Family<CloudLabels, Counter>,
+    writes: AtomicU64,
+    reads: AtomicU64,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub errors: Family<CategoryLabels, Counter>,
+    pub compliant: Family<ControlLabels, Gauge>,
+    pub postures: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("writes", &self.writes())
+            .field("reads", &self.reads())
+            .finish()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("zerofn");
+        let cloud_requests = Family::<CloudRequestLabels, Counter>::default();
+        registry.register(
+            "cloud_requests",
+            "Cloud API calls (attempts) by cloud, operation and outcome",
+            cloud_requests.clone(),
+        );
+        let throttles = Family::<CloudLabels, Counter>::default();
+        registry.register(
+            "cloud_throttles",
+            "Cloud calls refused by throttling",
+            throttles.clone(),
+        );
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register("reconciles", "Reconciliations by result", reconciles.clone());
+        let reconcile_duration = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to observe, plan, enforce and re-observe one posture",
+            reconcile_duration.clone(),
+        );
+        let errors = Family::<CategoryLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciliations by error category",
+            errors.clone(),
+        );
+        let compliant = Family::<ControlLabels, Gauge>::default();
+        registry.register(
+            "compliant_postures",
+            "Postures whose declared control is compliant, by control",
+            compliant.clone(),
+        );
+        let postures = Gauge::default();
+        registry.register("postures", "FunctionPostures known to the controller", postures.clone());
+        Metrics {
+            registry,
+            cloud_requests,
+            throttles,
+            writes: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            reconciles,
+            reconcile_duration,
+            errors,
+            compliant,
+            postures,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn cloud_call(&self, cloud: &'static str, op: &str, outcome: Outcome) {
+        self.cloud_requests
+            .get_or_create(&CloudRequestLabels {
+                cloud,
+                op: op.to_string(),
+                outcome,
+            })
+            .inc();
+        if outcome == Outcome::throttled {
+            self.throttles.get_or_create(&CloudLabels { cloud }).inc();
+        }
+        if is_write(op) {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Write calls made so far (every attempt, whatever its outcome).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    pub fn throttled(&self, cloud: &'static str) -> u64 {
+        self.throttles.get_or_create(&CloudLabels { cloud }).get()
+    }
+
+    pub fn cloud_requests(&self, cloud: &'static str, op: &str, outcome: Outcome) -> u64 {
+        self.cloud_requests
+            .get_or_create(&CloudRequestLabels {
+                cloud,
+                op: op.to_string(),
+                outcome,
+            })
+            .get()
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_writes_are_told_apart() {
+        let m = Metrics::default();
+        m.cloud_call("aws", "ListFunctions", Outcome::ok);
+        m.cloud_call("aws", "GetPolicy", Outcome::client_error);
+        m.cloud_call("aws", "UpdateFunctionConfiguration", Outcome::ok);
+        m.cloud_call("gcp", "PATCH functions", Outcome::throttled);
+        m.cloud_call("gcp", "GET functions", Outcome::ok);
+        assert_eq!((m.reads(), m.writes()), (3, 2));
+        assert_eq!(m.throttled("gcp"), 1);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"zerofn_cloud_requests_total{cloud="aws",op="ListFunctions",outcome="ok"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,481 @@
+//! Applying one AWS action, safely.
+//!
+//! - Lambda applies configuration asynchronously: before and after a change
+//!   to the function we wait until `LastUpdateStatus` leaves `InProgress`.
+//! - `ResourceConflictException` (an update in flight) is waited out and
+//!   retried, never reported as drift.
+//! - A role created a moment ago can be refused by Lambda while IAM
+//!   propagates; that refusal is retried with backoff for a bounded time.
+//! - Removals are idempotent: "already gone" is success.
+//! - Throttling is retried with jittered backoff by the SDK's retry policy.
+
+use super::action::AwsAction;
+use super::client::{Clients, Tuning, code, map_err, message};
+use super::names;
+use crate::providers::ProviderError;
+use aws_sdk_lambda::types::{
+    ApplicationLogLevel, FunctionUrlAuthType, LastUpdateStatus, LogFormat, LoggingConfig, State, SystemLogLevel,
+    TracingConfig, TracingMode, VpcConfig,
+};
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::{Instant, sleep};
+
+pub struct Applier<'a> {
+    pub clients: &'a Clients,
+    pub tuning: &'a Tuning,
+    /// Region of the function the actions belong to.
+    pub region: &'a str,
+}
+
+/// Exponential backoff with full jitter, capped.
+fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.min(10));
+    let max = exp.min(cap);
+    max.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+const CONFLICT_RETRIES: u32 = 6;
+
+impl Applier<'_> {
+    fn lambda(&self) -> Result<&aws_sdk_lambda::Client, ProviderError> {
+        self.clients.lambda(self.region)
+    }
+
+    pub async fn apply(&self, action: &AwsAction) -> Result<(), ProviderError> {
+        let lambda = self.lambda()?;
+        match action {
+            AwsAction::TagFunction {
+                function_arn,
+                key,
+                value,
+            } => {
+                self.function_write("TagResource", function_arn, false, || {
+                    lambda.tag_resource().resource(function_arn).tags(key, value).send()
+                })
+                .await
+            }
+            AwsAction::UntagFunction { function_arn, key } => {
+                self.function_write("UntagResource", function_arn, false, || {
+                    lambda.untag_resource().resource(function_arn).tag_keys(key).send()
+                })
+                .await
+            }
+            AwsAction::CreateRole {
+                role_name,
+                path,
+                trust_policy,
+                description,
+                tags,
+            } => self.create_role(role_name, path, trust_policy, description, tags).await,
+            AwsAction::PutRolePolicy {
+                role_name,
+                policy_name,
+                document,
+            } => self
+                .clients
+                .iam
+                .put_role_policy()
+                .role_name(role_name)
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| map_err("PutRolePolicy", role_name, e)),
+            AwsAction::DeleteRolePolicy { role_name, policy_name } => gone_is_ok(
+                self.clients
+                    .iam
+                    .delete_role_policy()
+                    .role_name(role_name)
+                    .policy_name(policy_name)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| map_err("DeleteRolePolicy", role_name, e)),
+            ),
+            AwsAction::DetachRolePolicy { role_name, policy_arn } => gone_is_ok(
+                self.clients
+                    .iam
+                    .detach_role_policy()
+                    .role_name(role_name)
+                    .policy_arn(policy_arn)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| map_err("DetachRolePolicy", role_name, e)),
+            ),
+            AwsAction::PutRolePermissionsBoundary {
+                role_name,
+                boundary_arn,
+            } => self
+                .clients
+                .iam
+                .put_role_permissions_boundary()
+                .role_name(role_name)
+                .permissions_boundary(boundary_arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| map_err("PutRolePermissionsBoundary", role_name, e)),
+            AwsAction::UpdateFunctionConfiguration {
+                function_arn,
+                role,
+                vpc,
+                tracing_mode,
+                logging,
+            } => {
+                self.update_configuration(
+                    function_arn,
+                    role.as_deref(),
+                    vpc.as_ref(),
+                    tracing_mode.as_deref(),
+                    logging.as_ref(),
+                )
+                .await
+            }
+            AwsAction::AddPermission {
+                function_arn,
+                statement_id,
+                principal,
+                action,
+                source_arn,
+                source_account,
+            } => {
+                let res = self
+                    .function_write("AddPermission", function_arn, false, || {
+                        let mut req = lambda
+                            .add_permission()
+                            .function_name(function_arn)
+                            .statement_id(statement_id)
+                            .action(action)
+                            .principal(principal)
+                            .set_source_arn(source_arn.clone())
+                            .set_source_account(source_account.clone());
+                        if action == "lambda:InvokeFunctionUrl" {
+                            req = req.function_url_auth_type(FunctionUrlAuthType::AwsIam);
+                        }
+                        req.send()
+                    })
+                    .await;
+                match res {
+                    // The Sid is derived from what it grants: an existing
+                    // statement with it is this grant, added by an earlier run.
+                    Err(ProviderError::Conflict(m)) if m.contains("already exists") => Ok(()),
+                    other => other,
+                }
+            }
+            AwsAction::RemovePermission {
+                function_arn,
+                statement_id,
+            } => gone_is_ok(
+                self.function_write("RemovePermission", function_arn, false, || {
+                    lambda
+                        .remove_permission()
+                        .function_name(function_arn)
+                        .statement_id(statement_id)
+                        .send()
+                })
+                .await,
+            ),
+            AwsAction::UpdateFunctionUrlAuthType {
+                function_arn,
+                auth_type,
+            } => {
+                self.function_write("UpdateFunctionUrlConfig", function_arn, false, || {
+                    lambda
+                        .update_function_url_config()
+                        .function_name(function_arn)
+                        .auth_type(FunctionUrlAuthType::from(auth_type.as_str()))
+                        .send()
+                })
+                .await
+            }
+            AwsAction::DeleteFunctionUrl { function_arn } => gone_is_ok(
+                self.function_write("DeleteFunctionUrlConfig", function_arn, false, || {
+                    lambda.delete_function_url_config().function_name(function_arn).send()
+                })
+                .await,
+            ),
+            AwsAction::DisableEventSourceMapping { uuid, .. } => self.disable_mapping(uuid).await,
+            AwsAction::PutFunctionCodeSigningConfig {
+                function_arn,
+                code_signing_config_arn,
+            } => {
+                self.function_write("PutFunctionCodeSigningConfig", function_arn, true, || {
+                    lambda
+                        .put_function_code_signing_config()
+                        .function_name(function_arn)
+                        .code_signing_config_arn(code_signing_config_arn)
+                        .send()
+                })
+                .await
+            }
+        }
+    }
+
+    /// A write on a function: retried while another update is in flight.
+    /// `settles` waits for the function to be idle before and after.
+    async fn function_write<T, E, F, Fut>(
+        &self,
+        op: &str,
+        arn: &str,
+        settles: bool,
+        call: F,
+    ) -> Result<(), ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<
+            Output = Result<
+                T,
+                aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+            >,
+        >,
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            if settles {
+                self.wait_idle(arn).await?;
+            }
+            match call().await {
+                Ok(_) => {
+                    if settles {
+                        self.wait_idle(arn).await?;
+                    }
+                    return Ok(());
+                }
+                Err(e) => match map_err(op, arn, e) {
+                    ProviderError::Conflict(m) if attempt < CONFLICT_RETRIES && !m.contains("already exists") => {
+                        attempt += 1;
+                        tracing::debug!(op, arn, attempt, "update in progress; waiting before retrying");
+                        self.wait_idle(arn).await?;
+                        sleep(backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(10))).await;
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+    }
+
+    /// Wait until the function is not being updated (LastUpdateStatus is not
+    /// InProgress and State is not Pending).
+    async fn wait_idle(&self, arn: &str) -> Result<(), ProviderError> {
+        let deadline = Instant::now() + self.tuning.update_wait;
+        let mut attempt = 0;
+        loop {
+            let out = self
+                .lambda()?
+                .get_function_configuration()
+                .function_name(arn)
+                .send()
+                .await
+                .map_err(|e| map_err("GetFunctionConfiguration", arn, e))?;
+            let busy =
+                out.last_update_status() == Some(&LastUpdateStatus::InProgress) || out.state() == Some(&State::Pending);
+            if !busy {
+                if out.last_update_status() == Some(&LastUpdateStatus::Failed) {
+                    return Err(ProviderError::Refused(format!(
+                        "{arn}: last update failed: {}",
+                        out.last_update_status_reason().unwrap_or("no reason given")
+                    )));
+                }
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ProviderError::Timeout(format!(
+                    "{arn} stayed InProgress for {:?}",
+                    self.tuning.update_wait
+                )));
+            }
+            attempt += 1;
+            sleep(backoff(attempt, Duration::from_millis(250), Duration::from_secs(5))).await;
+        }
+    }
+
+    async fn update_configuration(
+        &self,
+        arn: &str,
+        role: Option<&str>,
+        vpc: Option<&super::action::VpcUpdate>,
+        tracing_mode: Option<&str>,
+        logging: Option<&super::action::LoggingUpdate>,
+    ) -> Result<(), ProviderError> {
+        let lambda = self.lambda()?;
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .function_write("UpdateFunctionConfiguration", arn, true, || {
+                    let mut req = lambda.update_function_configuration().function_name(arn);
+                    if let Some(r) = role {
+                        req = req.role(r);
+                    }
+                    if let Some(v) = vpc {
+                        req = req.vpc_config(
+                            VpcConfig::builder()
+                                .set_subnet_ids(Some(v.subnet_ids.iter().cloned().collect()))
+                                .set_security_group_ids(Some(v.security_group_ids.iter().cloned().collect()))
+                                .set_ipv6_allowed_for_dual_stack(v.ipv6_allowed_for_dual_stack)
+                                .build(),
+                        );
+                    }
+                    if let Some(t) = tracing_mode {
+                        req = req.tracing_config(TracingConfig::builder().mode(TracingMode::from(t)).build());
+                    }
+                    if let Some(l) = logging {
+                        req = req.logging_config(
+                            LoggingConfig::builder()
+                                .log_format(LogFormat::from(l.log_format.as_str()))
+                                .set_log_group(l.log_group.clone())
+                                .set_application_log_level(
+                                    l.application_log_level.as_deref().map(ApplicationLogLevel::from),
+                                )
+                                .set_system_log_level(l.system_log_level.as_deref().map(SystemLogLevel::from))
+                                .build(),
+                        );
+                    }
+                    req.send()
+                })
+                .await;
+            match res {
+                Err(ProviderError::Refused(m))
+                    if is_iam_propagation(&m) && started.elapsed() < self.tuning.iam_propagation =>
+                {
+                    attempt += 1;
+                    tracing::info!(
+                        arn,
+                        attempt,
+                        "Lambda cannot use the role yet (IAM propagation); retrying"
+                    );
+                    sleep(backoff(attempt, Duration::from_secs(1), Duration::from_secs(15))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn create_role(
+        &self,
+        role_name: &str,
+        path: &str,
+        trust_policy: &str,
+        description: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ProviderError> {
+        let tag_list: Vec<aws_sdk_iam::types::Tag> = tags
+            .iter()
+            .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let res = self
+            .clients
+            .iam
+            .create_role()
+            .role_name(role_name)
+            .path(path)
+            .assume_role_policy_document(trust_policy)
+            .description(description)
+            .set_tags(Some(tag_list))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("EntityAlreadyExists") => {
+                // A rerun after an interrupted one: adopt it only if zerofn made it.
+                let existing = self
+                    .clients
+                    .iam
+                    .get_role()
+                    .role_name(role_name)
+                    .send()
+                    .await
+                    .map_err(|e| map_err("GetRole", role_name, e))?;
+                let ours = existing.role().is_some_and(|r| {
+                    r.tags()
+                        .iter()
+                        .any(|t| t.key() == names::MANAGED_TAG && t.value() == names::MANAGED_VALUE)
+                });
+                if ours {
+                    Ok(())
+                } else {
+                    Err(ProviderError::Refused(format!(
+                        "CreateRole {role_name}: a role of that name exists and was not created by zerofn"
+                    )))
+                }
+            }
+            Err(e) => {
+                let msg = message(&e).unwrap_or_default().to_string();
+                Err(match map_err("CreateRole", role_name, e) {
+                    ProviderError::Refused(_) => ProviderError::Refused(format!("CreateRole {role_name}: {msg}")),
+                    other => other,
+                })
+            }
+        }
+    }
+
+    async fn disable_mapping(&self, uuid: &str) -> Result<(), ProviderError> {
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .lambda()?
+                .update_event_source_mapping()
+                .uuid(uuid)
+                .enabled(false)
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(()),
+                // A mapping in transition (Creating, Updating) refuses updates.
+                Err(e) if code(&e) == Some("ResourceInUseException") && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    sleep(backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(10))).await;
+                }
+                Err(e) => return Err(map_err("UpdateEventSourceMapping", uuid, e)),
+            }
+        }
+    }
+}
+
+fn gone_is_ok(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match r {
+        Err(ProviderError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+/// Lambda's refusals while a new role (or its new policy) is still
+/// propagating through IAM.
+fn is_iam_propagation(message: &str) -> bool {
+    message.contains("cannot be assumed by Lambda")
+        || message.contains("does not have permissions to call CreateNetworkInterface")
+        || message.contains("The role defined for the function cannot be assumed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_stays_capped() {
+        for attempt in 0..20 {
+            let d = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
+            assert!(d <= Duration::from_secs(2));
+            let floor = Duration::from_millis(100)
+                .saturating_mul(1 << attempt.min(10))
+                .min(Duration::from_secs(2))
+                / 2;
+            assert!(d >= floor, "attempt {attempt}: {d:?} < {floor:?}");
+        }
+    }
+
+    #[test]
+    fn iam_propagation_refusals_are_recognised() {
+        assert!(is_iam_propagation(
+            "UpdateFunctionConfiguration x: InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda."
+        ));
+        assert!(is_iam_propagation(
+            "The provided execution role does not have permissions to call CreateNetworkInterface on EC2"
+        ));
+        assert!(!is_iam_propagation("Security group sg-1 does not exist"));
+    }
+}

@@ -1,0 +1,309 @@
+//! AWS SDK clients for one account: credentials, endpoints, retries, and the
+//! interceptor that counts every call.
+
+use crate::api::AwsAccount;
+use crate::metrics::{Metrics, Outcome};
+use crate::providers::ProviderError;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_lambda::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Static credentials read from a Secret by the caller (CLI: manifests;
+/// controller: the account's namespace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// Retry and wait tuning. Defaults suit real AWS; tests shorten them.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    /// Longest wait for a function's LastUpdateStatus to leave InProgress.
+    pub update_wait: Duration,
+    /// How long a freshly created role may be refused by Lambda (IAM is
+    /// eventually consistent) before the refusal is an error.
+    pub iam_propagation: Duration,
+    pub operation_timeout: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(500),
+            update_wait: Duration::from_secs(300),
+            iam_propagation: Duration::from_secs(90),
+            operation_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub lambda: HashMap<String, aws_sdk_lambda::Client>,
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    pub fn lambda(&self, region: &str) -> Result<&aws_sdk_lambda::Client, ProviderError> {
+        self.lambda.get(region).ok_or_else(|| {
+            ProviderError::Config(format!(
+                "region {region} is not in the account's region or regions; add it to spec.aws.regions"
+            ))
+        })
+    }
+}
+
+/// Counts each attempt by operation and outcome (`zerofn_cloud_requests_total`).
+#[derive(Debug, Clone)]
+pub struct CallCounter(pub Arc<Metrics>);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "zerofn-call-counter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let outcome = match context.response() {
+            None => Outcome::transport_error,
+            Some(resp) => {
+                let status = resp.status().as_u16();
+                let body = resp.body().bytes().unwrap_or_default();
+                if status == 429 || (status >= 400 && is_throttling_body(body)) {
+                    Outcome::throttled
+                } else if status >= 500 {
+                    Outcome::server_error
+                } else if status >= 400 {
+                    Outcome::client_error
+                } else {
+                    Outcome::ok
+                }
+            }
+        };
+        self.0.cloud_call("aws", &op, outcome);
+        Ok(())
+    }
+}
+
+/// IAM (query protocol) reports throttling as HTTP 400 with a code in the body.
+fn is_throttling_body(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(2048)]);
+    ["Throttling", "TooManyRequests", "RequestLimitExceeded", "SlowDown"]
+        .iter()
+        .any(|c| text.contains(c))
+}
+
+/// The region IAM and STS are called in, per partition.
+fn global_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "cn-north-1"
+    } else if region.starts_with("us-gov-") {
+        "us-gov-west-1"
+    } else {
+        "us-east-1"
+    }
+}
+
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+pub async fn build(
+    account: &AwsAccount,
+    creds: Option<StaticCredentials>,
+    metrics: Arc<Metrics>,
+    tuning: &Tuning,
+) -> Clients {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(tuning.max_attempts)
+        .with_initial_backoff(tuning.initial_backoff);
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(tuning.operation_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(account.region.clone()))
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(c) = creds {
+        loader = loader.credentials_provider(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            c.session_token,
+            None,
+            "zerofn-secret",
+        ));
+    }
+    if let Some(url) = &account.endpoint {
+        loader = loader.endpoint_url(url.clone());
+    }
+    let mut base = loader.load().await;
+    if let Some(assume) = &account.assume_role {
+        let mut b = aws_config::sts::AssumeRoleProvider::builder(assume.role_arn.clone())
+            .session_name(assume.session_name.clone().unwrap_or_else(|| "zerofn".into()))
+            .configure(&base);
+        if let Some(id) = &assume.external_id {
+            b = b.external_id(id.clone());
+        }
+        let provider = b.build().await;
+        base = base
+            .into_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .build();
+    }
+    let endpoints = account.endpoints.clone().unwrap_or_default();
+    let counter = CallCounter(metrics);
+
+    let mut regions: Vec<String> = vec![account.region.clone()];
+    regions.extend(account.regions.iter().cloned());
+    regions.sort();
+    regions.dedup();
+    let lambda = regions
+        .into_iter()
+        .map(|r| {
+            let mut b = aws_sdk_lambda::config::Builder::from(&base)
+                .region(aws_config::Region::new(r.clone()))
+                .interceptor(counter.clone());
+            if let Some(url) = &endpoints.lambda {
+                b = b.endpoint_url(url.clone());
+            }
+            (r, aws_sdk_lambda::Client::from_conf(b.build()))
+        })
+        .collect();
+    let global = aws_config::Region::new(global_region(&account.region));
+    let mut iam = aws_sdk_iam::config::Builder::from(&base)
+        .region(global.clone())
+        .interceptor(counter.clone());
+    if let Some(url) = &endpoints.iam {
+        iam = iam.endpoint_url(url.clone());
+    }
+    let mut sts = aws_sdk_sts::config::Builder::from(&base)
+        .region(aws_config::Region::new(account.region.clone()))
+        .interceptor(counter);
+    if let Some(url) = &endpoints.sts {
+        sts = sts.endpoint_url(url.clone());
+    }
+    Clients {
+        lambda,
+        iam: aws_sdk_iam::Client::from_conf(iam.build()),
+        sts: aws_sdk_sts::Client::from_conf(sts.build()),
+    }
+}
+
+/// The error code of a failed call, if the service sent one.
+pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    match e {
+        SdkError::ServiceError(se) => se.err().code(),
+        _ => None,
+    }
+}
+
+pub fn message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    match e {
+        SdkError::ServiceError(se) => se.err().message(),
+        _ => None,
+    }
+}
+
+/// Map an SDK failure of `op` on `target` to a categorised error.
+pub fn map_err<E, R>(op: &str, target: &str, e: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let detail = |e: &SdkError<E, R>| {
+        let code = code(e).unwrap_or("");
+        let msg = message(e).map(str::to_string).unwrap_or_else(|| {
+            // The SDK's Display is terse; the source chain says what failed.
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        });
+        format!("{op} {target}: {code}{}{msg}", if code.is_empty() { "" } else { ": " })
+    };
+    let text = detail(&e);
+    match &e {
+        SdkError::DispatchFailure(_) => ProviderError::Unreachable(text),
+        SdkError::TimeoutError(_) => ProviderError::Timeout(text),
+        SdkError::ConstructionFailure(_) => ProviderError::Config(text),
+        SdkError::ResponseError(_) => ProviderError::Cloud(text),
+        SdkError::ServiceError(_) => match code(&e).unwrap_or("") {
+            "ResourceNotFoundException" | "NoSuchEntity" | "NoSuchEntityException" => ProviderError::NotFound(text),
+            "ResourceConflictException" | "ConcurrentModification" | "ConcurrentModificationException" => {
+                ProviderError::Conflict(text)
+            }
+            "TooManyRequestsException" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+                ProviderError::Throttled(text)
+            }
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "SignatureDoesNotMatch"
+            | "InvalidSignatureException"
+            | "AuthFailure" => ProviderError::Auth(text),
+            _ => ProviderError::Refused(text),
+        },
+        _ => ProviderError::Cloud(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_and_global_regions() {
+        assert_eq!(partition_of("eu-west-1"), "aws");
+        assert_eq!(partition_of("cn-northwest-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-east-1"), "aws-us-gov");
+        assert_eq!(global_region("us-gov-east-1"), "us-gov-west-1");
+        assert_eq!(global_region("ap-south-1"), "us-east-1");
+    }
+
+    #[test]
+    fn iam_throttling_is_recognised_in_the_body() {
+        assert!(is_throttling_body(
+            b"<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"
+        ));
+        assert!(!is_throttling_body(
+            b"<ErrorResponse><Error><Code>NoSuchEntity</Code></Error></ErrorResponse>"
+        ));
+    }
+}

@@ -1,0 +1,93 @@
+//! What zerofn observes of one Lambda function, as plain data: no SDK types,
+//! so `plan` is pure and table-testable.
+
+use super::policy::{PolicyDocument, ResourceStatement};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedFunction {
+    pub arn: String,
+    pub name: String,
+    pub region: String,
+    pub role_arn: String,
+    /// Other functions of the account (in the regions in scope) that run as
+    /// the same role.
+    pub role_shared_with: Vec<String>,
+    pub vpc: Option<Vpc>,
+    pub tracing_mode: Option<String>,
+    pub logging: Logging,
+    /// Layer version ARNs as the function reports them.
+    pub layers: Vec<String>,
+    /// The role the function runs as, from the account inventory. None when
+    /// it is not in the account (cross-account role) or could not be read.
+    pub role: Option<ObservedRole>,
+    /// The dedicated role zerofn would create, if it exists already.
+    pub dedicated_role: Option<ObservedRole>,
+    /// Resource-based policy statements (None: no policy at all).
+    pub resource_policy: Option<Vec<ResourceStatement>>,
+    pub url: Option<FunctionUrl>,
+    pub event_source_mappings: Vec<EventSourceMapping>,
+    /// Observed only when the posture declares a code signing config.
+    pub code_signing: Option<CodeSigning>,
+    /// Observed only for Enforce postures (the ownership marker).
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vpc {
+    pub subnet_ids: BTreeSet<String>,
+    pub security_group_ids: BTreeSet<String>,
+    pub ipv6_allowed_for_dual_stack: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Logging {
+    pub log_format: Option<String>,
+    pub log_group: Option<String>,
+    pub application_log_level: Option<String>,
+    pub system_log_level: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedRole {
+    pub arn: String,
+    pub name: String,
+    /// Inline policies by name.
+    pub inline_policies: BTreeMap<String, PolicyDocument>,
+    /// Attached managed policy ARNs.
+    pub attached_policies: BTreeSet<String>,
+    pub permissions_boundary: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Principals the trust policy lets assume the role.
+    pub trust: PolicyDocument,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionUrl {
+    pub auth_type: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSourceMapping {
+    pub uuid: String,
+    pub event_source_arn: Option<String>,
+    pub state: String,
+}
+
+impl EventSourceMapping {
+    /// Enabled, or on its way to being enabled.
+    pub fn active(&self) -> bool {
+        matches!(self.state.as_str(), "Enabled" | "Enabling" | "Creating" | "Updating")
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeSigning {
+    /// The config attached to the function.
+    pub attached_arn: Option<String>,
+    /// UntrustedArtifactOnDeployment of the declared config.
+    pub declared_policy: Option<String>,
+    /// Whether the declared config exists.
+    pub declared_exists: bool,
+}

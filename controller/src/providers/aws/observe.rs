@@ -1,0 +1,434 @@
+//! Reading one function's state from AWS.
+//!
+//! Account-wide reads (ListFunctions in every region in scope,
+//! GetAccountAuthorizationDetails, ListEventSourceMappings) are cached per
+//! account and shared by every posture. Only what has no account-wide form is
+//! read per function, and only when the posture declares the control that
+//! needs it: GetPolicy and GetFunctionUrlConfig (triggers), ListTags (Enforce
+//! mode, for ownership), GetFunctionCodeSigningConfig (code signing).
+
+use super::client::{Clients, map_err};
+use super::model::*;
+use super::names;
+use super::policy::{PolicyDocument, parse_resource_policy};
+use crate::api::Mode;
+use crate::providers::cache::Cached;
+use crate::providers::pace::Pacer;
+use crate::providers::{Posture, ProviderError};
+use aws_sdk_lambda::types::FunctionConfiguration;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// One function as ListFunctions reports it.
+#[derive(Clone, Debug)]
+pub struct FunctionSummary {
+    pub arn: String,
+    pub name: String,
+    pub role: String,
+    pub vpc: Option<Vpc>,
+    pub tracing_mode: Option<String>,
+    pub logging: Logging,
+    pub layers: Vec<String>,
+}
+
+#[derive(Default, Debug)]
+pub struct FunctionIndex {
+    by_region_name: HashMap<(String, String), FunctionSummary>,
+    by_role: HashMap<String, Vec<String>>,
+}
+
+#[derive(Default, Debug)]
+pub struct RoleIndex {
+    by_arn: HashMap<String, ObservedRole>,
+    by_name: HashMap<String, String>,
+}
+
+/// Event source mappings by function ARN (unqualified).
+#[derive(Default, Debug)]
+pub struct MappingIndex(HashMap<String, Vec<EventSourceMapping>>);
+
+#[derive(Default)]
+pub struct Inventory {
+    pub functions: Cached<FunctionIndex>,
+    pub roles: Cached<RoleIndex>,
+    pub mappings: Cached<MappingIndex>,
+    /// Code signing config ARN → when read, and its
+    /// UntrustedArtifactOnDeployment (None: no such config).
+    pub signing_policies: std::sync::Mutex<HashMap<String, (Instant, Option<String>)>>,
+}
+
+impl Inventory {
+    pub fn invalidate(&self) {
+        self.functions.invalidate();
+        self.roles.invalidate();
+        self.mappings.invalidate();
+        self.signing_policies.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+fn summarize(f: &FunctionConfiguration) -> FunctionSummary {
+    let vpc = f.vpc_config().map(|v| Vpc {
+        subnet_ids: v.subnet_ids().iter().cloned().collect(),
+        security_group_ids: v.security_group_ids().iter().cloned().collect(),
+        ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack(),
+    });
+    let logging = f
+        .logging_config()
+        .map(|l| Logging {
+            log_format: l.log_format().map(|x| x.as_str().to_string()),
+            log_group: l.log_group().map(str::to_string),
+            application_log_level: l.application_log_level().map(|x| x.as_str().to_string()),
+            system_log_level: l.system_log_level().map(|x| x.as_str().to_string()),
+        })
+        .unwrap_or_default();
+    FunctionSummary {
+        arn: f.function_arn().unwrap_or_default().to_string(),
+        name: f.function_name().unwrap_or_default().to_string(),
+        role: f.role().unwrap_or_default().to_string(),
+        vpc,
+        tracing_mode: f
+            .tracing_config()
+            .and_then(|t| t.mode())
+            .map(|m| m.as_str().to_string()),
+        logging,
+        layers: f.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect(),
+    }
+}
+
+pub async fn load_functions(clients: &Clients) -> Result<FunctionIndex, ProviderError> {
+    let mut idx = FunctionIndex::default();
+    for (region, lambda) in &clients.lambda {
+        let mut pages = lambda.list_functions().max_items(50).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_err("ListFunctions", region, e))?;
+            for f in page.functions() {
+                let s = summarize(f);
+                idx.by_role.entry(s.role.clone()).or_default().push(s.arn.clone());
+                idx.by_region_name.insert((region.clone(), s.name.clone()), s);
+            }
+        }
+    }
+    Ok(idx)
+}
+
+pub async fn load_roles(clients: &Clients) -> Result<RoleIndex, ProviderError> {
+    let mut idx = RoleIndex::default();
+    let mut pages = clients
+        .iam
+        .get_account_authorization_details()
+        .filter(aws_sdk_iam::types::EntityType::Role)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map_err("GetAccountAuthorizationDetails", "Role", e))?;
+        for r in page.role_detail_list() {
+            let (Some(arn), Some(name)) = (r.arn(), r.role_name()) else {
+                continue;
+            };
+            let mut inline = BTreeMap::new();
+            for p in r.role_policy_list() {
+                if let (Some(n), Some(doc)) = (p.policy_name(), p.policy_document()) {
+                    let parsed = PolicyDocument::parse(doc)
+                        .map_err(|e| ProviderError::Cloud(format!("inline policy {n} of {name}: {e}")))?;
+                    inline.insert(n.to_string(), parsed);
+                }
+            }
+            let trust = match r.assume_role_policy_document() {
+                Some(doc) => PolicyDocument::parse(doc)
+                    .map_err(|e| ProviderError::Cloud(format!("trust policy of {name}: {e}")))?,
+                None => PolicyDocument::default(),
+            };
+            let role = ObservedRole {
+                arn: arn.to_string(),
+                name: name.to_string(),
+                inline_policies: inline,
+                attached_policies: r
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string))
+                    .collect(),
+                permissions_boundary: r
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_string),
+                tags: r
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+                trust,
+            };
+            idx.by_name.insert(name.to_string(), arn.to_string());
+            idx.by_arn.insert(arn.to_string(), role);
+        }
+    }
+    Ok(idx)
+}
+
+pub async fn load_mappings(clients: &Clients) -> Result<MappingIndex, ProviderError> {
+    let mut idx = MappingIndex::default();
+    for (region, lambda) in &clients.lambda {
+        let mut pages = lambda
+            .list_event_source_mappings()
+            .max_items(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_err("ListEventSourceMappings", region, e))?;
+            for m in page.event_source_mappings() {
+                let Some(function_arn) = m.function_arn() else { continue };
+                idx.0
+                    .entry(unqualified(function_arn))
+                    .or_default()
+                    .push(EventSourceMapping {
+                        uuid: m.uuid().unwrap_or_default().to_string(),
+                        event_source_arn: m.event_source_arn().map(str::to_string),
+                        state: m.state().unwrap_or_default().to_string(),
+                    });
+            }
+        }
+    }
+    Ok(idx)
+}
+
+/// `arn:aws:lambda:r:a:function:name[:qualifier]` → without the qualifier.
+fn unqualified(arn: &str) -> String {
+    arn.split(':').take(7).collect::<Vec<_>>().join(":")
+}
+
+pub struct Observer<'a> {
+    pub clients: &'a Clients,
+    pub inventory: &'a Inventory,
+    pub pacer: &'a Pacer,
+    pub ttl: Duration,
+}
+
+impl Observer<'_> {
+    pub async fn observe(&self, p: &Posture, region: &str, name: &str) -> Result<ObservedFunction, ProviderError> {
+        let spec = &p.spec;
+        let functions = self
+            .inventory
+            .functions
+            .get_or_load(self.ttl, || load_functions(self.clients))
+            .await?;
+        let summary = match functions.by_region_name.get(&(region.to_string(), name.to_string())) {
+            Some(s) => s.clone(),
+            // Created after the inventory was taken, or gone.
+            None => self.read_function(region, name).await?,
+        };
+        let fn_arn = summary.arn.clone();
+        let role_shared_with: Vec<String> = functions
+            .by_role
+            .get(&summary.role)
+            .map(|v| v.iter().filter(|a| **a != fn_arn).cloned().collect())
+            .unwrap_or_default();
+
+        let mut o = ObservedFunction {
+            arn: fn_arn.clone(),
+            name: summary.name.clone(),
+            region: region.to_string(),
+            role_arn: summary.role.clone(),
+            role_shared_with,
+            vpc: summary.vpc.clone(),
+            tracing_mode: summary.tracing_mode.clone(),
+            logging: summary.logging.clone(),
+            layers: summary.layers.clone(),
+            ..ObservedFunction::default()
+        };
+
+        if spec.identity.is_some() {
+            let roles = self
+                .inventory
+                .roles
+                .get_or_load(self.ttl, || load_roles(self.clients))
+                .await?;
+            o.role = roles.by_arn.get(&o.role_arn).cloned();
+            let dedicated = names::dedicated_role_name(&o.name, &o.arn);
+            o.dedicated_role = roles
+                .by_name
+                .get(&dedicated)
+                .and_then(|arn| roles.by_arn.get(arn))
+                .cloned();
+        }
+        let lambda = self.clients.lambda(region)?;
+        if spec.triggers.is_some() {
+            let mappings = self
+                .inventory
+                .mappings
+                .get_or_load(self.ttl, || load_mappings(self.clients))
+                .await?;
+            o.event_source_mappings = mappings.0.get(&fn_arn).cloned().unwrap_or_default();
+            o.resource_policy = self.policy(lambda, &fn_arn).await?;
+            o.url = self.url(lambda, &fn_arn).await?;
+        }
+        if p.mode() == Mode::Enforce {
+            o.tags = Some(self.tags(lambda, &fn_arn).await?);
+        }
+        if let Some(csc) = spec
+            .supply_chain
+            .as_ref()
+            .and_then(|s| s.aws.as_ref())
+            .and_then(|s| s.code_signing_config_arn.as_ref())
+        {
+            o.code_signing = Some(self.code_signing(lambda, &fn_arn, csc).await?);
+        }
+        Ok(o)
+    }
+
+    async fn read_function(&self, region: &str, name: &str) -> Result<FunctionSummary, ProviderError> {
+        self.pacer.ready().await;
+        let out = self
+            .clients
+            .lambda(region)?
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| map_err("GetFunctionConfiguration", name, e))?;
+        // Build the summary from the same fields ListFunctions carries.
+        let mut b = FunctionConfiguration::builder()
+            .set_function_name(out.function_name().map(str::to_string))
+            .set_function_arn(out.function_arn().map(str::to_string))
+            .set_role(out.role().map(str::to_string))
+            .set_vpc_config(out.vpc_config().cloned())
+            .set_tracing_config(out.tracing_config().cloned())
+            .set_logging_config(out.logging_config().cloned());
+        for l in out.layers() {
+            b = b.layers(l.clone());
+        }
+        Ok(summarize(&b.build()))
+    }
+
+    async fn policy(
+        &self,
+        lambda: &aws_sdk_lambda::Client,
+        arn: &str,
+    ) -> Result<Option<Vec<super::policy::ResourceStatement>>, ProviderError> {
+        self.pacer.ready().await;
+        match lambda.get_policy().function_name(arn).send().await {
+            Ok(out) => match out.policy() {
+                Some(text) => parse_resource_policy(text)
+                    .map(Some)
+                    .map_err(|e| ProviderError::Cloud(format!("resource policy of {arn}: {e}"))),
+                None => Ok(None),
+            },
+            Err(e) => match map_err("GetPolicy", arn, e) {
+                ProviderError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn url(&self, lambda: &aws_sdk_lambda::Client, arn: &str) -> Result<Option<FunctionUrl>, ProviderError> {
+        self.pacer.ready().await;
+        match lambda.get_function_url_config().function_name(arn).send().await {
+            Ok(out) => Ok(Some(FunctionUrl {
+                auth_type: out.auth_type().as_str().to_string(),
+                url: out.function_url().to_string(),
+            })),
+            Err(e) => match map_err("GetFunctionUrlConfig", arn, e) {
+                ProviderError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn tags(
+        &self,
+        lambda: &aws_sdk_lambda::Client,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
+        self.pacer.ready().await;
+        let out = lambda
+            .list_tags()
+            .resource(arn)
+            .send()
+            .await
+            .map_err(|e| map_err("ListTags", arn, e))?;
+        Ok(out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    async fn code_signing(
+        &self,
+        lambda: &aws_sdk_lambda::Client,
+        arn: &str,
+        declared: &str,
+    ) -> Result<CodeSigning, ProviderError> {
+        self.pacer.ready().await;
+        let attached = match lambda
+            .get_function_code_signing_config()
+            .function_name(arn)
+            .send()
+            .await
+        {
+            Ok(out) => Some(out.code_signing_config_arn().to_string()).filter(|a| !a.is_empty()),
+            Err(e) => match map_err("GetFunctionCodeSigningConfig", arn, e) {
+                ProviderError::NotFound(_) => None,
+                other => return Err(other),
+            },
+        };
+        let cached = self
+            .inventory
+            .signing_policies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(declared)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, p)| p.clone());
+        let policy = match cached {
+            Some(p) => p,
+            None => {
+                self.pacer.ready().await;
+                let policy = match lambda
+                    .get_code_signing_config()
+                    .code_signing_config_arn(declared)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Some(
+                        out.code_signing_config()
+                            .and_then(|c| c.code_signing_policies())
+                            .and_then(|p| p.untrusted_artifact_on_deployment())
+                            .map(|x| x.as_str().to_string())
+                            .unwrap_or_else(|| "Warn".into()),
+                    ),
+                    Err(e) => match map_err("GetCodeSigningConfig", declared, e) {
+                        ProviderError::NotFound(_) => None,
+                        other => return Err(other),
+                    },
+                };
+                self.inventory
+                    .signing_policies
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(declared.to_string(), (Instant::now(), policy.clone()));
+                policy
+            }
+        };
+        Ok(CodeSigning {
+            attached_arn: attached,
+            declared_exists: policy.is_some(),
+            declared_policy: policy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualifiers_are_stripped_from_mapping_function_arns() {
+        assert_eq!(
+            unqualified("arn:aws:lambda:eu-west-1:123456789012:function:f:live"),
+            "arn:aws:lambda:eu-west-1:123456789012:function:f"
+        );
+        assert_eq!(
+            unqualified("arn:aws:lambda:eu-west-1:123456789012:function:f"),
+            "arn:aws:lambda:eu-west-1:123456789012:function:f"
+        );
+    }
+}

@@ -1,0 +1,945 @@
+//! Pure planning for AWS Lambda: declared posture + observed function →
+//! findings and the ordered writes that would fix them. No I/O.
+//!
+//! Safety rules every branch follows:
+//! - an action only removes access, or adds what the posture declares (the
+//!   declared statements plus the generated baseline, the declared invokers,
+//!   subnets and security groups, the declared code signing config);
+//! - a role shared with another function is never changed: the function moves
+//!   to a dedicated role instead, or the finding is reported;
+//! - a permissions boundary is never removed and a layer never stripped.
+
+use super::action::{AwsAction, LoggingUpdate, VpcUpdate};
+use super::model::{ObservedFunction, ObservedRole};
+use super::names;
+use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, Statement};
+use crate::api::{
+    AwsIdentity, AwsTriggers, Effect, FunctionUrlPolicy, IdentityControl, Mode, PublicAccess, TracingMode,
+    TriggerControl,
+};
+use crate::findings::{Control, Finding, Severity};
+use crate::providers::{Action, Blocked, Plan, Posture};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Facts about the account the plan needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountContext {
+    pub account_id: String,
+    pub partition: String,
+}
+
+/// Managed policies so broad that attaching them is an account takeover risk.
+const ADMIN_POLICIES: [&str; 3] = ["AdministratorAccess", "PowerUserAccess", "IAMFullAccess"];
+
+#[derive(Default)]
+struct Builder {
+    findings: Vec<Finding>,
+    claim: Vec<AwsAction>,
+    role_setup: Vec<AwsAction>,
+    role_policies: Vec<AwsAction>,
+    role_cleanup: Vec<AwsAction>,
+    config: ConfigUpdate,
+    permissions_first: Vec<AwsAction>,
+    permissions_add: Vec<AwsAction>,
+    permissions_remove: Vec<AwsAction>,
+    url: Vec<AwsAction>,
+    mappings: Vec<AwsAction>,
+    signing: Vec<AwsAction>,
+}
+
+#[derive(Default)]
+struct ConfigUpdate {
+    role: Option<String>,
+    vpc: Option<VpcUpdate>,
+    tracing_mode: Option<String>,
+    logging: Option<LoggingUpdate>,
+}
+
+pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
+    let mut b = Builder::default();
+    let blocked = ownership(p, o, &mut b);
+    if let Some(id) = &p.spec.identity {
+        identity(p, id, acct, o, &mut b);
+    }
+    if let Some(t) = &p.spec.triggers {
+        triggers(t, acct, o, &mut b);
+    }
+    network(p, o, &mut b);
+    supply_chain(p, o, &mut b);
+    observability(p, o, &mut b);
+
+    let mut findings = b.findings;
+    findings.sort_by(|a, b| (a.control, &a.check, &a.field).cmp(&(b.control, &b.check, &b.field)));
+
+    let mut actions: Vec<AwsAction> = Vec::new();
+    if blocked.is_none() {
+        actions.extend(b.claim);
+        actions.extend(b.role_setup);
+        actions.extend(b.role_policies);
+        let c = b.config;
+        if c.role.is_some() || c.vpc.is_some() || c.tracing_mode.is_some() || c.logging.is_some() {
+            // After the role holds its policy (Lambda checks the role may
+            // manage ENIs when a VPC is set), before old grants are removed.
+            actions.push(AwsAction::UpdateFunctionConfiguration {
+                function_arn: o.arn.clone(),
+                role: c.role,
+                vpc: c.vpc,
+                tracing_mode: c.tracing_mode,
+                logging: c.logging,
+            });
+        }
+        actions.extend(b.role_cleanup);
+        // Statements whose Sid a new grant reuses go first; then the new
+        // grants, so a trigger is never without its compliant statement; then
+        // the removals.
+        actions.extend(b.permissions_first);
+        actions.extend(b.permissions_add);
+        actions.extend(b.permissions_remove);
+        actions.extend(b.url);
+        actions.extend(b.mappings);
+        actions.extend(b.signing);
+    }
+    Plan {
+        function: format!("{}/{}", o.region, o.name),
+        principal: Some(o.role_arn.clone()),
+        findings,
+        actions: actions.into_iter().map(Action::Aws).collect(),
+        blocked,
+    }
+}
+
+// ------------------------------------------------------------------ ownership
+
+fn ownership(p: &Posture, o: &ObservedFunction, b: &mut Builder) -> Option<Blocked> {
+    if p.mode() != Mode::Enforce {
+        return None;
+    }
+    let tags = o.tags.as_ref()?;
+    match tags.get(names::OWNER_TAG) {
+        Some(owner) if owner != &p.owner => Some(Blocked::Conflict { owner: owner.clone() }),
+        Some(_) => None,
+        None => {
+            b.claim.push(AwsAction::TagFunction {
+                function_arn: o.arn.clone(),
+                key: names::OWNER_TAG.to_string(),
+                value: p.owner.clone(),
+            });
+            None
+        }
+    }
+}
+
+// ------------------------------------------------------------------ identity
+
+/// The inline policy a governed role must hold: the declared statements plus
+/// what the function itself needs.
+pub fn desired_policy(p: &Posture, acct: &AccountContext, o: &ObservedFunction, aws: &AwsIdentity) -> PolicyDocument {
+    let mut statements: Vec<Statement> = aws.permissions.iter().flatten().map(Statement::from_declared).collect();
+    if aws.baseline {
+        statements.extend(baseline(p, acct, o));
+    }
+    PolicyDocument::from_statements(statements)
+}
+
+fn baseline(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Vec<Statement> {
+    let part = &acct.partition;
+    let log_group = o
+        .logging
+        .log_group
+        .clone()
+        .unwrap_or_else(|| format!("/aws/lambda/{}", o.name));
+    let group_arn = format!("arn:{part}:logs:{}:{}:log-group:{log_group}", o.region, acct.account_id);
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let mut out = vec![
+        Statement {
+            sid: Some("ZerofnLogGroup".into()),
+            effect: Effect::Allow,
+            actions: set(&["logs:createloggroup"]),
+            resources: BTreeSet::from([group_arn.clone()]),
+            ..Statement::default()
+        },
+        Statement {
+            sid: Some("ZerofnLogStreams".into()),
+            effect: Effect::Allow,
+            actions: set(&["logs:createlogstream", "logs:putlogevents"]),
+            resources: BTreeSet::from([format!("{group_arn}:*")]),
+            ..Statement::default()
+        },
+    ];
+    let tracing = p.spec.observability.as_ref().and_then(|ob| ob.tracing) == Some(TracingMode::Active);
+    if tracing {
+        // X-Ray has no resource-level permissions for these actions.
+        out.push(Statement {
+            sid: Some("ZerofnXRay".into()),
+            effect: Effect::Allow,
+            actions: set(&["xray:puttracesegments", "xray:puttelemetryrecords"]),
+            resources: BTreeSet::from(["*".to_string()]),
+            ..Statement::default()
+        });
+    }
+    if p.spec.network.as_ref().and_then(|n| n.aws.as_ref()).is_some() {
+        // What Lambda needs to attach the function to the declared subnets.
+        out.push(Statement {
+            sid: Some("ZerofnVpcAccess".into()),
+            effect: Effect::Allow,
+            actions: set(&[
+                "ec2:createnetworkinterface",
+                "ec2:describenetworkinterfaces",
+                "ec2:describesubnets",
+                "ec2:deletenetworkinterface",
+                "ec2:assignprivateipaddresses",
+                "ec2:unassignprivateipaddresses",
+            ]),
+            resources: BTreeSet::from(["*".to_string()]),
+            ..Statement::default()
+        });
+    }
+    out
+}
+
+fn is_zerofn_role(r: &ObservedRole) -> bool {
+    r.tags.get(names::MANAGED_TAG).map(String::as_str) == Some(names::MANAGED_VALUE)
+}
+
+fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Builder) {
+    let aws = id.aws.clone().unwrap_or(AwsIdentity {
+        permissions: None,
+        baseline: true,
+        managed_policies: Vec::new(),
+        permissions_boundary: None,
+    });
+    let shared = !o.role_shared_with.is_empty();
+    let dedicated_name = names::dedicated_role_name(&o.name, &o.arn);
+    let dedicated_arn = names::role_arn(&acct.partition, &acct.account_id, names::ROLE_PATH, &dedicated_name);
+    let mut switch_to: Option<ObservedRole> = None;
+
+    if id.dedicated && shared {
+        let others = o.role_shared_with.join(", ");
+        let foreign = o.dedicated_role.as_ref().is_some_and(|r| !is_zerofn_role(r));
+        let can_fix = id.create_if_shared && aws.permissions.is_some() && !foreign;
+        let message = if foreign {
+            format!(
+                "role {} is shared with {others}; zerofn would create {dedicated_name}, but a role of that name exists and was not made by zerofn",
+                o.role_arn
+            )
+        } else if can_fix {
+            format!(
+                "role {} is shared with {others}; the function moves to the dedicated role {dedicated_arn}, which holds only the declared permissions (the old role is left as it is)",
+                o.role_arn
+            )
+        } else {
+            format!(
+                "role {} is shared with {others}: a compromise of either function has the other's permissions; set identity.createIfShared to give this function its own role",
+                o.role_arn
+            )
+        };
+        b.findings.push(
+            Finding::builder(Control::Identity, "aws.identity.sharedRole", "Configuration.Role")
+                .observed(format!("{} (also used by {others})", o.role_arn))
+                .desired(if can_fix {
+                    dedicated_arn.clone()
+                } else {
+                    "a role no other function uses".into()
+                })
+                .severity(Severity::High)
+                .remediable(can_fix)
+                .message(message),
+        );
+        if can_fix {
+            let role = match &o.dedicated_role {
+                Some(r) => r.clone(),
+                None => {
+                    b.role_setup.push(AwsAction::CreateRole {
+                        role_name: dedicated_name.clone(),
+                        path: names::ROLE_PATH.to_string(),
+                        trust_policy: super::policy::lambda_trust_policy().to_json(),
+                        description: format!("Dedicated execution role of {} (zerofn)", o.arn),
+                        tags: BTreeMap::from([
+                            (names::MANAGED_TAG.to_string(), names::MANAGED_VALUE.to_string()),
+                            (names::OWNER_TAG.to_string(), p.owner.clone()),
+                        ]),
+                    });
+                    ObservedRole {
+                        arn: dedicated_arn.clone(),
+                        name: dedicated_name.clone(),
+                        ..ObservedRole::default()
+                    }
+                }
+            };
+            b.config.role = Some(role.arn.clone());
+            switch_to = Some(role);
+        }
+    }
+
+    if id.dedicated
+        && let Some(role) = &o.role
+        && !role.trust.trusts_only_lambda()
+    {
+        b.findings.push(
+            Finding::builder(Control::Identity, "aws.identity.roleTrust", "Role.AssumeRolePolicyDocument")
+                .observed(role.trust.to_json())
+                .desired("trusted by lambda.amazonaws.com only")
+                .severity(Severity::High)
+                .remediable(false)
+                .message(format!(
+                    "role {} can be assumed by more than Lambda, so others can act with the function's permissions; zerofn does not change trust policies it did not write",
+                    role.arn
+                )),
+        );
+    }
+
+    if aws.permissions.is_some() {
+        least_privilege(p, &aws, acct, o, shared, switch_to.as_ref(), b);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn least_privilege(
+    p: &Posture,
+    aws: &AwsIdentity,
+    acct: &AccountContext,
+    o: &ObservedFunction,
+    shared: bool,
+    switch_to: Option<&ObservedRole>,
+    b: &mut Builder,
+) {
+    let desired = desired_policy(p, acct, o, aws);
+    let allow: BTreeSet<&str> = aws.managed_policies.iter().map(String::as_str).collect();
+    let Some(current) = &o.role else {
+        b.findings.push(
+            Finding::builder(Control::Identity, "aws.identity.roleNotObserved", "Configuration.Role")
+                .observed(&o.role_arn)
+                .desired("a role of this account zerofn can read")
+                .severity(Severity::Medium)
+                .remediable(false)
+                .message(format!(
+                    "role {} is not a role of this account (or cannot be read), so its permissions cannot be checked",
+                    o.role_arn
+                )),
+        );
+        return;
+    };
+
+    // Findings describe the role the function runs as now; actions go to the
+    // role it will run as (the dedicated one when switching).
+    let (fixable, why) = match (switch_to, shared) {
+        (Some(r), _) => (
+            true,
+            format!(
+                "the function moves to {}, which holds only the declared permissions",
+                r.arn
+            ),
+        ),
+        (None, true) => (
+            false,
+            format!(
+                "role {} is shared with {}: changing it would change them too; set identity.createIfShared",
+                current.arn,
+                o.role_shared_with.join(", ")
+            ),
+        ),
+        (None, false) => (true, String::new()),
+    };
+    let msg = |base: String| if why.is_empty() { base } else { format!("{base}; {why}") };
+
+    match current.inline_policies.get(names::INLINE_POLICY_NAME) {
+        Some(doc) if doc.same_as(&desired) => {}
+        observed => {
+            b.findings.push(
+                Finding::builder(
+                    Control::Identity,
+                    "aws.identity.inlinePolicy",
+                    format!("Role.RolePolicyList[{}]", names::INLINE_POLICY_NAME),
+                )
+                .observed(observed.map(PolicyDocument::to_json).unwrap_or_else(|| "absent".into()))
+                .desired(desired.to_json())
+                .severity(Severity::Medium)
+                .remediable(fixable)
+                .message(msg(format!(
+                    "inline policy {} of {} does not hold exactly the declared permissions and baseline",
+                    names::INLINE_POLICY_NAME,
+                    current.name
+                ))),
+            );
+        }
+    }
+    for (name, doc) in current
+        .inline_policies
+        .iter()
+        .filter(|(n, _)| *n != names::INLINE_POLICY_NAME)
+    {
+        let admin = doc.grants_everything();
+        b.findings.push(
+            Finding::builder(
+                Control::Identity,
+                "aws.identity.extraInlinePolicy",
+                format!("Role.RolePolicyList[{name}]"),
+            )
+            .observed(doc.to_json())
+            .desired("absent")
+            .severity(if admin { Severity::Critical } else { Severity::High })
+            .remediable(fixable)
+            .message(msg(format!(
+                "inline policy {name} of {} is not declared{}",
+                current.name,
+                if admin {
+                    " and allows every action on every resource"
+                } else {
+                    ""
+                }
+            ))),
+        );
+    }
+    for arn in current.attached_policies.iter().filter(|a| !allow.contains(a.as_str())) {
+        let admin = ADMIN_POLICIES.iter().any(|n| arn.ends_with(&format!(":policy/{n}")));
+        b.findings.push(
+            Finding::builder(
+                Control::Identity,
+                "aws.identity.unlistedManagedPolicy",
+                format!("Role.AttachedManagedPolicies[{arn}]"),
+            )
+            .observed(arn)
+            .desired("detached (not in identity.aws.managedPolicies)")
+            .severity(if admin { Severity::Critical } else { Severity::High })
+            .remediable(fixable)
+            .message(msg(format!(
+                "managed policy {arn} is attached to {} but not allowlisted",
+                current.name
+            ))),
+        );
+    }
+    if let Some(boundary) = &aws.permissions_boundary
+        && current.permissions_boundary.as_ref() != Some(boundary)
+    {
+        b.findings.push(
+            Finding::builder(
+                Control::Identity,
+                "aws.identity.permissionsBoundary",
+                "Role.PermissionsBoundary",
+            )
+            .observed(current.permissions_boundary.as_deref().unwrap_or("none"))
+            .desired(boundary)
+            .severity(Severity::Medium)
+            .remediable(fixable)
+            .message(msg(format!(
+                "role {} does not carry the declared permissions boundary",
+                current.name
+            ))),
+        );
+    }
+
+    if !fixable {
+        return;
+    }
+    // Bring the role the function will run as to the declared state.
+    let target = switch_to.unwrap_or(current);
+    if !target
+        .inline_policies
+        .get(names::INLINE_POLICY_NAME)
+        .is_some_and(|d| d.same_as(&desired))
+    {
+        b.role_policies.push(AwsAction::PutRolePolicy {
+            role_name: target.name.clone(),
+            policy_name: names::INLINE_POLICY_NAME.to_string(),
+            document: desired.to_json(),
+        });
+    }
+    if let Some(boundary) = &aws.permissions_boundary
+        && target.permissions_boundary.as_ref() != Some(boundary)
+    {
+        b.role_policies.push(AwsAction::PutRolePermissionsBoundary {
+            role_name: target.name.clone(),
+            boundary_arn: boundary.clone(),
+        });
+    }
+    for name in target
+        .inline_policies
+        .keys()
+        .filter(|n| *n != names::INLINE_POLICY_NAME)
+    {
+        b.role_cleanup.push(AwsAction::DeleteRolePolicy {
+            role_name: target.name.clone(),
+            policy_name: name.clone(),
+        });
+    }
+    for arn in target.attached_policies.iter().filter(|a| !allow.contains(a.as_str())) {
+        b.role_cleanup.push(AwsAction::DetachRolePolicy {
+            role_name: target.name.clone(),
+            policy_arn: arn.clone(),
+        });
+    }
+}
+
+// ------------------------------------------------------------------ triggers
+
+fn grants(t: &AwsTriggers, acct: &AccountContext) -> Vec<InvokeGrant> {
+    let mut v: Vec<InvokeGrant> = t
+        .invokers
+        .iter()
+        .map(|i| InvokeGrant {
+            principal: Principal::from_declared(&i.principal, &acct.partition),
+            principal_param: i.principal.clone(),
+            action: i.action,
+            source_arn: i.source_arn.clone(),
+            source_account: i.source_account.clone(),
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn grant_sid(g: &InvokeGrant) -> String {
+    names::statement_id(&[
+        &g.principal_param,
+        g.action.as_str(),
+        g.source_arn.as_deref().unwrap_or(""),
+        g.source_account.as_deref().unwrap_or(""),
+    ])
+}
+
+fn triggers(t: &TriggerControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Builder) {
+    let aws = t.aws.clone().unwrap_or_default();
+    let grants = grants(&aws, acct);
+    let mut satisfied = vec![false; grants.len()];
+    let mut replaced = vec![false; grants.len()];
+    let mut removed_sids: BTreeSet<String> = BTreeSet::new();
+
+    for st in o.resource_policy.iter().flatten() {
+        let sid = st.sid.clone().unwrap_or_default();
+        let field = format!("Policy.Statement[{sid}]");
+        let principal = st
+            .principal
+            .clone()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "?".into());
+        let matches: Vec<(usize, GrantMatch)> = grants.iter().enumerate().map(|(i, g)| (i, g.compare(st))).collect();
+        if let Some((i, _)) = matches.iter().find(|(_, m)| *m == GrantMatch::Exact) {
+            satisfied[*i] = true;
+            continue;
+        }
+        let remove = |b: &mut Builder, removed: &mut BTreeSet<String>| {
+            removed.insert(sid.clone());
+            b.permissions_remove.push(AwsAction::RemovePermission {
+                function_arn: o.arn.clone(),
+                statement_id: sid.clone(),
+            });
+        };
+        if let Some((i, GrantMatch::Loose { arn_ok, acct_ok })) =
+            matches.iter().find(|(_, m)| matches!(m, GrantMatch::Loose { .. }))
+        {
+            let g = &grants[*i];
+            replaced[*i] = true;
+            let missing: Vec<&str> = [
+                (!arn_ok).then_some("AWS:SourceArn"),
+                (!acct_ok).then_some("AWS:SourceAccount"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            b.findings.push(
+                Finding::builder(Control::Triggers, "aws.triggers.unscopedInvoker", format!("{field}.Condition"))
+                    .observed(format!("{principal} without {}", missing.join(" and ")))
+                    .desired(format!(
+                        "{principal} with AWS:SourceArn={} AWS:SourceAccount={}",
+                        g.source_arn.as_deref().unwrap_or("-"),
+                        g.source_account.as_deref().unwrap_or("-")
+                    ))
+                    .severity(Severity::High)
+                    .remediable(true)
+                    .message(format!(
+                        "statement {sid} lets {principal} invoke the function without {}: any resource of that service could trigger it; it is replaced by a statement scoped as declared",
+                        missing.join(" and ")
+                    )),
+            );
+            remove(b, &mut removed_sids);
+            continue;
+        }
+        let p = st.principal.as_ref();
+        if p.is_some_and(Principal::is_anyone) {
+            b.findings.push(
+                Finding::builder(
+                    Control::Triggers,
+                    "aws.triggers.publicPrincipal",
+                    format!("{field}.Principal"),
+                )
+                .observed("*")
+                .desired("declared invokers only")
+                .severity(Severity::Critical)
+                .remediable(true)
+                .message(format!("statement {sid} lets anyone invoke the function")),
+            );
+            remove(b, &mut removed_sids);
+        } else if p.is_some_and(Principal::is_service) && st.condition("AWS:SourceArn").is_none() {
+            b.findings.push(
+                Finding::builder(Control::Triggers, "aws.triggers.unscopedInvoker", format!("{field}.Condition"))
+                    .observed(format!("{principal} without AWS:SourceArn"))
+                    .desired("declared invokers only, each with AWS:SourceArn and AWS:SourceAccount")
+                    .severity(Severity::High)
+                    .remediable(true)
+                    .message(format!(
+                        "statement {sid} lets any {principal} resource, in any account, invoke the function (confused deputy)"
+                    )),
+            );
+            remove(b, &mut removed_sids);
+        } else {
+            b.findings.push(
+                Finding::builder(Control::Triggers, "aws.triggers.unlistedInvoker", format!("{field}.Principal"))
+                    .observed(principal.clone())
+                    .desired("declared invokers only")
+                    .severity(Severity::High)
+                    .remediable(t.remove_unlisted)
+                    .message(if t.remove_unlisted {
+                        format!("statement {sid} grants {principal}, which is not a declared invoker")
+                    } else {
+                        format!(
+                            "statement {sid} grants {principal}, which is not a declared invoker (kept: triggers.removeUnlisted is false)"
+                        )
+                    }),
+            );
+            if t.remove_unlisted {
+                remove(b, &mut removed_sids);
+            }
+        }
+    }
+
+    for (i, g) in grants.iter().enumerate() {
+        if satisfied[i] {
+            continue;
+        }
+        let sid = grant_sid(g);
+        if !replaced[i] {
+            b.findings.push(
+                Finding::builder(Control::Triggers, "aws.triggers.missingInvoker", "Policy.Statement")
+                    .observed("absent")
+                    .desired(format!(
+                        "{} {} from {}",
+                        g.principal_param,
+                        g.action.as_str(),
+                        g.source_arn.as_deref().unwrap_or("-")
+                    ))
+                    .severity(Severity::Low)
+                    .remediable(true)
+                    .message(format!(
+                        "declared invoker {} has no grant on the function",
+                        g.principal_param
+                    )),
+            );
+        }
+        if removed_sids.contains(&sid) {
+            // Our Sid is taken by a statement being removed: remove it first.
+            if let Some(pos) = b
+                .permissions_remove
+                .iter()
+                .position(|a| matches!(a, AwsAction::RemovePermission { statement_id, .. } if *statement_id == sid))
+            {
+                let a = b.permissions_remove.remove(pos);
+                b.permissions_first.push(a);
+            }
+        }
+        b.permissions_add.push(AwsAction::AddPermission {
+            function_arn: o.arn.clone(),
+            statement_id: sid,
+            principal: g.principal_param.clone(),
+            action: g.action.as_str().to_string(),
+            source_arn: g.source_arn.clone(),
+            source_account: g.source_account.clone(),
+        });
+    }
+
+    // Function URL.
+    let url_policy = aws.function_url.unwrap_or(match t.public_access {
+        PublicAccess::Deny => FunctionUrlPolicy::Forbidden,
+        PublicAccess::RequireAuth => FunctionUrlPolicy::Allowed,
+    });
+    if let Some(url) = &o.url {
+        let public = url.auth_type != "AWS_IAM";
+        if url_policy == FunctionUrlPolicy::Forbidden {
+            b.findings.push(
+                Finding::builder(Control::Triggers, "aws.triggers.functionUrl", "FunctionUrlConfig")
+                    .observed(format!("{} (AuthType {})", url.url, url.auth_type))
+                    .desired("no function URL")
+                    .severity(if public { Severity::Critical } else { Severity::Medium })
+                    .remediable(true)
+                    .message(format!(
+                        "the function has a URL{} but the posture forbids one (publicAccess Deny or functionUrl Forbidden)",
+                        if public { " that anyone can call" } else { "" }
+                    )),
+            );
+            b.url.push(AwsAction::DeleteFunctionUrl {
+                function_arn: o.arn.clone(),
+            });
+        } else if public {
+            b.findings.push(
+                Finding::builder(
+                    Control::Triggers,
+                    "aws.triggers.publicUrl",
+                    "FunctionUrlConfig.AuthType",
+                )
+                .observed(&url.auth_type)
+                .desired("AWS_IAM")
+                .severity(Severity::Critical)
+                .remediable(true)
+                .message(format!("function URL {} can be called without authentication", url.url)),
+            );
+            b.url.push(AwsAction::UpdateFunctionUrlAuthType {
+                function_arn: o.arn.clone(),
+                auth_type: "AWS_IAM".into(),
+            });
+        }
+    }
+
+    // Event source mappings.
+    let allowed: BTreeSet<&str> = aws.event_sources.iter().map(String::as_str).collect();
+    for m in o.event_source_mappings.iter().filter(|m| m.active()) {
+        let source = m
+            .event_source_arn
+            .clone()
+            .unwrap_or_else(|| "(self-managed source)".into());
+        if allowed.contains(source.as_str()) {
+            continue;
+        }
+        b.findings.push(
+            Finding::builder(Control::Triggers, "aws.triggers.unlistedEventSource", format!("EventSourceMapping[{}]", m.uuid))
+                .observed(format!("{source} ({})", m.state))
+                .desired("disabled (not in triggers.aws.eventSources)")
+                .severity(Severity::High)
+                .remediable(t.remove_unlisted)
+                .message(if t.remove_unlisted {
+                    format!("event source {source} invokes the function but is not declared; the mapping is disabled, not deleted")
+                } else {
+                    format!("event source {source} invokes the function but is not declared (kept: triggers.removeUnlisted is false)")
+                }),
+        );
+        if t.remove_unlisted {
+            b.mappings.push(AwsAction::DisableEventSourceMapping {
+                uuid: m.uuid.clone(),
+                event_source_arn: source,
+            });
+        }
+    }
+}
+
+// ------------------------------------------------------------------ network
+
+fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
+    let Some(n) = p.spec.network.as_ref().and_then(|n| n.aws.as_ref()) else {
+        return;
+    };
+    let subnets: BTreeSet<String> = n.subnet_ids.iter().cloned().collect();
+    let groups: BTreeSet<String> = n.security_group_ids.iter().cloned().collect();
+    let observed = o.vpc.clone().filter(|v| !v.subnet_ids.is_empty()).unwrap_or_default();
+    let list = |s: &BTreeSet<String>| {
+        if s.is_empty() {
+            "none".to_string()
+        } else {
+            s.iter().cloned().collect::<Vec<_>>().join(",")
+        }
+    };
+    let mut drift = false;
+    if observed.subnet_ids.is_empty() {
+        b.findings.push(
+            Finding::builder(Control::Network, "aws.network.noVpc", "VpcConfig.SubnetIds")
+                .observed("not attached to a VPC")
+                .desired(list(&subnets))
+                .severity(Severity::High)
+                .remediable(true)
+                .message("the function is not in a VPC, so its egress to the internet is unrestricted"),
+        );
+        drift = true;
+    } else if observed.subnet_ids != subnets {
+        b.findings.push(
+            Finding::builder(Control::Network, "aws.network.subnets", "VpcConfig.SubnetIds")
+                .observed(list(&observed.subnet_ids))
+                .desired(list(&subnets))
+                .severity(Severity::Medium)
+                .remediable(true)
+                .message("the function sits in other subnets than declared"),
+        );
+        drift = true;
+    }
+    if !observed.subnet_ids.is_empty() && observed.security_group_ids != groups {
+        b.findings.push(
+            Finding::builder(
+                Control::Network,
+                "aws.network.securityGroups",
+                "VpcConfig.SecurityGroupIds",
+            )
+            .observed(list(&observed.security_group_ids))
+            .desired(list(&groups))
+            .severity(Severity::Medium)
+            .remediable(true)
+            .message("the function's security groups differ from the declared ones"),
+        );
+        drift = true;
+    }
+    if drift {
+        b.config.vpc = Some(VpcUpdate {
+            subnet_ids: subnets,
+            security_group_ids: groups,
+            ipv6_allowed_for_dual_stack: o.vpc.as_ref().and_then(|v| v.ipv6_allowed_for_dual_stack),
+        });
+    }
+}
+
+// ------------------------------------------------------------------ supply chain
+
+/// Layer version ARN → (layer ARN, version).
+fn split_layer(arn: &str) -> (String, Option<String>) {
+    let parts: Vec<&str> = arn.split(':').collect();
+    // arn:aws:lambda:region:account:layer:name[:version]
+    if parts.len() == 8 && parts[7].bytes().all(|c| c.is_ascii_digit()) && !parts[7].is_empty() {
+        (parts[..7].join(":"), Some(parts[7].to_string()))
+    } else {
+        (arn.to_string(), None)
+    }
+}
+
+fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
+    let Some(sc) = p.spec.supply_chain.as_ref().and_then(|s| s.aws.as_ref()) else {
+        return;
+    };
+    if let Some(csc) = &sc.code_signing_config_arn {
+        let cs = o.code_signing.clone().unwrap_or_default();
+        if !cs.declared_exists {
+            b.findings.push(
+                Finding::builder(
+                    Control::SupplyChain,
+                    "aws.supplyChain.codeSigningConfig",
+                    "CodeSigningConfigArn",
+                )
+                .observed(cs.attached_arn.as_deref().unwrap_or("none"))
+                .desired(csc)
+                .severity(Severity::High)
+                .remediable(false)
+                .message(format!("the declared code signing config {csc} does not exist")),
+            );
+        } else {
+            if cs.attached_arn.as_deref() != Some(csc.as_str()) {
+                b.findings.push(
+                    Finding::builder(
+                        Control::SupplyChain,
+                        "aws.supplyChain.codeSigningConfig",
+                        "CodeSigningConfigArn",
+                    )
+                    .observed(cs.attached_arn.as_deref().unwrap_or("none"))
+                    .desired(csc)
+                    .severity(Severity::High)
+                    .remediable(true)
+                    .message("unsigned or untrusted code can be deployed to the function"),
+                );
+                b.signing.push(AwsAction::PutFunctionCodeSigningConfig {
+                    function_arn: o.arn.clone(),
+                    code_signing_config_arn: csc.clone(),
+                });
+            }
+            if cs.declared_policy.as_deref() != Some("Enforce") {
+                b.findings.push(
+                    Finding::builder(
+                        Control::SupplyChain,
+                        "aws.supplyChain.codeSigningPolicy",
+                        "CodeSigningConfig.CodeSigningPolicies.UntrustedArtifactOnDeployment",
+                    )
+                    .observed(cs.declared_policy.as_deref().unwrap_or("unknown"))
+                    .desired("Enforce")
+                    .severity(Severity::Medium)
+                    .remediable(false)
+                    .message(format!(
+                        "code signing config {csc} only warns on untrusted code; set its policy to Enforce (zerofn does not change a config other functions may share)"
+                    )),
+                );
+            }
+        }
+    }
+    if let Some(allowed) = &sc.allowed_layers {
+        for layer in &o.layers {
+            let (base, version) = split_layer(layer);
+            if version.is_none() {
+                b.findings.push(
+                    Finding::builder(
+                        Control::SupplyChain,
+                        "aws.supplyChain.unpinnedLayer",
+                        format!("Layers[{layer}]"),
+                    )
+                    .observed(layer)
+                    .desired("a layer version ARN")
+                    .severity(Severity::Medium)
+                    .remediable(false)
+                    .message(format!(
+                        "layer {layer} has no explicit version; layers are reported, never removed"
+                    )),
+                );
+            } else if !allowed.iter().any(|a| a == layer || *a == base) {
+                b.findings.push(
+                    Finding::builder(
+                        Control::SupplyChain,
+                        "aws.supplyChain.layerNotAllowed",
+                        format!("Layers[{layer}]"),
+                    )
+                    .observed(layer)
+                    .desired(format!("one of {}", allowed.join(", ")))
+                    .severity(Severity::High)
+                    .remediable(false)
+                    .message(format!(
+                        "layer {layer} is not in supplyChain.aws.allowedLayers; layers are reported, never removed"
+                    )),
+                );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ observability
+
+fn observability(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
+    let Some(obs) = &p.spec.observability else { return };
+    if let Some(mode) = obs.tracing {
+        let want = match mode {
+            TracingMode::Active => "Active",
+            TracingMode::PassThrough => "PassThrough",
+        };
+        let have = o.tracing_mode.as_deref().unwrap_or("PassThrough");
+        if have != want {
+            b.findings.push(
+                Finding::builder(
+                    Control::Observability,
+                    "aws.observability.tracing",
+                    "TracingConfig.Mode",
+                )
+                .observed(have)
+                .desired(want)
+                .severity(Severity::Medium)
+                .remediable(true)
+                .message("requests through the function are not traced end to end"),
+            );
+            b.config.tracing_mode = Some(want.to_string());
+        }
+    }
+    if obs.structured_logs == Some(true) {
+        let have = o.logging.log_format.as_deref().unwrap_or("Text");
+        if have != "JSON" {
+            b.findings.push(
+                Finding::builder(
+                    Control::Observability,
+                    "aws.observability.logFormat",
+                    "LoggingConfig.LogFormat",
+                )
+                .observed(have)
+                .desired("JSON")
+                .severity(Severity::Low)
+                .remediable(true)
+                .message("logs are plain text, so they cannot be queried or correlated by field"),
+            );
+            b.config.logging = Some(LoggingUpdate {
+                log_format: "JSON".into(),
+                log_group: o.logging.log_group.clone(),
+                application_log_level: o.logging.application_log_level.clone(),
+                system_log_level: o.logging.system_log_level.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,211 @@
+//! The seam between the cloud-neutral engine and each cloud.
+//!
+//! A provider observes one function (reusing account-wide observations it
+//! caches per account), runs its cloud's pure `plan`, and applies one action
+//! at a time. The engine never sees a cloud type.
+
+pub mod aws;
+pub mod cache;
+pub mod pace;
+
+use crate::api::{Cloud, FunctionPostureSpec, Mode};
+use crate::findings::{Control, Finding};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use std::fmt;
+
+/// A validated posture as a provider sees it.
+#[derive(Clone, Debug)]
+pub struct Posture {
+    pub namespace: String,
+    pub name: String,
+    pub spec: FunctionPostureSpec,
+    /// Value of the `zerofn.dev/owner` marker this posture claims the
+    /// function with: `<cluster id>/<namespace>/<name>`.
+    pub owner: String,
+}
+
+impl Posture {
+    pub fn new(cluster_id: &str, namespace: &str, name: &str, spec: FunctionPostureSpec) -> Self {
+        Posture {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            owner: format!("{cluster_id}/{namespace}/{name}"),
+            spec,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.spec.mode
+    }
+
+    /// Controls this posture declares, i.e. the ones that are checked.
+    pub fn declared_controls(&self) -> Vec<Control> {
+        let s = &self.spec;
+        let mut v = Vec::new();
+        if s.identity.is_some() {
+            v.push(Control::Identity);
+        }
+        if s.triggers.is_some() {
+            v.push(Control::Triggers);
+        }
+        if s.network.is_some() {
+            v.push(Control::Network);
+        }
+        if s.supply_chain.is_some() {
+            v.push(Control::SupplyChain);
+        }
+        if s.observability.is_some() {
+            v.push(Control::Observability);
+        }
+        v
+    }
+}
+
+/// One write a provider would make, in a form every cloud shares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Action {
+    Aws(aws::AwsAction),
+}
+
+impl Action {
+    pub fn summary(&self) -> ActionSummary {
+        match self {
+            Action::Aws(a) => a.summary(),
+        }
+    }
+}
+
+/// What an action does, for people (CLI table, events) and machines (JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActionSummary {
+    /// The API operation, e.g. `UpdateFunctionConfiguration`.
+    pub op: String,
+    /// What it acts on (ARN, resource id).
+    pub target: String,
+    /// What changes.
+    pub detail: String,
+}
+
+impl fmt::Display for ActionSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.target, self.detail)
+    }
+}
+
+/// Why enforcement is refused for this function even though drift exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "camelCase")]
+pub enum Blocked {
+    /// Another posture (this or another cluster) owns the function.
+    Conflict { owner: String },
+}
+
+impl fmt::Display for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Blocked::Conflict { owner } => write!(
+                f,
+                "the function is owned by {owner} (tag zerofn.dev/owner); nothing is written until that owner releases it"
+            ),
+        }
+    }
+}
+
+/// The outcome of observing and planning one posture.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Human name of the function, e.g. `eu-west-1/orders-api`.
+    pub function: String,
+    /// The identity the function runs as now.
+    pub principal: Option<String>,
+    pub findings: Vec<Finding>,
+    /// Writes Enforce would make, in order.
+    pub actions: Vec<Action>,
+    pub blocked: Option<Blocked>,
+}
+
+impl Plan {
+    pub fn compliant(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Failures talking to a cloud. `category` is stable: it labels metrics and
+/// status reasons.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("credentials refused: {0}")]
+    Auth(String),
+    #[error("throttled by the cloud: {0}")]
+    Throttled(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("the cloud refused the change: {0}")]
+    Refused(String),
+    #[error("conflicting change in progress: {0}")]
+    Conflict(String),
+    #[error("cannot reach the cloud: {0}")]
+    Unreachable(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("account misconfigured: {0}")]
+    Config(String),
+    #[error("unexpected cloud response: {0}")]
+    Cloud(String),
+}
+
+impl ProviderError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            ProviderError::Auth(_) => "auth",
+            ProviderError::Throttled(_) => "throttled",
+            ProviderError::NotFound(_) => "not_found",
+            ProviderError::Refused(_) => "refused",
+            ProviderError::Conflict(_) => "conflict",
+            ProviderError::Unreachable(_) => "unreachable",
+            ProviderError::Timeout(_) => "timeout",
+            ProviderError::Config(_) => "config",
+            ProviderError::Cloud(_) => "cloud",
+        }
+    }
+
+    /// CamelCase reason for status conditions and events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProviderError::Auth(_) => "CloudAuthFailed",
+            ProviderError::Throttled(_) => "CloudThrottled",
+            ProviderError::NotFound(_) => "FunctionNotFound",
+            ProviderError::Refused(_) => "CloudRefused",
+            ProviderError::Conflict(_) => "CloudConflict",
+            ProviderError::Unreachable(_) => "CloudUnreachable",
+            ProviderError::Timeout(_) => "CloudTimeout",
+            ProviderError::Config(_) => "AccountMisconfigured",
+            ProviderError::Cloud(_) => "CloudError",
+        }
+    }
+}
+
+/// One cloud account's observe / apply, object safe so the engine can hold
+/// providers of every cloud side by side.
+pub trait Provider: Send + Sync {
+    fn cloud(&self) -> Cloud;
+
+    /// Observe the posture's function (fresh per-function reads; account-wide
+    /// reads from the cache) and plan against it. Pure planning happens in the
+    /// cloud's `plan` module.
+    fn assess<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>>;
+
+    /// Apply one action of a plan this provider made. Waits out the cloud's
+    /// asynchronous updates and retries transient conflicts.
+    fn apply<'a>(&'a self, posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>>;
+
+    /// Forget cached account-wide observations, so the next `assess` sees
+    /// the writes just made.
+    fn invalidate(&self);
+
+    /// Remove this posture's ownership marker from the function, if it holds
+    /// it. Never reverts hardening.
+    fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>>;
+}
