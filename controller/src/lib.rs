@@ -2,11 +2,16 @@
 //! serverless functions on AWS Lambda, Azure Functions and Google Cloud
 //! Functions.
 //!
-//! Layers, each using only those below it: `cli` → `engine` →
-//! `providers::{aws,...}` → `api` and `findings`. `manifests` reads YAML for
-//! the CLI beside the engine.
+//! Layers, each using only those below it: `cli` → `engine` (+ `accounts`,
+//! `manifests` beside it) → `providers::{aws,...}` → `api`, `findings` and
+//! `metrics` at the ground.
 
+pub mod accounts;
 pub mod api;
+pub mod cli;
+pub mod engine;
 pub mod findings;
+pub mod logging;
+pub mod manifests;
 pub mod metrics;
 pub mod providers;

@@ -1,1 +1,1 @@
-
+//! Shared helpers for zerofn's integration tests.

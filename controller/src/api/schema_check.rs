@@ -95,6 +95,8 @@ fn walk(schema: &Value, value: &Value, path: String, errors: &mut Vec<SchemaErro
                     (Some(s), _) => walk(s, v, child(&path, k), errors),
                     (None, Some(s)) if s.is_object() => walk(s, v, child(&path, k), errors),
                     (None, _) if preserve => {}
+                    // Typed by the API server itself, not by the CRD schema.
+                    (None, _) if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") => {}
                     (None, _) if props.is_none() && additional.is_none() && path_is_metadata(&path) => {}
                     (None, _) => err(errors, &child(&path, k), "unknown field".into()),
                 }

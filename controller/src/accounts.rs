@@ -1,0 +1,320 @@
+//! Which account a posture may use, where its credentials come from, and the
+//! provider that reaches it. The rules are the same for the CLI (objects from
+//! manifest files) and the controller (objects from the API server):
+//!
+//! - a posture uses a CloudAccount of its own namespace, or a
+//!   ClusterCloudAccount whose `allowedNamespaces` admits its namespace;
+//! - a Secret is read only from the account's own namespace (for a
+//!   ClusterCloudAccount, the controller's namespace);
+//! - a refusal is an error with a reason, never a fallback to other
+//!   credentials.
+
+use crate::api::{AccountConfig, AccountKind, AccountRef, Cloud, CloudAccountSpec, ClusterCloudAccountSpec};
+use crate::metrics::Metrics;
+use crate::providers::aws::{AwsProvider, StaticCredentials, Tuning};
+use crate::providers::{Provider, ProviderError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Secret data, decoded.
+pub type SecretData = BTreeMap<String, Vec<u8>>;
+
+/// An account a posture may use, with where its Secret must live.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedAccount {
+    /// Stable key: `CloudAccount/<ns>/<name>` or `ClusterCloudAccount/<name>`.
+    pub key: String,
+    pub config: AccountConfig,
+    /// Namespace the account's Secret is read from.
+    pub secret_namespace: String,
+}
+
+/// Why a posture may not use the account it names. `reason` is a stable
+/// CamelCase status reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn refuse(reason: &'static str, message: String) -> Refusal {
+    Refusal { reason, message }
+}
+
+/// Resolve a posture's `accountRef` against the accounts that exist.
+pub fn resolve<'a>(
+    posture_namespace: &str,
+    account_ref: &AccountRef,
+    function_cloud: Option<Cloud>,
+    namespaced: impl Fn(&str, &str) -> Option<&'a CloudAccountSpec>,
+    cluster: impl Fn(&str) -> Option<&'a ClusterCloudAccountSpec>,
+    controller_namespace: &str,
+) -> Result<ResolvedAccount, Refusal> {
+    let name = &account_ref.name;
+    let (key, config, secret_namespace) = match account_ref.kind {
+        AccountKind::CloudAccount => {
+            let spec = namespaced(posture_namespace, name).ok_or_else(|| {
+                refuse(
+                    "AccountNotFound",
+                    format!("CloudAccount {posture_namespace}/{name} does not exist (a posture can only use a CloudAccount of its own namespace)"),
+                )
+            })?;
+            (
+                format!("CloudAccount/{posture_namespace}/{name}"),
+                spec.config(),
+                posture_namespace.to_string(),
+            )
+        }
+        AccountKind::ClusterCloudAccount => {
+            let spec = cluster(name)
+                .ok_or_else(|| refuse("AccountNotFound", format!("ClusterCloudAccount {name} does not exist")))?;
+            if !spec.admits(posture_namespace) {
+                return Err(refuse(
+                    "AccountNotAllowed",
+                    format!(
+                        "ClusterCloudAccount {name} does not admit namespace {posture_namespace} (spec.allowedNamespaces)"
+                    ),
+                ));
+            }
+            (
+                format!("ClusterCloudAccount/{name}"),
+                spec.config(),
+                controller_namespace.to_string(),
+            )
+        }
+    };
+    let config = config.ok_or_else(|| {
+        refuse(
+            "AccountInvalid",
+            format!("{key} must set exactly one of aws, azure or gcp"),
+        )
+    })?;
+    if let Some(cloud) = function_cloud
+        && config.cloud() != cloud
+    {
+        return Err(refuse(
+            "AccountCloudMismatch",
+            format!("{key} is a {} account but the function is on {cloud}", config.cloud()),
+        ));
+    }
+    Ok(ResolvedAccount {
+        key,
+        config,
+        secret_namespace,
+    })
+}
+
+/// The Secret an account names, if any.
+pub fn secret_name(config: &AccountConfig) -> Option<&str> {
+    match config {
+        AccountConfig::Aws(a) => a.credentials_secret_ref.as_ref().map(|s| s.name.as_str()),
+        AccountConfig::Azure(a) => a.client_secret_ref.as_ref().map(|s| s.name.as_str()),
+        AccountConfig::Gcp(g) => g.credentials_secret_ref.as_ref().map(|s| s.name.as_str()),
+    }
+}
+
+fn text(secret: &SecretData, key: &str, name: &str) -> Result<String, Refusal> {
+    let v = secret
+        .get(key)
+        .ok_or_else(|| refuse("SecretInvalid", format!("Secret {name} has no key {key}")))?;
+    String::from_utf8(v.clone())
+        .map(|s| s.trim().to_string())
+        .map_err(|_| refuse("SecretInvalid", format!("Secret {name} key {key} is not UTF-8")))
+}
+
+/// Static AWS credentials from the account's Secret.
+pub fn aws_credentials(name: &str, secret: &SecretData) -> Result<StaticCredentials, Refusal> {
+    Ok(StaticCredentials {
+        access_key_id: text(secret, "aws_access_key_id", name)?,
+        secret_access_key: text(secret, "aws_secret_access_key", name)?,
+        session_token: secret
+            .contains_key("aws_session_token")
+            .then(|| text(secret, "aws_session_token", name))
+            .transpose()?,
+    })
+}
+
+/// How providers are built (shared by every account of a run).
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub metrics: Arc<Metrics>,
+    pub aws_tuning: Tuning,
+    /// How long account-wide observations are reused.
+    pub inventory_ttl: Duration,
+}
+
+/// Build the provider that reaches an account. `secret` is the account's
+/// Secret (already read from `secret_namespace`), when it names one.
+pub async fn connect(
+    account: &ResolvedAccount,
+    secret: Option<&SecretData>,
+    opts: &ConnectOptions,
+) -> Result<Arc<dyn Provider>, ProviderError> {
+    let secret_ref = secret_name(&account.config);
+    let secret = match (secret_ref, secret) {
+        (Some(name), None) => {
+            return Err(ProviderError::Config(format!(
+                "{} names Secret {}/{name}, which does not exist",
+                account.key, account.secret_namespace
+            )));
+        }
+        (Some(name), Some(s)) => Some((name, s)),
+        (None, _) => None,
+    };
+    match &account.config {
+        AccountConfig::Aws(aws) => {
+            let creds = secret
+                .map(|(name, s)| aws_credentials(name, s))
+                .transpose()
+                .map_err(|r| ProviderError::Config(r.message))?;
+            Ok(Arc::new(
+                AwsProvider::new(
+                    aws.clone(),
+                    creds,
+                    opts.metrics.clone(),
+                    opts.aws_tuning.clone(),
+                    opts.inventory_ttl,
+                )
+                .await,
+            ))
+        }
+        AccountConfig::Azure(_) | AccountConfig::Gcp(_) => Err(ProviderError::Config(format!(
+            "{}: no {} provider in this build",
+            account.key,
+            account.config.cloud()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AwsAccount, AzureAccount};
+
+    fn aws() -> CloudAccountSpec {
+        CloudAccountSpec {
+            aws: Some(AwsAccount {
+                region: "eu-west-1".into(),
+                ..AwsAccount::default()
+            }),
+            azure: None,
+            gcp: None,
+        }
+    }
+
+    fn cluster(ns: &[&str]) -> ClusterCloudAccountSpec {
+        ClusterCloudAccountSpec {
+            allowed_namespaces: ns.iter().map(|s| s.to_string()).collect(),
+            aws: Some(AwsAccount {
+                region: "eu-west-1".into(),
+                ..AwsAccount::default()
+            }),
+            azure: None,
+            gcp: None,
+        }
+    }
+
+    fn r(kind: AccountKind, name: &str) -> AccountRef {
+        AccountRef {
+            kind,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn namespaced_account_only_from_the_posture_namespace() {
+        let acct = aws();
+        let lookup = |ns: &str, name: &str| (ns == "team-a" && name == "prod").then_some(&acct);
+        let ok = resolve(
+            "team-a",
+            &r(AccountKind::CloudAccount, "prod"),
+            Some(Cloud::Aws),
+            lookup,
+            |_| None,
+            "zerofn",
+        )
+        .unwrap();
+        assert_eq!(ok.key, "CloudAccount/team-a/prod");
+        assert_eq!(ok.secret_namespace, "team-a");
+        let refused = resolve(
+            "team-b",
+            &r(AccountKind::CloudAccount, "prod"),
+            Some(Cloud::Aws),
+            lookup,
+            |_| None,
+            "zerofn",
+        )
+        .unwrap_err();
+        assert_eq!(refused.reason, "AccountNotFound");
+    }
+
+    #[test]
+    fn cluster_account_admits_listed_namespaces_and_reads_secrets_from_the_controller_namespace() {
+        let c = cluster(&["team-a"]);
+        let get = |name: &str| (name == "shared").then_some(&c);
+        let ok = resolve(
+            "team-a",
+            &r(AccountKind::ClusterCloudAccount, "shared"),
+            None,
+            |_, _| None,
+            get,
+            "zerofn",
+        )
+        .unwrap();
+        assert_eq!(ok.secret_namespace, "zerofn");
+        let refused = resolve(
+            "team-b",
+            &r(AccountKind::ClusterCloudAccount, "shared"),
+            None,
+            |_, _| None,
+            get,
+            "zerofn",
+        )
+        .unwrap_err();
+        assert_eq!(refused.reason, "AccountNotAllowed");
+        let star = cluster(&["*"]);
+        assert!(
+            resolve(
+                "any",
+                &r(AccountKind::ClusterCloudAccount, "s"),
+                None,
+                |_, _| None,
+                |_| Some(&star),
+                "z"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn cloud_mismatch_is_refused() {
+        let azure = CloudAccountSpec {
+            aws: None,
+            azure: Some(AzureAccount::default()),
+            gcp: None,
+        };
+        let refused = resolve(
+            "ns",
+            &r(AccountKind::CloudAccount, "a"),
+            Some(Cloud::Aws),
+            |_, _| Some(&azure),
+            |_| None,
+            "z",
+        )
+        .unwrap_err();
+        assert_eq!(refused.reason, "AccountCloudMismatch");
+    }
+
+    #[test]
+    fn aws_credentials_need_both_keys() {
+        let mut s = SecretData::new();
+        s.insert("aws_access_key_id".into(), b"AKIA\n".to_vec());
+        assert_eq!(aws_credentials("c", &s).unwrap_err().reason, "SecretInvalid");
+        s.insert("aws_secret_access_key".into(), b"sk".to_vec());
+        let c = aws_credentials("c", &s).unwrap();
+        assert_eq!(c.access_key_id, "AKIA");
+        assert_eq!(c.session_token, None);
+    }
+}

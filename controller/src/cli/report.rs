@@ -1,0 +1,213 @@
+//! What `plan` and `enforce` print: a table for people, JSON for machines.
+
+use super::{EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR};
+use crate::api::Mode;
+use crate::engine::Applied;
+use crate::findings::Finding;
+use crate::providers::{ActionSummary, Blocked, Plan, Posture, ProviderError};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ErrorView {
+    pub category: &'static str,
+    pub message: String,
+}
+
+impl From<&ProviderError> for ErrorView {
+    fn from(e: &ProviderError) -> Self {
+        ErrorView {
+            category: e.category(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    pub posture: String,
+    pub cloud: String,
+    pub function: String,
+    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    pub compliant: bool,
+    pub findings: Vec<Finding>,
+    /// Writes enforcement would make (plan), or still would (enforce, after).
+    pub actions: Vec<ActionSummary>,
+    /// Writes made (enforce).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub applied: Vec<ActionSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Blocked>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorView>,
+}
+
+impl Row {
+    pub fn new(label: &str, p: &Posture) -> Row {
+        let cloud = p.spec.function.cloud().map(|c| c.to_string()).unwrap_or_default();
+        Row {
+            posture: label.to_string(),
+            cloud,
+            function: String::new(),
+            mode: p.mode(),
+            principal: None,
+            compliant: false,
+            findings: Vec::new(),
+            actions: Vec::new(),
+            applied: Vec::new(),
+            blocked: None,
+            error: None,
+        }
+    }
+
+    pub fn record_plan(&mut self, plan: Result<Plan, ProviderError>) {
+        match plan {
+            Ok(p) => {
+                self.function = p.function.clone();
+                self.principal = p.principal.clone();
+                self.compliant = p.compliant();
+                self.actions = p.actions.iter().map(|a| a.summary()).collect();
+                self.findings = p.findings;
+                self.blocked = p.blocked;
+            }
+            Err(e) => self.error = Some(ErrorView::from(&e)),
+        }
+    }
+
+    pub fn record_enforced(
+        &mut self,
+        before: &Result<Plan, ProviderError>,
+        applied: Applied,
+        after: Result<Plan, ProviderError>,
+    ) {
+        if let Err(e) = before {
+            self.error = Some(ErrorView::from(e));
+            return;
+        }
+        self.applied = applied.done;
+        self.record_plan(after);
+        if let Some((action, e)) = applied.failed {
+            self.error = Some(ErrorView {
+                category: e.category(),
+                message: format!("{} failed: {e}", action.op),
+            });
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+pub struct Summary {
+    pub postures: usize,
+    pub compliant: usize,
+    pub drifted: usize,
+    pub errors: usize,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub postures: Vec<Row>,
+    pub summary: Summary,
+    /// Write calls made to the clouds (enforce only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_calls: Option<u64>,
+}
+
+impl Report {
+    pub fn new(postures: Vec<Row>, write_calls: Option<u64>) -> Report {
+        let errors = postures.iter().filter(|r| r.error.is_some()).count();
+        let compliant = postures.iter().filter(|r| r.error.is_none() && r.compliant).count();
+        let drifted = postures.iter().filter(|r| r.error.is_none() && !r.compliant).count();
+        Report {
+            summary: Summary {
+                postures: postures.len(),
+                compliant,
+                drifted,
+                errors,
+            },
+            postures,
+            write_calls,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.errors > 0 {
+            EXIT_ERROR
+        } else if self.summary.drifted > 0 {
+            EXIT_DRIFT
+        } else {
+            EXIT_COMPLIANT
+        }
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn table(&self, enforced: bool) -> String {
+        let mut out = String::new();
+        for r in &self.postures {
+            let state = if r.error.is_some() {
+                "ERROR"
+            } else if r.compliant {
+                "COMPLIANT"
+            } else {
+                "DRIFT"
+            };
+            let _ = writeln!(
+                out,
+                "{}  {} {}  {:?}  {state}",
+                r.posture,
+                r.cloud,
+                if r.function.is_empty() { "-" } else { &r.function },
+                r.mode
+            );
+            if let Some(p) = &r.principal {
+                let _ = writeln!(out, "  principal: {p}");
+            }
+            for f in &r.findings {
+                let fix = if f.remediable { "fixable" } else { "report-only" };
+                let _ = writeln!(out, "  {:<8}  {:<13}  {:<11}  {}", f.severity, f.control, fix, f.field);
+                let _ = writeln!(out, "            {}", f.message);
+            }
+            if !r.applied.is_empty() {
+                let _ = writeln!(out, "  applied:");
+                for (i, a) in r.applied.iter().enumerate() {
+                    let _ = writeln!(out, "    {}. {a}", i + 1);
+                }
+            }
+            if !r.actions.is_empty() {
+                let head = match (enforced, r.mode) {
+                    (true, _) => "still to apply:",
+                    (false, Mode::Enforce) => "enforce would apply:",
+                    (false, Mode::Audit) => "enforce would apply (Audit: never applied):",
+                };
+                let _ = writeln!(out, "  {head}");
+                for (i, a) in r.actions.iter().enumerate() {
+                    let _ = writeln!(out, "    {}. {a}", i + 1);
+                }
+            }
+            if let Some(b) = &r.blocked {
+                let _ = writeln!(out, "  blocked: {b}");
+            }
+            if let Some(e) = &r.error {
+                let _ = writeln!(out, "  error ({}): {}", e.category, e.message);
+            }
+            out.push('\n');
+        }
+        let s = &self.summary;
+        let _ = write!(
+            out,
+            "{} postures: {} compliant, {} with drift, {} errors",
+            s.postures, s.compliant, s.drifted, s.errors
+        );
+        if let Some(w) = self.write_calls {
+            let _ = write!(out, "; {w} write calls made");
+        }
+        out.push('\n');
+        out
+    }
+}

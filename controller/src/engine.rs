@@ -1,0 +1,323 @@
+//! The engine: observe → plan → (Enforce) apply → re-observe, cloud-neutral.
+//!
+//! Used by the CLI for a batch of postures and by the controller for one
+//! posture per reconcile. Audit never writes. Status reports the plan made
+//! from the re-observation, i.e. what is true, not what was sent.
+
+use crate::api::Mode;
+use crate::providers::{Action, ActionSummary, Plan, Posture, Provider, ProviderError};
+use futures::StreamExt;
+use std::sync::Arc;
+
+/// What enforcement did for one posture.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub done: Vec<ActionSummary>,
+    /// The action that failed, and why; the rest of the plan was not applied.
+    pub failed: Option<(ActionSummary, ProviderError)>,
+}
+
+impl Applied {
+    pub fn wrote(&self) -> bool {
+        !self.done.is_empty() || self.failed.is_some()
+    }
+}
+
+/// Whether enforcement would act on this plan.
+pub fn should_apply(posture: &Posture, plan: &Plan) -> bool {
+    posture.mode() == Mode::Enforce && plan.blocked.is_none() && !plan.actions.is_empty()
+}
+
+/// Apply a plan's actions in order; stop at the first failure (later actions
+/// may depend on it, e.g. a role switch on the role's creation).
+pub async fn apply(provider: &dyn Provider, posture: &Posture, actions: &[Action]) -> Applied {
+    let mut out = Applied::default();
+    for a in actions {
+        let summary = a.summary();
+        match provider.apply(posture, a).await {
+            Ok(()) => {
+                tracing::info!(posture = %posture.owner, op = %summary.op, target = %summary.target, "{}", summary.detail);
+                out.done.push(summary);
+            }
+            Err(e) => {
+                tracing::warn!(posture = %posture.owner, op = %summary.op, error = %e, "action failed");
+                out.failed = Some((summary, e));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// One posture, start to end: the controller's unit of work.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The plan from the first observation (what was wrong).
+    pub before: Plan,
+    pub applied: Applied,
+    /// The plan from the re-observation after enforcing; None when nothing
+    /// was written (then `before` is still the truth).
+    pub after: Option<Plan>,
+}
+
+impl Outcome {
+    /// The plan that describes the cloud now.
+    pub fn current(&self) -> &Plan {
+        self.after.as_ref().unwrap_or(&self.before)
+    }
+}
+
+pub async fn reconcile(provider: &dyn Provider, posture: &Posture) -> Result<Outcome, ProviderError> {
+    let before = provider.assess(posture).await?;
+    if !should_apply(posture, &before) {
+        return Ok(Outcome {
+            before,
+            applied: Applied::default(),
+            after: None,
+        });
+    }
+    let applied = apply(provider, posture, &before.actions).await;
+    provider.invalidate();
+    let after = provider.assess(posture).await?;
+    Ok(Outcome {
+        before,
+        applied,
+        after: Some(after),
+    })
+}
+
+/// A posture together with the provider of its account.
+#[derive(Clone)]
+pub struct Bound {
+    pub posture: Posture,
+    pub provider: Arc<dyn Provider>,
+}
+
+/// Assess many postures, `concurrency` at a time (per-account pacing is the
+/// provider's). Results keep the input order.
+pub async fn assess_all(items: &[Bound], concurrency: usize) -> Vec<Result<Plan, ProviderError>> {
+    futures::stream::iter(items.iter())
+        .map(|b| async move { b.provider.assess(&b.posture).await })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// Enforce a batch: apply every Enforce posture's plan, then re-observe all
+/// postures once (account-wide observations are read again only once per
+/// account, not once per posture).
+pub async fn enforce_all(
+    items: &[Bound],
+    plans: &[Result<Plan, ProviderError>],
+    concurrency: usize,
+) -> (Vec<Applied>, Vec<Result<Plan, ProviderError>>) {
+    let applied: Vec<Applied> = futures::stream::iter(items.iter().zip(plans))
+        .map(|(b, plan)| async move {
+            match plan {
+                Ok(plan) if should_apply(&b.posture, plan) => {
+                    apply(b.provider.as_ref(), &b.posture, &plan.actions).await
+                }
+                _ => Applied::default(),
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    for b in items {
+        b.provider.invalidate();
+    }
+    let after = assess_all(items, concurrency).await;
+    (applied, after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AccountKind, AccountRef, AwsFunctionRef, Cloud, FunctionPostureSpec, FunctionTarget};
+    use crate::findings::{Control, Finding};
+    use crate::providers::Blocked;
+    use crate::providers::aws::AwsAction;
+    use futures::FutureExt;
+    use futures::future::BoxFuture;
+    use std::sync::Mutex;
+
+    /// A cloud whose drift is a list of names; each action fixes one.
+    #[derive(Default)]
+    struct Fake {
+        drift: Mutex<Vec<String>>,
+        fail_on: Option<String>,
+        blocked: bool,
+        assessed: Mutex<u32>,
+        applied: Mutex<Vec<String>>,
+        invalidated: Mutex<u32>,
+    }
+
+    fn action(name: &str) -> Action {
+        Action::Aws(AwsAction::TagFunction {
+            function_arn: "f".into(),
+            key: name.into(),
+            value: String::new(),
+        })
+    }
+
+    fn name_of(a: &Action) -> String {
+        let Action::Aws(AwsAction::TagFunction { key, .. }) = a else {
+            unreachable!()
+        };
+        key.clone()
+    }
+
+    impl Provider for Fake {
+        fn cloud(&self) -> Cloud {
+            Cloud::Aws
+        }
+        fn assess<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
+            async move {
+                *self.assessed.lock().unwrap() += 1;
+                let drift = self.drift.lock().unwrap().clone();
+                Ok(Plan {
+                    function: "f".into(),
+                    principal: None,
+                    findings: drift
+                        .iter()
+                        .map(|d| Finding::builder(Control::Network, d, "x").message("m"))
+                        .collect(),
+                    actions: drift.iter().map(|d| action(d)).collect(),
+                    blocked: self.blocked.then(|| Blocked::Conflict { owner: "other".into() }),
+                })
+            }
+            .boxed()
+        }
+        fn apply<'a>(&'a self, _p: &'a Posture, a: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
+            async move {
+                let n = name_of(a);
+                if self.fail_on.as_deref() == Some(n.as_str()) {
+                    return Err(ProviderError::Refused(n));
+                }
+                self.applied.lock().unwrap().push(n.clone());
+                self.drift.lock().unwrap().retain(|d| *d != n);
+                Ok(())
+            }
+            .boxed()
+        }
+        fn invalidate(&self) {
+            *self.invalidated.lock().unwrap() += 1;
+        }
+        fn release<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
+            async { Ok(()) }.boxed()
+        }
+    }
+
+    fn posture(mode: Mode) -> Posture {
+        Posture::new(
+            "c",
+            "ns",
+            "p",
+            FunctionPostureSpec {
+                account_ref: AccountRef {
+                    kind: AccountKind::CloudAccount,
+                    name: "a".into(),
+                },
+                function: FunctionTarget {
+                    aws: Some(AwsFunctionRef {
+                        name: "f".into(),
+                        region: None,
+                    }),
+                    azure: None,
+                    gcp: None,
+                },
+                mode,
+                identity: None,
+                triggers: None,
+                network: None,
+                supply_chain: None,
+                observability: None,
+                resync_interval: None,
+            },
+        )
+    }
+
+    fn fake(drift: &[&str]) -> Fake {
+        Fake {
+            drift: Mutex::new(drift.iter().map(|s| s.to_string()).collect()),
+            ..Fake::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_observes_and_never_writes() {
+        let f = fake(&["a", "b"]);
+        let o = reconcile(&f, &posture(Mode::Audit)).await.unwrap();
+        assert_eq!(o.current().findings.len(), 2);
+        assert!(f.applied.lock().unwrap().is_empty());
+        assert!(o.after.is_none());
+    }
+
+    #[tokio::test]
+    async fn enforce_applies_then_reports_the_reobserved_state() {
+        let f = fake(&["a", "b"]);
+        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        assert_eq!(*f.applied.lock().unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            *f.invalidated.lock().unwrap(),
+            1,
+            "cached observations are dropped after writing"
+        );
+        assert_eq!(*f.assessed.lock().unwrap(), 2);
+        assert!(o.current().compliant());
+        assert_eq!(o.before.findings.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn compliant_posture_is_observed_once_and_written_never() {
+        let f = fake(&[]);
+        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        assert_eq!(*f.assessed.lock().unwrap(), 1);
+        assert!(!o.applied.wrote());
+    }
+
+    #[tokio::test]
+    async fn a_failed_action_stops_the_rest() {
+        let f = Fake {
+            fail_on: Some("b".into()),
+            ..fake(&["a", "b", "c"])
+        };
+        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        assert_eq!(*f.applied.lock().unwrap(), vec!["a"]);
+        let (failed, e) = o.applied.failed.as_ref().unwrap();
+        assert_eq!(failed.op, "TagResource");
+        assert_eq!(e.category(), "refused");
+        assert_eq!(o.current().findings.len(), 2, "status shows what is still wrong");
+    }
+
+    #[tokio::test]
+    async fn a_blocked_plan_writes_nothing() {
+        let f = Fake {
+            blocked: true,
+            ..fake(&["a"])
+        };
+        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        assert!(f.applied.lock().unwrap().is_empty());
+        assert!(o.before.blocked.is_some());
+    }
+
+    #[tokio::test]
+    async fn batches_reobserve_after_applying_everything() {
+        let f: Arc<dyn Provider> = Arc::new(fake(&["a"]));
+        let items = vec![
+            Bound {
+                posture: posture(Mode::Enforce),
+                provider: f.clone(),
+            },
+            Bound {
+                posture: posture(Mode::Audit),
+                provider: f.clone(),
+            },
+        ];
+        let plans = assess_all(&items, 4).await;
+        let (applied, after) = enforce_all(&items, &plans, 4).await;
+        assert!(applied[0].wrote());
+        assert!(!applied[1].wrote());
+        assert!(after.iter().all(|p| p.as_ref().unwrap().compliant()));
+    }
+}

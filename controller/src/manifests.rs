@@ -1,0 +1,531 @@
+//! Reading CloudAccounts, ClusterCloudAccounts, FunctionPostures (and the
+//! Secrets they name) from YAML files, for the CLI.
+//!
+//! Every document is checked as the API server would: against the CRD's own
+//! schema (types, required and unknown fields, enums, patterns, bounds), then
+//! against the rules the CRD states in CEL. An error names the file, the
+//! document, the object and the field, and nothing reaches a cloud until every
+//! document is valid.
+
+use crate::accounts::SecretData;
+use crate::api::{
+    self, CloudAccountSpec, ClusterCloudAccountSpec, FunctionPostureSpec, schema_check, validate::FieldError,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where a document came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub file: PathBuf,
+    /// 1-based index of the document in its file.
+    pub document: usize,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: document {}", self.file.display(), self.document)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Object<T> {
+    pub source: Source,
+    pub namespace: String,
+    pub name: String,
+    pub spec: T,
+}
+
+#[derive(Debug, Default)]
+pub struct Manifests {
+    pub accounts: Vec<Object<CloudAccountSpec>>,
+    pub cluster_accounts: Vec<Object<ClusterCloudAccountSpec>>,
+    pub postures: Vec<Object<FunctionPostureSpec>>,
+    pub secrets: Vec<Object<SecretData>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    pub source: Option<Source>,
+    /// `Kind namespace/name`, when known.
+    pub object: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = &self.source {
+            write!(f, "{s}")?;
+        }
+        if let Some(o) = &self.object {
+            write!(f, " ({o})")?;
+        }
+        if self.source.is_some() || self.object.is_some() {
+            f.write_str(": ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Files under `path`: the file itself, or every .yaml/.yml/.json file below
+/// a directory, in name order (so output and errors are stable).
+fn files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
+    let io = |e: std::io::Error| ManifestError {
+        source: None,
+        object: None,
+        field: None,
+        message: format!("{}: {e}", path.display()),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files(&p, out)?;
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Load and validate every document under `paths`. All errors are collected,
+/// so one run shows everything to fix.
+pub fn load(paths: &[PathBuf]) -> Result<Manifests, Vec<ManifestError>> {
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if let Err(e) = files(p, &mut all) {
+            errors.push(e);
+        }
+    }
+    let mut m = Manifests::default();
+    for file in &all {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(ManifestError {
+                    source: None,
+                    object: None,
+                    field: None,
+                    message: format!("{}: {e}", file.display()),
+                });
+                continue;
+            }
+        };
+        let docs: Vec<Value> = match serde_saphyr::from_multiple(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(ManifestError {
+                    source: Some(Source {
+                        file: file.clone(),
+                        document: 1,
+                    }),
+                    object: None,
+                    field: None,
+                    message: format!("not valid YAML: {e}"),
+                });
+                continue;
+            }
+        };
+        for (i, doc) in docs.into_iter().enumerate() {
+            let source = Source {
+                file: file.clone(),
+                document: i + 1,
+            };
+            if let Err(mut e) = m.add(source, doc) {
+                errors.append(&mut e);
+            }
+        }
+    }
+    m.check_duplicates(&mut errors);
+    if errors.is_empty() { Ok(m) } else { Err(errors) }
+}
+
+fn field_errors(source: &Source, object: &str, errs: Vec<FieldError>) -> Vec<ManifestError> {
+    errs.into_iter()
+        .map(|e| ManifestError {
+            source: Some(source.clone()),
+            object: Some(object.to_string()),
+            field: Some(e.path),
+            message: e.message,
+        })
+        .collect()
+}
+
+impl Manifests {
+    fn add(&mut self, source: Source, doc: Value) -> Result<(), Vec<ManifestError>> {
+        if doc.is_null() {
+            return Ok(());
+        }
+        let err = |field: Option<&str>, message: String| {
+            vec![ManifestError {
+                source: Some(source.clone()),
+                object: None,
+                field: field.map(Into::into),
+                message,
+            }]
+        };
+        let Some(obj) = doc.as_object() else {
+            return Err(err(
+                None,
+                "a document must be a mapping with apiVersion and kind".into(),
+            ));
+        };
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if api_version.is_empty() || kind.is_empty() {
+            return Err(err(Some("apiVersion"), "apiVersion and kind are required".into()));
+        }
+        let meta = obj.get("metadata");
+        let name = meta
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let namespace = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_NAMESPACE)
+            .to_string();
+        let cluster_scoped = kind == "ClusterCloudAccount";
+        let object = if cluster_scoped {
+            format!("{kind} {name}")
+        } else {
+            format!("{kind} {namespace}/{name}")
+        };
+
+        if let Some(group) = api_version.strip_suffix(&format!("/{}", api::VERSION))
+            && group == api::GROUP
+        {
+            let Some(schema) = api::schema_for(kind) else {
+                return Err(err(Some("kind"), format!("unknown kind {kind} in {api_version}")));
+            };
+            if name.is_empty() {
+                return Err(err(Some("metadata.name"), "Required value".into()));
+            }
+            let schema_errors = schema_check::check(&schema, &doc, "");
+            if !schema_errors.is_empty() {
+                return Err(schema_errors
+                    .into_iter()
+                    .map(|e| ManifestError {
+                        source: Some(source.clone()),
+                        object: Some(object.clone()),
+                        field: Some(e.path),
+                        message: e.message,
+                    })
+                    .collect());
+            }
+            let spec_value = obj.get("spec").cloned().unwrap_or(Value::Null);
+            match kind {
+                "FunctionPosture" => {
+                    let spec: FunctionPostureSpec = typed(&source, &object, spec_value)?;
+                    let errs = api::validate::posture(&spec);
+                    if !errs.is_empty() {
+                        return Err(field_errors(&source, &object, errs));
+                    }
+                    self.postures.push(Object {
+                        source,
+                        namespace,
+                        name,
+                        spec,
+                    });
+                }
+                "CloudAccount" => {
+                    let spec: CloudAccountSpec = typed(&source, &object, spec_value)?;
+                    let errs = api::validate::cloud_account(&spec);
+                    if !errs.is_empty() {
+                        return Err(field_errors(&source, &object, errs));
+                    }
+                    self.accounts.push(Object {
+                        source,
+                        namespace,
+                        name,
+                        spec,
+                    });
+                }
+                "ClusterCloudAccount" => {
+                    let spec: ClusterCloudAccountSpec = typed(&source, &object, spec_value)?;
+                    let errs = api::validate::cluster_cloud_account(&spec);
+                    if !errs.is_empty() {
+                        return Err(field_errors(&source, &object, errs));
+                    }
+                    self.cluster_accounts.push(Object {
+                        source,
+                        namespace: String::new(),
+                        name,
+                        spec,
+                    });
+                }
+                _ => return Err(err(Some("kind"), format!("unknown kind {kind} in {api_version}"))),
+            }
+            return Ok(());
+        }
+        if api_version.starts_with(&format!("{}/", api::GROUP)) {
+            return Err(err(
+                Some("apiVersion"),
+                format!(
+                    "unsupported version {api_version}: this zerofn serves {}",
+                    api::API_VERSION
+                ),
+            ));
+        }
+        if api_version == "v1" && kind == "Secret" {
+            let data = secret_data(obj).map_err(|(field, m)| {
+                vec![ManifestError {
+                    source: Some(source.clone()),
+                    object: Some(object.clone()),
+                    field: Some(field),
+                    message: m,
+                }]
+            })?;
+            self.secrets.push(Object {
+                source,
+                namespace,
+                name,
+                spec: data,
+            });
+            return Ok(());
+        }
+        // Other objects (Deployments, ConfigMaps...) may share the files.
+        tracing::debug!(%source, kind, "ignoring document of another kind");
+        Ok(())
+    }
+
+    fn check_duplicates(&self, errors: &mut Vec<ManifestError>) {
+        let mut seen = BTreeSet::new();
+        let mut dup = |kind: &str, ns: &str, name: &str, source: &Source| {
+            if !seen.insert((kind.to_string(), ns.to_string(), name.to_string())) {
+                errors.push(ManifestError {
+                    source: Some(source.clone()),
+                    object: Some(format!("{kind} {ns}/{name}")),
+                    field: Some("metadata.name".into()),
+                    message: "defined more than once".into(),
+                });
+            }
+        };
+        for o in &self.postures {
+            dup("FunctionPosture", &o.namespace, &o.name, &o.source);
+        }
+        for o in &self.accounts {
+            dup("CloudAccount", &o.namespace, &o.name, &o.source);
+        }
+        for o in &self.cluster_accounts {
+            dup("ClusterCloudAccount", "", &o.name, &o.source);
+        }
+        for o in &self.secrets {
+            dup("Secret", &o.namespace, &o.name, &o.source);
+        }
+    }
+
+    pub fn account(&self, namespace: &str, name: &str) -> Option<&CloudAccountSpec> {
+        self.accounts
+            .iter()
+            .find(|a| a.namespace == namespace && a.name == name)
+            .map(|a| &a.spec)
+    }
+
+    pub fn cluster_account(&self, name: &str) -> Option<&ClusterCloudAccountSpec> {
+        self.cluster_accounts.iter().find(|a| a.name == name).map(|a| &a.spec)
+    }
+
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<&SecretData> {
+        self.secrets
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
+            .map(|s| &s.spec)
+    }
+}
+
+fn typed<T: DeserializeOwned>(source: &Source, object: &str, v: Value) -> Result<T, Vec<ManifestError>> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        vec![ManifestError {
+            source: Some(source.clone()),
+            object: Some(object.to_string()),
+            field: Some(if path == "." {
+                "spec".into()
+            } else {
+                format!("spec.{path}")
+            }),
+            message: e.into_inner().to_string(),
+        }]
+    })
+}
+
+fn secret_data(obj: &serde_json::Map<String, Value>) -> Result<SecretData, (String, String)> {
+    use base64::Engine;
+    let mut out = SecretData::new();
+    if let Some(data) = obj.get("data") {
+        let map = data
+            .as_object()
+            .ok_or(("data".to_string(), "must be a mapping".to_string()))?;
+        for (k, v) in map {
+            let s = v
+                .as_str()
+                .ok_or((format!("data.{k}"), "must be a base64 string".to_string()))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .map_err(|e| (format!("data.{k}"), format!("not base64: {e}")))?;
+            out.insert(k.clone(), bytes);
+        }
+    }
+    if let Some(data) = obj.get("stringData") {
+        let map = data
+            .as_object()
+            .ok_or(("stringData".to_string(), "must be a mapping".to_string()))?;
+        for (k, v) in map {
+            let s = v
+                .as_str()
+                .ok_or((format!("stringData.{k}"), "must be a string".to_string()))?;
+            out.insert(k.clone(), s.as_bytes().to_vec());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(yaml: &str) -> Result<Manifests, Vec<String>> {
+        let dir = std::env::temp_dir().join(format!("zerofn-manifests-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("m.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let r = load(std::slice::from_ref(&dir)).map_err(|e| e.iter().map(|e| e.to_string()).collect());
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    const ACCOUNT: &str = r#"
+apiVersion: zerofn.dev/v1alpha1
+kind: CloudAccount
+metadata: {name: prod, namespace: team}
+spec:
+  aws: {region: eu-west-1}
+"#;
+
+    #[test]
+    fn valid_documents_load_with_defaults() {
+        let m = load_str(&format!(
+            "{ACCOUNT}---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: orders, namespace: team}}\nspec:\n  accountRef: {{name: prod}}\n  function: {{aws: {{name: orders}}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: other}}\n"
+        ))
+        .unwrap();
+        assert_eq!(m.accounts.len(), 1);
+        assert_eq!(m.postures.len(), 1);
+        assert_eq!(
+            m.postures[0].spec.mode,
+            crate::api::Mode::Audit,
+            "Audit is the safe default"
+        );
+        assert_eq!(m.postures[0].source.document, 2);
+    }
+
+    #[test]
+    fn unknown_field_names_file_document_and_field() {
+        let e = load_str(&format!(
+            "{ACCOUNT}---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: orders, namespace: team}}\nspec:\n  accountRef: {{name: prod}}\n  function: {{aws: {{name: orders}}}}\n  identity: {{dedicatd: true}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("m.yaml: document 2 (FunctionPosture team/orders): spec.identity.dedicatd: unknown field"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn two_clouds_in_one_target_is_refused() {
+        let e = load_str(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: x}\nspec:\n  accountRef: {name: prod}\n  function:\n    aws: {name: orders}\n    gcp: {location: europe-west1, name: orders}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].contains("document 1 (FunctionPosture default/x): spec.function: exactly one of"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn bad_arn_is_refused_with_the_field() {
+        let e = load_str(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: x}\nspec:\n  accountRef: {name: prod}\n  function: {aws: {name: orders}}\n  identity:\n    aws:\n      managedPolicies: [\"arn:aws:iam::policy/ReadOnly\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].contains("spec.identity.aws.managedPolicies[0]: Invalid value: \"arn:aws:iam::policy/ReadOnly\""),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let e = load_str(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: a}\nspec:\n  accountRef: {name: p}\n  function: {aws: {name: \"bad name\"}}\n  mode: Fix\n---\nkind: Thing\n---\napiVersion: zerofn.dev/v1beta9\nkind: CloudAccount\nmetadata: {name: c}\n",
+        )
+        .unwrap_err();
+        let all = e.join("\n");
+        assert!(all.contains("spec.function.aws.name"), "{all}");
+        assert!(all.contains("spec.mode: Unsupported value: \"Fix\""), "{all}");
+        assert!(
+            all.contains("document 2: apiVersion: apiVersion and kind are required"),
+            "{all}"
+        );
+        assert!(
+            all.contains("document 3: apiVersion: unsupported version zerofn.dev/v1beta9"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn wildcard_action_and_unscoped_service_invoker_are_refused() {
+        let e = load_str(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: a}\nspec:\n  accountRef: {name: p}\n  function: {aws: {name: f}}\n  identity:\n    aws:\n      permissions: [{actions: [\"*\"], resources: [\"*\"]}]\n  triggers:\n    aws:\n      invokers: [{principal: s3.amazonaws.com}]\n",
+        )
+        .unwrap_err();
+        let all = e.join("\n");
+        assert!(
+            all.contains("spec.identity.aws.permissions[0].actions: action '*'"),
+            "{all}"
+        );
+        assert!(
+            all.contains("spec.triggers.aws.invokers[0].sourceArn: a service principal"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn secrets_decode_data_and_string_data() {
+        let m = load_str("apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: team}\ndata: {aws_access_key_id: QUtJQQ==}\nstringData: {aws_secret_access_key: sk}\n").unwrap();
+        let s = m.secret("team", "creds").unwrap();
+        assert_eq!(s["aws_access_key_id"], b"AKIA");
+        assert_eq!(s["aws_secret_access_key"], b"sk");
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let e = load_str(&format!("{ACCOUNT}---{ACCOUNT}")).unwrap_err();
+        assert!(e[0].contains("defined more than once"), "{e:?}");
+    }
+}
