@@ -1,0 +1,243 @@
+//! How the AWS provider behaves when AWS pushes back: throttling is backed
+//! off and counted, an update in flight is waited out, and a role that IAM
+//! has not propagated yet is retried. LocalStack cannot produce these on
+//! demand, so a scripted stand-in answers in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+use zerofn::api::{AwsAccount, AwsFunctionRef, FunctionPostureSpec, FunctionTarget, Mode};
+use zerofn::metrics::{Metrics, Outcome};
+use zerofn::providers::aws::{AwsAction, AwsProvider, StaticCredentials, Tuning, client};
+use zerofn::providers::{Action, Posture, Provider};
+use zerofn_sim::scripted::{Reply, Scripted};
+
+const FN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
+
+fn account(url: &str) -> AwsAccount {
+    AwsAccount {
+        region: "eu-west-1".into(),
+        endpoint: Some(url.into()),
+        ..AwsAccount::default()
+    }
+}
+
+fn creds() -> Option<StaticCredentials> {
+    Some(StaticCredentials {
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        session_token: None,
+    })
+}
+
+fn tuning() -> Tuning {
+    Tuning {
+        max_attempts: 4,
+        initial_backoff: Duration::from_millis(20),
+        update_wait: Duration::from_secs(10),
+        iam_propagation: Duration::from_secs(20),
+        operation_timeout: Duration::from_secs(10),
+    }
+}
+
+fn lambda_error(status: u16, code: &str, message: &str) -> Reply {
+    Reply::new(status, format!(r#"{{"Type":"User","message":"{message}"}}"#))
+        .header("x-amzn-errortype", code)
+        .header("content-type", "application/json")
+}
+
+fn config(status: &str) -> Reply {
+    Reply::new(
+        200,
+        format!(r#"{{"FunctionName":"orders","FunctionArn":"{FN}","State":"Active","LastUpdateStatus":"{status}"}}"#),
+    )
+    .header("content-type", "application/json")
+}
+
+fn posture() -> Posture {
+    Posture::new(
+        "test",
+        "ns",
+        "orders",
+        FunctionPostureSpec {
+            account_ref: zerofn::api::AccountRef {
+                kind: Default::default(),
+                name: "a".into(),
+            },
+            function: FunctionTarget {
+                aws: Some(AwsFunctionRef {
+                    name: "orders".into(),
+                    region: None,
+                }),
+                azure: None,
+                gcp: None,
+            },
+            mode: Mode::Enforce,
+            identity: None,
+            triggers: None,
+            network: None,
+            supply_chain: None,
+            observability: None,
+            resync_interval: None,
+        },
+    )
+}
+
+fn tracing_update() -> Action {
+    Action::Aws(AwsAction::UpdateFunctionConfiguration {
+        function_arn: FN.into(),
+        role: None,
+        vpc: None,
+        tracing_mode: Some("Active".into()),
+        logging: None,
+    })
+}
+
+#[tokio::test]
+async fn throttled_calls_back_off_with_jitter_and_are_counted() {
+    let throttled = || lambda_error(429, "TooManyRequestsException", "Rate exceeded");
+    let server = Scripted::start(
+        vec![throttled(), throttled()],
+        Reply::new(200, r#"{"Functions":[]}"#).header("content-type", "application/json"),
+    )
+    .await
+    .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let clients = client::build(&account(&server.url()), creds(), metrics.clone(), &tuning()).await;
+    let out = clients.lambda("eu-west-1").unwrap().list_functions().send().await;
+    assert!(out.is_ok(), "{out:?}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3, "two throttled attempts, then success");
+    assert!(
+        reqs[1].at > reqs[0].at + Duration::from_millis(1),
+        "retries wait before trying again"
+    );
+    assert_eq!(metrics.cloud_requests("aws", "ListFunctions", Outcome::throttled), 2);
+    assert_eq!(metrics.cloud_requests("aws", "ListFunctions", Outcome::ok), 1);
+    assert_eq!(metrics.throttled("aws"), 2);
+}
+
+#[tokio::test]
+async fn persistent_throttling_is_an_error_in_its_category_not_a_crash() {
+    let server = Scripted::start(vec![], lambda_error(429, "TooManyRequestsException", "Rate exceeded"))
+        .await
+        .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let provider = AwsProvider::new(
+        account(&server.url()),
+        creds(),
+        metrics.clone(),
+        tuning(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let err = provider.apply(&posture(), &tracing_update()).await.unwrap_err();
+    assert_eq!(err.category(), "throttled", "{err}");
+    assert_eq!(server.requests().len(), 4, "max_attempts bounds the retries");
+}
+
+#[tokio::test]
+async fn an_update_in_flight_is_waited_out_and_retried_not_reported() {
+    let server = Scripted::start(
+        vec![
+            config("Successful"), // idle before the update
+            lambda_error(
+                409,
+                "ResourceConflictException",
+                "An update is in progress for resource",
+            ),
+            config("InProgress"), // waited out...
+            config("Successful"),
+            config("Successful"), // idle again before the retry
+            config("Successful").header("x-note", "update accepted"),
+            config("Successful"), // idle after
+        ],
+        config("Successful"),
+    )
+    .await
+    .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let provider = AwsProvider::new(
+        account(&server.url()),
+        creds(),
+        metrics.clone(),
+        tuning(),
+        Duration::from_secs(60),
+    )
+    .await;
+    provider
+        .apply(&posture(), &tracing_update())
+        .await
+        .expect("conflict is retried");
+    let updates: Vec<_> = server.requests().into_iter().filter(|r| r.method == "PUT").collect();
+    assert_eq!(updates.len(), 2, "the update was sent again after the conflict");
+    assert!(updates[1].body.contains(r#""Mode":"Active""#), "{}", updates[1].body);
+}
+
+#[tokio::test]
+async fn a_role_not_yet_propagated_is_retried() {
+    let refused = lambda_error(
+        400,
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+    );
+    let server = Scripted::start(
+        vec![
+            config("Successful"),
+            refused.clone(),
+            config("Successful"),
+            refused,
+            config("Successful"),
+        ],
+        config("Successful"),
+    )
+    .await
+    .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let provider = AwsProvider::new(
+        account(&server.url()),
+        creds(),
+        metrics.clone(),
+        tuning(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let switch = Action::Aws(AwsAction::UpdateFunctionConfiguration {
+        function_arn: FN.into(),
+        role: Some("arn:aws:iam::123456789012:role/zerofn/zerofn-orders-0a1b2c3d".into()),
+        vpc: None,
+        tracing_mode: None,
+        logging: None,
+    });
+    provider
+        .apply(&posture(), &switch)
+        .await
+        .expect("propagation refusals are retried");
+    let puts = server.requests().into_iter().filter(|r| r.method == "PUT").count();
+    assert_eq!(puts, 3);
+}
+
+#[tokio::test]
+async fn other_refusals_are_reported_at_once() {
+    let server = Scripted::start(
+        vec![config("Successful")],
+        lambda_error(
+            400,
+            "InvalidParameterValueException",
+            "Security group sg-0a1b2c3d does not exist",
+        ),
+    )
+    .await
+    .unwrap();
+    let provider = AwsProvider::new(
+        account(&server.url()),
+        creds(),
+        Arc::new(Metrics::default()),
+        tuning(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let err = provider.apply(&posture(), &tracing_update()).await.unwrap_err();
+    assert_eq!(err.category(), "refused");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert_eq!(server.requests().iter().filter(|r| r.method == "PUT").count(), 1);
+}
