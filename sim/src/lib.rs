@@ -1,5 +1,7 @@
-//! Stand-ins for the clouds and the Kubernetes API, for zerofn's tests.
-//! Never linked into the product binary.
+//! Stand-ins for the clouds and the Kubernetes API, for zerofn's tests and
+//! demos. Never linked into the product binary.
 
+pub mod aws;
+pub mod localstack;
 pub mod process;
 pub mod scripted;

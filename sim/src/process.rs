@@ -20,33 +20,44 @@ pub struct Managed {
     name: String,
     child: Child,
     log: PathBuf,
+    cleanup: Option<PathBuf>,
 }
 
 impl Managed {
-    /// Run `program args` in a new process group under a small shell that
-    /// kills the group as soon as our end of its stdin closes.
+    /// Run `program args` in a new process group, with only `envs` in its
+    /// environment, under a small shell that stops the group (and removes
+    /// `cleanup`) as soon as our end of its stdin closes.
     pub fn spawn(
         name: &str,
         program: &Path,
         args: &[&str],
         envs: &[(&str, String)],
         log: PathBuf,
+        cleanup: Option<PathBuf>,
     ) -> std::io::Result<Managed> {
         let out = std::fs::File::create(&log)?;
         let err = out.try_clone()?;
         let mut cmd = Command::new("/bin/sh");
-        // The shell leads a new process group (process_group(0) below):
-        // signalling the group stops the stand-in and everything it spawned.
+        // Background jobs read /dev/null, so the watchdog reads a copy (fd 3)
+        // of the real stdin; it ignores TERM so it outlives `kill 0` (our
+        // whole group) long enough to remove the stand-in's files.
         cmd.arg("-c")
-            // Background jobs read /dev/null, so the watchdog reads a copy
-            // (fd 3) of the real stdin. `kill 0` signals our whole group.
-            .arg(
-                r#"exec 3<&0; "$@" </dev/null & child=$!; (cat <&3 >/dev/null; kill -TERM 0) & exec 3<&-; wait $child"#,
-            )
+            .arg(concat!(
+                "exec 3<&0; \"$@\" </dev/null & child=$!; ",
+                "(trap '' TERM; cat <&3 >/dev/null; kill -TERM 0; sleep 2; ",
+                "[ -n \"$ZEROFN_CLEANUP\" ] && rm -rf \"$ZEROFN_CLEANUP\"; kill -KILL 0) & ",
+                "exec 3<&-; wait $child"
+            ))
             .arg("sh")
             .arg(program)
             .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .envs(envs.iter().map(|(k, v)| (k, v)))
+            .env(
+                "ZEROFN_CLEANUP",
+                cleanup.as_deref().map(|p| p.as_os_str()).unwrap_or_default(),
+            )
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(err)
@@ -56,6 +67,7 @@ impl Managed {
             name: name.to_string(),
             child,
             log,
+            cleanup,
         })
     }
 
@@ -113,14 +125,21 @@ impl Drop for Managed {
     fn drop(&mut self) {
         self.signal_group("TERM");
         let deadline = Instant::now() + Duration::from_secs(5);
+        let mut exited = false;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                exited = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.signal_group("KILL");
-        let _ = self.child.wait();
+        if !exited {
+            self.signal_group("KILL");
+            let _ = self.child.wait();
+        }
+        if let Some(dir) = &self.cleanup {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -150,6 +169,7 @@ mod tests {
             ],
             &[],
             log.clone(),
+            None,
         )
         .unwrap();
         let pidfile = log.with_extension("pid");
@@ -169,7 +189,17 @@ mod tests {
     #[test]
     fn the_group_stops_when_its_owner_goes_away() {
         let log = std::env::temp_dir().join(format!("zerofn-proc-{}.log", free_port().unwrap()));
-        let mut m = Managed::spawn("sleeper", Path::new("/bin/sleep"), &["300"], &[], log.clone()).unwrap();
+        let dir = std::env::temp_dir().join(format!("zerofn-proc-dir-{}", free_port().unwrap()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = Managed::spawn(
+            "sleeper",
+            Path::new("/bin/sleep"),
+            &["300"],
+            &[],
+            log.clone(),
+            Some(dir.clone()),
+        )
+        .unwrap();
         let leader = m.child.id();
         // What the kernel does when the test process exits: our end of the
         // stand-in's stdin closes.
@@ -179,6 +209,12 @@ mod tests {
             assert!(Instant::now() < deadline, "group leader {leader} still running");
             std::thread::sleep(Duration::from_millis(50));
         }
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while dir.exists() {
+            assert!(Instant::now() < deadline, "{} was not removed", dir.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::mem::forget(m); // its owner is "gone": no Drop cleanup
         let _ = std::fs::remove_file(log);
     }
 }

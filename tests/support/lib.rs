@@ -1,1 +1,90 @@
 //! Shared helpers for zerofn's integration tests.
+
+use clap::Parser;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// What one CLI run printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `-o json` report.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    /// Finding checks of one posture (`namespace/name`), sorted.
+    pub fn checks(&self, posture: &str) -> Vec<String> {
+        let report = self.json();
+        let row = report["postures"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["posture"] == posture))
+            .unwrap_or_else(|| panic!("no posture {posture} in {report:#}"));
+        let mut v: Vec<String> = row["findings"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .map(|f| f["check"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// Run `zerofn <args>` in-process.
+pub async fn zerofn(args: &[&str]) -> Run {
+    let cli = zerofn::cli::Cli::try_parse_from(std::iter::once("zerofn").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("bad test arguments {args:?}: {e}"));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = zerofn::cli::execute(cli, &mut out, &mut err).await;
+    Run {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+/// A directory under the target dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "zerofn-test-{name}-{}-{}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, content).expect("write test file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A name prefix unique to this test process, so tests sharing a stand-in
+/// never touch each other's resources.
+pub fn prefix(test: &str) -> String {
+    format!("{test}-{:04x}-", fastrand::u16(..))
+}

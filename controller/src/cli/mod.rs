@@ -11,6 +11,7 @@ use crate::providers::aws::Tuning;
 use crate::providers::{Posture, Provider, ProviderError};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -85,30 +86,38 @@ pub enum Output {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    let code = execute(cli, &mut std::io::stdout(), &mut std::io::stderr()).await;
+    ExitCode::from(code)
+}
+
+/// Run a command, writing its report to `out` and errors to `err`; returns
+/// the exit code. (Tests run the CLI in-process through this.)
+pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match cli.command {
         Command::Crds { out_dir: None } => {
-            print!("{}", crds_yaml());
-            ExitCode::SUCCESS
+            let _ = write!(out, "{}", crds_yaml());
+            EXIT_COMPLIANT
         }
         Command::Crds { out_dir: Some(dir) } => {
             for (file, yaml) in crd_files() {
                 let path = dir.join(file);
                 if let Err(e) = std::fs::write(&path, yaml) {
-                    eprintln!("zerofn crds: {}: {e}", path.display());
-                    return ExitCode::from(EXIT_ERROR);
+                    let _ = writeln!(err, "zerofn crds: {}: {e}", path.display());
+                    return EXIT_ERROR;
                 }
             }
-            ExitCode::SUCCESS
+            EXIT_COMPLIANT
         }
-        Command::Plan(args) => ExitCode::from(plan_or_enforce(&args, false).await),
+        Command::Plan(args) => plan_or_enforce(&args, false, out, err).await,
         Command::Enforce { args, once } => {
             if !once {
-                eprintln!(
+                let _ = writeln!(
+                    err,
                     "zerofn enforce: --once is required (continuous enforcement runs in a cluster: `zerofn run`, installed by the Helm chart)"
                 );
-                return ExitCode::from(EXIT_ERROR);
+                return EXIT_ERROR;
             }
-            ExitCode::from(plan_or_enforce(&args, true).await)
+            plan_or_enforce(&args, true, out, err).await
         }
     }
 }
@@ -135,11 +144,11 @@ pub fn crd_files() -> Vec<(String, String)> {
         .collect()
 }
 
-fn print_manifest_errors(errors: &[ManifestError]) {
+fn print_manifest_errors(errors: &[ManifestError], err: &mut dyn Write) {
     for e in errors {
-        eprintln!("error: {e}");
+        let _ = writeln!(err, "error: {e}");
     }
-    eprintln!("{} error(s); nothing was sent to any cloud", errors.len());
+    let _ = writeln!(err, "{} error(s); nothing was sent to any cloud", errors.len());
 }
 
 /// A posture the CLI will run, or why it cannot.
@@ -221,17 +230,17 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
     Ok(items)
 }
 
-async fn plan_or_enforce(args: &RunArgs, enforce: bool) -> u8 {
+async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let metrics = Arc::new(Metrics::default());
     let items = match prepare(args, &metrics).await {
         Ok(i) => i,
         Err(errors) => {
-            print_manifest_errors(&errors);
+            print_manifest_errors(&errors, err);
             return EXIT_ERROR;
         }
     };
     if items.is_empty() {
-        eprintln!("no FunctionPosture found in the given files");
+        let _ = writeln!(err, "no FunctionPosture found in the given files");
         return EXIT_ERROR;
     }
     let mut rows: Vec<report::Row> = Vec::new();
@@ -264,9 +273,9 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool) -> u8 {
     }
     let writes = enforce.then(|| metrics.writes() - writes_before);
     let report = report::Report::new(rows, writes);
-    match args.output {
-        Output::Json => println!("{}", report.json()),
-        Output::Table => print!("{}", report.table(enforce)),
-    }
+    let _ = match args.output {
+        Output::Json => writeln!(out, "{}", report.json()),
+        Output::Table => write!(out, "{}", report.table(enforce)),
+    };
     report.exit_code()
 }

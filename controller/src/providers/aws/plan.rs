@@ -154,14 +154,14 @@ fn baseline(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Vec<Sta
         Statement {
             sid: Some("ZerofnLogGroup".into()),
             effect: Effect::Allow,
-            actions: set(&["logs:createloggroup"]),
+            actions: set(&["logs:CreateLogGroup"]),
             resources: BTreeSet::from([group_arn.clone()]),
             ..Statement::default()
         },
         Statement {
             sid: Some("ZerofnLogStreams".into()),
             effect: Effect::Allow,
-            actions: set(&["logs:createlogstream", "logs:putlogevents"]),
+            actions: set(&["logs:CreateLogStream", "logs:PutLogEvents"]),
             resources: BTreeSet::from([format!("{group_arn}:*")]),
             ..Statement::default()
         },
@@ -172,7 +172,7 @@ fn baseline(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Vec<Sta
         out.push(Statement {
             sid: Some("ZerofnXRay".into()),
             effect: Effect::Allow,
-            actions: set(&["xray:puttracesegments", "xray:puttelemetryrecords"]),
+            actions: set(&["xray:PutTraceSegments", "xray:PutTelemetryRecords"]),
             resources: BTreeSet::from(["*".to_string()]),
             ..Statement::default()
         });
@@ -183,12 +183,12 @@ fn baseline(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Vec<Sta
             sid: Some("ZerofnVpcAccess".into()),
             effect: Effect::Allow,
             actions: set(&[
-                "ec2:createnetworkinterface",
-                "ec2:describenetworkinterfaces",
-                "ec2:describesubnets",
-                "ec2:deletenetworkinterface",
-                "ec2:assignprivateipaddresses",
-                "ec2:unassignprivateipaddresses",
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
             ]),
             resources: BTreeSet::from(["*".to_string()]),
             ..Statement::default()

@@ -168,25 +168,33 @@ impl Statement {
             Some("Deny") => Effect::Deny,
             _ => Effect::Allow,
         };
-        let lower = |s: BTreeSet<String>| s.into_iter().map(|a| a.to_ascii_lowercase()).collect();
         Statement {
             sid: v.get("Sid").and_then(Value::as_str).map(str::to_string),
             effect,
             principal: v.get("Principal").map(Principal::parse),
-            actions: lower(v.get("Action").map(strings).unwrap_or_default()),
-            not_actions: lower(v.get("NotAction").map(strings).unwrap_or_default()),
+            actions: v.get("Action").map(strings).unwrap_or_default(),
+            not_actions: v.get("NotAction").map(strings).unwrap_or_default(),
             resources: v.get("Resource").map(strings).unwrap_or_default(),
             not_resources: v.get("NotResource").map(strings).unwrap_or_default(),
             conditions: parse_conditions(v.get("Condition")),
         }
     }
 
-    /// The statement without its Sid, for comparison by meaning.
+    /// The statement without its Sid and with actions lower-cased (IAM
+    /// action names are case-insensitive), for comparison by meaning.
     fn meaning(&self) -> Statement {
+        let lower = |s: &BTreeSet<String>| s.iter().map(|a| a.to_ascii_lowercase()).collect();
         Statement {
             sid: None,
+            actions: lower(&self.actions),
+            not_actions: lower(&self.not_actions),
             ..self.clone()
         }
+    }
+
+    /// The actions, lower-cased.
+    pub fn actions_lower(&self) -> BTreeSet<String> {
+        self.actions.iter().map(|a| a.to_ascii_lowercase()).collect()
     }
 
     fn to_json(&self) -> Value {
@@ -226,7 +234,7 @@ impl Statement {
             sid: s.sid.clone(),
             effect: s.effect,
             principal: None,
-            actions: s.actions.iter().map(|a| a.to_ascii_lowercase()).collect(),
+            actions: s.actions.iter().cloned().collect(),
             not_actions: BTreeSet::new(),
             resources: s.resources.iter().cloned().collect(),
             not_resources: BTreeSet::new(),
@@ -314,7 +322,7 @@ impl PolicyDocument {
         self.statements
             .iter()
             .filter(|s| s.effect == Effect::Allow)
-            .flat_map(|s| s.actions.iter().cloned())
+            .flat_map(|s| s.actions_lower())
             .collect()
     }
 
@@ -324,7 +332,7 @@ impl PolicyDocument {
             && self.statements.iter().all(|s| {
                 s.effect == Effect::Deny
                     || (s.principal == Some(Principal::Service(BTreeSet::from(["lambda.amazonaws.com".to_string()])))
-                        && s.actions.iter().all(|a| a == "sts:assumerole"))
+                        && s.actions_lower().iter().all(|a| a == "sts:assumerole"))
             })
     }
 }
@@ -334,7 +342,7 @@ pub fn lambda_trust_policy() -> PolicyDocument {
     PolicyDocument::from_statements(vec![Statement {
         effect: Effect::Allow,
         principal: Some(Principal::Service(BTreeSet::from(["lambda.amazonaws.com".to_string()]))),
-        actions: BTreeSet::from(["sts:assumerole".to_string()]),
+        actions: BTreeSet::from(["sts:AssumeRole".to_string()]),
         ..Statement::default()
     }])
 }
@@ -365,7 +373,7 @@ impl InvokeGrant {
             return GrantMatch::Other;
         }
         let action = self.action.as_str().to_ascii_lowercase();
-        if st.actions != BTreeSet::from([action]) {
+        if st.actions_lower() != BTreeSet::from([action]) {
             return GrantMatch::Other;
         }
         let arn = st.condition("AWS:SourceArn").map(|(_, v)| v);
@@ -453,6 +461,9 @@ mod tests {
         let again = PolicyDocument::parse(&d.to_json()).unwrap();
         assert_eq!(d, again);
         assert!(lambda_trust_policy().trusts_only_lambda());
+        // IAM validates action names as written: rendering keeps their case.
+        assert!(lambda_trust_policy().to_json().contains(r#""sts:AssumeRole""#));
+        assert!(d.to_json().contains(r#""s3:GetObject""#));
     }
 
     fn grant(principal: &str, arn: Option<&str>, acct: Option<&str>) -> InvokeGrant {

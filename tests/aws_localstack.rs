@@ -1,0 +1,344 @@
+//! The AWS provider end to end through the CLI, against LocalStack seeded
+//! with a misconfigured fleet: plan finds every issue, enforce fixes every
+//! remediable one, the next plan is clean, a second enforce writes nothing,
+//! and an Audit posture changes nothing.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use zerofn_sim::aws::{Aws, Fleet};
+use zerofn_sim::localstack::{ACCOUNT_ID, LocalStack, REGION};
+use zerofn_tests::{TempDir, prefix, zerofn};
+
+async fn seeded(test: &str) -> (Aws, Fleet, TempDir, zerofn_sim::aws::FleetManifests) {
+    let ls = LocalStack::shared();
+    let aws = Aws::new(&ls.endpoint(), REGION).await;
+    let fleet = Fleet::seed(&aws, &prefix(test)).await.expect("seed the fleet");
+    let dir = TempDir::new(test);
+    let files = fleet.write_manifests(dir.path(), &ls.endpoint()).expect("manifests");
+    (aws, fleet, dir, files)
+}
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+async fn role_of(aws: &Aws, function: &str) -> String {
+    aws.lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn policy_sids(aws: &Aws, function: &str) -> BTreeSet<String> {
+    match aws.lambda.get_policy().function_name(function).send().await {
+        Ok(p) => {
+            let v: Value = serde_json::from_str(p.policy().unwrap_or("{}")).unwrap();
+            v["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["Sid"].as_str().unwrap_or_default().to_string())
+                .collect()
+        }
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_enforce_plan_enforce_on_a_misconfigured_fleet() {
+    let (aws, fleet, _dir, files) = seeded("acceptance").await;
+    let args = ["-f", s(&files.account), "-f", s(&files.enforce), "-o", "json"];
+
+    // 1. plan reports every seeded issue and exits 1.
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(
+        plan.code, 1,
+        "plan must exit 1 on drift:\n{}{}",
+        plan.stdout, plan.stderr
+    );
+    let orders = plan.checks("shop/orders-api");
+    for check in [
+        "aws.identity.sharedRole",
+        "aws.identity.extraInlinePolicy",
+        "aws.identity.unlistedManagedPolicy",
+        "aws.identity.inlinePolicy",
+        "aws.triggers.publicPrincipal",
+        "aws.triggers.unscopedInvoker",
+        "aws.triggers.publicUrl",
+        "aws.network.noVpc",
+        "aws.supplyChain.codeSigningConfig",
+        "aws.observability.tracing",
+        "aws.observability.logFormat",
+    ] {
+        assert!(
+            orders.contains(&check.to_string()),
+            "orders-api misses {check}: {orders:?}"
+        );
+    }
+    let billing = plan.checks("shop/billing-worker");
+    assert!(billing.contains(&"aws.identity.sharedRole".to_string()), "{billing:?}");
+    assert!(
+        billing.contains(&"aws.triggers.unlistedEventSource".to_string()),
+        "{billing:?}"
+    );
+    let report = plan.json();
+    let admin = report["postures"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "aws.identity.extraInlinePolicy")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        admin["severity"], "Critical",
+        "an inline *:* policy is critical: {admin}"
+    );
+    assert!(
+        report["postures"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["remediable"] == true)
+    );
+
+    // The table form says the same to a person.
+    let table = zerofn(&["plan", "-f", s(&files.account), "-f", s(&files.enforce)]).await;
+    assert_eq!(table.code, 1);
+    assert!(
+        table.stdout.contains("shop/orders-api  aws eu-west-1/"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("enforce would apply:"), "{}", table.stdout);
+
+    // 2. enforce fixes everything and reports the re-observed truth.
+    let enforce = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(
+        enforce.code, 0,
+        "enforce must leave the fleet compliant:\n{}{}",
+        enforce.stdout, enforce.stderr
+    );
+    let report = enforce.json();
+    assert!(report["writeCalls"].as_u64().unwrap() > 10, "{report:#}");
+    assert_eq!(report["summary"]["compliant"], 2);
+
+    // What the cloud now holds, read directly.
+    let orders_role = role_of(&aws, &fleet.orders).await;
+    let billing_role = role_of(&aws, &fleet.billing).await;
+    assert!(orders_role.contains(":role/zerofn/zerofn-"), "{orders_role}");
+    assert!(billing_role.contains(":role/zerofn/zerofn-"), "{billing_role}");
+    assert_ne!(orders_role, billing_role, "each function has its own role");
+    let new_role = orders_role.rsplit('/').next().unwrap();
+    let inline = aws.iam.list_role_policies().role_name(new_role).send().await.unwrap();
+    assert_eq!(inline.policy_names(), ["zerofn-least-privilege"]);
+    let attached = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(new_role)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        attached.attached_policies().is_empty(),
+        "nothing attached to the new role"
+    );
+    let doc = aws
+        .iam
+        .get_role_policy()
+        .role_name(new_role)
+        .policy_name("zerofn-least-privilege")
+        .send()
+        .await
+        .unwrap();
+    let doc = zerofn::providers::aws::policy::PolicyDocument::parse(doc.policy_document()).unwrap();
+    let actions = doc.allowed_actions();
+    assert!(
+        actions.contains("dynamodb:getitem") && actions.contains("logs:putlogevents"),
+        "{actions:?}"
+    );
+    assert!(!doc.grants_everything());
+    // The shared role is left exactly as it was: other things may rely on it.
+    let shared = aws
+        .iam
+        .list_role_policies()
+        .role_name(&fleet.shared_role)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.policy_names(), ["legacy-admin"]);
+
+    let sids = policy_sids(&aws, &fleet.orders).await;
+    assert!(
+        !sids.contains("public-invoke") && !sids.contains("s3-no-account"),
+        "{sids:?}"
+    );
+    assert_eq!(sids.len(), 1, "only the declared invoker remains: {sids:?}");
+    let url = aws
+        .lambda
+        .get_function_url_config()
+        .function_name(&fleet.orders)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(url.auth_type().as_str(), "AWS_IAM");
+    let c = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(&fleet.orders)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()),
+        Some("Active")
+    );
+    assert_eq!(
+        c.logging_config().and_then(|l| l.log_format()).map(|m| m.as_str()),
+        Some("JSON")
+    );
+    let vpc: BTreeSet<&str> = c
+        .vpc_config()
+        .unwrap()
+        .subnet_ids()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(vpc, fleet.subnets.iter().map(String::as_str).collect());
+    let csc = aws
+        .lambda
+        .get_function_code_signing_config()
+        .function_name(&fleet.orders)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csc.code_signing_config_arn(), fleet.code_signing_config);
+    let tags = aws
+        .lambda
+        .list_tags()
+        .resource(c.function_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags().and_then(|t| t.get("zerofn.dev/owner")).map(String::as_str),
+        Some("default/shop/orders-api")
+    );
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(&fleet.billing)
+        .send()
+        .await
+        .unwrap();
+    let states: Vec<&str> = mappings
+        .event_source_mappings()
+        .iter()
+        .filter_map(|m| m.state())
+        .collect();
+    assert!(
+        states.iter().all(|s| *s == "Disabled" || *s == "Disabling"),
+        "{states:?}"
+    );
+    assert_eq!(states.len(), 1, "the mapping is disabled, never deleted");
+
+    // 3. the next plan is clean.
+    let again = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(again.code, 0, "plan after enforce:\n{}{}", again.stdout, again.stderr);
+
+    // 4. a second enforce against the compliant estate writes nothing.
+    let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_posture_reports_and_changes_nothing() {
+    let (aws, fleet, _dir, files) = seeded("audit").await;
+    let args = ["-f", s(&files.account), "-f", s(&files.audit), "-o", "json"];
+    let before_sids = policy_sids(&aws, &fleet.reports).await;
+    let before_role = role_of(&aws, &fleet.reports).await;
+
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(plan.code, 1);
+    assert_eq!(
+        plan.checks("shop/reports"),
+        vec![
+            "aws.observability.logFormat",
+            "aws.observability.tracing",
+            "aws.triggers.publicPrincipal"
+        ]
+    );
+
+    let enforce = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(enforce.code, 1, "drift remains: Audit never fixes it");
+    assert_eq!(enforce.json()["writeCalls"], 0);
+    assert_eq!(policy_sids(&aws, &fleet.reports).await, before_sids);
+    assert_eq!(role_of(&aws, &fleet.reports).await, before_role);
+    let c = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(&fleet.reports)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()),
+        Some("PassThrough")
+    );
+    let tags = aws
+        .lambda
+        .list_tags()
+        .resource(c.function_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags().is_none_or(|t| t.is_empty()),
+        "Audit claims nothing: {tags:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posture_owned_elsewhere_is_left_alone() {
+    let (aws, fleet, _dir, files) = seeded("conflict").await;
+    let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}", fleet.orders);
+    aws.lambda
+        .tag_resource()
+        .resource(&arn)
+        .tags("zerofn.dev/owner", "other-cluster/shop/orders-api")
+        .send()
+        .await
+        .unwrap();
+    let args = [
+        "enforce",
+        "--once",
+        "-f",
+        s(&files.account),
+        "-f",
+        s(&files.enforce),
+        "-o",
+        "json",
+    ];
+    let run = zerofn(&args).await;
+    let report = run.json();
+    let orders = report["postures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["posture"] == "shop/orders-api")
+        .unwrap();
+    assert_eq!(
+        orders["blocked"]["owner"], "other-cluster/shop/orders-api",
+        "{orders:#}"
+    );
+    assert!(orders["applied"].as_array().is_none_or(|a| a.is_empty()));
+    assert!(
+        policy_sids(&aws, &fleet.orders).await.contains("public-invoke"),
+        "nothing was written"
+    );
+}
