@@ -60,6 +60,8 @@ pub struct Metrics {
     throttles: Family<CloudLabels, Counter>,
     writes: AtomicU64,
     reads: AtomicU64,
+    /// Attempts by `cloud op`, for reports (the Family cannot be listed).
+    by_op: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub errors: Family<CategoryLabels, Counter>,
@@ -119,6 +121,7 @@ impl Default for Metrics {
             throttles,
             writes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
+            by_op: Default::default(),
             reconciles,
             reconcile_duration,
             errors,
@@ -145,6 +148,17 @@ impl Metrics {
         } else {
             self.reads.fetch_add(1, Ordering::Relaxed);
         }
+        *self
+            .by_op
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(format!("{cloud} {op}"))
+            .or_default() += 1;
+    }
+
+    /// Calls made so far, by `cloud op`.
+    pub fn calls_by_op(&self) -> std::collections::BTreeMap<String, u64> {
+        self.by_op.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Write calls made so far (every attempt, whatever its outcome).
@@ -193,6 +207,7 @@ mod tests {
         m.cloud_call("gcp", "GET functions", Outcome::ok);
         assert_eq!((m.reads(), m.writes()), (3, 2));
         assert_eq!(m.throttled("gcp"), 1);
+        assert_eq!(m.calls_by_op().get("aws ListFunctions"), Some(&1));
         let text = m.encode();
         assert!(
             text.contains(r#"zerofn_cloud_requests_total{cloud="aws",op="ListFunctions",outcome="ok"} 1"#),

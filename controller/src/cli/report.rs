@@ -114,10 +114,17 @@ pub struct Report {
     /// Write calls made to the clouds (enforce only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_calls: Option<u64>,
+    /// Every cloud call this run made (attempts, retries included), by
+    /// `cloud operation`.
+    pub cloud_calls: std::collections::BTreeMap<String, u64>,
 }
 
 impl Report {
-    pub fn new(postures: Vec<Row>, write_calls: Option<u64>) -> Report {
+    pub fn new(
+        postures: Vec<Row>,
+        write_calls: Option<u64>,
+        cloud_calls: std::collections::BTreeMap<String, u64>,
+    ) -> Report {
         let errors = postures.iter().filter(|r| r.error.is_some()).count();
         let compliant = postures.iter().filter(|r| r.error.is_none() && r.compliant).count();
         let drifted = postures.iter().filter(|r| r.error.is_none() && !r.compliant).count();
@@ -130,6 +137,7 @@ impl Report {
             },
             postures,
             write_calls,
+            cloud_calls,
         }
     }
 
@@ -181,9 +189,9 @@ impl Report {
             }
             if !r.actions.is_empty() {
                 let head = match (enforced, r.mode) {
-                    (true, _) => "still to apply:",
+                    (_, Mode::Audit) => "enforce would apply (Audit: never applied):",
+                    (true, Mode::Enforce) => "still to apply:",
                     (false, Mode::Enforce) => "enforce would apply:",
-                    (false, Mode::Audit) => "enforce would apply (Audit: never applied):",
                 };
                 let _ = writeln!(out, "  {head}");
                 for (i, a) in r.actions.iter().enumerate() {

@@ -355,11 +355,18 @@ fn least_privilege(
                 .desired(desired.to_json())
                 .severity(Severity::Medium)
                 .remediable(fixable)
-                .message(msg(format!(
-                    "inline policy {} of {} does not hold exactly the declared permissions and baseline",
-                    names::INLINE_POLICY_NAME,
-                    current.name
-                ))),
+                .message(msg(match observed {
+                    None => format!(
+                        "role {} has no inline policy {} holding the declared permissions and baseline",
+                        current.name,
+                        names::INLINE_POLICY_NAME
+                    ),
+                    Some(_) => format!(
+                        "inline policy {} of {} differs from the declared permissions and baseline",
+                        names::INLINE_POLICY_NAME,
+                        current.name
+                    ),
+                })),
             );
         }
     }

@@ -1,0 +1,114 @@
+//! The CLI's contract on bad input: exit 2, name the file, document and
+//! field, and send nothing to any cloud.
+
+use zerofn_sim::scripted::{Reply, Scripted};
+use zerofn_tests::{TempDir, zerofn};
+
+fn account(endpoint: &str) -> String {
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: prod, namespace: shop}}\nspec:\n  aws: {{region: eu-west-1, endpoint: \"{endpoint}\"}}\n"
+    )
+}
+
+const POSTURE_HEAD: &str = "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: orders, namespace: shop}\nspec:\n  accountRef: {name: prod}\n";
+
+/// Each malformed posture, and what the error must say.
+const MALFORMED: &[(&str, &str, &str)] = &[
+    (
+        "unknown field",
+        "  function: {aws: {name: orders}}\n  identity: {dedicated: true, sharedOk: true}\n",
+        "postures.yaml: document 1 (FunctionPosture shop/orders): spec.identity.sharedOk: unknown field",
+    ),
+    (
+        "two clouds in one target",
+        "  function:\n    aws: {name: orders}\n    azure: {resourceGroup: rg, name: orders}\n",
+        "postures.yaml: document 1 (FunctionPosture shop/orders): spec.function: exactly one of function.aws, function.azure or function.gcp must be set",
+    ),
+    (
+        "bad ARN",
+        "  function: {aws: {name: orders}}\n  triggers:\n    aws:\n      invokers: [{principal: s3.amazonaws.com, sourceArn: \"s3:::bucket\", sourceAccount: \"123456789012\"}]\n",
+        "postures.yaml: document 1 (FunctionPosture shop/orders): spec.triggers.aws.invokers[0].sourceArn: Invalid value: \"s3:::bucket\"",
+    ),
+];
+
+#[tokio::test]
+async fn malformed_manifests_exit_2_name_the_field_and_call_no_cloud() {
+    let cloud = Scripted::start(vec![], Reply::new(500, "no call was expected"))
+        .await
+        .unwrap();
+    for (case, body, expected) in MALFORMED {
+        let dir = TempDir::new("malformed");
+        dir.write("account.yaml", &account(&cloud.url()));
+        dir.write("postures.yaml", &format!("{POSTURE_HEAD}{body}"));
+        for cmd in [&["plan"][..], &["enforce", "--once"][..]] {
+            let run = zerofn(&[cmd, &["-f", dir.path().to_str().unwrap()][..]].concat()).await;
+            assert_eq!(run.code, 2, "{case}: {cmd:?} must exit 2:\n{}", run.stderr);
+            assert!(
+                run.stderr.contains(expected),
+                "{case}: stderr must name the field:\n{}",
+                run.stderr
+            );
+            assert!(run.stderr.contains("nothing was sent to any cloud"), "{}", run.stderr);
+        }
+    }
+    assert!(
+        cloud.requests().is_empty(),
+        "a cloud was called: {:?}",
+        cloud.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_reference_to_a_missing_account_is_invalid_input() {
+    let dir = TempDir::new("noaccount");
+    dir.write(
+        "postures.yaml",
+        &format!("{POSTURE_HEAD}  function: {{aws: {{name: orders}}}}\n"),
+    );
+    let run = zerofn(&["plan", "-f", dir.path().to_str().unwrap()]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("spec.accountRef: CloudAccount shop/prod does not exist"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_cloud_exits_2_with_the_reason() {
+    let port = zerofn_sim::process::free_port().unwrap();
+    let dir = TempDir::new("unreachable");
+    // Static credentials: the SDK's default chain would probe the instance
+    // metadata service, which is not on loopback.
+    dir.write(
+        "all.yaml",
+        &format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: prod, namespace: shop}}\nspec:\n  aws: {{region: eu-west-1, endpoint: \"http://127.0.0.1:{port}\", credentialsSecretRef: {{name: creds}}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: shop}}\nstringData: {{aws_access_key_id: test, aws_secret_access_key: test}}\n---\n{POSTURE_HEAD}  function: {{aws: {{name: orders}}}}\n"
+        ),
+    );
+    let run = zerofn(&["plan", "-o", "json", "-f", dir.path().to_str().unwrap()]).await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["postures"][0]["error"]["category"], "unreachable", "{report:#}");
+}
+
+#[tokio::test]
+async fn enforce_requires_once() {
+    let run = zerofn(&["enforce", "-f", "/nonexistent"]).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--once is required"));
+}
+
+#[tokio::test]
+async fn crds_prints_every_crd() {
+    let run = zerofn(&["crds"]).await;
+    assert_eq!(run.code, 0);
+    for name in [
+        "functionpostures.zerofn.dev",
+        "cloudaccounts.zerofn.dev",
+        "clustercloudaccounts.zerofn.dev",
+    ] {
+        assert!(run.stdout.contains(&format!("name: {name}")), "{name}");
+    }
+}
