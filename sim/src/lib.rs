@@ -2,6 +2,9 @@
 //! demos. Never linked into the product binary.
 
 pub mod aws;
+pub mod azure;
+pub mod gcp;
+pub mod kube;
 pub mod localstack;
 pub mod process;
 pub mod scripted;

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Installs the AWS stand-in (LocalStack, no Docker) into <repo>/.testworld.
-# Idempotent: a no-op when the pinned version and our plugin are installed.
+# Installs the AWS stand-in (LocalStack, no Docker) into <repo>/.testworld:
+#   .testworld/localstack-venv   Python 3.13 venv with uv, the pinned
+#                                LocalStack and our plugin (zerofn_localstack_plugin/)
+#   .testworld/uv-cache          uv's download cache (nothing is cached elsewhere)
+# Idempotent: a fast no-op when the same pins and plugin source are installed
+# (a stamp file records them). Safe to run concurrently (flock).
+# Prints the venv path as its last line of stdout.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -8,27 +13,35 @@ root="$(cd "$here/../.." && pwd)"
 world="$root/.testworld"
 venv="$world/localstack-venv"
 pin='localstack-core[runtime]==2026.3.0'
-# The newest dependency versions known to resolve with the pin (LocalStack
-# does not bound its dependencies; newer releases have broken it before).
+# Dependencies newer than this are ignored: LocalStack does not bound its
+# dependencies, and the pin is known to resolve and run with this cut-off.
 exclude_newer='2026-04-01'
+uv_pin='uv==0.13.9'
+plugin="$here/zerofn_localstack_plugin"
 stamp="$venv/.zerofn-installed"
-plugin="$here/zerofn-localstack-plugin"
-want="$pin $exclude_newer $(cat "$plugin/pyproject.toml" "$plugin"/zerofn_localstack_plugin/*.py | sha256sum | cut -c1-16)"
+want="$pin $exclude_newer $uv_pin $(cd "$plugin" && cat pyproject.toml zerofn_localstack_plugin/*.py | sha256sum | cut -c1-16)"
 
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+installed() { [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]]; }
+
+if installed; then
   echo "$venv"
   exit 0
 fi
 
 python=""
-# A pyenv shim may exist without a usable interpreter behind it: try each.
-for candidate in "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13 python3.13; do
+# A pyenv shim may exist without a usable 3.13 behind it: check each candidate.
+for candidate in "${ZEROFN_PYTHON313:-}" "$HOME"/.pyenv/versions/3.13*/bin/python3.13 \
+  /usr/local/bin/python3.13 /usr/bin/python3.13 python3.13; do
+  [[ -n "$candidate" ]] || continue
   if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; then
-    python="$candidate"; break
+    python="$candidate"
+    break
   fi
 done
 if [[ -z "$python" ]]; then
-  echo "install.sh: LocalStack 2026.3 needs Python 3.13 (python3.13 on PATH or under ~/.pyenv/versions)" >&2
+  echo "install.sh: LocalStack 2026.3 needs Python 3.13; none found (tried \$ZEROFN_PYTHON313," \
+    "~/.pyenv/versions/3.13*/bin/python3.13, /usr/local/bin, /usr/bin and PATH)." >&2
+  echo "install.sh: install one (e.g. 'pyenv install 3.13') or point ZEROFN_PYTHON313 at it." >&2
   exit 1
 fi
 
@@ -36,15 +49,30 @@ mkdir -p "$world"
 # Serialise concurrent installs (parallel test processes on a fresh machine).
 exec 9>"$world/.install.lock"
 flock 9
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+if installed; then
   echo "$venv"
   exit 0
 fi
 
-[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
-[[ -x "$venv/bin/uv" ]] || "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
+echo "install.sh: installing LocalStack into $venv (first run: about a minute)" >&2
 export UV_CACHE_DIR="$world/uv-cache"
-"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --exclude-newer "$exclude_newer" "$pin"
-"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --reinstall-package zerofn-localstack-plugin "$plugin"
-echo "$want" > "$stamp"
+export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+if ! "$venv/bin/uv" --version 2>/dev/null | grep -qx "uv ${uv_pin#uv==}.*"; then
+  "$venv/bin/python" -m pip install --quiet "$uv_pin"
+fi
+uv=("$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --exclude-newer "$exclude_newer")
+"${uv[@]}" "$pin"
+# Build the plugin from a copy so that no build/ or *.egg-info lands in the
+# source tree.
+rm -rf "$world/plugin-build"
+cp -r "$plugin" "$world/plugin-build"
+"${uv[@]}" --reinstall-package zerofn-localstack-plugin "$world/plugin-build"
+rm -rf "$world/plugin-build"
+# Check the plugin is visible to LocalStack's plugin manager.
+"$venv/bin/python" - <<'EOF'
+from localstack.services.lambda_.invocation.runtime_executor import EXECUTOR_PLUGIN_MANAGER
+assert EXECUTOR_PLUGIN_MANAGER.exists("zerofn-noop"), "zerofn-noop executor plugin not found"
+EOF
+echo "$want" >"$stamp"
 echo "$venv"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Usage: start.sh PORT DATA_DIR
+#
+# Runs LocalStack in the foreground, listening on 127.0.0.1:PORT only, with
+# Lambda (our no-op executor: no Docker, no code runs), IAM, STS, EC2 and SQS.
+# Every file it writes goes under DATA_DIR (created if missing; HOME and
+# TMPDIR point into it). Nothing is fetched from the network: no analytics,
+# no SSL certificate download, no DNS server, no infra downloads.
+#
+# The script execs LocalStack, so its PID is LocalStack's. Start it in a new
+# process group and stop the whole group, e.g.
+#   setsid testworld/aws/start.sh 4566 /tmp/ls >/tmp/ls.log 2>&1 &
+#   testworld/aws/ready.sh 4566 60
+#   kill -TERM -- -"$pid"   # (setsid: pgid = pid); KILL after ~5 s if still there
+# Extra LocalStack settings may be passed in the environment as LS_LOG
+# (e.g. debug) and ZEROFN_LS_SERVICES (default lambda,iam,sts,ec2,sqs).
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+  echo "usage: $0 PORT DATA_DIR" >&2
+  exit 2
+fi
+port="$1"
+if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+  echo "start.sh: bad port '$port'" >&2
+  exit 2
+fi
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+mkdir -p "$2"
+data="$(cd "$2" && pwd)"
+mkdir -p "$data/home" "$data/tmp" "$data/fs" "$data/s3"
+
+# Fast no-op when installed; its progress goes to stderr.
+venv="$(bash "$here/install.sh" | tail -n 1)"
+
+# A clean environment: nothing of the caller's (AWS_*, proxies, DEBUG...)
+# reaches LocalStack.
+exec env -i \
+  PATH="/usr/local/bin:/usr/bin:/bin" \
+  LANG=C.UTF-8 \
+  HOME="$data/home" \
+  TMPDIR="$data/tmp" \
+  FILESYSTEM_ROOT="$data/fs" \
+  ZEROFN_S3_STORAGE_DIR="$data/s3" \
+  GATEWAY_SERVER=hypercorn \
+  GATEWAY_LISTEN="127.0.0.1:$port" \
+  SERVICES="${ZEROFN_LS_SERVICES:-lambda,iam,sts,ec2,sqs}" \
+  LAMBDA_RUNTIME_EXECUTOR=zerofn-noop \
+  DNS_ADDRESS=0 \
+  DISABLE_EVENTS=1 \
+  SKIP_SSL_CERT_DOWNLOAD=1 \
+  SKIP_INFRA_DOWNLOADS=1 \
+  LS_LOG="${LS_LOG:-info}" \
+  "$venv/bin/python" -m zerofn_localstack_plugin.launch
