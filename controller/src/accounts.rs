@@ -44,12 +44,12 @@ fn refuse(reason: &'static str, message: String) -> Refusal {
 }
 
 /// Resolve a posture's `accountRef` against the accounts that exist.
-pub fn resolve<'a>(
+pub fn resolve(
     posture_namespace: &str,
     account_ref: &AccountRef,
     function_cloud: Option<Cloud>,
-    namespaced: impl Fn(&str, &str) -> Option<&'a CloudAccountSpec>,
-    cluster: impl Fn(&str) -> Option<&'a ClusterCloudAccountSpec>,
+    namespaced: impl Fn(&str, &str) -> Option<CloudAccountSpec>,
+    cluster: impl Fn(&str) -> Option<ClusterCloudAccountSpec>,
     controller_namespace: &str,
 ) -> Result<ResolvedAccount, Refusal> {
     let name = &account_ref.name;
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn namespaced_account_only_from_the_posture_namespace() {
         let acct = aws();
-        let lookup = |ns: &str, name: &str| (ns == "team-a" && name == "prod").then_some(&acct);
+        let lookup = |ns: &str, name: &str| (ns == "team-a" && name == "prod").then(|| acct.clone());
         let ok = resolve(
             "team-a",
             &r(AccountKind::CloudAccount, "prod"),
@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn cluster_account_admits_listed_namespaces_and_reads_secrets_from_the_controller_namespace() {
         let c = cluster(&["team-a"]);
-        let get = |name: &str| (name == "shared").then_some(&c);
+        let get = |name: &str| (name == "shared").then(|| c.clone());
         let ok = resolve(
             "team-a",
             &r(AccountKind::ClusterCloudAccount, "shared"),
@@ -281,7 +281,7 @@ mod tests {
                 &r(AccountKind::ClusterCloudAccount, "s"),
                 None,
                 |_, _| None,
-                |_| Some(&star),
+                |_| Some(star.clone()),
                 "z"
             )
             .is_ok()
@@ -299,7 +299,7 @@ mod tests {
             "ns",
             &r(AccountKind::CloudAccount, "a"),
             Some(Cloud::Aws),
-            |_, _| Some(&azure),
+            |_, _| Some(azure.clone()),
             |_| None,
             "z",
         )

@@ -15,3 +15,4 @@ pub mod logging;
 pub mod manifests;
 pub mod metrics;
 pub mod providers;
+pub mod reconcile;

@@ -1,17 +1,22 @@
-//! Log setup: human-readable on stderr for the CLI; `RUST_LOG` overrides.
+//! Log setup: human-readable on stderr for the CLI, JSON lines for the
+//! controller; `RUST_LOG` overrides the level.
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(verbose: u8) {
+pub fn init(verbose: u8, json: bool) {
     let default = match verbose {
+        0 if json => "info",
         0 => "warn",
         1 => "info,zerofn=info",
         _ => "debug,zerofn=debug,hyper=info,h2=info,rustls=info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).with_current_span(false).try_init()
+    } else {
+        builder.with_target(false).try_init()
+    };
 }

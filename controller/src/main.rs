@@ -1,10 +1,11 @@
 use clap::Parser;
 use std::process::ExitCode;
-use zerofn::cli::{self, Cli};
+use zerofn::cli::{self, Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    zerofn::logging::init(cli.verbose);
+    let json = matches!(&cli.command, Command::Run(a) if a.log_format == "json");
+    zerofn::logging::init(cli.verbose, json);
     cli::run(cli).await
 }

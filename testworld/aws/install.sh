@@ -19,7 +19,9 @@ exclude_newer='2026-04-01'
 uv_pin='uv==0.13.9'
 plugin="$here/zerofn_localstack_plugin"
 stamp="$venv/.zerofn-installed"
-want="$pin $exclude_newer $uv_pin $(cd "$plugin" && cat pyproject.toml zerofn_localstack_plugin/*.py | sha256sum | cut -c1-16)"
+# Bump when the steps below change, so that existing installs are redone.
+recipe=3
+want="recipe$recipe $pin $exclude_newer $uv_pin $(cd "$plugin" && cat pyproject.toml zerofn_localstack_plugin/*.py | sha256sum | cut -c1-16)"
 
 installed() { [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]]; }
 
@@ -54,7 +56,7 @@ if installed; then
   exit 0
 fi
 
-echo "install.sh: installing LocalStack into $venv (first run: about a minute)" >&2
+echo "install.sh: installing LocalStack into $venv (from scratch: ~25 s)" >&2
 export UV_CACHE_DIR="$world/uv-cache"
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
@@ -69,10 +71,15 @@ rm -rf "$world/plugin-build"
 cp -r "$plugin" "$world/plugin-build"
 "${uv[@]}" --reinstall-package zerofn-localstack-plugin "$world/plugin-build"
 rm -rf "$world/plugin-build"
-# Check the plugin is visible to LocalStack's plugin manager.
+# Compile everything now: the first start is ~2 s faster, and nothing is
+# written into the venv at run time (parallel test processes share it).
+"$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null
+# Check LocalStack will find the plugin (without importing LocalStack, whose
+# config module probes the machine on import).
 "$venv/bin/python" - <<'EOF'
-from localstack.services.lambda_.invocation.runtime_executor import EXECUTOR_PLUGIN_MANAGER
-assert EXECUTOR_PLUGIN_MANAGER.exists("zerofn-noop"), "zerofn-noop executor plugin not found"
+from importlib.metadata import entry_points
+names = {e.name for e in entry_points(group="localstack.lambda.runtime_executor")}
+assert "zerofn-noop" in names, f"zerofn-noop executor plugin not registered: {names}"
 EOF
 echo "$want" >"$stamp"
 echo "$venv"

@@ -29,7 +29,7 @@ ENDPOINT = f"http://127.0.0.1:{PORT}"
 REGION = "eu-west-1"
 RUN = uuid.uuid4().hex[:6]
 CFG = Config(
-    retries={"max_attempts": 1, "mode": "standard"},
+    retries={"total_max_attempts": 1, "mode": "standard"},
     connect_timeout=5,
     read_timeout=30,
     proxies={},
@@ -484,5 +484,40 @@ note(f"Invoke: HTTP {inv['StatusCode']} FunctionError={inv.get('FunctionError')}
 r = call(lam, "delete_function", FunctionName=others[1])
 r = call(lam, "get_function_configuration", FunctionName=others[1])
 note(f"GetFunctionConfiguration after delete: {err_code(r)}")
+
+section("lambda: update conflicts (meaningful with ZEROFN_LAMBDA_PREPARE_DELAY_MS > 0)")
+cfn = f"zerofn-smoke-{RUN}-conflict"
+lam.create_function(FunctionName=cfn, Runtime="python3.12", Role=ROLE_ARN, Handler="index.handler", Code={"ZipFile": CODE})
+r = call(lam, "update_function_configuration", FunctionName=cfn, MemorySize=256)
+note(f"update right after create: {err_code(r) or 'accepted'}")
+watch(cfn, 10)
+call(lam, "update_function_configuration", FunctionName=cfn, MemorySize=512)
+r = call(lam, "update_function_configuration", FunctionName=cfn, MemorySize=1024)
+note(f"second update right after the first: {err_code(r) or 'accepted'}")
+watch(cfn, 10)
+note(f"MemorySize after settling (512 if a refused update changed nothing): {cfg(cfn)['MemorySize']}")
+
+section("fault injection (/_zerofn/faults)")
+import urllib.request
+
+
+def faults(method, body=None):
+    req = urllib.request.Request(f"{ENDPOINT}/_zerofn/faults", method=method, data=json.dumps(body).encode() if body else None)
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+print(f"-> {faults('POST', {'service': 'lambda', 'operation': 'GetPolicy', 'count': 1})}")
+print(f"-> {faults('POST', {'service': 'iam', 'operation': 'GetAccountAuthorizationDetails', 'count': 1})}")
+print(f"-> {faults('POST', {'service': 'ec2', 'operation': 'DescribeSubnets', 'count': 1})}")
+r = call(lam, "get_policy", FunctionName=fn)
+note(f"injected Lambda throttle: {err_code(r)} HTTP {r.response['ResponseMetadata']['HTTPStatusCode'] if isinstance(r, ClientError) else 200}")
+r = call(iam, "get_account_authorization_details", Filter=["Role"])
+note(f"injected IAM throttle: {err_code(r)} HTTP {r.response['ResponseMetadata']['HTTPStatusCode'] if isinstance(r, ClientError) else 200}")
+r = call(ec2, "describe_subnets")
+note(f"injected EC2 throttle: {err_code(r)} HTTP {r.response['ResponseMetadata']['HTTPStatusCode'] if isinstance(r, ClientError) else 200}")
+r = call(lam, "get_policy", FunctionName=fn)
+note(f"after the count is used up: {err_code(r) or 'ok'}")
+print(f"-> {faults('DELETE')}")
 
 print("\nsmoke: done")

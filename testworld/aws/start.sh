@@ -11,9 +11,14 @@
 # process group and stop the whole group, e.g.
 #   setsid testworld/aws/start.sh 4566 /tmp/ls >/tmp/ls.log 2>&1 &
 #   testworld/aws/ready.sh 4566 60
-#   kill -TERM -- -"$pid"   # (setsid: pgid = pid); KILL after ~5 s if still there
-# Extra LocalStack settings may be passed in the environment as LS_LOG
-# (e.g. debug) and ZEROFN_LS_SERVICES (default lambda,iam,sts,ec2,sqs).
+#   kill -KILL -- -"$pid"   # setsid: pgid = pid. No state to save, so KILL is
+#                           # fine; TERM takes ~5 s to shut down cleanly.
+# Extra settings may be passed in the environment: LS_LOG (e.g. debug),
+# ZEROFN_LS_SERVICES (default lambda,iam,sts,ec2,sqs), ZEROFN_LS_EAGER (1,
+# the default: load the services before reporting ready, ~4 s; 0: ready in
+# ~1 s, and each service loads on its first request, ~3 s more in all) and
+# ZEROFN_LAMBDA_PREPARE_DELAY_MS (default 0: how long each new function
+# version stays Pending/InProgress; see zerofn_localstack_plugin).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -38,17 +43,19 @@ venv="$(bash "$here/install.sh" | tail -n 1)"
 exec env -i \
   PATH="/usr/local/bin:/usr/bin:/bin" \
   LANG=C.UTF-8 \
+  OVERRIDE_IN_DOCKER=0 \
   HOME="$data/home" \
   TMPDIR="$data/tmp" \
   FILESYSTEM_ROOT="$data/fs" \
   ZEROFN_S3_STORAGE_DIR="$data/s3" \
   GATEWAY_SERVER=hypercorn \
   GATEWAY_LISTEN="127.0.0.1:$port" \
+  EAGER_SERVICE_LOADING="${ZEROFN_LS_EAGER:-1}" \
   SERVICES="${ZEROFN_LS_SERVICES:-lambda,iam,sts,ec2,sqs}" \
   LAMBDA_RUNTIME_EXECUTOR=zerofn-noop \
   DNS_ADDRESS=0 \
   DISABLE_EVENTS=1 \
   SKIP_SSL_CERT_DOWNLOAD=1 \
-  SKIP_INFRA_DOWNLOADS=1 \
+  ZEROFN_LAMBDA_PREPARE_DELAY_MS="${ZEROFN_LAMBDA_PREPARE_DELAY_MS:-0}" \
   LS_LOG="${LS_LOG:-info}" \
   "$venv/bin/python" -m zerofn_localstack_plugin.launch

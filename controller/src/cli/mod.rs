@@ -50,6 +50,9 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Run the controller (the container's entrypoint): reconcile every
+    /// FunctionPosture in the cluster continuously.
+    Run(ControllerArgs),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD.
     Crds {
         /// Write `<plural>.<group>.yaml` files into this directory instead.
@@ -79,6 +82,57 @@ pub struct RunArgs {
     pub concurrency: usize,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+pub struct ControllerArgs {
+    /// Identifies this installation in the cloud ownership marker; two
+    /// clusters governing one estate need different ids.
+    #[arg(long, env = "ZEROFN_CLUSTER_ID", default_value = "default")]
+    pub cluster_id: String,
+    /// The controller's namespace: its Lease, and the Secrets of
+    /// ClusterCloudAccounts.
+    #[arg(long, env = "ZEROFN_NAMESPACE", default_value = "zerofn-system")]
+    pub namespace: String,
+    /// How often each posture is re-observed when nothing changes (jittered);
+    /// a posture's spec.resyncInterval wins.
+    #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+    pub resync_interval: Duration,
+    /// How long account-wide observations (function lists, role policies)
+    /// are shared between postures before they are read again.
+    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+    pub inventory_ttl: Duration,
+    /// How long a deleted posture waits for the cloud to release its
+    /// ownership marker before giving up.
+    #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+    pub release_timeout: Duration,
+    /// Postures reconciled at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: u16,
+    /// Address of /livez, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub probe_addr: std::net::SocketAddr,
+    /// Elect a leader through a Lease so only one replica writes.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    #[arg(long, default_value = "zerofn-leader")]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    #[arg(long, default_value = "15s", value_parser = parse_duration_arg)]
+    pub lease_duration: Duration,
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    pub renew_deadline: Duration,
+    #[arg(long, default_value = "2s", value_parser = parse_duration_arg)]
+    pub retry_period: Duration,
+    /// json (default, for log pipelines) or text.
+    #[arg(long, default_value = "json")]
+    pub log_format: String,
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    crate::reconcile::posture::parse_duration(s).ok_or_else(|| format!("{s}: expected a duration such as 30s, 5m, 1h"))
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
     Table,
@@ -88,6 +142,54 @@ pub enum Output {
 pub async fn run(cli: Cli) -> ExitCode {
     let code = execute(cli, &mut std::io::stdout(), &mut std::io::stderr()).await;
     ExitCode::from(code)
+}
+
+async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
+    // aws-lc-rs for every TLS connection (kube, the clouds): with more than
+    // one provider linked, rustls would refuse to pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "zerofn run: no Kubernetes API to talk to: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| format!("zerofn-{}", std::process::id()))
+    });
+    let leader = args.leader_elect.then(|| crate::reconcile::leader::LeaderConfig {
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+        ..crate::reconcile::leader::LeaderConfig::new(&args.namespace, &args.lease_name, &identity)
+    });
+    let opts = crate::reconcile::RunOptions {
+        settings: crate::reconcile::context::Settings {
+            cluster_id: args.cluster_id,
+            namespace: args.namespace,
+            resync: args.resync_interval,
+            release_timeout: args.release_timeout,
+        },
+        probe_addr: args.probe_addr,
+        concurrency: args.concurrency,
+        connect: ConnectOptions {
+            metrics: Arc::new(Metrics::default()),
+            aws_tuning: Tuning::default(),
+            inventory_ttl: args.inventory_ttl,
+        },
+        leader,
+    };
+    match crate::reconcile::run(client, opts).await {
+        Ok(()) => EXIT_COMPLIANT,
+        Err(e) => {
+            tracing::error!(error = %e, "controller stopped");
+            let _ = writeln!(err, "zerofn run: {e}");
+            EXIT_DRIFT
+        }
+    }
 }
 
 /// Run a command, writing its report to `out` and errors to `err`; returns
@@ -109,6 +211,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             EXIT_COMPLIANT
         }
         Command::Plan(args) => plan_or_enforce(&args, false, out, err).await,
+        Command::Run(args) => run_controller(args, err).await,
         Command::Enforce { args, once } => {
             if !once {
                 let _ = writeln!(
@@ -169,8 +272,8 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
             &o.namespace,
             &o.spec.account_ref,
             o.spec.function.cloud(),
-            |ns, name| m.account(ns, name),
-            |name| m.cluster_account(name),
+            |ns, name| m.account(ns, name).cloned(),
+            |name| m.cluster_account(name).cloned(),
             &args.controller_namespace,
         ) {
             Ok(a) => {

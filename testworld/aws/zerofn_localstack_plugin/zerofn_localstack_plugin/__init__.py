@@ -1,93 +1,19 @@
-"""A LocalStack Lambda runtime executor that never runs code.
+"""zerofn's LocalStack plugin (see ../pyproject.toml for the entry points).
 
-zerofn reads and changes function configuration (role, VPC, tracing, logging,
-resource policy, URL, code signing, layers, tags); it never invokes. Without
-Docker, LocalStack's default executor ("docker") cannot prepare a function
-version, so the function goes to State=Failed and configuration updates are
-refused. This executor prepares nothing, so every version becomes
-State=Active / LastUpdateStatus=Successful at once.
+- executor.py: the "zerofn-noop" Lambda runtime executor (no Docker, no code
+  runs; functions become Active at once, or after
+  ZEROFN_LAMBDA_PREPARE_DELAY_MS).
+- conflicts.py: AWS-like 409s for updates during Pending/InProgress (only with
+  a delay).
+- faults.py: /_zerofn/faults, make chosen operations fail N times (throttling).
+- launch.py: ``python -m zerofn_localstack_plugin.launch`` starts LocalStack
+  with its files in the run's directory and its connections on loopback.
 
-ZEROFN_LAMBDA_PREPARE_DELAY_MS (default 0) keeps each new version Pending /
-InProgress for that long before it becomes Active / Successful, as AWS takes
-a few seconds; LocalStack answers 409 ResourceConflictException to an update
-that arrives meanwhile (see ../README.md for what it gets wrong then).
-
-Invocations never run code: each one answers at once with a function error
-(HTTP 200, X-Amz-Function-Error: Unhandled, the payload below).
-
-Selected with LAMBDA_RUNTIME_EXECUTOR=zerofn-noop; found by LocalStack through
-the entry point in pyproject.toml (plux namespace
-``localstack.lambda.runtime_executor``).
+This module stays free of LocalStack imports: LocalStack imports it early to
+find the hook in conflicts.py.
 """
 
-import json
 import os
-import time
 
-from localstack.services.lambda_.invocation.lambda_models import InvocationResult
-from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
-from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
-
-NAME = "zerofn-noop"
-
+# How long each new function version stays Pending / InProgress.
 PREPARE_DELAY_S = int(os.environ.get("ZEROFN_LAMBDA_PREPARE_DELAY_MS") or 0) / 1000
-
-NOT_EXECUTED = json.dumps(
-    {
-        "errorType": "ZerofnNotExecuted",
-        "errorMessage": "zerofn test stand-in: Lambda functions are never executed",
-    }
-).encode()
-
-
-class NoopRuntimeExecutor(RuntimeExecutor):
-    """One execution environment: nothing is started, nothing is run."""
-
-    def start(self, env_vars):
-        pass
-
-    def stop(self):
-        pass
-
-    def get_address(self):
-        return "127.0.0.1"
-
-    def get_endpoint_from_executor(self):
-        return "127.0.0.1"
-
-    def get_runtime_endpoint(self):
-        return f"http://127.0.0.1/_localstack_lambda/{self.id}"
-
-    def invoke(self, payload):
-        return InvocationResult(
-            request_id=payload.get("invoke-id", ""),
-            payload=NOT_EXECUTED,
-            is_error=True,
-            logs="",
-        )
-
-    def get_logs(self):
-        return ""
-
-    @classmethod
-    def prepare_version(cls, function_version):
-        # The docker executor downloads its init binary and pulls an image
-        # here; we need neither. Runs in LocalStack's task executor, not in
-        # the API request.
-        if PREPARE_DELAY_S:
-            time.sleep(PREPARE_DELAY_S)
-
-    @classmethod
-    def cleanup_version(cls, function_version):
-        pass
-
-    @classmethod
-    def validate_environment(cls):
-        return True
-
-
-class NoopRuntimeExecutorPlugin(RuntimeExecutorPlugin):
-    name = NAME
-
-    def load(self, *args, **kwargs):
-        return NoopRuntimeExecutor

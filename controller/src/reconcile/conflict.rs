@@ -1,0 +1,155 @@
+//! Two FunctionPostures governing one function would fight. The earlier one
+//! (older creationTimestamp; name breaks ties) holds the function; a later
+//! one is marked `Conflict` and writes nothing.
+//!
+//! The index keeps the current holder per function and checks it lazily, so
+//! a reconcile costs one lookup instead of a scan of every posture. Across
+//! clusters (or postures using different CloudAccounts for one real account)
+//! the cloud-side ownership marker does the same job.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A posture competing for a function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimant {
+    pub namespace: String,
+    pub name: String,
+    /// RFC 3339 creation time (empty when unknown: sorts first).
+    pub created: String,
+}
+
+impl Claimant {
+    fn earlier_than(&self, other: &Claimant) -> bool {
+        (&self.created, &self.namespace, &self.name) < (&other.created, &other.namespace, &other.name)
+    }
+
+    fn same(&self, other: &Claimant) -> bool {
+        self.namespace == other.namespace && self.name == other.name
+    }
+}
+
+#[derive(Default)]
+pub struct ConflictIndex {
+    holders: Mutex<HashMap<String, Claimant>>,
+}
+
+impl ConflictIndex {
+    /// Decide who holds `function` (a stable key of the function) when `me`
+    /// reconciles. `current_key` tells, for another claimant, the function it
+    /// targets now (None: it no longer exists or is being deleted). Returns
+    /// the holder when it is someone else.
+    pub fn contend(
+        &self,
+        function: &str,
+        me: &Claimant,
+        current_key: impl Fn(&Claimant) -> Option<String>,
+    ) -> Option<Claimant> {
+        let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+        match holders.get(function) {
+            Some(h) if !h.same(me) && current_key(h).as_deref() == Some(function) && h.earlier_than(me) => {
+                Some(h.clone())
+            }
+            _ => {
+                holders.insert(function.to_string(), me.clone());
+                None
+            }
+        }
+    }
+
+    /// Forget `me` (deleted), wherever it held a function.
+    pub fn release(&self, me: &Claimant) {
+        self.holders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, h| !h.same(me));
+    }
+}
+
+/// The function a posture targets, as the index keys it: the real account
+/// when the CloudAccount declares it, else the CloudAccount itself.
+pub fn function_key(account: &crate::accounts::ResolvedAccount, target: &crate::api::FunctionTarget) -> Option<String> {
+    use crate::api::AccountConfig;
+    match (&account.config, target) {
+        (AccountConfig::Aws(a), crate::api::FunctionTarget { aws: Some(f), .. }) => Some(format!(
+            "aws/{}/{}/{}",
+            a.account_id.as_deref().unwrap_or(&account.key),
+            f.region.as_deref().unwrap_or(&a.region),
+            f.name
+        )),
+        (AccountConfig::Azure(a), crate::api::FunctionTarget { azure: Some(f), .. }) => Some(format!(
+            "azure/{}/{}/{}",
+            a.subscription_id.to_ascii_lowercase(),
+            f.resource_group.to_ascii_lowercase(),
+            f.name.to_ascii_lowercase()
+        )),
+        (AccountConfig::Gcp(g), crate::api::FunctionTarget { gcp: Some(f), .. }) => {
+            Some(format!("gcp/{}/{}/{}", g.project_id, f.location, f.name))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(name: &str, created: &str) -> Claimant {
+        Claimant {
+            namespace: "ns".into(),
+            name: name.into(),
+            created: created.into(),
+        }
+    }
+
+    #[test]
+    fn the_earlier_posture_holds_whoever_reconciles_first() {
+        let idx = ConflictIndex::default();
+        let (old, new) = (c("old", "2026-01-01T00:00:00Z"), c("new", "2026-02-01T00:00:00Z"));
+        let alive = |_: &Claimant| Some("aws/f".to_string());
+        // The later one reconciles first and takes the slot...
+        assert_eq!(idx.contend("aws/f", &new, alive), None);
+        // ...the earlier one takes it over...
+        assert_eq!(idx.contend("aws/f", &old, alive), None);
+        // ...and from then on the later one is in conflict.
+        assert_eq!(idx.contend("aws/f", &new, alive), Some(old.clone()));
+        assert_eq!(
+            idx.contend("aws/f", &old, alive),
+            None,
+            "the holder is not in conflict with itself"
+        );
+    }
+
+    #[test]
+    fn a_holder_that_is_gone_or_moved_gives_way() {
+        let idx = ConflictIndex::default();
+        let (old, new) = (c("old", "1"), c("new", "2"));
+        idx.contend("aws/f", &old, |_| None);
+        assert_eq!(idx.contend("aws/f", &new, |_| None), None, "holder deleted");
+        let idx = ConflictIndex::default();
+        idx.contend("aws/f", &old, |_| None);
+        assert_eq!(
+            idx.contend("aws/f", &new, |_| Some("aws/other".into())),
+            None,
+            "holder targets another function"
+        );
+        let idx = ConflictIndex::default();
+        idx.contend("aws/f", &old, |_| None);
+        idx.release(&old);
+        assert_eq!(
+            idx.contend("aws/f", &new, |_| Some("aws/f".into())),
+            None,
+            "holder released"
+        );
+    }
+
+    #[test]
+    fn ties_break_on_name() {
+        let idx = ConflictIndex::default();
+        let (a, b) = (c("a", "same"), c("b", "same"));
+        let alive = |_: &Claimant| Some("k".to_string());
+        idx.contend("k", &b, alive);
+        idx.contend("k", &a, alive);
+        assert_eq!(idx.contend("k", &b, alive), Some(a));
+    }
+}

@@ -1,0 +1,32 @@
+//! Reconciler errors, each with a stable category for metrics.
+
+use crate::providers::ProviderError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error(transparent)]
+    Cloud(#[from] ProviderError),
+    #[error("serializing status: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Stable label for `zerofn_reconcile_errors_total{category}`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kubernetes",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
+                    e.category()
+                }
+                _ => "kubernetes",
+            },
+            Error::Cloud(e) => e.category(),
+            Error::Serialize(_) => "internal",
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The Kubernetes controller (`zerofn run`): the glue between the API server
+//! and the engine. It knows no cloud.
+//!
+//! - FunctionPostures are watched through a shared reflector; only changes
+//!   of spec (generation), finalizers or deletion trigger a reconcile, so the
+//!   controller's own status writes do not loop.
+//! - CloudAccounts and ClusterCloudAccounts are watched into stores (for
+//!   lookups) and re-reconcile the postures that use them; Secrets are
+//!   watched metadata-only (the controller never holds every Secret) and
+//!   re-reconcile the postures whose account names them.
+//! - Only the replica holding the Lease reconciles.
+
+pub mod conflict;
+pub mod context;
+pub mod error;
+pub mod leader;
+pub mod posture;
+pub mod providers;
+pub mod server;
+pub mod status;
+
+use crate::accounts::{self, ConnectOptions};
+use crate::api::{AccountKind, CloudAccount, ClusterCloudAccount, FunctionPosture};
+use crate::metrics::Metrics;
+use context::{Context, Settings};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::{Client, Resource, ResourceExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub settings: Settings,
+    pub probe_addr: SocketAddr,
+    pub concurrency: u16,
+    pub connect: ConnectOptions,
+    /// None: leader election off (a single replica).
+    pub leader: Option<leader::LeaderConfig>,
+}
+
+type Guarded = DeserializeGuard<FunctionPosture>;
+
+/// Only spec, finalizer and deletion changes reconcile; status writes (ours
+/// included) do not.
+fn lifecycle(obj: &Guarded) -> Option<u64> {
+    let m = obj.meta();
+    let deleting = m.deletion_timestamp.is_some();
+    let h = (
+        predicates::generation(obj),
+        predicates::finalizers(obj),
+        deleting,
+        // Generation is absent for objects the server did not version.
+        m.generation.is_none().then(|| m.resource_version.clone()),
+    );
+    Some({
+        use std::hash::{Hash, Hasher};
+        let mut s = std::collections::hash_map::DefaultHasher::new();
+        h.hash(&mut s);
+        s.finish()
+    })
+}
+
+fn refs_using(
+    postures: &Store<Guarded>,
+    kind: AccountKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<Guarded>> {
+    postures
+        .state()
+        .iter()
+        .filter_map(|g| g.0.as_ref().ok())
+        .filter(|p| {
+            p.spec.account_ref.kind == kind
+                && p.spec.account_ref.name == name
+                && namespace.is_none_or(|ns| p.namespace().as_deref() == Some(ns))
+        })
+        .map(|p| ObjectRef::new(&p.name_any()).within(&p.namespace().unwrap_or_default()))
+        .collect()
+}
+
+/// Postures whose account names the Secret `ns/name`.
+fn refs_using_secret(
+    postures: &Store<Guarded>,
+    accounts: &Store<CloudAccount>,
+    cluster_accounts: &Store<ClusterCloudAccount>,
+    controller_ns: &str,
+    ns: &str,
+    name: &str,
+) -> Vec<ObjectRef<Guarded>> {
+    let mut out = Vec::new();
+    for a in accounts.state() {
+        let secret = a
+            .spec
+            .config()
+            .and_then(|c| accounts::secret_name(&c).map(str::to_string));
+        if a.namespace().as_deref() == Some(ns) && secret.as_deref() == Some(name) {
+            out.extend(refs_using(postures, AccountKind::CloudAccount, Some(ns), &a.name_any()));
+        }
+    }
+    if ns == controller_ns {
+        for a in cluster_accounts.state() {
+            let secret = a
+                .spec
+                .config()
+                .and_then(|c| accounts::secret_name(&c).map(str::to_string));
+            if secret.as_deref() == Some(name) {
+                out.extend(refs_using(
+                    postures,
+                    AccountKind::ClusterCloudAccount,
+                    None,
+                    &a.name_any(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Run the controller until SIGTERM (Ok) or until leadership is lost (Err:
+/// the process exits and a fresh replica campaigns again).
+pub async fn run(client: Client, opts: RunOptions) -> Result<(), String> {
+    let metrics = opts.connect.metrics.clone();
+    let health = Arc::new(server::Health::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let listener = server::bind(opts.probe_addr)
+        .await
+        .map_err(|e| format!("{}: {e}", opts.probe_addr))?;
+    let server = tokio::spawn(server::serve(
+        listener,
+        health.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
+
+    let (lead_tx, mut lead_rx) = watch::channel(opts.leader.is_none());
+    let elector = opts.leader.clone().map(|cfg| {
+        tracing::info!(lease = %cfg.lease_name, identity = %cfg.identity, "campaigning for leadership");
+        tokio::spawn(leader::Elector::new(client.clone(), cfg).run(lead_tx, stop_rx.clone()))
+    });
+    // A standby is ready when the API server answers: it can take over.
+    match client.apiserver_version().await {
+        Ok(_) => health.ready.store(true, Ordering::Relaxed),
+        Err(e) => tracing::warn!(error = %e, "API server not reachable yet"),
+    }
+
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopping = stop_rx.clone();
+    // Wait to lead (or to be told to stop while standing by).
+    while !*lead_rx.borrow() {
+        tokio::select! {
+            changed = lead_rx.changed() => if changed.is_err() { return Err("leader election ended".into()) },
+            _ = stopping.changed() => {
+                server.abort();
+                return Ok(());
+            }
+        }
+    }
+    tracing::info!("leading: starting the controller");
+    let result = control(client, opts.clone(), metrics, health, stop_rx.clone(), lead_rx.clone()).await;
+    signal.abort();
+    if let Some(e) = elector {
+        // The elector releases the lease when `stop` fires; give it a moment.
+        let _ = tokio::time::timeout(Duration::from_secs(5), e).await;
+    }
+    server.abort();
+    result
+}
+
+async fn control(
+    client: Client,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    health: Arc<server::Health>,
+    mut stop: watch::Receiver<bool>,
+    mut leading: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let wc = watcher::Config::default();
+    let (posture_reader, posture_writer) = reflector::store::<Guarded>();
+    let postures = watcher(Api::<Guarded>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .reflect(posture_writer)
+        .applied_objects()
+        .predicate_filter(lifecycle, Default::default());
+    let (account_reader, account_writer) = reflector::store::<CloudAccount>();
+    let accounts_stream = watcher(Api::<CloudAccount>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .reflect(account_writer)
+        .touched_objects();
+    let (cluster_reader, cluster_writer) = reflector::store::<ClusterCloudAccount>();
+    let cluster_stream = watcher(Api::<ClusterCloudAccount>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .reflect(cluster_writer)
+        .touched_objects();
+    let secrets_stream = watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .touched_objects();
+
+    let reporter = Reporter {
+        controller: "zerofn".into(),
+        instance: opts.leader.as_ref().map(|l| l.identity.clone()),
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Recorder::new(client.clone(), reporter),
+        metrics.clone(),
+        providers::ProviderCache::new(Arc::new(providers::CloudFactory(opts.connect.clone()))),
+        account_reader.clone(),
+        cluster_reader.clone(),
+        posture_reader.clone(),
+        opts.settings.clone(),
+    ));
+
+    let (p1, p2, p3) = (posture_reader.clone(), posture_reader.clone(), posture_reader.clone());
+    let (a3, c3) = (account_reader.clone(), cluster_reader.clone());
+    let controller_ns = opts.settings.namespace.clone();
+    let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = lost_leadership.clone();
+    let stop_future = async move {
+        let lost = async {
+            while *leading.borrow() {
+                if leading.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = lost => {
+                tracing::warn!("leadership lost: stopping");
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+    };
+    let controller = Controller::for_stream(postures, posture_reader.clone())
+        .with_config(controller::Config::default().concurrency(opts.concurrency))
+        .watches_stream(accounts_stream, move |a: CloudAccount| {
+            refs_using(&p1, AccountKind::CloudAccount, a.namespace().as_deref(), &a.name_any())
+        })
+        .watches_stream(cluster_stream, move |a: ClusterCloudAccount| {
+            refs_using(&p2, AccountKind::ClusterCloudAccount, None, &a.name_any())
+        })
+        .watches_stream(secrets_stream, move |s: PartialObjectMeta<Secret>| {
+            refs_using_secret(
+                &p3,
+                &a3,
+                &c3,
+                &controller_ns,
+                s.namespace().as_deref().unwrap_or_default(),
+                &s.name_any(),
+            )
+        })
+        .graceful_shutdown_on(stop_future);
+
+    let ready = {
+        let (p, a, c) = (posture_reader.clone(), account_reader.clone(), cluster_reader.clone());
+        let health = health.clone();
+        tokio::spawn(async move {
+            let _ = tokio::join!(p.wait_until_ready(), a.wait_until_ready(), c.wait_until_ready());
+            health.ready.store(true, Ordering::Relaxed);
+            tracing::info!("caches synced");
+        })
+    };
+    controller
+        .run(posture::reconcile, posture::error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(posture = %obj, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        })
+        .await;
+    ready.abort();
+    // The controller stops on SIGTERM or on lost leadership; only the
+    // latter is an error (the pod restarts and campaigns again).
+    if lost_leadership.load(Ordering::Relaxed) {
+        return Err("leadership lost".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,570 @@
+//! The reconciler against a mock API server (kube's tower-test), with a fake
+//! cloud: every request the controller makes is checked, in order.
+
+use super::context::{Context, Settings};
+use super::posture::{FINALIZER, reconcile};
+use super::providers::{ProviderCache, ProviderFactory};
+use crate::accounts::{ResolvedAccount, SecretData};
+use crate::api::*;
+use crate::findings::{Control, Finding, Severity};
+use crate::metrics::Metrics;
+use crate::providers::aws::AwsAction;
+use crate::providers::{Action, Plan, Posture, Provider, ProviderError};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http::{Method, Request, Response};
+use kube::client::Body;
+use kube::core::DeserializeGuard;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use kube::{Client, Resource};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A cloud whose function has the given findings; each action clears them.
+#[derive(Default)]
+struct FakeCloud {
+    findings: Mutex<Vec<Finding>>,
+    applied: Mutex<Vec<String>>,
+    released: Mutex<u32>,
+}
+
+impl Provider for FakeCloud {
+    fn cloud(&self) -> Cloud {
+        Cloud::Aws
+    }
+    fn assess<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
+        async move {
+            let findings = self.findings.lock().unwrap().clone();
+            let actions = findings
+                .iter()
+                .map(|f| {
+                    Action::Aws(AwsAction::DeleteFunctionUrl {
+                        function_arn: format!("arn:aws:lambda:::{}", f.check),
+                    })
+                })
+                .collect();
+            Ok(Plan {
+                function: "eu-west-1/orders".into(),
+                principal: Some("arn:aws:iam::123456789012:role/orders".into()),
+                findings,
+                actions,
+                blocked: None,
+            })
+        }
+        .boxed()
+    }
+    fn apply<'a>(&'a self, _p: &'a Posture, a: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
+        async move {
+            self.applied.lock().unwrap().push(a.summary().op);
+            self.findings.lock().unwrap().clear();
+            Ok(())
+        }
+        .boxed()
+    }
+    fn invalidate(&self) {}
+    fn release<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
+        async move {
+            *self.released.lock().unwrap() += 1;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+struct Factory(Arc<FakeCloud>);
+
+impl ProviderFactory for Factory {
+    fn connect<'a>(
+        &'a self,
+        _a: &'a ResolvedAccount,
+        _s: Option<&'a SecretData>,
+    ) -> BoxFuture<'a, Result<Arc<dyn Provider>, ProviderError>> {
+        let p: Arc<dyn Provider> = self.0.clone();
+        async move { Ok(p) }.boxed()
+    }
+}
+
+fn drift() -> Finding {
+    Finding::builder(
+        Control::Triggers,
+        "aws.triggers.publicUrl",
+        "FunctionUrlConfig.AuthType",
+    )
+    .severity(Severity::Critical)
+    .message("function URL can be called without authentication")
+}
+
+fn posture(name: &str, mode: Mode, created: &str) -> FunctionPosture {
+    let mut fp = FunctionPosture::new(
+        name,
+        FunctionPostureSpec {
+            account_ref: AccountRef {
+                kind: AccountKind::CloudAccount,
+                name: "prod".into(),
+            },
+            function: FunctionTarget {
+                aws: Some(AwsFunctionRef {
+                    name: "orders".into(),
+                    region: None,
+                }),
+                azure: None,
+                gcp: None,
+            },
+            mode,
+            identity: None,
+            triggers: Some(TriggerControl {
+                public_access: PublicAccess::Deny,
+                remove_unlisted: true,
+                aws: None,
+                azure: None,
+                gcp: None,
+            }),
+            network: None,
+            supply_chain: None,
+            observability: None,
+            resync_interval: Some("2m".into()),
+        },
+    );
+    fp.meta_mut().namespace = Some("shop".into());
+    fp.meta_mut().generation = Some(1);
+    fp.meta_mut().uid = Some(format!("uid-{name}"));
+    fp.meta_mut().creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        created.parse().unwrap(),
+    ));
+    fp
+}
+
+fn finalized(mut fp: FunctionPosture) -> FunctionPosture {
+    fp.meta_mut().finalizers = Some(vec![FINALIZER.to_string()]);
+    fp
+}
+
+fn account() -> CloudAccount {
+    let mut a = CloudAccount::new(
+        "prod",
+        CloudAccountSpec {
+            aws: Some(AwsAccount {
+                region: "eu-west-1".into(),
+                account_id: Some("123456789012".into()),
+                ..Default::default()
+            }),
+            azure: None,
+            gcp: None,
+        },
+    );
+    a.meta_mut().namespace = Some("shop".into());
+    a
+}
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+struct Fixture {
+    ctx: Arc<Context>,
+    cloud: Arc<FakeCloud>,
+    _postures: Writer<DeserializeGuard<FunctionPosture>>,
+    _accounts: Writer<CloudAccount>,
+    _cluster: Writer<ClusterCloudAccount>,
+}
+
+fn ready<K: Resource + Clone>(w: &mut Writer<K>, objs: Vec<K>)
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    w.apply_watcher_event(&watcher::Event::Init);
+    for o in objs {
+        w.apply_watcher_event(&watcher::Event::InitApply(o));
+    }
+    w.apply_watcher_event(&watcher::Event::InitDone);
+}
+
+fn fixture(accounts: Vec<CloudAccount>, postures: Vec<FunctionPosture>, cloud: FakeCloud) -> (Fixture, Handle) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let (a_reader, mut a_writer) = reflector::store::<CloudAccount>();
+    ready(&mut a_writer, accounts);
+    let (c_reader, mut c_writer) = reflector::store::<ClusterCloudAccount>();
+    ready(&mut c_writer, vec![]);
+    let (p_reader, mut p_writer) = reflector::store::<DeserializeGuard<FunctionPosture>>();
+    ready(
+        &mut p_writer,
+        postures.into_iter().map(|p| DeserializeGuard(Ok(p))).collect(),
+    );
+    let cloud = Arc::new(cloud);
+    let ctx = Context::new(
+        client.clone(),
+        Recorder::new(
+            client,
+            Reporter {
+                controller: "zerofn".into(),
+                instance: None,
+            },
+        ),
+        Arc::new(Metrics::default()),
+        ProviderCache::new(Arc::new(Factory(cloud.clone()))),
+        a_reader,
+        c_reader,
+        p_reader,
+        Settings {
+            cluster_id: "test".into(),
+            namespace: "zerofn-system".into(),
+            resync: Duration::from_secs(300),
+            release_timeout: Duration::from_secs(300),
+        },
+    );
+    let f = Fixture {
+        ctx: Arc::new(ctx),
+        cloud,
+        _postures: p_writer,
+        _accounts: a_writer,
+        _cluster: c_writer,
+    };
+    (f, handle)
+}
+
+/// One request the controller made: checked, then answered.
+struct Seen {
+    method: Method,
+    uri: String,
+    body: Value,
+}
+
+async fn expect(handle: &mut Handle, respond: impl FnOnce(&Seen) -> Value) -> Seen {
+    let (req, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+        .await
+        .expect("the controller made no further request")
+        .expect("service closed");
+    let method = req.method().clone();
+    let uri = req.uri().to_string();
+    let bytes = req.into_body().collect_bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let seen = Seen { method, uri, body };
+    let reply = respond(&seen);
+    send.send_response(
+        Response::builder()
+            .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+            .unwrap(),
+    );
+    seen
+}
+
+fn echo_status(fp: &FunctionPosture) -> impl FnOnce(&Seen) -> Value + use<> {
+    let fp = fp.clone();
+    move |s: &Seen| {
+        let mut o = serde_json::to_value(&fp).unwrap();
+        o["status"] = s.body["status"].clone();
+        o
+    }
+}
+
+fn echo_event(s: &Seen) -> Value {
+    s.body.clone()
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} in {status:#}"))
+}
+
+async fn run(f: &Fixture, fp: FunctionPosture) -> Result<kube::runtime::controller::Action, super::error::Error> {
+    reconcile(Arc::new(DeserializeGuard(Ok(fp))), f.ctx.clone()).await
+}
+
+/// Run one reconcile while `verify` answers its requests; both must finish.
+async fn scenario<F, Fut>(
+    f: &Fixture,
+    fp: FunctionPosture,
+    handle: Handle,
+    verify: F,
+) -> Result<kube::runtime::controller::Action, super::error::Error>
+where
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Handle> + Send + 'static,
+{
+    let verifier = tokio::spawn(verify(handle));
+    let result = run(f, fp).await;
+    let mut handle = tokio::time::timeout(Duration::from_secs(5), verifier)
+        .await
+        .expect("the scenario finished")
+        .expect("the scenario's assertions held");
+    // Nothing more than the scenario expected.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), handle.next_request())
+            .await
+            .is_err(),
+        "the controller made an unexpected extra request"
+    );
+    result
+}
+
+#[tokio::test]
+async fn a_new_posture_gets_the_finalizer_first_and_touches_no_cloud() {
+    let fp = posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z");
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
+    let answer = finalized(fp.clone());
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let s = expect(&mut h, |_| serde_json::to_value(answer).unwrap()).await;
+        assert_eq!(s.method, Method::PATCH);
+        assert_eq!(
+            s.uri,
+            "/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/orders?"
+        );
+        assert_eq!(
+            s.body[1],
+            json!({"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
+        );
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(f.cloud.applied.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_compliant_posture_gets_a_ready_status_by_server_side_apply() {
+    let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
+    let echo = fp.clone();
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let s = expect(&mut h, echo_status(&echo)).await;
+        assert_eq!(s.method, Method::PATCH);
+        assert_eq!(
+            s.uri,
+            "/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/orders/status?&force=true&fieldManager=zerofn"
+        );
+        let status = &s.body["status"];
+        assert_eq!(s.body["kind"], "FunctionPosture");
+        assert_eq!(condition(status, "Ready")["status"], "True");
+        assert_eq!(condition(status, "TriggersCompliant")["status"], "True");
+        assert_eq!(status["observedGeneration"], 1);
+        assert_eq!(status["cloud"], "aws");
+        assert_eq!(status["compliance"], "1/1");
+        h
+    })
+    .await;
+    let action = result.expect("reconciled");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(action_requeue(&action))
+    );
+    assert!(
+        f.cloud.applied.lock().unwrap().is_empty(),
+        "a compliant posture writes nothing to the cloud"
+    );
+}
+
+/// The requeue duration of an action (the jitter makes it not fixed).
+fn action_requeue(a: &kube::runtime::controller::Action) -> Duration {
+    let d = format!("{a:?}");
+    assert!(d.contains("requeue_after: Some"), "{d}");
+    let secs: f64 = d
+        .split("requeue_after: Some(")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{d}"));
+    assert!(
+        (120.0..=132.0).contains(&secs),
+        "spec.resyncInterval 2m with up to 10% jitter, got {secs}"
+    );
+    Duration::from_secs_f64(secs)
+}
+
+#[tokio::test]
+async fn enforcing_publishes_an_event_per_write_then_the_status() {
+    let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+    let cloud = FakeCloud {
+        findings: Mutex::new(vec![drift()]),
+        ..FakeCloud::default()
+    };
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud);
+    let echo = fp.clone();
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(e.method, Method::POST);
+        assert_eq!(e.uri, "/apis/events.k8s.io/v1/namespaces/shop/events?");
+        assert_eq!(e.body["reason"], "Enforced");
+        assert_eq!(e.body["type"], "Normal");
+        assert_eq!(e.body["regarding"]["name"], "orders");
+        assert!(
+            e.body["note"].as_str().unwrap().starts_with("DeleteFunctionUrlConfig"),
+            "{:#}",
+            e.body
+        );
+        let s = expect(&mut h, echo_status(&echo)).await;
+        let status = &s.body["status"];
+        assert_eq!(
+            condition(status, "Ready")["status"],
+            "True",
+            "status reports the re-observed state"
+        );
+        assert_eq!(status["lastEnforcedWrites"], 1);
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(*f.cloud.applied.lock().unwrap(), vec!["DeleteFunctionUrlConfig"]);
+}
+
+#[tokio::test]
+async fn audit_reports_drift_once_and_writes_nothing_to_the_cloud() {
+    let fp = finalized(posture("orders", Mode::Audit, "2026-01-01T00:00:00Z"));
+    let cloud = FakeCloud {
+        findings: Mutex::new(vec![drift()]),
+        ..FakeCloud::default()
+    };
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud);
+    let echo = fp.clone();
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(
+            (e.body["reason"].as_str(), e.body["type"].as_str()),
+            (Some("DriftDetected"), Some("Warning"))
+        );
+        let s = expect(&mut h, echo_status(&echo)).await;
+        let status = &s.body["status"];
+        assert_eq!(condition(status, "Ready")["reason"], "Drift");
+        assert_eq!(condition(status, "TriggersCompliant")["status"], "False");
+        assert_eq!(status["findings"][0]["check"], "aws.triggers.publicUrl");
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(f.cloud.applied.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_account_is_a_status_reason_not_a_crash() {
+    let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let echo = fp.clone();
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(e.body["reason"], "AccountNotFound");
+        let s = expect(&mut h, echo_status(&echo)).await;
+        let synced = condition(&s.body["status"], "Synced");
+        assert_eq!(
+            (synced["status"].as_str(), synced["reason"].as_str()),
+            (Some("False"), Some("AccountNotFound"))
+        );
+        assert!(
+            synced["message"]
+                .as_str()
+                .unwrap()
+                .contains("CloudAccount shop/prod does not exist")
+        );
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn the_later_of_two_postures_for_one_function_is_a_conflict_and_writes_nothing() {
+    let first = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+    let second = finalized(posture("orders-copy", Mode::Enforce, "2026-03-01T00:00:00Z"));
+    let cloud = FakeCloud {
+        findings: Mutex::new(vec![drift()]),
+        ..FakeCloud::default()
+    };
+    let (f, handle) = fixture(vec![account()], vec![first.clone(), second.clone()], cloud);
+    // The earlier posture reconciles first and holds the function.
+    f.ctx.conflicts.contend(
+        "aws/123456789012/eu-west-1/orders",
+        &super::conflict::Claimant {
+            namespace: "shop".into(),
+            name: "orders".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+        },
+        |_| None,
+    );
+    let echo = second.clone();
+    let result = scenario(&f, second, handle, |mut h| async move {
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(e.body["reason"], "Conflict");
+        let s = expect(&mut h, echo_status(&echo)).await;
+        let synced = condition(&s.body["status"], "Synced");
+        assert_eq!(synced["reason"], "Conflict");
+        assert!(
+            synced["message"]
+                .as_str()
+                .unwrap()
+                .contains("shop/orders (created earlier)")
+        );
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        f.cloud.applied.lock().unwrap().is_empty(),
+        "the later posture wrote to the cloud"
+    );
+    assert_eq!(
+        *f.cloud.released.lock().unwrap(),
+        1,
+        "it drops any ownership claim it made"
+    );
+}
+
+#[tokio::test]
+async fn deletion_releases_ownership_then_removes_the_finalizer() {
+    let mut fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+    fp.meta_mut().deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::now(),
+    ));
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
+    let mut gone = fp.clone();
+    gone.meta_mut().finalizers = None;
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(e.body["reason"], "OwnershipReleased");
+        let s = expect(&mut h, |_| serde_json::to_value(gone).unwrap()).await;
+        assert_eq!(s.method, Method::PATCH);
+        assert_eq!(
+            s.body[0],
+            json!({"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER})
+        );
+        assert_eq!(s.body[1]["op"], "remove");
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(*f.cloud.released.lock().unwrap(), 1);
+    assert!(
+        f.cloud.applied.lock().unwrap().is_empty(),
+        "deleting a posture never reverts or writes hardening"
+    );
+}
+
+#[tokio::test]
+async fn an_object_that_does_not_deserialize_gets_a_status_reason() {
+    let (f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+    let invalid = kube::core::error_boundary::InvalidObject {
+        error: "unknown variant `Fix`, expected `Enforce` or `Audit`".into(),
+        metadata: kube::api::ObjectMeta {
+            name: Some("broken".into()),
+            namespace: Some("shop".into()),
+            generation: Some(4),
+            ..Default::default()
+        },
+    };
+    let verifier = tokio::spawn(async move {
+        let mut h = handle;
+        let s = expect(&mut h, |s| json!({"apiVersion": API_VERSION, "kind": "FunctionPosture", "metadata": {"name": "broken"}, "status": s.body["status"]})).await;
+        assert!(
+            s.uri
+                .starts_with("/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/broken/status?")
+        );
+        let ready = condition(&s.body["status"], "Ready");
+        assert_eq!(ready["reason"], "InvalidObject");
+        assert!(ready["message"].as_str().unwrap().contains("unknown variant `Fix`"));
+        assert_eq!(s.body["status"]["observedGeneration"], 4);
+    });
+    let result = reconcile(Arc::new(DeserializeGuard(Err(invalid))), f.ctx.clone()).await;
+    verifier.await.expect("scenario held");
+    assert!(result.is_ok(), "{result:?}");
+}
