@@ -5,6 +5,7 @@ pub mod aws;
 pub mod azure;
 pub mod gcp;
 pub mod kube;
+pub mod kubetools;
 pub mod localstack;
 pub mod process;
 pub mod scripted;

@@ -277,7 +277,7 @@ for n in others:
     watch(n, 2)
 
 section("lambda: ListFunctions")
-pages, fns, marker = 0, [], None
+pages, fns, marker, biggest = 0, [], None, 0
 while True:
     kw = {"MaxItems": 2}
     if marker:
@@ -285,10 +285,11 @@ while True:
     page = lam.list_functions(**kw)
     pages += 1
     fns += page["Functions"]
+    biggest = max(biggest, len(page["Functions"]))
     marker = page.get("NextMarker")
     if not marker or pages > 500:
         break
-note(f"ListFunctions MaxItems=2: {pages} pages, {len(fns)} functions, page sizes <= 2: {all(True for _ in fns)}")
+note(f"ListFunctions MaxItems=2: {pages} pages, {len(fns)} functions, largest page {biggest}")
 lf = call(lam, "list_functions", MaxItems=50)
 mine = [f for f in lf["Functions"] if f["FunctionName"] == fn]
 if mine:
@@ -409,7 +410,21 @@ if uuid_:
     note(f"ESM states after create: {seen}")
     lst = call(lam, "list_event_source_mappings")
     note(f"ListEventSourceMappings without filter sees ours: {any(m['UUID'] == uuid_ for m in lst['EventSourceMappings'])}; fields {sorted(lst['EventSourceMappings'][0]) if lst['EventSourceMappings'] else []}")
-    call(lam, "list_event_source_mappings", MaxItems=1)
+    q2 = sqs.create_queue(QueueName=f"zerofn-smoke-{RUN}-2")["QueueUrl"]
+    q2arn = sqs.get_queue_attributes(QueueUrl=q2, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    call(lam, "create_event_source_mapping", FunctionName=others[0], EventSourceArn=q2arn, Enabled=True)
+    pages, seen_uuids, marker = 0, [], None
+    while pages < 100:
+        kw = {"MaxItems": 1}
+        if marker:
+            kw["Marker"] = marker
+        page = lam.list_event_source_mappings(**kw)
+        pages += 1
+        seen_uuids += [m["UUID"] for m in page["EventSourceMappings"]]
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    note(f"ListEventSourceMappings MaxItems=1: {pages} pages, {len(seen_uuids)} mappings")
     call(lam, "list_event_source_mappings", FunctionName=fn)
     up = call(lam, "update_event_source_mapping", UUID=uuid_, Enabled=False)
     seen, end = [up.get("State")], time.monotonic() + 10

@@ -7,12 +7,13 @@
 # TMPDIR point into it). Nothing is fetched from the network: no analytics,
 # no SSL certificate download, no DNS server, no infra downloads.
 #
-# The script execs LocalStack, so its PID is LocalStack's. Start it in a new
-# process group and stop the whole group, e.g.
-#   setsid testworld/aws/start.sh 4566 /tmp/ls >/tmp/ls.log 2>&1 &
+# The script execs LocalStack, so its PID is LocalStack's; it writes it to
+# DATA_DIR/localstack.pid, and LocalStack leads its own process group (see
+# below), so stopping the group stops everything:
+#   testworld/aws/start.sh 4566 /tmp/ls >/tmp/ls.log 2>&1 &
 #   testworld/aws/ready.sh 4566 60
-#   kill -KILL -- -"$pid"   # setsid: pgid = pid. No state to save, so KILL is
-#                           # fine; TERM takes ~5 s to shut down cleanly.
+#   kill -KILL -- -"$(cat /tmp/ls/localstack.pid)"; rm -rf /tmp/ls
+# No state is kept, so KILL is fine; TERM takes ~5 s to shut down cleanly.
 # Extra settings may be passed in the environment: LS_LOG (e.g. debug),
 # ZEROFN_LS_SERVICES (default lambda,iam,sts,ec2,sqs), ZEROFN_LS_EAGER (1,
 # the default: load the services before reporting ready, ~4 s; 0: ready in
@@ -38,6 +39,16 @@ mkdir -p "$data/home" "$data/tmp" "$data/fs" "$data/s3"
 # Fast no-op when installed; its progress goes to stderr.
 venv="$(bash "$here/install.sh" | tail -n 1)"
 
+# LocalStack gets this script's PID (exec) and leads its own process group,
+# so `kill -- -PID` stops everything it may start: if we do not lead a group
+# already (e.g. Rust's Command::process_group(0), or a shell job), setsid
+# makes one without forking.
+echo "$$" >"$data/localstack.pid"
+newgroup=()
+if [[ "$(ps -o pgid= -p "$$" | tr -d ' ')" != "$$" ]]; then
+  newgroup=(setsid)
+fi
+
 # A clean environment: nothing of the caller's (AWS_*, proxies, DEBUG...)
 # reaches LocalStack.
 exec env -i \
@@ -58,4 +69,4 @@ exec env -i \
   SKIP_SSL_CERT_DOWNLOAD=1 \
   ZEROFN_LAMBDA_PREPARE_DELAY_MS="${ZEROFN_LAMBDA_PREPARE_DELAY_MS:-0}" \
   LS_LOG="${LS_LOG:-info}" \
-  "$venv/bin/python" -m zerofn_localstack_plugin.launch
+  "${newgroup[@]}" "$venv/bin/python" -m zerofn_localstack_plugin.launch
