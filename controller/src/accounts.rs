@@ -25,6 +25,10 @@ pub type SecretData = BTreeMap<String, Vec<u8>>;
 pub struct ResolvedAccount {
     /// Stable key: `CloudAccount/<ns>/<name>` or `ClusterCloudAccount/<name>`.
     pub key: String,
+    pub kind: AccountKind,
+    /// The CloudAccount's namespace (None for a ClusterCloudAccount).
+    pub namespace: Option<String>,
+    pub name: String,
     pub config: AccountConfig,
     /// Namespace the account's Secret is read from.
     pub secret_namespace: String,
@@ -53,7 +57,7 @@ pub fn resolve(
     controller_namespace: &str,
 ) -> Result<ResolvedAccount, Refusal> {
     let name = &account_ref.name;
-    let (key, config, secret_namespace) = match account_ref.kind {
+    let (key, config, secret_namespace, namespace) = match account_ref.kind {
         AccountKind::CloudAccount => {
             let spec = namespaced(posture_namespace, name).ok_or_else(|| {
                 refuse(
@@ -65,6 +69,7 @@ pub fn resolve(
                 format!("CloudAccount/{posture_namespace}/{name}"),
                 spec.config(),
                 posture_namespace.to_string(),
+                Some(posture_namespace.to_string()),
             )
         }
         AccountKind::ClusterCloudAccount => {
@@ -82,6 +87,7 @@ pub fn resolve(
                 format!("ClusterCloudAccount/{name}"),
                 spec.config(),
                 controller_namespace.to_string(),
+                None,
             )
         }
     };
@@ -101,6 +107,9 @@ pub fn resolve(
     }
     Ok(ResolvedAccount {
         key,
+        kind: account_ref.kind,
+        namespace,
+        name: name.clone(),
         config,
         secret_namespace,
     })

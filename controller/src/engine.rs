@@ -171,6 +171,9 @@ mod tests {
         fn cloud(&self) -> Cloud {
             Cloud::Aws
         }
+        fn reached(&self) -> Option<String> {
+            None
+        }
         fn assess<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
             async move {
                 *self.assessed.lock().unwrap() += 1;

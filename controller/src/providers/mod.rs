@@ -192,6 +192,10 @@ impl ProviderError {
 pub trait Provider: Send + Sync {
     fn cloud(&self) -> Cloud;
 
+    /// The account the credentials reached (AWS account id, subscription,
+    /// project), once known.
+    fn reached(&self) -> Option<String>;
+
     /// Observe the posture's function (fresh per-function reads; account-wide
     /// reads from the cache) and plan against it. Pure planning happens in the
     /// cloud's `plan` module.

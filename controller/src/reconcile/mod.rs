@@ -10,6 +10,7 @@
 //!   re-reconcile the postures whose account names them.
 //! - Only the replica holding the Lease reconciles.
 
+pub mod account_status;
 pub mod conflict;
 pub mod context;
 pub mod error;

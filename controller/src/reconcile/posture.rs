@@ -2,6 +2,7 @@
 //! the function (in-cluster conflicts) → run the engine → status and events.
 //! Deleting a posture releases its ownership marker and nothing else.
 
+use super::account_status::{self, Reach};
 use super::conflict::{Claimant, function_key};
 use super::context::Context;
 use super::error::Error;
@@ -308,6 +309,9 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         Ok(o) => o,
         Err(e) => {
             r.not_synced(e.reason(), e.to_string()).await?;
+            if account_status::is_account_error(&e) {
+                account_status::report(ctx, &account, Reach::Failed(&e)).await;
+            }
             return Err(e.into());
         }
     };
@@ -361,6 +365,7 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         },
     });
     r.write(s).await?;
+    account_status::report(ctx, &account, Reach::Reached(provider.reached())).await;
     if let Some((_, e)) = outcome.applied.failed {
         return Err(e.into());
     }

@@ -35,6 +35,9 @@ impl Provider for FakeCloud {
     fn cloud(&self) -> Cloud {
         Cloud::Aws
     }
+    fn reached(&self) -> Option<String> {
+        Some("123456789012".into())
+    }
     fn assess<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
         async move {
             let findings = self.findings.lock().unwrap().clone();
@@ -263,6 +266,24 @@ fn echo_event(s: &Seen) -> Value {
     s.body.clone()
 }
 
+/// The account's status follows the posture's, with the account reached.
+async fn expect_account_status(h: &mut Handle) {
+    let s = expect(h, |s| {
+        let mut a = serde_json::to_value(account()).unwrap();
+        a["status"] = s.body["status"].clone();
+        a
+    })
+    .await;
+    assert_eq!(s.method, Method::PATCH);
+    assert_eq!(
+        s.uri,
+        "/apis/zerofn.dev/v1alpha1/namespaces/shop/cloudaccounts/prod/status?&force=true&fieldManager=zerofn"
+    );
+    assert_eq!(s.body["status"]["account"], "123456789012");
+    assert_eq!(s.body["status"]["cloud"], "aws");
+    assert_eq!(condition(&s.body["status"], "Ready")["reason"], "Reachable");
+}
+
 fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
     status["conditions"]
         .as_array()
@@ -286,7 +307,9 @@ where
     Fut: std::future::Future<Output = Handle> + Send + 'static,
 {
     let verifier = tokio::spawn(verify(handle));
-    let result = run(f, fp).await;
+    let result = tokio::time::timeout(Duration::from_secs(10), run(f, fp))
+        .await
+        .expect("the reconcile finished (it waits forever for a request the scenario does not answer)");
     let mut handle = tokio::time::timeout(Duration::from_secs(5), verifier)
         .await
         .expect("the scenario finished")
@@ -343,6 +366,7 @@ async fn a_compliant_posture_gets_a_ready_status_by_server_side_apply() {
         assert_eq!(status["observedGeneration"], 1);
         assert_eq!(status["cloud"], "aws");
         assert_eq!(status["compliance"], "1/1");
+        expect_account_status(&mut h).await;
         h
     })
     .await;
@@ -403,6 +427,7 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
             "status reports the re-observed state"
         );
         assert_eq!(status["lastEnforcedWrites"], 1);
+        expect_account_status(&mut h).await;
         h
     })
     .await;
@@ -430,6 +455,7 @@ async fn audit_reports_drift_once_and_writes_nothing_to_the_cloud() {
         assert_eq!(condition(status, "Ready")["reason"], "Drift");
         assert_eq!(condition(status, "TriggersCompliant")["status"], "False");
         assert_eq!(status["findings"][0]["check"], "aws.triggers.publicUrl");
+        expect_account_status(&mut h).await;
         h
     })
     .await;

@@ -157,6 +157,10 @@ impl Provider for AwsProvider {
         Cloud::Aws
     }
 
+    fn reached(&self) -> Option<String> {
+        self.context.get().map(|c| c.account_id.clone())
+    }
+
     fn assess<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
         self.assess_inner(posture).boxed()
     }

@@ -1,0 +1,92 @@
+//! The status of CloudAccounts and ClusterCloudAccounts: which cloud, which
+//! account the credentials actually reach, and whether they work. Written
+//! only when it changes (many postures share one account).
+
+use super::context::Context;
+use super::posture::MANAGER;
+use crate::accounts::ResolvedAccount;
+use crate::api::{API_VERSION, AccountKind, CloudAccount, CloudAccountStatus, ClusterCloudAccount, Condition};
+use crate::providers::ProviderError;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+
+/// What a reconcile learned about the account.
+pub enum Reach<'a> {
+    Reached(Option<String>),
+    Failed(&'a ProviderError),
+}
+
+/// Errors that say something about the account rather than one function.
+pub fn is_account_error(e: &ProviderError) -> bool {
+    matches!(e.category(), "auth" | "config" | "unreachable" | "timeout")
+}
+
+pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) {
+    let current = match account.kind {
+        AccountKind::CloudAccount => ctx
+            .accounts
+            .get(&ObjectRef::new(&account.name).within(account.namespace.as_deref().unwrap_or_default()))
+            .map(|a| (a.status.clone(), a.metadata.generation)),
+        AccountKind::ClusterCloudAccount => ctx
+            .cluster_accounts
+            .get(&ObjectRef::new(&account.name))
+            .map(|a| (a.status.clone(), a.metadata.generation)),
+    };
+    let Some((current, generation)) = current else { return };
+    let current = current.unwrap_or_default();
+    let (ok, reason, message, reached) = match reach {
+        Reach::Reached(id) => {
+            let what = id.clone().unwrap_or_else(|| "the account".into());
+            (true, "Reachable".to_string(), format!("credentials reach {what}"), id)
+        }
+        Reach::Failed(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
+    };
+    let old = current.conditions.iter().find(|c| c.type_ == "Ready");
+    let status_word = if ok { "True" } else { "False" };
+    let unchanged = old.is_some_and(|c| c.status == status_word && c.reason == reason && c.message == message)
+        && current.account == reached
+        && current.cloud.as_deref() == Some(account.config.cloud().as_str())
+        && current.observed_generation == generation;
+    if unchanged {
+        return;
+    }
+    let now = jiff::Timestamp::now().to_string();
+    let status = CloudAccountStatus {
+        observed_generation: generation,
+        conditions: vec![Condition {
+            type_: "Ready".into(),
+            status: status_word.into(),
+            observed_generation: generation,
+            last_transition_time: old
+                .filter(|c| c.status == status_word)
+                .map(|c| c.last_transition_time.clone())
+                .unwrap_or(now),
+            reason,
+            message,
+        }],
+        cloud: Some(account.config.cloud().to_string()),
+        account: reached,
+    };
+    let params = PatchParams::apply(MANAGER).force();
+    let result = match account.kind {
+        AccountKind::CloudAccount => {
+            let patch = serde_json::json!({ "apiVersion": API_VERSION, "kind": "CloudAccount", "status": status });
+            let api: Api<CloudAccount> =
+                Api::namespaced(ctx.client.clone(), account.namespace.as_deref().unwrap_or_default());
+            api.patch_status(&account.name, &params, &Patch::Apply(&patch))
+                .await
+                .map(drop)
+        }
+        AccountKind::ClusterCloudAccount => {
+            let patch =
+                serde_json::json!({ "apiVersion": API_VERSION, "kind": "ClusterCloudAccount", "status": status });
+            let api: Api<ClusterCloudAccount> = Api::all(ctx.client.clone());
+            api.patch_status(&account.name, &params, &Patch::Apply(&patch))
+                .await
+                .map(drop)
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(account = %account.key, error = %e, "could not update the account's status");
+    }
+}
