@@ -107,7 +107,10 @@ impl GcpError {
     }
 
     pub fn unimplemented(message: impl Into<String>) -> GcpError {
-        GcpError::new(Code::Unimplemented, format!("the GCP stand-in does not implement {}", message.into()))
+        GcpError::new(
+            Code::Unimplemented,
+            format!("the GCP stand-in does not implement {}", message.into()),
+        )
     }
 
     /// Google answers for a project that does not exist exactly as for one the
@@ -170,6 +173,9 @@ mod tests {
         );
         assert_eq!(GcpError::new(Code::Aborted, "x").body()["error"]["code"], 409);
         assert_eq!(GcpError::new(Code::ResourceExhausted, "x").body()["error"]["code"], 429);
-        assert_eq!(GcpError::new(Code::Unauthenticated, "x").body()["error"]["status"], "UNAUTHENTICATED");
+        assert_eq!(
+            GcpError::new(Code::Unauthenticated, "x").body()["error"]["status"],
+            "UNAUTHENTICATED"
+        );
     }
 }

@@ -88,7 +88,9 @@ fn lookup<'a>(obj: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
 }
 
 fn set(obj: &mut Map<String, Value>, path: &[&str], value: Option<Value>) {
-    let Some((first, rest)) = path.split_first() else { return };
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
     if rest.is_empty() {
         match value {
             Some(v) => obj.insert(first.to_string(), v),
@@ -123,7 +125,11 @@ mod tests {
 
     #[test]
     fn paths_resolve_through_messages_in_either_case() -> GcpResult<()> {
-        let m = parse(&FUNCTION, "serviceConfig.serviceAccountEmail,labels,build_config.docker_repository", &[])?;
+        let m = parse(
+            &FUNCTION,
+            "serviceConfig.serviceAccountEmail,labels,build_config.docker_repository",
+            &[],
+        )?;
         assert_eq!(
             m,
             Mask::Paths(vec![
@@ -163,7 +169,11 @@ mod tests {
             "labels": {"z": "y"},
             "serviceConfig": {"serviceAccountEmail": "new@x", "ingressSettings": "ALLOW_INTERNAL_ONLY"}
         }));
-        let Mask::Paths(paths) = parse(&FUNCTION, "serviceConfig.serviceAccountEmail,serviceConfig.vpcConnector", &[])?
+        let Mask::Paths(paths) = parse(
+            &FUNCTION,
+            "serviceConfig.serviceAccountEmail,serviceConfig.vpcConnector",
+            &[],
+        )?
         else {
             return Err(GcpError::invalid("expected paths"));
         };

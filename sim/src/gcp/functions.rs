@@ -50,8 +50,16 @@ pub(crate) fn seed(state: &State, seed: &FunctionSeed) -> GcpResult<Map<String, 
         .ok_or_else(|| GcpError::invalid(format!("function {}: unknown project {}", seed.name, seed.project)))?
         .clone();
     check_id(&seed.name)?;
-    let mut f = schema::normalize(&FUNCTION, &Value::Object(seed.json.clone()), "function", OutputOnly::Keep)?;
-    let name = format!("projects/{}/locations/{}/functions/{}", project.id, seed.location, seed.name);
+    let mut f = schema::normalize(
+        &FUNCTION,
+        &Value::Object(seed.json.clone()),
+        "function",
+        OutputOnly::Keep,
+    )?;
+    let name = format!(
+        "projects/{}/locations/{}/functions/{}",
+        project.id, seed.location, seed.name
+    );
     f.insert("name".into(), json!(name));
     let service_id = text(&f, &["serviceConfig", "service"])
         .unwrap_or(&seed.name)
@@ -63,7 +71,10 @@ pub(crate) fn seed(state: &State, seed: &FunctionSeed) -> GcpResult<Map<String, 
     default(
         &mut f,
         "url",
-        json!(format!("https://{}-{}.cloudfunctions.net/{}", seed.location, project.id, seed.name)),
+        json!(format!(
+            "https://{}-{}.cloudfunctions.net/{}",
+            seed.location, project.id, seed.name
+        )),
     );
     let build = sub(&mut f, "buildConfig");
     default(build, "runtime", json!("nodejs22"));
@@ -82,12 +93,18 @@ pub(crate) fn seed(state: &State, seed: &FunctionSeed) -> GcpResult<Map<String, 
     let service = sub(&mut f, "serviceConfig");
     service.insert(
         "service".into(),
-        json!(format!("projects/{}/locations/{}/services/{service_id}", project.id, seed.location)),
+        json!(format!(
+            "projects/{}/locations/{}/services/{service_id}",
+            project.id, seed.location
+        )),
     );
     default(
         service,
         "uri",
-        json!(format!("https://{service_id}-{}.{}.run.app", project.number, seed.location)),
+        json!(format!(
+            "https://{service_id}-{}.{}.run.app",
+            project.number, seed.location
+        )),
     );
     default(
         service,
@@ -118,7 +135,9 @@ fn check_id(id: &str) -> GcpResult<()> {
     let ok = (1..=63).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && !id.ends_with('-')
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -137,7 +156,10 @@ fn fill_defaults(f: &mut Map<String, Value>, project: &Project, location: &str) 
     default(
         build,
         "dockerRepository",
-        json!(format!("projects/{}/locations/{location}/repositories/gcf-artifacts", project.id)),
+        json!(format!(
+            "projects/{}/locations/{location}/repositories/gcf-artifacts",
+            project.id
+        )),
     );
     default(
         build,
@@ -177,7 +199,8 @@ pub(crate) fn check_labels(labels: &Map<String, Value>) -> GcpResult<()> {
     let allowed = |c: char| c.is_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
     for (k, v) in labels {
         let v = v.as_str().unwrap_or_default();
-        let key_ok = (1..=63).contains(&k.chars().count()) && k.starts_with(char::is_lowercase) && k.chars().all(allowed);
+        let key_ok =
+            (1..=63).contains(&k.chars().count()) && k.starts_with(char::is_lowercase) && k.chars().all(allowed);
         if !key_ok {
             return Err(GcpError::invalid(format!(
                 "Invalid label key {k:?}: keys must be 1-63 characters, start with a lowercase letter and contain \
@@ -216,7 +239,9 @@ fn check_email(state: &State, field: &str, email: &str) -> GcpResult<()> {
         .split_once('@')
         .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
     if !well_formed {
-        return Err(GcpError::invalid(format!("Invalid value for {field}: {email:?} is not an email address.")));
+        return Err(GcpError::invalid(format!(
+            "Invalid value for {field}: {email:?} is not an email address."
+        )));
     }
     if state.service_account_exists(email) == Some(false) {
         return Err(GcpError::invalid(format!(
@@ -253,26 +278,45 @@ fn validate(
         check_email(state, "build_config.service_account", &vars[1])?;
     }
     if let Some(c) = text(f, &["serviceConfig", "vpcConnector"]) {
-        matches_pattern(c, &[Some("projects"), None, Some("locations"), None, Some("connectors"), None]).ok_or_else(
-            || {
-                GcpError::invalid(format!(
-                    "Invalid value for service_config.vpc_connector: {c:?} must match projects/*/locations/*/connectors/*."
-                ))
-            },
-        )?;
+        matches_pattern(
+            c,
+            &[
+                Some("projects"),
+                None,
+                Some("locations"),
+                None,
+                Some("connectors"),
+                None,
+            ],
+        )
+        .ok_or_else(|| {
+            GcpError::invalid(format!(
+                "Invalid value for service_config.vpc_connector: {c:?} must match projects/*/locations/*/connectors/*."
+            ))
+        })?;
     } else if text(f, &["serviceConfig", "vpcConnectorEgressSettings"]).is_some() {
         return Err(GcpError::invalid(
             "service_config.vpc_connector_egress_settings can only be set together with service_config.vpc_connector.",
         ));
     }
     if let Some(r) = text(f, &["buildConfig", "dockerRepository"]) {
-        let vars = matches_pattern(r, &[Some("projects"), None, Some("locations"), None, Some("repositories"), None])
-            .ok_or_else(|| {
-                GcpError::invalid(format!(
-                    "Invalid value for build_config.docker_repository: {r:?} must match \
+        let vars = matches_pattern(
+            r,
+            &[
+                Some("projects"),
+                None,
+                Some("locations"),
+                None,
+                Some("repositories"),
+                None,
+            ],
+        )
+        .ok_or_else(|| {
+            GcpError::invalid(format!(
+                "Invalid value for build_config.docker_repository: {r:?} must match \
                      projects/*/locations/*/repositories/*."
-                ))
-            })?;
+            ))
+        })?;
         if !same_project(&vars[0]) || vars[1] != location {
             return Err(GcpError::invalid(format!(
                 "Invalid value for build_config.docker_repository: {r:?}: cross-project and cross-location \
@@ -308,7 +352,10 @@ fn validate(
         }
         for k in ["maxInstanceCount", "minInstanceCount", "maxInstanceRequestConcurrency"] {
             if int(k).is_some_and(|n| n < 0) {
-                return Err(GcpError::invalid(format!("Invalid value for service_config.{}: negative.", schema::snake(k))));
+                return Err(GcpError::invalid(format!(
+                    "Invalid value for service_config.{}: negative.",
+                    schema::snake(k)
+                )));
             }
         }
         if let (Some(min), Some(max)) = (int("minInstanceCount"), int("maxInstanceCount"))
@@ -520,9 +567,11 @@ pub(crate) fn handle_patch(
 /// Whether a body's `name` designates the function of the URL (by project id
 /// or number).
 fn name_matches(n: &str, p: &Project, location: &str, id: &str) -> bool {
-    matches_pattern(n, &[Some("projects"), None, Some("locations"), None, Some("functions"), None]).is_some_and(|v| {
-        (v[0] == p.id || v[0] == p.number.to_string()) && v[1] == location && v[2] == id
-    })
+    matches_pattern(
+        n,
+        &[Some("projects"), None, Some("locations"), None, Some("functions"), None],
+    )
+    .is_some_and(|v| (v[0] == p.id || v[0] == p.number.to_string()) && v[1] == location && v[2] == id)
 }
 
 #[cfg(test)]

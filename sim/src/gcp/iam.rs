@@ -64,7 +64,9 @@ fn check_account_id(id: &str) -> GcpResult<()> {
     let ok = (6..=30).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && id.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -97,7 +99,10 @@ pub(crate) fn create(
     if state.service_accounts.contains_key(&email) {
         return Err(GcpError::new(
             Code::AlreadyExists,
-            format!("Service account {account_id} already exists within project projects/{}.", p.id),
+            format!(
+                "Service account {account_id} already exists within project projects/{}.",
+                p.id
+            ),
         ));
     }
     Ok(ServiceAccount {
@@ -169,8 +174,7 @@ pub(crate) fn handle_get(state: &State, query: &Query, project: &str, account: &
         .service_accounts
         .values()
         .find(|sa| {
-            (sa.email == account || sa.unique_id == account)
-                && wanted_project.as_ref().is_none_or(|p| *p == sa.project)
+            (sa.email == account || sa.unique_id == account) && wanted_project.as_ref().is_none_or(|p| *p == sa.project)
         })
         .map(to_json)
         .ok_or_else(|| GcpError::not_found(format!("Service account {resource} does not exist.")))
@@ -211,7 +215,14 @@ mod tests {
         for ok in ["abcdef", "zerofn-fn-a1", "a23456789012345678901234567890"] {
             assert!(check_account_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["abcde", "1abcdef", "abcdef-", "Abcdef", "abc_def", "a234567890123456789012345678901"] {
+        for bad in [
+            "abcde",
+            "1abcdef",
+            "abcdef-",
+            "Abcdef",
+            "abc_def",
+            "a234567890123456789012345678901",
+        ] {
             assert!(check_account_id(bad).is_err(), "{bad}");
         }
     }

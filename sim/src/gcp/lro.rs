@@ -13,7 +13,9 @@ pub(crate) const METADATA_TYPE: &str = "type.googleapis.com/google.cloud.functio
 pub(crate) const FUNCTION_TYPE: &str = "type.googleapis.com/google.cloud.functions.v2.Function";
 
 fn hex(n: usize) -> String {
-    (0..n).map(|_| char::from(b"0123456789abcdef"[fastrand::usize(0..16)])).collect()
+    (0..n)
+        .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(0..16)]))
+        .collect()
 }
 
 /// Starts an UpdateFunction operation that will leave `function` as `result`.
@@ -68,7 +70,13 @@ pub(crate) fn start_update(
 }
 
 /// GET v2/projects/{p}/locations/{l}/operations/{id}
-pub(crate) fn handle_get(state: &mut State, query: &Query, project: &str, location: &str, id: &str) -> GcpResult<Value> {
+pub(crate) fn handle_get(
+    state: &mut State,
+    query: &Query,
+    project: &str,
+    location: &str,
+    id: &str,
+) -> GcpResult<Value> {
     query.check(&[])?;
     let resource = format!("projects/{project}/locations/{location}/operations/{id}");
     let p = state

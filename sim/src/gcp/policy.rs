@@ -133,7 +133,10 @@ impl Policy {
     pub(crate) fn normalize(&mut self) {
         let mut merged: Vec<Binding> = Vec::new();
         for b in self.bindings.drain(..) {
-            match merged.iter_mut().find(|m| m.role == b.role && m.condition == b.condition) {
+            match merged
+                .iter_mut()
+                .find(|m| m.role == b.role && m.condition == b.condition)
+            {
                 Some(m) => m.members.extend(b.members),
                 None => merged.push(b),
             }
@@ -145,7 +148,11 @@ impl Policy {
         merged.retain(|b| !b.members.is_empty());
         merged.sort_by(|a, b| (&a.role, &a.condition).cmp(&(&b.role, &b.condition)));
         self.bindings = merged;
-        self.version = if self.bindings.iter().any(|b| b.condition.is_some()) { 3 } else { 1 };
+        self.version = if self.bindings.iter().any(|b| b.condition.is_some()) {
+            3
+        } else {
+            1
+        };
     }
 
     /// Records a write: a new etag, different from the old one.
@@ -225,7 +232,10 @@ static AUDIT_LOG_CONFIG: Msg = Msg {
 };
 static AUDIT_CONFIG: Msg = Msg {
     name: "google.iam.v1.AuditConfig",
-    fields: &[f("service", Kind::Str), f("auditLogConfigs", Kind::Msgs(&AUDIT_LOG_CONFIG))],
+    fields: &[
+        f("service", Kind::Str),
+        f("auditLogConfigs", Kind::Msgs(&AUDIT_LOG_CONFIG)),
+    ],
 };
 static POLICY: Msg = Msg {
     name: "google.iam.v1.Policy",
@@ -260,7 +270,9 @@ fn check_role(role: &str) -> GcpResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(GcpError::invalid(format!("Role {role} is not supported for this resource.")))
+        Err(GcpError::invalid(format!(
+            "Role {role} is not supported for this resource."
+        )))
     }
 }
 
@@ -281,7 +293,8 @@ fn check_member(m: &str) -> GcpResult<()> {
                 rest.contains('.')
             } else if let Some(rest) = m.strip_prefix("deleted:") {
                 rest.split_once("?uid=").is_some_and(|(who, uid)| {
-                    !uid.is_empty() && (who.starts_with("user:") || who.starts_with("group:") || who.starts_with("serviceAccount:"))
+                    !uid.is_empty()
+                        && (who.starts_with("user:") || who.starts_with("group:") || who.starts_with("serviceAccount:"))
                 })
             } else {
                 m.starts_with("principal://")
@@ -368,7 +381,9 @@ pub(crate) fn set(
     };
     for p in &mask {
         if !["bindings", "etag", "auditConfigs", "audit_configs", "version"].contains(&p.as_str()) {
-            return Err(GcpError::invalid(format!("Invalid update_mask path \"{p}\" for google.iam.v1.Policy")));
+            return Err(GcpError::invalid(format!(
+                "Invalid update_mask path \"{p}\" for google.iam.v1.Policy"
+            )));
         }
     }
     let masked = |name: &str| mask.iter().any(|p| p == name || schema::snake(name) == *p);
@@ -419,7 +434,9 @@ pub(crate) fn set(
             ));
         }
         if ![0, 1, 3].contains(&version) {
-            return Err(GcpError::invalid(format!("Invalid policy version {version}: valid values are 0, 1 and 3.")));
+            return Err(GcpError::invalid(format!(
+                "Invalid policy version {version}: valid values are 0, 1 and 3."
+            )));
         }
     }
     if masked("auditConfigs") {
@@ -507,7 +524,8 @@ mod tests {
         let req = json!({"policy": {"bindings": [], "etag": stale}});
         let e = set(&mut p, &body(req), &OPEN, &|_| None);
         assert!(e.is_err_and(|e| e.code == Code::Aborted));
-        let req = json!({"policy": {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}], "etag": etag}});
+        let req =
+            json!({"policy": {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}], "etag": etag}});
         let written = set(&mut p, &body(req), &OPEN, &|_| None)?;
         assert_ne!(written.etag_base64(), etag);
         assert_eq!(p.members("roles/run.invoker"), ["allUsers"]);

@@ -120,10 +120,8 @@ impl Query {
             }
             seen.push(k);
             match k.as_str() {
-                "$alt" | "alt" => {
-                    if !(v.is_empty() || v == "json" || v.starts_with("json;")) {
-                        return Err(GcpError::unimplemented(format!("response format alt={v}")));
-                    }
+                "$alt" | "alt" if !(v.is_empty() || v == "json" || v.starts_with("json;")) => {
+                    return Err(GcpError::unimplemented(format!("response format alt={v}")));
                 }
                 "fields" | "$fields" if !v.is_empty() => {
                     return Err(GcpError::unimplemented("partial responses (fields=)"));
@@ -270,7 +268,10 @@ mod tests {
     #[test]
     fn path_splits_the_custom_verb_and_decodes_segments() -> GcpResult<()> {
         let p = Path::parse("/v1/projects/p/serviceAccounts/a%40p.iam.gserviceaccount.com")?;
-        assert_eq!(p.strs(), ["v1", "projects", "p", "serviceAccounts", "a@p.iam.gserviceaccount.com"]);
+        assert_eq!(
+            p.strs(),
+            ["v1", "projects", "p", "serviceAccounts", "a@p.iam.gserviceaccount.com"]
+        );
         assert_eq!(p.verb, None);
         let p = Path::parse("/v3/projects/p:setIamPolicy")?;
         assert_eq!(p.strs(), ["v3", "projects", "p"]);

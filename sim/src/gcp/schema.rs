@@ -82,7 +82,14 @@ use Kind::{Bool, Int32, Int64, Str, StrMap, Timestamp};
 
 pub(crate) static STATE: EnumType = EnumType {
     name: "google.cloud.functions.v2.Function.State",
-    values: &["STATE_UNSPECIFIED", "ACTIVE", "FAILED", "DEPLOYING", "DELETING", "UNKNOWN"],
+    values: &[
+        "STATE_UNSPECIFIED",
+        "ACTIVE",
+        "FAILED",
+        "DEPLOYING",
+        "DELETING",
+        "UNKNOWN",
+    ],
 };
 pub(crate) static ENVIRONMENT: EnumType = EnumType {
     name: "google.cloud.functions.v2.Environment",
@@ -98,11 +105,20 @@ static DOCKER_REGISTRY: EnumType = EnumType {
 };
 pub(crate) static EGRESS: EnumType = EnumType {
     name: "google.cloud.functions.v2.ServiceConfig.VpcConnectorEgressSettings",
-    values: &["VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED", "PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"],
+    values: &[
+        "VPC_CONNECTOR_EGRESS_SETTINGS_UNSPECIFIED",
+        "PRIVATE_RANGES_ONLY",
+        "ALL_TRAFFIC",
+    ],
 };
 pub(crate) static INGRESS: EnumType = EnumType {
     name: "google.cloud.functions.v2.ServiceConfig.IngressSettings",
-    values: &["INGRESS_SETTINGS_UNSPECIFIED", "ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"],
+    values: &[
+        "INGRESS_SETTINGS_UNSPECIFIED",
+        "ALLOW_ALL",
+        "ALLOW_INTERNAL_ONLY",
+        "ALLOW_INTERNAL_AND_GCLB",
+    ],
 };
 static SECURITY_LEVEL: EnumType = EnumType {
     name: "google.cloud.functions.v2.ServiceConfig.SecurityLevel",
@@ -110,7 +126,11 @@ static SECURITY_LEVEL: EnumType = EnumType {
 };
 static RETRY_POLICY: EnumType = EnumType {
     name: "google.cloud.functions.v2.EventTrigger.RetryPolicy",
-    values: &["RETRY_POLICY_UNSPECIFIED", "RETRY_POLICY_DO_NOT_RETRY", "RETRY_POLICY_RETRY"],
+    values: &[
+        "RETRY_POLICY_UNSPECIFIED",
+        "RETRY_POLICY_DO_NOT_RETRY",
+        "RETRY_POLICY_RETRY",
+    ],
 };
 
 static STATE_MESSAGE: Msg = Msg {
@@ -189,12 +209,7 @@ static BUILD_CONFIG: Msg = Msg {
 };
 static SECRET_ENV_VAR: Msg = Msg {
     name: "google.cloud.functions.v2.SecretEnvVar",
-    fields: &[
-        f("key", Str),
-        f("projectId", Str),
-        f("secret", Str),
-        f("version", Str),
-    ],
+    fields: &[f("key", Str), f("projectId", Str), f("secret", Str), f("version", Str)],
 };
 static SECRET_VERSION: Msg = Msg {
     name: "google.cloud.functions.v2.SecretVolume.SecretVersion",
@@ -390,7 +405,10 @@ fn convert(kind: Kind, v: &Value, at: &str, oo: OutputOnly) -> GcpResult<Option<
             let ty = format!("type.googleapis.com/{}", e.name);
             let index = match v {
                 Value::String(s) => e.values.iter().position(|name| name == s),
-                Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()).filter(|&n| n < e.values.len()),
+                Value::Number(n) => n
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|&n| n < e.values.len()),
                 _ => None,
             }
             .ok_or_else(|| bad_value(at, &ty, v))?;
@@ -460,11 +478,13 @@ pub(crate) fn restore_output_only(msg: &'static Msg, new: &mut Map<String, Value
 }
 
 fn has_output_only(msg: &'static Msg, value: &Map<String, Value>) -> bool {
-    msg.fields.iter().any(|f| match (f.output_only, f.kind, value.get(f.json)) {
-        (true, _, Some(_)) => true,
-        (false, Kind::Msg(sub), Some(Value::Object(v))) => has_output_only(sub, v),
-        _ => false,
-    })
+    msg.fields
+        .iter()
+        .any(|f| match (f.output_only, f.kind, value.get(f.json)) {
+            (true, _, Some(_)) => true,
+            (false, Kind::Msg(sub), Some(Value::Object(v))) => has_output_only(sub, v),
+            _ => false,
+        })
 }
 
 #[cfg(test)]
@@ -495,7 +515,10 @@ mod tests {
     #[test]
     fn unknown_names_and_wrong_types_are_refused() {
         let e = norm(json!({"serviceConfig": {"serviceAccount": "x"}}));
-        assert!(e.is_err_and(|e| e.message.contains("Unknown name \"serviceAccount\" at 'function.service_config'")));
+        assert!(e.is_err_and(|e| {
+            e.message
+                .contains("Unknown name \"serviceAccount\" at 'function.service_config'")
+        }));
         assert!(norm(json!({"labels": {"a": 1}})).is_err());
         assert!(norm(json!({"serviceConfig": {"timeoutSeconds": "sixty"}})).is_err());
         assert!(norm(json!({"serviceConfig": {"timeoutSeconds": 4_000_000_000u64}})).is_err());

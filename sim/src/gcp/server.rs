@@ -293,7 +293,12 @@ fn take_fault(state: &mut State, method: &Method, path: &str) -> Option<GcpError
 
 fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &[u8]) -> GcpResult<Value> {
     let segments = path.strs();
-    let no_route = || GcpError::not_found(format!("The GCP stand-in serves no {method} {}", path.segments.join("/")));
+    let no_route = || {
+        GcpError::not_found(format!(
+            "The GCP stand-in serves no {method} {}",
+            path.segments.join("/")
+        ))
+    };
     if segments.iter().any(|s| s.is_empty()) {
         return Err(no_route());
     }

@@ -90,7 +90,9 @@ impl GcpWorld {
         for (id, number) in self.projects {
             check_project_id(&id)?;
             if number == 0 || state.project(&id).is_some() || state.project(&number.to_string()).is_some() {
-                return Err(GcpError::invalid(format!("project {id} ({number}) is seeded twice or has number 0")));
+                return Err(GcpError::invalid(format!(
+                    "project {id} ({number}) is seeded twice or has number 0"
+                )));
             }
             let project = Project {
                 id: id.clone(),
@@ -121,7 +123,13 @@ impl GcpWorld {
                 return Err(GcpError::invalid(format!("function {name} is seeded twice")));
             }
             state.policies.entry(service).or_insert(Policy::seeded(vec![])?);
-            state.functions.insert(name, FunctionEntry { value: f, pending: None });
+            state.functions.insert(
+                name,
+                FunctionEntry {
+                    value: f,
+                    pending: None,
+                },
+            );
         }
         for (project, location, service) in self.run_services {
             let key = state.run_service_key(&project, &location, &service)?;
@@ -150,7 +158,9 @@ fn check_project_id(id: &str) -> GcpResult<()> {
     let ok = (6..=30).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && !id.ends_with('-')
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
