@@ -47,7 +47,11 @@ mod gcp {
                         "ALL_TRAFFIC",
                     ),
             )
-            .function(FunctionSeed::new(PROJECT, US, "fn-b").ingress("ALLOW_INTERNAL_ONLY"))
+            .function(
+                FunctionSeed::new(PROJECT, US, "fn-b")
+                    .ingress("ALLOW_INTERNAL_ONLY")
+                    .service("fn-b-svc"),
+            )
             .function(FunctionSeed::new(PROJECT, EU, "fn-c").pubsub_trigger("projects/zerofn-test/topics/events", None))
             .run_policy(
                 PROJECT,
@@ -635,6 +639,15 @@ mod gcp {
                 .is_empty()
         );
 
+        // A service named apart from its function; nobody may invoke it yet.
+        let empty = run
+            .get_iam_policy()
+            .set_resource(service_name(US, "fn-b-svc"))
+            .send()
+            .await?;
+        assert!(empty.bindings.is_empty());
+        assert!(!empty.etag.is_empty());
+
         let e = run
             .get_iam_policy()
             .set_resource(service_name(EU, "no-such-service"))
@@ -1001,6 +1014,7 @@ mod gcp {
                 FunctionSeed::new(PROJECT, EU, "fn-d").service_account("ghost@zerofn-test.iam.gserviceaccount.com"),
             ),
             world().function(FunctionSeed::new(PROJECT, EU, "fn-a")),
+            world().function(FunctionSeed::new(PROJECT, "europe_west1", "fn-d")),
             world().service_account(PROJECT, "fn-runtime-a", "again"),
             world().run_policy(PROJECT, EU, "no-such-service", vec![]),
             world().project_policy(PROJECT, vec![Binding::new("roles/viewer", ["nobody"])]),

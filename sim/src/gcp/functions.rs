@@ -50,6 +50,7 @@ pub(crate) fn seed(state: &State, seed: &FunctionSeed) -> GcpResult<Map<String, 
         .ok_or_else(|| GcpError::invalid(format!("function {}: unknown project {}", seed.name, seed.project)))?
         .clone();
     check_id(&seed.name)?;
+    check_location(&seed.location)?;
     let mut f = schema::normalize(
         &FUNCTION,
         &Value::Object(seed.json.clone()),
@@ -61,7 +62,9 @@ pub(crate) fn seed(state: &State, seed: &FunctionSeed) -> GcpResult<Map<String, 
         project.id, seed.location, seed.name
     );
     f.insert("name".into(), json!(name));
+    // The seed may name the service by id or by full resource name.
     let service_id = text(&f, &["serviceConfig", "service"])
+        .and_then(|s| s.rsplit('/').next())
         .unwrap_or(&seed.name)
         .to_string();
     let now = now_rfc3339();
@@ -142,6 +145,22 @@ fn check_id(id: &str) -> GcpResult<()> {
         Ok(())
     } else {
         Err(GcpError::invalid(format!("Invalid function id {id:?}.")))
+    }
+}
+
+/// Regions look like `europe-west1` or `us-central1`.
+fn check_location(location: &str) -> GcpResult<()> {
+    let ok = location.split_once('-').is_some_and(|(area, rest)| {
+        !area.is_empty()
+            && area.chars().all(|c| c.is_ascii_lowercase())
+            && rest.ends_with(|c: char| c.is_ascii_digit())
+            && rest.starts_with(|c: char| c.is_ascii_lowercase())
+            && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(GcpError::invalid(format!("Invalid location {location:?}.")))
     }
 }
 
