@@ -1,3 +1,26 @@
 //! Google Cloud stand-in: Cloud Functions v2, IAM v1 service accounts, Cloud Run v2
 //! IAM policies and Cloud Resource Manager v3 project IAM, to the published
 //! discovery documents.
+//!
+//! Seed a [`GcpWorld`], [`GcpStandIn::start`] it, and point the official
+//! google-cloud-rust clients at [`GcpStandIn::url`] with anonymous
+//! credentials. README.md beside this file lists the calls served and how
+//! they differ from Google's.
+
+mod errors;
+mod fieldmask;
+mod functions;
+mod iam;
+mod lro;
+mod policy;
+mod request;
+mod resourcemanager;
+mod run;
+mod schema;
+mod server;
+mod world;
+
+pub use errors::{Code, GcpError};
+pub use policy::{Binding, Condition, IamResource, Policy};
+pub use server::{GcpStandIn, RecordedRequest};
+pub use world::{FunctionSeed, GcpWorld};

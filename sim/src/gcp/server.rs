@@ -1,0 +1,362 @@
+//! The HTTP side: one plain-HTTP listener on 127.0.0.1 serving all four APIs
+//! (their paths do not overlap: `v1/` IAM, `v2/` Cloud Functions and Cloud
+//! Run, `v3/` Resource Manager), a log of every request, injected faults,
+//! and the handle tests inspect and steer the stand-in through.
+
+use super::errors::{Code, GcpError, GcpResult, json_response};
+use super::policy::{IamResource, Policy};
+use super::request::{Path, Query, percent_decode};
+use super::world::{GcpWorld, State};
+use super::{functions, iam, lro, resourcemanager, run};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State as AxumState;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::oneshot;
+
+/// One request as the stand-in received it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Percent-decoded path, with any `:verb`, e.g. `/v3/projects/p:setIamPolicy`.
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+    pub body: String,
+    /// The HTTP status it was answered with.
+    pub status: u16,
+}
+
+impl RecordedRequest {
+    /// Whether the call changes something. Resource Manager's getIamPolicy
+    /// is a POST that only reads, so the method alone does not tell.
+    pub fn is_write(&self) -> bool {
+        self.method != "GET" && !self.path.ends_with(":getIamPolicy") && !self.path.ends_with(":testIamPermissions")
+    }
+
+    /// A decoded query parameter, empty values included.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(k, true).ok()?;
+            (k == name).then(|| percent_decode(v, true).unwrap_or_else(|_| v.to_string()))
+        })
+    }
+
+    pub fn body_json(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+pub(crate) struct Fault {
+    method: String,
+    path_prefix: String,
+    remaining: u32,
+    code: Code,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // A panicking test thread must not take every later request down with it.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running Google Cloud stand-in. Dropping it stops the server.
+pub struct GcpStandIn {
+    shared: Shared,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl GcpStandIn {
+    /// Serves `world` over plain HTTP on a free port of 127.0.0.1. Fails on
+    /// a seed Google would refuse (kind InvalidInput) or if no port is free.
+    pub async fn start(world: GcpWorld) -> std::io::Result<GcpStandIn> {
+        let state = world
+            .build()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let shared: Shared = Arc::new(Mutex::new(state));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            // The stand-in has nobody to report a failed accept loop to; the
+            // test sees its requests fail instead.
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(GcpStandIn {
+            shared,
+            addr,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, for the clients' `with_endpoint`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A function as `functions.get` would answer it.
+    pub fn function(&self, project: &str, location: &str, name: &str) -> Option<Value> {
+        let state = lock(&self.shared);
+        let p = state.project(project)?;
+        let key = format!("projects/{}/locations/{location}/functions/{name}", p.id);
+        state.functions.get(&key).map(|e| Value::Object(e.value.clone()))
+    }
+
+    /// Every function, by name.
+    pub fn functions(&self) -> Vec<Value> {
+        lock(&self.shared)
+            .functions
+            .values()
+            .map(|e| Value::Object(e.value.clone()))
+            .collect()
+    }
+
+    /// A service account as `serviceAccounts.get` would answer it.
+    pub fn service_account(&self, email: &str) -> Option<Value> {
+        lock(&self.shared).service_accounts.get(email).map(iam::to_json)
+    }
+
+    /// The service accounts of a project, default ones included.
+    pub fn service_accounts(&self, project: &str) -> Vec<Value> {
+        let state = lock(&self.shared);
+        let Some(p) = state.project(project) else {
+            return Vec::new();
+        };
+        state
+            .service_accounts
+            .values()
+            .filter(|sa| sa.project == p.id)
+            .map(iam::to_json)
+            .collect()
+    }
+
+    pub fn policy(&self, resource: &IamResource) -> Option<Policy> {
+        let state = lock(&self.shared);
+        let key = policy_key(&state, resource).ok()?;
+        state.policies.get(&key).cloned()
+    }
+
+    pub fn project_policy(&self, project: &str) -> Option<Policy> {
+        self.policy(&IamResource::project(project))
+    }
+
+    pub fn run_policy(&self, project: &str, location: &str, service: &str) -> Option<Policy> {
+        self.policy(&IamResource::run_service(project, location, service))
+    }
+
+    /// Changes a policy out of band, as another admin would: a new etag.
+    pub fn mutate_policy(&self, resource: &IamResource, change: impl FnOnce(&mut Policy)) -> Result<(), GcpError> {
+        let mut state = lock(&self.shared);
+        let key = policy_key(&state, resource)?;
+        let p = state
+            .policies
+            .get_mut(&key)
+            .ok_or_else(|| GcpError::not_found(format!("no policy for {key}")))?;
+        change(p);
+        p.normalize();
+        p.bump();
+        Ok(())
+    }
+
+    /// Arms a concurrent change: right after the next getIamPolicy of
+    /// `resource` has been answered, `change` is written (new etag), so a
+    /// read-modify-write by the caller hits ABORTED. Armed twice, the next
+    /// two reads are each overtaken.
+    pub fn arm_concurrent_change(
+        &self,
+        resource: &IamResource,
+        change: impl FnOnce(&mut Policy) + Send + 'static,
+    ) -> Result<(), GcpError> {
+        let mut state = lock(&self.shared);
+        let key = policy_key(&state, resource)?;
+        if !state.policies.contains_key(&key) {
+            return Err(GcpError::not_found(format!("no policy for {key}")));
+        }
+        state.hooks.push((key, Box::new(change)));
+        Ok(())
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared).log.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared).log.clear();
+    }
+
+    /// Requests whose method is `method` (`*` for any) and whose decoded path
+    /// starts with `path_prefix`.
+    pub fn count_requests(&self, method: &str, path_prefix: &str) -> usize {
+        let prefix = slash(path_prefix);
+        lock(&self.shared)
+            .log
+            .iter()
+            .filter(|r| (method == "*" || r.method.eq_ignore_ascii_case(method)) && r.path.starts_with(&prefix))
+            .count()
+    }
+
+    /// The requests that change something (see [`RecordedRequest::is_write`]).
+    pub fn write_requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared)
+            .log
+            .iter()
+            .filter(|r| r.is_write())
+            .cloned()
+            .collect()
+    }
+
+    /// Fails the next `times` requests with `method` (`*` for any) whose
+    /// decoded path starts with `path_prefix`, answering `code` in the
+    /// standard error body before anything is read or changed.
+    pub fn fail_next(&self, method: &str, path_prefix: &str, times: u32, code: Code) {
+        lock(&self.shared).faults.push(Fault {
+            method: method.to_ascii_uppercase(),
+            path_prefix: slash(path_prefix),
+            remaining: times,
+            code,
+        });
+    }
+
+    /// How many polls a function operation started from now on needs.
+    pub fn set_operation_polls(&self, polls: u32) {
+        lock(&self.shared).operation_polls = polls.max(1);
+    }
+
+    /// Names of the function operations not done yet.
+    pub fn pending_operations(&self) -> Vec<String> {
+        lock(&self.shared)
+            .functions
+            .values()
+            .filter_map(|e| e.pending.clone())
+            .collect()
+    }
+}
+
+impl Drop for GcpStandIn {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            // The server may already be gone; nothing left to stop then.
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn slash(prefix: &str) -> String {
+    if prefix.starts_with('/') {
+        prefix.to_string()
+    } else {
+        format!("/{prefix}")
+    }
+}
+
+fn policy_key(state: &State, resource: &IamResource) -> GcpResult<String> {
+    match resource {
+        IamResource::Project(p) => state.project_key(p),
+        IamResource::RunService {
+            project,
+            location,
+            service,
+        } => state.run_service_key(project, location, service),
+    }
+}
+
+fn take_fault(state: &mut State, method: &Method, path: &str) -> Option<GcpError> {
+    let fault = state.faults.iter_mut().find(|f| {
+        f.remaining > 0 && (f.method == "*" || f.method == method.as_str()) && path.starts_with(&f.path_prefix)
+    })?;
+    fault.remaining -= 1;
+    let code = fault.code;
+    state.faults.retain(|f| f.remaining > 0);
+    let message = match code {
+        Code::ResourceExhausted => {
+            "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' (injected by the \
+             GCP stand-in)."
+                .to_string()
+        }
+        other => format!("{other} (injected by the GCP stand-in)."),
+    };
+    Some(GcpError::new(code, message))
+}
+
+fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &[u8]) -> GcpResult<Value> {
+    let segments = path.strs();
+    let no_route = || {
+        GcpError::not_found(format!(
+            "The GCP stand-in serves no {method} {}",
+            path.segments.join("/")
+        ))
+    };
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(no_route());
+    }
+    let verb = path.verb.as_deref();
+    match (method.as_str(), segments.as_slice(), verb) {
+        ("GET", ["v2", "projects", p, "locations", l, "functions", f], None) => {
+            functions::handle_get(state, query, p, l, f)
+        }
+        ("PATCH", ["v2", "projects", p, "locations", l, "functions", f], None) => {
+            functions::handle_patch(state, query, p, l, f, body)
+        }
+        ("GET", ["v2", "projects", p, "locations", l, "functions"], None) => functions::handle_list(state, query, p, l),
+        ("GET", ["v2", "projects", p, "locations", l, "operations", o], None) => lro::handle_get(state, query, p, l, o),
+        ("GET", ["v2", "projects", p, "locations", l, "services", s], Some("getIamPolicy")) => {
+            run::handle_get_policy(state, query, p, l, s)
+        }
+        ("POST", ["v2", "projects", p, "locations", l, "services", s], Some("setIamPolicy")) => {
+            run::handle_set_policy(state, query, p, l, s, body)
+        }
+        ("POST", ["v1", "projects", p, "serviceAccounts"], None) => iam::handle_create(state, query, p, body),
+        ("GET", ["v1", "projects", p, "serviceAccounts"], None) => iam::handle_list(state, query, p),
+        ("GET", ["v1", "projects", p, "serviceAccounts", a], None) => iam::handle_get(state, query, p, a),
+        ("GET", ["v3", "projects", p], None) => resourcemanager::handle_get_project(state, query, p),
+        ("POST", ["v3", "projects", p], Some("getIamPolicy")) => {
+            resourcemanager::handle_get_policy(state, query, p, body)
+        }
+        ("POST", ["v3", "projects", p], Some("setIamPolicy")) => {
+            resourcemanager::handle_set_policy(state, query, p, body)
+        }
+        _ => Err(no_route()),
+    }
+}
+
+async fn handle(AxumState(shared): AxumState<Shared>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let raw_path = uri.path();
+    let raw_query = uri.query().unwrap_or_default();
+    let decoded = percent_decode(raw_path, false).unwrap_or_else(|_| raw_path.to_string());
+    let mut state = lock(&shared);
+    let result = match take_fault(&mut state, &method, &decoded) {
+        Some(e) => Err(e),
+        None => Path::parse(raw_path)
+            .and_then(|path| Query::parse(raw_query).map(|q| (path, q)))
+            .and_then(|(path, query)| route(&mut state, &method, &path, &query, &body)),
+    };
+    let (status, answer) = match result {
+        Ok(v) => (StatusCode::OK, v),
+        Err(e) => (
+            StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.body(),
+        ),
+    };
+    state.log.push(RecordedRequest {
+        method: method.to_string(),
+        path: decoded,
+        query: raw_query.to_string(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        status: status.as_u16(),
+    });
+    drop(state);
+    json_response(status, &answer)
+}
