@@ -150,6 +150,7 @@ pub fn aws_credentials(name: &str, secret: &SecretData) -> Result<StaticCredenti
 pub struct ConnectOptions {
     pub metrics: Arc<Metrics>,
     pub aws_tuning: Tuning,
+    pub gcp_tuning: crate::providers::gcp::Tuning,
     /// How long account-wide observations are reused.
     pub inventory_ttl: Duration,
 }
@@ -189,7 +190,33 @@ pub async fn connect(
                 .await,
             ))
         }
-        AccountConfig::Azure(_) | AccountConfig::Gcp(_) => Err(ProviderError::Config(format!(
+        AccountConfig::Gcp(gcp) => {
+            let key = secret
+                .map(|(name, s)| {
+                    let field = gcp
+                        .credentials_secret_ref
+                        .as_ref()
+                        .and_then(|r| r.key.as_deref())
+                        .unwrap_or("key.json");
+                    let bytes = s
+                        .get(field)
+                        .ok_or_else(|| ProviderError::Config(format!("Secret {name} has no key {field}")))?;
+                    serde_json::from_slice::<serde_json::Value>(bytes)
+                        .map_err(|e| ProviderError::Config(format!("Secret {name} key {field} is not a JSON key: {e}")))
+                })
+                .transpose()?;
+            Ok(Arc::new(
+                crate::providers::gcp::GcpProvider::new(
+                    gcp.clone(),
+                    key,
+                    opts.metrics.clone(),
+                    opts.gcp_tuning.clone(),
+                    opts.inventory_ttl,
+                )
+                .await?,
+            ))
+        }
+        AccountConfig::Azure(_) => Err(ProviderError::Config(format!(
             "{}: no {} provider in this build",
             account.key,
             account.config.cloud()

@@ -187,6 +187,7 @@ mod tests {
                         .collect(),
                     actions: drift.iter().map(|d| action(d)).collect(),
                     blocked: self.blocked.then(|| Blocked::Conflict { owner: "other".into() }),
+                    notes: Vec::new(),
                 })
             }
             .boxed()

@@ -200,6 +200,7 @@ pub enum AzureCredentialKind {
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("!has(self.anonymous) || !self.anonymous || has(self.endpoints)").message("anonymous is only for emulators: set endpoints too").field_path(".anonymous"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpAccount {
     #[schemars(regex(pattern = patterns::GCP_PROJECT_ID))]
@@ -212,9 +213,13 @@ pub struct GcpAccount {
     /// Default Credentials (GKE workload identity) are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretKeyRef>,
-    /// Per-service endpoint overrides.
+    /// Per-service endpoint overrides (Private Service Connect, emulators).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<GcpEndpoints>,
+    /// Send no credentials at all. Only for emulators and test stand-ins, so
+    /// it requires `endpoints`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

@@ -171,14 +171,28 @@ fn one_cloud(aws: &Option<AwsAccount>, azure: &Option<impl Sized>, gcp: &Option<
     }
 }
 
+fn gcp_account(gcp: &Option<super::account::GcpAccount>, e: &mut Errors) {
+    if let Some(g) = gcp
+        && g.anonymous
+        && g.endpoints.is_none()
+    {
+        e.push(
+            "spec.gcp.anonymous",
+            "anonymous is only for emulators: set endpoints too",
+        );
+    }
+}
+
 pub fn cloud_account(spec: &CloudAccountSpec) -> Vec<FieldError> {
     let mut e = Errors(Vec::new());
     one_cloud(&spec.aws, &spec.azure, &spec.gcp, &mut e);
+    gcp_account(&spec.gcp, &mut e);
     e.0
 }
 
 pub fn cluster_cloud_account(spec: &ClusterCloudAccountSpec) -> Vec<FieldError> {
     let mut e = Errors(Vec::new());
     one_cloud(&spec.aws, &spec.azure, &spec.gcp, &mut e);
+    gcp_account(&spec.gcp, &mut e);
     e.0
 }

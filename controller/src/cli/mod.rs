@@ -178,6 +178,7 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
         connect: ConnectOptions {
             metrics: Arc::new(Metrics::default()),
             aws_tuning: Tuning::default(),
+            gcp_tuning: Default::default(),
             inventory_ttl: args.inventory_ttl,
         },
         leader,
@@ -306,6 +307,7 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
     let opts = ConnectOptions {
         metrics: metrics.clone(),
         aws_tuning: Tuning::default(),
+        gcp_tuning: Default::default(),
         // One CLI run reads each account once (and once more after enforcing).
         inventory_ttl: Duration::from_secs(3600),
     };

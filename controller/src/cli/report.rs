@@ -41,6 +41,9 @@ pub struct Row {
     pub applied: Vec<ActionSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<Blocked>,
+    /// Declared controls that do not apply on this cloud.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<crate::providers::Note>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorView>,
 }
@@ -59,6 +62,7 @@ impl Row {
             actions: Vec::new(),
             applied: Vec::new(),
             blocked: None,
+            notes: Vec::new(),
             error: None,
         }
     }
@@ -72,6 +76,7 @@ impl Row {
                 self.actions = p.actions.iter().map(|a| a.summary()).collect();
                 self.findings = p.findings;
                 self.blocked = p.blocked;
+                self.notes = p.notes;
             }
             Err(e) => self.error = Some(ErrorView::from(&e)),
         }
@@ -180,6 +185,9 @@ impl Report {
                 let fix = if f.remediable { "fixable" } else { "report-only" };
                 let _ = writeln!(out, "  {:<8}  {:<13}  {:<11}  {}", f.severity, f.control, fix, f.field);
                 let _ = writeln!(out, "            {}", f.message);
+            }
+            for n in &r.notes {
+                let _ = writeln!(out, "  {:<8}  {:<13}  {}", "n/a", n.control, n.message);
             }
             if !r.applied.is_empty() {
                 let _ = writeln!(out, "  applied:");

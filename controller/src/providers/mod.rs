@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod cache;
+pub mod gcp;
 pub mod pace;
 
 use crate::api::{Cloud, FunctionPostureSpec, Mode};
@@ -67,12 +68,14 @@ impl Posture {
 #[serde(untagged)]
 pub enum Action {
     Aws(aws::AwsAction),
+    Gcp(gcp::GcpAction),
 }
 
 impl Action {
     pub fn summary(&self) -> ActionSummary {
         match self {
             Action::Aws(a) => a.summary(),
+            Action::Gcp(a) => a.summary(),
         }
     }
 }
@@ -113,6 +116,15 @@ impl fmt::Display for Blocked {
     }
 }
 
+/// A declared control that does not apply on this cloud: reported, never
+/// counted as drift (and never faked as compliance).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub control: Control,
+    pub reason: String,
+    pub message: String,
+}
+
 /// The outcome of observing and planning one posture.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
@@ -124,6 +136,7 @@ pub struct Plan {
     /// Writes Enforce would make, in order.
     pub actions: Vec<Action>,
     pub blocked: Option<Blocked>,
+    pub notes: Vec<Note>,
 }
 
 impl Plan {

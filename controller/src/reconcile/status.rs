@@ -120,21 +120,16 @@ pub fn build(input: Input<'_>) -> FunctionPostureStatus {
             for c in input.declared {
                 let mine: Vec<&Finding> = plan.findings.iter().filter(|f| f.control == *c).collect();
                 let ok = mine.is_empty();
+                let note = plan.notes.iter().find(|n| n.control == *c);
+                let (reason, message) = match (ok, note) {
+                    (false, _) => ("Drift", summarize(&mine)),
+                    (true, Some(n)) => (n.reason.as_str(), n.message.clone()),
+                    (true, None) => ("Compliant", format!("{c} is as declared")),
+                };
                 set(
                     &mut conditions,
                     &previous_conditions,
-                    condition(
-                        c.condition_type(),
-                        ok,
-                        if ok { "Compliant" } else { "Drift" },
-                        if ok {
-                            format!("{c} is as declared")
-                        } else {
-                            summarize(&mine)
-                        },
-                        now,
-                        g,
-                    ),
+                    condition(c.condition_type(), ok, reason, message, now, g),
                 );
             }
             let (synced_ok, synced_reason, synced_msg) = match (enforce_error, &plan.blocked) {
@@ -355,6 +350,20 @@ mod tests {
         assert_eq!(s.findings.len(), MAX_FINDINGS);
         assert_eq!(s.findings_truncated, 11);
         assert_eq!(s.findings[0].check, "worst");
+    }
+
+    #[test]
+    fn a_control_that_does_not_apply_is_true_with_its_reason() {
+        let mut p = plan(vec![]);
+        p.notes.push(crate::providers::Note {
+            control: Control::Triggers,
+            reason: "NotApplicable".into(),
+            message: "no such thing here".into(),
+        });
+        let s = observed(&p, "t", None);
+        let t = cond(&s, "TriggersCompliant");
+        assert_eq!((t.status.as_str(), t.reason.as_str()), ("True", "NotApplicable"));
+        assert_eq!(cond(&s, "Ready").status, "True");
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl Provider for FakeCloud {
                 findings,
                 actions,
                 blocked: None,
+                notes: Vec::new(),
             })
         }
         .boxed()

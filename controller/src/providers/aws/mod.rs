@@ -167,7 +167,12 @@ impl Provider for AwsProvider {
 
     fn apply<'a>(&'a self, posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
         async move {
-            let Action::Aws(a) = action;
+            let Action::Aws(a) = action else {
+                return Err(ProviderError::Config(format!(
+                    "not an AWS action: {}",
+                    action.summary()
+                )));
+            };
             let (region, _) = self.target(posture)?;
             apply::Applier {
                 clients: &self.clients,

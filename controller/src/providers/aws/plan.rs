@@ -105,6 +105,7 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
         findings,
         actions: actions.into_iter().map(Action::Aws).collect(),
         blocked,
+        notes: Vec::new(),
     }
 }
 

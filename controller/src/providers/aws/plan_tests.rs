@@ -186,6 +186,7 @@ fn ops(p: &Plan) -> Vec<&'static str> {
         .iter()
         .map(|a| match a {
             Action::Aws(a) => a.op(),
+            other => panic!("not an AWS action: {other:?}"),
         })
         .collect()
 }
@@ -195,6 +196,7 @@ fn aws_actions(p: &Plan) -> Vec<&AwsAction> {
         .iter()
         .map(|a| match a {
             Action::Aws(a) => a,
+            other => panic!("not an AWS action: {other:?}"),
         })
         .collect()
 }

@@ -1,0 +1,417 @@
+//! Applying one GCP action, safely.
+//!
+//! - IAM policies are read-modify-written with their etag: a concurrent
+//!   change makes the write fail with ABORTED, and the delta is applied again
+//!   to the fresh policy, so neither change is lost. Only the one member's
+//!   unconditional bindings are touched.
+//! - A function PATCH always names its fields in an update mask (without one
+//!   the API replaces the whole function) and is polled to completion.
+//! - A service account created a moment ago may be refused for a while
+//!   (propagation): such refusals are retried for a bounded time.
+
+use super::action::GcpAction;
+use super::client::{Caller, Clients, backoff, code, map_err};
+use super::names;
+use super::observe::{INVOKER, project_policy_request, service_policy_request};
+use crate::providers::ProviderError;
+use google_cloud_functions_v2::model::service_config::{IngressSettings, VpcConnectorEgressSettings};
+use google_cloud_gax::error::rpc::Code;
+use google_cloud_iam_v1::model::{Binding, Policy};
+use google_cloud_lro::{Poller, PollingResult};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Add and remove `member` on unconditional bindings of `policy`; every
+/// other member and every conditional binding is left as it is.
+pub fn apply_delta(policy: &mut Policy, member: &str, add: &[String], remove: &[String]) {
+    for b in policy.bindings.iter_mut().filter(|b| b.condition.is_none()) {
+        if remove.contains(&b.role) {
+            b.members.retain(|m| m != member);
+        }
+    }
+    for role in add {
+        match policy
+            .bindings
+            .iter_mut()
+            .find(|b| b.condition.is_none() && &b.role == role)
+        {
+            Some(b) if b.members.iter().any(|m| m == member) => {}
+            Some(b) => b.members.push(member.to_string()),
+            None => policy
+                .bindings
+                .push(Binding::new().set_role(role).set_members([member])),
+        }
+    }
+    // A binding left without members is dropped, as the API itself does.
+    policy.bindings.retain(|b| !b.members.is_empty());
+    if policy.bindings.iter().any(|b| b.condition.is_some()) {
+        policy.version = 3;
+    }
+}
+
+/// A service account that is not visible yet to the service being asked.
+fn not_propagated(e: &google_cloud_gax::error::Error) -> bool {
+    code(e) == Some(Code::InvalidArgument)
+        && e.to_string().contains("does not exist")
+        && e.to_string().contains("serviceAccount")
+}
+
+pub struct Applier<'a> {
+    pub clients: &'a Clients,
+    pub caller: &'a Caller,
+    /// How long a new service account may be refused before it is an error.
+    pub propagation: Duration,
+}
+
+impl Applier<'_> {
+    pub async fn apply(&self, action: &GcpAction) -> Result<(), ProviderError> {
+        match action {
+            GcpAction::CreateServiceAccount {
+                project,
+                account_id,
+                display_name,
+            } => self.create_account(project, account_id, display_name).await,
+            GcpAction::UpdateProjectRoles {
+                project,
+                member,
+                add,
+                remove,
+            } => self.update_policy("project", project, member, add, remove).await,
+            GcpAction::UpdateInvokers { service, add, remove } => {
+                let mut ok = Ok(());
+                for m in add {
+                    ok = ok.and(
+                        self.update_policy("service", service, m, std::slice::from_ref(&INVOKER.to_string()), &[])
+                            .await,
+                    );
+                }
+                for m in remove {
+                    ok = ok.and(
+                        self.update_policy("service", service, m, &[], std::slice::from_ref(&INVOKER.to_string()))
+                            .await,
+                    );
+                }
+                ok
+            }
+            GcpAction::PatchFunction { .. } => self.patch(action).await,
+        }
+    }
+
+    async fn create_account(&self, project: &str, account_id: &str, display_name: &str) -> Result<(), ProviderError> {
+        let parent = format!("projects/{project}");
+        let result = self
+            .caller
+            .raw("CreateServiceAccount", || {
+                self.clients
+                    .iam
+                    .create_service_account()
+                    .set_name(&parent)
+                    .set_account_id(account_id)
+                    .set_service_account(
+                        google_cloud_iam_admin_v1::model::ServiceAccount::new()
+                            .set_display_name(display_name)
+                            .set_description("Created by zerofn: runs exactly one function with the declared roles"),
+                    )
+                    .send()
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some(Code::AlreadyExists) => {
+                // A rerun after an interrupted one: adopt it only if zerofn made it.
+                let email = names::account_email(account_id, project);
+                let name = format!("projects/{project}/serviceAccounts/{email}");
+                let existing = self
+                    .caller
+                    .call("GetServiceAccount", &name, || {
+                        self.clients.iam.get_service_account().set_name(&name).send()
+                    })
+                    .await?;
+                if existing.display_name.starts_with(names::MANAGED_DISPLAY_PREFIX) {
+                    Ok(())
+                } else {
+                    Err(ProviderError::Refused(format!(
+                        "CreateServiceAccount {account_id}: an account of that id exists and was not created by zerofn"
+                    )))
+                }
+            }
+            Err(e) => Err(map_err("CreateServiceAccount", account_id, &e)),
+        }
+    }
+
+    async fn read_policy(&self, kind: &str, resource: &str) -> Result<Policy, google_cloud_gax::error::Error> {
+        match kind {
+            "project" => {
+                self.caller
+                    .raw("GetIamPolicy(project)", || {
+                        project_policy_request(self.clients, resource).send()
+                    })
+                    .await
+            }
+            _ => {
+                self.caller
+                    .raw("GetIamPolicy(service)", || {
+                        service_policy_request(self.clients, resource).send()
+                    })
+                    .await
+            }
+        }
+    }
+
+    async fn write_policy(
+        &self,
+        kind: &str,
+        resource: &str,
+        policy: &Policy,
+    ) -> Result<Policy, google_cloud_gax::error::Error> {
+        match kind {
+            "project" => {
+                let name = format!("projects/{resource}");
+                self.caller
+                    .raw("SetIamPolicy(project)", || {
+                        self.clients
+                            .projects
+                            .set_iam_policy()
+                            .set_resource(&name)
+                            .set_policy(policy.clone())
+                            .send()
+                    })
+                    .await
+            }
+            _ => {
+                self.caller
+                    .raw("SetIamPolicy(service)", || {
+                        self.clients
+                            .run
+                            .set_iam_policy()
+                            .set_resource(resource)
+                            .set_policy(policy.clone())
+                            .send()
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// Read-modify-write with the etag until it sticks.
+    async fn update_policy(
+        &self,
+        kind: &str,
+        resource: &str,
+        member: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ProviderError> {
+        let op = format!("SetIamPolicy({kind})");
+        let started = Instant::now();
+        let mut round = 0;
+        loop {
+            let mut policy = self
+                .read_policy(kind, resource)
+                .await
+                .map_err(|e| map_err(&op, resource, &e))?;
+            let before = policy.clone();
+            apply_delta(&mut policy, member, add, remove);
+            if policy.bindings == before.bindings {
+                return Ok(());
+            }
+            match self.write_policy(kind, resource, &policy).await {
+                Ok(_) => return Ok(()),
+                Err(e) if code(&e) == Some(Code::Aborted) && round < self.caller.tuning.etag_rounds => {
+                    round += 1;
+                    tracing::info!(
+                        resource,
+                        round,
+                        "IAM policy changed since it was read; applying the change again"
+                    );
+                }
+                Err(e) if not_propagated(&e) && started.elapsed() < self.propagation => {
+                    round += 1;
+                    tracing::info!(member, "the new service account is not visible yet; retrying");
+                    tokio::time::sleep(backoff(round, Duration::from_secs(1), Duration::from_secs(10))).await;
+                }
+                Err(e) => return Err(map_err(&op, resource, &e)),
+            }
+        }
+    }
+
+    async fn patch(&self, action: &GcpAction) -> Result<(), ProviderError> {
+        let GcpAction::PatchFunction {
+            name,
+            service_account,
+            ingress,
+            vpc_connector,
+            egress,
+            labels,
+        } = action
+        else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let mut f = self
+                .caller
+                .call("GetFunction", name, || {
+                    self.clients.functions.get_function().set_name(name).send()
+                })
+                .await?;
+            let mut sc = f.service_config.clone().unwrap_or_default();
+            if let Some(v) = service_account {
+                sc.service_account_email = v.clone();
+            }
+            if let Some(v) = ingress {
+                sc.ingress_settings = IngressSettings::from(v.as_str());
+            }
+            if let Some(v) = vpc_connector {
+                sc.vpc_connector = v.clone();
+            }
+            if let Some(v) = egress {
+                sc.vpc_connector_egress_settings = VpcConnectorEgressSettings::from(v.as_str());
+            }
+            f.service_config = Some(sc);
+            if let Some(l) = labels {
+                f.labels = l.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            }
+            let mask = google_cloud_wkt::FieldMask::default().set_paths(action.mask());
+            match self.run_update(name, f, mask).await {
+                Ok(()) => return Ok(()),
+                // Another update of the function is in flight: wait it out.
+                Err((e, true)) if code(&e) == Some(Code::Aborted) && attempt < self.caller.tuning.max_attempts => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(
+                        attempt,
+                        self.caller.tuning.poll_interval,
+                        Duration::from_secs(30),
+                    ))
+                    .await;
+                }
+                Err((e, true)) if not_propagated(&e) && started.elapsed() < self.propagation => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt, Duration::from_secs(1), Duration::from_secs(10))).await;
+                }
+                Err((e, _)) => return Err(map_err("UpdateFunction", name, &e)),
+            }
+        }
+    }
+
+    /// Send the PATCH and poll its operation to the end. The error says
+    /// whether it came from the PATCH itself (true: nothing started).
+    async fn run_update(
+        &self,
+        name: &str,
+        f: google_cloud_functions_v2::model::Function,
+        mask: google_cloud_wkt::FieldMask,
+    ) -> Result<(), (google_cloud_gax::error::Error, bool)> {
+        let mut poller = self
+            .clients
+            .functions
+            .update_function()
+            .set_function(f)
+            .set_update_mask(mask)
+            .poller();
+        let deadline = Instant::now() + self.caller.tuning.operation_wait;
+        let mut first = true;
+        let mut delay = self.caller.tuning.poll_interval;
+        loop {
+            let op = if first { "UpdateFunction" } else { "GetOperation" };
+            match poller.poll().await {
+                None => return Ok(()),
+                Some(PollingResult::Completed(Ok(_))) => {
+                    self.caller.record(op, Ok(()));
+                    return Ok(());
+                }
+                Some(PollingResult::Completed(Err(e))) => {
+                    self.caller.record(op, Err(&e));
+                    return Err((e, first));
+                }
+                Some(PollingResult::InProgress(_)) => self.caller.record(op, Ok(())),
+                Some(PollingResult::PollingError(e)) => {
+                    self.caller.record(op, Err(&e));
+                    // Transient polling failures are retried; the operation
+                    // runs on regardless.
+                    if first || !matches!(code(&e), Some(Code::Unavailable | Code::ResourceExhausted) | None) {
+                        return Err((e, first));
+                    }
+                }
+            }
+            first = false;
+            if Instant::now() >= deadline {
+                let status = google_cloud_gax::error::rpc::Status::default()
+                    .set_code(Code::DeadlineExceeded)
+                    .set_message(format!(
+                        "the update of {name} did not finish within {:?}",
+                        self.caller.tuning.operation_wait
+                    ));
+                return Err((google_cloud_gax::error::Error::service(status), false));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(bindings: Vec<Binding>) -> Policy {
+        Policy::new()
+            .set_bindings(bindings)
+            .set_etag(bytes::Bytes::from_static(b"e1"))
+    }
+
+    #[test]
+    fn deltas_touch_only_the_member_and_only_unconditional_bindings() {
+        let me = "serviceAccount:fn@p.iam.gserviceaccount.com";
+        let cond =
+            google_cloud_type::model::Expr::new().set_expression("request.time < timestamp('2030-01-01T00:00:00Z')");
+        let mut p = policy(vec![
+            Binding::new()
+                .set_role("roles/editor")
+                .set_members([me, "user:alice@example.com"]),
+            Binding::new()
+                .set_role("roles/viewer")
+                .set_members([me])
+                .set_condition(cond),
+            Binding::new()
+                .set_role("roles/owner")
+                .set_members(["user:root@example.com"]),
+        ]);
+        apply_delta(
+            &mut p,
+            me,
+            &["roles/datastore.user".into()],
+            &["roles/editor".into(), "roles/viewer".into()],
+        );
+        let members = |role: &str, conditional: bool| -> Vec<String> {
+            p.bindings
+                .iter()
+                .filter(|b| b.role == role && b.condition.is_some() == conditional)
+                .flat_map(|b| b.members.clone())
+                .collect()
+        };
+        assert_eq!(members("roles/editor", false), ["user:alice@example.com"]);
+        assert_eq!(
+            members("roles/viewer", true),
+            [me],
+            "conditional bindings are never changed"
+        );
+        assert_eq!(members("roles/owner", false), ["user:root@example.com"]);
+        assert_eq!(members("roles/datastore.user", false), [me]);
+        assert_eq!(p.version, 3, "a policy with conditions is written as version 3");
+        assert_eq!(p.etag, bytes::Bytes::from_static(b"e1"), "the etag read is sent back");
+    }
+
+    #[test]
+    fn emptied_bindings_are_dropped_and_adding_twice_is_idempotent() {
+        let me = "serviceAccount:fn@p.iam.gserviceaccount.com";
+        let mut p = policy(vec![Binding::new().set_role("roles/editor").set_members([me])]);
+        apply_delta(&mut p, me, &[], &["roles/editor".into()]);
+        assert!(p.bindings.is_empty());
+        apply_delta(&mut p, me, &["roles/a".into()], &[]);
+        apply_delta(&mut p, me, &["roles/a".into()], &[]);
+        assert_eq!(p.bindings.len(), 1);
+        assert_eq!(p.bindings[0].members, [me]);
+    }
+}

@@ -1,0 +1,189 @@
+//! The official google-cloud-rust clients for one project, and the one place
+//! every call goes through: counted by operation and outcome, retried with
+//! jittered backoff on throttling (the clients never retry 429) and on
+//! transient unavailability.
+
+use crate::api::GcpAccount;
+use crate::metrics::{Metrics, Outcome};
+use crate::providers::ProviderError;
+use google_cloud_gax::error::Error as GaxError;
+use google_cloud_gax::error::rpc::Code;
+use google_cloud_gax::retry_policy::NeverRetry;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    /// Longest wait for a long-running operation.
+    pub operation_wait: Duration,
+    /// First delay between polls of a long-running operation.
+    pub poll_interval: Duration,
+    /// Read-modify-write rounds of an IAM policy before giving up.
+    pub etag_rounds: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(500),
+            operation_wait: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(2),
+            etag_rounds: 8,
+        }
+    }
+}
+
+pub struct Clients {
+    pub functions: google_cloud_functions_v2::client::FunctionService,
+    pub run: google_cloud_run_v2::client::Services,
+    pub iam: google_cloud_iam_admin_v1::client::Iam,
+    pub projects: google_cloud_resourcemanager_v3::client::Projects,
+}
+
+fn credentials(
+    account: &GcpAccount,
+    key: Option<serde_json::Value>,
+) -> Result<google_cloud_auth::credentials::Credentials, ProviderError> {
+    use google_cloud_auth::credentials;
+    if account.anonymous {
+        return Ok(credentials::anonymous::Builder::new().build());
+    }
+    match key {
+        Some(k) => credentials::service_account::Builder::new(k)
+            .build()
+            .map_err(|e| ProviderError::Config(format!("the service account key in the account's Secret: {e}"))),
+        None => credentials::Builder::default()
+            .build()
+            .map_err(|e| ProviderError::Auth(format!("no Application Default Credentials: {e}"))),
+    }
+}
+
+pub async fn build(account: &GcpAccount, key: Option<serde_json::Value>) -> Result<Clients, ProviderError> {
+    let creds = credentials(account, key)?;
+    let ep = account.endpoints.clone().unwrap_or_default();
+    let build_err = |what: &str, e: &dyn std::fmt::Display| ProviderError::Config(format!("{what} client: {e}"));
+    // Retries are ours (see `Caller`), so the clients never retry on their own.
+    macro_rules! client {
+        ($builder:expr, $endpoint:expr, $what:literal) => {{
+            let mut b = $builder.with_credentials(creds.clone()).with_retry_policy(NeverRetry);
+            if let Some(url) = $endpoint {
+                b = b.with_endpoint(url);
+            }
+            b.build().await.map_err(|e| build_err($what, &e))?
+        }};
+    }
+    Ok(Clients {
+        functions: client!(
+            google_cloud_functions_v2::client::FunctionService::builder(),
+            ep.functions.clone(),
+            "Cloud Functions"
+        ),
+        run: client!(
+            google_cloud_run_v2::client::Services::builder(),
+            ep.run.clone(),
+            "Cloud Run"
+        ),
+        iam: client!(google_cloud_iam_admin_v1::client::Iam::builder(), ep.iam.clone(), "IAM"),
+        projects: client!(
+            google_cloud_resourcemanager_v3::client::Projects::builder(),
+            ep.resource_manager.clone(),
+            "Resource Manager"
+        ),
+    })
+}
+
+pub fn code(e: &GaxError) -> Option<Code> {
+    e.status().map(|s| s.code)
+}
+
+fn outcome(e: &GaxError) -> Outcome {
+    match (code(e), e.http_status_code()) {
+        (Some(Code::ResourceExhausted), _) | (_, Some(429)) => Outcome::throttled,
+        (_, Some(s)) if s >= 500 => Outcome::server_error,
+        (Some(Code::Unavailable | Code::Internal | Code::Unknown | Code::DeadlineExceeded), _) => Outcome::server_error,
+        (Some(_), _) | (_, Some(_)) => Outcome::client_error,
+        (None, None) => Outcome::transport_error,
+    }
+}
+
+/// Worth another attempt: the request was throttled or not served.
+fn transient(e: &GaxError) -> bool {
+    matches!(code(e), Some(Code::ResourceExhausted | Code::Unavailable))
+        || matches!(e.http_status_code(), Some(429 | 502 | 503 | 504))
+        || e.is_io()
+        || e.is_connect()
+}
+
+pub fn map_err(op: &str, target: &str, e: &GaxError) -> ProviderError {
+    let msg = format!("{op} {target}: {e}");
+    match code(e) {
+        Some(Code::NotFound) => ProviderError::NotFound(msg),
+        Some(Code::PermissionDenied | Code::Unauthenticated) => ProviderError::Auth(msg),
+        Some(Code::ResourceExhausted) => ProviderError::Throttled(msg),
+        Some(Code::Aborted | Code::AlreadyExists | Code::FailedPrecondition) => ProviderError::Conflict(msg),
+        Some(Code::InvalidArgument | Code::OutOfRange) => ProviderError::Refused(msg),
+        Some(Code::DeadlineExceeded) => ProviderError::Timeout(msg),
+        Some(Code::Unavailable) => ProviderError::Unreachable(msg),
+        _ if e.is_connect() || e.is_io() || e.is_transport() => ProviderError::Unreachable(msg),
+        _ if e.is_timeout() => ProviderError::Timeout(msg),
+        _ => ProviderError::Cloud(msg),
+    }
+}
+
+/// Counts and retries calls.
+#[derive(Clone)]
+pub struct Caller {
+    pub metrics: Arc<Metrics>,
+    pub tuning: Tuning,
+}
+
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    base.saturating_mul(1 << attempt.min(10))
+        .min(cap)
+        .mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+impl Caller {
+    pub fn record(&self, op: &str, result: Result<(), &GaxError>) {
+        self.metrics
+            .cloud_call("gcp", op, result.map_or_else(outcome, |_| Outcome::ok));
+    }
+
+    /// One call, retried while it is transient. The error keeps the client's
+    /// error so callers can tell ABORTED from the rest.
+    pub async fn raw<T, F, Fut>(&self, op: &str, f: F) -> Result<T, GaxError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, GaxError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Ok(v) => {
+                    self.record(op, Ok(()));
+                    return Ok(v);
+                }
+                Err(e) => {
+                    self.record(op, Err(&e));
+                    attempt += 1;
+                    if !transient(&e) || attempt >= self.tuning.max_attempts {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(30))).await;
+                }
+            }
+        }
+    }
+
+    pub async fn call<T, F, Fut>(&self, op: &str, target: &str, f: F) -> Result<T, ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, GaxError>>,
+    {
+        self.raw(op, f).await.map_err(|e| map_err(op, target, &e))
+    }
+}

@@ -1,0 +1,211 @@
+//! The GCP provider end to end through the CLI, against the GCP stand-in
+//! seeded with the estate of the acceptance criteria.
+
+use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource};
+use zerofn_tests::{TempDir, zerofn};
+
+const P: &str = "shop-prod";
+const N: u64 = 424242424242;
+const EU: &str = "europe-west1";
+const SHARED: &str = "shared-rt@shop-prod.iam.gserviceaccount.com";
+const CALLER: &str = "serviceAccount:checkout@shop-prod.iam.gserviceaccount.com";
+const CONNECTOR: &str = "projects/shop-prod/locations/europe-west1/connectors/egress";
+
+fn world() -> GcpWorld {
+    GcpWorld::new()
+        .project(P, N)
+        .service_account(P, "shared-rt", "shared runtime")
+        .service_account(P, "checkout", "checkout")
+        // Two functions sharing one account that holds roles/editor; one of
+        // them public (ALLOW_ALL ingress, allUsers invoker); no connector.
+        .function(
+            FunctionSeed::new(P, EU, "orders")
+                .service_account(SHARED)
+                .ingress("ALLOW_ALL"),
+        )
+        .function(
+            FunctionSeed::new(P, EU, "billing")
+                .service_account(SHARED)
+                .ingress("ALLOW_INTERNAL_ONLY")
+                .vpc_connector(CONNECTOR, "PRIVATE_RANGES_ONLY"),
+        )
+        // One on the default compute account.
+        .function(FunctionSeed::new(P, EU, "reports").ingress("ALLOW_INTERNAL_ONLY"))
+        .project_policy(
+            P,
+            vec![
+                Binding::new("roles/owner", ["user:owner@example.com"]),
+                Binding::new(
+                    "roles/editor",
+                    [format!("serviceAccount:{SHARED}"), "group:ops@example.com".into()],
+                ),
+                Binding::new("roles/logging.viewer", ["user:auditor@example.com"]),
+            ],
+        )
+        .run_policy(
+            P,
+            EU,
+            "orders",
+            vec![
+                Binding::new("roles/run.invoker", ["allUsers", CALLER]),
+                Binding::new("roles/run.developer", ["user:dev@example.com"]),
+            ],
+        )
+}
+
+fn manifests(dir: &TempDir, url: &str) -> String {
+    let mut yaml = format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {P}\n    anonymous: true\n    endpoints: {{functions: \"{url}\", run: \"{url}\", iam: \"{url}\", resourceManager: \"{url}\"}}\n"
+    );
+    for f in ["orders", "billing", "reports"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: {f}, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: {f}}}}}\n  mode: Enforce\n  identity:\n    createIfShared: true\n    gcp: {{roles: [roles/datastore.user]}}\n  triggers:\n    publicAccess: Deny\n    gcp: {{invokers: [\"{CALLER}\"]}}\n  network:\n    gcp: {{vpcConnector: {CONNECTOR}, egress: ALL_TRAFFIC}}\n  observability: {{tracing: Active}}\n"
+        ));
+    }
+    dir.write("gcp.yaml", &yaml).to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_enforce_plan_enforce_on_a_misconfigured_project() {
+    let gcp = GcpStandIn::start(world()).await.expect("stand-in");
+    let dir = TempDir::new("gcp");
+    let file = manifests(&dir, &gcp.url());
+
+    let plan = zerofn(&["plan", "-o", "json", "-f", &file]).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let orders = plan.checks("shop/orders");
+    for c in [
+        "gcp.identity.sharedServiceAccount",
+        "gcp.identity.undeclaredRole",
+        "gcp.triggers.ingress",
+        "gcp.triggers.publicInvoker",
+        "gcp.network.noVpcConnector",
+    ] {
+        assert!(orders.contains(&c.to_string()), "orders misses {c}: {orders:?}");
+    }
+    assert!(plan.checks("shop/billing").contains(&"gcp.network.egress".to_string()));
+    assert!(
+        plan.checks("shop/reports")
+            .contains(&"gcp.identity.defaultServiceAccount".to_string())
+    );
+    let report = plan.json();
+    let notes = &report["postures"][0]["notes"];
+    assert_eq!(
+        notes[0]["reason"], "NotApplicable",
+        "observability on GCP is reported as not applicable"
+    );
+
+    let enforce = zerofn(&["enforce", "--once", "-o", "json", "-f", &file]).await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+
+    // What the stand-in holds now.
+    for f in ["orders", "billing", "reports"] {
+        let func = gcp.function(P, EU, f).expect("function");
+        let sc = &func["serviceConfig"];
+        let sa = sc["serviceAccountEmail"].as_str().unwrap();
+        assert!(sa.starts_with(&format!("zf-{f}-")), "{f} runs as {sa}");
+        assert_eq!(sc["ingressSettings"], "ALLOW_INTERNAL_ONLY");
+        assert_eq!(sc["vpcConnector"], CONNECTOR);
+        assert_eq!(sc["vpcConnectorEgressSettings"], "ALL_TRAFFIC");
+        let policy = gcp.project_policy(P).unwrap();
+        assert_eq!(
+            policy.roles_of(&format!("serviceAccount:{sa}")),
+            ["roles/datastore.user"]
+        );
+    }
+    let project = gcp.project_policy(P).unwrap();
+    assert_eq!(
+        project.members("roles/owner"),
+        ["user:owner@example.com"],
+        "other members untouched"
+    );
+    assert_eq!(project.members("roles/logging.viewer"), ["user:auditor@example.com"]);
+    let mut editors = project.members("roles/editor");
+    editors.sort();
+    assert_eq!(
+        editors,
+        ["group:ops@example.com".to_string(), format!("serviceAccount:{SHARED}")],
+        "the shared account is left as it was: functions moved off it instead"
+    );
+    let run = gcp.run_policy(P, EU, "orders").unwrap();
+    assert_eq!(run.members("roles/run.invoker"), [CALLER]);
+    assert_eq!(
+        run.members("roles/run.developer"),
+        ["user:dev@example.com"],
+        "other roles untouched"
+    );
+
+    let again = zerofn(&["plan", "-o", "json", "-f", &file]).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+
+    gcp.clear_requests();
+    let second = zerofn(&["enforce", "--once", "-o", "json", "-f", &file]).await;
+    assert_eq!(second.code, 0);
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+    assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_iam_change_is_retried_and_neither_change_is_lost() {
+    let gcp = GcpStandIn::start(world()).await.expect("stand-in");
+    let dir = TempDir::new("gcp-etag");
+    let file = manifests(&dir, &gcp.url());
+    // The first project-policy read (observing) and the second (the write's
+    // read-modify-write) are each overtaken by someone else's change; the
+    // second makes the write's etag stale.
+    let project = IamResource::project(P);
+    gcp.arm_concurrent_change(&project, |p| {
+        p.bindings
+            .push(Binding::new("roles/viewer", ["user:first@example.com"]))
+    })
+    .unwrap();
+    gcp.arm_concurrent_change(&project, |p| {
+        p.bindings
+            .push(Binding::new("roles/browser", ["user:second@example.com"]))
+    })
+    .unwrap();
+    let one = format!(
+        "{}---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: reports, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: reports}}}}\n  mode: Enforce\n  identity:\n    createIfShared: true\n    gcp: {{roles: [roles/datastore.user]}}\n",
+        std::fs::read_to_string(&file).unwrap().split("---").next().unwrap()
+    );
+    let file = dir.write("one.yaml", &one);
+    let run = zerofn(&["enforce", "--once", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let aborted = gcp
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":setIamPolicy") && r.status == 409)
+        .count();
+    assert!(aborted >= 1, "the stale write must have been refused and retried");
+    let policy = gcp.project_policy(P).unwrap();
+    assert_eq!(policy.members("roles/viewer"), ["user:first@example.com"]);
+    assert_eq!(policy.members("roles/browser"), ["user:second@example.com"]);
+    let sa = gcp.function(P, EU, "reports").unwrap()["serviceConfig"]["serviceAccountEmail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        policy.roles_of(&format!("serviceAccount:{sa}")),
+        ["roles/datastore.user"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_backed_off_not_reported() {
+    let gcp = GcpStandIn::start(world()).await.expect("stand-in");
+    gcp.fail_next(
+        "GET",
+        "/v2/projects/shop-prod/locations/-/functions",
+        2,
+        zerofn_sim::gcp::Code::ResourceExhausted,
+    );
+    let dir = TempDir::new("gcp-429");
+    let file = manifests(&dir, &gcp.url());
+    let run = zerofn(&["plan", "-o", "json", "-f", &file]).await;
+    assert_eq!(run.code, 1, "drift, not an error: {}{}", run.stdout, run.stderr);
+    assert_eq!(run.json()["summary"]["errors"], 0);
+    assert_eq!(
+        gcp.count_requests("GET", "/v2/projects/shop-prod/locations/-/functions"),
+        3
+    );
+}
