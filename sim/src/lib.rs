@@ -9,3 +9,4 @@ pub mod kubetools;
 pub mod localstack;
 pub mod process;
 pub mod scripted;
+pub mod tls;

@@ -1,2 +1,149 @@
 //! Kubernetes API stand-in: what the zerofn controller, kubectl and the Helm
-//! chart use, served from memory.
+//! chart use, served from memory on 127.0.0.1.
+//!
+//! Covered: discovery, `/version`, OpenAPI v3; built-in Namespaces, Secrets,
+//! ConfigMaps, ServiceAccounts, Leases, Events (core/v1 and events.k8s.io/v1
+//! sharing one store) and CustomResourceDefinitions, whose registration makes
+//! their kinds servable; create/get/list/update/patch/delete with label and
+//! field selectors and pagination; watch with resourceVersion and 410 Gone
+//! past the retained history; status subresource; generation; finalizers
+//! with deletionTimestamp; merge, JSON and server-side-apply patches; schema
+//! validation, defaulting, pruning and CEL of custom resources; Tables with
+//! printer columns; metadata-only views; bearer-token auth. See README.md.
+
+mod events;
+mod openapi;
+mod patch;
+mod registry;
+mod schema;
+mod selectors;
+mod server;
+mod status;
+mod store;
+mod table;
+
+pub use server::Recorded;
+
+use serde_json::Value;
+use server::{App, Fault};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub struct KubeApiOptions {
+    /// Bearer token clients must present.
+    pub token: String,
+    /// Changes kept for watches to resume from; older resourceVersions get
+    /// 410 Gone.
+    pub history: usize,
+}
+
+impl Default for KubeApiOptions {
+    fn default() -> Self {
+        KubeApiOptions {
+            token: format!("zerofn-{:016x}", fastrand::u64(..)),
+            history: 10_000,
+        }
+    }
+}
+
+pub struct KubeApi {
+    addr: SocketAddr,
+    app: Arc<App>,
+    ca_pem: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl KubeApi {
+    pub async fn start(opts: KubeApiOptions) -> std::io::Result<KubeApi> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = Arc::new(App {
+            state: Mutex::new(store::State::new(opts.history)),
+            token: opts.token,
+            log: Mutex::default(),
+            faults: Mutex::default(),
+        });
+        let shared = app.clone();
+        let router = axum::Router::new().fallback(move |req| server::handle(shared.clone(), req));
+        // HTTPS: kubectl never sends a bearer token over plain HTTP.
+        let ca = crate::tls::TestCa::new()?;
+        let task = tokio::spawn(crate::tls::serve(listener, router, ca.server.clone()));
+        Ok(KubeApi {
+            addr,
+            app,
+            ca_pem: ca.ca_pem,
+            task,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The CA that issued the server's certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    pub fn token(&self) -> &str {
+        &self.app.token
+    }
+
+    /// A kubeconfig for kubectl and kube-rs (context `zerofn-sim`).
+    pub fn kubeconfig(&self, namespace: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: zerofn-sim\nclusters:\n- name: zerofn-sim\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: zerofn-sim\n  context:\n    cluster: zerofn-sim\n    user: zerofn-sim\n    namespace: {namespace}\nusers:\n- name: zerofn-sim\n  user:\n    token: {}\n",
+            self.url(),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.ca_pem.as_bytes()),
+            self.app.token
+        )
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig(namespace))
+    }
+
+    /// An object as a client would get it (group "" for the core API).
+    pub fn get(&self, group: &str, version: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        let s = self.app.state();
+        let t = s.registry.find(group, version, plural)?.clone();
+        s.get(&t, namespace, name).ok()
+    }
+
+    /// Objects of a kind, in a namespace or everywhere.
+    pub fn list(&self, group: &str, version: &str, plural: &str, namespace: Option<&str>) -> Vec<Value> {
+        let s = self.app.state();
+        let Some(t) = s.registry.find(group, version, plural).cloned() else {
+            return Vec::new();
+        };
+        s.list(&t, namespace)
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.app.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Answer the next `times` requests of `method` under `path_prefix`
+    /// with `status`.
+    pub fn fail_next(&self, method: &str, path_prefix: &str, times: u32, status: u16) {
+        self.app.faults.lock().unwrap_or_else(|e| e.into_inner()).push(Fault {
+            method: method.to_string(),
+            path_prefix: path_prefix.to_string(),
+            remaining: times,
+            status,
+        });
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.app.state().rv
+    }
+}
+
+impl Drop for KubeApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,546 @@
+//! HTTP: routing, bearer-token auth, content negotiation (JSON, Tables,
+//! metadata-only), list pagination, and watch streams.
+
+use super::openapi;
+use super::registry::ResourceType;
+use super::selectors::{FieldSelector, LabelSelector};
+use super::status::{ApiError, ApiResult, success_status};
+use super::store::{State, WriteOptions};
+use super::table;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: String,
+    pub status: u16,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: String,
+    pub path_prefix: String,
+    pub remaining: u32,
+    pub status: u16,
+}
+
+pub struct App {
+    pub state: Mutex<State>,
+    pub token: String,
+    pub log: Mutex<Vec<Recorded>>,
+    pub faults: Mutex<Vec<Fault>>,
+}
+
+impl App {
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn json_response(code: u16, v: &Value) -> Response {
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    (code, [("content-type", "application/json")], v.to_string()).into_response()
+}
+
+/// Where a request goes.
+#[derive(Debug, PartialEq)]
+enum Route {
+    Version,
+    Api,
+    Apis,
+    CoreV1,
+    Group(String),
+    GroupVersion(String, String),
+    OpenApiV3Root,
+    OpenApiV3(String),
+    Resource {
+        group: String,
+        version: String,
+        namespace: Option<String>,
+        plural: String,
+        name: Option<String>,
+        sub: Option<String>,
+    },
+}
+
+fn route(path: &str) -> Option<Route> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => return Some(Route::Version),
+        ["api"] => return Some(Route::Api),
+        ["apis"] => return Some(Route::Apis),
+        ["api", "v1"] => return Some(Route::CoreV1),
+        ["apis", g] => return Some(Route::Group(g.to_string())),
+        ["apis", g, v] => return Some(Route::GroupVersion(g.to_string(), v.to_string())),
+        ["openapi", "v3"] => return Some(Route::OpenApiV3Root),
+        ["openapi", "v3", rest @ ..] => return Some(Route::OpenApiV3(rest.join("/"))),
+        ["api", "v1", rest @ ..] => (String::new(), "v1".to_string(), rest),
+        ["apis", g, v, rest @ ..] => (g.to_string(), v.to_string(), rest),
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, more @ ..] if !more.is_empty() => (Some(ns.to_string()), more),
+        other => (None, other),
+    };
+    let (plural, name, sub) = match rest {
+        [p] => (p, None, None),
+        [p, n] => (p, Some(n.to_string()), None),
+        [p, n, s] => (p, Some(n.to_string()), Some(s.to_string())),
+        _ => return None,
+    };
+    Some(Route::Resource {
+        group,
+        version,
+        namespace,
+        plural: plural.to_string(),
+        name,
+        sub,
+    })
+}
+
+fn query_map(raw: &str) -> HashMap<String, String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+fn parse_body(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    if content_type.contains("protobuf") {
+        // Clients fall back to JSON on 415.
+        return Err(ApiError::unsupported_media(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+        )));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+    if content_type.contains("yaml") {
+        serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+    } else {
+        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))
+    }
+}
+
+/// What the client asked the answer to look like.
+#[derive(Clone, Copy, PartialEq)]
+enum View {
+    Full,
+    Table,
+    Metadata,
+}
+
+fn view(headers: &HeaderMap) -> View {
+    let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.contains("as=Table") {
+        View::Table
+    } else if accept.contains("as=PartialObjectMetadata") {
+        View::Metadata
+    } else {
+        View::Full
+    }
+}
+
+fn metadata_only(o: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or(json!({}))})
+}
+
+pub async fn handle(app: Arc<App>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or_default().to_string();
+    let headers = req.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = axum::body::to_bytes(req.into_body(), 64 << 20)
+        .await
+        .unwrap_or_default();
+    let response = respond(&app, &method, &path, &raw_query, &headers, &content_type, &bytes).await;
+    app.log.lock().unwrap_or_else(|e| e.into_inner()).push(Recorded {
+        method: method.to_string(),
+        path,
+        query: raw_query,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        status: response.status().as_u16(),
+        at: Instant::now(),
+    });
+    response
+}
+
+async fn respond(
+    app: &Arc<App>,
+    method: &Method,
+    path: &str,
+    raw_query: &str,
+    headers: &HeaderMap,
+    content_type: &str,
+    bytes: &[u8],
+) -> Response {
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == app.token);
+    if !authorized {
+        return ApiError::unauthorized().into_response();
+    }
+    {
+        let mut faults = app.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = faults
+            .iter_mut()
+            .find(|f| f.remaining > 0 && f.method == method.as_str() && path.starts_with(&f.path_prefix))
+        {
+            f.remaining -= 1;
+            return ApiError::status(f.status, "injected fault").into_response();
+        }
+    }
+    let Some(r) = route(path) else {
+        return ApiError::no_route(path).into_response();
+    };
+    let q = query_map(raw_query);
+    match dispatch(app, method, r, &q, headers, content_type, bytes).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    method: &Method,
+    r: Route,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    content_type: &str,
+    bytes: &[u8],
+) -> ApiResult<Response> {
+    let get_only = |m: &Method| {
+        if *m == Method::GET {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed("only GET"))
+        }
+    };
+    let state = || app.state();
+    let found = |v: Option<Value>, what: &str| v.ok_or_else(|| ApiError::no_route(what));
+    match r {
+        Route::Version => {
+            get_only(method)?;
+            Ok(json_response(
+                200,
+                &json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-zerofn-sim", "platform": "linux/amd64"}),
+            ))
+        }
+        Route::Api => Ok(json_response(200, &state().registry.api_versions())),
+        Route::Apis => Ok(json_response(200, &state().registry.groups())),
+        Route::CoreV1 => Ok(json_response(
+            200,
+            &found(state().registry.resources("", "v1"), "api/v1")?,
+        )),
+        Route::Group(g) => Ok(json_response(200, &found(state().registry.group(&g), &g)?)),
+        Route::GroupVersion(g, v) => Ok(json_response(200, &found(state().registry.resources(&g, &v), &g)?)),
+        Route::OpenApiV3Root => Ok(json_response(200, &openapi::root(&state().registry))),
+        Route::OpenApiV3(gv) => Ok(json_response(
+            200,
+            &found(openapi::group_version(&state().registry, &gv), &gv)?,
+        )),
+        Route::Resource {
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            sub,
+        } => {
+            let t = state()
+                .registry
+                .find(&group, &version, &plural)
+                .cloned()
+                .ok_or_else(|| ApiError::no_route(&format!("{group}/{version}/{plural}")))?;
+            if namespace.is_some() && !t.namespaced {
+                return Err(ApiError::no_route(&plural));
+            }
+            if let Some(s) = &sub
+                && !(s == "status" && t.status_subresource)
+            {
+                return Err(ApiError::no_route(&format!("{plural}/{s}")));
+            }
+            let ns = namespace.clone().unwrap_or_default();
+            let opts = WriteOptions {
+                field_manager: q.get("fieldManager").cloned(),
+                force: q.get("force").is_some_and(|f| f == "true"),
+                strict: q.get("fieldValidation").is_some_and(|f| f == "Strict"),
+                dry_run: q.contains_key("dryRun"),
+            };
+            let body = || parse_body(content_type, bytes);
+            match (method.clone(), name) {
+                (Method::GET, None) => {
+                    let watching = q.get("watch").is_some_and(|w| w == "true" || w == "1");
+                    if watching {
+                        watch(app, &t, namespace.as_deref(), q, view(headers))
+                    } else {
+                        list(app, &t, namespace.as_deref(), q, view(headers))
+                    }
+                }
+                (Method::POST, None) => {
+                    if t.namespaced && namespace.is_none() {
+                        return Err(ApiError::method_not_allowed("create needs a namespace"));
+                    }
+                    let o = state().create(&t, &ns, body()?, &opts)?;
+                    Ok(json_response(201, &o))
+                }
+                (Method::GET, Some(n)) => Ok(shaped(&t, state().get(&t, &ns, &n)?, view(headers))),
+                (Method::PUT, Some(n)) => Ok(json_response(
+                    200,
+                    &state().update(&t, &ns, &n, body()?, sub.as_deref(), &opts)?,
+                )),
+                (Method::PATCH, Some(n)) => Ok(json_response(
+                    200,
+                    &state().patch(&t, &ns, &n, content_type, &body()?, sub.as_deref(), &opts)?,
+                )),
+                (Method::DELETE, Some(n)) => {
+                    let o = state().delete(&t, &ns, &n)?;
+                    if o.pointer("/metadata/deletionTimestamp").is_some() && state().get(&t, &ns, &n).is_ok() {
+                        Ok(json_response(200, &o))
+                    } else {
+                        Ok(json_response(
+                            200,
+                            &success_status(json!({"name": n, "kind": t.plural, "uid": o.pointer("/metadata/uid")})),
+                        ))
+                    }
+                }
+                (m, _) => Err(ApiError::method_not_allowed(format!("{m} is not supported here"))),
+            }
+        }
+    }
+}
+
+fn shaped(t: &ResourceType, o: Value, v: View) -> Response {
+    match v {
+        View::Full => json_response(200, &o),
+        View::Metadata => json_response(200, &metadata_only(&o)),
+        View::Table => json_response(200, &table::table(t, &[o], json!({}), "Metadata")),
+    }
+}
+
+fn selectors(q: &HashMap<String, String>) -> ApiResult<(LabelSelector, FieldSelector)> {
+    let l = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    let f = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    Ok((l, f))
+}
+
+fn list(
+    app: &Arc<App>,
+    t: &ResourceType,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+    v: View,
+) -> ApiResult<Response> {
+    let (labels, fields) = selectors(q)?;
+    let (items, rv) = {
+        let s = app.state();
+        (s.list(t, ns), s.rv)
+    };
+    let core_fields = |o: &Value| {
+        // Field selectors on events name the core shape (involvedObject.*).
+        if t.group == "events.k8s.io" {
+            super::events::to_core(o)
+        } else {
+            o.clone()
+        }
+    };
+    let mut items: Vec<Value> = items
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(&core_fields(o)))
+        .collect();
+    let start = q
+        .get("continue")
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<usize>().unwrap_or(usize::MAX))
+        .unwrap_or(0);
+    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+    let total = items.len();
+    items = items.into_iter().skip(start).collect();
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if let Some(l) = limit
+        && items.len() > l
+    {
+        items.truncate(l);
+        meta["continue"] = json!((start + l).to_string());
+        meta["remainingItemCount"] = json!(total - start - l);
+    }
+    let body = match v {
+        View::Table => table::table(
+            t,
+            &items,
+            meta,
+            q.get("includeObject").map(String::as_str).unwrap_or("Metadata"),
+        ),
+        View::Metadata => json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                                 "items": items.iter().map(metadata_only).collect::<Vec<_>>()}),
+        View::Full => {
+            json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "metadata": meta, "items": items})
+        }
+    };
+    Ok(json_response(200, &body))
+}
+
+fn watch(
+    app: &Arc<App>,
+    t: &ResourceType,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+    v: View,
+) -> ApiResult<Response> {
+    let (labels, fields) = selectors(q)?;
+    let from = q.get("resourceVersion").cloned().unwrap_or_default();
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let (rx, replay) = {
+        let s = app.state();
+        let rx = s.tx.subscribe();
+        let replay: Vec<(String, Value)> = if from.is_empty() || from == "0" {
+            s.list(t, ns).into_iter().map(|o| ("ADDED".to_string(), o)).collect()
+        } else {
+            let rv: u64 = from
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {from:?}")))?;
+            if rv < s.oldest_resumable() {
+                let gone = ApiError::gone(format!("too old resource version: {rv} ({})", s.oldest_resumable()));
+                let ev = json!({"type": "ERROR", "object": gone.to_status()});
+                return Ok((
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    format!("{ev}\n"),
+                )
+                    .into_response());
+            }
+            s.history
+                .iter()
+                .filter(|c| {
+                    c.rv > rv
+                        && c.group == t.store_group()
+                        && c.plural == t.plural
+                        && ns.is_none_or(|n| c.namespace == n)
+                })
+                .map(|c| (c.kind.to_string(), s.present(t, &c.object)))
+                .collect()
+        };
+        (rx, replay)
+    };
+    let t = t.clone();
+    let ns = ns.map(str::to_string);
+    let app = app.clone();
+    let events = t.group == "events.k8s.io";
+    let matches = move |o: &Value| {
+        let core = if events { super::events::to_core(o) } else { o.clone() };
+        labels.matches(o) && fields.matches(&core)
+    };
+    let shape = move |o: Value| if v == View::Metadata { metadata_only(&o) } else { o };
+    let line = |kind: &str, o: Value| Bytes::from(format!("{}\n", json!({"type": kind, "object": o})));
+    let first: Vec<Bytes> = replay
+        .into_iter()
+        .filter(|(_, o)| matches(o))
+        .map(|(k, o)| line(&k, shape(o)))
+        .collect();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let live = futures::stream::unfold(rx, move |mut rx| {
+        let (t, ns, app, matches) = (t.clone(), ns.clone(), app.clone(), matches.clone());
+        async move {
+            loop {
+                let change = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                        // The client fell too far behind: end the watch so it relists.
+                        return None;
+                    }
+                    _ => return None,
+                };
+                if change.group != t.store_group()
+                    || change.plural != t.plural
+                    || ns.as_deref().is_some_and(|n| change.namespace != n)
+                {
+                    continue;
+                }
+                let o = app.state().present(&t, &change.object);
+                if !matches(&o) {
+                    continue;
+                }
+                return Some((line(change.kind, shape(o)), rx));
+            }
+        }
+    });
+    let stream = futures::stream::iter(first)
+        .chain(live)
+        .map(Ok::<_, std::convert::Infallible>);
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("/api/v1/namespaces/shop/secrets/creds"),
+            Some(Route::Resource {
+                group: "".into(),
+                version: "v1".into(),
+                namespace: Some("shop".into()),
+                plural: "secrets".into(),
+                name: Some("creds".into()),
+                sub: None
+            })
+        );
+        assert_eq!(
+            route("/api/v1/namespaces/shop"),
+            Some(Route::Resource {
+                group: "".into(),
+                version: "v1".into(),
+                namespace: None,
+                plural: "namespaces".into(),
+                name: Some("shop".into()),
+                sub: None
+            })
+        );
+        assert_eq!(
+            route("/apis/zerofn.dev/v1alpha1/namespaces/a/functionpostures/b/status"),
+            Some(Route::Resource {
+                group: "zerofn.dev".into(),
+                version: "v1alpha1".into(),
+                namespace: Some("a".into()),
+                plural: "functionpostures".into(),
+                name: Some("b".into()),
+                sub: Some("status".into())
+            })
+        );
+        assert_eq!(route("/apis/zerofn.dev"), Some(Route::Group("zerofn.dev".into())));
+        assert_eq!(route("/nonsense/x"), None);
+    }
+}
