@@ -3,14 +3,43 @@
 //! `zerofn-sim aws-demo [--dir DIR]` starts LocalStack on a free loopback
 //! port, seeds the misconfigured fleet of the acceptance tests, writes the
 //! manifests declaring its posture into DIR, and keeps running until Ctrl-C.
+//!
+//! `zerofn-sim kube-api [--kubeconfig PATH]` serves the Kubernetes API
+//! stand-in and writes a kubeconfig for kubectl and `zerofn run`.
 
 use std::path::PathBuf;
 use zerofn_sim::aws::{Aws, Fleet};
 use zerofn_sim::localstack::{LocalStack, REGION};
 
 fn usage() -> ! {
-    eprintln!("usage: zerofn-sim aws-demo [--dir DIR]");
+    eprintln!("usage: zerofn-sim aws-demo [--dir DIR] | zerofn-sim kube-api [--kubeconfig PATH]");
     std::process::exit(2)
+}
+
+async fn kube_api(args: &[String]) {
+    let mut path = std::env::temp_dir().join("zerofn-sim.kubeconfig");
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match (a.as_str(), rest.next()) {
+            ("--kubeconfig", Some(p)) => path = PathBuf::from(p),
+            _ => usage(),
+        }
+    }
+    let api = match zerofn_sim::kube::KubeApi::start(Default::default()).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("starting the Kubernetes API stand-in: {e}");
+            std::process::exit(1)
+        }
+    };
+    if let Err(e) = api.write_kubeconfig(&path, "default") {
+        eprintln!("{}: {e}", path.display());
+        std::process::exit(1)
+    }
+    println!("Kubernetes API stand-in at {}", api.url());
+    println!("export KUBECONFIG={}", path.display());
+    println!("Ctrl-C stops it.");
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[tokio::main]
@@ -19,6 +48,7 @@ async fn main() {
     let mut dir = std::env::temp_dir().join("zerofn-demo");
     match args.first().map(String::as_str) {
         Some("aws-demo") => {}
+        Some("kube-api") => return kube_api(&args[1..]).await,
         _ => usage(),
     }
     let mut rest = args[1..].iter();
