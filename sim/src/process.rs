@@ -105,6 +105,17 @@ impl Managed {
         }
     }
 
+    /// SIGKILL the whole group now and reap it: a crash, not a shutdown.
+    pub fn kill(&mut self) {
+        self.signal_group("KILL");
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     fn signal_group(&self, signal: &str) {
         let _ = Command::new("kill")
             .arg(format!("-{signal}"))

@@ -158,10 +158,22 @@ pub async fn run(client: Client, opts: RunOptions) -> Result<(), String> {
     ));
 
     let (lead_tx, mut lead_rx) = watch::channel(opts.leader.is_none());
-    let elector = opts.leader.clone().map(|cfg| {
-        tracing::info!(lease = %cfg.lease_name, identity = %cfg.identity, "campaigning for leadership");
-        tokio::spawn(leader::Elector::new(client.clone(), cfg).run(lead_tx, stop_rx.clone()))
-    });
+    // Without election this process leads for its whole life: the sender is
+    // held here, because a closed channel means the elector died, which
+    // `control` rightly treats as lost leadership.
+    let mut always_leading = None;
+    let elector = match opts.leader.clone() {
+        Some(cfg) => {
+            tracing::info!(lease = %cfg.lease_name, identity = %cfg.identity, "campaigning for leadership");
+            Some(tokio::spawn(
+                leader::Elector::new(client.clone(), cfg).run(lead_tx, stop_rx.clone()),
+            ))
+        }
+        None => {
+            always_leading = Some(lead_tx);
+            None
+        }
+    };
     // A standby is ready when the API server answers: it can take over.
     match client.apiserver_version().await {
         Ok(_) => health.ready.store(true, Ordering::Relaxed),
@@ -186,6 +198,7 @@ pub async fn run(client: Client, opts: RunOptions) -> Result<(), String> {
     tracing::info!("leading: starting the controller");
     let result = control(client, opts.clone(), metrics, health, stop_rx.clone(), lead_rx.clone()).await;
     signal.abort();
+    drop(always_leading);
     if let Some(e) = elector {
         // The elector releases the lease when `stop` fires; give it a moment.
         let _ = tokio::time::timeout(Duration::from_secs(5), e).await;

@@ -1,0 +1,377 @@
+//! The e2e harness: a Kubernetes API stand-in (in this process), the AWS
+//! stand-in (LocalStack, one per test binary) seeded with a misconfigured
+//! fleet, the real `kubectl`, and the built `zerofn` binary running as the
+//! controller — as many replicas as a test wants, each killable.
+//!
+//! Everything listens on 127.0.0.1 and goes away when the test's values drop.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use zerofn_sim::aws::{Aws, Fleet, FleetManifests};
+use zerofn_sim::kube::{KubeApi, KubeApiOptions};
+use zerofn_sim::localstack::{LocalStack, REGION};
+use zerofn_sim::process::{Managed, free_port};
+
+/// kubectl as the issue names it: the machine's own.
+pub const KUBECTL: &str = "/usr/bin/kubectl";
+
+/// The zerofn binary under test: `ZEROFN_BIN`, or the one cargo built next
+/// to this test (target/<profile>/zerofn).
+pub fn zerofn_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("ZEROFN_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    // target/<profile>/deps/<test>-<hash>
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("zerofn"))
+        .unwrap_or_default();
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p zerofn`; `cargo test --workspace` does) or set ZEROFN_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "zerofn-e2e-{name}-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What kubectl printed and whether it succeeded.
+pub struct Kubectl {
+    pub ok: bool,
+    pub out: String,
+}
+
+pub struct World {
+    pub kube: KubeApi,
+    pub kubeconfig: PathBuf,
+    pub aws: Aws,
+    pub fleet: Fleet,
+    pub manifests: FleetManifests,
+    pub dir: TempDir,
+}
+
+impl World {
+    /// A cluster with zerofn's CRDs and the `shop` and `zerofn-system`
+    /// namespaces, and an AWS estate with the misconfigured fleet (named
+    /// after `test`). Nothing is applied beyond that.
+    pub async fn start(test: &str) -> World {
+        let dir = TempDir::new(test);
+        let kube = KubeApi::start(KubeApiOptions::default())
+            .await
+            .expect("Kubernetes stand-in starts");
+        let kubeconfig = dir.0.join("kubeconfig");
+        kube.write_kubeconfig(&kubeconfig, "shop").expect("kubeconfig");
+        let localstack = tokio::task::spawn_blocking(LocalStack::shared)
+            .await
+            .expect("LocalStack starts");
+        let aws = Aws::new(&localstack.endpoint(), REGION).await;
+        let prefix = format!("{test}-{:04x}-", fastrand::u16(..));
+        let fleet = Fleet::seed(&aws, &prefix).await.expect("fleet seeded");
+        let manifests = fleet
+            .write_manifests(&dir.0.join("manifests"), &localstack.endpoint())
+            .expect("manifests written");
+        let world = World {
+            kube,
+            kubeconfig,
+            aws,
+            fleet,
+            manifests,
+            dir,
+        };
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
+        world
+            .kubectl_ok(&["apply", "-f", crds.to_str().unwrap_or_default()])
+            .await;
+        world
+            .apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: zerofn-system}\n")
+            .await;
+        world
+    }
+
+    /// Run kubectl against the stand-in.
+    pub async fn kubectl(&self, args: &[&str]) -> Kubectl {
+        self.kubectl_in(args, None).await
+    }
+
+    pub async fn kubectl_ok(&self, args: &[&str]) -> String {
+        let r = self.kubectl(args).await;
+        assert!(r.ok, "kubectl {args:?} failed:\n{}", r.out);
+        r.out
+    }
+
+    /// `kubectl apply -f -` of `yaml`.
+    pub async fn apply(&self, yaml: &str) -> String {
+        let r = self.kubectl_in(&["apply", "-f", "-"], Some(yaml)).await;
+        assert!(r.ok, "kubectl apply failed:\n{}\n---\n{yaml}", r.out);
+        r.out
+    }
+
+    pub async fn apply_file(&self, file: &Path) -> String {
+        self.kubectl_ok(&["apply", "-f", file.to_str().unwrap_or_default()])
+            .await
+    }
+
+    async fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Kubectl {
+        let mut cmd = tokio::process::Command::new(KUBECTL);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .env("HOME", &self.dir.0)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("kubectl runs");
+        if let (Some(mut pipe), Some(input)) = (child.stdin.take(), stdin) {
+            use tokio::io::AsyncWriteExt;
+            pipe.write_all(input.as_bytes()).await.expect("kubectl stdin");
+        }
+        let out = child.wait_with_output().await.expect("kubectl finishes");
+        Kubectl {
+            ok: out.status.success(),
+            out: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// `kubectl wait --for=condition=<cond> fp/<name>` in `ns`.
+    pub async fn wait_for(&self, ns: &str, name: &str, condition: &str, timeout: Duration) -> Kubectl {
+        self.kubectl(&[
+            "wait",
+            "-n",
+            ns,
+            &format!("--for=condition={condition}"),
+            &format!("fp/{name}"),
+            &format!("--timeout={}s", timeout.as_secs()),
+        ])
+        .await
+    }
+
+    /// A FunctionPosture as the API server holds it.
+    pub fn posture(&self, ns: &str, name: &str) -> Option<Value> {
+        self.kube.get("zerofn.dev", "v1alpha1", "functionpostures", ns, name)
+    }
+
+    /// One condition of a posture: (status, reason).
+    pub fn condition(&self, ns: &str, name: &str, type_: &str) -> Option<(String, String)> {
+        let p = self.posture(ns, name)?;
+        p["status"]["conditions"].as_array()?.iter().find_map(|c| {
+            (c["type"] == type_).then(|| {
+                (
+                    c["status"].as_str().unwrap_or_default().to_string(),
+                    c["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+        })
+    }
+
+    /// Start a controller replica named `identity`.
+    pub fn controller(&self, identity: &str, extra: &[&str]) -> Controller {
+        Controller::start(self, identity, extra)
+    }
+
+    /// The Lambda configuration of `function`.
+    pub async fn function(
+        &self,
+        function: &str,
+    ) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+        self.aws
+            .lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{function}: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))
+    }
+
+    pub async fn tags(&self, function: &str) -> std::collections::HashMap<String, String> {
+        let arn = self.function(function).await.function_arn.unwrap_or_default();
+        self.aws
+            .lambda
+            .list_tags()
+            .resource(arn)
+            .send()
+            .await
+            .map(|t| t.tags.unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// The resource policy of `function`, `None` when it has none.
+    pub async fn resource_policy(&self, function: &str) -> Option<Value> {
+        let p = self.aws.lambda.get_policy().function_name(function).send().await.ok()?;
+        serde_json::from_str(p.policy()?).ok()
+    }
+}
+
+/// Poll `check` every 250 ms until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One `zerofn run` process.
+pub struct Controller {
+    pub identity: String,
+    pub probe_port: u16,
+    process: Managed,
+}
+
+impl Controller {
+    fn start(world: &World, identity: &str, extra: &[&str]) -> Controller {
+        let probe_port = free_port().expect("free port");
+        let probe = format!("127.0.0.1:{probe_port}");
+        let mut args = vec![
+            "run",
+            "--log-format",
+            "json",
+            "--probe-addr",
+            probe.as_str(),
+            "--identity",
+            identity,
+        ];
+        args.extend_from_slice(extra);
+        let log = world.dir.0.join(format!("{identity}-{}.log", fastrand::u32(..)));
+        let process = Managed::spawn(
+            identity,
+            &zerofn_bin(),
+            &args,
+            &[
+                ("KUBECONFIG", world.kubeconfig.to_string_lossy().into_owned()),
+                ("HOME", world.dir.0.to_string_lossy().into_owned()),
+                ("AWS_EC2_METADATA_DISABLED", "true".into()),
+                ("RUST_LOG", "info,zerofn=debug".into()),
+            ],
+            log,
+            None,
+        )
+        .expect("zerofn run starts");
+        Controller {
+            identity: identity.to_string(),
+            probe_port,
+            process,
+        }
+    }
+
+    /// GET a path of the probe server; (status, body).
+    pub fn probe(&self, path: &str) -> Option<(u16, String)> {
+        let mut s =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], self.probe_port).into(), Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).ok()?;
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).ok()?;
+        let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+        let body = raw
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// Cloud calls this replica made, by (op, outcome), from /metrics.
+    pub fn cloud_calls(&self) -> Vec<(String, String, u64)> {
+        let Some((200, body)) = self.probe("/metrics") else {
+            return Vec::new();
+        };
+        body.lines()
+            .filter(|l| l.starts_with("zerofn_cloud_requests_total{"))
+            .filter_map(|l| {
+                let (labels, value) = l.rsplit_once(' ')?;
+                let label = |k: &str| {
+                    labels
+                        .split_once(&format!("{k}=\""))
+                        .and_then(|(_, r)| r.split_once('"'))
+                        .map(|(v, _)| v.to_string())
+                };
+                Some((
+                    label("op")?,
+                    label("outcome")?,
+                    value.trim().parse::<f64>().ok()? as u64,
+                ))
+            })
+            .collect()
+    }
+
+    /// Successful write calls this replica made.
+    pub fn writes(&self) -> u64 {
+        self.cloud_calls()
+            .iter()
+            .filter(|(op, outcome, _)| zerofn::metrics::is_write(op) && outcome == "ok")
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+
+    /// Every cloud call this replica made, of any kind and outcome.
+    pub fn total_calls(&self) -> u64 {
+        self.cloud_calls().iter().map(|(_, _, n)| n).sum()
+    }
+
+    /// A metric's value summed over its label sets.
+    pub fn metric(&self, name: &str) -> f64 {
+        let Some((200, body)) = self.probe("/metrics") else {
+            return 0.0;
+        };
+        body.lines()
+            .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' ')))
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn ready(&self) -> bool {
+        matches!(self.probe("/readyz"), Some((200, _)))
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.process.running()
+    }
+
+    /// SIGKILL: the process dies mid-whatever, as in an OOM kill or node loss.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}

@@ -1,0 +1,433 @@
+//! zerofn end to end: the built binary as the controller, the Kubernetes API
+//! stand-in, LocalStack, and `/usr/bin/kubectl`, one scenario per test.
+
+use std::time::Duration;
+use zerofn_e2e::{Controller, World, eventually};
+
+/// Fast enough for tests; the defaults (5m resync, 30s inventory) are for
+/// real quotas.
+const FAST: &[&str] = &[
+    "--namespace",
+    "zerofn-system",
+    "--resync-interval",
+    "4s",
+    "--inventory-ttl",
+    "1s",
+    "--release-timeout",
+    "30s",
+];
+const READY: Duration = Duration::from_secs(120);
+
+fn single(world: &World, identity: &str) -> Controller {
+    let mut args = FAST.to_vec();
+    args.extend_from_slice(&["--leader-elect", "false"]);
+    world.controller(identity, &args)
+}
+
+async fn wait_ready(world: &World, ns: &str, name: &str, c: &Controller) {
+    let r = world.wait_for(ns, name, "Ready", READY).await;
+    assert!(
+        r.ok,
+        "fp/{name} not Ready: {}\nstatus: {}\ncontroller log:\n{}",
+        r.out,
+        world
+            .posture(ns, name)
+            .map(|p| p["status"].to_string())
+            .unwrap_or_default(),
+        tail(&c.log())
+    );
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+async fn enforce_fleet(world: &World, c: &Controller) {
+    world.apply_file(&world.manifests.account).await;
+    world.apply_file(&world.manifests.enforce).await;
+    wait_ready(world, "shop", "orders-api", c).await;
+    wait_ready(world, "shop", "billing-worker", c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postures_become_ready_and_the_cloud_is_fixed() {
+    let world = World::start("ready").await;
+    let c = single(&world, "zerofn-0");
+    enforce_fleet(&world, &c).await;
+
+    // The cloud is fixed: a dedicated role, IAM-authenticated URL, VPC,
+    // tracing and structured logs, no public invoke, ownership claimed.
+    let orders = world.function(&world.fleet.orders).await;
+    let role = orders.role().unwrap_or_default();
+    assert!(
+        !role.ends_with(&format!("/{}", world.fleet.shared_role)),
+        "still on the shared role: {role}"
+    );
+    assert!(role.contains("zerofn-"), "{role}");
+    assert_eq!(
+        orders.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()),
+        Some("Active")
+    );
+    assert_eq!(
+        orders.logging_config().and_then(|l| l.log_format()).map(|f| f.as_str()),
+        Some("JSON")
+    );
+    let mut subnets = orders.vpc_config().map(|v| v.subnet_ids().to_vec()).unwrap_or_default();
+    subnets.sort();
+    let mut want = world.fleet.subnets.clone();
+    want.sort();
+    assert_eq!(subnets, want);
+    let url = world
+        .aws
+        .lambda
+        .get_function_url_config()
+        .function_name(&world.fleet.orders)
+        .send()
+        .await
+        .expect("the URL stays");
+    assert_eq!(url.auth_type().as_str(), "AWS_IAM");
+    let policy = world.resource_policy(&world.fleet.orders).await.unwrap_or_default();
+    assert!(!policy.to_string().contains("\"Principal\":\"*\""), "{policy}");
+    assert_eq!(
+        world
+            .tags(&world.fleet.orders)
+            .await
+            .get("zerofn.dev/owner")
+            .map(String::as_str),
+        Some("default/shop/orders-api")
+    );
+    assert!(c.writes() > 0);
+
+    // kubectl shows the printer columns for every namespace...
+    let table = world.kubectl_ok(&["get", "fp", "-A"]).await;
+    let header = table.lines().next().unwrap_or_default();
+    for col in [
+        "NAMESPACE",
+        "NAME",
+        "CLOUD",
+        "FUNCTION",
+        "MODE",
+        "READY",
+        "COMPLIANT",
+        "AGE",
+    ] {
+        assert!(header.contains(col), "column {col} missing:\n{table}");
+    }
+    let row = table.lines().find(|l| l.contains("orders-api")).unwrap_or_default();
+    for cell in ["shop", "aws", &world.fleet.orders, "Enforce", "True"] {
+        assert!(row.contains(cell), "{cell} missing in: {row}");
+    }
+    // ...and describe shows the conditions and the events of the enforcement.
+    let described = world.kubectl_ok(&["describe", "fp", "orders-api", "-n", "shop"]).await;
+    for needle in [
+        "Conditions:",
+        "Ready",
+        "Synced",
+        "IdentityCompliant",
+        "Events:",
+        "Enforced",
+    ] {
+        assert!(described.contains(needle), "{needle} missing:\n{described}");
+    }
+    // The controller reports itself ready and counts what it did.
+    assert!(c.ready());
+    assert!(c.metric("zerofn_reconciles_total") >= 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drift_behind_zerofns_back_is_reverted_within_one_resync() {
+    let world = World::start("drift").await;
+    let c = single(&world, "zerofn-0");
+    enforce_fleet(&world, &c).await;
+
+    // Someone turns tracing off and reopens the URL to anyone.
+    let f = &world.fleet.orders;
+    world
+        .aws
+        .lambda
+        .update_function_configuration()
+        .function_name(f)
+        .tracing_config(
+            aws_sdk_lambda::types::TracingConfig::builder()
+                .mode(aws_sdk_lambda::types::TracingMode::PassThrough)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("drift applied");
+    world.aws.wait_ready(f).await.expect("function settles");
+    world
+        .aws
+        .lambda
+        .update_function_url_config()
+        .function_name(f)
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::None)
+        .send()
+        .await
+        .expect("drift applied");
+
+    // One resync (4s) plus the inventory TTL and the enforcement itself.
+    let reverted = eventually(Duration::from_secs(30), || async {
+        let cfg = world.function(f).await;
+        let url = world.aws.lambda.get_function_url_config().function_name(f).send().await;
+        cfg.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()) == Some("Active")
+            && url.is_ok_and(|u| u.auth_type().as_str() == "AWS_IAM")
+    })
+    .await;
+    assert!(reverted, "drift not reverted:\n{}", tail(&c.log()));
+    let described = world.kubectl_ok(&["describe", "fp", "orders-api", "-n", "shop"]).await;
+    assert!(described.contains("Enforced"), "{described}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audit_posture_reports_drift_and_changes_nothing() {
+    let world = World::start("audit").await;
+    let c = single(&world, "zerofn-0");
+    let f = &world.fleet.reports;
+    let before = world.function(f).await;
+    let policy_before = world.resource_policy(f).await;
+    world.apply_file(&world.manifests.account).await;
+    world.apply_file(&world.manifests.audit).await;
+
+    // Audit observes, reports the drift and stays not Ready.
+    let reported = eventually(READY, || async {
+        world.condition("shop", "reports", "Ready") == Some(("False".into(), "Drift".into()))
+    })
+    .await;
+    assert!(reported, "no drift reported: {:?}", world.posture("shop", "reports"));
+    assert_eq!(
+        world.condition("shop", "reports", "Synced").map(|c| c.0),
+        Some("True".into())
+    );
+    let status = world
+        .posture("shop", "reports")
+        .map(|p| p["status"].clone())
+        .unwrap_or_default();
+    let findings = status["findings"].to_string();
+    assert!(
+        findings.contains("tracing") || findings.contains("Tracing"),
+        "{findings}"
+    );
+    let table = world.kubectl_ok(&["get", "fp", "reports", "-n", "shop"]).await;
+    assert!(table.contains("Audit") && table.contains("False"), "{table}");
+
+    // Let a few resyncs pass: still nothing written, nothing changed.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(c.writes(), 0, "{:?}", c.cloud_calls());
+    assert!(c.total_calls() > 0, "the controller never looked");
+    let after = world.function(f).await;
+    assert_eq!(before.role(), after.role());
+    assert_eq!(before.tracing_config(), after.tracing_config());
+    assert_eq!(policy_before, world.resource_policy(f).await);
+    assert!(!world.tags(f).await.contains_key("zerofn.dev/owner"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_posture_releases_ownership() {
+    let world = World::start("delete").await;
+    let c = single(&world, "zerofn-0");
+    enforce_fleet(&world, &c).await;
+    let f = &world.fleet.orders;
+    assert!(world.tags(f).await.contains_key("zerofn.dev/owner"));
+    let hardened = world.function(f).await;
+
+    // kubectl delete waits for the finalizer: by the time it returns, the
+    // marker is gone from the cloud and the object from the cluster.
+    let out = world
+        .kubectl_ok(&["delete", "fp", "orders-api", "-n", "shop", "--timeout=60s"])
+        .await;
+    assert!(out.contains("deleted"), "{out}");
+    assert!(world.posture("shop", "orders-api").is_none());
+    assert!(!world.tags(f).await.contains_key("zerofn.dev/owner"));
+    // Hardening stays; nothing was deleted or reverted.
+    let after = world.function(f).await;
+    assert_eq!(hardened.role(), after.role());
+    assert_eq!(hardened.tracing_config(), after.tracing_config());
+    assert_eq!(
+        hardened.vpc_config().map(|v| v.subnet_ids().len()),
+        after.vpc_config().map(|v| v.subnet_ids().len())
+    );
+    let role = after
+        .role()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        world.aws.iam.get_role().role_name(&role).send().await.is_ok(),
+        "role {role} deleted"
+    );
+    // The other posture keeps its claim.
+    assert!(world.tags(&world.fleet.billing).await.contains_key("zerofn.dev/owner"));
+    let events = world
+        .kubectl_ok(&["get", "events", "-n", "shop", "-o", "jsonpath={.items[*].reason}"])
+        .await;
+    assert!(events.split_whitespace().any(|r| r == "OwnershipReleased"), "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_posture_in_another_namespace_cannot_use_the_account() {
+    let world = World::start("tenancy").await;
+    let c = single(&world, "zerofn-0");
+    world.apply_file(&world.manifests.account).await;
+    let f = &world.fleet.orders;
+    let before = world.function(f).await;
+    world
+        .apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: intruder}}\n---\n\
+             apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: grab, namespace: intruder}}\n\
+             spec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {f}}}}}\n  mode: Enforce\n  \
+             observability: {{tracing: Active, structuredLogs: true}}\n---\n\
+             apiVersion: zerofn.dev/v1alpha1\nkind: ClusterCloudAccount\nmetadata: {{name: shared}}\n\
+             spec:\n  allowedNamespaces: [shop]\n  aws: {{accountId: \"000000000000\", region: eu-west-1, endpoint: {}}}\n---\n\
+             apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: grab-cluster, namespace: intruder}}\n\
+             spec:\n  accountRef: {{name: shared, kind: ClusterCloudAccount}}\n  function: {{aws: {{name: {f}}}}}\n  mode: Enforce\n  \
+             observability: {{tracing: Active, structuredLogs: true}}\n",
+            world.aws.endpoint
+        ))
+        .await;
+
+    // A CloudAccount of another namespace does not exist for this posture;
+    // a ClusterCloudAccount that does not admit the namespace refuses it.
+    for (name, reason) in [("grab", "AccountNotFound"), ("grab-cluster", "AccountNotAllowed")] {
+        let refused = eventually(READY, || async {
+            world.condition("intruder", name, "Ready") == Some(("False".into(), reason.into()))
+        })
+        .await;
+        assert!(
+            refused,
+            "{name}: {:?}\n{}",
+            world.posture("intruder", name),
+            tail(&c.log())
+        );
+    }
+    let r = world
+        .wait_for("intruder", "grab", "Ready", Duration::from_secs(2))
+        .await;
+    assert!(!r.ok);
+    // Nothing reached the cloud on their behalf.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(c.writes(), 0, "{:?}", c.cloud_calls());
+    let after = world.function(f).await;
+    assert_eq!(before.tracing_config(), after.tracing_config());
+    assert!(!world.tags(f).await.contains_key("zerofn.dev/owner"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn controller_killed_and_restarted_loses_nothing_and_repeats_no_write() {
+    let world = World::start("restart").await;
+    world.apply_file(&world.manifests.account).await;
+    world.apply_file(&world.manifests.enforce).await;
+
+    // Killed in the middle of enforcing: after its first write.
+    let mut first = single(&world, "zerofn-a");
+    let wrote = eventually(READY, || async { first.writes() > 0 }).await;
+    assert!(wrote, "{}", tail(&first.log()));
+    first.kill();
+    assert!(!first.running());
+
+    // The next process finishes the job from what is in the cloud and the
+    // cluster: nothing lost, nothing duplicated.
+    let mut second = single(&world, "zerofn-b");
+    wait_ready(&world, "shop", "orders-api", &second).await;
+    wait_ready(&world, "shop", "billing-worker", &second).await;
+    let orders = world.function(&world.fleet.orders).await;
+    let role = orders.role().unwrap_or_default().to_string();
+    assert!(role.contains("zerofn-"), "{role}");
+    let roles = world.aws.iam.list_roles().send().await.expect("roles");
+    let minted: Vec<&str> = roles
+        .roles()
+        .iter()
+        .map(|r| r.role_name())
+        .filter(|n| n.starts_with("zerofn-") && n.contains(&world.fleet.prefix))
+        .collect();
+    assert_eq!(minted.len(), 2, "one dedicated role per function: {minted:?}");
+    let policy = world.resource_policy(&world.fleet.orders).await.unwrap_or_default();
+    let statements = policy["Statement"].as_array().map(Vec::len).unwrap_or_default();
+    assert_eq!(statements, 1, "{policy}");
+    let transitions = |w: &World| {
+        w.posture("shop", "orders-api").map(|p| {
+            p["status"]["conditions"]
+                .as_array()
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| c["lastTransitionTime"].to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let settled = transitions(&world);
+
+    // Killed when all is compliant: the restart repeats no write and keeps
+    // the status as it was.
+    second.kill();
+    let third = single(&world, "zerofn-c");
+    let looked = eventually(READY, || async {
+        third.metric("zerofn_reconciles_total") >= 2.0 && third.total_calls() > 0
+    })
+    .await;
+    assert!(looked, "{}", tail(&third.log()));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(third.writes(), 0, "writes after restart: {:?}", third.cloud_calls());
+    assert_eq!(
+        world.condition("shop", "orders-api", "Ready").map(|c| c.0),
+        Some("True".into())
+    );
+    assert_eq!(transitions(&world), settled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_never_both_write() {
+    let world = World::start("replicas").await;
+    let mut args = FAST.to_vec();
+    args.extend_from_slice(&[
+        "--leader-elect",
+        "true",
+        "--lease-duration",
+        "6s",
+        "--renew-deadline",
+        "4s",
+        "--retry-period",
+        "1s",
+    ]);
+    let mut replicas = [world.controller("zerofn-a", &args), world.controller("zerofn-b", &args)];
+    world.apply_file(&world.manifests.account).await;
+    world.apply_file(&world.manifests.enforce).await;
+    wait_ready(&world, "shop", "orders-api", &replicas[0]).await;
+    wait_ready(&world, "shop", "billing-worker", &replicas[0]).await;
+
+    let holder = || {
+        world
+            .kube
+            .get("coordination.k8s.io", "v1", "leases", "zerofn-system", "zerofn-leader")
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+    };
+    let leader = holder().expect("a lease holder");
+    let lead = replicas
+        .iter()
+        .position(|r| r.identity == leader)
+        .expect("the holder is a replica");
+    let standby = 1 - lead;
+    // Exactly one replica touched the cloud; both are healthy, so the
+    // standby can take over.
+    assert!(replicas[lead].writes() > 0);
+    assert_eq!(replicas[standby].total_calls(), 0, "the standby called the cloud");
+    assert!(replicas[lead].ready() && replicas[standby].ready());
+
+    // The leader dies; the standby takes the lease, carries on, and finds
+    // nothing left to write.
+    replicas[lead].kill();
+    let next = replicas[standby].identity.clone();
+    let took = eventually(Duration::from_secs(30), || async {
+        holder().as_deref() == Some(next.as_str())
+    })
+    .await;
+    assert!(took, "{:?}\n{}", holder(), tail(&replicas[standby].log()));
+    let worked = eventually(READY, || async { replicas[standby].total_calls() > 0 }).await;
+    assert!(worked, "{}", tail(&replicas[standby].log()));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(replicas[standby].writes(), 0, "{:?}", replicas[standby].cloud_calls());
+}
