@@ -99,7 +99,12 @@ mod azure {
     }
 
     impl Client {
-        async fn send(&self, method: &str, path_and_query: &str, body: Option<Value>) -> Result<Answer, reqwest::Error> {
+        async fn send(
+            &self,
+            method: &str,
+            path_and_query: &str,
+            body: Option<Value>,
+        ) -> Result<Answer, reqwest::Error> {
             let url = if path_and_query.starts_with("https://") {
                 path_and_query.to_string()
             } else {
@@ -130,7 +135,12 @@ mod azure {
                 ..Default::default()
             },
         };
-        let cred = ClientSecretCredential::new(TENANT, CLIENT.to_string(), Secret::new(SECRET), Some(options(http(&arm)?)))?;
+        let cred = ClientSecretCredential::new(
+            TENANT,
+            CLIENT.to_string(),
+            Secret::new(SECRET),
+            Some(options(http(&arm)?)),
+        )?;
         let token = cred.get_token(&["https://management.azure.com/.default"], None).await?;
         // The token it got opens ARM.
         let c = Client {
@@ -140,7 +150,12 @@ mod azure {
         };
         let a = c.get(&format!("{}?{WEB}", site_path("rg-fn", "fn-a"))).await?;
         assert_eq!(a.status, 200, "{}", a.body);
-        let wrong = ClientSecretCredential::new(TENANT, CLIENT.to_string(), Secret::new("nope"), Some(options(http(&arm)?)))?;
+        let wrong = ClientSecretCredential::new(
+            TENANT,
+            CLIENT.to_string(),
+            Secret::new("nope"),
+            Some(options(http(&arm)?)),
+        )?;
         let err = wrong
             .get_token(&["https://management.azure.com/.default"], None)
             .await
@@ -192,25 +207,61 @@ mod azure {
         let c = connect(&arm).await?;
         let url = format!("{}{}?{WEB}", arm.url(), site_path("rg-fn", "fn-a"));
         let a = answer(c.http.get(&url).send().await?).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (401, Some("AuthenticationFailed")));
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (401, Some("AuthenticationFailed"))
+        );
         let a = answer(c.http.get(&url).bearer_auth("forged").send().await?).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (401, Some("InvalidAuthenticationToken")));
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (401, Some("InvalidAuthenticationToken"))
+        );
         let a = c.get(&site_path("rg-fn", "fn-a")).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("MissingApiVersionParameter")));
-        let a = c.get(&format!("{}?api-version=2015-08-01", site_path("rg-fn", "fn-a"))).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("InvalidApiVersionParameter")));
-        assert!(a.body["error"]["message"].as_str().unwrap_or_default().contains("2024-04-01"));
-        let a = c.get(&format!("{}?api-version=2023-12-01", site_path("rg-fn", "fn-a"))).await?;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (400, Some("MissingApiVersionParameter"))
+        );
+        let a = c
+            .get(&format!("{}?api-version=2015-08-01", site_path("rg-fn", "fn-a")))
+            .await?;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (400, Some("InvalidApiVersionParameter"))
+        );
+        assert!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("2024-04-01")
+        );
+        let a = c
+            .get(&format!("{}?api-version=2023-12-01", site_path("rg-fn", "fn-a")))
+            .await?;
         assert_eq!(a.status, 200);
-        let a = c.get(&format!("/subscriptions/{TENANT}/providers/Microsoft.Web/sites?{WEB}")).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (404, Some("SubscriptionNotFound")));
+        let a = c
+            .get(&format!("/subscriptions/{TENANT}/providers/Microsoft.Web/sites?{WEB}"))
+            .await?;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (404, Some("SubscriptionNotFound"))
+        );
         let a = c.get(&format!("{}?{WEB}", site_path("rg-fn", "nope"))).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (404, Some("ResourceNotFound")));
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (404, Some("ResourceNotFound"))
+        );
         let a = c.get(&format!("{}?{WEB}", site_path("rg-nope", "fn-a"))).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (404, Some("ResourceGroupNotFound")));
-        let a = c.get(&format!("{}/config/slotConfigNames?{WEB}", site_path("rg-fn", "fn-a"))).await?;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (404, Some("ResourceGroupNotFound"))
+        );
+        let a = c
+            .get(&format!("{}/config/slotConfigNames?{WEB}", site_path("rg-fn", "fn-a")))
+            .await?;
         assert_eq!(a.status, 404);
-        let a = c.send("DELETE", &format!("{}?{WEB}", site_path("rg-fn", "fn-a")), None).await?;
+        let a = c
+            .send("DELETE", &format!("{}?{WEB}", site_path("rg-fn", "fn-a")), None)
+            .await?;
         assert_eq!(a.status, 405);
         let log = arm.requests();
         assert_eq!(log[1].authorization, None);
@@ -222,7 +273,9 @@ mod azure {
     async fn sites_list_pages_with_next_link_and_get_hides_config() -> TestResult {
         let arm = Arm::start(world().page_size(2)).await?;
         let c = connect(&arm).await?;
-        let first = c.get(&format!("/subscriptions/{SUB}/providers/microsoft.web/SITES?{WEB}")).await?;
+        let first = c
+            .get(&format!("/subscriptions/{SUB}/providers/microsoft.web/SITES?{WEB}"))
+            .await?;
         assert_eq!(first.status, 200);
         assert_eq!(first.body["value"].as_array().map(Vec::len), Some(2));
         let next = first.body["nextLink"].as_str().ok_or("no nextLink")?;
@@ -245,8 +298,15 @@ mod azure {
             .as_object()
             .and_then(|m| m.values().next())
             .ok_or("no uai")?;
-        assert_eq!(uai["principalId"].as_str(), arm.uai_principal_id("rg-fn", "uai-a").as_deref());
-        let rg = c.get(&format!("/subscriptions/{SUB}/resourceGroups/rg-other/providers/Microsoft.Web/sites?{WEB}")).await?;
+        assert_eq!(
+            uai["principalId"].as_str(),
+            arm.uai_principal_id("rg-fn", "uai-a").as_deref()
+        );
+        let rg = c
+            .get(&format!(
+                "/subscriptions/{SUB}/resourceGroups/rg-other/providers/Microsoft.Web/sites?{WEB}"
+            ))
+            .await?;
         assert_eq!(rg.body["value"][0]["name"], "fn-c");
         let mi = c
             .get(&format!("/subscriptions/{SUB}/resourceGroups/rg-fn/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-a?api-version=2023-01-31"))
@@ -262,7 +322,11 @@ mod azure {
         let c = connect(&arm).await?;
         let path = format!("{}/config/web?{WEB}", site_path("rg-fn", "fn-a"));
         let a = c
-            .send("PATCH", &path, Some(json!({"properties": {"ftpsState": "Disabled", "http20Enabled": true}})))
+            .send(
+                "PATCH",
+                &path,
+                Some(json!({"properties": {"ftpsState": "Disabled", "http20Enabled": true}})),
+            )
             .await?;
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.body["name"], "web");
@@ -277,30 +341,63 @@ mod azure {
             )
             .await?;
         assert_eq!(a.body["properties"]["ipSecurityRestrictions"][0]["name"], "office");
-        assert_eq!(a.body["properties"]["ipSecurityRestrictions"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            a.body["properties"]["ipSecurityRestrictions"].as_array().map(Vec::len),
+            Some(1)
+        );
         assert_eq!(a.body["properties"]["ftpsState"], "Disabled");
         // PUT is the whole document: ftpsState and restrictions revert.
-        let a = c.send("PUT", &path, Some(json!({"properties": {"minTlsVersion": "1.3"}}))).await?;
+        let a = c
+            .send("PUT", &path, Some(json!({"properties": {"minTlsVersion": "1.3"}})))
+            .await?;
         assert_eq!(a.status, 200);
         let cfg = arm.site_config("rg-fn", "fn-a").ok_or("no config")?;
         assert_eq!(cfg["properties"]["minTlsVersion"], "1.3");
         assert_eq!(cfg["properties"]["ftpsState"], "AllAllowed");
         assert_eq!(cfg["properties"]["ipSecurityRestrictions"], json!([]));
-        let a = c.send("PATCH", &path, Some(json!({"properties": {"minTlsVersion": "1.4"}}))).await?;
-        assert_eq!(a.status, 400);
-        assert!(a.body["error"]["message"].as_str().unwrap_or_default().contains("minTlsVersion"));
-        let a = c.send("PATCH", &path, Some(json!({"properties": {"ftpsState": "ftpsonly"}}))).await?;
-        assert_eq!(a.status, 400);
-        let a = c.send("PATCH", &path, Some(json!({"properties": {"http20Enabled": "yes"}}))).await?;
-        assert!(a.body["error"]["message"].as_str().unwrap_or_default().contains("http20Enabled"));
-        let bad = json!({"name": "x", "priority": 1, "action": "Allow", "ipAddress": "10.0.0.1"});
-        let a = c.send("PATCH", &path, Some(json!({"properties": {"ipSecurityRestrictions": [bad]}}))).await?;
-        assert_eq!(a.status, 400);
-        assert!(a.body["error"]["message"].as_str().unwrap_or_default().contains("ipSecurityRestrictions[0].ipAddress"));
         let a = c
-            .send("PATCH", &path, None)
+            .send("PATCH", &path, Some(json!({"properties": {"minTlsVersion": "1.4"}})))
             .await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("InvalidRequestContent")));
+        assert_eq!(a.status, 400);
+        assert!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("minTlsVersion")
+        );
+        let a = c
+            .send("PATCH", &path, Some(json!({"properties": {"ftpsState": "ftpsonly"}})))
+            .await?;
+        assert_eq!(a.status, 400);
+        let a = c
+            .send("PATCH", &path, Some(json!({"properties": {"http20Enabled": "yes"}})))
+            .await?;
+        assert!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("http20Enabled")
+        );
+        let bad = json!({"name": "x", "priority": 1, "action": "Allow", "ipAddress": "10.0.0.1"});
+        let a = c
+            .send(
+                "PATCH",
+                &path,
+                Some(json!({"properties": {"ipSecurityRestrictions": [bad]}})),
+            )
+            .await?;
+        assert_eq!(a.status, 400);
+        assert!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ipSecurityRestrictions[0].ipAddress")
+        );
+        let a = c.send("PATCH", &path, None).await?;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (400, Some("InvalidRequestContent"))
+        );
         // Refusals changed nothing.
         let cfg = arm.site_config("rg-fn", "fn-a").ok_or("no config")?;
         assert_eq!(cfg["properties"]["minTlsVersion"], "1.3");
@@ -312,13 +409,17 @@ mod azure {
         let arm = Arm::start(world()).await?;
         let c = connect(&arm).await?;
         let path = format!("{}?{WEB}", site_path("rg-fn", "fn-a"));
-        let subnet = format!("/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/fn");
+        let subnet = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/fn"
+        );
         let a = c
             .send(
                 "PATCH",
                 &path,
-                Some(json!({"properties": {"httpsOnly": true, "publicNetworkAccess": "Disabled",
-                    "virtualNetworkSubnetId": subnet, "vnetRouteAllEnabled": true}, "tags": {"owner": "zerofn"}})),
+                Some(
+                    json!({"properties": {"httpsOnly": true, "publicNetworkAccess": "Disabled",
+                    "virtualNetworkSubnetId": subnet, "vnetRouteAllEnabled": true}, "tags": {"owner": "zerofn"}}),
+                ),
             )
             .await?;
         assert_eq!(a.status, 200, "{}", a.body);
@@ -329,10 +430,19 @@ mod azure {
         assert_eq!(cfg["properties"]["vnetRouteAllEnabled"], true);
         assert_eq!(cfg["properties"]["publicNetworkAccess"], "Disabled");
         let a = c
-            .send("PATCH", &path, Some(json!({"properties": {"virtualNetworkSubnetId": "/subscriptions/x/vnet"}})))
+            .send(
+                "PATCH",
+                &path,
+                Some(json!({"properties": {"virtualNetworkSubnetId": "/subscriptions/x/vnet"}})),
+            )
             .await?;
         assert_eq!(a.status, 400);
-        assert!(a.body["error"]["message"].as_str().unwrap_or_default().contains("virtualNetworkSubnetId"));
+        assert!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("virtualNetworkSubnetId")
+        );
         // Drift behind zerofn's back shows in the next read.
         arm.mutate_site("rg-fn", "fn-a", |s| {
             s["properties"]["httpsOnly"] = json!(false);
@@ -340,7 +450,9 @@ mod azure {
         });
         let a = c.get(&path).await?;
         assert_eq!(a.body["properties"]["httpsOnly"], false);
-        let a = c.get(&format!("{}/config/web?{WEB}", site_path("rg-fn", "fn-a"))).await?;
+        let a = c
+            .get(&format!("{}/config/web?{WEB}", site_path("rg-fn", "fn-a")))
+            .await?;
         assert_eq!(a.body["properties"]["minTlsVersion"], "1.0");
         Ok(())
     }
@@ -354,13 +466,23 @@ mod azure {
             .send("PATCH", &path, Some(json!({"identity": {"type": "SystemAssigned"}})))
             .await?;
         assert_eq!(a.status, 202);
-        let op = a.headers.get("azure-asyncoperation").ok_or("no Azure-AsyncOperation")?.to_str()?.to_string();
+        let op = a
+            .headers
+            .get("azure-asyncoperation")
+            .ok_or("no Azure-AsyncOperation")?
+            .to_str()?
+            .to_string();
         let location = a.headers.get("location").ok_or("no Location")?.to_str()?.to_string();
-        assert!(op.contains("/providers/Microsoft.Web/locations/westeurope/operationResults/"), "{op}");
+        assert!(
+            op.contains("/providers/Microsoft.Web/locations/westeurope/operationResults/"),
+            "{op}"
+        );
         assert!(location.ends_with("&mode=location"));
         assert_eq!(a.headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"0"[..]));
         // A second identity change while this one runs conflicts.
-        let a = c.send("PATCH", &path, Some(json!({"identity": {"type": "None"}}))).await?;
+        let a = c
+            .send("PATCH", &path, Some(json!({"identity": {"type": "None"}})))
+            .await?;
         assert_eq!(a.status, 409);
         for _ in 0..2 {
             assert!(arm.principal_id("rg-fn", "fn-a").is_none());
@@ -373,20 +495,34 @@ mod azure {
         let a = c.get(&op).await?;
         assert_eq!(a.body["status"], "Succeeded");
         let principal = arm.principal_id("rg-fn", "fn-a").ok_or("no principal")?;
-        assert_eq!(arm.site("rg-fn", "fn-a").ok_or("no site")?["identity"]["principalId"], principal.as_str());
+        assert_eq!(
+            arm.site("rg-fn", "fn-a").ok_or("no site")?["identity"]["principalId"],
+            principal.as_str()
+        );
         // Dropping UserAssigned from fn-b's type detaches the identity.
         let path_b = format!("{}?{WEB}", site_path("rg-fn", "fn-b"));
-        let a = c.send("PATCH", &path_b, Some(json!({"identity": {"type": "SystemAssigned"}}))).await?;
+        let a = c
+            .send("PATCH", &path_b, Some(json!({"identity": {"type": "SystemAssigned"}})))
+            .await?;
         assert_eq!(a.status, 202);
-        let op = a.headers.get("azure-asyncoperation").ok_or("no op")?.to_str()?.to_string();
+        let op = a
+            .headers
+            .get("azure-asyncoperation")
+            .ok_or("no op")?
+            .to_str()?
+            .to_string();
         while c.get(&op).await?.body["status"] == "InProgress" {}
         let b = arm.site("rg-fn", "fn-b").ok_or("no site")?;
         assert_eq!(b["identity"]["type"], "SystemAssigned");
         assert!(b["identity"].get("userAssignedIdentities").is_none());
         // The same identity again is no change: 200.
-        let a = c.send("PATCH", &path_b, Some(json!({"identity": {"type": "SystemAssigned"}}))).await?;
+        let a = c
+            .send("PATCH", &path_b, Some(json!({"identity": {"type": "SystemAssigned"}})))
+            .await?;
         assert_eq!(a.status, 200);
-        let a = c.send("PATCH", &path_b, Some(json!({"identity": {"type": "Everything"}}))).await?;
+        let a = c
+            .send("PATCH", &path_b, Some(json!({"identity": {"type": "Everything"}})))
+            .await?;
         assert_eq!(a.status, 400);
         Ok(())
     }
@@ -407,10 +543,19 @@ mod azure {
         let now = arm.auth_settings("rg-fn", "fn-b").ok_or("no auth")?;
         assert!(now["properties"].get("identityProviders").is_none());
         let a = c
-            .send("PUT", &path, Some(json!({"properties": {"globalValidation": {"unauthenticatedClientAction": "Return500"}}})))
+            .send(
+                "PUT",
+                &path,
+                Some(json!({"properties": {"globalValidation": {"unauthenticatedClientAction": "Return500"}}})),
+            )
             .await?;
         assert_eq!(a.status, 400);
-        assert!(a.body["error"]["message"].as_str().unwrap_or_default().contains("unauthenticatedClientAction"));
+        assert!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("unauthenticatedClientAction")
+        );
         Ok(())
     }
 
@@ -419,19 +564,30 @@ mod azure {
         let arm = Arm::start(world()).await?;
         let c = connect(&arm).await?;
         let a = c
-            .send("POST", &format!("{}/config/appsettings/list?{WEB}", site_path("rg-fn", "fn-a")), None)
+            .send(
+                "POST",
+                &format!("{}/config/appsettings/list?{WEB}", site_path("rg-fn", "fn-a")),
+                None,
+            )
             .await?;
         assert_eq!(a.status, 200);
         assert_eq!(a.body["properties"]["FUNCTIONS_EXTENSION_VERSION"], "~4");
         assert_eq!(arm.writes(), 0);
-        let ftp = format!("{}/basicPublishingCredentialsPolicies/ftp?{WEB}", site_path("rg-fn", "fn-a"));
+        let ftp = format!(
+            "{}/basicPublishingCredentialsPolicies/ftp?{WEB}",
+            site_path("rg-fn", "fn-a")
+        );
         assert_eq!(c.get(&ftp).await?.body["properties"]["allow"], true);
-        let a = c.send("PUT", &ftp, Some(json!({"properties": {"allow": false}}))).await?;
+        let a = c
+            .send("PUT", &ftp, Some(json!({"properties": {"allow": false}})))
+            .await?;
         assert_eq!(a.status, 200);
         assert_eq!(a.body["type"], "Microsoft.Web/sites/basicPublishingCredentialsPolicies");
         assert_eq!(arm.publishing_allowed("rg-fn", "fn-a", "ftp"), Some(false));
         assert_eq!(arm.publishing_allowed("rg-fn", "fn-a", "scm"), Some(true));
-        let a = c.send("PUT", &ftp, Some(json!({"properties": {"allow": "no"}}))).await?;
+        let a = c
+            .send("PUT", &ftp, Some(json!({"properties": {"allow": "no"}})))
+            .await?;
         assert_eq!(a.status, 400);
         assert_eq!(arm.writes(), 1);
         arm.clear_requests();
@@ -454,16 +610,29 @@ mod azure {
         assert_eq!(a.body["properties"]["scope"], rg_scope.as_str());
         assert_eq!(a.body["type"], "Microsoft.Authorization/roleAssignments");
         // The same grant under another name conflicts.
-        let other = format!("{rg_scope}/providers/Microsoft.Authorization/roleAssignments/9a0c3f25-04e0-4f89-81d3-0305e82c3302?{AUTHZ}");
+        let other = format!(
+            "{rg_scope}/providers/Microsoft.Authorization/roleAssignments/9a0c3f25-04e0-4f89-81d3-0305e82c3302?{AUTHZ}"
+        );
         let a = c.send("PUT", &other, Some(body.clone())).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (409, Some("RoleAssignmentExists")));
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (409, Some("RoleAssignmentExists"))
+        );
         let a = c
-            .send("PUT", &format!("{rg_scope}/providers/Microsoft.Authorization/roleAssignments/not-a-guid?{AUTHZ}"), Some(body))
+            .send(
+                "PUT",
+                &format!("{rg_scope}/providers/Microsoft.Authorization/roleAssignments/not-a-guid?{AUTHZ}"),
+                Some(body),
+            )
             .await?;
         assert_eq!(a.body["error"]["code"], "InvalidRoleAssignmentId");
-        let stranger = json!({"properties": {"roleDefinitionId": role_id, "principalId": "00000000-1111-4222-8333-444444444444"}});
+        let stranger =
+            json!({"properties": {"roleDefinitionId": role_id, "principalId": "00000000-1111-4222-8333-444444444444"}});
         let a = c.send("PUT", &other, Some(stranger)).await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("PrincipalNotFound")));
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (400, Some("PrincipalNotFound"))
+        );
         let no_role = json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/00000000-1111-4222-8333-444444444444"), "principalId": principal}});
         let a = c.send("PUT", &other, Some(no_role)).await?;
         assert_eq!(a.body["error"]["code"], "RoleDefinitionDoesNotExist");
@@ -477,7 +646,10 @@ mod azure {
         let a = c
             .get(&format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments?{AUTHZ}&$filter=roleName%20eq%20'x'"))
             .await?;
-        assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("InvalidFilter")));
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (400, Some("InvalidFilter"))
+        );
         let del = format!("{rg_scope}/providers/Microsoft.Authorization/roleAssignments/{name}?{AUTHZ}");
         let a = c.send("DELETE", &del, None).await?;
         assert_eq!(a.status, 200);
@@ -504,17 +676,30 @@ mod azure {
         assert_eq!(defs.len(), 1);
         assert_eq!(defs[0]["name"], CONTRIBUTOR);
         assert_eq!(defs[0]["properties"]["type"], "BuiltInRole");
-        let kv = BUILTIN_ROLES.iter().find(|(n, _)| *n == "Key Vault Secrets User").ok_or("no role")?.1;
+        let kv = BUILTIN_ROLES
+            .iter()
+            .find(|(n, _)| *n == "Key Vault Secrets User")
+            .ok_or("no role")?
+            .1;
         let a = c
-            .get(&format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{kv}?{AUTHZ}"))
+            .get(&format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{kv}?{AUTHZ}"
+            ))
             .await?;
         assert_eq!(a.body["properties"]["roleName"], "Key Vault Secrets User");
         // Assignments at a site's scope are listed at the site and above it.
         let a = c
-            .get(&format!("{site_scope}/providers/Microsoft.Authorization/roleAssignments?{AUTHZ}&$filter=atScope()"))
+            .get(&format!(
+                "{site_scope}/providers/Microsoft.Authorization/roleAssignments?{AUTHZ}&$filter=atScope()"
+            ))
             .await?;
         assert_eq!(a.body["value"].as_array().map(Vec::len), Some(1));
-        assert!(a.body["value"][0]["properties"]["roleDefinitionId"].as_str().unwrap_or_default().ends_with(kv));
+        assert!(
+            a.body["value"][0]["properties"]["roleDefinitionId"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(kv)
+        );
         Ok(())
     }
 
@@ -530,10 +715,14 @@ mod azure {
         assert_eq!(a.headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"7"[..]));
         assert_eq!(c.get(&path).await?.status, 200);
         arm.fail_next("PATCH", "/config/web", 409, "Conflict", None, 1);
-        let a = c.send("PATCH", &path, Some(json!({"properties": {"ftpsState": "Disabled"}}))).await?;
+        let a = c
+            .send("PATCH", &path, Some(json!({"properties": {"ftpsState": "Disabled"}})))
+            .await?;
         assert_eq!(a.status, 409);
         assert_eq!(arm.writes(), 0);
-        let a = c.send("PATCH", &path, Some(json!({"properties": {"ftpsState": "Disabled"}}))).await?;
+        let a = c
+            .send("PATCH", &path, Some(json!({"properties": {"ftpsState": "Disabled"}})))
+            .await?;
         assert_eq!(a.status, 200);
         assert_eq!(arm.writes(), 1);
         Ok(())

@@ -27,7 +27,11 @@ pub(crate) fn route(state: &mut State, req: &Req, at: usize) -> ArmResult<Reply>
             match req.method {
                 "GET" => {
                     let a = find(state, &scope, name).ok_or_else(|| {
-                        ArmError::new(404, "RoleAssignmentNotFound", format!("The role assignment '{name}' is not found."))
+                        ArmError::new(
+                            404,
+                            "RoleAssignmentNotFound",
+                            format!("The role assignment '{name}' is not found."),
+                        )
                     })?;
                     Ok(Reply::ok(assignment_json(state, a)))
                 }
@@ -115,7 +119,10 @@ fn quoted_arg(filter: &str, prefix: &str, suffix: &str) -> Option<String> {
     let lower = squeezed.to_ascii_lowercase();
     let rest = lower.strip_prefix(prefix)?;
     let start = squeezed.len() - rest.len();
-    let inner = squeezed[start..].strip_prefix('\'')?.strip_suffix(suffix)?.strip_suffix('\'')?;
+    let inner = squeezed[start..]
+        .strip_prefix('\'')?
+        .strip_suffix(suffix)?
+        .strip_suffix('\'')?;
     (!inner.contains('\'')).then(|| inner.to_string())
 }
 
@@ -123,7 +130,9 @@ fn invalid_filter(filter: &str) -> ArmError {
     ArmError::new(
         400,
         "InvalidFilter",
-        format!("The filter '{filter}' is not supported. Supported filters: atScope(), principalId eq '{{id}}', assignedTo('{{id}}')."),
+        format!(
+            "The filter '{filter}' is not supported. Supported filters: atScope(), principalId eq '{{id}}', assignedTo('{{id}}')."
+        ),
     )
 }
 
@@ -190,13 +199,16 @@ fn create(state: &mut State, req: &Req, scope: &str, name: &str) -> ArmResult<Re
         match props.get(n) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(v) => Err(ArmError::invalid_content(&format!("properties.{n}"), format!("expected a string, got {v}"))),
+            Some(v) => Err(ArmError::invalid_content(
+                &format!("properties.{n}"),
+                format!("expected a string, got {v}"),
+            )),
         }
     };
     let role_id = field("roleDefinitionId")?
         .ok_or_else(|| ArmError::invalid_content("properties.roleDefinitionId", "required"))?;
-    let principal_id = field("principalId")?
-        .ok_or_else(|| ArmError::invalid_content("properties.principalId", "required"))?;
+    let principal_id =
+        field("principalId")?.ok_or_else(|| ArmError::invalid_content("properties.principalId", "required"))?;
     let principal_type = field("principalType")?;
     let guid = roles::guid_of_definition_id(role_id).ok_or_else(|| role_missing(role_id))?;
     let (_, role_guid) = roles::by_guid(guid).ok_or_else(|| role_missing(guid))?;

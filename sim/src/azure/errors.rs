@@ -41,11 +41,19 @@ impl ArmError {
     }
 
     pub fn subscription_not_found(sub: &str) -> ArmError {
-        ArmError::new(404, "SubscriptionNotFound", format!("The subscription '{sub}' could not be found."))
+        ArmError::new(
+            404,
+            "SubscriptionNotFound",
+            format!("The subscription '{sub}' could not be found."),
+        )
     }
 
     pub fn resource_group_not_found(rg: &str) -> ArmError {
-        ArmError::new(404, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found."))
+        ArmError::new(
+            404,
+            "ResourceGroupNotFound",
+            format!("Resource group '{rg}' could not be found."),
+        )
     }
 
     pub fn resource_not_found(kind: &str, name: &str, rg: &str) -> ArmError {
@@ -96,8 +104,9 @@ impl std::error::Error for ArmError {}
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }

@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 
 /// A random version-4 GUID in ARM's lower-case spelling.
 pub fn guid() -> String {
-    let hex = |n: usize| (0..n).map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)])).collect::<String>();
+    let hex = |n: usize| {
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+            .collect::<String>()
+    };
     let variant = char::from(b"89ab"[fastrand::usize(..4)]);
     format!("{}-{}-4{}-{variant}{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
 }
@@ -13,7 +17,10 @@ pub fn guid() -> String {
 pub fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
-        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 pub fn now() -> String {
@@ -62,7 +69,10 @@ pub fn eq_ci(a: &str, b: &str) -> bool {
 
 /// Whether `inner` is `outer` or lies beneath it, comparing whole segments.
 pub fn scope_contains(outer: &str, inner: &str) -> bool {
-    let (o, i) = (outer.trim_end_matches('/').to_ascii_lowercase(), inner.to_ascii_lowercase());
+    let (o, i) = (
+        outer.trim_end_matches('/').to_ascii_lowercase(),
+        inner.to_ascii_lowercase(),
+    );
     o.is_empty() || i == o || i.starts_with(&format!("{o}/"))
 }
 

@@ -12,10 +12,22 @@ pub(crate) fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
     let lower: Vec<String> = req.segs.iter().map(|s| s.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lower.iter().map(String::as_str).collect();
     let (rg, name) = match l.as_slice() {
-        ["subscriptions", _, "providers", "microsoft.managedidentity", "userassignedidentities"] => (None, None),
-        ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.managedidentity", "userassignedidentities"] => {
-            (Some(req.segs[3]), None)
-        }
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.managedidentity",
+            "userassignedidentities",
+        ] => (None, None),
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.managedidentity",
+            "userassignedidentities",
+        ] => (Some(req.segs[3]), None),
         [
             "subscriptions",
             _,

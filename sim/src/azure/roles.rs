@@ -21,11 +21,17 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn by_name(name: &str) -> Option<(&'static str, &'static str)> {
-    BUILTIN_ROLES.iter().copied().find(|(n, _)| n.eq_ignore_ascii_case(name))
+    BUILTIN_ROLES
+        .iter()
+        .copied()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
 pub(crate) fn by_guid(guid: &str) -> Option<(&'static str, &'static str)> {
-    BUILTIN_ROLES.iter().copied().find(|(_, g)| g.eq_ignore_ascii_case(guid))
+    BUILTIN_ROLES
+        .iter()
+        .copied()
+        .find(|(_, g)| g.eq_ignore_ascii_case(guid))
 }
 
 /// `/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}`
@@ -60,7 +66,11 @@ pub(crate) fn definition_json(sub: &str, (name, guid): (&str, &str)) -> Value {
         ),
         "Reader" => (vec!["*/read"], vec![], vec![]),
         "User Access Administrator" => (vec!["*/read", "Microsoft.Authorization/*"], vec![], vec![]),
-        "Website Contributor" => (vec!["Microsoft.Web/sites/*", "Microsoft.Web/serverFarms/join/action"], vec![], vec![]),
+        "Website Contributor" => (
+            vec!["Microsoft.Web/sites/*", "Microsoft.Web/serverFarms/join/action"],
+            vec![],
+            vec![],
+        ),
         "Monitoring Metrics Publisher" => (vec![], vec![], vec!["Microsoft.Insights/Metrics/Write"]),
         n if n.starts_with("Storage Blob") => (
             vec!["Microsoft.Storage/storageAccounts/blobServices/containers/read"],
@@ -72,7 +82,11 @@ pub(crate) fn definition_json(sub: &str, (name, guid): (&str, &str)) -> Value {
             vec![],
             vec!["Microsoft.Storage/storageAccounts/queueServices/queues/messages/read"],
         ),
-        _ => (vec![], vec![], vec!["Microsoft.KeyVault/vaults/secrets/getSecret/action"]),
+        _ => (
+            vec![],
+            vec![],
+            vec!["Microsoft.KeyVault/vaults/secrets/getSecret/action"],
+        ),
     };
     json!({
         "id": definition_id(sub, guid),

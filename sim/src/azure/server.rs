@@ -333,7 +333,10 @@ fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
     let segs = &req.segs;
     // The provider is the last `providers/{namespace}` pair: a role
     // assignment scoped to a site is Microsoft.Authorization's.
-    let Some(at) = (0..segs.len().saturating_sub(1)).rev().find(|&i| eq_ci(segs[i], "providers")) else {
+    let Some(at) = (0..segs.len().saturating_sub(1))
+        .rev()
+        .find(|&i| eq_ci(segs[i], "providers"))
+    else {
         return Err(req.no_route());
     };
     let namespace = segs[at + 1];

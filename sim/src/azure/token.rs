@@ -86,7 +86,9 @@ pub(crate) fn handle(state: &mut State, tenant: &str, body: &[u8]) -> Reply {
             400,
             "invalid_scope",
             1002012,
-            &format!("The provided value for scope '{scope}' is not valid: the stand-in issues Azure Resource Manager tokens only."),
+            &format!(
+                "The provided value for scope '{scope}' is not valid: the stand-in issues Azure Resource Manager tokens only."
+            ),
         );
     }
     let token = format!("{}{}", guid().replace('-', ""), guid().replace('-', ""));

@@ -19,13 +19,36 @@ pub(crate) fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
     let get_only = |r: ArmResult<Reply>| if req.method == "GET" { r } else { Err(req.not_allowed()) };
     match l.as_slice() {
         ["subscriptions", _, "providers", "microsoft.web", "sites"] => get_only(list(state, req, None)),
-        ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.web", "sites"] => {
-            get_only(list(state, req, Some(req.segs[3])))
-        }
-        ["subscriptions", _, "providers", "microsoft.web", "locations", _, "operationresults", _] => {
-            get_only(poll(state, req, req.segs[7]))
-        }
-        ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.web", "sites", _, rest @ ..] => {
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.web",
+            "sites",
+        ] => get_only(list(state, req, Some(req.segs[3]))),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.web",
+            "locations",
+            _,
+            "operationresults",
+            _,
+        ] => get_only(poll(state, req, req.segs[7])),
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.web",
+            "sites",
+            _,
+            rest @ ..,
+        ] => {
             let (rg, name) = (req.segs[3], req.segs[7]);
             if !state.resource_groups.contains_key(&rg.to_ascii_lowercase()) {
                 return Err(ArmError::resource_group_not_found(rg));
@@ -120,7 +143,10 @@ fn object_at(body: &Map<String, Value>, name: &str) -> ArmResult<Option<Map<Stri
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m.clone())),
-        Some(other) => Err(ArmError::invalid_content(name, format!("expected an object, got {other}"))),
+        Some(other) => Err(ArmError::invalid_content(
+            name,
+            format!("expected an object, got {other}"),
+        )),
     }
 }
 
@@ -165,7 +191,12 @@ fn host(site: &Site) -> String {
 /// nulls for the settings only config/web reports.
 pub(crate) fn site_json(state: &State, site: &Site) -> Value {
     let mut brief: Map<String, Value> = site.config.keys().map(|k| (k.clone(), Value::Null)).collect();
-    for k in ["numberOfWorkers", "linuxFxVersion", "functionAppScaleLimit", "minimumElasticInstanceCount"] {
+    for k in [
+        "numberOfWorkers",
+        "linuxFxVersion",
+        "functionAppScaleLimit",
+        "minimumElasticInstanceCount",
+    ] {
         if let Some(v) = site.config.get(k) {
             brief.insert(k.to_string(), v.clone());
         }
@@ -237,9 +268,18 @@ fn check_auth(props: &Map<String, Value>) -> ArmResult<()> {
         }
         v.filter(|v| !v.is_null())
     };
-    for obj in ["platform", "globalValidation", "identityProviders", "login", "httpSettings"] {
+    for obj in [
+        "platform",
+        "globalValidation",
+        "identityProviders",
+        "login",
+        "httpSettings",
+    ] {
         if at(&[obj]).is_some_and(|v| !v.is_object()) {
-            return Err(ArmError::invalid_content(&format!("properties.{obj}"), "expected an object"));
+            return Err(ArmError::invalid_content(
+                &format!("properties.{obj}"),
+                "expected an object",
+            ));
         }
     }
     for path in [
@@ -254,7 +294,13 @@ fn check_auth(props: &Map<String, Value>) -> ArmResult<()> {
             ));
         }
     }
-    const ACTIONS: &[&str] = &["RedirectToLoginPage", "AllowAnonymous", "Return401", "Return403", "Return404"];
+    const ACTIONS: &[&str] = &[
+        "RedirectToLoginPage",
+        "AllowAnonymous",
+        "Return401",
+        "Return403",
+        "Return404",
+    ];
     if let Some(a) = at(&["globalValidation", "unauthenticatedClientAction"])
         && !a.as_str().is_some_and(|a| ACTIONS.contains(&a))
     {
@@ -287,7 +333,12 @@ fn patch_site(state: &mut State, req: &Req, k: &(String, String)) -> ArmResult<R
     match props.get("httpsOnly") {
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => https_only = *b,
-        Some(v) => return Err(ArmError::invalid_content("properties.httpsOnly", format!("expected a boolean, got {v}"))),
+        Some(v) => {
+            return Err(ArmError::invalid_content(
+                "properties.httpsOnly",
+                format!("expected a boolean, got {v}"),
+            ));
+        }
     }
     match props.get("virtualNetworkSubnetId") {
         None | Some(Value::Null) => {}
@@ -296,7 +347,9 @@ fn patch_site(state: &mut State, req: &Req, k: &(String, String)) -> ArmResult<R
         Some(v) => {
             return Err(ArmError::invalid_content(
                 "properties.virtualNetworkSubnetId",
-                format!("{v} is not /subscriptions/{{s}}/resourceGroups/{{rg}}/providers/Microsoft.Network/virtualNetworks/{{v}}/subnets/{{n}}"),
+                format!(
+                    "{v} is not /subscriptions/{{s}}/resourceGroups/{{rg}}/providers/Microsoft.Network/virtualNetworks/{{v}}/subnets/{{n}}"
+                ),
             ));
         }
     }
@@ -396,7 +449,10 @@ fn parse_identity(
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
         Some(_) => {
-            return Err(ArmError::invalid_content("identity.userAssignedIdentities", "expected an object"));
+            return Err(ArmError::invalid_content(
+                "identity.userAssignedIdentities",
+                "expected an object",
+            ));
         }
     };
     let mut user = BTreeSet::new();
@@ -537,7 +593,10 @@ pub(crate) fn apply_mutation(state: &mut State, k: &(String, String), f: impl Fn
         }
     }
     let identity = (after["identity"] != before["identity"]).then(|| {
-        let kind = after["identity"]["type"].as_str().unwrap_or("None").to_ascii_lowercase();
+        let kind = after["identity"]["type"]
+            .as_str()
+            .unwrap_or("None")
+            .to_ascii_lowercase();
         let system = kind.contains("systemassigned").then(|| {
             after["identity"]["principalId"]
                 .as_str()
@@ -548,7 +607,11 @@ pub(crate) fn apply_mutation(state: &mut State, k: &(String, String), f: impl Fn
         let user: BTreeSet<String> = if kind.contains("userassigned") {
             after["identity"]["userAssignedIdentities"]
                 .as_object()
-                .map(|m| m.keys().filter_map(|id| state.uai_by_id(id).map(|u| state.uai_id(u))).collect())
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|id| state.uai_by_id(id).map(|u| state.uai_id(u)))
+                        .collect()
+                })
                 .unwrap_or_default()
         } else {
             BTreeSet::new()

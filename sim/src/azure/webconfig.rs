@@ -130,7 +130,10 @@ fn check(path: &str, kind: &Kind, value: &Value) -> ArmResult<()> {
             Kind::Int => "an integer",
             _ => "a string",
         };
-        Err(ArmError::invalid_content(path, format!("expected {expected}, got {value}")))
+        Err(ArmError::invalid_content(
+            path,
+            format!("expected {expected}, got {value}"),
+        ))
     }
 }
 
@@ -181,7 +184,10 @@ fn check_restriction(path: &str, item: &Value) -> ArmResult<()> {
             if is_cidr(cidr) {
                 Ok(())
             } else {
-                Err(err("ipAddress", &format!("'{cidr}' is not an address range in CIDR notation")))
+                Err(err(
+                    "ipAddress",
+                    &format!("'{cidr}' is not an address range in CIDR notation"),
+                ))
             }
         }
         (None, Some(id)) => {
@@ -190,14 +196,19 @@ fn check_restriction(path: &str, item: &Value) -> ArmResult<()> {
             } else if is_subnet_id(id) {
                 Ok(())
             } else {
-                Err(err("vnetSubnetResourceId", &format!("'{id}' is not a subnet resource id")))
+                Err(err(
+                    "vnetSubnetResourceId",
+                    &format!("'{id}' is not a subnet resource id"),
+                ))
             }
         }
     }
 }
 
 fn is_cidr(s: &str) -> bool {
-    let Some((addr, len)) = s.split_once('/') else { return false };
+    let Some((addr, len)) = s.split_once('/') else {
+        return false;
+    };
     let (Ok(addr), Ok(len)) = (addr.parse::<IpAddr>(), len.parse::<u8>()) else {
         return false;
     };

@@ -173,7 +173,11 @@ impl State {
     }
 
     pub fn site_id(&self, site: &Site) -> String {
-        format!("{}/providers/Microsoft.Web/sites/{}", self.rg_prefix(&site.rg), site.name)
+        format!(
+            "{}/providers/Microsoft.Web/sites/{}",
+            self.rg_prefix(&site.rg),
+            site.name
+        )
     }
 
     pub fn uai_id(&self, uai: &Uai) -> String {
@@ -217,7 +221,10 @@ impl State {
                 .iter()
                 .filter_map(|id| {
                     let u = self.uai_by_id(id)?;
-                    Some((id.clone(), json!({"principalId": u.principal_id, "clientId": u.client_id})))
+                    Some((
+                        id.clone(),
+                        json!({"principalId": u.principal_id, "clientId": u.client_id}),
+                    ))
                 })
                 .collect();
             out["userAssignedIdentities"] = Value::Object(users);
@@ -227,7 +234,8 @@ impl State {
 
     pub fn add_principal(&mut self, id: &str, kind: &'static str, delay: Duration) {
         let visible_at = Instant::now() + delay;
-        self.principals.insert(id.to_ascii_lowercase(), Principal { kind, visible_at });
+        self.principals
+            .insert(id.to_ascii_lowercase(), Principal { kind, visible_at });
     }
 
     pub fn principal(&self, id: &str) -> Option<&Principal> {
@@ -245,7 +253,11 @@ impl State {
                     return Err(ArmError::subscription_not_found(sub));
                 }
             }
-            _ => return Err(ArmError::bad_request(format!("The scope '{scope}' is not a valid scope."))),
+            _ => {
+                return Err(ArmError::bad_request(format!(
+                    "The scope '{scope}' is not a valid scope."
+                )));
+            }
         }
         if let ["", _, _, r, rg, ..] = segs.as_slice()
             && eq_ci(r, "resourceGroups")
@@ -303,7 +315,8 @@ impl AzureWorld {
         if let Some(subnet) = &seed.virtual_network_subnet_id
             && !super::ids::is_subnet_id(subnet)
         {
-            self.problems.push(format!("site {}: '{subnet}' is no subnet id", seed.name));
+            self.problems
+                .push(format!("site {}: '{subnet}' is no subnet id", seed.name));
         }
         let mut config = webconfig::default_config();
         config.insert("minTlsVersion".into(), json!(seed.min_tls_version));
@@ -356,7 +369,8 @@ impl AzureWorld {
             principal_id: guid(),
             client_id: guid(),
         };
-        self.state.add_principal(&uai.principal_id, "ServicePrincipal", Duration::ZERO);
+        self.state
+            .add_principal(&uai.principal_id, "ServicePrincipal", Duration::ZERO);
         self.state.uais.insert(key(rg, name), uai);
         self
     }
@@ -436,7 +450,8 @@ impl AzureWorld {
 
     pub(crate) fn build(mut self) -> Result<State, String> {
         if !is_guid(&self.state.tenant) || !is_guid(&self.state.sub) {
-            self.problems.push("tenant and subscription ids must be GUIDs".to_string());
+            self.problems
+                .push("tenant and subscription ids must be GUIDs".to_string());
         }
         // User-assigned ids are canonicalised now that every identity is known.
         let mut canon = Vec::new();
@@ -459,7 +474,8 @@ impl AzureWorld {
         }
         for a in &self.state.assignments {
             if a.scope != "/" && !scope_contains(&format!("/subscriptions/{}", self.state.sub), &a.scope) {
-                self.problems.push(format!("role assignment scope {} is outside the subscription", a.scope));
+                self.problems
+                    .push(format!("role assignment scope {} is outside the subscription", a.scope));
             }
         }
         if self.problems.is_empty() {
