@@ -727,4 +727,40 @@ mod azure {
         assert_eq!(arm.writes(), 1);
         Ok(())
     }
+
+    #[tokio::test]
+    async fn a_new_system_principal_replicates_before_it_can_be_granted() -> TestResult {
+        let arm = Arm::start(world().principal_propagation_delay(std::time::Duration::from_millis(300))).await?;
+        let c = connect(&arm).await?;
+        let uai = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-fn/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-a"
+        );
+        let path = format!("{}?{WEB}", site_path("rg-fn", "fn-a"));
+        let patch =
+            json!({"identity": {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {uai.clone(): {}}}});
+        let a = c.send("PATCH", &path, Some(patch)).await?;
+        assert_eq!(a.status, 202, "{}", a.body);
+        let location = a.headers.get("location").ok_or("no Location")?.to_str()?.to_string();
+        assert_eq!(c.get(&location).await?.status, 202);
+        let site = c.get(&location).await?;
+        assert_eq!(site.status, 200);
+        assert_eq!(site.body["identity"]["type"], "SystemAssigned, UserAssigned");
+        assert!(site.body["identity"]["userAssignedIdentities"][uai.as_str()]["clientId"].is_string());
+        let principal = arm.principal_id("rg-fn", "fn-a").ok_or("no principal")?;
+        let put = format!(
+            "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/7c9e6679-7425-40de-944b-e07fc1f90ae7?{AUTHZ}"
+        );
+        let body = json!({"properties": {"principalId": principal,
+            "roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{CONTRIBUTOR}")}});
+        let a = c.send("PUT", &put, Some(body.clone())).await?;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (400, Some("PrincipalNotFound"))
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        let a = c.send("PUT", &put, Some(body)).await?;
+        assert_eq!(a.status, 201, "{}", a.body);
+        assert_eq!(a.body["properties"]["principalType"], "ServicePrincipal");
+        Ok(())
+    }
 }
