@@ -151,6 +151,7 @@ pub struct ConnectOptions {
     pub metrics: Arc<Metrics>,
     pub aws_tuning: Tuning,
     pub gcp_tuning: crate::providers::gcp::Tuning,
+    pub azure_tuning: crate::providers::azure::Tuning,
     /// How long account-wide observations are reused.
     pub inventory_ttl: Duration,
 }
@@ -216,11 +217,25 @@ pub async fn connect(
                 .await?,
             ))
         }
-        AccountConfig::Azure(_) => Err(ProviderError::Config(format!(
-            "{}: no {} provider in this build",
-            account.key,
-            account.config.cloud()
-        ))),
+        AccountConfig::Azure(azure) => {
+            let client_secret = secret
+                .map(|(name, s)| {
+                    let field = azure
+                        .client_secret_ref
+                        .as_ref()
+                        .and_then(|r| r.key.as_deref())
+                        .unwrap_or("client_secret");
+                    text(s, field, name).map_err(|r| ProviderError::Config(r.message))
+                })
+                .transpose()?;
+            Ok(Arc::new(crate::providers::azure::AzureProvider::new(
+                azure.clone(),
+                client_secret,
+                opts.metrics.clone(),
+                opts.azure_tuning.clone(),
+                opts.inventory_ttl,
+            )?))
+        }
     }
 }
 

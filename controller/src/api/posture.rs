@@ -361,7 +361,7 @@ impl InvokeAction {
     }
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AzureTriggers {
     /// Disabled closes the public endpoint (private endpoints only). Left
@@ -380,6 +380,18 @@ pub struct AzureTriggers {
     /// basic publishing credentials (FTP, SCM) disabled.
     #[serde(default = "yes")]
     pub harden_transport: bool,
+}
+
+/// What `triggers: {}` means on Azure: the same as the serde defaults.
+impl Default for AzureTriggers {
+    fn default() -> Self {
+        AzureTriggers {
+            public_network_access: None,
+            access_restrictions: None,
+            require_authentication: true,
+            harden_transport: true,
+        }
+    }
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

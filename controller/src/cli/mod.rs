@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// Postures observed at once (per-account pacing still applies).
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// PEM file of root certificates trusted, in addition to the system's,
+    /// for Azure endpoints (a private ARM endpoint, a TLS-inspecting proxy,
+    /// a stand-in).
+    #[arg(long, env = "ZEROFN_AZURE_CA_FILE")]
+    pub azure_ca_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -127,6 +132,11 @@ pub struct ControllerArgs {
     /// json (default, for log pipelines) or text.
     #[arg(long, default_value = "json")]
     pub log_format: String,
+    /// PEM file of root certificates trusted, in addition to the system's,
+    /// for Azure endpoints (a private ARM endpoint, a TLS-inspecting proxy,
+    /// a stand-in).
+    #[arg(long, env = "ZEROFN_AZURE_CA_FILE")]
+    pub azure_ca_file: Option<PathBuf>,
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -160,6 +170,13 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| format!("zerofn-{}", std::process::id()))
     });
+    let azure_tuning = match azure_tuning(args.azure_ca_file.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "zerofn run: {e}");
+            return EXIT_ERROR;
+        }
+    };
     let leader = args.leader_elect.then(|| crate::reconcile::leader::LeaderConfig {
         lease_duration: args.lease_duration,
         renew_deadline: args.renew_deadline,
@@ -179,6 +196,7 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
             metrics: Arc::new(Metrics::default()),
             aws_tuning: Tuning::default(),
             gcp_tuning: Default::default(),
+            azure_tuning,
             inventory_ttl: args.inventory_ttl,
         },
         leader,
@@ -255,6 +273,19 @@ fn print_manifest_errors(errors: &[ManifestError], err: &mut dyn Write) {
     let _ = writeln!(err, "{} error(s); nothing was sent to any cloud", errors.len());
 }
 
+/// Azure tuning with the extra roots of `--azure-ca-file`.
+fn azure_tuning(ca_file: Option<&std::path::Path>) -> Result<crate::providers::azure::Tuning, String> {
+    let mut t = crate::providers::azure::Tuning::default();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("--azure-ca-file {}: {e}", path.display()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!("--azure-ca-file {}: no PEM certificate in it", path.display()));
+        }
+        t.extra_roots.push(pem);
+    }
+    Ok(t)
+}
+
 /// A posture the CLI will run, or why it cannot.
 struct Item {
     label: String,
@@ -304,10 +335,19 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
     if !errors.is_empty() {
         return Err(errors);
     }
+    let azure_tuning = azure_tuning(args.azure_ca_file.as_deref()).map_err(|message| {
+        vec![ManifestError {
+            source: None,
+            object: None,
+            field: Some("--azure-ca-file".into()),
+            message,
+        }]
+    })?;
     let opts = ConnectOptions {
         metrics: metrics.clone(),
         aws_tuning: Tuning::default(),
         gcp_tuning: Default::default(),
+        azure_tuning,
         // One CLI run reads each account once (and once more after enforcing).
         inventory_ttl: Duration::from_secs(3600),
     };

@@ -5,6 +5,7 @@
 //! at a time. The engine never sees a cloud type.
 
 pub mod aws;
+pub mod azure;
 pub mod cache;
 pub mod gcp;
 pub mod pace;
@@ -68,6 +69,7 @@ impl Posture {
 #[serde(untagged)]
 pub enum Action {
     Aws(aws::AwsAction),
+    Azure(azure::AzureAction),
     Gcp(gcp::GcpAction),
 }
 
@@ -75,6 +77,7 @@ impl Action {
     pub fn summary(&self) -> ActionSummary {
         match self {
             Action::Aws(a) => a.summary(),
+            Action::Azure(a) => a.summary(),
             Action::Gcp(a) => a.summary(),
         }
     }

@@ -1,0 +1,205 @@
+//! Azure Functions (Microsoft.Web/sites): every Azure column of the control
+//! map, through Azure Resource Manager with azure_identity's credentials and
+//! small JSON models of exactly the calls the controls need.
+
+pub mod action;
+mod apply;
+pub mod arm;
+pub mod model;
+pub mod names;
+mod observe;
+pub mod plan;
+
+pub use action::AzureAction;
+pub use arm::Tuning;
+
+use crate::api::{AzureAccount, AzureCredentialKind, Cloud};
+use crate::metrics::Metrics;
+use crate::providers::pace::Pacer;
+use crate::providers::{Action, Plan, Posture, Provider, ProviderError};
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{Secret, TokenCredential};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// The public cloud's ARM endpoint.
+pub const PUBLIC_ARM: &str = "https://management.azure.com";
+/// Default pace of per-app reads (requests per second per subscription);
+/// ARM allows far more reads per hour, but they are shared with every other
+/// tool of the subscription.
+pub const DEFAULT_RATE: u32 = 20;
+
+pub struct AzureProvider {
+    account: AzureAccount,
+    arm: arm::Arm,
+    inventory: observe::Inventory,
+    pacer: Pacer,
+    ttl: Duration,
+    reached: OnceLock<String>,
+}
+
+fn credential(
+    account: &AzureAccount,
+    client_secret: Option<String>,
+    tuning: &Tuning,
+) -> Result<Arc<dyn TokenCredential>, ProviderError> {
+    let mut client_options = arm::client_options(tuning)?;
+    if let Some(host) = &account.authority_host {
+        let mut custom = CustomConfiguration::default();
+        custom.authority_host = host.clone();
+        client_options.cloud = Some(Arc::new(CloudConfiguration::Custom(custom)));
+    }
+    let built: azure_core::Result<Arc<dyn TokenCredential>> = match account.credential {
+        AzureCredentialKind::ClientSecret => {
+            let secret = client_secret.ok_or_else(|| {
+                ProviderError::Config("azure.credential ClientSecret needs azure.clientSecretRef".into())
+            })?;
+            let client_id = account
+                .client_id
+                .clone()
+                .ok_or_else(|| ProviderError::Config("azure.credential ClientSecret needs azure.clientId".into()))?;
+            azure_identity::ClientSecretCredential::new(
+                &account.tenant_id,
+                client_id,
+                Secret::new(secret),
+                Some(azure_identity::ClientSecretCredentialOptions { client_options }),
+            )
+            .map(|c| c as Arc<dyn TokenCredential>)
+        }
+        // The pod's projected service account token, exchanged for an Entra
+        // ID token (AZURE_FEDERATED_TOKEN_FILE, set by the workload identity
+        // webhook); the account's tenant and client ids win over the
+        // webhook's environment.
+        AzureCredentialKind::WorkloadIdentity => {
+            azure_identity::WorkloadIdentityCredential::new(Some(azure_identity::WorkloadIdentityCredentialOptions {
+                credential_options: azure_identity::ClientAssertionCredentialOptions { client_options },
+                client_id: account.client_id.clone(),
+                tenant_id: Some(account.tenant_id.clone()),
+                token_file_path: None,
+            }))
+            .map(|c| c as Arc<dyn TokenCredential>)
+        }
+        AzureCredentialKind::ManagedIdentity => {
+            azure_identity::ManagedIdentityCredential::new(Some(azure_identity::ManagedIdentityCredentialOptions {
+                user_assigned_id: account.client_id.clone().map(azure_identity::UserAssignedId::ClientId),
+                client_options,
+            }))
+            .map(|c| c as Arc<dyn TokenCredential>)
+        }
+    };
+    built.map_err(|e| ProviderError::Auth(format!("Azure {:?} credential: {e}", account.credential)))
+}
+
+impl AzureProvider {
+    /// `client_secret`: from the account's Secret, for credential ClientSecret.
+    pub fn new(
+        account: AzureAccount,
+        client_secret: Option<String>,
+        metrics: Arc<Metrics>,
+        tuning: Tuning,
+        ttl: Duration,
+    ) -> Result<Self, ProviderError> {
+        let endpoint = account
+            .resource_manager_endpoint
+            .clone()
+            .unwrap_or_else(|| PUBLIC_ARM.to_string());
+        let credential = credential(&account, client_secret, &tuning)?;
+        let arm = arm::Arm::new(&endpoint, credential, metrics, tuning)?;
+        Ok(AzureProvider {
+            account,
+            arm,
+            inventory: observe::Inventory::default(),
+            pacer: Pacer::per_second(DEFAULT_RATE),
+            ttl,
+            reached: OnceLock::new(),
+        })
+    }
+
+    fn target<'a>(&self, p: &'a Posture) -> Result<(&'a str, &'a str), ProviderError> {
+        let f = p
+            .spec
+            .function
+            .azure
+            .as_ref()
+            .ok_or_else(|| ProviderError::Config("posture does not target an Azure function app".into()))?;
+        Ok((&f.resource_group, &f.name))
+    }
+
+    fn observer(&self) -> observe::Observer<'_> {
+        observe::Observer {
+            arm: &self.arm,
+            inventory: &self.inventory,
+            pacer: &self.pacer,
+            ttl: self.ttl,
+            subscription: &self.account.subscription_id,
+        }
+    }
+
+    async fn assess_inner(&self, p: &Posture) -> Result<Plan, ProviderError> {
+        let (rg, name) = self.target(p)?;
+        let observed = self.observer().observe(p, rg, name).await?;
+        let _ = self.reached.set(self.account.subscription_id.clone());
+        Ok(plan::plan(p, &observed))
+    }
+
+    async fn release_inner(&self, p: &Posture) -> Result<(), ProviderError> {
+        let (rg, name) = self.target(p)?;
+        let site = observe::site_path(&self.account.subscription_id, rg, name);
+        let current = match self.arm.get("GetSite", &site, arm::WEB_API, &[]).await {
+            Ok(s) => s,
+            Err(e) if e.status == 404 => return Ok(()),
+            Err(e) => return Err(e.provider()),
+        };
+        if current["tags"][names::OWNER_TAG].as_str() != Some(p.owner.as_str()) {
+            return Ok(());
+        }
+        self.applier()
+            .apply(&AzureAction::SetTag {
+                site,
+                key: names::OWNER_TAG.to_string(),
+                value: None,
+            })
+            .await
+    }
+
+    fn applier(&self) -> apply::Applier<'_> {
+        apply::Applier { arm: &self.arm }
+    }
+}
+
+impl Provider for AzureProvider {
+    fn cloud(&self) -> Cloud {
+        Cloud::Azure
+    }
+
+    fn reached(&self) -> Option<String> {
+        self.reached.get().cloned()
+    }
+
+    fn assess<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
+        self.assess_inner(posture).boxed()
+    }
+
+    fn apply<'a>(&'a self, _posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
+        async move {
+            match action {
+                Action::Azure(a) => self.applier().apply(a).await,
+                other => Err(ProviderError::Config(format!(
+                    "not an Azure action: {}",
+                    other.summary()
+                ))),
+            }
+        }
+        .boxed()
+    }
+
+    fn invalidate(&self) {
+        self.inventory.invalidate();
+    }
+
+    fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.release_inner(posture).boxed()
+    }
+}

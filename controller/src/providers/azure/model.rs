@@ -1,0 +1,78 @@
+//! What zerofn observes of one function app (Microsoft.Web/sites), as plain
+//! data: the pure planner works on this alone.
+
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedApp {
+    /// The site's ARM id, as ARM spells it.
+    pub id: String,
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    /// principalId of the system-assigned identity, when it has one.
+    pub system_principal: Option<String>,
+    /// Attached user-assigned identities (resource id → principal id).
+    pub user_assigned: BTreeMap<String, String>,
+    /// Attached user-assigned identities also attached to other sites of the
+    /// subscription (resource id → those sites' names).
+    pub shared_user_assigned: BTreeMap<String, Vec<String>>,
+    pub https_only: bool,
+    /// `Enabled` when ARM leaves it unset (its default).
+    pub public_network_access: String,
+    pub virtual_network_subnet_id: Option<String>,
+    pub vnet_route_all: bool,
+    /// From config/web; read when triggers are declared.
+    pub web: Option<WebConfig>,
+    /// From config/authsettingsV2; read when authentication is required.
+    pub auth: Option<AuthSettings>,
+    /// Basic publishing credentials allowed (ftp, scm); read when transport
+    /// hardening is declared.
+    pub publishing: Option<(bool, bool)>,
+    /// App setting names (values are secrets and never kept); read when
+    /// observability or supply chain is declared.
+    pub app_settings: Option<BTreeMap<String, bool>>,
+    /// Role assignments of the system-assigned principal; read when roles
+    /// are declared.
+    pub assignments: Option<Vec<Assignment>>,
+    /// Declared roles resolved to role definition GUIDs (role as written →
+    /// GUID, None when no such role exists).
+    pub roles: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WebConfig {
+    pub min_tls_version: String,
+    pub ftps_state: String,
+    /// The access restrictions as ARM returns them.
+    pub ip_security_restrictions: Vec<serde_json::Value>,
+    pub default_action: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    pub require_authentication: bool,
+    pub unauthenticated_client_action: Option<String>,
+    /// An identity provider is configured and enabled: authentication can
+    /// be required without locking every caller out.
+    pub has_identity_provider: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assignment {
+    /// The assignment's ARM id.
+    pub id: String,
+    /// Lowercase role definition GUID.
+    pub role: String,
+    pub scope: String,
+}
+
+impl ObservedApp {
+    pub fn app_setting(&self, name: &str) -> Option<bool> {
+        self.app_settings
+            .as_ref()
+            .map(|s| s.get(name).copied().unwrap_or(false))
+    }
+}

@@ -1,0 +1,351 @@
+//! Reading one function app's state from ARM. The subscription's sites
+//! (one paginated list carrying identity, tags and network settings) are
+//! cached and shared by every posture of the account; the per-app reads —
+//! config/web, authsettingsV2, publishing policies, app settings, role
+//! assignments — are made only for the controls the posture declares.
+
+use super::arm::{AUTHZ_API, Arm, ArmError, WEB_API};
+use super::model::{Assignment, AuthSettings, ObservedApp, WebConfig};
+use super::names;
+use crate::api::{AzureTriggers, TracingMode};
+use crate::providers::cache::Cached;
+use crate::providers::pace::Pacer;
+use crate::providers::{Posture, ProviderError};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Inventory {
+    pub sites: Cached<Vec<Value>>,
+    /// Role name (lowercase) → role definition GUID; None: no such role.
+    /// Role definitions practically never change, so this is not expired.
+    pub roles: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl Inventory {
+    pub fn invalidate(&self) {
+        self.sites.invalidate();
+    }
+}
+
+pub struct Observer<'a> {
+    pub arm: &'a Arm,
+    pub inventory: &'a Inventory,
+    pub pacer: &'a Pacer,
+    pub ttl: Duration,
+    pub subscription: &'a str,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn prov(e: ArmError) -> ProviderError {
+    e.provider()
+}
+
+pub fn site_path(subscription: &str, rg: &str, name: &str) -> String {
+    format!("/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.Web/sites/{name}")
+}
+
+/// The user-assigned identities attached to a site (lowercased id → principal).
+fn user_assigned(site: &Value) -> BTreeMap<String, String> {
+    site["identity"]["userAssignedIdentities"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(id, v)| {
+                    (
+                        id.to_string(),
+                        v["principalId"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether an app setting's value turns its feature on (`0`, `false` and
+/// empty values do not).
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::String(s) => !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"),
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        _ => true,
+    }
+}
+
+impl Observer<'_> {
+    async fn sites(&self) -> Result<std::sync::Arc<Vec<Value>>, ProviderError> {
+        let path = format!("/subscriptions/{}/providers/Microsoft.Web/sites", self.subscription);
+        self.inventory
+            .sites
+            .get_or_load(self.ttl, || async {
+                self.arm.list("ListSites", &path, WEB_API, &[]).await.map_err(prov)
+            })
+            .await
+    }
+
+    /// Role definition GUID of a declared role (a GUID, or a role name looked
+    /// up once per account).
+    pub async fn resolve_role(&self, role: &str) -> Result<Option<String>, ProviderError> {
+        if names::is_guid(role) {
+            return Ok(Some(role.to_ascii_lowercase()));
+        }
+        let key = role.to_ascii_lowercase();
+        if let Some(hit) = self.inventory.roles.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let path = format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions",
+            self.subscription
+        );
+        let filter = format!("roleName eq '{}'", role.replace('\'', "''"));
+        let found = self
+            .arm
+            .list("ListRoleDefinitions", &path, AUTHZ_API, &[("$filter", &filter)])
+            .await
+            .map_err(prov)?;
+        let guid = found
+            .iter()
+            .find(|d| d["properties"]["roleName"].as_str().is_some_and(|n| same(n, role)))
+            .and_then(|d| d["name"].as_str())
+            .map(str::to_ascii_lowercase);
+        self.inventory
+            .roles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, guid.clone());
+        Ok(guid)
+    }
+
+    pub async fn observe(&self, p: &Posture, rg: &str, name: &str) -> Result<ObservedApp, ProviderError> {
+        let sites = self.sites().await?;
+        let site = sites
+            .iter()
+            .find(|s| {
+                s["name"].as_str().is_some_and(|n| same(n, name))
+                    && s["id"]
+                        .as_str()
+                        .is_some_and(|id| same(id, &site_path(self.subscription, rg, name)))
+            })
+            .cloned();
+        let site = match site {
+            Some(s) => s,
+            // Created after the list was taken: read it directly.
+            None => {
+                self.pacer.ready().await;
+                self.arm
+                    .get("GetSite", &site_path(self.subscription, rg, name), WEB_API, &[])
+                    .await
+                    .map_err(|e| match e.status {
+                        404 => ProviderError::NotFound(format!(
+                            "function app {rg}/{name} in subscription {}",
+                            self.subscription
+                        )),
+                        _ => e.provider(),
+                    })?
+            }
+        };
+        let id = site["id"].as_str().unwrap_or_default().to_string();
+        let props = &site["properties"];
+        let mine = user_assigned(&site);
+        let mut shared: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for other in sites.iter().filter(|s| s["id"].as_str().is_some_and(|o| !same(o, &id))) {
+            for uai in user_assigned(other).keys() {
+                if let Some(k) = mine.keys().find(|m| same(m, uai)) {
+                    shared
+                        .entry(k.clone())
+                        .or_default()
+                        .push(other["name"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        let identity_type = site["identity"]["type"].as_str().unwrap_or_default();
+        let system_principal = identity_type
+            .contains("SystemAssigned")
+            .then(|| site["identity"]["principalId"].as_str().map(str::to_string))
+            .flatten();
+        let mut o = ObservedApp {
+            id: id.clone(),
+            subscription: self.subscription.to_string(),
+            resource_group: rg.to_string(),
+            name: site["name"].as_str().unwrap_or(name).to_string(),
+            tags: site["tags"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            system_principal,
+            user_assigned: mine,
+            shared_user_assigned: shared,
+            https_only: props["httpsOnly"].as_bool().unwrap_or(false),
+            public_network_access: props["publicNetworkAccess"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("Enabled")
+                .to_string(),
+            virtual_network_subnet_id: props["virtualNetworkSubnetId"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            vnet_route_all: props["vnetRouteAllEnabled"].as_bool().unwrap_or(false),
+            ..Default::default()
+        };
+
+        let spec = &p.spec;
+        let triggers: Option<AzureTriggers> = spec.triggers.as_ref().map(|t| t.azure.clone().unwrap_or_default());
+        if let Some(t) = &triggers {
+            self.pacer.ready().await;
+            let web = self
+                .arm
+                .get("GetWebConfig", &format!("{id}/config/web"), WEB_API, &[])
+                .await
+                .map_err(prov)?;
+            let w = &web["properties"];
+            o.web = Some(WebConfig {
+                min_tls_version: w["minTlsVersion"].as_str().unwrap_or_default().to_string(),
+                ftps_state: w["ftpsState"].as_str().unwrap_or_default().to_string(),
+                ip_security_restrictions: w["ipSecurityRestrictions"].as_array().cloned().unwrap_or_default(),
+                default_action: w["ipSecurityRestrictionsDefaultAction"].as_str().map(str::to_string),
+            });
+            // config/web holds the route-all switch too; it is the one ARM
+            // documents for the setting, so it wins over the site property.
+            if let Some(v) = w["vnetRouteAllEnabled"].as_bool() {
+                o.vnet_route_all = v;
+            }
+            if t.require_authentication {
+                self.pacer.ready().await;
+                let a = self
+                    .arm
+                    .get(
+                        "GetAuthSettingsV2",
+                        &format!("{id}/config/authsettingsV2"),
+                        WEB_API,
+                        &[],
+                    )
+                    .await
+                    .map_err(prov)?;
+                let a = &a["properties"];
+                let has_identity_provider = a["identityProviders"].as_object().is_some_and(|m| {
+                    m.values().any(|p| {
+                        p.is_object()
+                            && p["enabled"].as_bool() != Some(false)
+                            && p["registration"].as_object().is_some_and(|r| !r.is_empty())
+                    })
+                });
+                o.auth = Some(AuthSettings {
+                    enabled: a["platform"]["enabled"].as_bool().unwrap_or(false),
+                    require_authentication: a["globalValidation"]["requireAuthentication"]
+                        .as_bool()
+                        .unwrap_or(false),
+                    unauthenticated_client_action: a["globalValidation"]["unauthenticatedClientAction"]
+                        .as_str()
+                        .map(str::to_string),
+                    has_identity_provider,
+                });
+            }
+            if t.harden_transport {
+                let mut allowed = [true, true];
+                for (i, kind) in ["ftp", "scm"].iter().enumerate() {
+                    self.pacer.ready().await;
+                    let v = self
+                        .arm
+                        .get(
+                            "GetBasicPublishingCredentialsPolicy",
+                            &format!("{id}/basicPublishingCredentialsPolicies/{kind}"),
+                            WEB_API,
+                            &[],
+                        )
+                        .await
+                        .map_err(prov)?;
+                    allowed[i] = v["properties"]["allow"].as_bool().unwrap_or(true);
+                }
+                o.publishing = Some((allowed[0], allowed[1]));
+            }
+        }
+
+        let wants_insights = spec
+            .observability
+            .as_ref()
+            .is_some_and(|ob| ob.tracing == Some(TracingMode::Active));
+        let wants_package = spec
+            .supply_chain
+            .as_ref()
+            .and_then(|s| s.azure.as_ref())
+            .is_some_and(|a| a.require_run_from_package);
+        if wants_insights || wants_package {
+            self.pacer.ready().await;
+            let url = self
+                .arm
+                .url(&format!("{id}/config/appsettings/list"), WEB_API, &[])
+                .map_err(prov)?;
+            let settings = self
+                .arm
+                .send("ListAppSettings", azure_core::http::Method::Post, url, None)
+                .await
+                .map_err(prov)?
+                .body;
+            // Only whether each setting is on: the values are secrets.
+            o.app_settings = Some(
+                settings["properties"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), truthy(v))).collect())
+                    .unwrap_or_default(),
+            );
+        }
+
+        if let Some(declared) = spec
+            .identity
+            .as_ref()
+            .and_then(|i| i.azure.as_ref())
+            .and_then(|a| a.role_assignments.as_ref())
+        {
+            for d in declared {
+                let guid = self.resolve_role(&d.role).await?;
+                o.roles.insert(d.role.clone(), guid);
+            }
+            if let Some(principal) = &o.system_principal {
+                o.assignments = Some(self.assignments(principal).await?);
+            }
+        }
+        Ok(o)
+    }
+
+    /// Role assignments of a principal anywhere in the subscription (ARM
+    /// returns those at, above and below the subscription scope).
+    pub async fn assignments(&self, principal: &str) -> Result<Vec<Assignment>, ProviderError> {
+        self.pacer.ready().await;
+        let path = format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleAssignments",
+            self.subscription
+        );
+        let filter = format!("principalId eq '{principal}'");
+        let list = self
+            .arm
+            .list("ListRoleAssignments", &path, AUTHZ_API, &[("$filter", &filter)])
+            .await
+            .map_err(prov)?;
+        let mut out: Vec<Assignment> = list
+            .iter()
+            .filter(|a| {
+                a["properties"]["principalId"]
+                    .as_str()
+                    .is_some_and(|p| same(p, principal))
+            })
+            .map(|a| Assignment {
+                id: a["id"].as_str().unwrap_or_default().to_string(),
+                role: names::role_guid(a["properties"]["roleDefinitionId"].as_str().unwrap_or_default()),
+                scope: a["properties"]["scope"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}
