@@ -1,0 +1,418 @@
+//! The Azure provider end to end through the CLI, against the ARM stand-in
+//! seeded with the estate of the acceptance criteria, over HTTPS with a test
+//! CA and azure_identity's client secret credential.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use zerofn_sim::azure::{Arm, AzureWorld, SiteSeed};
+use zerofn_tests::{TempDir, zerofn};
+
+const TENANT: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
+const CLIENT: &str = "c1c1c1c1-0000-4000-8000-000000000001";
+const SECRET: &str = "s3cret-value";
+const RG: &str = "rg-fn";
+const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382d0c24";
+const BLOB_READER: &str = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
+
+fn subnet() -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/functions"
+    )
+}
+
+fn storage() -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/orders")
+}
+
+/// `orders`: system identity holding Contributor on the subscription,
+/// Entra ID configured but authentication not required, TLS 1.0, App
+/// Insights connected. `intake`: no identity at all, no authentication
+/// provider. `shared`: a user-assigned identity it shares with `sibling`.
+/// All: public network access on with no restrictions, FTPS allowed, basic
+/// publishing credentials on, no VNet, route-all off.
+fn world() -> AzureWorld {
+    let w = AzureWorld::new(TENANT, SUB)
+        .client(CLIENT, SECRET)
+        .resource_group("rg-data")
+        .resource_group("rg-net")
+        .user_assigned_identity(RG, "shared-id");
+    let uai = w.uai_id(RG, "shared-id");
+    let w = w
+        .site(SiteSeed {
+            system_assigned: true,
+            min_tls_version: "1.0".into(),
+            auth_enabled: true,
+            require_authentication: false,
+            app_settings: BTreeMap::from([(
+                "APPLICATIONINSIGHTS_CONNECTION_STRING".to_string(),
+                "InstrumentationKey=00000000-0000-0000-0000-000000000000".to_string(),
+            )]),
+            tags: BTreeMap::from([("team".to_string(), "orders".to_string())]),
+            ..SiteSeed::new(RG, "orders")
+        })
+        .site(SiteSeed::new(RG, "intake"))
+        .site(SiteSeed {
+            user_assigned: vec![uai.clone()],
+            ..SiteSeed::new(RG, "shared")
+        })
+        .site(SiteSeed {
+            user_assigned: vec![uai],
+            ..SiteSeed::new("rg-other", "sibling")
+        })
+        .page_size(2);
+    let orders = w.site_principal_id(RG, "orders").expect("orders has a principal");
+    w.role_assignment(&orders, "Contributor", &format!("/subscriptions/{SUB}"))
+}
+
+fn account(arm: &Arm) -> String {
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: azure, namespace: shop}}\nspec:\n  azure:\n    tenantId: {TENANT}\n    subscriptionId: {SUB}\n    clientId: {CLIENT}\n    credential: ClientSecret\n    clientSecretRef: {{name: azure-credentials}}\n    resourceManagerEndpoint: {url}\n    authorityHost: {url}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: azure-credentials, namespace: shop}}\nstringData: {{client_secret: {SECRET}}}\n",
+        url = arm.url()
+    )
+}
+
+fn posture(app: &str) -> String {
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: {app}, namespace: shop}}\nspec:\n  accountRef: {{name: azure}}\n  function: {{azure: {{resourceGroup: {RG}, name: {app}}}}}\n  mode: Enforce\n  identity:\n    azure:\n      roleAssignments:\n        - {{role: Storage Blob Data Reader, scope: \"{storage}\"}}\n  triggers:\n    publicAccess: Deny\n    azure:\n      accessRestrictions:\n        - {{name: office, ipAddress: 203.0.113.0/24, priority: 100}}\n  network:\n    azure: {{subnetId: \"{subnet}\"}}\n  observability: {{tracing: Active}}\n",
+        storage = storage(),
+        subnet = subnet()
+    )
+}
+
+struct Files {
+    _dir: TempDir,
+    ca: String,
+    account: String,
+    orders: String,
+    all: String,
+}
+
+fn files(arm: &Arm) -> Files {
+    let dir = TempDir::new("azure");
+    let ca = dir.write("ca.pem", arm.ca_pem()).to_string_lossy().into_owned();
+    let account = dir.write("account.yaml", &account(arm)).to_string_lossy().into_owned();
+    let orders = dir
+        .write("orders.yaml", &posture("orders"))
+        .to_string_lossy()
+        .into_owned();
+    let rest = ["intake", "shared"].map(posture).join("---\n");
+    let all = dir.write("rest.yaml", &rest).to_string_lossy().into_owned();
+    Files {
+        _dir: dir,
+        ca,
+        account,
+        orders,
+        all,
+    }
+}
+
+fn assignments_of(arm: &Arm, principal: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = arm
+        .role_assignments()
+        .iter()
+        .filter(|a| a["properties"]["principalId"].as_str() == Some(principal))
+        .map(|a| {
+            (
+                a["properties"]["roleDefinitionId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                a["properties"]["scope"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn writes(run: &zerofn_tests::Run) -> u64 {
+    run.json()["cloudCalls"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(op, _)| zerofn::metrics::is_write(op.trim_start_matches("azure ")))
+                .map(|(_, n)| n.as_u64().unwrap_or_default())
+                .sum()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_enforce_plan_enforce_on_a_misconfigured_subscription() {
+    let arm = Arm::start(world()).await.expect("stand-in");
+    let f = files(&arm);
+    let args = |cmd: &[&'static str]| {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        v.extend(["--azure-ca-file".into(), f.ca.clone(), "-o".into(), "json".into()]);
+        for p in [&f.account, &f.orders, &f.all] {
+            v.extend(["-f".into(), p.clone()]);
+        }
+        v
+    };
+    let run = |a: Vec<String>| async move { zerofn(&a.iter().map(String::as_str).collect::<Vec<_>>()).await };
+
+    // plan: every misconfiguration of the seed is a finding; exit 1.
+    let plan = run(args(&["plan"])).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let orders = plan.checks("shop/orders");
+    for c in [
+        "azure.identity.undeclaredRoleAssignment",
+        "azure.identity.missingRoleAssignment",
+        "azure.triggers.publicNetworkAccess",
+        "azure.triggers.accessRestrictionsDefault",
+        "azure.triggers.missingAccessRestriction",
+        "azure.triggers.authentication",
+        "azure.triggers.httpsOnly",
+        "azure.triggers.minTlsVersion",
+        "azure.triggers.ftpsState",
+        "azure.triggers.basicPublishing.ftp",
+        "azure.triggers.basicPublishing.scm",
+        "azure.network.noVnetIntegration",
+        "azure.network.routeAll",
+    ] {
+        assert!(orders.iter().any(|x| x == c), "orders lacks {c}: {orders:?}");
+    }
+    let intake = plan.checks("shop/intake");
+    for c in [
+        "azure.identity.noSystemAssigned",
+        "azure.triggers.authentication",
+        "azure.observability.applicationInsights",
+    ] {
+        assert!(intake.iter().any(|x| x == c), "intake lacks {c}: {intake:?}");
+    }
+    assert!(
+        plan.checks("shop/shared")
+            .iter()
+            .any(|x| x == "azure.identity.sharedUserAssigned")
+    );
+    assert_eq!(arm.writes(), 0, "plan wrote");
+
+    // enforce: the remediable ones are fixed.
+    let enforce = run(args(&["enforce", "--once"])).await;
+    assert!(writes(&enforce) > 0, "{}{}", enforce.stdout, enforce.stderr);
+
+    // The cloud, as ARM now holds it.
+    let site = arm.site(RG, "orders").expect("orders");
+    let p = &site["properties"];
+    assert_eq!(p["httpsOnly"], true);
+    assert_eq!(p["publicNetworkAccess"], "Disabled");
+    assert_eq!(
+        p["virtualNetworkSubnetId"].as_str().map(str::to_ascii_lowercase),
+        Some(subnet().to_ascii_lowercase())
+    );
+    assert_eq!(site["tags"]["team"], "orders", "other tags kept");
+    assert_eq!(site["tags"]["zerofn.dev-owner"], "default/shop/orders");
+    let web = arm.site_config(RG, "orders").expect("config/web");
+    let w = &web["properties"];
+    assert_eq!(w["minTlsVersion"], "1.2");
+    assert_eq!(w["ftpsState"], "Disabled");
+    assert_eq!(w["vnetRouteAllEnabled"], true);
+    assert_eq!(w["ipSecurityRestrictionsDefaultAction"], "Deny");
+    assert_eq!(w["ipSecurityRestrictions"][0]["ipAddress"], "203.0.113.0/24");
+    assert_eq!(arm.publishing_allowed(RG, "orders", "ftp"), Some(false));
+    assert_eq!(arm.publishing_allowed(RG, "orders", "scm"), Some(false));
+    let auth = arm.auth_settings(RG, "orders").expect("auth");
+    assert_eq!(auth["properties"]["globalValidation"]["requireAuthentication"], true);
+    assert!(
+        auth["properties"]["identityProviders"]["azureActiveDirectory"]["registration"]["clientId"].is_string(),
+        "the read-modify-write kept the identity provider: {auth}"
+    );
+    let orders_principal = arm.principal_id(RG, "orders").expect("principal");
+    assert_eq!(
+        assignments_of(&arm, &orders_principal),
+        vec![(BLOB_READER.to_string(), storage())]
+    );
+    // intake got its own identity, and its role right away.
+    let intake_principal = arm
+        .principal_id(RG, "intake")
+        .expect("intake has a system identity now");
+    assert_eq!(
+        assignments_of(&arm, &intake_principal),
+        vec![(BLOB_READER.to_string(), storage())]
+    );
+    // The shared user-assigned identity stays attached to both apps.
+    for (rg, app) in [(RG, "shared"), ("rg-other", "sibling")] {
+        let s = arm.site(rg, app).expect(app);
+        let ua = s["identity"]["userAssignedIdentities"]
+            .as_object()
+            .map(|m| m.len())
+            .unwrap_or_default();
+        assert_eq!(ua, 1, "{app}: {}", s["identity"]);
+    }
+    // The sibling nobody declared is untouched.
+    assert!(arm.site("rg-other", "sibling").expect("sibling")["tags"]["zerofn.dev-owner"].is_null());
+
+    // plan again: orders, whose findings were all remediable, is compliant;
+    // what is left elsewhere is report-only by design.
+    let orders_only = zerofn(&[
+        "plan",
+        "--azure-ca-file",
+        &f.ca,
+        "-o",
+        "json",
+        "-f",
+        &f.account,
+        "-f",
+        &f.orders,
+    ])
+    .await;
+    assert_eq!(orders_only.code, 0, "{}{}", orders_only.stdout, orders_only.stderr);
+    let again = run(args(&["plan"])).await;
+    let left: Vec<Value> = again.json()["postures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["findings"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert!(!left.is_empty());
+    for f in &left {
+        assert_eq!(f["remediable"], false, "a remediable finding survived enforce: {f}");
+    }
+    let mut left_checks: Vec<&str> = left.iter().filter_map(|f| f["check"].as_str()).collect();
+    left_checks.sort();
+    left_checks.dedup();
+    assert_eq!(
+        left_checks,
+        vec![
+            "azure.identity.sharedUserAssigned",
+            "azure.observability.applicationInsights",
+            "azure.triggers.authentication"
+        ]
+    );
+
+    // A second enforce writes nothing.
+    let before = arm.writes();
+    let second = run(args(&["enforce", "--once"])).await;
+    assert_eq!(writes(&second), 0, "{}", second.stdout);
+    assert_eq!(arm.writes(), before);
+    // Every ARM call carried a bearer token, over HTTPS (the stand-in
+    // speaks nothing else).
+    assert!(
+        arm.requests()
+            .iter()
+            .filter(|r| !r.path.contains("/oauth2/"))
+            .all(|r| r.authorization.as_deref() == Some("Bearer"))
+    );
+    let _ = CONTRIBUTOR;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_with_retry_after_is_waited_out() {
+    let arm = Arm::start(world()).await.expect("stand-in");
+    let f = files(&arm);
+    arm.fail_next(
+        "GET",
+        "/providers/Microsoft.Web/sites",
+        429,
+        "TooManyRequests",
+        Some(1),
+        1,
+    );
+    let started = Instant::now();
+    let plan = zerofn(&[
+        "plan",
+        "--azure-ca-file",
+        &f.ca,
+        "-o",
+        "json",
+        "-f",
+        &f.account,
+        "-f",
+        &f.orders,
+    ])
+    .await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After not obeyed");
+    let listed: Vec<u16> = arm
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/providers/Microsoft.Web/sites"))
+        .map(|r| r.status)
+        .collect();
+    // The throttled first page again, then the second page (page size 2).
+    assert_eq!(listed, vec![429, 200, 200]);
+    let calls = plan.json()["cloudCalls"].clone();
+    assert_eq!(calls["azure ListSites"], 3, "every attempt is counted: {calls}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_never_sent_over_plain_http() {
+    // An http:// endpoint is refused by the schema before any call...
+    let arm = Arm::start(world()).await.expect("stand-in");
+    let f = files(&arm);
+    let plain = arm.url().replace("https://", "http://");
+    let dir = TempDir::new("azure-http");
+    let bad = dir.write(
+        "account.yaml",
+        &account(&arm).replace(
+            &format!("resourceManagerEndpoint: {}", arm.url()),
+            &format!("resourceManagerEndpoint: {plain}"),
+        ),
+    );
+    let run = zerofn(&["plan", "-f", bad.to_str().unwrap_or_default(), "-f", &f.orders]).await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("resourceManagerEndpoint"), "{}", run.stderr);
+    assert!(arm.requests().is_empty(), "a call was made");
+
+    // ...and by the provider itself, whoever builds it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let account: zerofn::api::AzureAccount = serde_json::from_value(serde_json::json!({
+        "tenantId": TENANT, "subscriptionId": SUB, "clientId": CLIENT, "credential": "ClientSecret",
+        "resourceManagerEndpoint": format!("http://{}", listener.local_addr().expect("addr")),
+        "authorityHost": arm.url(),
+    }))
+    .expect("account");
+    let built = zerofn::providers::azure::AzureProvider::new(
+        account,
+        Some(SECRET.into()),
+        Default::default(),
+        Default::default(),
+        Duration::from_secs(1),
+    );
+    let Err(e) = built else {
+        panic!("a provider for a plain-HTTP endpoint was built")
+    };
+    assert!(e.to_string().contains("plain HTTP"), "{e}");
+    assert!(
+        listener.accept().is_err(),
+        "something connected to the plain-HTTP endpoint"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_operation_in_progress_is_retried() {
+    let arm = Arm::start(world()).await.expect("stand-in");
+    let f = files(&arm);
+    arm.fail_next("PATCH", "/sites/orders/config/web", 409, "Conflict", None, 1);
+    let enforce = zerofn(&[
+        "enforce",
+        "--once",
+        "--azure-ca-file",
+        &f.ca,
+        "-o",
+        "json",
+        "-f",
+        &f.account,
+        "-f",
+        &f.orders,
+    ])
+    .await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+    let statuses: Vec<u16> = arm
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/config/web"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![409, 200]);
+    assert_eq!(
+        arm.site_config(RG, "orders").expect("config")["properties"]["minTlsVersion"],
+        "1.2"
+    );
+}
