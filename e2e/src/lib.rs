@@ -66,26 +66,35 @@ pub struct Kubectl {
     pub out: String,
 }
 
-pub struct World {
+/// A Kubernetes API stand-in with zerofn's CRDs and the `shop` and
+/// `zerofn-system` namespaces, and the kubeconfig kubectl and the
+/// controller use.
+pub struct Cluster {
     pub kube: KubeApi,
     pub kubeconfig: PathBuf,
-    pub aws: Aws,
-    pub fleet: Fleet,
-    pub manifests: FleetManifests,
     pub dir: TempDir,
 }
 
+/// A cluster and an AWS estate with the misconfigured fleet.
+pub struct World {
+    pub cluster: Cluster,
+    pub aws: Aws,
+    pub fleet: Fleet,
+    pub manifests: FleetManifests,
+}
+
+impl std::ops::Deref for World {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
 impl World {
-    /// A cluster with zerofn's CRDs and the `shop` and `zerofn-system`
-    /// namespaces, and an AWS estate with the misconfigured fleet (named
-    /// after `test`). Nothing is applied beyond that.
+    /// The cluster, and the fleet (named after `test`) seeded in LocalStack
+    /// with the manifests declaring its posture written — not applied.
     pub async fn start(test: &str) -> World {
-        let dir = TempDir::new(test);
-        let kube = KubeApi::start(KubeApiOptions::default())
-            .await
-            .expect("Kubernetes stand-in starts");
-        let kubeconfig = dir.0.join("kubeconfig");
-        kube.write_kubeconfig(&kubeconfig, "shop").expect("kubeconfig");
+        let cluster = Cluster::start(test).await;
         let localstack = tokio::task::spawn_blocking(LocalStack::shared)
             .await
             .expect("LocalStack starts");
@@ -93,24 +102,66 @@ impl World {
         let prefix = format!("{test}-{:04x}-", fastrand::u16(..));
         let fleet = Fleet::seed(&aws, &prefix).await.expect("fleet seeded");
         let manifests = fleet
-            .write_manifests(&dir.0.join("manifests"), &localstack.endpoint())
+            .write_manifests(&cluster.dir.0.join("manifests"), &localstack.endpoint())
             .expect("manifests written");
-        let world = World {
-            kube,
-            kubeconfig,
+        World {
+            cluster,
             aws,
             fleet,
             manifests,
-            dir,
-        };
+        }
+    }
+
+    /// The Lambda configuration of `function`.
+    pub async fn function(
+        &self,
+        function: &str,
+    ) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+        self.aws
+            .lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{function}: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))
+    }
+
+    pub async fn tags(&self, function: &str) -> std::collections::HashMap<String, String> {
+        let arn = self.function(function).await.function_arn.unwrap_or_default();
+        self.aws
+            .lambda
+            .list_tags()
+            .resource(arn)
+            .send()
+            .await
+            .map(|t| t.tags.unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// The resource policy of `function`, `None` when it has none.
+    pub async fn resource_policy(&self, function: &str) -> Option<Value> {
+        let p = self.aws.lambda.get_policy().function_name(function).send().await.ok()?;
+        serde_json::from_str(p.policy()?).ok()
+    }
+}
+
+impl Cluster {
+    pub async fn start(test: &str) -> Cluster {
+        let dir = TempDir::new(test);
+        let kube = KubeApi::start(KubeApiOptions::default())
+            .await
+            .expect("Kubernetes stand-in starts");
+        let kubeconfig = dir.0.join("kubeconfig");
+        kube.write_kubeconfig(&kubeconfig, "shop").expect("kubeconfig");
+        let cluster = Cluster { kube, kubeconfig, dir };
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-        world
+        cluster
             .kubectl_ok(&["apply", "-f", crds.to_str().unwrap_or_default()])
             .await;
-        world
+        cluster
             .apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: zerofn-system}\n")
             .await;
-        world
+        cluster
     }
 
     /// Run kubectl against the stand-in.
@@ -197,38 +248,6 @@ impl World {
     pub fn controller(&self, identity: &str, extra: &[&str]) -> Controller {
         Controller::start(self, identity, extra)
     }
-
-    /// The Lambda configuration of `function`.
-    pub async fn function(
-        &self,
-        function: &str,
-    ) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
-        self.aws
-            .lambda
-            .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{function}: {}", aws_sdk_lambda::error::DisplayErrorContext(e)))
-    }
-
-    pub async fn tags(&self, function: &str) -> std::collections::HashMap<String, String> {
-        let arn = self.function(function).await.function_arn.unwrap_or_default();
-        self.aws
-            .lambda
-            .list_tags()
-            .resource(arn)
-            .send()
-            .await
-            .map(|t| t.tags.unwrap_or_default())
-            .unwrap_or_default()
-    }
-
-    /// The resource policy of `function`, `None` when it has none.
-    pub async fn resource_policy(&self, function: &str) -> Option<Value> {
-        let p = self.aws.lambda.get_policy().function_name(function).send().await.ok()?;
-        serde_json::from_str(p.policy()?).ok()
-    }
 }
 
 /// Poll `check` every 250 ms until it holds or `timeout` passes.
@@ -257,7 +276,7 @@ pub struct Controller {
 }
 
 impl Controller {
-    fn start(world: &World, identity: &str, extra: &[&str]) -> Controller {
+    fn start(world: &Cluster, identity: &str, extra: &[&str]) -> Controller {
         let probe_port = free_port().expect("free port");
         let probe = format!("127.0.0.1:{probe_port}");
         let mut args = vec![
@@ -279,7 +298,10 @@ impl Controller {
                 ("KUBECONFIG", world.kubeconfig.to_string_lossy().into_owned()),
                 ("HOME", world.dir.0.to_string_lossy().into_owned()),
                 ("AWS_EC2_METADATA_DISABLED", "true".into()),
-                ("RUST_LOG", "info,zerofn=debug".into()),
+                (
+                    "RUST_LOG",
+                    std::env::var("ZEROFN_E2E_LOG").unwrap_or_else(|_| "info,zerofn=debug".into()),
+                ),
             ],
             log,
             None,

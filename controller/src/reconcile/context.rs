@@ -41,6 +41,26 @@ pub struct Context {
     compliance: Mutex<HashMap<String, Vec<Control>>>,
 }
 
+/// Wait until a reflector store holds its first full list (or its writer
+/// is gone).
+///
+/// Not a bare `Store::wait_until_ready`: kube-runtime's readiness is a
+/// oneshot receiver that remembers only the waker of the last task to poll
+/// it, so of several tasks waiting at once (every posture reconciled at
+/// startup) all but one can sleep forever. Waiting in short rounds makes
+/// each waiter poll again; once one has seen the store ready, the rest get
+/// the memoized answer at once.
+pub async fn synced<K>(store: &Store<K>)
+where
+    K: 'static + Clone + kube::runtime::reflector::Lookup,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    while tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready())
+        .await
+        .is_err()
+    {}
+}
+
 fn key(ns: &Option<String>, name: &Option<String>) -> String {
     format!(
         "{}/{}",
@@ -79,10 +99,7 @@ impl Context {
     /// Account lookups are only meaningful once the account caches hold a
     /// first full list; until then a missing account is not yet known.
     pub async fn accounts_synced(&self) {
-        let _ = tokio::join!(
-            self.accounts.wait_until_ready(),
-            self.cluster_accounts.wait_until_ready()
-        );
+        tokio::join!(synced(&self.accounts), synced(&self.cluster_accounts));
     }
 
     /// Consecutive failures of a posture, counting this one.
@@ -137,6 +154,37 @@ impl Context {
                     .get_or_create(&ControlLabels { control: c.as_str() })
                     .inc_by(delta);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::synced;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::{reflector, watcher};
+    use std::time::Duration;
+
+    /// Many reconciles wait for the account caches at once; every one of
+    /// them must wake when the first list lands (a bare
+    /// `wait_until_ready` strands all but the last to poll).
+    #[tokio::test]
+    async fn every_concurrent_waiter_wakes_when_the_store_is_ready() {
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move { synced(&s).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        for w in waiters {
+            tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .expect("a waiter was never woken")
+                .expect("waiter task");
         }
     }
 }

@@ -296,7 +296,7 @@ async fn control(
         let (p, a, c) = (posture_reader.clone(), account_reader.clone(), cluster_reader.clone());
         let health = health.clone();
         tokio::spawn(async move {
-            let _ = tokio::join!(p.wait_until_ready(), a.wait_until_ready(), c.wait_until_ready());
+            tokio::join!(context::synced(&p), context::synced(&a), context::synced(&c));
             health.ready.store(true, Ordering::Relaxed);
             tracing::info!("caches synced");
         })

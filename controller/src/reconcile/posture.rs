@@ -61,6 +61,7 @@ fn jittered(d: Duration) -> Duration {
 
 pub async fn reconcile(obj: Arc<DeserializeGuard<FunctionPosture>>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
+    tracing::debug!("reconcile started");
     let result = match &obj.0 {
         Ok(fp) => {
             let ns = fp.namespace().unwrap_or_default();
@@ -254,7 +255,9 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
 
+    tracing::debug!("waiting for the account caches");
     ctx.accounts_synced().await;
+    tracing::debug!("account caches synced");
     let account = match resolve_account(ctx, &ns, fp) {
         Ok(a) => a,
         Err(refusal) => {

@@ -103,7 +103,22 @@ impl Intercept for CallCounter {
                 }
             }
         };
+        tracing::debug!(cloud = "aws", op = %op, outcome = ?outcome, "cloud call done");
         self.0.cloud_call("aws", &op, outcome);
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        // With the "done" line, a call that never returns shows in the log.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or("unknown");
+            tracing::debug!(cloud = "aws", op, "cloud call sent");
+        }
         Ok(())
     }
 }
