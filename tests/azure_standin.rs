@@ -177,6 +177,15 @@ async fn plan_enforce_plan_enforce_on_a_misconfigured_subscription() {
     ] {
         assert!(orders.iter().any(|x| x == c), "orders lacks {c}: {orders:?}");
     }
+    let report = plan.json();
+    let contributor = report["postures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["findings"].as_array().cloned().unwrap_or_default())
+        .find(|f| f["observed"].as_str().is_some_and(|o| o.contains(CONTRIBUTOR)))
+        .expect("Contributor on the subscription is a finding");
+    assert_eq!(contributor["severity"], "Critical");
     let intake = plan.checks("shop/intake");
     for c in [
         "azure.identity.noSystemAssigned",
@@ -298,7 +307,6 @@ async fn plan_enforce_plan_enforce_on_a_misconfigured_subscription() {
             .filter(|r| !r.path.contains("/oauth2/"))
             .all(|r| r.authorization.as_deref() == Some("Bearer"))
     );
-    let _ = CONTRIBUTOR;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

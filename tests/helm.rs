@@ -166,6 +166,21 @@ fn bad_values_are_refused_by_the_schema() {
 }
 
 #[test]
+fn an_azure_ca_bundle_is_mounted_and_trusted() {
+    let docs = render(&["controller.azureCaBundle.configMap=corp-ca"]);
+    let pod = &find(&docs, "Deployment").expect("a Deployment")["spec"]["template"]["spec"];
+    let args = pod["containers"][0]["args"].to_string();
+    assert!(args.contains("--azure-ca-file=/etc/zerofn/azure-ca/ca.crt"), "{args}");
+    assert_eq!(pod["volumes"][1]["configMap"]["name"], "corp-ca");
+    assert_eq!(pod["containers"][0]["volumeMounts"][1]["readOnly"], true);
+    // Off by default.
+    let docs = render(&[]);
+    let args = find(&docs, "Deployment").expect("a Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+        .to_string();
+    assert!(!args.contains("azure-ca"), "{args}");
+}
+
+#[test]
 fn the_chart_ships_the_generated_crds() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for (name, yaml) in zerofn::cli::crd_files() {
