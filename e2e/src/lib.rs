@@ -33,7 +33,7 @@ pub fn zerofn_bin() -> PathBuf {
         .unwrap_or_default();
     assert!(
         bin.exists(),
-        "{} is missing: build it first (`cargo build -p zerofn`; `cargo test --workspace` does) or set ZEROFN_BIN",
+        "{} is missing: build it first (`cargo test --workspace` does; for benches `cargo build --release --workspace --bins`) or set ZEROFN_BIN",
         bin.display()
     );
     bin

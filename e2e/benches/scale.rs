@@ -1,0 +1,161 @@
+//! The controller at scale: N FunctionPostures (default 10,000, set
+//! `ZEROFN_BENCH_POSTURES`) on one GCP project of N compliant functions, in
+//! the Kubernetes and GCP stand-ins. Prints the controller's startup time
+//! (spawn → caches synced, /readyz), the time until every posture is Ready,
+//! its peak and settled resident memory, and the cloud calls it made.
+//!
+//!     cargo bench -p zerofn-e2e --bench scale
+//!
+//! DESIGN §7 targets: RSS under 64 MiB at 10,000 postures, startup under 1 s.
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, PostParams};
+use std::time::{Duration, Instant};
+use zerofn::api::FunctionPosture;
+use zerofn_e2e::{Cluster, Controller};
+use zerofn_sim::gcp::{FunctionSeed, GcpStandIn, GcpWorld};
+
+const PROJECT: &str = "shop-prod";
+const EU: &str = "europe-west1";
+const CONNECTOR: &str = "projects/shop-prod/locations/europe-west1/connectors/egress";
+
+/// The zerofn process behind a controller (its parent is the stand-in
+/// shell), found by its probe address.
+fn pid_of(c: &Controller) -> Option<u32> {
+    let needle = format!("127.0.0.1:{}", c.probe_port);
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd);
+        (cmd.contains(&needle) && cmd.split('\0').next()?.ends_with("zerofn")).then_some(pid)
+    })
+}
+
+/// (VmRSS, VmHWM) in KiB.
+fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("ZEROFN_BENCH_POSTURES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cluster = Cluster::start("scale").await;
+    let mut world = GcpWorld::new().project(PROJECT, 424242424242);
+    for i in 0..n {
+        world = world
+            .service_account(PROJECT, &format!("fn-{i:05}"), "runtime")
+            .function(
+                FunctionSeed::new(PROJECT, EU, &format!("fn-{i:05}"))
+                    .service_account(&format!("fn-{i:05}@{PROJECT}.iam.gserviceaccount.com"))
+                    .vpc_connector(CONNECTOR, "ALL_TRAFFIC"),
+            );
+    }
+    let gcp = GcpStandIn::start(world).await.expect("GCP stand-in");
+    cluster
+        .apply(&format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {PROJECT}\n    projectNumber: \"424242424242\"\n    anonymous: true\n    endpoints: {{functions: \"{g}\", run: \"{g}\", iam: \"{g}\", resourceManager: \"{g}\"}}\n",
+            g = gcp.url()
+        ))
+        .await;
+
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("client config");
+    let client = kube::Client::try_from(config).expect("client");
+    let api: Api<FunctionPosture> = Api::namespaced(client, "shop");
+    let created = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let fp: FunctionPosture = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "zerofn.dev/v1alpha1",
+                    "kind": "FunctionPosture",
+                    "metadata": {"name": format!("fn-{i:05}"), "namespace": "shop"},
+                    "spec": {
+                        "accountRef": {"name": "gcp"},
+                        "function": {"gcp": {"location": EU, "name": format!("fn-{i:05}")}},
+                        "mode": "Audit",
+                        "network": {"gcp": {"vpcConnector": CONNECTOR, "egress": "ALL_TRAFFIC"}}
+                    }
+                }))
+                .expect("posture");
+                api.create(&PostParams::default(), &fp).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("postures created");
+    println!("{n} postures created in {:.1} s", created.elapsed().as_secs_f64());
+
+    let spawned = Instant::now();
+    let c = cluster.controller(
+        "zerofn-bench",
+        &[
+            "--namespace",
+            "zerofn-system",
+            "--leader-elect",
+            "false",
+            "--resync-interval",
+            "1h",
+        ],
+    );
+    let mut synced = None;
+    let ready_all = loop {
+        if synced.is_none() && c.log().contains("caches synced") {
+            synced = Some(spawned.elapsed());
+        }
+        let ready = cluster
+            .kube
+            .list("zerofn.dev", "v1alpha1", "functionpostures", Some("shop"))
+            .iter()
+            .filter(|p| {
+                p["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            })
+            .count();
+        if ready == n {
+            break spawned.elapsed();
+        }
+        assert!(
+            spawned.elapsed() < Duration::from_secs(1800),
+            "only {ready}/{n} Ready after 30 min"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let pid = pid_of(&c).expect("the zerofn process");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss, hwm) = memory(pid);
+    println!(
+        "startup (spawn → caches synced): {:.2} s",
+        synced.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN)
+    );
+    println!("all {n} postures Ready after {:.1} s", ready_all.as_secs_f64());
+    println!(
+        "controller RSS settled: {:.1} MiB, peak: {:.1} MiB",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    let calls: u64 = c.cloud_calls().iter().map(|(_, _, n)| n).sum();
+    println!(
+        "cloud calls: {calls} ({:.3} per posture), writes: {}",
+        calls as f64 / n as f64,
+        c.writes()
+    );
+}
