@@ -290,23 +290,20 @@ impl Controller {
         ];
         args.extend_from_slice(extra);
         let log = world.dir.0.join(format!("{identity}-{}.log", fastrand::u32(..)));
-        let process = Managed::spawn(
-            identity,
-            &zerofn_bin(),
-            &args,
-            &[
-                ("KUBECONFIG", world.kubeconfig.to_string_lossy().into_owned()),
-                ("HOME", world.dir.0.to_string_lossy().into_owned()),
-                ("AWS_EC2_METADATA_DISABLED", "true".into()),
-                (
-                    "RUST_LOG",
-                    std::env::var("ZEROFN_E2E_LOG").unwrap_or_else(|_| "info,zerofn=debug".into()),
-                ),
-            ],
-            log,
-            None,
-        )
-        .expect("zerofn run starts");
+        let mut env = vec![
+            ("KUBECONFIG", world.kubeconfig.to_string_lossy().into_owned()),
+            ("HOME", world.dir.0.to_string_lossy().into_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            (
+                "RUST_LOG",
+                std::env::var("ZEROFN_E2E_LOG").unwrap_or_else(|_| "info,zerofn=debug".into()),
+            ),
+        ];
+        // Allocator tuning under measurement (the bench) passes through.
+        if let Ok(v) = std::env::var("MALLOC_ARENA_MAX") {
+            env.push(("MALLOC_ARENA_MAX", v));
+        }
+        let process = Managed::spawn(identity, &zerofn_bin(), &args, &env, log, None).expect("zerofn run starts");
         Controller {
             identity: identity.to_string(),
             probe_port,
