@@ -51,6 +51,16 @@ pub struct RunOptions {
 
 type Guarded = DeserializeGuard<FunctionPosture>;
 
+/// What the caches never need: managedFields (every server-side apply adds
+/// an entry) and kubectl's last-applied copy of the whole object. At 10,000
+/// postures they are most of the memory the cache holds.
+fn slim<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+    if let Some(a) = obj.meta_mut().annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 /// Only spec, finalizer and deletion changes reconcile; status writes (ours
 /// included) do not.
 fn lifecycle(obj: &Guarded) -> Option<u64> {
@@ -219,17 +229,20 @@ async fn control(
     let (posture_reader, posture_writer) = reflector::store::<Guarded>();
     let postures = watcher(Api::<Guarded>::all(client.clone()), wc.clone())
         .default_backoff()
+        .modify(slim)
         .reflect(posture_writer)
         .applied_objects()
         .predicate_filter(lifecycle, Default::default());
     let (account_reader, account_writer) = reflector::store::<CloudAccount>();
     let accounts_stream = watcher(Api::<CloudAccount>::all(client.clone()), wc.clone())
         .default_backoff()
+        .modify(slim)
         .reflect(account_writer)
         .touched_objects();
     let (cluster_reader, cluster_writer) = reflector::store::<ClusterCloudAccount>();
     let cluster_stream = watcher(Api::<ClusterCloudAccount>::all(client.clone()), wc.clone())
         .default_backoff()
+        .modify(slim)
         .reflect(cluster_writer)
         .touched_objects();
     let secrets_stream = watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), wc.clone())
