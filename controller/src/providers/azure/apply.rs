@@ -4,6 +4,7 @@
 
 use super::action::AzureAction;
 use super::arm::{AUTHZ_API, Arm, ArmError, WEB_API};
+use super::model::any_identity_provider;
 use crate::providers::ProviderError;
 use azure_core::http::Method;
 use serde_json::{Map, Value, json};
@@ -20,6 +21,41 @@ fn prov(e: ArmError) -> ProviderError {
 impl Applier<'_> {
     async fn site(&self, site: &str) -> Result<Value, ProviderError> {
         self.arm.get("GetSite", site, WEB_API, &[]).await.map_err(prov)
+    }
+
+    /// Set (Some) or remove (None) one tag of `site`, merged into the tags
+    /// of `current` (the site as just read: PATCH replaces the whole map).
+    pub async fn set_tag(
+        &self,
+        current: &Value,
+        site: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), ProviderError> {
+        let mut tags = current["tags"].as_object().cloned().unwrap_or_default();
+        let before = tags.clone();
+        match value {
+            Some(v) => {
+                tags.insert(key.to_string(), json!(v));
+            }
+            None => {
+                tags.remove(key);
+            }
+        }
+        if tags == before {
+            return Ok(());
+        }
+        self.arm
+            .write(
+                "PatchSite(tags)",
+                Method::Patch,
+                site,
+                WEB_API,
+                Some(&json!({"tags": tags})),
+            )
+            .await
+            .map_err(prov)?;
+        Ok(())
     }
 
     pub async fn apply(&self, action: &AzureAction) -> Result<(), ProviderError> {
@@ -50,24 +86,7 @@ impl Applier<'_> {
             }
             AzureAction::SetTag { site, key, value } => {
                 let current = self.site(site).await?;
-                let mut tags = current["tags"].as_object().cloned().unwrap_or_default();
-                let before = tags.clone();
-                match value {
-                    Some(v) => {
-                        tags.insert(key.clone(), json!(v));
-                    }
-                    None => {
-                        tags.remove(key);
-                    }
-                }
-                if tags == before {
-                    return Ok(());
-                }
-                self.arm
-                    .write(op, Method::Patch, site, WEB_API, Some(&json!({"tags": tags})))
-                    .await
-                    .map_err(prov)?;
-                Ok(())
+                self.set_tag(&current, site, key, value.as_deref()).await
             }
             AzureAction::PatchSite {
                 site,
@@ -132,16 +151,7 @@ impl Applier<'_> {
                     .await
                     .map_err(prov)?;
                 let mut props = current["properties"].as_object().cloned().unwrap_or_default();
-                let has_provider = props
-                    .get("identityProviders")
-                    .and_then(Value::as_object)
-                    .is_some_and(|m| {
-                        m.values().any(|p| {
-                            p["enabled"].as_bool() != Some(false)
-                                && p["registration"].as_object().is_some_and(|r| !r.is_empty())
-                        })
-                    });
-                if !has_provider {
+                if !any_identity_provider(props.get("identityProviders").unwrap_or(&Value::Null)) {
                     return Err(ProviderError::Refused(format!(
                         "{path}: no identity provider is configured any more; requiring authentication would lock every caller out"
                     )));

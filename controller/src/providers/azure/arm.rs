@@ -81,6 +81,13 @@ impl ArmError {
     }
 }
 
+/// How a long-running operation reports that it is done.
+#[derive(Clone, Copy)]
+enum Tracking {
+    AsyncOperation,
+    Location,
+}
+
 /// A successful answer.
 pub struct Reply {
     pub status: u16,
@@ -341,10 +348,14 @@ impl Arm {
         if reply.status == 201 || reply.status == 202 {
             let header = |n: &'static str| reply.headers.get_optional_string(&HeaderName::from_static(n));
             if let Some(link) = header("azure-asyncoperation") {
-                return self.poll_async_operation(op, &link, retry_after(&reply.headers)).await;
+                return self
+                    .poll(op, &link, Tracking::AsyncOperation, retry_after(&reply.headers))
+                    .await;
             }
             if let Some(link) = header("location") {
-                return self.poll_location(op, &link, retry_after(&reply.headers)).await;
+                return self
+                    .poll(op, &link, Tracking::Location, retry_after(&reply.headers))
+                    .await;
             }
         }
         Ok(reply.body)
@@ -359,44 +370,33 @@ impl Arm {
         }
     }
 
-    async fn poll_async_operation(&self, op: &str, link: &str, first: Option<Duration>) -> Result<Value, ArmError> {
+    /// Poll an operation until it is done: an `Azure-AsyncOperation` URL
+    /// reports `status`; a `Location` URL answers 202 until then.
+    async fn poll(&self, op: &str, link: &str, how: Tracking, first: Option<Duration>) -> Result<Value, ArmError> {
         let url = self.trusted(link, op)?;
         let deadline = Instant::now() + self.tuning.operation_wait;
         let mut wait = first.unwrap_or(self.tuning.poll_interval);
         loop {
             tokio::time::sleep(wait.min(self.tuning.max_retry_after)).await;
             let reply = self.send("GetOperationStatus", Method::Get, url.clone(), None).await?;
-            match reply.body["status"].as_str().unwrap_or_default() {
-                "Succeeded" => return Ok(reply.body),
-                s @ ("Failed" | "Canceled") => {
-                    return Err(ArmError {
-                        status: 200,
-                        code: reply.body["error"]["code"].as_str().unwrap_or(s).to_string(),
-                        message: reply.body["error"]["message"]
-                            .as_str()
-                            .unwrap_or("the operation did not succeed")
-                            .to_string(),
-                        op: op.to_string(),
-                    });
-                }
-                _ => {}
-            }
-            if Instant::now() > deadline {
-                return Err(self.timeout(op, link));
-            }
-            wait = retry_after(&reply.headers).unwrap_or(self.tuning.poll_interval);
-        }
-    }
-
-    async fn poll_location(&self, op: &str, link: &str, first: Option<Duration>) -> Result<Value, ArmError> {
-        let url = self.trusted(link, op)?;
-        let deadline = Instant::now() + self.tuning.operation_wait;
-        let mut wait = first.unwrap_or(self.tuning.poll_interval);
-        loop {
-            tokio::time::sleep(wait.min(self.tuning.max_retry_after)).await;
-            let reply = self.send("GetOperationStatus", Method::Get, url.clone(), None).await?;
-            if reply.status != 202 {
-                return Ok(reply.body);
+            match how {
+                Tracking::Location if reply.status != 202 => return Ok(reply.body),
+                Tracking::Location => {}
+                Tracking::AsyncOperation => match reply.body["status"].as_str().unwrap_or_default() {
+                    "Succeeded" => return Ok(reply.body),
+                    s @ ("Failed" | "Canceled") => {
+                        return Err(ArmError {
+                            status: 200,
+                            code: reply.body["error"]["code"].as_str().unwrap_or(s).to_string(),
+                            message: reply.body["error"]["message"]
+                                .as_str()
+                                .unwrap_or("the operation did not succeed")
+                                .to_string(),
+                            op: op.to_string(),
+                        });
+                    }
+                    _ => {}
+                },
             }
             if Instant::now() > deadline {
                 return Err(self.timeout(op, link));

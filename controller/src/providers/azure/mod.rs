@@ -155,13 +155,8 @@ impl AzureProvider {
         if current["tags"][names::OWNER_TAG].as_str() != Some(p.owner.as_str()) {
             return Ok(());
         }
-        self.applier()
-            .apply(&AzureAction::SetTag {
-                site,
-                key: names::OWNER_TAG.to_string(),
-                value: None,
-            })
-            .await
+        // The site just read is the base of the tag write: one GET, not two.
+        self.applier().set_tag(&current, &site, names::OWNER_TAG, None).await
     }
 
     fn applier(&self) -> apply::Applier<'_> {

@@ -69,6 +69,17 @@ pub struct Assignment {
     pub scope: String,
 }
 
+/// Whether authsettingsV2's `identityProviders` has one enabled and
+/// registered: only then can authentication be required without locking
+/// every caller out.
+pub fn any_identity_provider(identity_providers: &serde_json::Value) -> bool {
+    identity_providers.as_object().is_some_and(|m| {
+        m.values().any(|p| {
+            p["enabled"].as_bool() != Some(false) && p["registration"].as_object().is_some_and(|r| !r.is_empty())
+        })
+    })
+}
+
 impl ObservedApp {
     pub fn app_setting(&self, name: &str) -> Option<bool> {
         self.app_settings

@@ -5,7 +5,7 @@
 //! assignments — are made only for the controls the posture declares.
 
 use super::arm::{AUTHZ_API, Arm, ArmError, WEB_API};
-use super::model::{Assignment, AuthSettings, ObservedApp, WebConfig};
+use super::model::{Assignment, AuthSettings, ObservedApp, WebConfig, any_identity_provider};
 use super::names;
 use crate::api::{AzureTriggers, TracingMode};
 use crate::providers::cache::Cached;
@@ -233,13 +233,6 @@ impl Observer<'_> {
                     .await
                     .map_err(prov)?;
                 let a = &a["properties"];
-                let has_identity_provider = a["identityProviders"].as_object().is_some_and(|m| {
-                    m.values().any(|p| {
-                        p.is_object()
-                            && p["enabled"].as_bool() != Some(false)
-                            && p["registration"].as_object().is_some_and(|r| !r.is_empty())
-                    })
-                });
                 o.auth = Some(AuthSettings {
                     enabled: a["platform"]["enabled"].as_bool().unwrap_or(false),
                     require_authentication: a["globalValidation"]["requireAuthentication"]
@@ -248,7 +241,7 @@ impl Observer<'_> {
                     unauthenticated_client_action: a["globalValidation"]["unauthenticatedClientAction"]
                         .as_str()
                         .map(str::to_string),
-                    has_identity_provider,
+                    has_identity_provider: any_identity_provider(&a["identityProviders"]),
                 });
             }
             if t.harden_transport {
