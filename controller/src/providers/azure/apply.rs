@@ -128,6 +128,16 @@ impl Applier<'_> {
                     props.insert("ftpsState".into(), json!(v));
                 }
                 if let Some(rules) = ip_security_restrictions {
+                    let current = self
+                        .arm
+                        .get("GetWebConfig", &format!("{site}/config/web"), WEB_API, &[])
+                        .await
+                        .map_err(prov)?;
+                    let now = current["properties"]["ipSecurityRestrictions"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let rules = super::plan::with_current_denies(rules, &now);
                     props.insert("ipSecurityRestrictions".into(), json!(rules));
                     props.insert("ipSecurityRestrictionsDefaultAction".into(), json!("Deny"));
                 }

@@ -330,6 +330,21 @@ fn rule_key(v: &Value) -> (String, String, i64) {
     )
 }
 
+/// The access restrictions to write: the planned list plus every Deny rule
+/// the app holds now that the plan did not see (added between observation
+/// and write). ARM replaces the list, so dropping one would widen access.
+pub fn with_current_denies(planned: &[Value], current: &[Value]) -> Vec<Value> {
+    let planned_keys: BTreeSet<_> = planned.iter().map(rule_key).collect();
+    let mut out = planned.to_vec();
+    out.extend(
+        current
+            .iter()
+            .filter(|r| !implicit(r) && r["action"] == "Deny" && !planned_keys.contains(&rule_key(r)))
+            .cloned(),
+    );
+    out
+}
+
 /// The rule ARM shows for the default action itself (`Any`), not a rule
 /// anyone wrote.
 fn implicit(v: &Value) -> bool {

@@ -432,6 +432,15 @@ fn audit_reports_the_same_findings() {
     assert_eq!(checks(&p), vec!["azure.triggers.httpsOnly"]);
 }
 
+#[test]
+fn a_deny_rule_added_after_observation_survives_the_write() {
+    let late = json!({"name": "block", "priority": 10, "action": "Deny", "ipAddress": "198.51.100.9/32"});
+    let stray = json!({"name": "vendor", "priority": 200, "action": "Allow", "ipAddress": "192.0.2.0/24"});
+    let implicit = json!({"name": "Deny all", "priority": 2147483647, "action": "Deny", "ipAddress": "Any"});
+    let out = with_current_denies(&[office()], &[office(), late.clone(), stray, implicit]);
+    assert_eq!(out, vec![office(), late]);
+}
+
 /// Random observed states: every action the planner emits narrows access or
 /// adds exactly what the spec declares.
 #[test]
