@@ -5,7 +5,7 @@
 //! from the re-observation, i.e. what is true, not what was sent.
 
 use crate::api::Mode;
-use crate::providers::{Action, ActionSummary, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, ActionSummary, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::StreamExt;
 use std::sync::Arc;
 
@@ -15,6 +15,10 @@ pub struct Applied {
     pub done: Vec<ActionSummary>,
     /// The action that failed, and why; the rest of the plan was not applied.
     pub failed: Option<(ActionSummary, ProviderError)>,
+    /// Identities the provider has minted for the posture (this enforcement
+    /// or earlier ones in this process), to be recorded where the next run
+    /// finds them (the posture's status).
+    pub minted: Vec<MintedIdentity>,
 }
 
 impl Applied {
@@ -76,14 +80,32 @@ pub async fn reconcile(provider: &dyn Provider, posture: &Posture) -> Result<Out
             after: None,
         });
     }
-    let applied = apply(provider, posture, &before.actions).await;
+    let mut applied = apply(provider, posture, &before.actions).await;
+    applied.minted = provider.minted(posture);
     provider.invalidate();
-    let after = provider.assess(posture).await?;
+    let after = provider.assess(&with_minted(posture, &applied.minted)).await?;
     Ok(Outcome {
         before,
         applied,
         after: Some(after),
     })
+}
+
+/// Add records of minted identities to a list, keeping every record already
+/// there: a record is only dropped with the posture itself.
+pub fn record_minted(into: &mut Vec<MintedIdentity>, new: &[MintedIdentity]) {
+    for m in new {
+        if !into.contains(m) {
+            into.push(m.clone());
+        }
+    }
+}
+
+/// The posture as the re-observation must see it: with what was just minted.
+fn with_minted(posture: &Posture, minted: &[MintedIdentity]) -> Posture {
+    let mut p = posture.clone();
+    record_minted(&mut p.minted, minted);
+    p
 }
 
 /// A posture together with the provider of its account.
@@ -113,12 +135,14 @@ pub async fn enforce_all(
 ) -> (Vec<Applied>, Vec<Result<Plan, ProviderError>>) {
     let applied: Vec<Applied> = futures::stream::iter(items.iter().zip(plans))
         .map(|(b, plan)| async move {
-            match plan {
+            let mut applied = match plan {
                 Ok(plan) if should_apply(&b.posture, plan) => {
                     apply(b.provider.as_ref(), &b.posture, &plan.actions).await
                 }
                 _ => Applied::default(),
-            }
+            };
+            applied.minted = b.provider.minted(&b.posture);
+            applied
         })
         .buffered(concurrency.max(1))
         .collect()
@@ -126,7 +150,15 @@ pub async fn enforce_all(
     for b in items {
         b.provider.invalidate();
     }
-    let after = assess_all(items, concurrency).await;
+    let again: Vec<Bound> = items
+        .iter()
+        .zip(&applied)
+        .map(|(b, a)| Bound {
+            posture: with_minted(&b.posture, &a.minted),
+            provider: b.provider.clone(),
+        })
+        .collect();
+    let after = assess_all(&again, concurrency).await;
     (applied, after)
 }
 
@@ -150,6 +182,9 @@ mod tests {
         assessed: Mutex<u32>,
         applied: Mutex<Vec<String>>,
         invalidated: Mutex<u32>,
+        /// What `minted` answers, and the records each assess was given.
+        mints: Vec<MintedIdentity>,
+        seen_minted: Mutex<Vec<Vec<MintedIdentity>>>,
     }
 
     fn action(name: &str) -> Action {
@@ -174,9 +209,10 @@ mod tests {
         fn reached(&self) -> Option<String> {
             None
         }
-        fn assess<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
+        fn assess<'a>(&'a self, p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
             async move {
                 *self.assessed.lock().unwrap() += 1;
+                self.seen_minted.lock().unwrap().push(p.minted.clone());
                 let drift = self.drift.lock().unwrap().clone();
                 Ok(Plan {
                     function: "f".into(),
@@ -210,6 +246,53 @@ mod tests {
         fn release<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
             async { Ok(()) }.boxed()
         }
+        fn minted(&self, _p: &Posture) -> Vec<MintedIdentity> {
+            self.mints.clone()
+        }
+    }
+
+    fn role(n: u8) -> MintedIdentity {
+        MintedIdentity {
+            principal: format!("arn:aws:iam::1:role/zerofn/r{n}"),
+            unique_id: format!("AROA{n}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn minted_identities_reach_the_outcome_and_the_reobservation() {
+        let f = Fake {
+            mints: vec![role(2)],
+            ..fake(&["a"])
+        };
+        let mut p = posture(Mode::Enforce);
+        p.minted = vec![role(1)];
+        let o = reconcile(&f, &p).await.unwrap();
+        assert_eq!(o.applied.minted, vec![role(2)]);
+        let seen = f.seen_minted.lock().unwrap().clone();
+        assert_eq!(seen, vec![vec![role(1)], vec![role(1), role(2)]]);
+
+        // The batch form does the same.
+        let f = Arc::new(Fake {
+            mints: vec![role(3)],
+            ..fake(&["a"])
+        });
+        let items = vec![Bound {
+            posture: posture(Mode::Enforce),
+            provider: f.clone(),
+        }];
+        let plans = assess_all(&items, 1).await;
+        let (applied, _) = enforce_all(&items, &plans, 1).await;
+        assert_eq!(applied[0].minted, vec![role(3)]);
+        assert_eq!(f.seen_minted.lock().unwrap().last().unwrap(), &vec![role(3)]);
+    }
+
+    #[test]
+    fn records_are_merged_never_dropped() {
+        let mut held = vec![role(1), role(2)];
+        record_minted(&mut held, &[role(2), role(3)]);
+        assert_eq!(held, vec![role(1), role(2), role(3)]);
+        record_minted(&mut held, &[]);
+        assert_eq!(held.len(), 3);
     }
 
     fn posture(mode: Mode) -> Posture {

@@ -56,6 +56,11 @@ pub struct FunctionPostureStatus {
     /// Write calls made by the last enforcement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_enforced_writes: Option<u64>,
+    /// Identities zerofn created for this posture, with the unique id the
+    /// cloud returned: the only proof zerofn accepts that an identity is its
+    /// own to change. Kept for as long as the posture exists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub minted_identities: Vec<crate::providers::MintedIdentity>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -46,6 +46,10 @@ pub struct Row {
     pub notes: Vec<crate::providers::Note>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorView>,
+    /// Identities this run minted, with the unique id that proves it: what
+    /// the controller keeps in the posture's status.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub minted_identities: Vec<crate::providers::MintedIdentity>,
 }
 
 impl Row {
@@ -64,6 +68,7 @@ impl Row {
             blocked: None,
             notes: Vec::new(),
             error: None,
+            minted_identities: Vec::new(),
         }
     }
 
@@ -93,6 +98,7 @@ impl Row {
             return;
         }
         self.applied = applied.done;
+        self.minted_identities = applied.minted;
         self.record_plan(after);
         if let Some((action, e)) = applied.failed {
             self.error = Some(ErrorView {

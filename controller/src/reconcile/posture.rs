@@ -11,7 +11,7 @@ use crate::accounts::{self, ResolvedAccount, SecretData};
 use crate::api::{API_VERSION, FunctionPosture, FunctionPostureStatus, validate};
 use crate::engine;
 use crate::findings::Control;
-use crate::providers::{Blocked, Posture};
+use crate::providers::{Blocked, MintedIdentity, Posture};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
@@ -114,6 +114,9 @@ struct Reporter<'a> {
     api: Api<FunctionPosture>,
     name: String,
     declared: Vec<Control>,
+    /// Identities the provider minted for this posture: merged into every
+    /// status written, so the proof of ownership survives a failed reconcile.
+    minted: std::sync::Mutex<Vec<MintedIdentity>>,
 }
 
 impl Reporter<'_> {
@@ -142,7 +145,16 @@ impl Reporter<'_> {
             .map(|c| c.reason.as_str())
     }
 
-    async fn write(&self, status: FunctionPostureStatus) -> Result<(), Error> {
+    fn remember_minted(&self, minted: &[MintedIdentity]) {
+        let mut held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
+        engine::record_minted(&mut held, minted);
+    }
+
+    async fn write(&self, mut status: FunctionPostureStatus) -> Result<(), Error> {
+        {
+            let held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
+            engine::record_minted(&mut status.minted_identities, &held);
+        }
         self.ctx.record_compliance(
             &self.fp.namespace().unwrap_or_default(),
             &self.name,
@@ -231,13 +243,21 @@ async fn read_secret(
 async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
     let ns = fp.namespace().unwrap_or_default();
     let name = fp.name_any();
-    let posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
+    let mut posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
+    // The proof of what zerofn minted lives in status, which only the
+    // controller writes.
+    posture.minted = fp
+        .status
+        .as_ref()
+        .map(|s| s.minted_identities.clone())
+        .unwrap_or_default();
     let r = Reporter {
         ctx,
         fp,
         api: Api::namespaced(ctx.client.clone(), &ns),
         name: name.clone(),
         declared: posture.declared_controls(),
+        minted: Default::default(),
     };
     let resync = jittered(
         fp.spec
@@ -308,7 +328,10 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         }
     }
 
-    let outcome = match engine::reconcile(provider.as_ref(), &posture).await {
+    let outcome = engine::reconcile(provider.as_ref(), &posture).await;
+    // Whatever happened, what the provider minted must reach status.
+    r.remember_minted(&provider.minted(&posture));
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             r.not_synced(e.reason(), e.to_string()).await?;
@@ -386,6 +409,7 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         api: Api::namespaced(ctx.client.clone(), &ns),
         name: name.clone(),
         declared: Vec::new(),
+        minted: Default::default(),
     };
     let posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
     ctx.accounts_synced().await;

@@ -312,6 +312,32 @@ mod tests {
     }
 
     #[test]
+    fn minted_identities_survive_every_later_status() {
+        let p = plan(vec![]);
+        let mut s1 = observed(&p, "t1", None);
+        s1.minted_identities = vec![crate::providers::MintedIdentity {
+            principal: "arn:aws:iam::1:role/zerofn/zerofn-f-0".into(),
+            unique_id: "AROAEXAMPLE".into(),
+        }];
+        let s2 = observed(&p, "t2", Some(&s1));
+        assert_eq!(s2.minted_identities, s1.minted_identities);
+        let s3 = build(Input {
+            generation: Some(3),
+            declared: DECLARED,
+            cloud: None,
+            now: "t3",
+            previous: Some(&s2),
+            observation: Observation::NotSynced {
+                reason: "CloudUnreachable",
+                message: "dial tcp".into(),
+            },
+        });
+        assert_eq!(s3.minted_identities, s1.minted_identities);
+        let wire = serde_json::to_value(&s3).unwrap();
+        assert_eq!(wire["mintedIdentities"][0]["uniqueId"], "AROAEXAMPLE");
+    }
+
+    #[test]
     fn conflicts_and_enforce_failures_are_not_synced() {
         let mut p = plan(vec![]);
         p.blocked = Some(Blocked::Conflict {

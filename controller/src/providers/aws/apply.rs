@@ -11,7 +11,6 @@
 
 use super::action::AwsAction;
 use super::client::{Clients, Tuning, code, map_err, message};
-use super::names;
 use crate::providers::ProviderError;
 use aws_sdk_lambda::types::{
     ApplicationLogLevel, FunctionUrlAuthType, LastUpdateStatus, LogFormat, LoggingConfig, State, SystemLogLevel,
@@ -67,7 +66,13 @@ impl Applier<'_> {
                 trust_policy,
                 description,
                 tags,
-            } => self.create_role(role_name, path, trust_policy, description, tags).await,
+            } => match self
+                .create_role(role_name, path, trust_policy, description, tags)
+                .await?
+            {
+                RoleCreation::Created { .. } => Ok(()),
+                RoleCreation::Exists { role_id, .. } => Err(name_taken(role_name, &role_id)),
+            },
             AwsAction::PutRolePolicy {
                 role_name,
                 policy_name,
@@ -355,14 +360,17 @@ impl Applier<'_> {
         }
     }
 
-    async fn create_role(
+    /// CreateRole, reporting the RoleId IAM assigned: the proof of ownership
+    /// zerofn records. A role of that name that exists already is reported
+    /// with its RoleId, for the caller to check against its records.
+    pub async fn create_role(
         &self,
         role_name: &str,
         path: &str,
         trust_policy: &str,
         description: &str,
         tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<RoleCreation, ProviderError> {
         let tag_list: Vec<aws_sdk_iam::types::Tag> = tags
             .iter()
             .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
@@ -379,9 +387,18 @@ impl Applier<'_> {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(()),
+            Ok(out) => match out.role() {
+                Some(r) if !r.role_id().is_empty() => Ok(RoleCreation::Created {
+                    arn: r.arn().to_string(),
+                    role_id: r.role_id().to_string(),
+                }),
+                _ => Err(ProviderError::Cloud(format!(
+                    "CreateRole {role_name}: the answer carries no RoleId"
+                ))),
+            },
             Err(e) if code(&e) == Some("EntityAlreadyExists") => {
-                // A rerun after an interrupted one: adopt it only if zerofn made it.
+                // Whether it is ours is decided by its RoleId, never by its
+                // name or tags.
                 let existing = self
                     .clients
                     .iam
@@ -390,18 +407,13 @@ impl Applier<'_> {
                     .send()
                     .await
                     .map_err(|e| map_err("GetRole", role_name, e))?;
-                let ours = existing.role().is_some_and(|r| {
-                    r.tags()
-                        .iter()
-                        .any(|t| t.key() == names::MANAGED_TAG && t.value() == names::MANAGED_VALUE)
-                });
-                if ours {
-                    Ok(())
-                } else {
-                    Err(ProviderError::Refused(format!(
-                        "CreateRole {role_name}: a role of that name exists and was not created by zerofn"
-                    )))
-                }
+                let role = existing
+                    .role()
+                    .ok_or_else(|| ProviderError::Cloud(format!("GetRole {role_name}: no role in the answer")))?;
+                Ok(RoleCreation::Exists {
+                    arn: role.arn().to_string(),
+                    role_id: role.role_id().to_string(),
+                })
             }
             Err(e) => {
                 let msg = message(&e).unwrap_or_default().to_string();
@@ -434,6 +446,27 @@ impl Applier<'_> {
             }
         }
     }
+}
+
+/// What CreateRole found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleCreation {
+    Created {
+        arn: String,
+        role_id: String,
+    },
+    /// A role of that name existed already.
+    Exists {
+        arn: String,
+        role_id: String,
+    },
+}
+
+/// The refusal for a role of zerofn's name that zerofn cannot prove it made.
+pub fn name_taken(role_name: &str, role_id: &str) -> ProviderError {
+    ProviderError::Refused(format!(
+        "CreateRole {role_name}: a role of that name exists (RoleId {role_id}) and no record proves zerofn created it; zerofn does not write to it"
+    ))
 }
 
 fn gone_is_ok(r: Result<(), ProviderError>) -> Result<(), ProviderError> {

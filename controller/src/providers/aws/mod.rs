@@ -16,7 +16,7 @@ pub use plan::AccountContext;
 use crate::api::{AwsAccount, Cloud};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -36,6 +36,9 @@ pub struct AwsProvider {
     /// How long account-wide observations are reused.
     ttl: Duration,
     context: OnceCell<AccountContext>,
+    /// Roles this provider created, by the owner value of the posture they
+    /// were created for: the record of ownership until the caller keeps it.
+    minted: std::sync::Mutex<std::collections::HashMap<String, Vec<MintedIdentity>>>,
 }
 
 impl AwsProvider {
@@ -56,6 +59,7 @@ impl AwsProvider {
             tuning,
             ttl,
             context: OnceCell::new(),
+            minted: Default::default(),
         }
     }
 
@@ -113,7 +117,65 @@ impl AwsProvider {
             ttl: self.ttl,
         };
         let observed = observer.observe(p, region, name).await?;
-        Ok(plan::plan(p, ctx, &observed))
+        Ok(plan::plan(&self.with_own_records(p), ctx, &observed))
+    }
+
+    /// The posture with what this provider minted for it in this process
+    /// added to the records it came with.
+    fn with_own_records(&self, p: &Posture) -> Posture {
+        let mut p = p.clone();
+        for m in self.minted(&p) {
+            if !p.minted.contains(&m) {
+                p.minted.push(m);
+            }
+        }
+        p
+    }
+
+    fn remember(&self, p: &Posture, m: MintedIdentity) {
+        let mut held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
+        let list = held.entry(p.owner.clone()).or_default();
+        if !list.contains(&m) {
+            list.push(m);
+        }
+    }
+
+    /// CreateRole, recording the RoleId. A role of that name that exists is
+    /// only used when its RoleId is on record for this posture.
+    async fn create_role(&self, p: &Posture, applier: &apply::Applier<'_>, a: &AwsAction) -> Result<(), ProviderError> {
+        let AwsAction::CreateRole {
+            role_name,
+            path,
+            trust_policy,
+            description,
+            tags,
+        } = a
+        else {
+            return applier.apply(a).await;
+        };
+        match applier
+            .create_role(role_name, path, trust_policy, description, tags)
+            .await?
+        {
+            apply::RoleCreation::Created { arn, role_id } => {
+                self.remember(
+                    p,
+                    MintedIdentity {
+                        principal: arn,
+                        unique_id: role_id,
+                    },
+                );
+                Ok(())
+            }
+            apply::RoleCreation::Exists { role_id, .. } => {
+                let known = self.with_own_records(p);
+                if known.minted.iter().any(|m| m.unique_id == role_id) {
+                    Ok(())
+                } else {
+                    Err(apply::name_taken(role_name, &role_id))
+                }
+            }
+        }
     }
 
     async fn release_inner(&self, p: &Posture) -> Result<(), ProviderError> {
@@ -174,13 +236,15 @@ impl Provider for AwsProvider {
                 )));
             };
             let (region, _) = self.target(posture)?;
-            apply::Applier {
+            let applier = apply::Applier {
                 clients: &self.clients,
                 tuning: &self.tuning,
                 region,
+            };
+            match a {
+                AwsAction::CreateRole { .. } => self.create_role(posture, &applier, a).await,
+                _ => applier.apply(a).await,
             }
-            .apply(a)
-            .await
         }
         .boxed()
     }
@@ -191,5 +255,14 @@ impl Provider for AwsProvider {
 
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.release_inner(posture).boxed()
+    }
+
+    fn minted(&self, posture: &Posture) -> Vec<MintedIdentity> {
+        self.minted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&posture.owner)
+            .cloned()
+            .unwrap_or_default()
     }
 }

@@ -13,6 +13,9 @@ pub struct ObservedFunction {
     /// Other functions of the account (in the regions in scope) that run as
     /// the same role.
     pub role_shared_with: Vec<String>,
+    /// Who else runs as the role, across published versions and regions:
+    /// observed only when the posture opts in to editing the role in place.
+    pub role_users: Option<RoleUsers>,
     pub vpc: Option<Vpc>,
     pub tracing_mode: Option<String>,
     pub logging: Logging,
@@ -48,10 +51,28 @@ pub struct Logging {
     pub system_log_level: Option<String>,
 }
 
+/// Every Lambda function version of the account that runs as one role, and
+/// how much of the account that covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleUsers {
+    /// Function and version ARNs (qualified) other than the function's own
+    /// `$LATEST` that run as the role.
+    pub others: Vec<String>,
+    /// Regions whose functions were listed.
+    pub regions_scanned: std::collections::BTreeSet<String>,
+    /// Regions enabled for the account; None when they could not be listed.
+    pub regions_enabled: Option<std::collections::BTreeSet<String>>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedRole {
     pub arn: String,
     pub name: String,
+    /// The role's immutable unique id (`AROA…`): the proof that zerofn
+    /// created it, when it matches a recorded one.
+    pub role_id: String,
+    /// ARNs of the instance profiles holding the role (EC2 can use it).
+    pub instance_profiles: Vec<String>,
     /// Inline policies by name.
     pub inline_policies: BTreeMap<String, PolicyDocument>,
     /// Attached managed policy ARNs.

@@ -43,6 +43,14 @@ pub struct RoleIndex {
     by_name: HashMap<String, String>,
 }
 
+/// Every function version of the account (regions in scope) by the role it
+/// runs as: who else a role's permissions reach.
+#[derive(Default, Debug)]
+pub struct RoleUseIndex {
+    by_role: HashMap<String, Vec<String>>,
+    regions: std::collections::BTreeSet<String>,
+}
+
 /// Event source mappings by function ARN (unqualified).
 #[derive(Default, Debug)]
 pub struct MappingIndex(HashMap<String, Vec<EventSourceMapping>>);
@@ -52,6 +60,8 @@ pub struct Inventory {
     pub functions: Cached<FunctionIndex>,
     pub roles: Cached<RoleIndex>,
     pub mappings: Cached<MappingIndex>,
+    /// Read only for postures that opt in to editing a role in place.
+    pub role_uses: Cached<RoleUseIndex>,
     /// Code signing config ARN → when read, and its
     /// UntrustedArtifactOnDeployment (None: no such config).
     pub signing_policies: std::sync::Mutex<HashMap<String, (Instant, Option<String>)>>,
@@ -62,6 +72,7 @@ impl Inventory {
         self.functions.invalidate();
         self.roles.invalidate();
         self.mappings.invalidate();
+        self.role_uses.invalidate();
         self.signing_policies.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
@@ -141,6 +152,12 @@ pub async fn load_roles(clients: &Clients) -> Result<RoleIndex, ProviderError> {
             let role = ObservedRole {
                 arn: arn.to_string(),
                 name: name.to_string(),
+                role_id: r.role_id().unwrap_or_default().to_string(),
+                instance_profiles: r
+                    .instance_profile_list()
+                    .iter()
+                    .map(|ip| ip.arn().to_string())
+                    .collect(),
                 inline_policies: inline,
                 attached_policies: r
                     .attached_managed_policies()
@@ -160,6 +177,35 @@ pub async fn load_roles(clients: &Clients) -> Result<RoleIndex, ProviderError> {
             };
             idx.by_name.insert(name.to_string(), arn.to_string());
             idx.by_arn.insert(arn.to_string(), role);
+        }
+    }
+    Ok(idx)
+}
+
+/// ListFunctions with every published version, in every region in scope:
+/// a version keeps the role it was published with.
+pub async fn load_role_uses(clients: &Clients) -> Result<RoleUseIndex, ProviderError> {
+    let mut idx = RoleUseIndex::default();
+    for (region, lambda) in &clients.lambda {
+        idx.regions.insert(region.clone());
+        let mut pages = lambda
+            .list_functions()
+            .function_version(aws_sdk_lambda::types::FunctionVersion::All)
+            .max_items(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_err("ListFunctions", region, e))?;
+            for f in page.functions() {
+                let (Some(role), Some(arn)) = (f.role(), f.function_arn()) else {
+                    continue;
+                };
+                let qualified = match f.version() {
+                    Some(v) if !arn.ends_with(&format!(":{v}")) => format!("{arn}:{v}"),
+                    _ => arn.to_string(),
+                };
+                idx.by_role.entry(role.to_string()).or_default().push(qualified);
+            }
         }
     }
     Ok(idx)
@@ -243,6 +289,9 @@ impl Observer<'_> {
                 .get_or_load(self.ttl, || load_roles(self.clients))
                 .await?;
             o.role = roles.by_arn.get(&o.role_arn).cloned();
+            if spec.identity.as_ref().is_some_and(|i| i.edit_in_place_if_exclusive) {
+                o.role_users = Some(self.role_users(&fn_arn, &o.role_arn).await?);
+            }
             let dedicated = names::dedicated_role_name(&o.name, &o.arn);
             o.dedicated_role = roles
                 .by_name
@@ -273,6 +322,29 @@ impl Observer<'_> {
             o.code_signing = Some(self.code_signing(lambda, &fn_arn, csc).await?);
         }
         Ok(o)
+    }
+
+    /// Who else runs as the role: every version of every function in scope
+    /// but this function's `$LATEST`.
+    async fn role_users(&self, fn_arn: &str, role_arn: &str) -> Result<RoleUsers, ProviderError> {
+        let uses = self
+            .inventory
+            .role_uses
+            .get_or_load(self.ttl, || load_role_uses(self.clients))
+            .await?;
+        let own = [fn_arn.to_string(), format!("{fn_arn}:$LATEST")];
+        Ok(RoleUsers {
+            others: uses
+                .by_role
+                .get(role_arn)
+                .map(|v| v.iter().filter(|a| !own.contains(a)).cloned().collect())
+                .unwrap_or_default(),
+            regions_scanned: uses.regions.clone(),
+            // The provider has no EC2 or Account client to list the
+            // account's enabled regions: exclusivity across regions stays
+            // unproved, and the finding says so.
+            regions_enabled: None,
+        })
     }
 
     async fn read_function(&self, region: &str, name: &str) -> Result<FunctionSummary, ProviderError> {

@@ -5,9 +5,13 @@
 //! - an action only removes access, or adds what the posture declares (the
 //!   declared statements plus the generated baseline, the declared invokers,
 //!   subnets and security groups, the declared code signing config);
-//! - a role shared with another function is never changed: the function moves
-//!   to a dedicated role instead, or the finding is reported;
-//! - a permissions boundary is never removed and a layer never stripped.
+//! - a role's permissions change only when zerofn minted it (its RoleId is on
+//!   record), or the posture opted in and the role's own evidence proves it
+//!   exclusive; otherwise the function moves to a role zerofn mints, or the
+//!   finding is reported with the reason (`standing`);
+//! - a Deny statement is never removed, and a permissions boundary zerofn did
+//!   not set is never removed or replaced; a minted role carries both;
+//! - a layer is never stripped.
 
 use super::action::{AwsAction, LoggingUpdate, VpcUpdate};
 use super::model::{ObservedFunction, ObservedRole};
@@ -198,9 +202,219 @@ fn baseline(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Vec<Sta
     out
 }
 
-fn is_zerofn_role(r: &ObservedRole) -> bool {
-    r.tags.get(names::MANAGED_TAG).map(String::as_str) == Some(names::MANAGED_VALUE)
+// ------------------------------------------------------------------ identity rule
+
+/// Why zerofn may, or may not, change the permissions of the role the
+/// function runs as now (the identity rule in docs/design.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// (a) zerofn created the role: its RoleId is on record.
+    Minted { role_id: String },
+    /// (c) the posture opted in and the role's own evidence proves it exclusive.
+    Exclusive { regions: usize },
+    /// Neither; the reason is said in the findings.
+    NotOwn { why: String },
 }
+
+impl Standing {
+    pub fn editable(&self) -> bool {
+        !matches!(self, Standing::NotOwn { .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Standing::Minted { role_id } => format!("minted by zerofn (RoleId {role_id})"),
+            Standing::Exclusive { regions } => format!(
+                "opted in, exclusive: trusted by Lambda only, in no instance profile, used by no other function or version in the {regions} enabled region(s)"
+            ),
+            Standing::NotOwn { why } => why.clone(),
+        }
+    }
+}
+
+/// The role's RoleId is one zerofn recorded when it created a role for this
+/// posture. A name or a tag proves nothing: anyone can set them.
+fn is_minted(p: &Posture, r: &ObservedRole) -> bool {
+    !r.role_id.is_empty() && p.minted.iter().any(|m| m.unique_id == r.role_id)
+}
+
+/// Lambda's service principal, in any partition (`lambda.amazonaws.com.cn`).
+fn is_lambda_service(s: &str) -> bool {
+    s == "lambda.amazonaws.com"
+        || s.strip_prefix("lambda.amazonaws.com.")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.'))
+}
+
+/// Every Allow of the trust policy names the Lambda service alone and only
+/// lets it call sts:AssumeRole. Any other service, `*`, an account, a
+/// federated principal or a NotPrincipal makes the role usable by others.
+pub fn trusts_lambda_only(trust: &PolicyDocument) -> bool {
+    let allows: Vec<&Statement> = trust.statements.iter().filter(|s| s.effect == Effect::Allow).collect();
+    !allows.is_empty()
+        && allows.iter().all(|s| {
+            let lambda = matches!(&s.principal, Some(Principal::Service(set))
+                if !set.is_empty() && set.iter().all(|x| is_lambda_service(x)));
+            lambda
+                && s.not_actions.is_empty()
+                && !s.actions.is_empty()
+                && s.actions_lower().iter().all(|a| a == "sts:assumerole")
+        })
+}
+
+/// What else can act as the role, from what every observation carries.
+fn role_bystanders(role: &ObservedRole) -> Vec<String> {
+    let mut v = Vec::new();
+    if !trusts_lambda_only(&role.trust) {
+        v.push("its trust policy admits more than lambda.amazonaws.com".to_string());
+    }
+    if !role.instance_profiles.is_empty() {
+        v.push(format!(
+            "it is in instance profile {} (EC2 can use it)",
+            role.instance_profiles.join(", ")
+        ));
+    }
+    v
+}
+
+fn bystanders(role: &ObservedRole, o: &ObservedFunction) -> Vec<String> {
+    let mut v = role_bystanders(role);
+    if !o.role_shared_with.is_empty() {
+        v.push(format!("{} run(s) as it", o.role_shared_with.join(", ")));
+    }
+    v
+}
+
+/// Why the role's use by versions and other regions is not proved to be
+/// this function's alone.
+fn usage_gaps(o: &ObservedFunction) -> Vec<String> {
+    let Some(u) = &o.role_users else {
+        return vec!["its use by published versions and other regions was not observed".into()];
+    };
+    let mut v = Vec::new();
+    let others: Vec<&str> = u
+        .others
+        .iter()
+        .filter(|a| !o.role_shared_with.contains(a))
+        .map(String::as_str)
+        .collect();
+    if !others.is_empty() {
+        v.push(format!("{} run(s) as it", others.join(", ")));
+    }
+    match &u.regions_enabled {
+        None => v.push("the regions enabled for the account could not be listed, so functions there are unseen".into()),
+        Some(enabled) => {
+            let unseen: Vec<&str> = enabled.difference(&u.regions_scanned).map(String::as_str).collect();
+            if !unseen.is_empty() {
+                v.push(format!(
+                    "enabled region(s) {} are not scanned (add them to the account's spec.aws.regions)",
+                    unseen.join(", ")
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// Which case of the identity rule applies to the role the function runs as.
+pub fn standing(p: &Posture, id: &IdentityControl, o: &ObservedFunction) -> Standing {
+    let Some(role) = &o.role else {
+        return Standing::NotOwn {
+            why: format!("role {} is not a role of this account zerofn can read", o.role_arn),
+        };
+    };
+    let others = bystanders(role, o);
+    if is_minted(p, role) {
+        return if others.is_empty() {
+            Standing::Minted {
+                role_id: role.role_id.clone(),
+            }
+        } else {
+            Standing::NotOwn {
+                why: format!(
+                    "role {} was minted by zerofn (RoleId {}), but {}",
+                    role.name,
+                    role.role_id,
+                    others.join("; ")
+                ),
+            }
+        };
+    }
+    if !id.edit_in_place_if_exclusive {
+        let tagged = role.tags.get(names::MANAGED_TAG).map(String::as_str) == Some(names::MANAGED_VALUE);
+        return Standing::NotOwn {
+            why: format!(
+                "role {} was not minted by zerofn (no RoleId on record{}) and identity.editInPlaceIfExclusive is off",
+                role.name,
+                if tagged {
+                    "; its zerofn.dev/managed-by tag proves nothing"
+                } else {
+                    ""
+                }
+            ),
+        };
+    }
+    let mut gaps = others;
+    gaps.extend(usage_gaps(o));
+    if gaps.is_empty() {
+        Standing::Exclusive {
+            regions: o
+                .role_users
+                .as_ref()
+                .and_then(|u| u.regions_enabled.as_ref())
+                .map_or(0, |r| r.len()),
+        }
+    } else {
+        Standing::NotOwn {
+            why: format!(
+                "identity.editInPlaceIfExclusive is set, but role {} is not provably exclusive: {}",
+                role.name,
+                gaps.join("; ")
+            ),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ Deny statements
+
+fn same_statement(a: &Statement, b: &Statement) -> bool {
+    PolicyDocument::from_statements(vec![a.clone()]).same_as(&PolicyDocument::from_statements(vec![b.clone()]))
+}
+
+fn denies(doc: &PolicyDocument) -> impl Iterator<Item = &Statement> {
+    doc.statements.iter().filter(|s| s.effect == Effect::Deny)
+}
+
+fn holds_deny(doc: &PolicyDocument) -> bool {
+    denies(doc).next().is_some()
+}
+
+/// `base` plus every Deny statement of `from` it does not hold already. A
+/// Deny can only narrow, so carrying one never widens.
+fn with_denies<'a>(base: &PolicyDocument, from: impl IntoIterator<Item = &'a Statement>) -> PolicyDocument {
+    let mut statements = base.statements.clone();
+    for d in from {
+        if d.effect == Effect::Deny && !statements.iter().any(|s| same_statement(s, d)) {
+            statements.push(d.clone());
+        }
+    }
+    PolicyDocument::from_statements(statements)
+}
+
+/// What zerofn's own inline policy must hold on `role`: the declared
+/// statements and baseline, and every Deny someone added to it since.
+fn desired_on(desired: &PolicyDocument, role: &ObservedRole) -> PolicyDocument {
+    match role.inline_policies.get(names::INLINE_POLICY_NAME) {
+        Some(doc) => with_denies(desired, denies(doc)),
+        None => desired.clone(),
+    }
+}
+
+/// The Deny statements of every inline policy of a role.
+fn inline_denies(role: &ObservedRole) -> impl Iterator<Item = &Statement> {
+    role.inline_policies.values().flat_map(denies)
+}
+
+// ------------------------------------------------------------------ identity: the plan
 
 fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Builder) {
     let aws = id.aws.clone().unwrap_or(AwsIdentity {
@@ -210,68 +424,49 @@ fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &Observ
         permissions_boundary: None,
     });
     let shared = !o.role_shared_with.is_empty();
-    let dedicated_name = names::dedicated_role_name(&o.name, &o.arn);
-    let dedicated_arn = names::role_arn(&acct.partition, &acct.account_id, names::ROLE_PATH, &dedicated_name);
-    let mut switch_to: Option<ObservedRole> = None;
-
-    if id.dedicated && shared {
-        let others = o.role_shared_with.join(", ");
-        let foreign = o.dedicated_role.as_ref().is_some_and(|r| !is_zerofn_role(r));
-        let can_fix = id.create_if_shared && aws.permissions.is_some() && !foreign;
-        let message = if foreign {
-            format!(
-                "role {} is shared with {others}; zerofn would create {dedicated_name}, but a role of that name exists and was not made by zerofn",
-                o.role_arn
-            )
-        } else if can_fix {
-            format!(
-                "role {} is shared with {others}; the function moves to the dedicated role {dedicated_arn}, which holds only the declared permissions (the old role is left as it is)",
-                o.role_arn
-            )
-        } else {
-            format!(
-                "role {} is shared with {others}: a compromise of either function has the other's permissions; set identity.createIfShared to give this function its own role",
-                o.role_arn
-            )
-        };
-        b.findings.push(
-            Finding::builder(Control::Identity, "aws.identity.sharedRole", "Configuration.Role")
-                .observed(format!("{} (also used by {others})", o.role_arn))
-                .desired(if can_fix {
-                    dedicated_arn.clone()
-                } else {
-                    "a role no other function uses".into()
-                })
-                .severity(Severity::High)
-                .remediable(can_fix)
-                .message(message),
-        );
-        if can_fix {
-            let role = match &o.dedicated_role {
-                Some(r) => r.clone(),
-                None => {
-                    b.role_setup.push(AwsAction::CreateRole {
-                        role_name: dedicated_name.clone(),
-                        path: names::ROLE_PATH.to_string(),
-                        trust_policy: super::policy::lambda_trust_policy().to_json(),
-                        description: format!("Dedicated execution role of {} (zerofn)", o.arn),
-                        tags: BTreeMap::from([
-                            (names::MANAGED_TAG.to_string(), names::MANAGED_VALUE.to_string()),
-                            (names::OWNER_TAG.to_string(), p.owner.clone()),
-                        ]),
-                    });
-                    ObservedRole {
-                        arn: dedicated_arn.clone(),
-                        name: dedicated_name.clone(),
-                        ..ObservedRole::default()
-                    }
-                }
-            };
-            b.config.role = Some(role.arn.clone());
-            switch_to = Some(role);
+    let standing = standing(p, id, o);
+    let desired = aws.permissions.is_some().then(|| desired_policy(p, acct, o, &aws));
+    let allow: BTreeSet<String> = aws.managed_policies.iter().cloned().collect();
+    let drifts = match (&desired, &o.role) {
+        (Some(d), Some(current)) => role_drift(&desired_on(d, current), &aws, &allow, current),
+        _ => Vec::new(),
+    };
+    let move_wanted = (id.dedicated && shared) || (!standing.editable() && !drifts.is_empty());
+    let mint = if move_wanted {
+        mint_target(p, id, &aws, acct, o)
+    } else {
+        Err(String::new())
+    };
+    let switch_to: Option<ObservedRole> = match &mint {
+        Ok(Some(existing)) => Some(existing.clone()),
+        Ok(None) => {
+            let (name, arn) = dedicated_role(acct, o);
+            b.role_setup.push(AwsAction::CreateRole {
+                role_name: name.clone(),
+                path: names::ROLE_PATH.to_string(),
+                trust_policy: super::policy::lambda_trust_policy().to_json(),
+                description: format!("Dedicated execution role of {} (zerofn)", o.arn),
+                tags: BTreeMap::from([
+                    (names::MANAGED_TAG.to_string(), names::MANAGED_VALUE.to_string()),
+                    (names::OWNER_TAG.to_string(), p.owner.clone()),
+                ]),
+            });
+            Some(ObservedRole {
+                arn,
+                name,
+                ..ObservedRole::default()
+            })
         }
+        Err(_) => None,
+    };
+    let blocker = mint.err().filter(|e| !e.is_empty());
+    if let Some(r) = &switch_to {
+        b.config.role = Some(r.arn.clone());
     }
 
+    if id.dedicated && shared {
+        shared_role_finding(o, switch_to.as_ref(), blocker.as_deref(), b);
+    }
     if id.dedicated
         && let Some(role) = &o.role
         && !role.trust.trusts_only_lambda()
@@ -289,23 +484,7 @@ fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &Observ
         );
     }
 
-    if aws.permissions.is_some() {
-        least_privilege(p, &aws, acct, o, shared, switch_to.as_ref(), b);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn least_privilege(
-    p: &Posture,
-    aws: &AwsIdentity,
-    acct: &AccountContext,
-    o: &ObservedFunction,
-    shared: bool,
-    switch_to: Option<&ObservedRole>,
-    b: &mut Builder,
-) {
-    let desired = desired_policy(p, acct, o, aws);
-    let allow: BTreeSet<&str> = aws.managed_policies.iter().map(String::as_str).collect();
+    let Some(desired) = desired else { return };
     let Some(current) = &o.role else {
         b.findings.push(
             Finding::builder(Control::Identity, "aws.identity.roleNotObserved", "Configuration.Role")
@@ -322,129 +501,279 @@ fn least_privilege(
     };
 
     // Findings describe the role the function runs as now; actions go to the
-    // role it will run as (the dedicated one when switching).
-    let (fixable, why) = match (switch_to, shared) {
-        (Some(r), _) => (
-            true,
-            format!(
-                "the function moves to {}, which holds only the declared permissions",
-                r.arn
-            ),
+    // role it will run as.
+    let why = match (&switch_to, standing.editable()) {
+        (Some(r), _) => format!(
+            "the function moves to {} (minted by zerofn), which holds only the declared permissions and keeps the old role's Deny statements and boundary; {} is not changed ({})",
+            r.arn,
+            current.name,
+            standing.describe()
         ),
-        (None, true) => (
-            false,
-            format!(
-                "role {} is shared with {}: changing it would change them too; set identity.createIfShared",
-                current.arn,
-                o.role_shared_with.join(", ")
-            ),
+        (None, true) => format!("fixed in place: {}", standing.describe()),
+        (None, false) => format!(
+            "{} is not changed: {}{}",
+            current.name,
+            standing.describe(),
+            blocker.as_deref().map(|e| format!("; {e}")).unwrap_or_default()
         ),
-        (None, false) => (true, String::new()),
     };
-    let msg = |base: String| if why.is_empty() { base } else { format!("{base}; {why}") };
+    for d in drifts {
+        let remediable = switch_to.is_some() || (standing.editable() && d.in_place);
+        b.findings.push(
+            Finding::builder(Control::Identity, d.check, d.field)
+                .observed(d.observed)
+                .desired(d.desired)
+                .severity(d.severity)
+                .remediable(remediable)
+                .message(format!("{}; {why}", d.message)),
+        );
+    }
 
-    match current.inline_policies.get(names::INLINE_POLICY_NAME) {
-        Some(doc) if doc.same_as(&desired) => {}
-        observed => {
-            b.findings.push(
-                Finding::builder(
-                    Control::Identity,
-                    "aws.identity.inlinePolicy",
-                    format!("Role.RolePolicyList[{}]", names::INLINE_POLICY_NAME),
-                )
-                .observed(observed.map(PolicyDocument::to_json).unwrap_or_else(|| "absent".into()))
-                .desired(desired.to_json())
-                .severity(Severity::Medium)
-                .remediable(fixable)
-                .message(msg(match observed {
-                    None => format!(
-                        "role {} has no inline policy {} holding the declared permissions and baseline",
-                        current.name,
-                        names::INLINE_POLICY_NAME
-                    ),
-                    Some(_) => format!(
-                        "inline policy {} of {} differs from the declared permissions and baseline",
-                        names::INLINE_POLICY_NAME,
-                        current.name
-                    ),
-                })),
-            );
+    if let Some(target) = &switch_to {
+        // Narrowing is allowed, widening is not: the minted role keeps every
+        // Deny and the boundary that limited the function on the old role.
+        let carried = with_denies(&desired_on(&desired, target), inline_denies(current));
+        converge(target, &carried, carried_boundary(&aws, o).as_deref(), &allow, b);
+    } else if standing.editable() {
+        converge(
+            current,
+            &desired_on(&desired, current),
+            aws.permissions_boundary.as_deref(),
+            &allow,
+            b,
+        );
+    }
+}
+
+fn dedicated_role(acct: &AccountContext, o: &ObservedFunction) -> (String, String) {
+    let name = names::dedicated_role_name(&o.name, &o.arn);
+    let arn = names::role_arn(&acct.partition, &acct.account_id, names::ROLE_PATH, &name);
+    (name, arn)
+}
+
+/// The role zerofn would switch the function to: `Ok(None)` to create it,
+/// `Ok(Some)` when zerofn minted it already, `Err` with why it cannot.
+fn mint_target(
+    p: &Posture,
+    id: &IdentityControl,
+    aws: &AwsIdentity,
+    acct: &AccountContext,
+    o: &ObservedFunction,
+) -> Result<Option<ObservedRole>, String> {
+    let (name, _) = dedicated_role(acct, o);
+    if !id.create_if_shared {
+        return Err(
+            "set identity.createIfShared to let zerofn mint a dedicated role and switch the function to it".into(),
+        );
+    }
+    if aws.permissions.is_none() {
+        return Err("a minted role holds exactly identity.aws.permissions, which are not declared".into());
+    }
+    if o.role.is_none() {
+        return Err(format!(
+            "role {} cannot be read, so the Deny statements and boundary that limit the function could not be carried to a new role",
+            o.role_arn
+        ));
+    }
+    match &o.dedicated_role {
+        None => Ok(None),
+        Some(r) if !is_minted(p, r) => Err(format!(
+            "zerofn would mint {name}, but a role of that name exists that zerofn cannot prove it created (RoleId {} is not on record; a name or a tag proves nothing), so zerofn does not write to it",
+            if r.role_id.is_empty() { "unknown" } else { &r.role_id }
+        )),
+        Some(r) if o.role.as_ref().is_some_and(|c| c.arn == r.arn) => Err(format!(
+            "the function already runs as {name}, which zerofn minted, but others can use it"
+        )),
+        Some(r) if r.permissions_boundary.is_some() && r.permissions_boundary != carried_boundary(aws, o) => {
+            Err(format!(
+                "zerofn minted {name}, but it carries boundary {}, not {} that must limit the function; a boundary is never replaced",
+                r.permissions_boundary.as_deref().unwrap_or("none"),
+                carried_boundary(aws, o).as_deref().unwrap_or("none")
+            ))
         }
+        Some(r) => match role_bystanders(r) {
+            others if others.is_empty() => Ok(Some(r.clone())),
+            others => Err(format!(
+                "zerofn minted {name} (RoleId {}), but {}",
+                r.role_id,
+                others.join("; ")
+            )),
+        },
+    }
+}
+
+/// The boundary a minted role must carry: the declared one, or the one that
+/// limits the function now.
+fn carried_boundary(aws: &AwsIdentity, o: &ObservedFunction) -> Option<String> {
+    aws.permissions_boundary
+        .clone()
+        .or_else(|| o.role.as_ref().and_then(|r| r.permissions_boundary.clone()))
+}
+
+fn shared_role_finding(o: &ObservedFunction, switch_to: Option<&ObservedRole>, blocker: Option<&str>, b: &mut Builder) {
+    let others = o.role_shared_with.join(", ");
+    let message = match (switch_to, blocker) {
+        (Some(r), _) => format!(
+            "role {} is shared with {others}; the function moves to {}, minted by zerofn, which holds only the declared permissions (the old role is left as it is)",
+            o.role_arn, r.arn
+        ),
+        (None, Some(why)) => format!(
+            "role {} is shared with {others}: a compromise of either function has the other's permissions; {why}",
+            o.role_arn
+        ),
+        (None, None) => format!("role {} is shared with {others}", o.role_arn),
+    };
+    b.findings.push(
+        Finding::builder(Control::Identity, "aws.identity.sharedRole", "Configuration.Role")
+            .observed(format!("{} (also used by {others})", o.role_arn))
+            .desired(match switch_to {
+                Some(r) => r.arn.clone(),
+                None => "a role no other function uses".into(),
+            })
+            .severity(Severity::High)
+            .remediable(switch_to.is_some())
+            .message(message),
+    );
+}
+
+/// One way the role differs from the declared least privilege.
+struct Drift {
+    check: &'static str,
+    field: String,
+    observed: String,
+    desired: String,
+    severity: Severity,
+    message: String,
+    /// Whether changing the role itself can fix it (a boundary zerofn did not
+    /// set can only be fixed by moving to a minted role).
+    in_place: bool,
+}
+
+fn role_drift(
+    desired: &PolicyDocument,
+    aws: &AwsIdentity,
+    allow: &BTreeSet<String>,
+    current: &ObservedRole,
+) -> Vec<Drift> {
+    let mut out = Vec::new();
+    match current.inline_policies.get(names::INLINE_POLICY_NAME) {
+        Some(doc) if doc.same_as(desired) => {}
+        observed => out.push(Drift {
+            check: "aws.identity.inlinePolicy",
+            field: format!("Role.RolePolicyList[{}]", names::INLINE_POLICY_NAME),
+            observed: observed.map(PolicyDocument::to_json).unwrap_or_else(|| "absent".into()),
+            desired: desired.to_json(),
+            severity: Severity::Medium,
+            message: match observed {
+                None => format!(
+                    "role {} has no inline policy {} holding the declared permissions and baseline",
+                    current.name,
+                    names::INLINE_POLICY_NAME
+                ),
+                Some(_) => format!(
+                    "inline policy {} of {} differs from the declared permissions and baseline",
+                    names::INLINE_POLICY_NAME,
+                    current.name
+                ),
+            },
+            in_place: true,
+        }),
     }
     for (name, doc) in current
         .inline_policies
         .iter()
-        .filter(|(n, _)| *n != names::INLINE_POLICY_NAME)
+        .filter(|(n, d)| *n != names::INLINE_POLICY_NAME && d.statements.iter().any(|s| s.effect == Effect::Allow))
     {
+        // A policy of Deny statements only is a guardrail: it stays as it is.
         let admin = doc.grants_everything();
-        b.findings.push(
-            Finding::builder(
-                Control::Identity,
-                "aws.identity.extraInlinePolicy",
-                format!("Role.RolePolicyList[{name}]"),
-            )
-            .observed(doc.to_json())
-            .desired("absent")
-            .severity(if admin { Severity::Critical } else { Severity::High })
-            .remediable(fixable)
-            .message(msg(format!(
-                "inline policy {name} of {} is not declared{}",
+        out.push(Drift {
+            check: "aws.identity.extraInlinePolicy",
+            field: format!("Role.RolePolicyList[{name}]"),
+            observed: doc.to_json(),
+            desired: if holds_deny(doc) {
+                "its Deny statements only".into()
+            } else {
+                "absent".into()
+            },
+            severity: if admin { Severity::Critical } else { Severity::High },
+            message: format!(
+                "inline policy {name} of {} is not declared{}{}",
                 current.name,
                 if admin {
                     " and allows every action on every resource"
                 } else {
                     ""
+                },
+                if holds_deny(doc) {
+                    " (its Deny statements are kept: the policy is rewritten to hold only them)"
+                } else {
+                    ""
                 }
-            ))),
-        );
+            ),
+            in_place: true,
+        });
     }
-    for arn in current.attached_policies.iter().filter(|a| !allow.contains(a.as_str())) {
+    for arn in current.attached_policies.iter().filter(|a| !allow.contains(*a)) {
         let admin = ADMIN_POLICIES.iter().any(|n| arn.ends_with(&format!(":policy/{n}")));
-        b.findings.push(
-            Finding::builder(
-                Control::Identity,
-                "aws.identity.unlistedManagedPolicy",
-                format!("Role.AttachedManagedPolicies[{arn}]"),
-            )
-            .observed(arn)
-            .desired("detached (not in identity.aws.managedPolicies)")
-            .severity(if admin { Severity::Critical } else { Severity::High })
-            .remediable(fixable)
-            .message(msg(format!(
+        out.push(Drift {
+            check: "aws.identity.unlistedManagedPolicy",
+            field: format!("Role.AttachedManagedPolicies[{arn}]"),
+            observed: arn.clone(),
+            desired: "detached (not in identity.aws.managedPolicies)".into(),
+            severity: if admin { Severity::Critical } else { Severity::High },
+            message: format!(
                 "managed policy {arn} is attached to {} but not allowlisted",
                 current.name
-            ))),
-        );
+            ),
+            in_place: true,
+        });
     }
     if let Some(boundary) = &aws.permissions_boundary
         && current.permissions_boundary.as_ref() != Some(boundary)
     {
-        b.findings.push(
-            Finding::builder(
-                Control::Identity,
-                "aws.identity.permissionsBoundary",
-                "Role.PermissionsBoundary",
-            )
-            .observed(current.permissions_boundary.as_deref().unwrap_or("none"))
-            .desired(boundary)
-            .severity(Severity::Medium)
-            .remediable(fixable)
-            .message(msg(format!(
-                "role {} does not carry the declared permissions boundary",
-                current.name
-            ))),
-        );
+        let other = current.permissions_boundary.as_deref();
+        out.push(Drift {
+            check: "aws.identity.permissionsBoundary",
+            field: "Role.PermissionsBoundary".into(),
+            observed: other.unwrap_or("none").into(),
+            desired: boundary.clone(),
+            severity: Severity::Medium,
+            message: match other {
+                None => format!("role {} does not carry the declared permissions boundary", current.name),
+                Some(o) => format!(
+                    "role {} carries boundary {o}, not the declared one; a boundary zerofn did not set is never removed or replaced",
+                    current.name
+                ),
+            },
+            in_place: other.is_none(),
+        });
     }
+    out
+}
 
-    if !fixable {
-        return;
+/// Bring `target` to the declared state: zerofn's inline policy, the
+/// boundary (only where none is set), no undeclared Allow statements, no
+/// managed policy outside the allowlist. Every Deny statement stays.
+fn converge(
+    target: &ObservedRole,
+    desired: &PolicyDocument,
+    boundary: Option<&str>,
+    allow: &BTreeSet<String>,
+    b: &mut Builder,
+) {
+    if let Some(boundary) = boundary
+        && target.permissions_boundary.is_none()
+    {
+        // Before the policy: the role is never broader than the boundary allows.
+        b.role_policies.push(AwsAction::PutRolePermissionsBoundary {
+            role_name: target.name.clone(),
+            boundary_arn: boundary.to_string(),
+        });
     }
-    // Bring the role the function will run as to the declared state.
-    let target = switch_to.unwrap_or(current);
     if !target
         .inline_policies
         .get(names::INLINE_POLICY_NAME)
-        .is_some_and(|d| d.same_as(&desired))
+        .is_some_and(|d| d.same_as(desired))
     {
         b.role_policies.push(AwsAction::PutRolePolicy {
             role_name: target.name.clone(),
@@ -452,25 +781,25 @@ fn least_privilege(
             document: desired.to_json(),
         });
     }
-    if let Some(boundary) = &aws.permissions_boundary
-        && target.permissions_boundary.as_ref() != Some(boundary)
-    {
-        b.role_policies.push(AwsAction::PutRolePermissionsBoundary {
-            role_name: target.name.clone(),
-            boundary_arn: boundary.clone(),
-        });
-    }
-    for name in target
+    for (name, doc) in target
         .inline_policies
-        .keys()
-        .filter(|n| *n != names::INLINE_POLICY_NAME)
+        .iter()
+        .filter(|(n, d)| *n != names::INLINE_POLICY_NAME && d.statements.iter().any(|s| s.effect == Effect::Allow))
     {
-        b.role_cleanup.push(AwsAction::DeleteRolePolicy {
-            role_name: target.name.clone(),
-            policy_name: name.clone(),
-        });
+        if holds_deny(doc) {
+            b.role_cleanup.push(AwsAction::PutRolePolicy {
+                role_name: target.name.clone(),
+                policy_name: name.clone(),
+                document: PolicyDocument::from_statements(denies(doc).cloned().collect()).to_json(),
+            });
+        } else {
+            b.role_cleanup.push(AwsAction::DeleteRolePolicy {
+                role_name: target.name.clone(),
+                policy_name: name.clone(),
+            });
+        }
     }
-    for arn in target.attached_policies.iter().filter(|a| !allow.contains(a.as_str())) {
+    for arn in target.attached_policies.iter().filter(|a| !allow.contains(*a)) {
         b.role_cleanup.push(AwsAction::DetachRolePolicy {
             role_name: target.name.clone(),
             policy_arn: arn.clone(),

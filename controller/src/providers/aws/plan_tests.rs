@@ -59,6 +59,7 @@ fn identity(create: bool) -> IdentityControl {
     IdentityControl {
         dedicated: true,
         create_if_shared: create,
+        edit_in_place_if_exclusive: false,
         aws: Some(AwsIdentity {
             permissions: Some(declared_statements()),
             baseline: true,
@@ -97,6 +98,7 @@ fn role(name: &str) -> ObservedRole {
     ObservedRole {
         arn: format!("arn:aws:iam::123456789012:role/{name}"),
         name: name.into(),
+        role_id: format!("AROA{}", name.to_ascii_uppercase().replace('-', "")),
         trust: trust(),
         ..ObservedRole::default()
     }
@@ -175,6 +177,25 @@ fn full_spec() -> FunctionPostureSpec {
 
 fn run(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan {
     plan(&posture(s), &ctx(), o)
+}
+
+/// A posture whose status records that zerofn minted these roles.
+fn minted_posture(s: FunctionPostureSpec, roles: &[&ObservedRole]) -> Posture {
+    let mut p = posture(s);
+    p.minted = roles
+        .iter()
+        .map(|r| crate::providers::MintedIdentity {
+            principal: r.arn.clone(),
+            unique_id: r.role_id.clone(),
+        })
+        .collect();
+    p
+}
+
+/// Plan for a function whose current role zerofn minted (case (a)).
+fn run_minted(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan {
+    let r = o.role.clone().expect("a role");
+    plan(&minted_posture(s, &[&r]), &ctx(), o)
 }
 
 fn checks(p: &Plan) -> Vec<&str> {
@@ -296,9 +317,8 @@ fn existing_dedicated_role_is_reused_not_recreated() {
     let name = names::dedicated_role_name("orders", FN_ARN);
     let mut mine = role(&name);
     mine.arn = format!("arn:aws:iam::123456789012:role/zerofn/{name}");
-    mine.tags.insert(names::MANAGED_TAG.into(), names::MANAGED_VALUE.into());
-    o.dedicated_role = Some(mine);
-    let p = run(full_spec(), &o);
+    o.dedicated_role = Some(mine.clone());
+    let p = plan(&minted_posture(full_spec(), &[&mine]), &ctx(), &o);
     assert_eq!(ops(&p), vec!["PutRolePolicy", "UpdateFunctionConfiguration"]);
 }
 
@@ -327,7 +347,7 @@ fn admin_inline_policy_and_managed_policies_are_removed() {
     let mut s = full_spec();
     s.identity.as_mut().unwrap().aws.as_mut().unwrap().managed_policies =
         vec!["arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into()];
-    let p = run(s, &o);
+    let p = run_minted(s, &o);
     assert_eq!(
         checks(&p),
         vec!["aws.identity.extraInlinePolicy", "aws.identity.unlistedManagedPolicy"]
@@ -346,17 +366,17 @@ fn drifted_inline_policy_is_rewritten_and_boundary_added_never_removed() {
     let mut s = full_spec();
     s.identity.as_mut().unwrap().aws.as_mut().unwrap().permissions_boundary =
         Some("arn:aws:iam::123456789012:policy/boundary".into());
-    let p = run(s, &o);
+    let p = run_minted(s, &o);
     assert_eq!(
         checks(&p),
         vec!["aws.identity.inlinePolicy", "aws.identity.permissionsBoundary"]
     );
-    assert_eq!(ops(&p), vec!["PutRolePolicy", "PutRolePermissionsBoundary"]);
+    assert_eq!(ops(&p), vec!["PutRolePermissionsBoundary", "PutRolePolicy"]);
 
     // A boundary that exists but is not declared stays.
     let mut o = compliant();
     o.role.as_mut().unwrap().permissions_boundary = Some("arn:aws:iam::123456789012:policy/other".into());
-    let p = run(full_spec(), &o);
+    let p = run_minted(full_spec(), &o);
     assert!(p.actions.is_empty());
 }
 
@@ -976,14 +996,12 @@ fn no_action_ever_grants_beyond_the_spec() {
             }
         }
     }
-    // The sweep is only meaningful if it produced every kind of write.
+    // The sweep is only meaningful if it produced every kind of write (the
+    // role writes are judged by the effective-access sweep below).
     for op in [
         "TagResource",
         "CreateRole",
         "PutRolePolicy",
-        "DeleteRolePolicy",
-        "DetachRolePolicy",
-        "PutRolePermissionsBoundary",
         "UpdateFunctionConfiguration",
         "AddPermission",
         "RemovePermission",
@@ -994,4 +1012,929 @@ fn no_action_ever_grants_beyond_the_spec() {
     ] {
         assert!(actions_seen.contains(op), "sweep never produced {op}");
     }
+}
+
+// ------------------------------------------------------------ the identity rule
+
+fn doc(json: &str) -> PolicyDocument {
+    PolicyDocument::parse(json).unwrap()
+}
+
+const GUARDRAIL: &str =
+    r#"{"Statement":[{"Sid":"NoDeletes","Effect":"Deny","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#;
+
+fn opted_in() -> FunctionPostureSpec {
+    let mut s = full_spec();
+    s.identity.as_mut().unwrap().edit_in_place_if_exclusive = true;
+    s
+}
+
+/// Usage evidence that proves the role exclusive: every enabled region seen,
+/// no other user.
+fn exclusive_usage() -> RoleUsers {
+    RoleUsers {
+        others: vec![],
+        regions_scanned: ["eu-west-1".to_string()].into(),
+        regions_enabled: Some(["eu-west-1".to_string()].into()),
+    }
+}
+
+fn with_admin_policy(mut o: ObservedFunction) -> ObservedFunction {
+    o.role.as_mut().unwrap().inline_policies.insert(
+        "legacy".into(),
+        doc(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#),
+    );
+    o
+}
+
+fn writes_to(p: &Plan, role_name: &str) -> Vec<&'static str> {
+    aws_actions(p)
+        .into_iter()
+        .filter(|a| match a {
+            AwsAction::PutRolePolicy { role_name: r, .. }
+            | AwsAction::DeleteRolePolicy { role_name: r, .. }
+            | AwsAction::DetachRolePolicy { role_name: r, .. }
+            | AwsAction::PutRolePermissionsBoundary { role_name: r, .. } => r == role_name,
+            _ => false,
+        })
+        .map(|a| a.op())
+        .collect()
+}
+
+#[test]
+fn an_unrecorded_role_is_never_edited_in_place_the_function_moves() {
+    let o = with_admin_policy(compliant());
+    let p = run(full_spec(), &o);
+    assert!(writes_to(&p, "orders-role").is_empty(), "{:#?}", p.actions);
+    assert_eq!(
+        ops(&p),
+        vec!["CreateRole", "PutRolePolicy", "UpdateFunctionConfiguration"]
+    );
+    let f = p
+        .findings
+        .iter()
+        .find(|f| f.check == "aws.identity.extraInlinePolicy")
+        .unwrap();
+    assert!(f.remediable);
+    assert!(f.message.contains("not minted by zerofn"), "{}", f.message);
+    assert!(f.message.contains("moves to"), "{}", f.message);
+}
+
+#[test]
+fn a_tagged_but_unrecorded_role_is_not_adopted() {
+    let mut o = with_admin_policy(compliant());
+    o.role
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert(names::MANAGED_TAG.into(), names::MANAGED_VALUE.into());
+    let p = run(full_spec(), &o);
+    assert!(writes_to(&p, "orders-role").is_empty());
+    assert!(
+        p.findings
+            .iter()
+            .any(|f| f.message.contains("zerofn.dev/managed-by tag proves nothing")),
+        "{:#?}",
+        p.findings
+    );
+}
+
+#[test]
+fn a_role_minted_by_zerofn_is_fixed_in_place_and_says_so() {
+    let o = with_admin_policy(compliant());
+    let p = run_minted(full_spec(), &o);
+    assert_eq!(ops(&p), vec!["DeleteRolePolicy"]);
+    let f = &p.findings[0];
+    assert!(
+        f.message.contains("minted by zerofn (RoleId AROAORDERSROLE)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn a_minted_role_others_can_use_is_not_edited() {
+    let mut o = with_admin_policy(compliant());
+    o.role.as_mut().unwrap().instance_profiles = vec!["arn:aws:iam::123456789012:instance-profile/web".into()];
+    let p = run_minted(full_spec(), &o);
+    assert!(writes_to(&p, "orders-role").is_empty(), "{:#?}", p.actions);
+}
+
+#[test]
+fn opt_in_edits_in_place_only_with_proof_of_exclusivity() {
+    let mut o = with_admin_policy(compliant());
+    o.role_users = Some(exclusive_usage());
+    let p = run(opted_in(), &o);
+    assert_eq!(ops(&p), vec!["DeleteRolePolicy"], "{:#?}", p.findings);
+    assert!(p.findings[0].message.contains("opted in, exclusive"));
+
+    type Spoil = fn(&mut ObservedFunction);
+    let cases: [(&str, Spoil); 7] = [
+        ("trust admits more than Lambda", |o| {
+            o.role.as_mut().unwrap().trust = doc(
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","ecs-tasks.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#,
+            )
+        }),
+        ("trust admits an account", |o| {
+            o.role.as_mut().unwrap().trust = doc(
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"},{"Effect":"Allow","Principal":{"AWS":"210987654321"},"Action":"sts:AssumeRole"}]}"#,
+            )
+        }),
+        ("trust admits a federated principal", |o| {
+            o.role.as_mut().unwrap().trust = doc(
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#,
+            )
+        }),
+        ("in an instance profile", |o| {
+            o.role.as_mut().unwrap().instance_profiles = vec!["arn:aws:iam::123456789012:instance-profile/web".into()]
+        }),
+        ("used by a published version", |o| {
+            o.role_users.as_mut().unwrap().others = vec![format!("{FN_ARN}:3")]
+        }),
+        ("used in another region", |o| {
+            o.role_users.as_mut().unwrap().others = vec!["arn:aws:lambda:us-east-1:123456789012:function:orders".into()]
+        }),
+        ("an enabled region is not scanned", |o| {
+            o.role_users.as_mut().unwrap().regions_enabled =
+                Some(["eu-west-1".to_string(), "ap-south-1".to_string()].into())
+        }),
+    ];
+    for (what, spoil) in cases {
+        let mut o = with_admin_policy(compliant());
+        o.role_users = Some(exclusive_usage());
+        spoil(&mut o);
+        let p = run(opted_in(), &o);
+        assert!(
+            writes_to(&p, "orders-role").is_empty(),
+            "{what}: the role was edited: {:#?}",
+            p.actions
+        );
+        let f = p
+            .findings
+            .iter()
+            .find(|f| f.check == "aws.identity.extraInlinePolicy")
+            .unwrap();
+        assert!(f.message.contains("not provably exclusive"), "{what}: {}", f.message);
+    }
+    // Regions that cannot be listed are a reason, said in the finding.
+    let mut o = with_admin_policy(compliant());
+    o.role_users = Some(RoleUsers {
+        regions_enabled: None,
+        ..exclusive_usage()
+    });
+    let p = run(opted_in(), &o);
+    assert!(writes_to(&p, "orders-role").is_empty());
+    assert!(p.findings.iter().any(|f| {
+        f.message
+            .contains("regions enabled for the account could not be listed")
+    }));
+}
+
+#[test]
+fn lambda_in_any_partition_counts_as_lambda() {
+    let cn = doc(
+        r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#,
+    );
+    assert!(trusts_lambda_only(&cn));
+    for wider in [
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:*"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","NotPrincipal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com.evil*"},"Action":"sts:AssumeRole"}]}"#,
+        r#"{"Statement":[]}"#,
+    ] {
+        assert!(!trusts_lambda_only(&doc(wider)), "{wider}");
+    }
+}
+
+#[test]
+fn a_deny_only_inline_policy_is_a_guardrail_and_stays() {
+    let mut o = compliant();
+    o.role
+        .as_mut()
+        .unwrap()
+        .inline_policies
+        .insert("guardrail".into(), doc(GUARDRAIL));
+    let p = run_minted(full_spec(), &o);
+    assert!(p.findings.is_empty(), "{:#?}", p.findings);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+}
+
+#[test]
+fn an_undeclared_policy_with_a_deny_keeps_only_its_deny() {
+    let mut o = compliant();
+    o.role.as_mut().unwrap().inline_policies.insert(
+        "mixed".into(),
+        doc(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","NotAction":"dynamodb:*","Resource":"*","Condition":{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}}]}"#,
+        ),
+    );
+    let p = run_minted(full_spec(), &o);
+    assert_eq!(ops(&p), vec!["PutRolePolicy"]);
+    let AwsAction::PutRolePolicy {
+        policy_name, document, ..
+    } = aws_actions(&p)[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(policy_name, "mixed");
+    let kept = doc(document);
+    assert_eq!(kept.statements.len(), 1);
+    assert_eq!(kept.statements[0].effect, Effect::Deny);
+}
+
+#[test]
+fn a_deny_added_to_zerofns_own_policy_is_kept_and_is_not_drift() {
+    let mut o = compliant();
+    let zlp = o
+        .role
+        .as_mut()
+        .unwrap()
+        .inline_policies
+        .get_mut(names::INLINE_POLICY_NAME)
+        .unwrap();
+    zlp.statements.extend(doc(GUARDRAIL).statements);
+    let p = run_minted(full_spec(), &o);
+    assert!(p.findings.is_empty(), "{:#?}", p.findings);
+    // When the policy drifts, the rewrite still holds the Deny.
+    let zlp = o
+        .role
+        .as_mut()
+        .unwrap()
+        .inline_policies
+        .get_mut(names::INLINE_POLICY_NAME)
+        .unwrap();
+    zlp.statements
+        .extend(doc(r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#).statements);
+    let p = run_minted(full_spec(), &o);
+    let AwsAction::PutRolePolicy { document, .. } = aws_actions(&p)[0] else {
+        unreachable!()
+    };
+    assert!(document.contains("dynamodb:DeleteTable"), "{document}");
+    assert!(!document.contains("s3:*"), "{document}");
+}
+
+#[test]
+fn a_minted_role_carries_the_old_roles_denies_and_boundary() {
+    let mut o = with_admin_policy(compliant());
+    let r = o.role.as_mut().unwrap();
+    r.inline_policies.insert("guardrail".into(), doc(GUARDRAIL));
+    r.permissions_boundary = Some("arn:aws:iam::123456789012:policy/org-boundary".into());
+    o.role_shared_with = vec!["arn:aws:lambda:eu-west-1:123456789012:function:billing".into()];
+    let p = run(full_spec(), &o);
+    assert_eq!(
+        ops(&p),
+        vec![
+            "CreateRole",
+            "PutRolePermissionsBoundary",
+            "PutRolePolicy",
+            "UpdateFunctionConfiguration"
+        ]
+    );
+    let acts = aws_actions(&p);
+    let AwsAction::PutRolePermissionsBoundary { boundary_arn, .. } = acts[1] else {
+        unreachable!()
+    };
+    assert_eq!(boundary_arn, "arn:aws:iam::123456789012:policy/org-boundary");
+    let AwsAction::PutRolePolicy {
+        document, role_name, ..
+    } = acts[2]
+    else {
+        unreachable!()
+    };
+    assert!(role_name.starts_with("zerofn-orders-"));
+    assert!(document.contains("dynamodb:DeleteTable"), "{document}");
+    assert!(writes_to(&p, "orders-role").is_empty());
+}
+
+#[test]
+fn a_boundary_zerofn_did_not_set_is_never_replaced_in_place() {
+    let mut o = compliant();
+    o.role.as_mut().unwrap().permissions_boundary = Some("arn:aws:iam::123456789012:policy/other".into());
+    let mut s = full_spec();
+    s.identity.as_mut().unwrap().create_if_shared = false;
+    s.identity.as_mut().unwrap().aws.as_mut().unwrap().permissions_boundary =
+        Some("arn:aws:iam::123456789012:policy/boundary".into());
+    let p = run_minted(s, &o);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert_eq!(checks(&p), vec!["aws.identity.permissionsBoundary"]);
+    assert!(!p.findings[0].remediable);
+}
+
+#[test]
+fn the_minted_name_taken_by_an_unrecorded_role_is_reported_not_written() {
+    let mut o = with_admin_policy(compliant());
+    let mut squatter = role_of(&names::dedicated_role_name("orders", FN_ARN));
+    squatter
+        .tags
+        .insert(names::MANAGED_TAG.into(), names::MANAGED_VALUE.into());
+    o.dedicated_role = Some(squatter.clone());
+    let p = run(full_spec(), &o);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(p.findings.iter().all(|f| !f.remediable));
+    assert!(
+        p.findings.iter().any(|f| f.message.contains("cannot prove it created")),
+        "{:#?}",
+        p.findings
+    );
+}
+
+// ------------------------------------------------------------ effective access
+//
+// An IAM evaluator written for this test, independent of the planner: it
+// reads policy documents itself and applies the plan's writes to a model of
+// the account. Conditions are unknowns: every distinct condition block is a
+// variable, and access is compared before and after under the same
+// assignment, for several assignments (all true, all false, mixed).
+
+mod iam {
+    use super::super::super::policy::{PolicyDocument, Statement};
+    use crate::api::Effect;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// IAM wildcard match: `*` any run, `?` one character.
+    pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
+        let (p, v): (Vec<char>, Vec<char>) = if ignore_case {
+            (
+                pattern.to_lowercase().chars().collect(),
+                value.to_lowercase().chars().collect(),
+            )
+        } else {
+            (pattern.chars().collect(), value.chars().collect())
+        };
+        let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
+        while vi < v.len() {
+            if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+                pi += 1;
+                vi += 1;
+            } else if pi < p.len() && p[pi] == '*' {
+                star = Some(pi);
+                mark = vi;
+                pi += 1;
+            } else if let Some(s) = star {
+                pi = s + 1;
+                mark += 1;
+                vi = mark;
+            } else {
+                return false;
+            }
+        }
+        while pi < p.len() && p[pi] == '*' {
+            pi += 1;
+        }
+        pi == p.len()
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    pub struct Request {
+        pub action: String,
+        pub resource: String,
+    }
+
+    /// Truth of each condition block, by its rendering; unknown blocks take `default`.
+    pub struct World {
+        pub truths: BTreeMap<String, bool>,
+        pub default: bool,
+    }
+
+    impl World {
+        fn holds(&self, s: &Statement) -> bool {
+            if s.conditions.is_empty() {
+                return true;
+            }
+            let key = format!("{:?}", s.conditions);
+            *self.truths.get(&key).unwrap_or(&self.default)
+        }
+    }
+
+    fn applies(s: &Statement, r: &Request, w: &World) -> bool {
+        let action = if !s.actions.is_empty() {
+            s.actions.iter().any(|a| glob(a, &r.action, true))
+        } else if !s.not_actions.is_empty() {
+            !s.not_actions.iter().any(|a| glob(a, &r.action, true))
+        } else {
+            false
+        };
+        let resource = if !s.resources.is_empty() {
+            s.resources.iter().any(|x| glob(x, &r.resource, false))
+        } else if !s.not_resources.is_empty() {
+            !s.not_resources.iter().any(|x| glob(x, &r.resource, false))
+        } else {
+            false
+        };
+        action && resource && w.holds(s)
+    }
+
+    /// A role as the evaluator sees it.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Role {
+        pub inline: BTreeMap<String, PolicyDocument>,
+        pub attached: BTreeSet<String>,
+        pub boundary: Option<String>,
+        pub trust: Option<PolicyDocument>,
+    }
+
+    /// Managed policy and boundary documents of the test account.
+    pub fn managed(arn: &str) -> &'static PolicyDocument {
+        static DOCS: std::sync::OnceLock<BTreeMap<&'static str, PolicyDocument>> = std::sync::OnceLock::new();
+        let docs = DOCS.get_or_init(|| {
+            [
+                "AdministratorAccess",
+                "CloudWatchLambdaInsightsExecutionRolePolicy",
+                "boundary",
+                "org-boundary",
+            ]
+            .into_iter()
+            .map(|n| (n, managed_document(n)))
+            .collect()
+        });
+        let name = arn.rsplit('/').next().unwrap_or("");
+        docs.get(name)
+            .unwrap_or_else(|| panic!("unknown managed policy {name}"))
+    }
+
+    fn managed_document(name: &str) -> PolicyDocument {
+        let json = match name {
+            "AdministratorAccess" => r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+            "CloudWatchLambdaInsightsExecutionRolePolicy" => {
+                r#"{"Statement":{"Effect":"Allow","Action":"logs:*","Resource":"*"}}"#
+            }
+            "boundary" => {
+                r#"{"Statement":{"Effect":"Allow","Action":["dynamodb:*","logs:*","xray:*","ec2:*"],"Resource":"*"}}"#
+            }
+            "org-boundary" => {
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"iam:*","Resource":"*"}]}"#
+            }
+            other => panic!("unknown managed policy {other}"),
+        };
+        PolicyDocument::parse(json).unwrap()
+    }
+
+    /// Whether the role lets its holder make the request.
+    pub fn allowed(role: &Role, r: &Request, w: &World) -> bool {
+        let identity: Vec<&PolicyDocument> = role
+            .inline
+            .values()
+            .chain(role.attached.iter().map(|a| managed(a)))
+            .collect();
+        let boundary = role.boundary.as_deref().map(managed);
+        let statements = identity
+            .iter()
+            .copied()
+            .chain(boundary)
+            .flat_map(|d| d.statements.iter());
+        let mut denied = false;
+        for s in statements {
+            if s.effect == Effect::Deny && applies(s, r, w) {
+                denied = true;
+            }
+        }
+        let allow_identity = identity
+            .iter()
+            .flat_map(|d| d.statements.iter())
+            .any(|s| s.effect == Effect::Allow && applies(s, r, w));
+        let allow_boundary = boundary.is_none_or(|b| {
+            b.statements
+                .iter()
+                .any(|s| s.effect == Effect::Allow && applies(s, r, w))
+        });
+        !denied && allow_identity && allow_boundary
+    }
+
+    /// Every Deny statement of a role's identity policies, by meaning.
+    pub fn deny_statements(role: &Role) -> Vec<Statement> {
+        role.inline
+            .values()
+            .flat_map(|d| d.statements.iter())
+            .filter(|s| s.effect == Effect::Deny)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The account as the evaluator models it: roles by name, and the role the
+/// function runs as.
+#[derive(Clone, Debug)]
+struct Account {
+    roles: BTreeMap<String, iam::Role>,
+    function_role: String,
+}
+
+fn model_role(r: &ObservedRole) -> iam::Role {
+    iam::Role {
+        inline: r.inline_policies.clone(),
+        attached: r.attached_policies.clone(),
+        boundary: r.permissions_boundary.clone(),
+        trust: Some(r.trust.clone()),
+    }
+}
+
+fn account_of(o: &ObservedFunction) -> Account {
+    let mut roles = BTreeMap::new();
+    for r in o.role.iter().chain(o.dedicated_role.iter()) {
+        roles.insert(r.name.clone(), model_role(r));
+    }
+    Account {
+        roles,
+        function_role: o.role_arn.rsplit('/').next().unwrap_or_default().to_string(),
+    }
+}
+
+fn apply_to(acct: &mut Account, a: &AwsAction) {
+    let role = |acct: &mut Account, name: &str| acct.roles.entry(name.to_string()).or_default().clone();
+    match a {
+        AwsAction::CreateRole {
+            role_name,
+            trust_policy,
+            ..
+        } => {
+            assert!(!acct.roles.contains_key(role_name), "CreateRole over an existing role");
+            acct.roles.insert(
+                role_name.clone(),
+                iam::Role {
+                    trust: Some(PolicyDocument::parse(trust_policy).unwrap()),
+                    ..iam::Role::default()
+                },
+            );
+        }
+        AwsAction::PutRolePolicy {
+            role_name,
+            policy_name,
+            document,
+        } => {
+            let mut r = role(acct, role_name);
+            r.inline
+                .insert(policy_name.clone(), PolicyDocument::parse(document).unwrap());
+            acct.roles.insert(role_name.clone(), r);
+        }
+        AwsAction::DeleteRolePolicy { role_name, policy_name } => {
+            let mut r = role(acct, role_name);
+            r.inline.remove(policy_name);
+            acct.roles.insert(role_name.clone(), r);
+        }
+        AwsAction::DetachRolePolicy { role_name, policy_arn } => {
+            let mut r = role(acct, role_name);
+            r.attached.remove(policy_arn);
+            acct.roles.insert(role_name.clone(), r);
+        }
+        AwsAction::PutRolePermissionsBoundary {
+            role_name,
+            boundary_arn,
+        } => {
+            let mut r = role(acct, role_name);
+            r.boundary = Some(boundary_arn.clone());
+            acct.roles.insert(role_name.clone(), r);
+        }
+        AwsAction::UpdateFunctionConfiguration { role: Some(arn), .. } => {
+            acct.function_role = arn.rsplit('/').next().unwrap_or_default().to_string();
+        }
+        _ => {}
+    }
+}
+
+fn requests() -> Vec<iam::Request> {
+    let actions = [
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteTable",
+        "s3:GetObject",
+        "s3:PutObject",
+        "iam:CreateUser",
+        "logs:PutLogEvents",
+        "logs:CreateLogGroup",
+        "xray:PutTraceSegments",
+        "ec2:CreateNetworkInterface",
+        "kms:Decrypt",
+    ];
+    let resources = [
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/orders",
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/billing",
+        "arn:aws:s3:::orders-in/key",
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/orders:*",
+        "arn:aws:kms:eu-west-1:123456789012:key/k",
+    ];
+    let mut v = Vec::new();
+    for a in actions {
+        for r in resources {
+            v.push(iam::Request {
+                action: a.into(),
+                resource: r.into(),
+            });
+        }
+    }
+    v
+}
+
+/// What the posture declares, read from the spec by the test itself: the
+/// declared statements (any condition) and the baseline's actions.
+fn declared_allows(s: &FunctionPostureSpec, r: &iam::Request) -> bool {
+    let Some(aws) = s.identity.as_ref().and_then(|i| i.aws.as_ref()) else {
+        return false;
+    };
+    let declared = aws.permissions.iter().flatten().any(|st| {
+        st.effect == Effect::Allow
+            && st.actions.iter().any(|a| iam::glob(a, &r.action, true))
+            && st.resources.iter().any(|x| iam::glob(x, &r.resource, false))
+    });
+    let baseline = aws.baseline
+        && [
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSubnets",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+        ]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&r.action));
+    declared || baseline
+}
+
+/// The test's own reading of the identity rule: may zerofn change this role?
+fn may_change(p: &Posture, r: &ObservedRole, o: &ObservedFunction) -> bool {
+    let lambda_only = r.trust.statements.iter().filter(|s| s.effect == Effect::Allow).count() > 0
+        && r.trust
+            .statements
+            .iter()
+            .filter(|s| s.effect == Effect::Allow)
+            .all(|s| {
+                s.principal == Some(Principal::Service(BTreeSet::from(["lambda.amazonaws.com".to_string()])))
+                    && s.actions.iter().all(|a| a.eq_ignore_ascii_case("sts:AssumeRole"))
+                    && s.not_actions.is_empty()
+            });
+    let used_elsewhere = !r.instance_profiles.is_empty()
+        || (o.role.as_ref().is_some_and(|c| c.arn == r.arn) && !o.role_shared_with.is_empty());
+    if !lambda_only || used_elsewhere {
+        return false;
+    }
+    let minted = p.minted.iter().any(|m| m.unique_id == r.role_id);
+    let exclusive = p.spec.identity.as_ref().is_some_and(|i| i.edit_in_place_if_exclusive)
+        && o.role.as_ref().is_some_and(|c| c.arn == r.arn)
+        && o.role_users.as_ref().is_some_and(|u| {
+            u.others.is_empty()
+                && u.regions_enabled
+                    .as_ref()
+                    .is_some_and(|e| e.is_subset(&u.regions_scanned))
+        });
+    minted || exclusive
+}
+
+fn worlds(acct_before: &Account, acct_after: &Account, r: &mut Rng) -> Vec<iam::World> {
+    let mut keys = BTreeSet::new();
+    for a in [acct_before, acct_after] {
+        for role in a.roles.values() {
+            for d in role.inline.values() {
+                for s in &d.statements {
+                    if !s.conditions.is_empty() {
+                        keys.insert(format!("{:?}", s.conditions));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = vec![
+        iam::World {
+            truths: BTreeMap::new(),
+            default: true,
+        },
+        iam::World {
+            truths: BTreeMap::new(),
+            default: false,
+        },
+    ];
+    for _ in 0..2 {
+        out.push(iam::World {
+            truths: keys.iter().map(|k| (k.clone(), r.coin())).collect(),
+            default: false,
+        });
+    }
+    out
+}
+
+const INLINE_POOL: [&str; 7] = [
+    r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    r#"{"Statement":{"Effect":"Deny","Action":"dynamodb:DeleteTable","Resource":"*"}}"#,
+    r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:PutObject","Resource":"*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1"}}}]}"#,
+    r#"{"Statement":{"Effect":"Deny","NotAction":["dynamodb:*","logs:*"],"Resource":"*"}}"#,
+    r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}}"#,
+    r#"{"Statement":{"Effect":"Deny","Action":"kms:*","NotResource":"arn:aws:kms:eu-west-1:123456789012:key/ok"}}"#,
+    r#"{"Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"arn:aws:dynamodb:eu-west-1:123456789012:table/*"}}"#,
+];
+
+const TRUST_POOL: [&str; 6] = [
+    r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+    r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#,
+    r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"},{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+    r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"sts:AssumeRole"}]}"#,
+    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#,
+    r#"{"Statement":[{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#,
+];
+
+fn random_role(r: &mut Rng, name: &str, zerofn_path: bool) -> ObservedRole {
+    let mut role = if zerofn_path { role_of(name) } else { role(name) };
+    // Mostly Lambda-only, so the interesting edits happen often.
+    role.trust = doc(if r.next().is_multiple_of(3) {
+        TRUST_POOL[(r.next() % TRUST_POOL.len() as u64) as usize]
+    } else {
+        TRUST_POOL[0]
+    });
+    for (i, d) in INLINE_POOL.iter().enumerate() {
+        if r.next().is_multiple_of(4) {
+            role.inline_policies.insert(format!("p{i}"), doc(d));
+        }
+    }
+    if r.coin() {
+        let mut zlp =
+            PolicyDocument::parse(r#"{"Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}}"#).unwrap();
+        if r.coin() {
+            zlp.statements.extend(doc(INLINE_POOL[1]).statements);
+        }
+        role.inline_policies.insert(names::INLINE_POLICY_NAME.into(), zlp);
+    }
+    if r.coin() {
+        role.attached_policies
+            .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
+    }
+    if r.next().is_multiple_of(4) {
+        role.attached_policies
+            .insert("arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into());
+    }
+    role.permissions_boundary = r.pick(&[
+        None,
+        None,
+        Some("arn:aws:iam::123456789012:policy/boundary".to_string()),
+        Some("arn:aws:iam::123456789012:policy/org-boundary".to_string()),
+    ]);
+    if r.next().is_multiple_of(5) {
+        role.instance_profiles = vec!["arn:aws:iam::123456789012:instance-profile/web".into()];
+    }
+    if r.coin() {
+        role.tags.insert(names::MANAGED_TAG.into(), names::MANAGED_VALUE.into());
+    }
+    role
+}
+
+fn random_identity_case(r: &mut Rng) -> (Posture, ObservedFunction) {
+    let mut s = full_spec();
+    let id = s.identity.as_mut().unwrap();
+    id.create_if_shared = r.coin();
+    id.dedicated = r.coin();
+    id.edit_in_place_if_exclusive = r.coin();
+    let aws = id.aws.as_mut().unwrap();
+    aws.permissions_boundary = r.pick(&[
+        None,
+        Some("arn:aws:iam::123456789012:policy/boundary".to_string()),
+        Some("arn:aws:iam::123456789012:policy/org-boundary".to_string()),
+    ]);
+    if r.coin() {
+        aws.managed_policies = vec!["arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into()];
+    }
+    let mut o = compliant();
+    let current = random_role(r, "orders-role", false);
+    o.role = Some(current.clone());
+    if r.coin() {
+        o.role_shared_with = vec!["arn:aws:lambda:eu-west-1:123456789012:function:billing".into()];
+    }
+    o.role_users = r.pick(&[
+        None,
+        Some(exclusive_usage()),
+        Some(exclusive_usage()),
+        Some(RoleUsers {
+            others: vec![format!("{FN_ARN}:7")],
+            ..exclusive_usage()
+        }),
+        Some(RoleUsers {
+            others: vec!["arn:aws:lambda:us-east-1:123456789012:function:orders".into()],
+            ..exclusive_usage()
+        }),
+        Some(RoleUsers {
+            regions_enabled: None,
+            ..exclusive_usage()
+        }),
+    ]);
+    let dedicated =
+        (r.next().is_multiple_of(3)).then(|| random_role(r, &names::dedicated_role_name("orders", FN_ARN), true));
+    o.dedicated_role = dedicated.clone();
+    let mut minted = Vec::new();
+    if r.coin() {
+        minted.push(current.clone());
+    }
+    if let Some(d) = &dedicated
+        && r.coin()
+    {
+        minted.push(d.clone());
+    }
+    let refs: Vec<&ObservedRole> = minted.iter().collect();
+    (minted_posture(s, &refs), o)
+}
+
+#[test]
+fn identity_writes_never_widen_and_never_touch_a_bystander() {
+    let mut r = Rng(0x2545f4914f6cdd1d);
+    let reqs = requests();
+    let mut seen = BTreeSet::new();
+    let (mut in_place, mut moved) = (0, 0);
+    for case in 0..2000 {
+        let (p, o) = random_identity_case(&mut r);
+        let plan = plan(&p, &ctx(), &o);
+        let before = account_of(&o);
+        let mut after = before.clone();
+        for a in aws_actions(&plan) {
+            seen.insert(a.op());
+            apply_to(&mut after, a);
+        }
+        let ctx_msg = || {
+            format!(
+                "case {case}\nspec: {:#?}\nminted: {:?}\nobserved: {o:#?}\nplan: {:#?}",
+                p.spec.identity, p.minted, plan.actions
+            )
+        };
+
+        // 1. No write to a role zerofn may not change; bystanders see nothing.
+        for role in o.role.iter().chain(o.dedicated_role.iter()) {
+            let changed = before.roles.get(&role.name) != after.roles.get(&role.name);
+            if changed {
+                assert!(
+                    may_change(&p, role, &o),
+                    "wrote to {} it may not change\n{}",
+                    role.name,
+                    ctx_msg()
+                );
+            }
+        }
+        if after.function_role != before.function_role {
+            moved += 1;
+            assert!(
+                !before.roles.contains_key(&after.function_role)
+                    || o.dedicated_role.as_ref().is_some_and(
+                        |d| d.name == after.function_role && p.minted.iter().any(|m| m.unique_id == d.role_id)
+                    ),
+                "switched to a role zerofn did not mint\n{}",
+                ctx_msg()
+            );
+        } else if before.roles.get(&before.function_role) != after.roles.get(&after.function_role) {
+            in_place += 1;
+        }
+
+        // 2. The function gains nothing beyond what is declared, in any world.
+        let (Some(fb), Some(fa)) = (
+            before.roles.get(&before.function_role),
+            after.roles.get(&after.function_role),
+        ) else {
+            continue;
+        };
+        for w in worlds(&before, &after, &mut r) {
+            for q in &reqs {
+                if iam::allowed(fa, q, &w) && !iam::allowed(fb, q, &w) {
+                    assert!(
+                        declared_allows(&p.spec, q),
+                        "{q:?} is newly allowed and not declared\n{}",
+                        ctx_msg()
+                    );
+                }
+            }
+        }
+
+        // 3. No Deny statement disappears from the function, and the boundary
+        //    that limited it still does (or the declared one replaces it).
+        for d in iam::deny_statements(fb) {
+            assert!(
+                iam::deny_statements(fa)
+                    .iter()
+                    .any(|x| PolicyDocument::from_statements(vec![x.clone()])
+                        .same_as(&PolicyDocument::from_statements(vec![d.clone()]))),
+                "Deny {d:?} disappeared\n{}",
+                ctx_msg()
+            );
+        }
+        if let Some(b) = &fb.boundary {
+            let declared = p
+                .spec
+                .identity
+                .as_ref()
+                .and_then(|i| i.aws.as_ref())
+                .and_then(|a| a.permissions_boundary.as_ref());
+            assert!(
+                fa.boundary.as_ref() == Some(b) || (fa.boundary.is_some() && fa.boundary.as_ref() == declared),
+                "boundary {b} was dropped\n{}",
+                ctx_msg()
+            );
+        }
+    }
+    for op in [
+        "CreateRole",
+        "PutRolePolicy",
+        "DeleteRolePolicy",
+        "DetachRolePolicy",
+        "PutRolePermissionsBoundary",
+        "UpdateFunctionConfiguration",
+    ] {
+        assert!(seen.contains(op), "the sweep never produced {op}");
+    }
+    assert!(in_place > 100 && moved > 100, "in place {in_place}, moved {moved}");
 }

@@ -30,6 +30,7 @@ fn spec() -> FunctionPostureSpec {
         identity: Some(IdentityControl {
             dedicated: true,
             create_if_shared: true,
+            edit_in_place_if_exclusive: false,
             aws: None,
             azure: None,
             gcp: Some(GcpIdentity {
