@@ -1,0 +1,369 @@
+//! The identity rule against LocalStack: zerofn changes a role's permissions
+//! only when it minted the role (RoleId on record) or the posture opted in
+//! and the role's own evidence proves it exclusive. Each test builds a role
+//! something else can use, checks that the plan writes nothing to it, enforces,
+//! and reads the role back unchanged.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use zerofn::providers::aws::names;
+use zerofn::providers::aws::policy::PolicyDocument;
+use zerofn_sim::aws::Aws;
+use zerofn_sim::localstack::{ACCOUNT_ID, LocalStack, REGION};
+use zerofn_tests::{Run, TempDir, prefix, zerofn};
+
+const LAMBDA: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+const GUARDRAIL: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoDeletes","Effect":"Deny","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#;
+const ADMIN: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+fn trust_with(service: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":["lambda.amazonaws.com","{service}"]}},"Action":"sts:AssumeRole"}}]}}"#
+    )
+}
+
+/// Everything about a role that decides what its holders may do.
+#[derive(Debug, PartialEq)]
+struct RoleState {
+    role_id: String,
+    trust: PolicyDocument,
+    inline: BTreeMap<String, PolicyDocument>,
+    attached: BTreeSet<String>,
+    boundary: Option<String>,
+}
+
+async fn role_state(aws: &Aws, name: &str) -> RoleState {
+    let role = aws.iam.get_role().role_name(name).send().await.unwrap();
+    let role = role.role().unwrap();
+    let mut inline = BTreeMap::new();
+    let names = aws.iam.list_role_policies().role_name(name).send().await.unwrap();
+    for p in names.policy_names() {
+        let d = aws
+            .iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(p)
+            .send()
+            .await
+            .unwrap();
+        inline.insert(p.clone(), PolicyDocument::parse(d.policy_document()).unwrap());
+    }
+    let attached = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect();
+    RoleState {
+        role_id: role.role_id().to_string(),
+        trust: PolicyDocument::parse(role.assume_role_policy_document().unwrap_or("{}")).unwrap(),
+        inline,
+        attached,
+        boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+    }
+}
+
+async fn make_role(aws: &Aws, name: &str, path: &str, trust: &str, tagged: bool) -> String {
+    let mut req = aws
+        .iam
+        .create_role()
+        .role_name(name)
+        .path(path)
+        .assume_role_policy_document(trust);
+    if tagged {
+        req = req.tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(names::MANAGED_TAG)
+                .value(names::MANAGED_VALUE)
+                .build()
+                .unwrap(),
+        );
+    }
+    let out = req.send().await.unwrap();
+    out.role().unwrap().arn().to_string()
+}
+
+async fn put_inline(aws: &Aws, role: &str, name: &str, doc: &str) {
+    aws.iam
+        .put_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn function_role(aws: &Aws, function: &str) -> String {
+    aws.lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn account(endpoint: &str, regions: &[&str]) -> String {
+    format!(
+        r#"apiVersion: zerofn.dev/v1alpha1
+kind: CloudAccount
+metadata: {{name: stand-in, namespace: shop}}
+spec:
+  aws:
+    accountId: "{ACCOUNT_ID}"
+    region: {REGION}
+    regions: [{}]
+    endpoint: {endpoint}
+    credentialsSecretRef: {{name: stand-in-credentials}}
+    maxRequestsPerSecond: 200
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: stand-in-credentials, namespace: shop}}
+stringData: {{aws_access_key_id: test, aws_secret_access_key: test}}
+"#,
+        regions.join(", ")
+    )
+}
+
+/// A posture declaring least privilege for `function`.
+fn posture(name: &str, function: &str, create_if_shared: bool, opt_in: bool) -> String {
+    format!(
+        r#"apiVersion: zerofn.dev/v1alpha1
+kind: FunctionPosture
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  accountRef: {{name: stand-in}}
+  function: {{aws: {{name: {function}}}}}
+  mode: Enforce
+  identity:
+    createIfShared: {create_if_shared}
+    editInPlaceIfExclusive: {opt_in}
+    aws:
+      permissions:
+        - actions: [dynamodb:GetItem]
+          resources: ["arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{function}"]
+"#
+    )
+}
+
+struct World {
+    aws: Aws,
+    dir: TempDir,
+    prefix: String,
+}
+
+async fn world(test: &str) -> World {
+    let ls = LocalStack::shared();
+    World {
+        aws: Aws::new(&ls.endpoint(), REGION).await,
+        dir: TempDir::new(test),
+        prefix: prefix(test),
+    }
+}
+
+impl World {
+    async fn run(&self, cmd: &[&str], regions: &[&str], postures: &[String]) -> Run {
+        let account = self.dir.write("account.yaml", &account(&self.aws.endpoint, regions));
+        let postures = self.dir.write("postures.yaml", &postures.join("---\n"));
+        let mut args: Vec<&str> = cmd.to_vec();
+        args.extend([
+            "-f",
+            account.to_str().unwrap(),
+            "-f",
+            postures.to_str().unwrap(),
+            "-o",
+            "json",
+        ]);
+        zerofn(&args).await
+    }
+}
+
+/// The role writes a report plans or made (`actions` or `applied`) to `role`.
+fn role_writes(report: &Value, field: &str, role: &str) -> Vec<String> {
+    report["postures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r[field].as_array().cloned().unwrap_or_default())
+        .filter(|a| {
+            a["target"] == role
+                && matches!(
+                    a["op"].as_str(),
+                    Some("PutRolePolicy" | "DeleteRolePolicy" | "DetachRolePolicy" | "PutRolePermissionsBoundary")
+                )
+        })
+        .map(|a| a.to_string())
+        .collect()
+}
+
+fn messages(report: &Value) -> String {
+    report["postures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| f["message"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Plan, enforce, and prove the bystander role was never written.
+async fn bystander_is_untouched(w: &World, role: &str, regions: &[&str], postures: &[String], reason: &str) {
+    let before = role_state(&w.aws, role).await;
+    let plan = w.run(&["plan"], regions, postures).await;
+    let report = plan.json();
+    assert!(
+        role_writes(&report, "actions", role).is_empty(),
+        "the plan writes to {role}: {report:#}"
+    );
+    assert!(
+        messages(&report).contains(reason),
+        "no finding says \"{reason}\":\n{}",
+        messages(&report)
+    );
+    let enforce = w.run(&["enforce", "--once"], regions, postures).await;
+    let report = enforce.json();
+    assert!(role_writes(&report, "applied", role).is_empty(), "{report:#}");
+    assert_eq!(role_state(&w.aws, role).await, before, "{role} changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deny_only_inline_policy_is_kept_and_carried_to_the_minted_role() {
+    let w = world("deny").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "guardrail", GUARDRAIL).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("deny", &f, true, false)];
+
+    bystander_is_untouched(&w, &role, &[], &postures, "not minted by zerofn").await;
+    let minted = function_role(&w.aws, &f).await;
+    assert!(minted.contains(":role/zerofn/zerofn-"), "{minted}");
+    let state = role_state(&w.aws, minted.rsplit('/').next().unwrap()).await;
+    let own = &state.inline["zerofn-least-privilege"];
+    assert!(
+        own.statements
+            .iter()
+            .any(|s| s.effect == zerofn::api::Effect::Deny && s.actions.contains("dynamodb:DeleteTable")),
+        "the guardrail's Deny moved with the function: {own:?}"
+    );
+    assert!(!own.grants_everything());
+    let again = w.run(&["enforce", "--once"], &[], &postures).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_ec2_or_ecs_tasks_can_assume_is_not_edited() {
+    let w = world("trust").await;
+    for (i, service) in ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"].iter().enumerate() {
+        let role = format!("{}role{i}", w.prefix);
+        let arn = make_role(&w.aws, &role, "/", &trust_with(service), false).await;
+        put_inline(&w.aws, &role, "legacy", ADMIN).await;
+        let f = format!("{}fn{i}", w.prefix);
+        w.aws.create_function(&f, &arn).await.unwrap();
+        let postures = [posture(&format!("trust{i}"), &f, false, true)];
+        bystander_is_untouched(
+            &w,
+            &role,
+            &[],
+            &postures,
+            "trust policy admits more than lambda.amazonaws.com",
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_in_an_instance_profile_is_not_edited() {
+    let w = world("profile").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let profile = format!("{}web", w.prefix);
+    w.aws
+        .iam
+        .create_instance_profile()
+        .instance_profile_name(&profile)
+        .send()
+        .await
+        .unwrap();
+    w.aws
+        .iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(&profile)
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("profile", &f, false, true)];
+    bystander_is_untouched(&w, &role, &[], &postures, "instance profile").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_used_in_another_region_or_by_a_version_is_not_edited() {
+    let w = world("regions").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let version = w.aws.lambda.publish_version().function_name(&f).send().await.unwrap();
+    let version = version.version().unwrap().to_string();
+    let us = Aws::new(&w.aws.endpoint, "us-east-1").await;
+    let g = format!("{}elsewhere", w.prefix);
+    let g_arn = us.create_function(&g, &arn).await.unwrap();
+    let postures = [posture("regions", &f, false, true)];
+
+    bystander_is_untouched(&w, &role, &["us-east-1"], &postures, &g_arn).await;
+    bystander_is_untouched(&w, &role, &["us-east-1"], &postures, &format!("function:{f}:{version}")).await;
+    // Without us-east-1 in scope the other region is unseen: still not edited.
+    bystander_is_untouched(
+        &w,
+        &role,
+        &[],
+        &postures,
+        "regions enabled for the account could not be listed",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_tagged_as_zerofns_is_not_adopted() {
+    let w = world("tagged").await;
+    // The function's own role carries zerofn's tag: it proves nothing.
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, true).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let f = format!("{}fn", w.prefix);
+    let f_arn = w.aws.create_function(&f, &arn).await.unwrap();
+
+    // Someone made a role with the very name zerofn would mint for `f`.
+    let squatter = names::dedicated_role_name(&f, &f_arn);
+    make_role(&w.aws, &squatter, names::ROLE_PATH, LAMBDA, true).await;
+    put_inline(&w.aws, &squatter, "theirs", ADMIN).await;
+    let postures = [posture("tagged", &f, true, false)];
+    bystander_is_untouched(&w, &role, &[], &postures, "tag proves nothing").await;
+    bystander_is_untouched(&w, &squatter, &[], &postures, "cannot prove it created").await;
+    assert_eq!(
+        function_role(&w.aws, &f).await,
+        arn,
+        "not switched to the squatter's role"
+    );
+}
