@@ -342,3 +342,168 @@ async fn a_posture_owned_elsewhere_is_left_alone() {
         "nothing was written"
     );
 }
+
+/// Statement ids of the resource policy of one alias or version.
+async fn qualified_sids(aws: &Aws, function: &str, qualifier: &str) -> BTreeSet<String> {
+    match aws
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .qualifier(qualifier)
+        .send()
+        .await
+    {
+        Ok(p) => {
+            let v: Value = serde_json::from_str(p.policy().unwrap_or("{}")).unwrap();
+            v["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["Sid"].as_str().unwrap_or_default().to_string())
+                .collect()
+        }
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_and_versions_are_invocation_paths_too() {
+    use aws_sdk_lambda::types::FunctionUrlAuthType;
+    let ls = LocalStack::shared();
+    let aws = Aws::new(&ls.endpoint(), REGION).await;
+    let p = prefix("qualifiers");
+    let role = aws.create_role(&format!("{p}qualified-role")).await.unwrap();
+    let function = format!("{p}qualified");
+    aws.create_function(&function, &role).await.unwrap();
+    // The function itself is clean; its alias and its version are not.
+    let version = aws
+        .lambda
+        .publish_version()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap()
+        .version()
+        .unwrap()
+        .to_string();
+    aws.lambda
+        .create_alias()
+        .function_name(&function)
+        .name("live")
+        .function_version(&version)
+        .send()
+        .await
+        .unwrap();
+    for (qualifier, sid) in [("live", "alias-open"), (version.as_str(), "version-open")] {
+        aws.lambda
+            .add_permission()
+            .function_name(&function)
+            .qualifier(qualifier)
+            .statement_id(sid)
+            .principal("*")
+            .action("lambda:InvokeFunction")
+            .send()
+            .await
+            .unwrap();
+    }
+    aws.lambda
+        .create_function_url_config()
+        .function_name(&function)
+        .qualifier("live")
+        .auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap();
+
+    let dir = TempDir::new("qualifiers");
+    let endpoint = ls.endpoint();
+    let account = dir.write(
+        "account.yaml",
+        &format!(
+            r#"apiVersion: zerofn.dev/v1alpha1
+kind: CloudAccount
+metadata: {{name: stand-in, namespace: shop}}
+spec:
+  aws: {{accountId: "{ACCOUNT_ID}", region: {REGION}, endpoint: "{endpoint}", credentialsSecretRef: {{name: creds}}, maxRequestsPerSecond: 200}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: creds, namespace: shop}}
+stringData: {{aws_access_key_id: test, aws_secret_access_key: test}}
+"#
+        ),
+    );
+    let posture = dir.write(
+        "posture.yaml",
+        &format!(
+            r#"apiVersion: zerofn.dev/v1alpha1
+kind: FunctionPosture
+metadata: {{name: qualified, namespace: shop}}
+spec:
+  accountRef: {{name: stand-in}}
+  function: {{aws: {{name: {function}}}}}
+  mode: Enforce
+  triggers:
+    publicAccess: RequireAuth
+    aws:
+      invokers:
+        - {{principal: s3.amazonaws.com, sourceArn: "arn:aws:s3:::{p}in", sourceAccount: "{ACCOUNT_ID}"}}
+"#
+        ),
+    );
+    let args = ["-f", s(&account), "-f", s(&posture), "-o", "json"];
+
+    // 1. plan reports the public alias and version policies and the open alias URL.
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let report = plan.json();
+    let findings = report["postures"][0]["findings"].as_array().unwrap().clone();
+    for (check, field) in [
+        (
+            "aws.triggers.publicPrincipal",
+            "Alias[live].Policy.Statement[alias-open].Principal".to_string(),
+        ),
+        (
+            "aws.triggers.publicPrincipal",
+            format!("Version[{version}].Policy.Statement[version-open].Principal"),
+        ),
+        (
+            "aws.triggers.publicUrl",
+            "Alias[live].FunctionUrlConfig.AuthType".to_string(),
+        ),
+    ] {
+        let f = findings
+            .iter()
+            .find(|f| f["check"] == check && f["field"] == field.as_str())
+            .unwrap_or_else(|| panic!("no {check} at {field}: {findings:#?}"));
+        assert_eq!(f["severity"], "Critical", "{f}");
+        assert_eq!(f["remediable"], true, "{f}");
+    }
+
+    // 2. enforce closes every path.
+    let enforce = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+    assert!(!qualified_sids(&aws, &function, "live").await.contains("alias-open"));
+    assert!(!qualified_sids(&aws, &function, &version).await.contains("version-open"));
+    let url = aws
+        .lambda
+        .get_function_url_config()
+        .function_name(&function)
+        .qualifier("live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(url.auth_type(), &FunctionUrlAuthType::AwsIam);
+    assert_eq!(
+        policy_sids(&aws, &function).await.len(),
+        1,
+        "the declared invoker is granted on the function itself"
+    );
+
+    // 3. the next plan is clean, and 4. a second enforce writes nothing.
+    let again = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+}

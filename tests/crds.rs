@@ -71,6 +71,21 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.triggers.aws.invokers[0].sourceArn",
     ),
     (
+        "China-partition service principal without source",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\ntriggers: {aws: {invokers: [{principal: s3.amazonaws.com.cn}]}}\n",
+        "spec.triggers.aws.invokers[0].sourceArn",
+    ),
+    (
+        "wildcard bucket as the source",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\ntriggers: {aws: {invokers: [{principal: s3.amazonaws.com, sourceArn: 'arn:aws:s3:::*', sourceAccount: '123456789012'}]}}\n",
+        "spec.triggers.aws.invokers[0].sourceArn",
+    ),
+    (
+        "wildcard in the resource part of the source",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\ntriggers: {aws: {invokers: [{principal: events.amazonaws.com, sourceArn: 'arn:aws:events:eu-west-1:123456789012:rule/nightly-?', sourceAccount: '123456789012'}]}}\n",
+        "spec.triggers.aws.invokers[0].sourceArn",
+    ),
+    (
         "access restriction with two sources",
         "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\ntriggers: {azure: {accessRestrictions: [{name: a, priority: 1, ipAddress: 10.0.0.0/8, serviceTag: AzureFrontDoor.Backend}]}}\n",
         "spec.triggers.azure.accessRestrictions[0]",

@@ -12,9 +12,11 @@ use zerofn_sim::aws::Aws;
 use zerofn_sim::localstack::{ACCOUNT_ID, LocalStack, REGION};
 use zerofn_tests::{TempDir, zerofn};
 
-const PER_FUNCTION: [&str; 4] = [
+const PER_FUNCTION: [&str; 6] = [
     "GetPolicy",
-    "GetFunctionUrlConfig",
+    "ListFunctionUrlConfigs",
+    "ListAliases",
+    "ListVersionsByFunction",
     "ListTags",
     "GetFunctionCodeSigningConfig",
 ];

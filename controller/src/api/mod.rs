@@ -1,6 +1,7 @@
 //! The zerofn API: group `zerofn.dev`, version `v1alpha1`.
 
 pub mod account;
+pub mod arn;
 pub mod patterns;
 pub mod posture;
 pub mod schema_check;

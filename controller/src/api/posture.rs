@@ -331,7 +331,8 @@ pub enum FunctionUrlPolicy {
 
 /// A principal that may invoke the function, and from where.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[x_kube(validation = Rule::new("!self.principal.endsWith('.amazonaws.com') || (has(self.sourceArn) && has(self.sourceAccount))").message("a service principal must be narrowed by sourceArn and sourceAccount, or any account's resource could invoke the function").field_path(".sourceArn"))]
+#[x_kube(validation = Rule::new("!(self.principal.endsWith('.amazonaws.com') || self.principal.endsWith('.amazonaws.com.cn')) || (has(self.sourceArn) && has(self.sourceAccount))").message("a service principal must be narrowed by sourceArn and sourceAccount, or any account's resource could invoke the function").field_path(".sourceArn"))]
+#[x_kube(validation = Rule::new("!has(self.sourceArn) || !self.sourceArn.matches('^arn:[^:]*:[^:]*:[^:]*:.*[*?]')").message("sourceArn must name one resource: a wildcard in its account or resource part lets other resources invoke the function").field_path(".sourceArn"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsInvoker {
     /// A service principal (`s3.amazonaws.com`), an account id, or an IAM

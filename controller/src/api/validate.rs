@@ -126,10 +126,18 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
     }
     if let Some(t) = spec.triggers.as_ref().and_then(|t| t.aws.as_ref()) {
         for (i, inv) in t.invokers.iter().enumerate() {
-            if inv.principal.ends_with(".amazonaws.com") && (inv.source_arn.is_none() || inv.source_account.is_none()) {
+            if super::arn::is_service_principal(&inv.principal)
+                && (inv.source_arn.is_none() || inv.source_account.is_none())
+            {
                 e.push(
                     format!("spec.triggers.aws.invokers[{i}].sourceArn"),
                     "a service principal must be narrowed by sourceArn and sourceAccount, or any account's resource could invoke the function",
+                );
+            }
+            if inv.source_arn.as_deref().is_some_and(super::arn::has_wide_part) {
+                e.push(
+                    format!("spec.triggers.aws.invokers[{i}].sourceArn"),
+                    "sourceArn must name one resource: a wildcard in its account or resource part lets other resources invoke the function",
                 );
             }
         }

@@ -46,6 +46,7 @@ impl Provider for FakeCloud {
                 .map(|f| {
                     Action::Aws(AwsAction::DeleteFunctionUrl {
                         function_arn: format!("arn:aws:lambda:::{}", f.check),
+                        qualifier: None,
                     })
                 })
                 .collect();

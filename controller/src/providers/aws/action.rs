@@ -56,8 +56,12 @@ pub enum AwsAction {
         #[serde(skip_serializing_if = "Option::is_none")]
         logging: Option<LoggingUpdate>,
     },
+    /// `qualifier`: the alias or version whose policy it writes (None: the
+    /// function's own).
     AddPermission {
         function_arn: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        qualifier: Option<String>,
         statement_id: String,
         principal: String,
         action: String,
@@ -68,14 +72,20 @@ pub enum AwsAction {
     },
     RemovePermission {
         function_arn: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        qualifier: Option<String>,
         statement_id: String,
     },
     UpdateFunctionUrlAuthType {
         function_arn: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        qualifier: Option<String>,
         auth_type: String,
     },
     DeleteFunctionUrl {
         function_arn: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        qualifier: Option<String>,
     },
     /// Disabled, never deleted: its configuration stays for a person to review.
     DisableEventSourceMapping {
@@ -105,6 +115,14 @@ pub struct LoggingUpdate {
     pub application_log_level: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_log_level: Option<String>,
+}
+
+/// The ARN of the alias or version an action writes to.
+fn qualified(function_arn: &str, qualifier: &Option<String>) -> String {
+    match qualifier {
+        Some(q) => format!("{function_arn}:{q}"),
+        None => function_arn.to_string(),
+    }
 }
 
 fn join(s: &BTreeSet<String>) -> String {
@@ -194,13 +212,14 @@ impl AwsAction {
             }
             AwsAction::AddPermission {
                 function_arn,
+                qualifier,
                 statement_id,
                 principal,
                 action,
                 source_arn,
                 source_account,
             } => (
-                function_arn.clone(),
+                qualified(function_arn, qualifier),
                 format!(
                     "allow {principal} {action} (Sid {statement_id}, AWS:SourceArn={}, AWS:SourceAccount={})",
                     source_arn.as_deref().unwrap_or("-"),
@@ -209,13 +228,24 @@ impl AwsAction {
             ),
             AwsAction::RemovePermission {
                 function_arn,
+                qualifier,
                 statement_id,
-            } => (function_arn.clone(), format!("remove statement {statement_id}")),
+            } => (
+                qualified(function_arn, qualifier),
+                format!("remove statement {statement_id}"),
+            ),
             AwsAction::UpdateFunctionUrlAuthType {
                 function_arn,
+                qualifier,
                 auth_type,
-            } => (function_arn.clone(), format!("function URL AuthType={auth_type}")),
-            AwsAction::DeleteFunctionUrl { function_arn } => (function_arn.clone(), "delete function URL".to_string()),
+            } => (
+                qualified(function_arn, qualifier),
+                format!("function URL AuthType={auth_type}"),
+            ),
+            AwsAction::DeleteFunctionUrl {
+                function_arn,
+                qualifier,
+            } => (qualified(function_arn, qualifier), "delete function URL".to_string()),
             AwsAction::DisableEventSourceMapping { uuid, event_source_arn } => {
                 (uuid.clone(), format!("disable mapping from {event_source_arn}"))
             }

@@ -141,6 +141,7 @@ impl Applier<'_> {
             }
             AwsAction::AddPermission {
                 function_arn,
+                qualifier,
                 statement_id,
                 principal,
                 action,
@@ -152,6 +153,7 @@ impl Applier<'_> {
                         let mut req = lambda
                             .add_permission()
                             .function_name(function_arn)
+                            .set_qualifier(qualifier.clone())
                             .statement_id(statement_id)
                             .action(action)
                             .principal(principal)
@@ -172,12 +174,14 @@ impl Applier<'_> {
             }
             AwsAction::RemovePermission {
                 function_arn,
+                qualifier,
                 statement_id,
             } => gone_is_ok(
                 self.function_write("RemovePermission", function_arn, false, || {
                     lambda
                         .remove_permission()
                         .function_name(function_arn)
+                        .set_qualifier(qualifier.clone())
                         .statement_id(statement_id)
                         .send()
                 })
@@ -185,20 +189,29 @@ impl Applier<'_> {
             ),
             AwsAction::UpdateFunctionUrlAuthType {
                 function_arn,
+                qualifier,
                 auth_type,
             } => {
                 self.function_write("UpdateFunctionUrlConfig", function_arn, false, || {
                     lambda
                         .update_function_url_config()
                         .function_name(function_arn)
+                        .set_qualifier(qualifier.clone())
                         .auth_type(FunctionUrlAuthType::from(auth_type.as_str()))
                         .send()
                 })
                 .await
             }
-            AwsAction::DeleteFunctionUrl { function_arn } => gone_is_ok(
+            AwsAction::DeleteFunctionUrl {
+                function_arn,
+                qualifier,
+            } => gone_is_ok(
                 self.function_write("DeleteFunctionUrlConfig", function_arn, false, || {
-                    lambda.delete_function_url_config().function_name(function_arn).send()
+                    lambda
+                        .delete_function_url_config()
+                        .function_name(function_arn)
+                        .set_qualifier(qualifier.clone())
+                        .send()
                 })
                 .await,
             ),

@@ -34,6 +34,37 @@ pub struct ObservedFunction {
     pub code_signing: Option<CodeSigning>,
     /// Observed only for Enforce postures (the ownership marker).
     pub tags: Option<BTreeMap<String, String>>,
+    /// Every alias and published version (never `$LATEST`, which is the
+    /// function itself), each an invocation path with its own resource
+    /// policy and function URL. Observed with the triggers control.
+    pub qualifiers: Vec<ObservedQualifier>,
+}
+
+/// An alias or a published version of the function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedQualifier {
+    pub kind: QualifierKind,
+    /// The alias name or the version number, as `Qualifier` takes it.
+    pub name: String,
+    /// Its resource-based policy statements (None: no policy).
+    pub resource_policy: Option<Vec<ResourceStatement>>,
+    /// Its function URL (aliases only: versions cannot have one).
+    pub url: Option<FunctionUrl>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QualifierKind {
+    Alias,
+    Version,
+}
+
+impl QualifierKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QualifierKind::Alias => "Alias",
+            QualifierKind::Version => "Version",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -4,8 +4,10 @@
 //! GetAccountAuthorizationDetails, ListEventSourceMappings) are cached per
 //! account and shared by every posture. Only what has no account-wide form is
 //! read per function, and only when the posture declares the control that
-//! needs it: GetPolicy and GetFunctionUrlConfig (triggers), ListTags (Enforce
-//! mode, for ownership), GetFunctionCodeSigningConfig (code signing).
+//! needs it: GetPolicy, ListFunctionUrlConfigs, ListAliases and
+//! ListVersionsByFunction (triggers; then GetPolicy per alias and published
+//! version, none when there are none), ListTags (Enforce mode, for
+//! ownership), GetFunctionCodeSigningConfig (code signing).
 
 use super::client::{Clients, map_err};
 use super::model::*;
@@ -237,6 +239,22 @@ pub async fn load_mappings(clients: &Clients) -> Result<MappingIndex, ProviderEr
     Ok(idx)
 }
 
+/// The qualifier of `arn:aws:lambda:r:a:function:name[:qualifier]`, if any.
+fn qualifier_of(arn: &str) -> Option<String> {
+    arn.split(':')
+        .nth(7)
+        .filter(|q| !q.is_empty() && *q != "$LATEST")
+        .map(str::to_string)
+}
+
+/// How messages name a function or one of its qualifiers.
+fn qualified(arn: &str, qualifier: Option<&str>) -> String {
+    match qualifier {
+        Some(q) => format!("{arn}:{q}"),
+        None => arn.to_string(),
+    }
+}
+
 /// `arn:aws:lambda:r:a:function:name[:qualifier]` → without the qualifier.
 fn unqualified(arn: &str) -> String {
     arn.split(':').take(7).collect::<Vec<_>>().join(":")
@@ -307,8 +325,10 @@ impl Observer<'_> {
                 .get_or_load(self.ttl, || load_mappings(self.clients))
                 .await?;
             o.event_source_mappings = mappings.0.get(&fn_arn).cloned().unwrap_or_default();
-            o.resource_policy = self.policy(lambda, &fn_arn).await?;
-            o.url = self.url(lambda, &fn_arn).await?;
+            o.resource_policy = self.policy(lambda, &fn_arn, None).await?;
+            let mut urls = self.urls(lambda, &fn_arn).await?;
+            o.url = urls.remove(&None);
+            o.qualifiers = self.qualifiers(lambda, &fn_arn, urls).await?;
         }
         if p.mode() == Mode::Enforce {
             o.tags = Some(self.tags(lambda, &fn_arn).await?);
@@ -375,34 +395,135 @@ impl Observer<'_> {
         &self,
         lambda: &aws_sdk_lambda::Client,
         arn: &str,
+        qualifier: Option<&str>,
     ) -> Result<Option<Vec<super::policy::ResourceStatement>>, ProviderError> {
         self.pacer.ready().await;
-        match lambda.get_policy().function_name(arn).send().await {
+        let target = qualified(arn, qualifier);
+        match lambda
+            .get_policy()
+            .function_name(arn)
+            .set_qualifier(qualifier.map(str::to_string))
+            .send()
+            .await
+        {
             Ok(out) => match out.policy() {
                 Some(text) => parse_resource_policy(text)
                     .map(Some)
-                    .map_err(|e| ProviderError::Cloud(format!("resource policy of {arn}: {e}"))),
+                    .map_err(|e| ProviderError::Cloud(format!("resource policy of {target}: {e}"))),
                 None => Ok(None),
             },
-            Err(e) => match map_err("GetPolicy", arn, e) {
+            Err(e) => match map_err("GetPolicy", &target, e) {
                 ProviderError::NotFound(_) => Ok(None),
                 other => Err(other),
             },
         }
     }
 
-    async fn url(&self, lambda: &aws_sdk_lambda::Client, arn: &str) -> Result<Option<FunctionUrl>, ProviderError> {
-        self.pacer.ready().await;
-        match lambda.get_function_url_config().function_name(arn).send().await {
-            Ok(out) => Ok(Some(FunctionUrl {
-                auth_type: out.auth_type().as_str().to_string(),
-                url: out.function_url().to_string(),
-            })),
-            Err(e) => match map_err("GetFunctionUrlConfig", arn, e) {
-                ProviderError::NotFound(_) => Ok(None),
-                other => Err(other),
-            },
+    /// Every function URL of the function, by qualifier (None: the
+    /// function's own): one list instead of one read per alias.
+    async fn urls(
+        &self,
+        lambda: &aws_sdk_lambda::Client,
+        arn: &str,
+    ) -> Result<BTreeMap<Option<String>, FunctionUrl>, ProviderError> {
+        let mut out = BTreeMap::new();
+        let mut marker = None;
+        loop {
+            self.pacer.ready().await;
+            let page = lambda
+                .list_function_url_configs()
+                .function_name(arn)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| map_err("ListFunctionUrlConfigs", arn, e))?;
+            for c in page.function_url_configs() {
+                out.insert(
+                    qualifier_of(c.function_arn()),
+                    FunctionUrl {
+                        auth_type: c.auth_type().as_str().to_string(),
+                        url: c.function_url().to_string(),
+                    },
+                );
+            }
+            marker = page.next_marker().map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
         }
+        Ok(out)
+    }
+
+    /// Every alias and published version, each with its own resource policy
+    /// and URL. When there are none (the common case) this costs the two
+    /// list calls and nothing more.
+    async fn qualifiers(
+        &self,
+        lambda: &aws_sdk_lambda::Client,
+        arn: &str,
+        mut urls: BTreeMap<Option<String>, FunctionUrl>,
+    ) -> Result<Vec<ObservedQualifier>, ProviderError> {
+        let mut found: Vec<(QualifierKind, String)> = Vec::new();
+        let mut marker = None;
+        loop {
+            self.pacer.ready().await;
+            let page = lambda
+                .list_aliases()
+                .function_name(arn)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| map_err("ListAliases", arn, e))?;
+            found.extend(
+                page.aliases()
+                    .iter()
+                    .filter_map(|a| a.name())
+                    .map(|n| (QualifierKind::Alias, n.to_string())),
+            );
+            marker = page.next_marker().map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        loop {
+            self.pacer.ready().await;
+            let page = lambda
+                .list_versions_by_function()
+                .function_name(arn)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| map_err("ListVersionsByFunction", arn, e))?;
+            found.extend(
+                page.versions()
+                    .iter()
+                    .filter_map(|v| v.version())
+                    .filter(|v| *v != "$LATEST")
+                    .map(|v| (QualifierKind::Version, v.to_string())),
+            );
+            marker = page.next_marker().map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        // A URL on an alias created after the alias list was read is still
+        // an invocation path.
+        for q in urls.keys().flatten() {
+            if !found.iter().any(|(_, n)| n == q) {
+                found.push((QualifierKind::Alias, q.clone()));
+            }
+        }
+        let mut out = Vec::with_capacity(found.len());
+        for (kind, name) in found {
+            let resource_policy = self.policy(lambda, arn, Some(&name)).await?;
+            out.push(ObservedQualifier {
+                kind,
+                url: urls.remove(&Some(name.clone())),
+                name,
+                resource_policy,
+            });
+        }
+        Ok(out)
     }
 
     async fn tags(
@@ -501,6 +622,19 @@ mod tests {
         assert_eq!(
             unqualified("arn:aws:lambda:eu-west-1:123456789012:function:f"),
             "arn:aws:lambda:eu-west-1:123456789012:function:f"
+        );
+    }
+
+    #[test]
+    fn url_arns_name_their_alias() {
+        assert_eq!(
+            qualifier_of("arn:aws:lambda:eu-west-1:123456789012:function:f:live"),
+            Some("live".to_string())
+        );
+        assert_eq!(qualifier_of("arn:aws:lambda:eu-west-1:123456789012:function:f"), None);
+        assert_eq!(
+            qualifier_of("arn:aws:lambda:eu-west-1:123456789012:function:f:$LATEST"),
+            None
         );
     }
 }

@@ -14,12 +14,12 @@
 //! - a layer is never stripped.
 
 use super::action::{AwsAction, LoggingUpdate, VpcUpdate};
-use super::model::{ObservedFunction, ObservedRole};
+use super::model::{FunctionUrl, ObservedFunction, ObservedRole};
 use super::names;
-use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, Statement};
+use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, ResourceStatement, Statement, Verdict, judge};
 use crate::api::{
-    AwsIdentity, AwsTriggers, Effect, FunctionUrlPolicy, IdentityControl, Mode, PublicAccess, TracingMode,
-    TriggerControl,
+    AwsIdentity, AwsTriggers, Effect, FunctionUrlPolicy, IdentityControl, InvokeAction, Mode, PublicAccess,
+    TracingMode, TriggerControl,
 };
 use crate::findings::{Control, Finding, Severity};
 use crate::providers::{Action, Blocked, Plan, Posture};
@@ -835,116 +835,206 @@ fn grant_sid(g: &InvokeGrant) -> String {
     ])
 }
 
+/// One way to invoke the function: the function itself (and `$LATEST`), or
+/// one of its aliases or published versions. Each has its own resource
+/// policy and function URL, judged alike.
+struct InvokePath<'a> {
+    qualifier: Option<&'a str>,
+    /// Prefix of the finding fields: empty, `Alias[live].` or `Version[3].`.
+    field: String,
+    /// How messages name it.
+    label: String,
+    statements: &'a [ResourceStatement],
+    url: Option<&'a FunctionUrl>,
+}
+
+fn invoke_paths(o: &ObservedFunction) -> Vec<InvokePath<'_>> {
+    let mut paths = vec![InvokePath {
+        qualifier: None,
+        field: String::new(),
+        label: "the function".into(),
+        statements: o.resource_policy.as_deref().unwrap_or_default(),
+        url: o.url.as_ref(),
+    }];
+    paths.extend(o.qualifiers.iter().map(|q| InvokePath {
+        qualifier: Some(q.name.as_str()),
+        field: format!("{}[{}].", q.kind.as_str(), q.name),
+        label: format!("{} {} of the function", q.kind.as_str().to_ascii_lowercase(), q.name),
+        statements: q.resource_policy.as_deref().unwrap_or_default(),
+        url: q.url.as_ref(),
+    }));
+    paths
+}
+
 fn triggers(t: &TriggerControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Builder) {
     let aws = t.aws.clone().unwrap_or_default();
     let grants = grants(&aws, acct);
+    for path in invoke_paths(o) {
+        let dormant = resource_policy(t, &grants, &path, o, b);
+        function_url(t, &aws, &path, &dormant, o, b);
+    }
+    event_sources(t, &aws, o, b);
+}
+
+/// Judge every statement of one path's resource policy: keep Deny and the
+/// declared grants, replace sloppy copies of declared grants, remove public
+/// and unscoped statements, and undeclared ones when `removeUnlisted`.
+/// Declared grants missing from the function itself are added before
+/// anything is removed.
+///
+/// Returns the Sids of undeclared statements that stay (`removeUnlisted:
+/// false`) and could admit a URL caller once the URL requires IAM
+/// authentication: until then they are dormant.
+fn resource_policy(
+    t: &TriggerControl,
+    grants: &[InvokeGrant],
+    path: &InvokePath,
+    o: &ObservedFunction,
+    b: &mut Builder,
+) -> Vec<String> {
+    let mut dormant = Vec::new();
+    let qualifier = path.qualifier.map(str::to_string);
     let mut satisfied = vec![false; grants.len()];
     let mut replaced = vec![false; grants.len()];
     let mut removed_sids: BTreeSet<String> = BTreeSet::new();
 
-    for st in o.resource_policy.iter().flatten() {
+    for st in path.statements {
+        let verdict = judge(st);
+        if verdict == Verdict::Deny {
+            // A Deny only narrows: it stays, whatever the posture declares.
+            continue;
+        }
         let sid = st.sid.clone().unwrap_or_default();
-        let field = format!("Policy.Statement[{sid}]");
+        let field = format!("{}Policy.Statement[{sid}]", path.field);
         let principal = st
             .principal
             .clone()
             .map(|p| p.to_string())
             .unwrap_or_else(|| "?".into());
-        let matches: Vec<(usize, GrantMatch)> = grants.iter().enumerate().map(|(i, g)| (i, g.compare(st))).collect();
+        let matches: Vec<(usize, GrantMatch)> = grants
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (i, g.compare(st, &verdict)))
+            .collect();
         if let Some((i, _)) = matches.iter().find(|(_, m)| *m == GrantMatch::Exact) {
             satisfied[*i] = true;
             continue;
         }
-        let remove = |b: &mut Builder, removed: &mut BTreeSet<String>| {
-            removed.insert(sid.clone());
+        let mut remove = || {
+            removed_sids.insert(sid.clone());
             b.permissions_remove.push(AwsAction::RemovePermission {
                 function_arn: o.arn.clone(),
+                qualifier: qualifier.clone(),
                 statement_id: sid.clone(),
             });
         };
-        if let Some((i, GrantMatch::Loose { arn_ok, acct_ok })) =
-            matches.iter().find(|(_, m)| matches!(m, GrantMatch::Loose { .. }))
-        {
+        let label = &path.label;
+        if let Some((i, _)) = matches.iter().find(|(_, m)| *m == GrantMatch::Loose) {
             let g = &grants[*i];
             replaced[*i] = true;
-            let missing: Vec<&str> = [
-                (!arn_ok).then_some("AWS:SourceArn"),
-                (!acct_ok).then_some("AWS:SourceAccount"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
+            let how = match &verdict {
+                Verdict::Unscoped { .. } => verdict.gaps(),
+                _ => "scoped otherwise than declared".into(),
+            };
             b.findings.push(
                 Finding::builder(Control::Triggers, "aws.triggers.unscopedInvoker", format!("{field}.Condition"))
-                    .observed(format!("{principal} without {}", missing.join(" and ")))
+                    .observed(format!("{principal} {how}"))
                     .desired(format!(
                         "{principal} with AWS:SourceArn={} AWS:SourceAccount={}",
                         g.source_arn.as_deref().unwrap_or("-"),
                         g.source_account.as_deref().unwrap_or("-")
                     ))
-                    .severity(Severity::High)
+                    .severity(verdict.severity().unwrap_or(Severity::Medium))
                     .remediable(true)
                     .message(format!(
-                        "statement {sid} lets {principal} invoke the function without {}: any resource of that service could trigger it; it is replaced by a statement scoped as declared",
-                        missing.join(" and ")
+                        "statement {sid} lets {principal} invoke {label} {how}: it is replaced by a statement scoped as declared"
                     )),
             );
-            remove(b, &mut removed_sids);
+            remove();
             continue;
         }
-        let p = st.principal.as_ref();
-        if p.is_some_and(Principal::is_anyone) {
-            b.findings.push(
-                Finding::builder(
-                    Control::Triggers,
-                    "aws.triggers.publicPrincipal",
-                    format!("{field}.Principal"),
-                )
-                .observed("*")
-                .desired("declared invokers only")
-                .severity(Severity::Critical)
-                .remediable(true)
-                .message(format!("statement {sid} lets anyone invoke the function")),
-            );
-            remove(b, &mut removed_sids);
-        } else if p.is_some_and(Principal::is_service) && st.condition("AWS:SourceArn").is_none() {
-            b.findings.push(
-                Finding::builder(Control::Triggers, "aws.triggers.unscopedInvoker", format!("{field}.Condition"))
-                    .observed(format!("{principal} without AWS:SourceArn"))
+        match &verdict {
+            Verdict::Public => {
+                b.findings.push(
+                    Finding::builder(
+                        Control::Triggers,
+                        "aws.triggers.publicPrincipal",
+                        format!("{field}.Principal"),
+                    )
+                    .observed("*")
+                    .desired("declared invokers only")
+                    .severity(Severity::Critical)
+                    .remediable(true)
+                    .message(format!("statement {sid} lets anyone invoke {label}")),
+                );
+                remove();
+            }
+            Verdict::Unscoped { any_account, .. } => {
+                let gaps = verdict.gaps();
+                b.findings.push(
+                    Finding::builder(
+                        Control::Triggers,
+                        "aws.triggers.unscopedInvoker",
+                        format!("{field}.Condition"),
+                    )
+                    .observed(format!("{principal} {gaps}"))
                     .desired("declared invokers only, each with AWS:SourceArn and AWS:SourceAccount")
-                    .severity(Severity::High)
+                    .severity(verdict.severity().unwrap_or(Severity::High))
                     .remediable(true)
                     .message(format!(
-                        "statement {sid} lets any {principal} resource, in any account, invoke the function (confused deputy)"
+                        "statement {sid} lets {principal} invoke {label} {gaps}: {} (confused deputy)",
+                        if *any_account {
+                            "a resource of that service in any account can trigger it"
+                        } else {
+                            "other resources of that service can trigger it"
+                        }
                     )),
-            );
-            remove(b, &mut removed_sids);
-        } else {
-            b.findings.push(
-                Finding::builder(Control::Triggers, "aws.triggers.unlistedInvoker", format!("{field}.Principal"))
-                    .observed(principal.clone())
-                    .desired("declared invokers only")
-                    .severity(Severity::High)
-                    .remediable(t.remove_unlisted)
-                    .message(if t.remove_unlisted {
-                        format!("statement {sid} grants {principal}, which is not a declared invoker")
-                    } else {
-                        format!(
-                            "statement {sid} grants {principal}, which is not a declared invoker (kept: triggers.removeUnlisted is false)"
-                        )
-                    }),
-            );
-            if t.remove_unlisted {
-                remove(b, &mut removed_sids);
+                );
+                remove();
+            }
+            Verdict::Scoped { .. } | Verdict::Deny => {
+                b.findings.push(
+                    Finding::builder(Control::Triggers, "aws.triggers.unlistedInvoker", format!("{field}.Principal"))
+                        .observed(principal.clone())
+                        .desired("declared invokers only")
+                        .severity(Severity::High)
+                        .remediable(t.remove_unlisted)
+                        .message(if t.remove_unlisted {
+                            format!("statement {sid} lets {principal} invoke {label}, which is not a declared invoker")
+                        } else {
+                            format!(
+                                "statement {sid} lets {principal} invoke {label}, which is not a declared invoker (kept: triggers.removeUnlisted is false)"
+                            )
+                        }),
+                );
+                if t.remove_unlisted {
+                    remove();
+                } else if st.covers_action(InvokeAction::InvokeFunctionUrl.as_str()) {
+                    dormant.push(sid.clone());
+                }
             }
         }
     }
 
+    // Sids of the statements that stay: a new grant must not reuse one.
+    let kept: BTreeSet<&str> = path
+        .statements
+        .iter()
+        .filter_map(|st| st.sid.as_deref())
+        .filter(|sid| !removed_sids.contains(*sid))
+        .collect();
     for (i, g) in grants.iter().enumerate() {
-        if satisfied[i] {
+        // The function itself carries every declared grant; an alias or a
+        // version gets one only in place of a sloppy copy it held.
+        if satisfied[i] || (path.qualifier.is_some() && !replaced[i]) {
             continue;
         }
-        let sid = grant_sid(g);
+        let mut sid = grant_sid(g);
+        if kept.contains(sid.as_str()) {
+            // Someone else's statement holds our Sid; AddPermission would
+            // be refused as a duplicate and the grant never added.
+            sid = format!("{sid}-1");
+        }
         if !replaced[i] {
             b.findings.push(
                 Finding::builder(Control::Triggers, "aws.triggers.missingInvoker", "Policy.Statement")
@@ -965,17 +1055,17 @@ fn triggers(t: &TriggerControl, acct: &AccountContext, o: &ObservedFunction, b: 
         }
         if removed_sids.contains(&sid) {
             // Our Sid is taken by a statement being removed: remove it first.
-            if let Some(pos) = b
-                .permissions_remove
-                .iter()
-                .position(|a| matches!(a, AwsAction::RemovePermission { statement_id, .. } if *statement_id == sid))
-            {
+            if let Some(pos) = b.permissions_remove.iter().position(|a| {
+                matches!(a, AwsAction::RemovePermission { statement_id, qualifier: q, .. }
+                    if *statement_id == sid && *q == qualifier)
+            }) {
                 let a = b.permissions_remove.remove(pos);
                 b.permissions_first.push(a);
             }
         }
         b.permissions_add.push(AwsAction::AddPermission {
             function_arn: o.arn.clone(),
+            qualifier: qualifier.clone(),
             statement_id: sid,
             principal: g.principal_param.clone(),
             action: g.action.as_str().to_string(),
@@ -983,50 +1073,87 @@ fn triggers(t: &TriggerControl, acct: &AccountContext, o: &ObservedFunction, b: 
             source_account: g.source_account.clone(),
         });
     }
+    dormant
+}
 
-    // Function URL.
+/// A path's function URL: none under `Forbidden`, otherwise `AWS_IAM`.
+/// `dormant`: kept undeclared statements a switch to `AWS_IAM` would wake.
+fn function_url(
+    t: &TriggerControl,
+    aws: &AwsTriggers,
+    path: &InvokePath,
+    dormant: &[String],
+    o: &ObservedFunction,
+    b: &mut Builder,
+) {
+    let Some(url) = path.url else { return };
     let url_policy = aws.function_url.unwrap_or(match t.public_access {
         PublicAccess::Deny => FunctionUrlPolicy::Forbidden,
         PublicAccess::RequireAuth => FunctionUrlPolicy::Allowed,
     });
-    if let Some(url) = &o.url {
-        let public = url.auth_type != "AWS_IAM";
-        if url_policy == FunctionUrlPolicy::Forbidden {
-            b.findings.push(
-                Finding::builder(Control::Triggers, "aws.triggers.functionUrl", "FunctionUrlConfig")
-                    .observed(format!("{} (AuthType {})", url.url, url.auth_type))
-                    .desired("no function URL")
-                    .severity(if public { Severity::Critical } else { Severity::Medium })
-                    .remediable(true)
-                    .message(format!(
-                        "the function has a URL{} but the posture forbids one (publicAccess Deny or functionUrl Forbidden)",
-                        if public { " that anyone can call" } else { "" }
-                    )),
-            );
-            b.url.push(AwsAction::DeleteFunctionUrl {
-                function_arn: o.arn.clone(),
-            });
-        } else if public {
-            b.findings.push(
-                Finding::builder(
-                    Control::Triggers,
-                    "aws.triggers.publicUrl",
-                    "FunctionUrlConfig.AuthType",
+    let qualifier = path.qualifier.map(str::to_string);
+    let public = url.auth_type != "AWS_IAM";
+    let label = &path.label;
+    if url_policy == FunctionUrlPolicy::Forbidden {
+        b.findings.push(
+            Finding::builder(
+                Control::Triggers,
+                "aws.triggers.functionUrl",
+                format!("{}FunctionUrlConfig", path.field),
+            )
+            .observed(format!("{} (AuthType {})", url.url, url.auth_type))
+            .desired("no function URL")
+            .severity(if public { Severity::Critical } else { Severity::Medium })
+            .remediable(true)
+            .message(format!(
+                "{label} has a URL{} but the posture forbids one (publicAccess Deny or functionUrl Forbidden)",
+                if public { " that anyone can call" } else { "" }
+            )),
+        );
+        b.url.push(AwsAction::DeleteFunctionUrl {
+            function_arn: o.arn.clone(),
+            qualifier,
+        });
+    } else if public {
+        // Without authentication a URL caller is anonymous, so grants to
+        // named principals do not apply; with AWS_IAM they do. Waking an
+        // undeclared grant would widen access: the user decides.
+        let fixable = dormant.is_empty();
+        b.findings.push(
+            Finding::builder(
+                Control::Triggers,
+                "aws.triggers.publicUrl",
+                format!("{}FunctionUrlConfig.AuthType", path.field),
+            )
+            .observed(&url.auth_type)
+            .desired("AWS_IAM")
+            .severity(Severity::Critical)
+            .remediable(fixable)
+            .message(if fixable {
+                format!(
+                    "function URL {} of {label} can be called without authentication",
+                    url.url
                 )
-                .observed(&url.auth_type)
-                .desired("AWS_IAM")
-                .severity(Severity::Critical)
-                .remediable(true)
-                .message(format!("function URL {} can be called without authentication", url.url)),
-            );
-            b.url.push(AwsAction::UpdateFunctionUrlAuthType {
-                function_arn: o.arn.clone(),
-                auth_type: "AWS_IAM".into(),
-            });
+            } else {
+                format!(
+                    "function URL {} of {label} can be called without authentication; requiring AWS_IAM would let the undeclared statements {} in, which triggers.removeUnlisted false keeps: remove them or set removeUnlisted",
+                    url.url,
+                    dormant.join(", ")
+                )
+            }),
+        );
+        if !fixable {
+            return;
         }
+        b.url.push(AwsAction::UpdateFunctionUrlAuthType {
+            function_arn: o.arn.clone(),
+            qualifier,
+            auth_type: "AWS_IAM".into(),
+        });
     }
+}
 
-    // Event source mappings.
+fn event_sources(t: &TriggerControl, aws: &AwsTriggers, o: &ObservedFunction, b: &mut Builder) {
     let allowed: BTreeSet<&str> = aws.event_sources.iter().map(String::as_str).collect();
     for m in o.event_source_mappings.iter().filter(|m| m.active()) {
         let source = m
@@ -1280,3 +1407,7 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "triggers_tests.rs"]
+mod triggers_tests;

@@ -3,6 +3,7 @@
 //! Documents are compared by meaning, not by text: statement order, `Sid`,
 //! string-vs-list, action case and duplicate entries do not count as drift.
 
+use crate::api::arn::{has_wide_part, is_account_id};
 use crate::api::{Effect, InvokeAction, PolicyStatement};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,7 +47,7 @@ impl Principal {
     pub fn from_declared(p: &str, partition: &str) -> Principal {
         if p == "*" {
             Principal::Anyone
-        } else if p.ends_with(".amazonaws.com") || p.ends_with(".amazonaws.com.cn") {
+        } else if crate::api::arn::is_service_principal(p) {
             Principal::Service(BTreeSet::from([p.to_string()]))
         } else if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
             Principal::Aws(BTreeSet::from([format!("arn:{partition}:iam::{p}:root")]))
@@ -59,6 +60,16 @@ impl Principal {
         match v {
             Value::String(s) if s == "*" => Principal::Anyone,
             Value::Object(m) => {
+                // `{"AWS": "*"}` is anyone, whatever else the block names.
+                if m.get("AWS").is_some_and(|aws| strings(aws).contains("*")) {
+                    return Principal::Anyone;
+                }
+                if m.len() != 1 {
+                    // A block naming several kinds of principal (AWS and
+                    // Service, ...) is kept whole: reading only one kind
+                    // would judge the statement narrower than it is.
+                    return Principal::Other(v.to_string());
+                }
                 if let Some(aws) = m.get("AWS") {
                     let set = strings(aws);
                     if set.contains("*") {
@@ -109,6 +120,21 @@ fn expand_account(a: &str) -> String {
         format!("arn:aws:iam::{a}:root")
     } else {
         a.to_string()
+    }
+}
+
+/// IAM's `*` / `?` matching of action names.
+fn wildcard_match(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern.len() == value.len() && pattern.chars().zip(value.chars()).all(|(p, v)| p == '?' || p == v),
+        Some((head, rest)) => {
+            value.len() >= head.len()
+                && value.is_char_boundary(head.len())
+                && wildcard_match(head, &value[..head.len()])
+                && (head.len()..=value.len())
+                    .filter(|i| value.is_char_boundary(*i))
+                    .any(|i| wildcard_match(rest, &value[i..]))
+        }
     }
 }
 
@@ -168,10 +194,16 @@ impl Statement {
             Some("Deny") => Effect::Deny,
             _ => Effect::Allow,
         };
+        // An Allow with NotPrincipal admits everyone it does not name.
+        let principal = match (v.get("Principal"), v.get("NotPrincipal")) {
+            (Some(p), _) => Some(Principal::parse(p)),
+            (None, Some(_)) if effect == Effect::Allow => Some(Principal::Anyone),
+            (None, _) => None,
+        };
         Statement {
             sid: v.get("Sid").and_then(Value::as_str).map(str::to_string),
             effect,
-            principal: v.get("Principal").map(Principal::parse),
+            principal,
             actions: v.get("Action").map(strings).unwrap_or_default(),
             not_actions: v.get("NotAction").map(strings).unwrap_or_default(),
             resources: v.get("Resource").map(strings).unwrap_or_default(),
@@ -189,6 +221,17 @@ impl Statement {
             actions: lower(&self.actions),
             not_actions: lower(&self.not_actions),
             ..self.clone()
+        }
+    }
+
+    /// Whether the statement's Action (or NotAction) covers `action`.
+    pub fn covers_action(&self, action: &str) -> bool {
+        let action = action.to_ascii_lowercase();
+        let hit = |set: &BTreeSet<String>| set.iter().any(|a| wildcard_match(&a.to_ascii_lowercase(), &action));
+        if self.not_actions.is_empty() {
+            hit(&self.actions)
+        } else {
+            !hit(&self.not_actions)
         }
     }
 
@@ -355,6 +398,170 @@ pub fn parse_resource_policy(text: &str) -> Result<Vec<ResourceStatement>, Strin
     PolicyDocument::parse(text).map(|d| d.statements)
 }
 
+/// The condition keys that pin where an invocation comes from (lower-cased:
+/// IAM condition keys are case-insensitive).
+pub const SOURCE_ARN: &str = "aws:sourcearn";
+pub const SOURCE_ACCOUNT: &str = "aws:sourceaccount";
+
+/// Operators that pin a key to the values they list. IAM operator names are
+/// case-sensitive, so `stringequals` is not one of them. Negated operators
+/// (`StringNotEquals`, `ArnNotLike`, ...), `...IfExists`, `Null` and the set
+/// operators (`ForAllValues:`, `ForAnyValue:`) never pin: each is true for a
+/// request whose key is absent or holds some other value.
+const PINNING_OPERATORS: [&str; 4] = ["StringEquals", "StringLike", "ArnEquals", "ArnLike"];
+
+/// Why a statement naming a service principal does not scope it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gap {
+    /// No pinning operator holds the key. `operators` are the ones that
+    /// mention it without pinning it (empty: the key is absent).
+    NotPinned { key: &'static str, operators: Vec<String> },
+    /// Pinned only to a pattern that matches other accounts or resources.
+    Wildcard { key: &'static str, value: String },
+    /// The principal is missing or of a kind zerofn cannot judge.
+    UnknownPrincipal,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = |k: &str| {
+            if k == SOURCE_ARN {
+                "AWS:SourceArn"
+            } else {
+                "AWS:SourceAccount"
+            }
+        };
+        match self {
+            Gap::NotPinned { key, operators } if operators.is_empty() => write!(f, "without {}", name(key)),
+            Gap::NotPinned { key, operators } => write!(
+                f,
+                "with {} only under {} (true when the key is absent or differs)",
+                name(key),
+                operators.join(", ")
+            ),
+            Gap::Wildcard { key, value } => write!(f, "with {} {value} (a wildcard)", name(key)),
+            Gap::UnknownPrincipal => f.write_str("with a principal zerofn cannot judge"),
+        }
+    }
+}
+
+/// What one resource-policy statement lets through, judged by its effect,
+/// its principal and the operators of its conditions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A Deny only takes access away: it is never removed.
+    Deny,
+    /// Anyone may use it: `"*"`, `{"AWS": "*"}`, or an Allow with NotPrincipal.
+    Public,
+    /// Named accounts or identities, or a service principal pinned to
+    /// literal sources. The sets hold the pinned values (empty when the
+    /// principal alone scopes it).
+    Scoped {
+        source_arns: BTreeSet<String>,
+        source_accounts: BTreeSet<String>,
+    },
+    /// A service principal (or an unknown one) whose source is left open.
+    /// `any_account`: not even the account is pinned.
+    Unscoped { gaps: Vec<Gap>, any_account: bool },
+}
+
+impl Verdict {
+    /// How bad the statement is on its own, before comparing it with what
+    /// the posture declares.
+    pub fn severity(&self) -> Option<crate::findings::Severity> {
+        use crate::findings::Severity;
+        match self {
+            Verdict::Deny | Verdict::Scoped { .. } => None,
+            Verdict::Public => Some(Severity::Critical),
+            Verdict::Unscoped { any_account: true, .. } => Some(Severity::Critical),
+            Verdict::Unscoped { .. } => Some(Severity::High),
+        }
+    }
+
+    /// The gaps, as words.
+    pub fn gaps(&self) -> String {
+        match self {
+            Verdict::Unscoped { gaps, .. } => gaps.iter().map(Gap::to_string).collect::<Vec<_>>().join(" and "),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Judge one statement of a function's resource policy.
+pub fn judge(st: &ResourceStatement) -> Verdict {
+    if st.effect == Effect::Deny {
+        return Verdict::Deny;
+    }
+    match &st.principal {
+        Some(Principal::Anyone) => Verdict::Public,
+        None | Some(Principal::Other(_)) => Verdict::Unscoped {
+            gaps: vec![Gap::UnknownPrincipal],
+            any_account: true,
+        },
+        // Accounts and IAM identities are named one by one; conditions on
+        // them can only narrow further.
+        Some(Principal::Aws(_)) => Verdict::Scoped {
+            source_arns: st.pinned(SOURCE_ARN, |v| !has_wide_part(v)).unwrap_or_default(),
+            source_accounts: st.pinned(SOURCE_ACCOUNT, is_account_id).unwrap_or_default(),
+        },
+        Some(Principal::Service(_)) => {
+            let arn = st.pinned(SOURCE_ARN, |v| !has_wide_part(v));
+            let account = st.pinned(SOURCE_ACCOUNT, is_account_id);
+            match (arn, account) {
+                (Ok(source_arns), Ok(source_accounts)) => Verdict::Scoped {
+                    source_arns,
+                    source_accounts,
+                },
+                (arn, account) => {
+                    // An ARN that carries a literal account pins the account
+                    // even without AWS:SourceAccount (S3 ARNs carry none).
+                    let account_in_arn = arn
+                        .as_ref()
+                        .is_ok_and(|arns| arns.iter().all(|a| a.split(':').nth(4).is_some_and(is_account_id)));
+                    let any_account = account.is_err() && !account_in_arn;
+                    Verdict::Unscoped {
+                        gaps: [arn.err(), account.err()].into_iter().flatten().collect(),
+                        any_account,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Statement {
+    /// The values `key` is pinned to: the intersection of every pinning
+    /// operator's values that all pass `literal` (conditions are ANDed, so
+    /// one literal pin is enough to scope the key).
+    fn pinned(&self, key: &'static str, literal: impl Fn(&str) -> bool) -> Result<BTreeSet<String>, Gap> {
+        let mut pins: Option<BTreeSet<String>> = None;
+        let mut wide: Option<String> = None;
+        let mut others = Vec::new();
+        for (op, keys) in &self.conditions {
+            let Some(values) = keys.get(key) else { continue };
+            if !PINNING_OPERATORS.contains(&op.as_str()) {
+                others.push(op.clone());
+                continue;
+            }
+            match values.iter().find(|v| !literal(v)) {
+                Some(v) => wide = Some(v.clone()),
+                None if values.is_empty() => others.push(op.clone()),
+                None => {
+                    pins = Some(match pins {
+                        Some(p) => p.intersection(values).cloned().collect(),
+                        None => values.clone(),
+                    })
+                }
+            }
+        }
+        match (pins, wide) {
+            (Some(p), _) => Ok(p),
+            (None, Some(value)) => Err(Gap::Wildcard { key, value }),
+            (None, None) => Err(Gap::NotPinned { key, operators: others }),
+        }
+    }
+}
+
 /// What a compliant invoke statement for a declared invoker looks like.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct InvokeGrant {
@@ -367,47 +574,49 @@ pub struct InvokeGrant {
 }
 
 impl InvokeGrant {
-    /// How a statement relates to this grant.
-    pub fn compare(&self, st: &ResourceStatement) -> GrantMatch {
-        if st.effect != Effect::Allow || st.principal.as_ref() != Some(&self.principal) {
+    /// How a judged statement relates to this grant.
+    pub fn compare(&self, st: &ResourceStatement, verdict: &Verdict) -> GrantMatch {
+        if st.principal.as_ref() != Some(&self.principal) {
             return GrantMatch::Other;
         }
         let action = self.action.as_str().to_ascii_lowercase();
-        if st.actions_lower() != BTreeSet::from([action]) {
+        if !st.not_actions.is_empty() || st.actions_lower() != BTreeSet::from([action]) {
             return GrantMatch::Other;
         }
-        let arn = st.condition("AWS:SourceArn").map(|(_, v)| v);
-        let acct = st.condition("AWS:SourceAccount").map(|(_, v)| v);
-        let want = |w: &Option<String>, got: Option<&BTreeSet<String>>| match (w, got) {
-            (Some(w), Some(g)) => g.len() == 1 && g.contains(w),
-            (None, None) => true,
-            (None, Some(_)) => true, // narrower than declared: fine
-            (Some(_), None) => false,
-        };
-        let arn_ok = want(&self.source_arn, arn);
-        let acct_ok = want(&self.source_account, acct);
-        // A statement naming another source is a different grant, not a
-        // sloppy copy of this one.
-        let other_source = self.source_arn.is_some() && arn.is_some() && !arn_ok;
-        if arn_ok && acct_ok {
-            GrantMatch::Exact
-        } else if other_source {
-            GrantMatch::Other
-        } else {
-            GrantMatch::Loose { arn_ok, acct_ok }
+        match verdict {
+            Verdict::Deny | Verdict::Public => GrantMatch::Other,
+            Verdict::Scoped {
+                source_arns,
+                source_accounts,
+            } => {
+                let fits = |declared: &Option<String>, pinned: &BTreeSet<String>| {
+                    declared
+                        .as_ref()
+                        .is_none_or(|d| pinned.len() == 1 && pinned.contains(d))
+                };
+                let arn_fits = fits(&self.source_arn, source_arns);
+                if arn_fits && fits(&self.source_account, source_accounts) {
+                    GrantMatch::Exact
+                } else if !arn_fits && !source_arns.is_empty() {
+                    // Scoped to another source: a different grant, not a
+                    // sloppy copy of this one.
+                    GrantMatch::Other
+                } else {
+                    GrantMatch::Loose
+                }
+            }
+            Verdict::Unscoped { .. } => GrantMatch::Loose,
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantMatch {
+    /// The declared grant, scoped as declared.
     Exact,
-    /// The declared principal and action, but a missing or different
-    /// SourceArn / SourceAccount.
-    Loose {
-        arn_ok: bool,
-        acct_ok: bool,
-    },
+    /// The declared principal and action, but the source is not pinned as
+    /// declared: replaced by the declared grant.
+    Loose,
     Other,
 }
 
@@ -482,6 +691,10 @@ mod tests {
             .remove(0)
     }
 
+    fn compare(g: &InvokeGrant, st: &ResourceStatement) -> GrantMatch {
+        g.compare(st, &judge(st))
+    }
+
     #[test]
     fn grants_match_exactly_loosely_or_not() {
         let g = grant("s3.amazonaws.com", Some("arn:aws:s3:::in"), Some("123456789012"));
@@ -489,28 +702,105 @@ mod tests {
             r#"{"Sid":"a","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"f",
                "Condition":{"StringEquals":{"AWS:SourceAccount":"123456789012"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::in"}}}"#,
         );
-        assert_eq!(g.compare(&exact), GrantMatch::Exact);
+        assert_eq!(compare(&g, &exact), GrantMatch::Exact);
         let no_account = statement(
             r#"{"Sid":"b","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"f",
                "Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::in"}}}"#,
         );
-        assert_eq!(
-            g.compare(&no_account),
-            GrantMatch::Loose {
-                arn_ok: true,
-                acct_ok: false
-            }
-        );
+        assert_eq!(compare(&g, &no_account), GrantMatch::Loose);
         let other_bucket = statement(
             r#"{"Sid":"c","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"f",
                "Condition":{"StringEquals":{"AWS:SourceAccount":"123456789012"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::other"}}}"#,
         );
-        assert_eq!(g.compare(&other_bucket), GrantMatch::Other);
+        assert_eq!(compare(&g, &other_bucket), GrantMatch::Other);
         let public = statement(
             r#"{"Sid":"d","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"f"}"#,
         );
-        assert_eq!(g.compare(&public), GrantMatch::Other);
+        assert_eq!(compare(&g, &public), GrantMatch::Other);
         assert!(public.principal.as_ref().unwrap().is_anyone());
+    }
+
+    fn s3(conditions: &str) -> ResourceStatement {
+        statement(&format!(
+            r#"{{"Sid":"x","Effect":"Allow","Principal":{{"Service":"s3.amazonaws.com"}},"Action":"lambda:InvokeFunction","Resource":"f","Condition":{conditions}}}"#
+        ))
+    }
+
+    #[test]
+    fn only_positive_literal_conditions_scope_a_service_principal() {
+        let scoped = [
+            r#"{"StringEquals":{"AWS:SourceAccount":"123456789012"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::in"}}"#,
+            r#"{"StringEquals":{"aws:sourceaccount":"123456789012"},"ArnEquals":{"aws:SOURCEARN":"arn:aws:s3:::in"}}"#,
+            r#"{"StringLike":{"AWS:SourceAccount":"123456789012"},"StringEquals":{"AWS:SourceArn":"arn:aws:s3:::in"}}"#,
+            // Extra negated conditions are ANDed: they only narrow.
+            r#"{"StringEquals":{"AWS:SourceAccount":"123456789012"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::in"},"ArnNotLike":{"AWS:SourceArn":"arn:aws:s3:::other"}}"#,
+        ];
+        for c in scoped {
+            assert!(matches!(judge(&s3(c)), Verdict::Scoped { .. }), "{c}");
+        }
+        let unscoped = [
+            (
+                r#"{"StringNotEquals":{"AWS:SourceAccount":"999999999999"},"ArnNotLike":{"AWS:SourceArn":"arn:aws:s3:::x"}}"#,
+                true,
+            ),
+            (
+                r#"{"StringEqualsIfExists":{"AWS:SourceAccount":"123456789012"},"ArnLikeIfExists":{"AWS:SourceArn":"arn:aws:s3:::in"}}"#,
+                true,
+            ),
+            (
+                r#"{"StringEquals":{"AWS:SourceAccount":"123456789012"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::*"}}"#,
+                false,
+            ),
+            (
+                r#"{"StringEquals":{"AWS:SourceAccount":"12345678901*"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::in"}}"#,
+                true,
+            ),
+            (
+                r#"{"Null":{"AWS:SourceAccount":"false","AWS:SourceArn":"false"}}"#,
+                true,
+            ),
+            (
+                r#"{"ForAllValues:StringEquals":{"AWS:SourceAccount":"123456789012"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::in"}}"#,
+                true,
+            ),
+            // Operator names are case-sensitive: this is no StringEquals.
+            (
+                r#"{"stringequals":{"AWS:SourceAccount":"123456789012"},"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::in"}}"#,
+                true,
+            ),
+        ];
+        for (c, any_account) in unscoped {
+            let v = judge(&s3(c));
+            assert!(
+                matches!(v, Verdict::Unscoped { any_account: a, .. } if a == any_account),
+                "{c}: {v:?}"
+            );
+        }
+        // A topic ARN carries its account: not any account, merely unscoped.
+        let sns = statement(
+            r#"{"Sid":"x","Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"f","Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:sns:eu-west-1:123456789012:t"}}}"#,
+        );
+        assert_eq!(judge(&sns).severity(), Some(crate::findings::Severity::High));
+    }
+
+    #[test]
+    fn public_deny_and_mixed_principals() {
+        let st =
+            statement(r#"{"Sid":"x","Effect":"Deny","Principal":"*","Action":"lambda:InvokeFunction","Resource":"f"}"#);
+        assert_eq!(judge(&st), Verdict::Deny);
+        let st = statement(
+            r#"{"Sid":"x","Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"lambda:InvokeFunction","Resource":"f"}"#,
+        );
+        assert_eq!(judge(&st), Verdict::Public);
+        let st = statement(
+            r#"{"Sid":"x","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root","Service":"s3.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"f"}"#,
+        );
+        assert!(matches!(judge(&st), Verdict::Unscoped { any_account: true, .. }));
+        // The China partition's service principal is a service principal.
+        let st = statement(
+            r#"{"Sid":"x","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com.cn"},"Action":"lambda:InvokeFunction","Resource":"f"}"#,
+        );
+        assert!(matches!(judge(&st), Verdict::Unscoped { any_account: true, .. }));
     }
 
     #[test]
@@ -519,7 +809,7 @@ mod tests {
         let st = statement(
             r#"{"Sid":"x","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"lambda:InvokeFunction","Resource":"f"}"#,
         );
-        assert_eq!(g.compare(&st), GrantMatch::Exact);
+        assert_eq!(compare(&g, &st), GrantMatch::Exact);
         let st = statement(
             r#"{"Sid":"x","Effect":"Allow","Principal":{"AWS":"*"},"Action":"lambda:InvokeFunction","Resource":"f"}"#,
         );
