@@ -172,6 +172,15 @@ pub struct IdentityControl {
     /// the function to it. The old identity is never deleted.
     #[serde(default)]
     pub create_if_shared: bool,
+    /// Let zerofn change the permissions of the identity the function already
+    /// runs as, when that identity's own evidence proves it exclusive to this
+    /// function (AWS: trusted by lambda.amazonaws.com only, in no instance
+    /// profile, used by no other function or version in any enabled region;
+    /// GCP: a user-managed service account of this project that no other
+    /// workload runs as). Off by default: zerofn then only changes
+    /// identities it minted itself, and otherwise mints one (createIfShared).
+    #[serde(default)]
+    pub edit_in_place_if_exclusive: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsIdentity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

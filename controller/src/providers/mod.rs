@@ -25,6 +25,8 @@ pub struct Posture {
     /// Value of the `zerofn.dev/owner` marker this posture claims the
     /// function with: `<cluster id>/<namespace>/<name>`.
     pub owner: String,
+    /// Identities zerofn minted for this posture (from the posture's status).
+    pub minted: Vec<MintedIdentity>,
 }
 
 impl Posture {
@@ -34,6 +36,7 @@ impl Posture {
             name: name.to_string(),
             owner: format!("{cluster_id}/{namespace}/{name}"),
             spec,
+            minted: Vec::new(),
         }
     }
 
@@ -62,6 +65,18 @@ impl Posture {
         }
         v
     }
+}
+
+/// An identity zerofn created for a posture. Ownership is proved by the cloud's
+/// own immutable unique id (AWS RoleId, GCP service account uniqueId) recorded
+/// when zerofn created it, never by a name or a tag that anyone could set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MintedIdentity {
+    /// Role ARN or service account email.
+    pub principal: String,
+    /// The unique id the cloud returned when zerofn created the identity.
+    pub unique_id: String,
 }
 
 /// One write a provider would make, in a form every cloud shares.
@@ -228,4 +243,10 @@ pub trait Provider: Send + Sync {
     /// Remove this posture's ownership marker from the function, if it holds
     /// it. Never reverts hardening.
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>>;
+
+    /// Identities this provider minted for the posture since it was built,
+    /// for the caller to record and pass back in `Posture::minted`.
+    fn minted(&self, _posture: &Posture) -> Vec<MintedIdentity> {
+        Vec::new()
+    }
 }

@@ -59,6 +59,7 @@ fn identity(create: bool) -> IdentityControl {
     IdentityControl {
         dedicated: true,
         create_if_shared: create,
+        edit_in_place_if_exclusive: false,
         aws: Some(AwsIdentity {
             permissions: Some(declared_statements()),
             baseline: true,
