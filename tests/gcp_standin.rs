@@ -1,6 +1,7 @@
 //! The GCP provider end to end through the CLI, against the GCP stand-in
 //! seeded with the estate of the acceptance criteria.
 
+use zerofn::providers::gcp::names;
 use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource};
 use zerofn_tests::{TempDir, zerofn};
 
@@ -129,11 +130,15 @@ async fn plan_enforce_plan_enforce_on_a_misconfigured_project() {
     );
     let run = gcp.run_policy(P, EU, "orders").unwrap();
     assert_eq!(run.members("roles/run.invoker"), [CALLER]);
-    assert_eq!(
-        run.members("roles/run.developer"),
-        ["user:dev@example.com"],
-        "other roles untouched"
+    assert!(
+        run.members("roles/run.developer").is_empty(),
+        "roles/run.developer carries run.routes.invoke: an undeclared member of it is removed"
     );
+    // One update (one redeploy) per function: the claim and every setting.
+    for f in ["orders", "billing", "reports"] {
+        let path = format!("/v2/projects/{P}/locations/{EU}/functions/{f}");
+        assert_eq!(gcp.count_requests("PATCH", &path), 1, "{f}");
+    }
 
     let again = zerofn(&["plan", "-o", "json", "-f", &file]).await;
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
@@ -207,5 +212,204 @@ async fn throttling_is_backed_off_not_reported() {
     assert_eq!(
         gcp.count_requests("GET", "/v2/projects/shop-prod/locations/-/functions"),
         3
+    );
+}
+
+fn account_yaml(url: &str, number: Option<&str>) -> String {
+    let number = number
+        .map(|n| format!("    projectNumber: \"{n}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {P}\n{number}    anonymous: true\n    endpoints: {{functions: \"{url}\", run: \"{url}\", iam: \"{url}\", resourceManager: \"{url}\"}}\n"
+    )
+}
+
+fn posture_yaml(f: &str, identity: &str, triggers: &str) -> String {
+    format!(
+        "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: {f}, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: {f}}}}}\n  mode: Enforce\n{identity}{triggers}"
+    )
+}
+
+/// setIamPolicy requests whose body names `member`.
+fn policy_writes_naming(gcp: &GcpStandIn, member: &str) -> usize {
+    gcp.write_requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":setIamPolicy"))
+        .filter(|r| r.body_json().is_some_and(|b| b.to_string().contains(member)))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_project_number_refuses_the_account_before_any_write() {
+    let gcp = GcpStandIn::start(world()).await.expect("stand-in");
+    let dir = TempDir::new("gcp-number");
+    let identity = "  identity:\n    createIfShared: true\n    gcp: {roles: [roles/datastore.user]}\n";
+    let yaml = account_yaml(&gcp.url(), Some("111111111111")) + &posture_yaml("reports", identity, "");
+    let file = dir.write("gcp.yaml", &yaml);
+    let run = zerofn(&["enforce", "--once", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("AccountMisconfigured") || run.stdout.contains("projectNumber"),
+        "{}",
+        run.stdout
+    );
+    assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
+    // The right number is accepted.
+    let yaml = account_yaml(&gcp.url(), Some(&N.to_string())) + &posture_yaml("reports", identity, "");
+    let file = dir.write("gcp.yaml", &yaml);
+    let run = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 1, "drift, not a refusal: {}{}", run.stdout, run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_with_zerofns_name_but_no_record_is_not_adopted() {
+    let fname = format!("projects/{P}/locations/{EU}/functions/reports");
+    let squatter = names::dedicated_account_id("reports", &fname);
+    let squatter_email = names::account_email(&squatter, P);
+    let gcp = GcpStandIn::start(world().service_account(P, &squatter, "zerofn: dedicated identity of reports"))
+        .await
+        .expect("stand-in");
+    let dir = TempDir::new("gcp-squat");
+    let identity = "  identity:\n    createIfShared: true\n    gcp: {roles: [roles/datastore.user]}\n";
+    let file = dir.write(
+        "gcp.yaml",
+        &(account_yaml(&gcp.url(), None) + &posture_yaml("reports", identity, "")),
+    );
+    let run = zerofn(&["enforce", "--once", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 1, "reported, not fixed: {}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("no record of creating it"), "{}", run.stdout);
+    let sa = gcp.function(P, EU, "reports").unwrap()["serviceConfig"]["serviceAccountEmail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(sa, squatter_email, "never switched to it");
+    assert_eq!(policy_writes_naming(&gcp, &squatter_email), 0, "never granted anything");
+    assert!(
+        gcp.project_policy(P)
+            .unwrap()
+            .roles_of(&format!("serviceAccount:{squatter_email}"))
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opted_in_account_that_cannot_be_proved_exclusive_is_not_edited() {
+    const OWN: &str = "billing-rt@shop-prod.iam.gserviceaccount.com";
+    let w = world()
+        .service_account(P, "billing-rt", "billing runtime")
+        .function(
+            FunctionSeed::new(P, EU, "invoices")
+                .service_account(OWN)
+                .ingress("ALLOW_INTERNAL_ONLY"),
+        )
+        .project_policy(
+            P,
+            vec![
+                Binding::new("roles/owner", ["user:owner@example.com"]),
+                Binding::new("roles/editor", [format!("serviceAccount:{OWN}")]),
+            ],
+        )
+        .service_account_policy(
+            OWN,
+            vec![Binding::new("roles/iam.serviceAccountUser", ["user:ops@example.com"])],
+        );
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-optin");
+    let identity = "  identity:\n    editInPlaceIfExclusive: true\n    gcp: {roles: [roles/datastore.user]}\n";
+    let file = dir.write(
+        "gcp.yaml",
+        &(account_yaml(&gcp.url(), None) + &posture_yaml("invoices", identity, "")),
+    );
+    let run = zerofn(&["enforce", "--once", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("lets user:ops@example.com act as it"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(policy_writes_naming(&gcp, OWN), 0, "the bystander account is untouched");
+    assert_eq!(
+        gcp.project_policy(P)
+            .unwrap()
+            .roles_of(&format!("serviceAccount:{OWN}")),
+        ["roles/editor"]
+    );
+    assert_eq!(
+        gcp.count_requests("POST", &format!("/v1/projects/{P}/serviceAccounts/{OWN}:getIamPolicy")),
+        2,
+        "the account's own policy is read as evidence (plan and re-observation)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invoke_role_is_judged_and_event_delivery_is_kept() {
+    const EVENTS: &str = "events@shop-prod.iam.gserviceaccount.com";
+    let w = world()
+        .service_account(P, "events", "event delivery")
+        .function(
+            FunctionSeed::new(P, EU, "ingest")
+                .ingress("ALLOW_INTERNAL_ONLY")
+                .pubsub_trigger("projects/shop-prod/topics/orders", Some(EVENTS)),
+        )
+        .role("projects/shop-prod/roles/caller", "Caller", &["run.routes.invoke"])
+        .role("projects/shop-prod/roles/looker", "Looker", &["run.services.get"])
+        .run_policy(
+            P,
+            EU,
+            "ingest",
+            vec![
+                Binding::new("roles/run.invoker", [format!("serviceAccount:{EVENTS}")]),
+                Binding::new("roles/run.admin", ["allUsers"]),
+                Binding::new("projects/shop-prod/roles/caller", ["group:callers@example.com"]),
+                Binding::new("projects/shop-prod/roles/looker", ["user:looker@example.com"]),
+                Binding::new("organizations/1/roles/mystery", ["user:unknown@example.com"]),
+            ],
+        );
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-invoke-roles");
+    let triggers = "  triggers:\n    publicAccess: Deny\n    gcp: {invokers: []}\n";
+    let file = dir.write(
+        "gcp.yaml",
+        &(account_yaml(&gcp.url(), None) + &posture_yaml("ingest", "", triggers)),
+    );
+    let plan = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    let checks = plan.checks("shop/ingest");
+    for c in [
+        "gcp.triggers.publicInvoker",
+        "gcp.triggers.unlistedInvoker",
+        "gcp.triggers.eventTriggerInvoker",
+        "gcp.triggers.unjudgedRole",
+    ] {
+        assert!(checks.contains(&c.to_string()), "missing {c}: {checks:?}");
+    }
+    let run = zerofn(&["enforce", "--once", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(
+        run.code, 1,
+        "what cannot be fixed stays reported: {}{}",
+        run.stdout, run.stderr
+    );
+    let policy = gcp.run_policy(P, EU, "ingest").unwrap();
+    assert!(policy.members("roles/run.admin").is_empty(), "public admin removed");
+    assert!(policy.members("projects/shop-prod/roles/caller").is_empty());
+    assert_eq!(
+        policy.members("roles/run.invoker"),
+        [format!("serviceAccount:{EVENTS}")],
+        "event delivery keeps working"
+    );
+    assert_eq!(
+        policy.members("projects/shop-prod/roles/looker"),
+        ["user:looker@example.com"]
+    );
+    assert_eq!(
+        policy.members("organizations/1/roles/mystery"),
+        ["user:unknown@example.com"],
+        "not judged, so not touched, and reported"
+    );
+    let after = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    let checks = after.checks("shop/ingest");
+    assert!(checks.contains(&"gcp.triggers.unjudgedRole".to_string()), "{checks:?}");
+    assert!(
+        !checks.contains(&"gcp.triggers.publicInvoker".to_string()),
+        "{checks:?}"
     );
 }

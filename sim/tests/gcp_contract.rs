@@ -1018,6 +1018,8 @@ mod gcp {
             world().service_account(PROJECT, "fn-runtime-a", "again"),
             world().run_policy(PROJECT, EU, "no-such-service", vec![]),
             world().project_policy(PROJECT, vec![Binding::new("roles/viewer", ["nobody"])]),
+            world().role("run.invoker", "no prefix", &[]),
+            world().service_account_policy("ghost@zerofn-test.iam.gserviceaccount.com", vec![]),
         ];
         for (i, w) in refused.into_iter().enumerate() {
             match GcpStandIn::start(w).await {
@@ -1025,6 +1027,90 @@ mod gcp {
                 Ok(_) => return Err(format!("seed {i} was accepted").into()),
             }
         }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn roles_get_answers_predefined_and_custom_roles_as_the_role_message() -> TestResult {
+        let gcp = GcpStandIn::start(
+            world()
+                .role(
+                    "roles/run.invoker",
+                    "Cloud Run Invoker",
+                    &["run.jobs.run", "run.routes.invoke"],
+                )
+                .role("projects/zerofn-test/roles/caller", "Caller", &["run.routes.invoke"])
+                .role("organizations/42/roles/auditor", "Auditor", &["run.services.get"]),
+        )
+        .await?;
+        let iam = iam_client(&gcp).await?;
+        for (name, perms) in [
+            ("roles/run.invoker", vec!["run.jobs.run", "run.routes.invoke"]),
+            ("projects/zerofn-test/roles/caller", vec!["run.routes.invoke"]),
+            ("organizations/42/roles/auditor", vec!["run.services.get"]),
+        ] {
+            let r = iam.get_role().set_name(name).send().await?;
+            assert_eq!(r.name, name);
+            assert_eq!(r.included_permissions, perms, "{name}");
+            assert!(!r.etag.is_empty() && !r.deleted);
+        }
+        let (status, body) = raw(&gcp, "GET", "/v1/projects/zerofn-test/roles/caller", None).await?;
+        assert_eq!(status, 200);
+        assert_eq!(body["includedPermissions"], json!(["run.routes.invoke"]));
+        assert_eq!(body["stage"], "GA");
+        let e = iam
+            .get_role()
+            .set_name("projects/zerofn-test/roles/ghost")
+            .send()
+            .await
+            .err()
+            .ok_or("an unknown role was served")?;
+        assert_eq!(status_of(&e), (Some(RpcCode::NotFound), Some(404)));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn service_account_policies_are_read_through_the_iam_client() -> TestResult {
+        let gcp = GcpStandIn::start(world().service_account_policy(
+            RUNTIME_SA,
+            vec![Binding::new("roles/iam.serviceAccountUser", ["user:ops@example.com"])],
+        ))
+        .await?;
+        let iam = iam_client(&gcp).await?;
+        let p = iam
+            .get_iam_policy()
+            .set_resource(format!("projects/{PROJECT}/serviceAccounts/{RUNTIME_SA}"))
+            .set_options(GetPolicyOptions::new().set_requested_policy_version(3))
+            .send()
+            .await?;
+        assert_eq!(p.bindings.len(), 1);
+        assert_eq!(p.bindings[0].role, "roles/iam.serviceAccountUser");
+        assert_eq!(p.bindings[0].members, ["user:ops@example.com"]);
+        assert!(!p.etag.is_empty());
+        // An account nobody was granted anything on: an empty policy.
+        let empty = iam
+            .get_iam_policy()
+            .set_resource(format!("projects/{PROJECT}/serviceAccounts/{OTHER_SA}"))
+            .send()
+            .await?;
+        assert!(empty.bindings.is_empty());
+        let e = iam
+            .get_iam_policy()
+            .set_resource(format!(
+                "projects/{PROJECT}/serviceAccounts/ghost@zerofn-test.iam.gserviceaccount.com"
+            ))
+            .send()
+            .await
+            .err()
+            .ok_or("an unknown account's policy was served")?;
+        assert_eq!(status_of(&e), (Some(RpcCode::NotFound), Some(404)));
+        let reads = gcp
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with(":getIamPolicy"))
+            .count();
+        assert_eq!(reads, 3);
+        assert!(gcp.write_requests().is_empty(), "getIamPolicy is a read");
         Ok(())
     }
 

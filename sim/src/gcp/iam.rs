@@ -1,7 +1,7 @@
 //! IAM v1 service accounts (`iam.projects.serviceAccounts.{create,get,list}`).
 
 use super::errors::{Code, GcpError, GcpResult};
-use super::policy::parse_json;
+use super::policy::{Policy, check_requested_version, parse_json};
 use super::request::{Query, page_offset, paginate};
 use super::schema::{self, Kind, Msg, OutputOnly, f, out};
 use super::world::{Project, ServiceAccount, State};
@@ -178,6 +178,26 @@ pub(crate) fn handle_get(state: &State, query: &Query, project: &str, account: &
         })
         .map(to_json)
         .ok_or_else(|| GcpError::not_found(format!("Service account {resource} does not exist.")))
+}
+
+/// POST v1/projects/{p}/serviceAccounts/{email or uniqueId}:getIamPolicy,
+/// `options.requestedPolicyVersion` in the query: who may act as the
+/// account. An account nobody was granted anything on has an empty policy.
+pub(crate) fn handle_get_policy(state: &mut State, query: &Query, project: &str, account: &str) -> GcpResult<Value> {
+    query.check(&["options.requestedPolicyVersion"])?;
+    let found = handle_get(state, &Query::default(), project, account)?;
+    let requested = query.int32("options.requestedPolicyVersion")?;
+    let email = found.get("email").and_then(Value::as_str).unwrap_or_default();
+    let sa_project = found.get("projectId").and_then(Value::as_str).unwrap_or_default();
+    let key = format!("projects/{sa_project}/serviceAccounts/{email}");
+    let policy = match state.policies.get(&key) {
+        Some(p) => p.clone(),
+        None => Policy::seeded(vec![])?,
+    };
+    check_requested_version(requested, &policy)?;
+    let answer = policy.to_json();
+    state.fire_hook(&key);
+    Ok(answer)
 }
 
 /// GET v1/projects/{p}/serviceAccounts: 20 a page unless asked, 100 at most.

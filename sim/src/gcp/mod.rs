@@ -15,6 +15,7 @@ mod lro;
 mod policy;
 mod request;
 mod resourcemanager;
+mod roles;
 mod run;
 mod schema;
 mod server;

@@ -7,7 +7,7 @@ use super::errors::{Code, GcpError, GcpResult, json_response};
 use super::policy::{IamResource, Policy};
 use super::request::{Path, Query, percent_decode};
 use super::world::{GcpWorld, State};
-use super::{functions, iam, lro, resourcemanager, run};
+use super::{functions, iam, lro, resourcemanager, roles, run};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
@@ -321,6 +321,14 @@ fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &
         ("POST", ["v1", "projects", p, "serviceAccounts"], None) => iam::handle_create(state, query, p, body),
         ("GET", ["v1", "projects", p, "serviceAccounts"], None) => iam::handle_list(state, query, p),
         ("GET", ["v1", "projects", p, "serviceAccounts", a], None) => iam::handle_get(state, query, p, a),
+        ("POST", ["v1", "projects", p, "serviceAccounts", a], Some("getIamPolicy")) => {
+            iam::handle_get_policy(state, query, p, a)
+        }
+        ("GET", ["v1", "roles", _], None)
+        | ("GET", ["v1", "projects", _, "roles", _], None)
+        | ("GET", ["v1", "organizations", _, "roles", _], None) => {
+            roles::handle_get(state, query, &segments[1..].join("/"))
+        }
         ("GET", ["v3", "projects", p], None) => resourcemanager::handle_get_project(state, query, p),
         ("POST", ["v3", "projects", p], Some("getIamPolicy")) => {
             resourcemanager::handle_get_policy(state, query, p, body)

@@ -21,7 +21,19 @@ pub struct GcpWorld {
     run_services: Vec<(String, String, String)>,
     project_policies: Vec<(String, Vec<Binding>)>,
     run_policies: Vec<((String, String, String), Vec<Binding>)>,
+    account_policies: Vec<(String, Vec<Binding>)>,
+    roles: Vec<SeededRole>,
     operation_polls: Option<u32>,
+}
+
+/// A role `iam.roles.get` answers: predefined (`roles/R`) or custom
+/// (`projects/P/roles/R`, `organizations/O/roles/R`).
+#[derive(Clone, Debug)]
+pub(crate) struct SeededRole {
+    pub name: String,
+    pub title: String,
+    pub permissions: Vec<String>,
+    pub deleted: bool,
 }
 
 impl GcpWorld {
@@ -72,6 +84,24 @@ impl GcpWorld {
             (project.to_string(), location.to_string(), service.to_string()),
             bindings,
         ));
+        self
+    }
+
+    /// A role with its permissions, served by `iam.roles.get`.
+    pub fn role(mut self, name: &str, title: &str, permissions: &[&str]) -> GcpWorld {
+        self.roles.push(SeededRole {
+            name: name.to_string(),
+            title: title.to_string(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            deleted: false,
+        });
+        self
+    }
+
+    /// The IAM policy of a service account (who may act as it). Without
+    /// one, an account's policy is empty.
+    pub fn service_account_policy(mut self, email: &str, bindings: Vec<Binding>) -> GcpWorld {
+        self.account_policies.push((email.to_string(), bindings));
         self
     }
 
@@ -137,6 +167,23 @@ impl GcpWorld {
         }
         for (project, bindings) in self.project_policies {
             let key = state.project_key(&project)?;
+            state.policies.insert(key, Policy::seeded(bindings)?);
+        }
+        for role in self.roles {
+            let parts: Vec<&str> = role.name.split('/').collect();
+            let ok = matches!(parts.as_slice(), ["roles", r] if !r.is_empty())
+                || matches!(parts.as_slice(), ["projects" | "organizations", p, "roles", r] if !p.is_empty() && !r.is_empty());
+            if !ok {
+                return Err(GcpError::invalid(format!("invalid role name {}", role.name)));
+            }
+            state.roles.insert(role.name.clone(), role);
+        }
+        for (email, bindings) in self.account_policies {
+            let sa = state
+                .service_accounts
+                .get(&email)
+                .ok_or_else(|| GcpError::invalid(format!("service account policy for unknown {email}")))?;
+            let key = format!("projects/{}/serviceAccounts/{email}", sa.project);
             state.policies.insert(key, Policy::seeded(bindings)?);
         }
         for ((project, location, service), bindings) in self.run_policies {
@@ -339,6 +386,7 @@ pub(crate) struct State {
     pub faults: Vec<Fault>,
     /// Changes to apply right after the next getIamPolicy of a resource.
     pub hooks: Vec<(String, PolicyChange)>,
+    pub roles: BTreeMap<String, SeededRole>,
 }
 
 impl State {

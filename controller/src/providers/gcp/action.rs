@@ -2,9 +2,9 @@
 //! policy read at write time (with its etag), so concurrent changes to other
 //! members survive.
 
+use super::names;
 use crate::providers::ActionSummary;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "op")]
@@ -21,7 +21,9 @@ pub enum GcpAction {
         add: Vec<String>,
         remove: Vec<String>,
     },
-    /// One PATCH with an update mask naming exactly the fields set here.
+    /// One PATCH of the function with an update mask naming exactly the
+    /// fields that still differ when it is written. Labels are read right
+    /// before the write and only zerofn's ownership label changes.
     PatchFunction {
         name: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,16 +34,28 @@ pub enum GcpAction {
         vpc_connector: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         egress: Option<String>,
-        /// The whole label map (GCP masks labels as one field).
+        /// Claim the function: set the ownership label to this value.
         #[serde(skip_serializing_if = "Option::is_none")]
-        labels: Option<BTreeMap<String, String>>,
+        claim: Option<String>,
+        /// Release the function: drop the ownership label if it still holds
+        /// this value.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        release: Option<String>,
     },
-    /// Change the members of roles/run.invoker on the function's service.
+    /// Grant roles/run.invoker to declared invokers and remove undeclared
+    /// members from the invoke-granting bindings of the function's service.
     UpdateInvokers {
         service: String,
         add: Vec<String>,
-        remove: Vec<String>,
+        remove: Vec<MemberRole>,
     },
+}
+
+/// One member of one unconditional binding.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct MemberRole {
+    pub member: String,
+    pub role: String,
 }
 
 impl GcpAction {
@@ -61,7 +75,8 @@ impl GcpAction {
             ingress,
             vpc_connector,
             egress,
-            labels,
+            claim,
+            release,
             ..
         } = self
         else {
@@ -76,7 +91,7 @@ impl GcpAction {
             egress
                 .is_some()
                 .then_some("service_config.vpc_connector_egress_settings"),
-            labels.is_some().then_some("labels"),
+            (claim.is_some() || release.is_some()).then_some("labels"),
         ]
         .into_iter()
         .flatten()
@@ -106,7 +121,8 @@ impl GcpAction {
                 ingress,
                 vpc_connector,
                 egress,
-                labels,
+                claim,
+                release,
             } => {
                 let mut parts = Vec::new();
                 if let Some(v) = service_account {
@@ -121,11 +137,11 @@ impl GcpAction {
                 if let Some(v) = egress {
                     parts.push(format!("serviceConfig.vpcConnectorEgressSettings={v}"));
                 }
-                if let Some(l) = labels {
-                    parts.push(format!(
-                        "labels={}",
-                        l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-                    ));
+                if let Some(v) = claim {
+                    parts.push(format!("labels.{}={v}", names::OWNER_LABEL));
+                }
+                if let Some(v) = release {
+                    parts.push(format!("labels.{} removed (was {v})", names::OWNER_LABEL));
                 }
                 (
                     name.clone(),
@@ -135,9 +151,13 @@ impl GcpAction {
             GcpAction::UpdateInvokers { service, add, remove } => (
                 service.clone(),
                 format!(
-                    "roles/run.invoker: add [{}] remove [{}]",
+                    "roles/run.invoker: add [{}]; remove [{}]",
                     add.join(","),
-                    remove.join(",")
+                    remove
+                        .iter()
+                        .map(|r| format!("{} from {}", r.member, r.role))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
             ),
         };

@@ -13,7 +13,7 @@ use super::action::GcpAction;
 use super::client::{Caller, Clients, backoff, code, map_err};
 use super::names;
 use super::observe::{INVOKER, project_policy_request, service_policy_request};
-use crate::providers::ProviderError;
+use crate::providers::{MintedIdentity, ProviderError};
 use google_cloud_functions_v2::model::service_config::{IngressSettings, VpcConnectorEgressSettings};
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_iam_v1::model::{Binding, Policy};
@@ -64,40 +64,52 @@ pub struct Applier<'a> {
 }
 
 impl Applier<'_> {
-    pub async fn apply(&self, action: &GcpAction) -> Result<(), ProviderError> {
+    /// Apply one action. Creating a service account returns the proof that
+    /// zerofn minted it (its uniqueId), for the caller to record.
+    pub async fn apply(&self, action: &GcpAction) -> Result<Option<MintedIdentity>, ProviderError> {
         match action {
             GcpAction::CreateServiceAccount {
                 project,
                 account_id,
                 display_name,
-            } => self.create_account(project, account_id, display_name).await,
+            } => self.create_account(project, account_id, display_name).await.map(Some),
             GcpAction::UpdateProjectRoles {
                 project,
                 member,
                 add,
                 remove,
-            } => self.update_policy("project", project, member, add, remove).await,
+            } => self
+                .update_policy("project", project, member, add, remove)
+                .await
+                .map(|_| None),
             GcpAction::UpdateInvokers { service, add, remove } => {
-                let mut ok = Ok(());
+                // Every change is attempted, so one refusal does not keep a
+                // public member in place; the first error is reported.
+                let mut ok = Ok(None);
                 for m in add {
-                    ok = ok.and(
-                        self.update_policy("service", service, m, std::slice::from_ref(&INVOKER.to_string()), &[])
-                            .await,
-                    );
+                    let r = self
+                        .update_policy("service", service, m, std::slice::from_ref(&INVOKER.to_string()), &[])
+                        .await;
+                    ok = ok.and(r.map(|_| None));
                 }
-                for m in remove {
-                    ok = ok.and(
-                        self.update_policy("service", service, m, &[], std::slice::from_ref(&INVOKER.to_string()))
-                            .await,
-                    );
+                for r in remove {
+                    let res = self
+                        .update_policy("service", service, &r.member, &[], std::slice::from_ref(&r.role))
+                        .await;
+                    ok = ok.and(res.map(|_| None));
                 }
                 ok
             }
-            GcpAction::PatchFunction { .. } => self.patch(action).await,
+            GcpAction::PatchFunction { .. } => self.patch(action).await.map(|_| None),
         }
     }
 
-    async fn create_account(&self, project: &str, account_id: &str, display_name: &str) -> Result<(), ProviderError> {
+    async fn create_account(
+        &self,
+        project: &str,
+        account_id: &str,
+        display_name: &str,
+    ) -> Result<MintedIdentity, ProviderError> {
         let parent = format!("projects/{project}");
         let result = self
             .caller
@@ -116,25 +128,18 @@ impl Applier<'_> {
             })
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some(Code::AlreadyExists) => {
-                // A rerun after an interrupted one: adopt it only if zerofn made it.
-                let email = names::account_email(account_id, project);
-                let name = format!("projects/{project}/serviceAccounts/{email}");
-                let existing = self
-                    .caller
-                    .call("GetServiceAccount", &name, || {
-                        self.clients.iam.get_service_account().set_name(&name).send()
-                    })
-                    .await?;
-                if existing.display_name.starts_with(names::MANAGED_DISPLAY_PREFIX) {
-                    Ok(())
-                } else {
-                    Err(ProviderError::Refused(format!(
-                        "CreateServiceAccount {account_id}: an account of that id exists and was not created by zerofn"
-                    )))
-                }
-            }
+            Ok(sa) if !sa.unique_id.is_empty() => Ok(MintedIdentity {
+                principal: sa.email,
+                unique_id: sa.unique_id,
+            }),
+            Ok(_) => Err(ProviderError::Cloud(format!(
+                "CreateServiceAccount {account_id}: the answer carries no uniqueId, so zerofn cannot prove it minted the account"
+            ))),
+            // A name proves nothing: an account someone else created (or
+            // one zerofn created without recording it) is never adopted.
+            Err(e) if code(&e) == Some(Code::AlreadyExists) => Err(ProviderError::Conflict(format!(
+                "CreateServiceAccount {account_id}: an account of that id already exists and zerofn has no record of creating it, so it is not adopted"
+            ))),
             Err(e) => Err(map_err("CreateServiceAccount", account_id, &e)),
         }
     }
@@ -224,6 +229,13 @@ impl Applier<'_> {
                         round,
                         "IAM policy changed since it was read; applying the change again"
                     );
+                    // Several writers racing on one policy must not retry in lockstep.
+                    tokio::time::sleep(backoff(
+                        round,
+                        self.caller.tuning.initial_backoff / 10,
+                        Duration::from_secs(5),
+                    ))
+                    .await;
                 }
                 Err(e) if not_propagated(&e) && started.elapsed() < self.propagation => {
                     round += 1;
@@ -235,48 +247,29 @@ impl Applier<'_> {
         }
     }
 
+    /// Read the function, change only what still differs (zerofn's label
+    /// merged into the labels just read), and send it as one PATCH whose
+    /// mask names exactly those fields. An update already in flight
+    /// (ABORTED) is waited out with jittered backoff and the read repeated.
     async fn patch(&self, action: &GcpAction) -> Result<(), ProviderError> {
-        let GcpAction::PatchFunction {
-            name,
-            service_account,
-            ingress,
-            vpc_connector,
-            egress,
-            labels,
-        } = action
-        else {
+        let GcpAction::PatchFunction { name, .. } = action else {
             return Ok(());
         };
         let started = Instant::now();
         let mut attempt = 0;
         loop {
-            let mut f = self
+            let f = self
                 .caller
                 .call("GetFunction", name, || {
                     self.clients.functions.get_function().set_name(name).send()
                 })
                 .await?;
-            let mut sc = f.service_config.clone().unwrap_or_default();
-            if let Some(v) = service_account {
-                sc.service_account_email = v.clone();
-            }
-            if let Some(v) = ingress {
-                sc.ingress_settings = IngressSettings::from(v.as_str());
-            }
-            if let Some(v) = vpc_connector {
-                sc.vpc_connector = v.clone();
-            }
-            if let Some(v) = egress {
-                sc.vpc_connector_egress_settings = VpcConnectorEgressSettings::from(v.as_str());
-            }
-            f.service_config = Some(sc);
-            if let Some(l) = labels {
-                f.labels = l.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            }
-            let mask = google_cloud_wkt::FieldMask::default().set_paths(action.mask());
+            let Some((f, mask)) = patched(f, action)? else {
+                return Ok(());
+            };
+            let mask = google_cloud_wkt::FieldMask::default().set_paths(mask);
             match self.run_update(name, f, mask).await {
                 Ok(()) => return Ok(()),
-                // Another update of the function is in flight: wait it out.
                 Err((e, true)) if code(&e) == Some(Code::Aborted) && attempt < self.caller.tuning.max_attempts => {
                     attempt += 1;
                     tokio::time::sleep(backoff(
@@ -351,6 +344,81 @@ impl Applier<'_> {
     }
 }
 
+/// The function as the PATCH sends it and the update mask naming the fields
+/// that differ from `current` (None: nothing differs, nothing to send). The
+/// labels are `current`'s with only zerofn's ownership label changed; a
+/// claim on a function another owner labelled meanwhile is refused.
+pub fn patched(
+    current: google_cloud_functions_v2::model::Function,
+    action: &GcpAction,
+) -> Result<Option<(google_cloud_functions_v2::model::Function, Vec<&'static str>)>, ProviderError> {
+    let GcpAction::PatchFunction {
+        name,
+        service_account,
+        ingress,
+        vpc_connector,
+        egress,
+        claim,
+        release,
+    } = action
+    else {
+        return Ok(None);
+    };
+    let mut f = current;
+    let mut mask = Vec::new();
+    let mut sc = f.service_config.clone().unwrap_or_default();
+    if let Some(v) = service_account
+        && sc.service_account_email != *v
+    {
+        sc.service_account_email = v.clone();
+        mask.push("service_config.service_account_email");
+    }
+    if let Some(v) = ingress {
+        let want = IngressSettings::from(v.as_str());
+        if sc.ingress_settings != want {
+            sc.ingress_settings = want;
+            mask.push("service_config.ingress_settings");
+        }
+    }
+    if let Some(v) = vpc_connector
+        && sc.vpc_connector != *v
+    {
+        sc.vpc_connector = v.clone();
+        mask.push("service_config.vpc_connector");
+    }
+    if let Some(v) = egress {
+        let want = VpcConnectorEgressSettings::from(v.as_str());
+        if sc.vpc_connector_egress_settings != want {
+            sc.vpc_connector_egress_settings = want;
+            mask.push("service_config.vpc_connector_egress_settings");
+        }
+    }
+    f.service_config = Some(sc);
+    let held = f.labels.get(names::OWNER_LABEL).cloned();
+    if let Some(mine) = claim {
+        match &held {
+            Some(v) if v == mine => {}
+            Some(v) => {
+                return Err(ProviderError::Conflict(format!(
+                    "{name}: label {}={v} was set by another owner since it was observed; nothing is written",
+                    names::OWNER_LABEL
+                )));
+            }
+            None => {
+                f.labels.insert(names::OWNER_LABEL.to_string(), mine.clone());
+                mask.push("labels");
+            }
+        }
+    }
+    if let Some(mine) = release
+        && held.as_ref() == Some(mine)
+    {
+        f.labels.remove(names::OWNER_LABEL);
+        mask.push("labels");
+    }
+    Ok((!mask.is_empty()).then_some((f, mask)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +469,79 @@ mod tests {
         assert_eq!(members("roles/datastore.user", false), [me]);
         assert_eq!(p.version, 3, "a policy with conditions is written as version 3");
         assert_eq!(p.etag, bytes::Bytes::from_static(b"e1"), "the etag read is sent back");
+    }
+
+    fn function(labels: &[(&str, &str)]) -> google_cloud_functions_v2::model::Function {
+        google_cloud_functions_v2::model::Function::new()
+            .set_name("projects/p/locations/l/functions/f")
+            .set_labels(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .set_service_config(
+                google_cloud_functions_v2::model::ServiceConfig::new()
+                    .set_ingress_settings(IngressSettings::AllowAll)
+                    .set_service_account_email("a@p.iam.gserviceaccount.com"),
+            )
+    }
+
+    fn patch(claim: Option<&str>, ingress: Option<&str>) -> GcpAction {
+        GcpAction::PatchFunction {
+            name: "projects/p/locations/l/functions/f".into(),
+            service_account: Some("a@p.iam.gserviceaccount.com".into()),
+            ingress: ingress.map(str::to_string),
+            vpc_connector: None,
+            egress: None,
+            claim: claim.map(str::to_string),
+            release: None,
+        }
+    }
+
+    #[test]
+    fn one_patch_merges_the_claim_into_the_labels_read_at_write_time() {
+        // A label someone added after zerofn observed the function survives.
+        let now = function(&[("team", "checkout"), ("added-later", "yes")]);
+        let (f, mask) = patched(now, &patch(Some("me"), Some("ALLOW_INTERNAL_ONLY")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(mask, vec!["service_config.ingress_settings", "labels"]);
+        assert_eq!(f.labels.get("added-later").map(String::as_str), Some("yes"));
+        assert_eq!(f.labels.get("team").map(String::as_str), Some("checkout"));
+        assert_eq!(f.labels.get(names::OWNER_LABEL).map(String::as_str), Some("me"));
+    }
+
+    #[test]
+    fn the_mask_names_only_fields_that_still_differ() {
+        let now = function(&[(names::OWNER_LABEL, "me")]);
+        // Service account already right, claim already held: only ingress.
+        let (_, mask) = patched(now.clone(), &patch(Some("me"), Some("ALLOW_INTERNAL_ONLY")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(mask, vec!["service_config.ingress_settings"]);
+        assert!(patched(now, &patch(Some("me"), Some("ALLOW_ALL"))).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_claim_racing_another_owner_is_refused() {
+        let now = function(&[(names::OWNER_LABEL, "someone-else")]);
+        let e = patched(now, &patch(Some("me"), None)).unwrap_err();
+        assert!(matches!(e, ProviderError::Conflict(_)), "{e:?}");
+    }
+
+    #[test]
+    fn release_drops_only_our_own_label() {
+        let release = |held: &str| GcpAction::PatchFunction {
+            name: "projects/p/locations/l/functions/f".into(),
+            service_account: None,
+            ingress: None,
+            vpc_connector: None,
+            egress: None,
+            claim: None,
+            release: Some(held.to_string()),
+        };
+        let now = function(&[(names::OWNER_LABEL, "me"), ("team", "x")]);
+        let (f, mask) = patched(now.clone(), &release("me")).unwrap().unwrap();
+        assert_eq!(mask, vec!["labels"]);
+        assert!(!f.labels.contains_key(names::OWNER_LABEL));
+        assert_eq!(f.labels.len(), 1);
+        assert!(patched(now, &release("other")).unwrap().is_none());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod model;
 pub mod names;
 mod observe;
 pub mod plan;
+pub mod roles;
 
 pub use action::GcpAction;
 pub use client::Tuning;
@@ -14,10 +15,11 @@ pub use client::Tuning;
 use crate::api::{Cloud, GcpAccount};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -33,6 +35,9 @@ pub struct GcpProvider {
     ttl: Duration,
     number: OnceCell<String>,
     propagation: Duration,
+    /// Service accounts this provider created, by posture owner: the proof,
+    /// within this process, that zerofn minted them.
+    minted: Mutex<BTreeMap<String, Vec<MintedIdentity>>>,
 }
 
 impl GcpProvider {
@@ -54,19 +59,47 @@ impl GcpProvider {
             pacer: Pacer::per_second(DEFAULT_RATE),
             ttl,
             propagation: Duration::from_secs(120),
+            minted: Mutex::new(BTreeMap::new()),
         })
     }
 
+    /// The project number as Resource Manager reports it, checked against
+    /// the account's spec once per account: the default accounts are
+    /// recognised by it, so a wrong number refuses the account before any
+    /// write.
     async fn project_number(&self) -> Result<&str, ProviderError> {
         self.number
             .get_or_try_init(|| async {
-                match &self.account.project_number {
-                    Some(n) => Ok(n.clone()),
-                    None => observe::project_number(&self.clients, &self.caller, &self.account.project_id).await,
-                }
+                let observed = observe::project_number(&self.clients, &self.caller, &self.account.project_id).await?;
+                verify_project_number(
+                    &self.account.project_id,
+                    self.account.project_number.as_deref(),
+                    observed,
+                )
             })
             .await
             .map(String::as_str)
+    }
+
+    /// uniqueIds that prove zerofn minted an account for this posture: the
+    /// posture's status record and this process's own.
+    fn minted_ids(&self, p: &Posture) -> BTreeSet<String> {
+        let mut ids: BTreeSet<String> = p.minted.iter().map(|m| m.unique_id.clone()).collect();
+        if let Ok(m) = self.minted.lock()
+            && let Some(mine) = m.get(&p.owner)
+        {
+            ids.extend(mine.iter().map(|m| m.unique_id.clone()));
+        }
+        ids
+    }
+
+    fn record_minted(&self, p: &Posture, identity: MintedIdentity) {
+        if let Ok(mut m) = self.minted.lock() {
+            let list = m.entry(p.owner.clone()).or_default();
+            if !list.contains(&identity) {
+                list.push(identity);
+            }
+        }
     }
 
     fn target<'a>(&self, p: &'a Posture) -> Result<(&'a str, &'a str), ProviderError> {
@@ -90,6 +123,7 @@ impl GcpProvider {
             ttl: self.ttl,
             project: &self.account.project_id,
             project_number: number,
+            minted: self.minted_ids(p),
         };
         let observed = observer.observe(p, location, id).await?;
         Ok(plan::plan(p, &observed))
@@ -112,21 +146,20 @@ impl GcpProvider {
             Err(ProviderError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if f.labels.get(names::OWNER_LABEL) != Some(&names::owner_label_value(&p.owner)) {
+        let mine = names::owner_label_value(&p.owner);
+        if f.labels.get(names::OWNER_LABEL) != Some(&mine) {
             return Ok(());
         }
-        let mut labels: std::collections::BTreeMap<String, String> =
-            f.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        labels.remove(names::OWNER_LABEL);
         let action = GcpAction::PatchFunction {
             name,
             service_account: None,
             ingress: None,
             vpc_connector: None,
             egress: None,
-            labels: Some(labels),
+            claim: None,
+            release: Some(mine),
         };
-        self.applier().apply(&action).await
+        self.applier().apply(&action).await.map(|_| ())
     }
 
     fn applier(&self) -> apply::Applier<'_> {
@@ -151,10 +184,15 @@ impl Provider for GcpProvider {
         self.assess_inner(posture).boxed()
     }
 
-    fn apply<'a>(&'a self, _posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
+    fn apply<'a>(&'a self, posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
         async move {
             match action {
-                Action::Gcp(a) => self.applier().apply(a).await,
+                Action::Gcp(a) => {
+                    if let Some(minted) = self.applier().apply(a).await? {
+                        self.record_minted(posture, minted);
+                    }
+                    Ok(())
+                }
                 other => Err(ProviderError::Config(format!("not a GCP action: {}", other.summary()))),
             }
         }
@@ -167,5 +205,44 @@ impl Provider for GcpProvider {
 
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.release_inner(posture).boxed()
+    }
+
+    fn minted(&self, posture: &Posture) -> Vec<MintedIdentity> {
+        self.minted
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&posture.owner).cloned())
+            .unwrap_or_default()
+    }
+}
+
+/// The spec's project number, if given, must be the one Resource Manager
+/// reports for the project id.
+fn verify_project_number(project: &str, spec: Option<&str>, observed: String) -> Result<String, ProviderError> {
+    match spec {
+        Some(n) if n != observed => Err(ProviderError::Config(format!(
+            "spec.gcp.projectNumber is {n}, but Resource Manager reports project {project} as number {observed}; nothing is written until the spec names the right number"
+        ))),
+        _ => Ok(observed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_project_number_refuses_the_account() {
+        let e = verify_project_number("shop-prod", Some("111"), "424242".into()).unwrap_err();
+        assert!(matches!(e, ProviderError::Config(_)), "{e:?}");
+        assert_eq!(e.reason(), "AccountMisconfigured");
+        assert_eq!(
+            verify_project_number("shop-prod", Some("424242"), "424242".into()).unwrap(),
+            "424242"
+        );
+        assert_eq!(
+            verify_project_number("shop-prod", None, "424242".into()).unwrap(),
+            "424242"
+        );
     }
 }

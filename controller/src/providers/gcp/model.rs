@@ -27,12 +27,59 @@ pub struct ObservedFunction {
     /// Project roles the account holds only under a condition (not zerofn's
     /// to change).
     pub conditional_roles: BTreeSet<String>,
-    /// The dedicated account zerofn would create: whether it exists, and its
-    /// unconditional project roles.
-    pub dedicated: Option<BTreeSet<String>>,
-    /// Members holding roles/run.invoker on the service (observed when
-    /// triggers are declared).
-    pub invokers: Option<BTreeSet<String>>,
+    /// The uniqueId of the account the function runs as, when it is a
+    /// service account of this project (None: another project's, or gone).
+    pub service_account_unique_id: Option<String>,
+    /// The dedicated account zerofn would create, when it exists.
+    pub dedicated: Option<DedicatedAccount>,
+    /// uniqueIds of the accounts zerofn recorded minting for this posture
+    /// (the posture's status and this process's own record).
+    pub minted: BTreeSet<String>,
+    /// Evidence about who else can use the function's account, gathered
+    /// only when the posture opts in to editing it in place.
+    pub exclusivity: Option<Exclusivity>,
+    /// Bindings on the service's IAM policy whose role lets members invoke
+    /// the function (observed when triggers are declared).
+    pub invokers: Option<Vec<InvokeGrant>>,
+    /// Roles on the service's IAM policy whose permissions could not be read:
+    /// their members may or may not invoke the function.
+    pub unjudged_roles: Vec<UnjudgedRole>,
+}
+
+/// zerofn's dedicated account for the function, as observed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DedicatedAccount {
+    pub email: String,
+    pub unique_id: String,
+    /// Its unconditional project roles.
+    pub roles: BTreeSet<String>,
+}
+
+/// What can be observed about other users of a service account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exclusivity {
+    /// Members the account's own IAM policy lets act as it, or mint tokens
+    /// for it (None: the policy could not be read).
+    pub actors: Option<BTreeSet<String>>,
+    /// Kinds of workload that could run as the account but that zerofn does
+    /// not observe (each one means exclusivity cannot be proved).
+    pub unobserved: Vec<String>,
+}
+
+/// One member of one binding that lets it invoke the function.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InvokeGrant {
+    pub member: String,
+    pub role: String,
+    /// The binding has a condition: zerofn does not change it.
+    pub conditional: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnjudgedRole {
+    pub role: String,
+    pub members: Vec<String>,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,6 +96,16 @@ impl ObservedFunction {
 
     pub fn app_engine_account(&self) -> String {
         format!("{}@appspot.gserviceaccount.com", self.project)
+    }
+
+    /// The account the function runs as (an empty email means the default
+    /// compute account).
+    pub fn account(&self) -> String {
+        if self.service_account.is_empty() {
+            self.default_compute_account()
+        } else {
+            self.service_account.clone()
+        }
     }
 
     pub fn runs_as_default(&self) -> bool {

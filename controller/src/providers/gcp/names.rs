@@ -5,8 +5,8 @@ use sha2::{Digest, Sha256};
 /// Label key of the ownership marker (`zerofn.dev/owner` in GCP's alphabet:
 /// lowercase letters, digits, `_` and `-`).
 pub const OWNER_LABEL: &str = "zerofn_dev-owner";
-/// Display name prefix of service accounts zerofn creates: how a rerun
-/// recognises its own.
+/// Display name prefix of service accounts zerofn creates, for people: it
+/// proves nothing (anyone can set it); the uniqueId recorded at creation does.
 pub const MANAGED_DISPLAY_PREFIX: &str = "zerofn: dedicated identity of ";
 
 fn hex(input: &str, n: usize) -> String {

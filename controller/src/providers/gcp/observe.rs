@@ -4,23 +4,42 @@
 //! only per-function read, made when triggers are declared.
 
 use super::client::{Caller, Clients};
-use super::model::{EventTrigger, ObservedFunction};
+use super::model::{DedicatedAccount, EventTrigger, Exclusivity, InvokeGrant, ObservedFunction, UnjudgedRole};
 use super::names;
+use super::roles::{self, Known};
 use crate::providers::cache::Cached;
 use crate::providers::pace::Pacer;
 use crate::providers::{Posture, ProviderError};
 use google_cloud_functions_v2::model::Function;
 use google_cloud_iam_v1::model::{GetPolicyOptions, Policy};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub const INVOKER: &str = "roles/run.invoker";
+
+/// Workloads that can run as a service account but that zerofn does not
+/// observe: while any is listed, no account is provably exclusive.
+pub const UNOBSERVED_USERS: [&str; 3] = [
+    "Compute Engine VM instances",
+    "GKE workloads",
+    "Cloud Run services and jobs other than the function's own",
+];
+
+/// Roles on a service account's own policy that give no power over it; every
+/// other role (actAs, token creation, key or policy administration, basic
+/// and custom roles) counts as someone else being able to use it.
+const HARMLESS_ACCOUNT_ROLES: [&str; 2] = ["roles/iam.serviceAccountViewer", "roles/viewer"];
 
 #[derive(Default)]
 pub struct Inventory {
     pub functions: Cached<HashMap<String, Function>>,
     pub policy: Cached<Policy>,
-    pub accounts: Cached<BTreeSet<String>>,
+    /// Service accounts of the project: email → uniqueId.
+    pub accounts: Cached<BTreeMap<String, String>>,
+    /// Whether a role carries run.routes.invoke, for roles read through
+    /// iam.roles.get.
+    pub roles: Mutex<HashMap<String, bool>>,
 }
 
 impl Inventory {
@@ -28,6 +47,9 @@ impl Inventory {
         self.functions.invalidate();
         self.policy.invalidate();
         self.accounts.invalidate();
+        if let Ok(mut r) = self.roles.lock() {
+            r.clear();
+        }
     }
 }
 
@@ -82,8 +104,12 @@ async fn load_functions(
     }
 }
 
-async fn load_accounts(clients: &Clients, caller: &Caller, project: &str) -> Result<BTreeSet<String>, ProviderError> {
-    let mut out = BTreeSet::new();
+async fn load_accounts(
+    clients: &Clients,
+    caller: &Caller,
+    project: &str,
+) -> Result<BTreeMap<String, String>, ProviderError> {
+    let mut out = BTreeMap::new();
     let mut token = String::new();
     let name = format!("projects/{project}");
     loop {
@@ -97,7 +123,7 @@ async fn load_accounts(clients: &Clients, caller: &Caller, project: &str) -> Res
                     .send()
             })
             .await?;
-        out.extend(page.accounts.into_iter().map(|a| a.email));
+        out.extend(page.accounts.into_iter().map(|a| (a.email, a.unique_id)));
         if page.next_page_token.is_empty() {
             return Ok(out);
         }
@@ -130,6 +156,8 @@ pub struct Observer<'a> {
     pub ttl: Duration,
     pub project: &'a str,
     pub project_number: &'a str,
+    /// uniqueIds of the accounts zerofn recorded minting for this posture.
+    pub minted: BTreeSet<String>,
 }
 
 impl Observer<'_> {
@@ -185,11 +213,8 @@ impl Observer<'_> {
             }),
             ..ObservedFunction::default()
         };
-        let account = if o.service_account.is_empty() {
-            o.default_compute_account()
-        } else {
-            o.service_account.clone()
-        };
+        let account = o.account();
+        o.minted = self.minted.clone();
         o.shared_with = functions
             .values()
             .filter(|other| other.name != o.name)
@@ -210,7 +235,7 @@ impl Observer<'_> {
             .collect();
         o.shared_with.sort();
 
-        if p.spec.identity.is_some() {
+        if let Some(id) = &p.spec.identity {
             let policy = self
                 .inventory
                 .policy
@@ -228,9 +253,23 @@ impl Observer<'_> {
                 .accounts
                 .get_or_load(self.ttl, || load_accounts(self.clients, self.caller, self.project))
                 .await?;
+            o.service_account_unique_id = accounts.get(&account).cloned();
             let dedicated = names::account_email(&names::dedicated_account_id(&o.id, &o.name), self.project);
-            if accounts.contains(&dedicated) {
-                o.dedicated = Some(roles_of(&policy, &format!("serviceAccount:{dedicated}")).0);
+            if let Some(uid) = accounts.get(&dedicated) {
+                o.dedicated = Some(DedicatedAccount {
+                    roles: roles_of(&policy, &format!("serviceAccount:{dedicated}")).0,
+                    email: dedicated,
+                    unique_id: uid.clone(),
+                });
+            }
+            let needs_evidence = id.edit_in_place_if_exclusive
+                && !o.runs_as_default()
+                && o.shared_with.is_empty()
+                && o.service_account_unique_id
+                    .as_ref()
+                    .is_some_and(|uid| !o.minted.contains(uid));
+            if needs_evidence {
+                o.exclusivity = Some(self.exclusivity(&account).await?);
             }
         }
         if p.spec.triggers.is_some() && !o.service.is_empty() {
@@ -246,16 +285,109 @@ impl Observer<'_> {
                     ProviderError::NotFound(m) => ProviderError::Cloud(m),
                     other => other,
                 })?;
-            o.invokers = Some(
+            let (grants, unjudged) = self.invoke_grants(&policy).await?;
+            o.invokers = Some(grants);
+            o.unjudged_roles = unjudged;
+        }
+        Ok(o)
+    }
+
+    /// Who else can use `account`: the members its own IAM policy empowers,
+    /// and the kinds of workload zerofn cannot see.
+    async fn exclusivity(&self, account: &str) -> Result<Exclusivity, ProviderError> {
+        let resource = format!("projects/{}/serviceAccounts/{account}", self.project);
+        self.pacer.ready().await;
+        let actors = match self
+            .caller
+            .call("GetIamPolicy(serviceAccount)", &resource, || {
+                self.clients
+                    .iam
+                    .get_iam_policy()
+                    .set_resource(&resource)
+                    .set_options(GetPolicyOptions::new().set_requested_policy_version(3))
+                    .send()
+            })
+            .await
+        {
+            Ok(policy) => Some(
                 policy
                     .bindings
                     .iter()
-                    .filter(|b| b.role == INVOKER && b.condition.is_none())
+                    .filter(|b| !HARMLESS_ACCOUNT_ROLES.contains(&b.role.as_str()))
                     .flat_map(|b| b.members.iter().cloned())
                     .collect(),
-            );
+            ),
+            // Unreadable evidence proves nothing; the finding says so.
+            Err(ProviderError::Auth(_) | ProviderError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Exclusivity {
+            actors,
+            unobserved: UNOBSERVED_USERS.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    /// Every member of every binding whose role carries run.routes.invoke;
+    /// roles whose permissions cannot be read are returned as not judged.
+    async fn invoke_grants(&self, policy: &Policy) -> Result<(Vec<InvokeGrant>, Vec<UnjudgedRole>), ProviderError> {
+        let mut grants = Vec::new();
+        let mut unjudged = Vec::new();
+        for b in &policy.bindings {
+            let invokes = match self.role_invokes(&b.role).await? {
+                Ok(v) => v,
+                Err(reason) => {
+                    unjudged.push(UnjudgedRole {
+                        role: b.role.clone(),
+                        members: b.members.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if invokes {
+                grants.extend(b.members.iter().map(|m| InvokeGrant {
+                    member: m.clone(),
+                    role: b.role.clone(),
+                    conditional: b.condition.is_some(),
+                }));
+            }
         }
-        Ok(o)
+        grants.sort();
+        grants.dedup();
+        Ok((grants, unjudged))
+    }
+
+    /// Whether `role` carries run.routes.invoke: from the predefined-role
+    /// table, else read through iam.roles.get. The inner error is why the
+    /// role could not be judged.
+    async fn role_invokes(&self, role: &str) -> Result<Result<bool, String>, ProviderError> {
+        match roles::classify(role) {
+            Known::Invokes => return Ok(Ok(true)),
+            Known::DoesNotInvoke => return Ok(Ok(false)),
+            Known::Unknown => {}
+        }
+        if let Some(v) = self.inventory.roles.lock().ok().and_then(|r| r.get(role).copied()) {
+            return Ok(Ok(v));
+        }
+        if !roles::readable_role_name(role) {
+            return Ok(Err(format!("{role} is not a role name iam.roles.get can read")));
+        }
+        self.pacer.ready().await;
+        match self
+            .caller
+            .call("GetRole", role, || self.clients.iam.get_role().set_name(role).send())
+            .await
+        {
+            Ok(r) => {
+                let v = roles::permissions_invoke(&r.included_permissions);
+                if let Ok(mut cache) = self.inventory.roles.lock() {
+                    cache.insert(role.to_string(), v);
+                }
+                Ok(Ok(v))
+            }
+            Err(e @ (ProviderError::Auth(_) | ProviderError::NotFound(_))) => Ok(Err(e.to_string())),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::api::*;
-use crate::providers::gcp::model::EventTrigger;
+use crate::providers::gcp::model::{DedicatedAccount, EventTrigger, Exclusivity, UnjudgedRole};
 use std::collections::BTreeMap;
 
 const P: &str = "shop-prod";
@@ -62,6 +62,29 @@ fn spec() -> FunctionPostureSpec {
     }
 }
 
+fn grant(member: &str, role: &str) -> InvokeGrant {
+    InvokeGrant {
+        member: member.into(),
+        role: role.into(),
+        conditional: false,
+    }
+}
+
+fn invokers_of(members: &[&str]) -> Option<Vec<InvokeGrant>> {
+    Some(members.iter().map(|m| grant(m, INVOKER)).collect())
+}
+
+fn mr(member: &str, role: &str) -> MemberRole {
+    MemberRole {
+        member: member.into(),
+        role: role.into(),
+    }
+}
+
+fn dedicated_email() -> String {
+    names::account_email(&names::dedicated_account_id("orders", NAME), P)
+}
+
 fn posture(s: FunctionPostureSpec) -> Posture {
     Posture::new("test", "shop", "orders", s)
 }
@@ -83,7 +106,8 @@ fn compliant() -> ObservedFunction {
             names::owner_label_value("test/shop/orders"),
         )]),
         project_roles: ["roles/datastore.user".to_string()].into(),
-        invokers: Some([ME.to_string()].into()),
+        service_account_unique_id: Some("100000000000000000001".into()),
+        invokers: invokers_of(&[ME]),
         ..ObservedFunction::default()
     }
 }
@@ -183,10 +207,15 @@ fn default_compute_account_without_create_is_reported_and_left_alone() {
 }
 
 #[test]
-fn an_existing_dedicated_account_is_reused() {
+fn an_existing_dedicated_account_is_reused_when_its_unique_id_is_on_record() {
     let mut o = compliant();
     o.service_account = String::new();
-    o.dedicated = Some(["roles/datastore.user".to_string(), "roles/pubsub.admin".to_string()].into());
+    o.dedicated = Some(DedicatedAccount {
+        email: dedicated_email(),
+        unique_id: "200".into(),
+        roles: ["roles/datastore.user".to_string(), "roles/pubsub.admin".to_string()].into(),
+    });
+    o.minted = ["200".to_string()].into();
     let p = run(spec(), &o);
     let a = actions(&p);
     assert!(!a.iter().any(|x| matches!(x, GcpAction::CreateServiceAccount { .. })));
@@ -196,10 +225,53 @@ fn an_existing_dedicated_account_is_reused() {
 }
 
 #[test]
-fn own_account_with_editor_is_brought_to_the_declared_roles() {
+fn a_dedicated_named_account_without_a_record_is_never_adopted() {
+    let mut o = compliant();
+    o.service_account = String::new();
+    // Someone else created zf-orders-…: same name, no record of its uniqueId.
+    o.dedicated = Some(DedicatedAccount {
+        email: dedicated_email(),
+        unique_id: "666".into(),
+        roles: ["roles/owner".to_string()].into(),
+    });
+    let p = run(spec(), &o);
+    assert!(
+        p.actions.is_empty(),
+        "nothing granted, nothing switched: {:#?}",
+        p.actions
+    );
+    let f = p
+        .findings
+        .iter()
+        .find(|f| f.check == "gcp.identity.defaultServiceAccount")
+        .unwrap();
+    assert!(!f.remediable);
+    assert!(
+        f.message.contains("no record of creating it (uniqueId 666)"),
+        "{}",
+        f.message
+    );
+    // The same account as the function's own, drifting, is not changed either.
+    let mut o = compliant();
+    o.service_account = dedicated_email();
+    o.service_account_unique_id = Some("666".into());
+    o.dedicated = Some(DedicatedAccount {
+        email: dedicated_email(),
+        unique_id: "666".into(),
+        roles: ["roles/editor".to_string()].into(),
+    });
+    o.project_roles = ["roles/editor".to_string()].into();
+    let p = run(spec(), &o);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(p.findings.iter().all(|f| !f.remediable));
+}
+
+#[test]
+fn an_account_zerofn_minted_is_brought_to_the_declared_roles_in_place() {
     let mut o = compliant();
     o.project_roles = ["roles/editor".to_string()].into();
     o.conditional_roles = ["roles/storage.admin".to_string()].into();
+    o.minted = ["100000000000000000001".to_string()].into();
     let p = run(spec(), &o);
     assert_eq!(
         checks(&p),
@@ -219,20 +291,152 @@ fn own_account_with_editor_is_brought_to_the_declared_roles() {
         }],
         "conditional bindings are reported, never changed"
     );
+    let editor = p
+        .findings
+        .iter()
+        .find(|f| f.check == "gcp.identity.undeclaredRole")
+        .unwrap();
+    assert!(
+        editor
+            .message
+            .contains("minted by zerofn (uniqueId 100000000000000000001)"),
+        "{}",
+        editor.message
+    );
+}
+
+#[test]
+fn an_account_zerofn_did_not_mint_is_left_alone_and_the_function_moves() {
+    let mut o = compliant();
+    o.project_roles = ["roles/editor".to_string()].into();
+    let p = run(spec(), &o);
+    let a = actions(&p);
+    assert!(matches!(a[0], GcpAction::CreateServiceAccount { .. }), "{a:#?}");
+    assert!(
+        a.iter().all(
+            |x| !matches!(x, GcpAction::UpdateProjectRoles { member, .. } if member == &format!("serviceAccount:{SA}"))
+        ),
+        "the old account keeps its roles: {a:#?}"
+    );
+    assert!(matches!(a[2], GcpAction::PatchFunction { service_account: Some(s), .. } if *s == dedicated_email()));
+    let editor = p
+        .findings
+        .iter()
+        .find(|f| f.check == "gcp.identity.undeclaredRole")
+        .unwrap();
+    assert!(
+        editor.remediable && editor.message.contains("editInPlaceIfExclusive is off"),
+        "{}",
+        editor.message
+    );
+    // Without createIfShared it is reported, and nothing is written.
+    let mut s = spec();
+    s.identity.as_mut().unwrap().create_if_shared = false;
+    let p = run(s, &o);
+    assert!(p.actions.is_empty());
+    assert!(p.findings.iter().all(|f| !f.remediable));
+}
+
+fn opted_in() -> FunctionPostureSpec {
+    let mut s = spec();
+    s.identity.as_mut().unwrap().edit_in_place_if_exclusive = true;
+    s.identity.as_mut().unwrap().create_if_shared = false;
+    s
+}
+
+#[test]
+fn opted_in_accounts_change_in_place_only_when_proved_exclusive() {
+    let mut o = compliant();
+    o.project_roles = ["roles/editor".to_string()].into();
+    // Every piece of evidence clean: changed in place.
+    o.exclusivity = Some(Exclusivity {
+        actors: Some(BTreeSet::new()),
+        unobserved: vec![],
+    });
+    let p = run(opted_in(), &o);
+    assert!(
+        matches!(actions(&p)[0], GcpAction::UpdateProjectRoles { member, .. } if member == &format!("serviceAccount:{SA}"))
+    );
+    assert!(p.findings.iter().any(|f| f.message.contains("opted in")));
+    // Each missing proof keeps it untouched, and says why.
+    let cases: Vec<(Option<Exclusivity>, &str)> = vec![
+        (None, "was not observed"),
+        (
+            Some(Exclusivity {
+                actors: None,
+                unobserved: vec![],
+            }),
+            "could not be read",
+        ),
+        (
+            Some(Exclusivity {
+                actors: Some(["user:ops@example.com".to_string()].into()),
+                unobserved: vec![],
+            }),
+            "lets user:ops@example.com act as it",
+        ),
+        (
+            Some(Exclusivity {
+                actors: Some(BTreeSet::new()),
+                unobserved: vec!["Compute Engine VM instances".into()],
+            }),
+            "does not observe whether Compute Engine VM instances run as it",
+        ),
+    ];
+    for (ex, why) in cases {
+        o.exclusivity = ex;
+        let p = run(opted_in(), &o);
+        assert!(p.actions.is_empty(), "{why}: {:#?}", p.actions);
+        let f = p
+            .findings
+            .iter()
+            .find(|f| f.check == "gcp.identity.undeclaredRole")
+            .unwrap();
+        assert!(!f.remediable && f.message.contains(why), "{why}: {}", f.message);
+    }
+    // Opting in never covers a shared, default or foreign account.
+    for (account, uid, shared) in [
+        (SA, Some("1"), true),
+        ("123456789012-compute@developer.gserviceaccount.com", Some("2"), false),
+        ("rt@other-project.iam.gserviceaccount.com", None, false),
+    ] {
+        let mut o = compliant();
+        o.service_account = account.into();
+        o.service_account_unique_id = uid.map(str::to_string);
+        if shared {
+            o.shared_with = vec!["projects/shop-prod/locations/europe-west1/functions/billing".into()];
+        }
+        o.project_roles = ["roles/editor".to_string()].into();
+        o.exclusivity = Some(Exclusivity {
+            actors: Some(BTreeSet::new()),
+            unobserved: vec![],
+        });
+        assert!(run(opted_in(), &o).actions.is_empty(), "{account}");
+    }
+}
+
+#[test]
+fn a_default_account_of_another_number_is_not_this_projects_and_is_left_alone() {
+    // The spec said 999 but the project is 123456789012: the number is
+    // verified before planning, so 999-compute@… is a foreign account here.
+    let mut o = compliant();
+    o.service_account = "999-compute@developer.gserviceaccount.com".into();
+    o.service_account_unique_id = None;
+    o.project_roles = ["roles/editor".to_string()].into();
+    let p = run(opted_in(), &o);
+    assert!(p.actions.is_empty());
+    assert!(
+        p.findings
+            .iter()
+            .any(|f| f.message.contains("not a service account of project shop-prod"))
+    );
 }
 
 #[test]
 fn public_ingress_and_public_invokers_are_closed() {
     let mut o = compliant();
     o.ingress = "ALLOW_ALL".into();
-    o.invokers = Some(
-        [
-            "allUsers".to_string(),
-            ME.to_string(),
-            "user:dev@example.com".to_string(),
-        ]
-        .into(),
-    );
+    o.invokers = invokers_of(&["allUsers", ME, "user:dev@example.com"]);
     let p = run(spec(), &o);
     assert_eq!(
         checks(&p),
@@ -249,7 +453,7 @@ fn public_ingress_and_public_invokers_are_closed() {
         &GcpAction::UpdateInvokers {
             service: o.service.clone(),
             add: vec![],
-            remove: vec!["allUsers".into(), "user:dev@example.com".into()],
+            remove: vec![mr("allUsers", INVOKER), mr("user:dev@example.com", INVOKER)],
         }
     );
 }
@@ -257,7 +461,7 @@ fn public_ingress_and_public_invokers_are_closed() {
 #[test]
 fn unlisted_invokers_stay_when_remove_unlisted_is_false_but_public_ones_go() {
     let mut o = compliant();
-    o.invokers = Some(["allAuthenticatedUsers".to_string(), "user:dev@example.com".to_string()].into());
+    o.invokers = invokers_of(&["allAuthenticatedUsers", "user:dev@example.com"]);
     let mut s = spec();
     s.triggers.as_mut().unwrap().remove_unlisted = false;
     let p = run(s, &o);
@@ -266,7 +470,7 @@ fn unlisted_invokers_stay_when_remove_unlisted_is_false_but_public_ones_go() {
         vec![&GcpAction::UpdateInvokers {
             service: o.service.clone(),
             add: vec![ME.into()],
-            remove: vec!["allAuthenticatedUsers".into()],
+            remove: vec![mr("allAuthenticatedUsers", INVOKER)],
         }]
     );
 }
@@ -355,18 +559,10 @@ fn ownership_label_is_claimed_keeping_other_labels_and_respected() {
     let mut o = compliant();
     o.labels = BTreeMap::from([("team".to_string(), "checkout".to_string())]);
     let p = run(spec(), &o);
-    let GcpAction::PatchFunction { labels: Some(l), .. } = actions(&p)[0] else {
+    let GcpAction::PatchFunction { claim: Some(l), .. } = actions(&p)[0] else {
         panic!()
     };
-    assert_eq!(
-        l.get("team").map(String::as_str),
-        Some("checkout"),
-        "other labels are kept"
-    );
-    assert_eq!(
-        l.get(names::OWNER_LABEL),
-        Some(&names::owner_label_value("test/shop/orders"))
-    );
+    assert_eq!(l, &names::owner_label_value("test/shop/orders"));
     assert_eq!(actions(&p)[0].mask(), vec!["labels"]);
     o.labels.insert(names::OWNER_LABEL.into(), "someone-else".into());
     o.ingress = "ALLOW_ALL".into();
@@ -386,10 +582,216 @@ fn ownership_label_is_claimed_keeping_other_labels_and_respected() {
     assert!(
         actions(&p)
             .iter()
-            .all(|a| !matches!(a, GcpAction::PatchFunction { labels: Some(_), .. })),
+            .all(|a| !matches!(a, GcpAction::PatchFunction { claim: Some(_), .. })),
         "Audit claims nothing (its planned writes are shown, never applied)"
     );
 }
+
+#[test]
+fn claim_and_configuration_are_one_update() {
+    let mut o = compliant();
+    o.labels.clear();
+    o.ingress = "ALLOW_ALL".into();
+    o.vpc_connector = String::new();
+    let p = run(spec(), &o);
+    let patches: Vec<_> = actions(&p)
+        .into_iter()
+        .filter(|a| matches!(a, GcpAction::PatchFunction { .. }))
+        .collect();
+    assert_eq!(patches.len(), 1, "one redeploy: {patches:#?}");
+    assert_eq!(
+        patches[0].mask(),
+        vec![
+            "service_config.ingress_settings",
+            "service_config.vpc_connector",
+            "labels"
+        ]
+    );
+}
+
+#[test]
+fn the_event_triggers_own_account_keeps_its_invoke_grant() {
+    let trigger_sa = "events@shop-prod.iam.gserviceaccount.com";
+    let mut o = compliant();
+    o.event_trigger = Some(EventTrigger {
+        event_type: "google.cloud.pubsub.topic.v1.messagePublished".into(),
+        pubsub_topic: "projects/shop-prod/topics/orders".into(),
+        service_account: trigger_sa.into(),
+    });
+    let m = format!("serviceAccount:{trigger_sa}");
+    o.invokers = invokers_of(&[ME, &m, "user:dev@example.com"]);
+    let mut s = spec();
+    s.triggers.as_mut().unwrap().gcp.as_mut().unwrap().invokers = Some(vec![]);
+    let p = run(s, &o);
+    let f = p
+        .findings
+        .iter()
+        .find(|f| f.check == "gcp.triggers.eventTriggerInvoker")
+        .expect("reported");
+    assert!(
+        !f.remediable && f.message.contains("stop event delivery"),
+        "{}",
+        f.message
+    );
+    let GcpAction::UpdateInvokers { remove, .. } = actions(&p)[0] else {
+        panic!("{:#?}", p.actions)
+    };
+    assert!(!remove.iter().any(|r| r.member == m), "{remove:?}");
+    assert_eq!(remove.len(), 2, "the others go: {remove:?}");
+    // An empty trigger account means the default compute account delivers.
+    let mut o2 = o.clone();
+    o2.event_trigger.as_mut().unwrap().service_account = String::new();
+    let dflt = format!("serviceAccount:{}", o2.default_compute_account());
+    o2.invokers = invokers_of(&[&dflt]);
+    let mut s = spec();
+    s.triggers.as_mut().unwrap().gcp.as_mut().unwrap().invokers = Some(vec![]);
+    assert!(run(s, &o2).actions.is_empty());
+}
+
+/// Open configurations on the service's IAM policy, each through a role
+/// other than roles/run.invoker: reported Critical/High and removed
+/// member-scoped where Enforce may.
+#[test]
+fn every_invoke_role_is_judged() {
+    let cases: Vec<(InvokeGrant, &str, Severity, bool)> = vec![
+        (
+            grant("allUsers", "roles/run.admin"),
+            "gcp.triggers.publicInvoker",
+            Severity::Critical,
+            true,
+        ),
+        (
+            grant("allAuthenticatedUsers", "roles/run.developer"),
+            "gcp.triggers.publicInvoker",
+            Severity::Critical,
+            true,
+        ),
+        (
+            grant("user:dev@example.com", "roles/editor"),
+            "gcp.triggers.unlistedInvoker",
+            Severity::High,
+            true,
+        ),
+        (
+            grant("user:a@example.com", "roles/owner"),
+            "gcp.triggers.unlistedInvoker",
+            Severity::High,
+            true,
+        ),
+        (
+            grant("user:b@example.com", "roles/run.servicesInvoker"),
+            "gcp.triggers.unlistedInvoker",
+            Severity::High,
+            true,
+        ),
+        (
+            grant("group:c@example.com", "projects/shop-prod/roles/caller"),
+            "gcp.triggers.unlistedInvoker",
+            Severity::High,
+            true,
+        ),
+        (
+            InvokeGrant {
+                conditional: true,
+                ..grant("allUsers", INVOKER)
+            },
+            "gcp.triggers.publicInvoker",
+            Severity::Critical,
+            false,
+        ),
+    ];
+    for (g, check, severity, fixable) in cases {
+        let mut o = compliant();
+        o.invokers = Some(vec![grant(ME, INVOKER), g.clone()]);
+        let p = run(spec(), &o);
+        assert_eq!(checks(&p), vec![check], "{g:?}");
+        assert_eq!(
+            (p.findings[0].severity, p.findings[0].remediable),
+            (severity, fixable),
+            "{g:?}"
+        );
+        let removed: Vec<MemberRole> = actions(&p)
+            .iter()
+            .flat_map(|a| match a {
+                GcpAction::UpdateInvokers { remove, .. } => remove.clone(),
+                _ => vec![],
+            })
+            .collect();
+        if fixable {
+            assert_eq!(removed, vec![mr(&g.member, &g.role)], "{g:?}");
+        } else {
+            assert!(removed.is_empty(), "a conditional binding is never touched: {g:?}");
+        }
+    }
+}
+
+#[test]
+fn a_role_whose_permissions_cannot_be_read_is_not_judged_and_never_passed() {
+    let mut o = compliant();
+    o.unjudged_roles = vec![UnjudgedRole {
+        role: "organizations/1/roles/mystery".into(),
+        members: vec!["user:x@example.com".into()],
+        reason: "permission denied".into(),
+    }];
+    let p = run(spec(), &o);
+    assert_eq!(checks(&p), vec!["gcp.triggers.unjudgedRole"]);
+    assert!(!p.compliant());
+    assert_eq!(p.findings[0].severity, Severity::High);
+    assert!(p.actions.is_empty());
+}
+
+/// A change to an observed function and its spec, for table tests.
+type Change = Box<dyn Fn(&mut ObservedFunction, &mut FunctionPostureSpec)>;
+
+/// Correct configurations stay compliant: no false alarm.
+#[test]
+fn correct_configurations_are_compliant() {
+    let trigger = format!("serviceAccount:{SA}");
+    let cases: Vec<(&str, Change)> = vec![
+        ("declared invoker through run.invoker", Box::new(|_, _| {})),
+        (
+            "declared invoker also through roles/run.admin",
+            Box::new(|o, _| o.invokers.as_mut().unwrap().push(grant(ME, "roles/run.admin"))),
+        ),
+        (
+            "declared invoker only through a custom role",
+            Box::new(|o, _| o.invokers = Some(vec![grant(ME, "projects/shop-prod/roles/caller")])),
+        ),
+        (
+            "the event trigger's account declared as an invoker",
+            Box::new(move |o, s| {
+                o.event_trigger = Some(EventTrigger {
+                    service_account: SA.into(),
+                    ..EventTrigger::default()
+                });
+                o.invokers.as_mut().unwrap().push(grant(&trigger, INVOKER));
+                s.triggers.as_mut().unwrap().gcp.as_mut().unwrap().invokers = Some(vec![ME.into(), trigger.clone()]);
+            }),
+        ),
+        (
+            "a minted account with exactly the declared roles",
+            Box::new(|o, _| {
+                o.service_account = dedicated_email();
+                o.service_account_unique_id = Some("7".into());
+                o.minted = ["7".to_string()].into();
+            }),
+        ),
+        (
+            "an unrecorded account with exactly the declared roles",
+            Box::new(|o, _| o.minted.clear()),
+        ),
+    ];
+    for (what, change) in cases {
+        let mut o = compliant();
+        let mut s = spec();
+        change(&mut o, &mut s);
+        let p = run(s, &o);
+        assert!(p.findings.is_empty(), "{what}: {:#?}", p.findings);
+        assert!(p.actions.is_empty(), "{what}: {:#?}", p.actions);
+    }
+}
+
+// ---------------------------------------------------------------- the sweep
 
 /// Deterministic generator for the sweep.
 struct Rng(u64);
@@ -408,44 +810,231 @@ impl Rng {
     }
 }
 
+/// The evaluator's own view of the world: plain (role, member, conditional)
+/// bindings, written without any of the planner's or applier's functions.
+#[derive(Clone, Debug, PartialEq)]
+struct World {
+    project: Vec<(String, String, bool)>,
+    service: Vec<(String, String, bool)>,
+    runs_as: String,
+    created: BTreeSet<String>,
+}
+
+/// Roles the evaluator knows let their members invoke (its own list: the
+/// custom role the generator uses carries run.routes.invoke).
+const EVAL_INVOKE_ROLES: [&str; 4] = [
+    "roles/run.invoker",
+    "roles/run.admin",
+    "roles/editor",
+    "projects/shop-prod/roles/caller",
+];
+
+impl World {
+    fn roles(&self, member: &str) -> BTreeSet<String> {
+        self.project
+            .iter()
+            .filter(|(_, m, _)| m == member)
+            .map(|(r, _, c)| format!("{r}{}", if *c { "?" } else { "" }))
+            .collect()
+    }
+
+    fn can_invoke(&self, member: &str) -> bool {
+        self.service
+            .iter()
+            .any(|(r, m, _)| m == member && EVAL_INVOKE_ROLES.contains(&r.as_str()))
+    }
+
+    fn members(&self) -> BTreeSet<String> {
+        self.project
+            .iter()
+            .chain(&self.service)
+            .map(|(_, m, _)| m.clone())
+            .collect()
+    }
+
+    /// What Enforce would leave: each action interpreted literally.
+    fn after(&self, acts: &[&GcpAction]) -> World {
+        let mut w = self.clone();
+        for a in acts {
+            match a {
+                GcpAction::CreateServiceAccount {
+                    account_id, project, ..
+                } => {
+                    w.created
+                        .insert(format!("{account_id}@{project}.iam.gserviceaccount.com"));
+                }
+                GcpAction::UpdateProjectRoles {
+                    member, add, remove, ..
+                } => {
+                    w.project
+                        .retain(|(r, m, c)| !(m == member && !*c && remove.contains(r)));
+                    for r in add {
+                        if !w.project.iter().any(|(r2, m, c)| r2 == r && m == member && !*c) {
+                            w.project.push((r.clone(), member.clone(), false));
+                        }
+                    }
+                }
+                GcpAction::UpdateInvokers { add, remove, .. } => {
+                    w.service
+                        .retain(|(r, m, c)| *c || !remove.iter().any(|x| &x.member == m && &x.role == r));
+                    for m in add {
+                        w.service.push((INVOKER.into(), m.clone(), false));
+                    }
+                }
+                GcpAction::PatchFunction { service_account, .. } => {
+                    if let Some(sa) = service_account {
+                        w.runs_as = sa.clone();
+                    }
+                }
+            }
+        }
+        w
+    }
+}
+
 #[test]
-fn no_action_ever_grants_beyond_the_spec() {
+fn no_plan_ever_widens_access_or_touches_a_bystander() {
     let mut r = Rng(0x2545f4914f6cdd1d);
     let mut seen = BTreeSet::new();
-    for i in 0..3000 {
+    let declared_roles: BTreeSet<String> = ["roles/datastore.user".to_string()].into();
+    let dedicated = dedicated_email();
+    let event_sa = "events@shop-prod.iam.gserviceaccount.com";
+    let accounts = [
+        SA.to_string(),
+        "123456789012-compute@developer.gserviceaccount.com".to_string(),
+        "shop-prod@appspot.gserviceaccount.com".to_string(),
+        // A default account named with a wrong number: another project's.
+        "999-compute@developer.gserviceaccount.com".to_string(),
+        dedicated.clone(),
+        event_sa.to_string(),
+    ];
+    for i in 0..5000 {
         let mut s = spec();
         s.mode = r.pick(&[Mode::Enforce, Mode::Audit]);
-        s.identity.as_mut().unwrap().create_if_shared = r.coin();
+        let idc = s.identity.as_mut().unwrap();
+        idc.create_if_shared = r.coin();
+        idc.edit_in_place_if_exclusive = r.coin();
         let t = s.triggers.as_mut().unwrap();
         t.remove_unlisted = r.coin();
         t.public_access = r.pick(&[PublicAccess::Deny, PublicAccess::RequireAuth]);
-        if r.coin() {
-            t.gcp.as_mut().unwrap().invokers = None;
-        }
+        t.gcp.as_mut().unwrap().invokers = r.pick(&[None, Some(vec![]), Some(vec![ME.to_string()])]);
+
         let mut o = compliant();
-        o.service_account = r.pick(&[SA.to_string(), String::new(), o.default_compute_account()]);
+        o.service_account = r.pick(&accounts);
+        let current = o.account();
+        let foreign = current.starts_with("999-");
+        o.service_account_unique_id = (!foreign).then(|| format!("uid-{current}"));
         if r.coin() {
+            // Shared with another function.
             o.shared_with = vec!["projects/shop-prod/locations/us-central1/functions/x".into()];
         }
-        o.project_roles = r.pick(&[
-            BTreeSet::new(),
-            ["roles/editor".to_string()].into(),
-            ["roles/datastore.user".to_string(), "roles/owner".to_string()].into(),
-        ]);
-        o.dedicated = r.pick(&[None, Some(BTreeSet::new()), Some(["roles/owner".to_string()].into())]);
-        o.ingress = r.pick(&["ALLOW_ALL".to_string(), "ALLOW_INTERNAL_ONLY".to_string()]);
-        o.invokers = r.pick(&[
+        let minted_current = r.coin() && !foreign;
+        let dedicated_exists = r.coin() || current == dedicated;
+        let dedicated_minted = r.coin();
+        if minted_current {
+            o.minted.insert(format!("uid-{current}"));
+        }
+        if dedicated_minted {
+            o.minted.insert(format!("uid-{dedicated}"));
+        }
+        o.exclusivity = r.pick(&[
             None,
-            Some(["allUsers".to_string()].into()),
-            Some(["user:x@example.com".to_string(), ME.to_string()].into()),
+            Some(Exclusivity {
+                actors: Some(BTreeSet::new()),
+                unobserved: vec![],
+            }),
+            Some(Exclusivity {
+                actors: Some(["user:ops@example.com".to_string()].into()),
+                unobserved: vec![],
+            }),
+            Some(Exclusivity {
+                actors: Some(BTreeSet::new()),
+                unobserved: vec!["GKE workloads".into()],
+            }),
         ]);
-        o.vpc_connector = r.pick(&[String::new(), CONNECTOR.to_string()]);
-        o.egress = r.pick(&["PRIVATE_RANGES_ONLY".to_string(), "ALL_TRAFFIC".to_string()]);
+
+        // The observed project policy, from which the planner's view derives.
+        let mut world = World {
+            project: vec![("roles/owner".into(), "user:owner@example.com".into(), false)],
+            service: vec![],
+            runs_as: current.clone(),
+            created: BTreeSet::new(),
+        };
+        for role in r.pick(&[
+            vec![],
+            vec!["roles/editor"],
+            vec!["roles/datastore.user", "roles/owner"],
+            vec!["roles/datastore.user"],
+        ]) {
+            world.project.push((role.into(), member(&current), false));
+        }
+        if r.coin() {
+            world
+                .project
+                .push(("roles/storage.admin".into(), member(&current), true));
+        }
+        if dedicated_exists && current != dedicated {
+            for role in r.pick(&[vec![], vec!["roles/owner"], vec!["roles/datastore.user"]]) {
+                world.project.push((role.into(), member(&dedicated), false));
+            }
+        }
+        for (role, m) in [
+            (INVOKER, "allUsers"),
+            (INVOKER, ME),
+            ("roles/run.admin", "user:dev@example.com"),
+            ("roles/editor", "allAuthenticatedUsers"),
+            ("projects/shop-prod/roles/caller", "group:callers@example.com"),
+            (INVOKER, "serviceAccount:events@shop-prod.iam.gserviceaccount.com"),
+            ("roles/run.viewer", "user:viewer@example.com"),
+        ] {
+            if r.coin() {
+                world.service.push((role.into(), m.into(), r.next().is_multiple_of(5)));
+            }
+        }
+        if r.coin() {
+            o.event_trigger = Some(EventTrigger {
+                service_account: event_sa.into(),
+                ..EventTrigger::default()
+            });
+        }
+        // The planner's view of that world.
+        let roles_of = |m: &str, conditional: bool| -> BTreeSet<String> {
+            world
+                .project
+                .iter()
+                .filter(|(_, x, c)| x == m && *c == conditional)
+                .map(|(r, _, _)| r.clone())
+                .collect()
+        };
+        o.project_roles = roles_of(&member(&current), false);
+        o.conditional_roles = roles_of(&member(&current), true);
+        o.dedicated = dedicated_exists.then(|| DedicatedAccount {
+            email: dedicated.clone(),
+            unique_id: format!("uid-{dedicated}"),
+            roles: roles_of(&member(&dedicated), false),
+        });
+        o.invokers = Some(
+            world
+                .service
+                .iter()
+                .filter(|(r, _, _)| EVAL_INVOKE_ROLES.contains(&r.as_str()))
+                .map(|(r, m, c)| InvokeGrant {
+                    member: m.clone(),
+                    role: r.clone(),
+                    conditional: *c,
+                })
+                .collect(),
+        );
         if r.coin() {
             o.labels.clear();
         }
-        let p = posture(s.clone());
-        let declared_roles: BTreeSet<String> = ["roles/datastore.user".to_string()].into();
+
+        let p = plan(&posture(s.clone()), &o);
+        let acts = actions(&p);
+        for a in &acts {
+            seen.insert(a.op());
+        }
+        let after = world.after(&acts);
         let declared_invokers: BTreeSet<String> = s
             .triggers
             .as_ref()
@@ -454,52 +1043,90 @@ fn no_action_ever_grants_beyond_the_spec() {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        for a in actions(&plan(&p, &o)) {
-            seen.insert(a.op());
-            match a {
-                GcpAction::UpdateProjectRoles { member, add, .. } => {
-                    assert!(
-                        add.iter().all(|r| declared_roles.contains(r)),
-                        "case {i}: granted undeclared {add:?}"
-                    );
-                    let shared_or_default = !o.shared_with.is_empty() || o.runs_as_default();
-                    let own = member == &format!("serviceAccount:{}", o.service_account);
-                    assert!(
-                        !(own && shared_or_default),
-                        "case {i}: changed a shared or default account"
-                    );
-                }
-                GcpAction::UpdateInvokers { add, .. } => {
-                    assert!(
-                        add.iter().all(|m| declared_invokers.contains(m)),
-                        "case {i}: granted invoker {add:?}"
-                    );
-                    assert!(!add.iter().any(|m| PUBLIC_MEMBERS.contains(&m.as_str())));
-                }
-                GcpAction::PatchFunction {
-                    ingress,
-                    service_account,
-                    egress,
-                    vpc_connector,
-                    labels,
-                    ..
-                } => {
-                    assert!(ingress.as_deref() != Some("ALLOW_ALL"), "case {i}: opened ingress");
-                    if let Some(sa) = service_account {
-                        assert!(
-                            sa.starts_with("zf-orders-"),
-                            "case {i}: switched to an account zerofn did not make: {sa}"
-                        );
-                    }
-                    assert!(egress.as_deref().is_none_or(|e| e == "ALL_TRAFFIC"));
-                    assert!(vpc_connector.as_deref().is_none_or(|c| c == CONNECTOR));
-                    if let Some(l) = labels {
-                        assert_eq!(l.len(), o.labels.len() + 1, "case {i}: labels lost");
-                    }
-                }
-                GcpAction::CreateServiceAccount { .. } => {}
+
+        // Which accounts zerofn may change, judged from the raw evidence.
+        let exclusive_evidence = s.identity.as_ref().unwrap().edit_in_place_if_exclusive
+            && o.exclusivity
+                .as_ref()
+                .is_some_and(|e| e.actors.as_ref().is_some_and(BTreeSet::is_empty) && e.unobserved.is_empty());
+        let is_default = current.ends_with("-compute@developer.gserviceaccount.com")
+            || current.ends_with("@appspot.gserviceaccount.com");
+        let may_change_current =
+            !is_default && !foreign && o.shared_with.is_empty() && (minted_current || exclusive_evidence);
+        let new_dedicated = after.created.contains(&dedicated);
+        let may_change_dedicated = new_dedicated || dedicated_minted;
+
+        for m in world.members().union(&after.members()) {
+            let (before_r, after_r) = (world.roles(m), after.roles(m));
+            let mine =
+                (m == &member(&current) && may_change_current) || (m == &member(&dedicated) && may_change_dedicated);
+            if mine {
+                assert!(
+                    after_r.difference(&before_r).all(|r| declared_roles.contains(r)),
+                    "case {i}: {m} gained undeclared roles {after_r:?} (had {before_r:?})"
+                );
+            } else {
+                assert_eq!(before_r, after_r, "case {i}: bystander {m} changed\n{o:#?}\n{acts:#?}");
+            }
+            if after.can_invoke(m) && !world.can_invoke(m) {
+                assert!(declared_invokers.contains(m), "case {i}: {m} may now invoke");
+            }
+            if m == "serviceAccount:events@shop-prod.iam.gserviceaccount.com" && o.event_trigger.is_some() {
+                assert_eq!(
+                    world.can_invoke(m),
+                    after.can_invoke(m),
+                    "case {i}: event delivery changed"
+                );
             }
         }
+        for pub_m in PUBLIC_MEMBERS {
+            assert!(
+                !after.can_invoke(pub_m) || world.can_invoke(pub_m),
+                "case {i}: {pub_m} may now invoke"
+            );
+        }
+        let conditional = |w: &World| -> Vec<(String, String, bool)> {
+            w.project.iter().chain(&w.service).filter(|b| b.2).cloned().collect()
+        };
+        assert_eq!(
+            conditional(&world),
+            conditional(&after),
+            "case {i}: a conditional binding changed"
+        );
+        if after.runs_as != world.runs_as {
+            assert_eq!(after.runs_as, dedicated, "case {i}: switched elsewhere");
+            assert!(
+                may_change_dedicated,
+                "case {i}: switched to an account zerofn cannot prove it minted"
+            );
+            assert!(
+                after
+                    .roles(&member(&dedicated))
+                    .iter()
+                    .all(|r| declared_roles.contains(r)),
+                "case {i}: the new identity holds undeclared roles"
+            );
+        }
+        for a in &acts {
+            if let GcpAction::PatchFunction {
+                ingress,
+                egress,
+                vpc_connector,
+                ..
+            } = a
+            {
+                assert!(ingress.as_deref() != Some("ALLOW_ALL"), "case {i}: opened ingress");
+                assert!(egress.as_deref().is_none_or(|e| e == "ALL_TRAFFIC"));
+                assert!(vpc_connector.as_deref().is_none_or(|c| c == CONNECTOR));
+            }
+        }
+        assert!(
+            acts.iter()
+                .filter(|a| matches!(a, GcpAction::PatchFunction { .. }))
+                .count()
+                <= 1,
+            "case {i}: more than one update of the function"
+        );
     }
     for op in [
         "CreateServiceAccount",
