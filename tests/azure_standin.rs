@@ -13,7 +13,7 @@ const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
 const CLIENT: &str = "c1c1c1c1-0000-4000-8000-000000000001";
 const SECRET: &str = "s3cret-value";
 const RG: &str = "rg-fn";
-const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382d0c24";
+const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 const BLOB_READER: &str = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
 
 fn subnet() -> String {
@@ -423,4 +423,181 @@ async fn a_conflicting_operation_in_progress_is_retried() {
         arm.site_config(RG, "orders").expect("config")["properties"]["minTlsVersion"],
         "1.2"
     );
+}
+
+const FDID: &str = "0d5f0c7b-93d1-4d43-8a53-2b8e4c52e5a1";
+
+/// `edge`: an explicit `{Any, Allow, 100}` rule as ARM templates write it
+/// next to a Deny rule, default action unset; its SCM site with its own
+/// open rules; a staging slot nobody restricted; a team tag.
+fn edge_world() -> AzureWorld {
+    AzureWorld::new(TENANT, SUB)
+        .client(CLIENT, SECRET)
+        .site(SiteSeed {
+            ip_security_restrictions: vec![
+                serde_json::json!({"name": "AllowAll", "priority": 100, "action": "Allow", "ipAddress": "Any"}),
+                serde_json::json!({"name": "block", "priority": 50, "action": "Deny", "ipAddress": "198.51.100.0/24"}),
+            ],
+            scm_ip_security_restrictions: vec![serde_json::json!(
+                {"name": "scmblock", "priority": 60, "action": "Deny", "ipAddress": "198.51.100.0/24"}
+            )],
+            tags: BTreeMap::from([("team".to_string(), "edge".to_string())]),
+            ..SiteSeed::new(RG, "edge")
+        })
+        .slot("edge", SiteSeed::new(RG, "staging"))
+}
+
+fn edge_posture() -> String {
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: edge, namespace: shop}}\nspec:\n  accountRef: {{name: azure}}\n  function: {{azure: {{resourceGroup: {RG}, name: edge}}}}\n  mode: Enforce\n  triggers:\n    publicAccess: RequireAuth\n    removeUnlisted: false\n    azure:\n      requireAuthentication: false\n      hardenTransport: false\n      accessRestrictions:\n        - {{name: office, ipAddress: 203.0.113.0/24, priority: 100}}\n        - {{name: frontdoor, serviceTag: AzureFrontDoor.Backend, priority: 200, headers: {{x-azure-fdid: [\"{FDID}\"]}}}}\n"
+    )
+}
+
+fn names_of(rules: &Value) -> Vec<String> {
+    rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_scm_and_an_explicit_allow_any_are_judged_and_fixed() {
+    let arm = Arm::start(edge_world()).await.expect("stand-in");
+    let dir = TempDir::new("azure-edge");
+    let ca = dir.write("ca.pem", arm.ca_pem()).to_string_lossy().into_owned();
+    let acct = dir.write("account.yaml", &account(&arm)).to_string_lossy().into_owned();
+    let edge = dir.write("edge.yaml", &edge_posture()).to_string_lossy().into_owned();
+    let run = |cmd: &'static [&'static str]| {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        v.extend(["--azure-ca-file", &ca, "-o", "json", "-f", &acct, "-f", &edge].map(String::from));
+        async move { zerofn(&v.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+
+    let plan = run(&["plan"]).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let findings: Vec<Value> = plan.json()["postures"][0]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let find = |check: &str, field_prefix: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == check && f["field"].as_str().is_some_and(|x| x.starts_with(field_prefix)))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} at {field_prefix}: {findings:#?}"))
+    };
+    let open = find("azure.triggers.openAccessRestriction", "config/web");
+    assert_eq!(
+        (open["severity"].as_str(), open["remediable"].as_bool()),
+        (Some("Critical"), Some(true))
+    );
+    assert_eq!(
+        find("azure.triggers.scmAccessRestrictions", "config/web")["severity"],
+        "High"
+    );
+    assert_eq!(
+        find("azure.triggers.accessRestrictionsDefault", "slots/staging/")["severity"],
+        "High"
+    );
+    find("azure.triggers.missingAccessRestriction", "slots/staging/");
+    assert_eq!(arm.writes(), 0, "plan wrote");
+
+    let enforce = run(&["enforce", "--once"]).await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+    let web = arm.site_config(RG, "edge").expect("config/web")["properties"].clone();
+    // The open rule is gone, the Deny rule stays, the pin is written.
+    assert_eq!(
+        names_of(&web["ipSecurityRestrictions"]),
+        vec!["office", "frontdoor", "block", "Deny all"]
+    );
+    assert_eq!(web["ipSecurityRestrictions"][1]["headers"]["x-azure-fdid"][0], FDID);
+    assert_eq!(web["ipSecurityRestrictionsDefaultAction"], "Deny");
+    assert_eq!(web["scmIpSecurityRestrictionsDefaultAction"], "Deny");
+    assert_eq!(
+        names_of(&web["scmIpSecurityRestrictions"]),
+        vec!["scmblock", "Deny all"]
+    );
+    let slot = arm.site_config(RG, "edge/staging").expect("slot config/web")["properties"].clone();
+    assert_eq!(
+        names_of(&slot["ipSecurityRestrictions"]),
+        vec!["office", "frontdoor", "Deny all"]
+    );
+    // Ownership landed through the tags API, next to the team's tag.
+    let site = arm.site(RG, "edge").expect("edge");
+    assert_eq!(site["tags"]["zerofn.dev-owner"], "default/shop/edge");
+    assert_eq!(site["tags"]["team"], "edge");
+    let requests = arm.requests();
+    assert!(requests.iter().any(|r| {
+        r.method == "PATCH"
+            && r.path
+                .ends_with("/sites/edge/providers/Microsoft.Resources/tags/default")
+    }));
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.ends_with("/sites/edge"))
+            .all(|r| !r.body.contains("\"tags\"")),
+        "a site PATCH carried tags, which its contract does not take"
+    );
+
+    // Compliant now, and a second enforce writes nothing.
+    let again = run(&["plan"]).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    let before = arm.writes();
+    let second = run(&["enforce", "--once"]).await;
+    assert_eq!(writes(&second), 0, "{}", second.stdout);
+    assert_eq!(arm.writes(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_removes_only_our_ownership_tag_through_the_tags_api() {
+    let arm = Arm::start(edge_world()).await.expect("stand-in");
+    let dir = TempDir::new("azure-release");
+    let ca = dir.write("ca.pem", arm.ca_pem()).to_string_lossy().into_owned();
+    let acct = dir.write("account.yaml", &account(&arm)).to_string_lossy().into_owned();
+    let edge = dir.write("edge.yaml", &edge_posture()).to_string_lossy().into_owned();
+    let enforce = zerofn(&["enforce", "--once", "--azure-ca-file", &ca, "-f", &acct, "-f", &edge]).await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+    assert_eq!(
+        arm.site(RG, "edge").expect("edge")["tags"]["zerofn.dev-owner"],
+        "default/shop/edge"
+    );
+
+    let account: zerofn::api::AzureAccount = serde_json::from_value(serde_json::json!({
+        "tenantId": TENANT, "subscriptionId": SUB, "clientId": CLIENT, "credential": "ClientSecret",
+        "resourceManagerEndpoint": arm.url(), "authorityHost": arm.url(),
+    }))
+    .expect("account");
+    let tuning = zerofn::providers::azure::Tuning {
+        extra_roots: vec![arm.ca_pem().to_string()],
+        ..Default::default()
+    };
+    let provider = zerofn::providers::azure::AzureProvider::new(
+        account,
+        Some(SECRET.into()),
+        Default::default(),
+        tuning,
+        Duration::from_secs(1),
+    )
+    .expect("provider");
+    let spec: zerofn::api::FunctionPostureSpec = serde_json::from_value(serde_json::json!({
+        "accountRef": {"name": "azure"},
+        "function": {"azure": {"resourceGroup": RG, "name": "edge"}},
+    }))
+    .expect("spec");
+    use zerofn::providers::Provider;
+    // Another owner's posture releases nothing.
+    let stranger = zerofn::providers::Posture::new("other", "shop", "edge", spec.clone());
+    provider.release(&stranger).await.expect("release");
+    assert_eq!(
+        arm.site(RG, "edge").expect("edge")["tags"]["zerofn.dev-owner"],
+        "default/shop/edge"
+    );
+    let ours = zerofn::providers::Posture::new("default", "shop", "edge", spec);
+    provider.release(&ours).await.expect("release");
+    let tags = arm.site(RG, "edge").expect("edge")["tags"].clone();
+    assert!(tags["zerofn.dev-owner"].is_null(), "{tags}");
+    assert_eq!(tags["team"], "edge", "other tags kept");
 }

@@ -90,6 +90,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\ntriggers: {azure: {accessRestrictions: [{name: a, priority: 1, ipAddress: 10.0.0.0/8, serviceTag: AzureFrontDoor.Backend}]}}\n",
         "spec.triggers.azure.accessRestrictions[0]",
     ),
+    (
+        "access restriction pinned to a header App Service does not check",
+        "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\ntriggers: {azure: {accessRestrictions: [{name: fd, priority: 1, serviceTag: AzureFrontDoor.Backend, headers: {x-custom: [a]}}]}}\n",
+        "spec.triggers.azure.accessRestrictions[0].headers",
+    ),
 ];
 
 fn cel_paths(p: &FunctionPosture) -> Vec<String> {

@@ -22,7 +22,7 @@ mod azure {
     const SECRET: &str = "s3cret";
     const WEB: &str = "api-version=2024-04-01";
     const AUTHZ: &str = "api-version=2022-04-01";
-    const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382d0c24";
+    const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 
     fn world() -> AzureWorld {
         let w = AzureWorld::new(TENANT, SUB)
@@ -341,9 +341,15 @@ mod azure {
             )
             .await?;
         assert_eq!(a.body["properties"]["ipSecurityRestrictions"][0]["name"], "office");
+        // Like ARM, the list reads back with the implicit rule of its
+        // default action at the end.
+        assert_eq!(
+            a.body["properties"]["ipSecurityRestrictions"][1],
+            json!({"ipAddress": "Any", "action": "Deny", "priority": 2147483647, "name": "Deny all", "description": "Deny all access"})
+        );
         assert_eq!(
             a.body["properties"]["ipSecurityRestrictions"].as_array().map(Vec::len),
-            Some(1)
+            Some(2)
         );
         assert_eq!(a.body["properties"]["ftpsState"], "Disabled");
         // PUT is the whole document: ftpsState and restrictions revert.
@@ -354,7 +360,10 @@ mod azure {
         let cfg = arm.site_config("rg-fn", "fn-a").ok_or("no config")?;
         assert_eq!(cfg["properties"]["minTlsVersion"], "1.3");
         assert_eq!(cfg["properties"]["ftpsState"], "AllAllowed");
-        assert_eq!(cfg["properties"]["ipSecurityRestrictions"], json!([]));
+        assert_eq!(
+            cfg["properties"]["ipSecurityRestrictions"],
+            json!([{"ipAddress": "Any", "action": "Allow", "priority": 2147483647, "name": "Allow all", "description": "Allow all access"}])
+        );
         let a = c
             .send("PATCH", &path, Some(json!({"properties": {"minTlsVersion": "1.4"}})))
             .await?;
@@ -425,7 +434,8 @@ mod azure {
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.body["properties"]["httpsOnly"], true);
         assert_eq!(a.body["properties"]["virtualNetworkSubnetId"], subnet.as_str());
-        assert_eq!(a.body["tags"], json!({"owner": "zerofn"}));
+        // SitePatchResource carries no tags: they are ignored, not written.
+        assert_eq!(a.body["tags"], json!({}));
         let cfg = arm.site_config("rg-fn", "fn-a").ok_or("no config")?;
         assert_eq!(cfg["properties"]["vnetRouteAllEnabled"], true);
         assert_eq!(cfg["properties"]["publicNetworkAccess"], "Disabled");
@@ -761,6 +771,269 @@ mod azure {
         let a = c.send("PUT", &put, Some(body)).await?;
         assert_eq!(a.status, 201, "{}", a.body);
         assert_eq!(a.body["properties"]["principalType"], "ServicePrincipal");
+        Ok(())
+    }
+
+    /// Written from Azure's published built-in role list, not from the
+    /// stand-in's table, so a typo in both cannot pass.
+    #[test]
+    fn built_in_role_ids_are_the_published_ones() {
+        let published = [
+            ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"),
+            ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
+            ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+            ("User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"),
+            (
+                "Role Based Access Control Administrator",
+                "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+            ),
+            ("Website Contributor", "de139f84-1756-47ae-9be6-808fbbe84772"),
+            ("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"),
+            ("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"),
+            ("Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"),
+            ("Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88"),
+            ("Storage Queue Data Reader", "19e7f393-937e-4f77-808e-94535e297925"),
+            ("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6"),
+            ("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"),
+            ("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb"),
+        ];
+        assert_eq!(BUILTIN_ROLES.len(), published.len());
+        for (name, id) in published {
+            let served = BUILTIN_ROLES.iter().find(|(n, _)| *n == name).map(|(_, g)| *g);
+            assert_eq!(served, Some(id), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn slots_are_sites_of_their_own() -> TestResult {
+        let arm = Arm::start(world().slot(
+            "fn-a",
+            SiteSeed {
+                https_only: true,
+                ..SiteSeed::new("rg-fn", "staging")
+            },
+        ))
+        .await?;
+        let c = connect(&arm).await?;
+        let app = site_path("rg-fn", "fn-a");
+        let a = c.get(&format!("{app}/slots?{WEB}")).await?;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let slots = a.body["value"].as_array().cloned().unwrap_or_default();
+        assert_eq!(slots.len(), 1);
+        assert_eq!(slots[0]["id"], format!("{app}/slots/staging"));
+        assert_eq!(slots[0]["name"], "fn-a/staging");
+        assert_eq!(slots[0]["type"], "Microsoft.Web/sites/slots");
+        assert_eq!(slots[0]["properties"]["httpsOnly"], true);
+        assert_eq!(
+            slots[0]["properties"]["defaultHostName"],
+            "fn-a-staging.azurewebsites.net"
+        );
+        // Not in the app list; not under another app.
+        let all = c
+            .get(&format!("/subscriptions/{SUB}/providers/Microsoft.Web/sites?{WEB}"))
+            .await?;
+        assert!(
+            all.body["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|s| s["type"] == "Microsoft.Web/sites")
+        );
+        let other = c.get(&format!("{}/slots?{WEB}", site_path("rg-fn", "fn-b"))).await?;
+        assert_eq!(other.body["value"], json!([]));
+        // Its own config/web and authsettingsV2; a write to it leaves the app alone.
+        let slot = format!("{app}/slots/staging");
+        let a = c
+            .send(
+                "PATCH",
+                &format!("{slot}/config/web?{WEB}"),
+                Some(json!({"properties": {"ipSecurityRestrictionsDefaultAction": "Deny", "scmIpSecurityRestrictionsDefaultAction": "Deny"}})),
+            )
+            .await?;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["id"], format!("{slot}/config/web"));
+        assert_eq!(a.body["properties"]["ipSecurityRestrictions"][0]["name"], "Deny all");
+        assert_eq!(a.body["properties"]["scmIpSecurityRestrictions"][0]["name"], "Deny all");
+        let main = c.get(&format!("{app}/config/web?{WEB}")).await?;
+        assert_eq!(
+            main.body["properties"]["ipSecurityRestrictions"][0]["name"],
+            "Allow all"
+        );
+        let a = c.get(&format!("{slot}/config/authsettingsV2?{WEB}")).await?;
+        assert_eq!(a.status, 200);
+        assert_eq!(a.body["properties"]["platform"]["enabled"], false);
+        let a = c
+            .send(
+                "PATCH",
+                &format!("{slot}?{WEB}"),
+                Some(json!({"properties": {"publicNetworkAccess": "Disabled"}})),
+            )
+            .await?;
+        assert_eq!(a.body["properties"]["publicNetworkAccess"], "Disabled");
+        let a = c.get(&format!("{app}/slots/nope?{WEB}")).await?;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (404, Some("ResourceNotFound"))
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn scm_restrictions_any_and_header_pins_are_validated() -> TestResult {
+        let arm = Arm::start(world()).await?;
+        let c = connect(&arm).await?;
+        let path = format!("{}/config/web?{WEB}", site_path("rg-fn", "fn-a"));
+        let pinned = json!({"name": "fd", "priority": 200, "action": "Allow", "ipAddress": "AzureFrontDoor.Backend",
+                            "tag": "ServiceTag", "headers": {"x-azure-fdid": ["0d5f0c7b-93d1-4d43-8a53-2b8e4c52e5a1"]}});
+        let any = json!({"name": "AllowAll", "priority": 100, "action": "Allow", "ipAddress": "Any"});
+        let a = c
+            .send(
+                "PATCH",
+                &path,
+                Some(json!({"properties": {"ipSecurityRestrictions": [pinned.clone()],
+                    "scmIpSecurityRestrictions": [any.clone()], "scmIpSecurityRestrictionsUseMain": false}})),
+            )
+            .await?;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["properties"]["ipSecurityRestrictions"][0], pinned);
+        assert_eq!(a.body["properties"]["scmIpSecurityRestrictions"][0], any);
+        assert_eq!(
+            a.body["properties"]["scmIpSecurityRestrictions"][1]["name"],
+            "Allow all"
+        );
+        assert_eq!(a.body["properties"]["scmIpSecurityRestrictionsUseMain"], false);
+        // Writing back what was read keeps one list, not the implicit rule twice.
+        let listed = a.body["properties"]["ipSecurityRestrictions"].clone();
+        let a = c
+            .send(
+                "PATCH",
+                &path,
+                Some(json!({"properties": {"ipSecurityRestrictions": listed}})),
+            )
+            .await?;
+        assert_eq!(
+            a.body["properties"]["ipSecurityRestrictions"].as_array().map(Vec::len),
+            Some(2)
+        );
+        for (bad, field) in [
+            (
+                json!({"name": "h", "priority": 1, "action": "Allow", "ipAddress": "10.0.0.0/8", "headers": {"x-custom": ["a"]}}),
+                "headers.x-custom",
+            ),
+            (
+                json!({"name": "h", "priority": 1, "action": "Allow", "ipAddress": "10.0.0.0/8", "headers": {"x-azure-fdid": []}}),
+                "headers.x-azure-fdid",
+            ),
+            (
+                json!({"name": "h", "priority": 1, "action": "Allow", "ipAddress": "10.0.0.0/8", "headers": "x"}),
+                "headers",
+            ),
+        ] {
+            let a = c
+                .send(
+                    "PATCH",
+                    &path,
+                    Some(json!({"properties": {"scmIpSecurityRestrictions": [bad]}})),
+                )
+                .await?;
+            assert_eq!(a.status, 400, "{}", a.body);
+            let msg = a.body["error"]["message"].as_str().unwrap_or_default().to_string();
+            assert!(msg.contains(&format!("scmIpSecurityRestrictions[0].{field}")), "{msg}");
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn tags_go_through_the_resources_tags_api() -> TestResult {
+        let arm = Arm::start(world()).await?;
+        let c = connect(&arm).await?;
+        let tags = format!(
+            "{}/providers/Microsoft.Resources/tags/default",
+            site_path("rg-fn", "fn-a")
+        );
+        let v = "api-version=2021-04-01";
+        let a = c
+            .send(
+                "PATCH",
+                &format!("{tags}?{v}"),
+                Some(json!({"operation": "Merge", "properties": {"tags": {"team": "a", "owner": "x/y"}}})),
+            )
+            .await?;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["id"], tags);
+        assert_eq!(a.body["name"], "default");
+        assert_eq!(a.body["type"], "Microsoft.Resources/tags");
+        assert_eq!(a.body["properties"]["tags"], json!({"team": "a", "owner": "x/y"}));
+        // Merge keeps the others.
+        let a = c
+            .send(
+                "PATCH",
+                &format!("{tags}?{v}"),
+                Some(json!({"operation": "Merge", "properties": {"tags": {"cost": "1"}}})),
+            )
+            .await?;
+        assert_eq!(
+            a.body["properties"]["tags"],
+            json!({"team": "a", "owner": "x/y", "cost": "1"})
+        );
+        assert_eq!(arm.site("rg-fn", "fn-a").ok_or("site")?["tags"]["owner"], "x/y");
+        // Delete by name and value: a value that no longer matches stays.
+        let a = c
+            .send(
+                "PATCH",
+                &format!("{tags}?{v}"),
+                Some(json!({"operation": "Delete", "properties": {"tags": {"owner": "other", "cost": "1"}}})),
+            )
+            .await?;
+        assert_eq!(a.body["properties"]["tags"], json!({"team": "a", "owner": "x/y"}));
+        let a = c.get(&format!("{tags}?{v}")).await?;
+        assert_eq!(a.body["properties"]["tags"], json!({"team": "a", "owner": "x/y"}));
+        for (body, code) in [
+            (
+                json!({"operation": "Upsert", "properties": {"tags": {}}}),
+                "InvalidRequestContent",
+            ),
+            (
+                json!({"operation": "Merge", "properties": {"tags": {"a": 1}}}),
+                "InvalidRequestContent",
+            ),
+            (
+                json!({"operation": "Merge", "properties": {"tags": {"a/b": "1"}}}),
+                "InvalidTagNameCharacters",
+            ),
+        ] {
+            let a = c.send("PATCH", &format!("{tags}?{v}"), Some(body)).await?;
+            assert_eq!(
+                (a.status, a.body["error"]["code"].as_str()),
+                (400, Some(code)),
+                "{}",
+                a.body
+            );
+        }
+        let a = c.get(&format!("{tags}?api-version=2019-01-01")).await?;
+        assert_eq!(a.body["error"]["code"], "InvalidApiVersionParameter");
+        let a = c
+            .get(&format!(
+                "{}/providers/Microsoft.Resources/tags/default?{v}",
+                site_path("rg-fn", "nope")
+            ))
+            .await?;
+        assert_eq!(a.status, 404);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_role_definition_is_served_by_id_with_its_permissions() -> TestResult {
+        let arm = Arm::start(world()).await?;
+        let c = connect(&arm).await?;
+        let a = c
+            .get(&format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{CONTRIBUTOR}?{AUTHZ}"
+            ))
+            .await?;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["properties"]["roleName"], "Contributor");
+        assert_eq!(a.body["properties"]["permissions"][0]["actions"], json!(["*"]));
         Ok(())
     }
 }

@@ -413,6 +413,7 @@ pub enum AzurePublicNetworkAccess {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(validation = Rule::new("(has(self.ipAddress) ? 1 : 0) + (has(self.vnetSubnetResourceId) ? 1 : 0) + (has(self.serviceTag) ? 1 : 0) == 1").message("exactly one of ipAddress, vnetSubnetResourceId or serviceTag"))]
+#[x_kube(validation = Rule::new("!has(self.headers) || self.headers.all(h, h in ['x-azure-fdid', 'x-fd-healthprobe', 'x-forwarded-for', 'x-forwarded-host'] && size(self.headers[h]) >= 1 && size(self.headers[h]) <= 8)").message("headers: x-azure-fdid, x-fd-healthprobe, x-forwarded-for or x-forwarded-host (lowercase), each with 1 to 8 values").field_path(".headers"))]
 pub struct AzureAccessRestriction {
     #[schemars(length(min = 1, max = 32))]
     pub name: String,
@@ -425,6 +426,12 @@ pub struct AzureAccessRestriction {
     /// e.g. AzureFrontDoor.Backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tag: Option<String>,
+    /// HTTP header pins the rule also requires (x-azure-fdid,
+    /// x-fd-healthprobe, x-forwarded-for, x-forwarded-host → allowed values),
+    /// e.g. the one Front Door instance allowed in front of the app. A rule
+    /// with pins is a different rule from the same source without them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Vec<String>>,
     #[schemars(range(min = 1, max = 2147483647))]
     pub priority: i32,
 }

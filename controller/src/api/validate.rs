@@ -155,10 +155,27 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
                     "exactly one of ipAddress, vnetSubnetResourceId or serviceTag",
                 );
             }
+            if r.headers
+                .iter()
+                .any(|(h, v)| !AZURE_RESTRICTION_HEADERS.contains(&h.as_str()) || v.is_empty() || v.len() > 8)
+            {
+                e.push(
+                    format!("spec.triggers.azure.accessRestrictions[{i}].headers"),
+                    "headers: x-azure-fdid, x-fd-healthprobe, x-forwarded-for or x-forwarded-host (lowercase), each with 1 to 8 values",
+                );
+            }
         }
     }
     e.0
 }
+
+/// The headers App Service access restrictions can pin (ARM's names).
+const AZURE_RESTRICTION_HEADERS: [&str; 4] = [
+    "x-azure-fdid",
+    "x-fd-healthprobe",
+    "x-forwarded-for",
+    "x-forwarded-host",
+];
 
 /// Rules for a transition from `old` to `new` (the CLI never has an old
 /// object; the reconciler and the API server do).

@@ -10,6 +10,7 @@ mod authorization;
 mod errors;
 mod ids;
 mod managed_identity;
+mod resources;
 mod roles;
 mod server;
 mod token;

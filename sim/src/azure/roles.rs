@@ -3,12 +3,17 @@
 
 use serde_json::{Value, json};
 
-/// Built-in roles by name and by the GUID that is the same in every tenant.
+/// Built-in roles by name and by the GUID that is the same in every tenant,
+/// as Azure's published built-in role list gives them.
 pub const BUILTIN_ROLES: &[(&str, &str)] = &[
     ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"),
-    ("Contributor", "b24988ac-6180-42a0-ab88-20f7382d0c24"),
+    ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
     ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
     ("User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"),
+    (
+        "Role Based Access Control Administrator",
+        "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    ),
     ("Website Contributor", "de139f84-1756-47ae-9be6-808fbbe84772"),
     ("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"),
     ("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"),
@@ -66,6 +71,15 @@ pub(crate) fn definition_json(sub: &str, (name, guid): (&str, &str)) -> Value {
         ),
         "Reader" => (vec!["*/read"], vec![], vec![]),
         "User Access Administrator" => (vec!["*/read", "Microsoft.Authorization/*"], vec![], vec![]),
+        "Role Based Access Control Administrator" => (
+            vec![
+                "Microsoft.Authorization/roleAssignments/write",
+                "Microsoft.Authorization/roleAssignments/delete",
+                "*/read",
+            ],
+            vec![],
+            vec![],
+        ),
         "Website Contributor" => (
             vec!["Microsoft.Web/sites/*", "Microsoft.Web/serverFarms/join/action"],
             vec![],

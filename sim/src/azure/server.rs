@@ -5,7 +5,7 @@
 use super::errors::{ArmError, ArmResult, json_response};
 use super::ids::{eq_ci, guid, parse_query, percent_decode};
 use super::world::{AzureWorld, State, key};
-use super::{authorization, managed_identity, token, web};
+use super::{authorization, managed_identity, resources, token, web};
 use crate::tls::{TestCa, serve};
 use axum::Router;
 use axum::body::Bytes;
@@ -301,6 +301,7 @@ fn supported_versions(namespace: &str) -> &'static [&'static str] {
         "microsoft.web" => &["2024-04-01", "2023-12-01"],
         "microsoft.authorization" => &["2022-04-01"],
         "microsoft.managedidentity" => &["2023-01-31"],
+        "microsoft.resources" => &["2021-04-01", "2022-09-01", "2024-03-01"],
         _ => &[],
     }
 }
@@ -373,6 +374,7 @@ fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
     match namespace.to_ascii_lowercase().as_str() {
         "microsoft.web" => web::route(state, req),
         "microsoft.authorization" => authorization::route(state, req, at),
+        "microsoft.resources" => resources::route(state, req, at),
         _ => managed_identity::route(state, req),
     }
 }

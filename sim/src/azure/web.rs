@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
 const SITE_TYPE: &str = "Microsoft.Web/sites";
+const SLOT_TYPE: &str = "Microsoft.Web/sites/slots";
 const CONFIG_TYPE: &str = "Microsoft.Web/sites/config";
 
 pub(crate) fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
@@ -57,7 +58,21 @@ pub(crate) fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
             if !state.sites.contains_key(&k) {
                 return Err(ArmError::resource_not_found(SITE_TYPE, name, rg));
             }
-            site_route(state, req, &k, rest)
+            match rest {
+                ["slots"] => get_only(list_slots(state, req, &k)),
+                ["slots", slot, rest @ ..] => {
+                    let sk = key(rg, &format!("{name}/{slot}"));
+                    if !state.sites.contains_key(&sk) {
+                        return Err(ArmError::resource_not_found(
+                            SLOT_TYPE,
+                            &format!("{name}/{}", req.segs[9]),
+                            rg,
+                        ));
+                    }
+                    site_route(state, req, &sk, rest)
+                }
+                _ => site_route(state, req, &k, rest),
+            }
         }
         _ => Err(req.no_route()),
     }
@@ -159,7 +174,7 @@ fn list(state: &State, req: &Req, rg: Option<&str>) -> ArmResult<Reply> {
     let all: Vec<&Site> = state
         .sites
         .values()
-        .filter(|s| rg.is_none_or(|rg| eq_ci(rg, &s.rg)))
+        .filter(|s| s.slot_of.is_none() && rg.is_none_or(|rg| eq_ci(rg, &s.rg)))
         .collect();
     let skip = match req.query.get("$skipToken") {
         None => 0,
@@ -183,8 +198,30 @@ fn list(state: &State, req: &Req, rg: Option<&str>) -> ArmResult<Reply> {
     Ok(Reply::ok(out))
 }
 
+/// Every slot of an app (WebApps_ListSlots), in one page.
+fn list_slots(state: &State, req: &Req, app: &(String, String)) -> ArmResult<Reply> {
+    let Some(parent) = state.sites.get(app) else {
+        return Err(req.no_route());
+    };
+    let value: Vec<Value> = state
+        .sites
+        .values()
+        .filter(|s| s.slot_of.as_deref().is_some_and(|a| eq_ci(a, &parent.name)) && eq_ci(&s.rg, &parent.rg))
+        .map(|s| site_json(state, s))
+        .collect();
+    Ok(Reply::ok(json!({"value": value})))
+}
+
+/// A slot's host name is `{app}-{slot}`, as App Service names it.
+fn host_label(site: &Site) -> String {
+    match &site.slot_of {
+        Some(app) => format!("{app}-{}", site.name).to_ascii_lowercase(),
+        None => site.name.to_ascii_lowercase(),
+    }
+}
+
 fn host(site: &Site) -> String {
-    format!("{}.azurewebsites.net", site.name.to_ascii_lowercase())
+    format!("{}.azurewebsites.net", host_label(site))
 }
 
 /// A site as GET answers it: like ARM, the embedded siteConfig carries
@@ -206,10 +243,15 @@ pub(crate) fn site_json(state: &State, site: &Site) -> Value {
 
 fn site_view(state: &State, site: &Site, site_config: Value) -> Value {
     let host = host(site);
+    // ARM names a slot `app/slot`.
+    let (name, kind) = match &site.slot_of {
+        Some(app) => (format!("{app}/{}", site.name), SLOT_TYPE),
+        None => (site.name.clone(), SITE_TYPE),
+    };
     let mut out = json!({
         "id": state.site_id(site),
-        "name": site.name,
-        "type": SITE_TYPE,
+        "name": name,
+        "type": kind,
         "kind": "functionapp,linux",
         "location": site.location,
         "tags": site.tags,
@@ -218,7 +260,7 @@ fn site_view(state: &State, site: &Site, site_config: Value) -> Value {
             "state": "Running",
             "enabled": true,
             "hostNames": [host],
-            "enabledHostNames": [host, format!("{}.scm.azurewebsites.net", site.name.to_ascii_lowercase())],
+            "enabledHostNames": [host, format!("{}.scm.azurewebsites.net", host_label(site))],
             "defaultHostName": host,
             "resourceGroup": site.rg,
             "serverFarmId": format!("{}/providers/Microsoft.Web/serverfarms/ASP-{}", state.rg_prefix(&site.rg), site.rg),
@@ -245,7 +287,7 @@ pub(crate) fn config_json(state: &State, site: &Site) -> Value {
         "name": "web",
         "type": CONFIG_TYPE,
         "location": site.location,
-        "properties": site.config,
+        "properties": webconfig::with_implicit_rules(&site.config),
     })
 }
 
@@ -353,15 +395,9 @@ fn patch_site(state: &mut State, req: &Req, k: &(String, String)) -> ArmResult<R
             ));
         }
     }
-    let tags = match object_at(&body, "tags")? {
-        None => None,
-        Some(t) => {
-            if let Some((name, _)) = t.iter().find(|(_, v)| !v.is_string()) {
-                return Err(ArmError::invalid_content(&format!("tags.{name}"), "expected a string"));
-            }
-            Some(t)
-        }
-    };
+    // SitePatchResource (the PATCH body's contract) has no `tags`: like
+    // any property outside the contract it is ignored, so tags written
+    // this way do not land. Tags go through Microsoft.Resources/tags.
     let identity = object_at(&body, "identity")?;
     let change = match &identity {
         None => None,
@@ -381,9 +417,6 @@ fn patch_site(state: &mut State, req: &Req, k: &(String, String)) -> ArmResult<R
     site.config = config;
     site.https_only = https_only;
     site.subnet = subnet;
-    if let Some(t) = tags {
-        site.tags = t;
-    }
     let Some((system, user)) = change else {
         let s = state.sites.get(k).ok_or_else(|| req.no_route())?;
         return Ok(Reply::ok(site_json(state, s)));

@@ -89,7 +89,15 @@ pub(crate) fn apply(config: &mut Map<String, Value>, patch: &Map<String, Value>)
             continue;
         }
         check(&format!("properties.{name}"), kind, value)?;
-        next.insert(name.to_string(), value.clone());
+        let value = match (kind, value) {
+            // A client that writes back what it read sends the implicit
+            // rule too; it is the default action, not a rule to keep.
+            (Kind::Restrictions, Value::Array(rules)) => {
+                Value::Array(rules.iter().filter(|r| !is_implicit(r)).cloned().collect())
+            }
+            _ => value.clone(),
+        };
+        next.insert(name.to_string(), value);
     }
     *config = next;
     Ok(())
@@ -166,6 +174,9 @@ fn check_restriction(path: &str, item: &Value) -> ArmResult<()> {
             return Err(err(name, "expected a string"));
         }
     }
+    if let Some(headers) = field("headers") {
+        check_headers(&format!("{path}.headers"), headers)?;
+    }
     let ip = field("ipAddress").and_then(Value::as_str);
     let subnet = field("vnetSubnetResourceId").and_then(Value::as_str);
     match (ip, subnet) {
@@ -181,7 +192,9 @@ fn check_restriction(path: &str, item: &Value) -> ArmResult<()> {
             }
         }
         (Some(cidr), None) => {
-            if is_cidr(cidr) {
+            // `Any` is a valid source (ARM templates write it); it is the
+            // whole address space.
+            if is_cidr(cidr) || cidr.eq_ignore_ascii_case("Any") {
                 Ok(())
             } else {
                 Err(err(
@@ -203,6 +216,82 @@ fn check_restriction(path: &str, item: &Value) -> ArmResult<()> {
             }
         }
     }
+}
+
+/// The headers an access restriction can pin, as ARM documents them.
+const HEADERS: &[&str] = &[
+    "x-forwarded-host",
+    "x-forwarded-for",
+    "x-azure-fdid",
+    "x-fd-healthprobe",
+];
+
+/// `headers`: header name → 1 to 8 string values, names from [`HEADERS`].
+fn check_headers(path: &str, headers: &Value) -> ArmResult<()> {
+    let Some(map) = headers.as_object() else {
+        return Err(ArmError::invalid_content(path, "expected an object"));
+    };
+    for (name, values) in map {
+        if !HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            return Err(ArmError::invalid_content(
+                &format!("{path}.{name}"),
+                format!("'{name}' is not one of {}", HEADERS.join(", ")),
+            ));
+        }
+        let ok = values
+            .as_array()
+            .is_some_and(|v| (1..=8).contains(&v.len()) && v.iter().all(Value::is_string));
+        if !ok {
+            return Err(ArmError::invalid_content(
+                &format!("{path}.{name}"),
+                "expected 1 to 8 string values",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The priority of the rule ARM shows for the default action.
+pub(crate) const IMPLICIT_PRIORITY: i64 = 2147483647;
+
+/// The rule ARM appends to a restriction list on read to show its default
+/// action: `Any` at the last priority, named "Allow all" or "Deny all".
+pub(crate) fn implicit_rule(default_action: &Value) -> Value {
+    let deny = default_action.as_str() == Some("Deny");
+    json!({
+        "ipAddress": "Any",
+        "action": if deny { "Deny" } else { "Allow" },
+        "priority": IMPLICIT_PRIORITY,
+        "name": if deny { "Deny all" } else { "Allow all" },
+        "description": if deny { "Deny all access" } else { "Allow all access" },
+    })
+}
+
+/// Whether a written rule is the implicit one read back: it is not stored.
+fn is_implicit(rule: &Value) -> bool {
+    rule["ipAddress"]
+        .as_str()
+        .is_some_and(|ip| ip.eq_ignore_ascii_case("Any"))
+        && rule["priority"].as_i64() == Some(IMPLICIT_PRIORITY)
+        && rule["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case("Allow all") || n.eq_ignore_ascii_case("Deny all"))
+        && rule.get("headers").is_none_or(Value::is_null)
+}
+
+/// config/web as GET shows it: each restriction list ends with the
+/// implicit rule of its default action.
+pub(crate) fn with_implicit_rules(config: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = config.clone();
+    for (list, default) in [
+        ("ipSecurityRestrictions", "ipSecurityRestrictionsDefaultAction"),
+        ("scmIpSecurityRestrictions", "scmIpSecurityRestrictionsDefaultAction"),
+    ] {
+        let mut rules = config.get(list).and_then(Value::as_array).cloned().unwrap_or_default();
+        rules.push(implicit_rule(config.get(default).unwrap_or(&Value::Null)));
+        out.insert(list.to_string(), Value::Array(rules));
+    }
+    out
 }
 
 fn is_cidr(s: &str) -> bool {

@@ -22,6 +22,10 @@ pub struct SiteSeed {
     pub ftps_state: String,
     pub ip_security_restrictions: Vec<Value>,
     pub ip_security_restrictions_default_action: Option<String>,
+    /// The SCM (Kudu) site's own access restrictions.
+    pub scm_ip_security_restrictions: Vec<Value>,
+    pub scm_ip_security_restrictions_default_action: Option<String>,
+    pub scm_ip_security_restrictions_use_main: bool,
     pub virtual_network_subnet_id: Option<String>,
     pub vnet_route_all_enabled: bool,
     pub system_assigned: bool,
@@ -50,6 +54,9 @@ impl SiteSeed {
             ftps_state: "AllAllowed".to_string(),
             ip_security_restrictions: Vec::new(),
             ip_security_restrictions_default_action: None,
+            scm_ip_security_restrictions: Vec::new(),
+            scm_ip_security_restrictions_default_action: None,
+            scm_ip_security_restrictions_use_main: false,
             virtual_network_subnet_id: None,
             vnet_route_all_enabled: false,
             system_assigned: false,
@@ -90,6 +97,9 @@ impl Identity {
 pub(crate) struct Site {
     pub rg: String,
     pub name: String,
+    /// For a deployment slot, the app it belongs to (`name` is then the
+    /// slot's own name); stored under the key `(rg, "app/slot")`.
+    pub slot_of: Option<String>,
     pub location: String,
     pub tags: Map<String, Value>,
     pub https_only: bool,
@@ -173,11 +183,18 @@ impl State {
     }
 
     pub fn site_id(&self, site: &Site) -> String {
-        format!(
-            "{}/providers/Microsoft.Web/sites/{}",
-            self.rg_prefix(&site.rg),
-            site.name
-        )
+        match &site.slot_of {
+            Some(app) => format!(
+                "{}/providers/Microsoft.Web/sites/{app}/slots/{}",
+                self.rg_prefix(&site.rg),
+                site.name
+            ),
+            None => format!(
+                "{}/providers/Microsoft.Web/sites/{}",
+                self.rg_prefix(&site.rg),
+                site.name
+            ),
+        }
     }
 
     pub fn uai_id(&self, uai: &Uai) -> String {
@@ -310,7 +327,22 @@ impl AzureWorld {
         self
     }
 
-    pub fn site(mut self, seed: SiteSeed) -> Self {
+    pub fn site(self, seed: SiteSeed) -> Self {
+        self.site_or_slot(seed, None)
+    }
+
+    /// A deployment slot `seed.name` of the app `app` (seeded with
+    /// [`AzureWorld::site`] in `seed.resource_group`): its own site, with
+    /// its own settings, identity and tags.
+    pub fn slot(mut self, app: &str, seed: SiteSeed) -> Self {
+        if !self.state.sites.contains_key(&key(&seed.resource_group, app)) {
+            self.problems
+                .push(format!("slot {}: no app {app} seeded before it", seed.name));
+        }
+        self.site_or_slot(seed, Some(app.to_string()))
+    }
+
+    fn site_or_slot(mut self, seed: SiteSeed, slot_of: Option<String>) -> Self {
         self = self.resource_group(&seed.resource_group);
         if let Some(subnet) = &seed.virtual_network_subnet_id
             && !super::ids::is_subnet_id(subnet)
@@ -326,6 +358,18 @@ impl AzureWorld {
             "ipSecurityRestrictionsDefaultAction".into(),
             json!(seed.ip_security_restrictions_default_action),
         );
+        config.insert(
+            "scmIpSecurityRestrictions".into(),
+            json!(seed.scm_ip_security_restrictions),
+        );
+        config.insert(
+            "scmIpSecurityRestrictionsDefaultAction".into(),
+            json!(seed.scm_ip_security_restrictions_default_action),
+        );
+        config.insert(
+            "scmIpSecurityRestrictionsUseMain".into(),
+            json!(seed.scm_ip_security_restrictions_use_main),
+        );
         config.insert("publicNetworkAccess".into(), json!(seed.public_network_access));
         config.insert("vnetRouteAllEnabled".into(), json!(seed.vnet_route_all_enabled));
         // The seed goes through the same validation a PUT would.
@@ -339,6 +383,7 @@ impl AzureWorld {
         let site = Site {
             rg: seed.resource_group.clone(),
             name: seed.name.clone(),
+            slot_of: slot_of.clone(),
             location: seed.location.clone(),
             tags: seed.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
             https_only: seed.https_only,
@@ -354,7 +399,11 @@ impl AzureWorld {
             scm_allowed: seed.scm_allowed,
             pending_op: None,
         };
-        self.state.sites.insert(key(&seed.resource_group, &seed.name), site);
+        let name = match &slot_of {
+            Some(app) => format!("{app}/{}", seed.name),
+            None => seed.name.clone(),
+        };
+        self.state.sites.insert(key(&seed.resource_group, &name), site);
         self
     }
 

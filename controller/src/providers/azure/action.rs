@@ -16,8 +16,9 @@ pub enum AzureAction {
         site: String,
         user_assigned: Vec<String>,
     },
-    /// Set (Some) or remove (None) one tag, merged into the tags read at
-    /// write time.
+    /// Set (Some) or remove (None) one tag through the Resources tags API
+    /// (`Merge` / `Delete`: the site's other tags are never sent, so a
+    /// concurrent change to them is kept).
     SetTag {
         site: String,
         key: String,
@@ -45,6 +46,9 @@ pub enum AzureAction {
         /// The whole list (ARM replaces it), with default action Deny.
         #[serde(skip_serializing_if = "Option::is_none")]
         ip_security_restrictions: Option<Vec<Value>>,
+        /// The SCM site's whole list, with its default action Deny.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scm_ip_security_restrictions: Option<Vec<Value>>,
     },
     /// Read-modify-write of authsettingsV2: platform enabled,
     /// requireAuthentication true, unauthenticated callers refused; the
@@ -78,11 +82,20 @@ fn short(site: &str) -> &str {
     site.rsplit('/').next().unwrap_or(site)
 }
 
+/// `app` for a site, `app/slots/staging` for a slot.
+fn site_label(site: &str) -> String {
+    let parts: Vec<&str> = site.rsplit('/').take(3).collect();
+    match parts.as_slice() {
+        [slot, kind, app] if kind.eq_ignore_ascii_case("slots") => format!("{app}/slots/{slot}"),
+        _ => short(site).to_string(),
+    }
+}
+
 impl AzureAction {
     pub fn op(&self) -> &'static str {
         match self {
             AzureAction::EnableSystemIdentity { .. } => "PatchSite(identity)",
-            AzureAction::SetTag { .. } => "PatchSite(tags)",
+            AzureAction::SetTag { .. } => "PatchTags",
             AzureAction::PatchSite { .. } => "PatchSite",
             AzureAction::PatchWebConfig { .. } => "PatchWebConfig",
             AzureAction::RequireAuthentication { .. } => "PutAuthSettingsV2",
@@ -106,7 +119,7 @@ impl AzureAction {
                 },
             ),
             AzureAction::SetTag { site, key, value } => (
-                short(site).to_string(),
+                site_label(site),
                 match value {
                     Some(v) => format!("tag {key}={v}"),
                     None => format!("remove tag {key}"),
@@ -132,13 +145,14 @@ impl AzureAction {
                 if let Some(v) = vnet_route_all_enabled {
                     d.push(format!("vnetRouteAllEnabled={v}"));
                 }
-                (short(site).to_string(), d.join(", "))
+                (site_label(site), d.join(", "))
             }
             AzureAction::PatchWebConfig {
                 site,
                 min_tls_version,
                 ftps_state,
                 ip_security_restrictions,
+                scm_ip_security_restrictions,
             } => {
                 let mut d = Vec::new();
                 if let Some(v) = min_tls_version {
@@ -156,14 +170,23 @@ impl AzureAction {
                             .join(", ")
                     ));
                 }
-                (format!("{}/config/web", short(site)), d.join(", "))
+                if let Some(r) = scm_ip_security_restrictions {
+                    d.push(format!(
+                        "scmIpSecurityRestrictions=[{}], default action Deny",
+                        r.iter()
+                            .map(|x| x["name"].as_str().unwrap_or("?").to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                (format!("{}/config/web", site_label(site)), d.join(", "))
             }
             AzureAction::RequireAuthentication { site } => (
-                format!("{}/config/authsettingsV2", short(site)),
+                format!("{}/config/authsettingsV2", site_label(site)),
                 "require authentication (unauthenticated callers get 401)".to_string(),
             ),
             AzureAction::DisableBasicPublishing { site, kind } => (
-                format!("{}/basicPublishingCredentialsPolicies/{kind}", short(site)),
+                format!("{}/basicPublishingCredentialsPolicies/{kind}", site_label(site)),
                 "allow=false".to_string(),
             ),
             AzureAction::CreateRoleAssignment {

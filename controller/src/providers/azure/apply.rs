@@ -3,7 +3,7 @@
 //! zerofn's fields change, so a concurrent change elsewhere in them is kept.
 
 use super::action::AzureAction;
-use super::arm::{AUTHZ_API, Arm, ArmError, WEB_API};
+use super::arm::{AUTHZ_API, Arm, ArmError, RESOURCES_API, WEB_API};
 use super::model::any_identity_provider;
 use crate::providers::ProviderError;
 use azure_core::http::Method;
@@ -23,35 +23,27 @@ impl Applier<'_> {
         self.arm.get("GetSite", site, WEB_API, &[]).await.map_err(prov)
     }
 
-    /// Set (Some) or remove (None) one tag of `site`, merged into the tags
-    /// of `current` (the site as just read: PATCH replaces the whole map).
-    pub async fn set_tag(
-        &self,
-        current: &Value,
-        site: &str,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<(), ProviderError> {
-        let mut tags = current["tags"].as_object().cloned().unwrap_or_default();
-        let before = tags.clone();
-        match value {
-            Some(v) => {
-                tags.insert(key.to_string(), json!(v));
-            }
-            None => {
-                tags.remove(key);
-            }
-        }
-        if tags == before {
-            return Ok(());
-        }
+    /// Set (Some) or remove (None) one tag of `site` through the Resources
+    /// tags API: the site PATCH contract (SitePatchResource) carries no
+    /// tags, so a `tags` field there would not land. `Merge` adds or updates
+    /// only this tag; `Delete` with name and value removes it only while it
+    /// still holds that value, so a release never takes a tag another owner
+    /// wrote since.
+    pub async fn set_tag(&self, site: &str, key: &str, value: &str, remove: bool) -> Result<(), ProviderError> {
+        let body = json!({
+            "operation": if remove { "Delete" } else { "Merge" },
+            "properties": {"tags": {key: value}},
+        });
         self.arm
             .write(
-                "PatchSite(tags)",
+                "PatchTags",
                 Method::Patch,
-                site,
-                WEB_API,
-                Some(&json!({"tags": tags})),
+                &format!(
+                    "{}/providers/Microsoft.Resources/tags/default",
+                    site.trim_end_matches('/')
+                ),
+                RESOURCES_API,
+                Some(&body),
             )
             .await
             .map_err(prov)?;
@@ -84,10 +76,16 @@ impl Applier<'_> {
                     .map_err(prov)?;
                 Ok(())
             }
-            AzureAction::SetTag { site, key, value } => {
-                let current = self.site(site).await?;
-                self.set_tag(&current, site, key, value.as_deref()).await
-            }
+            AzureAction::SetTag { site, key, value } => match value {
+                Some(v) => self.set_tag(site, key, v, false).await,
+                None => {
+                    let current = self.site(site).await?;
+                    match current["tags"][key.as_str()].as_str() {
+                        Some(v) => self.set_tag(site, key, v, true).await,
+                        None => Ok(()),
+                    }
+                }
+            },
             AzureAction::PatchSite {
                 site,
                 https_only,
@@ -119,6 +117,7 @@ impl Applier<'_> {
                 min_tls_version,
                 ftps_state,
                 ip_security_restrictions,
+                scm_ip_security_restrictions,
             } => {
                 let mut props = Map::new();
                 if let Some(v) = min_tls_version {
@@ -127,19 +126,25 @@ impl Applier<'_> {
                 if let Some(v) = ftps_state {
                     props.insert("ftpsState".into(), json!(v));
                 }
-                if let Some(rules) = ip_security_restrictions {
+                if ip_security_restrictions.is_some() || scm_ip_security_restrictions.is_some() {
+                    // ARM replaces each list: Deny rules added since the
+                    // plan was made are carried over, never dropped.
                     let current = self
                         .arm
                         .get("GetWebConfig", &format!("{site}/config/web"), WEB_API, &[])
                         .await
                         .map_err(prov)?;
-                    let now = current["properties"]["ipSecurityRestrictions"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    let rules = super::plan::with_current_denies(rules, &now);
-                    props.insert("ipSecurityRestrictions".into(), json!(rules));
-                    props.insert("ipSecurityRestrictionsDefaultAction".into(), json!("Deny"));
+                    let now = |field: &str| current["properties"][field].as_array().cloned().unwrap_or_default();
+                    if let Some(rules) = ip_security_restrictions {
+                        let rules = super::plan::with_current_denies(rules, &now("ipSecurityRestrictions"));
+                        props.insert("ipSecurityRestrictions".into(), json!(rules));
+                        props.insert("ipSecurityRestrictionsDefaultAction".into(), json!("Deny"));
+                    }
+                    if let Some(rules) = scm_ip_security_restrictions {
+                        let rules = super::plan::with_current_denies(rules, &now("scmIpSecurityRestrictions"));
+                        props.insert("scmIpSecurityRestrictions".into(), json!(rules));
+                        props.insert("scmIpSecurityRestrictionsDefaultAction".into(), json!("Deny"));
+                    }
                 }
                 self.arm
                     .write(

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 pub const WEB_API: &str = "2024-04-01";
 pub const AUTHZ_API: &str = "2022-04-01";
+/// Microsoft.Resources, for the tags API.
+pub const RESOURCES_API: &str = "2021-04-01";
 
 #[derive(Clone, Debug)]
 pub struct Tuning {

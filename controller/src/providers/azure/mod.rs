@@ -155,8 +155,7 @@ impl AzureProvider {
         if current["tags"][names::OWNER_TAG].as_str() != Some(p.owner.as_str()) {
             return Ok(());
         }
-        // The site just read is the base of the tag write: one GET, not two.
-        self.applier().set_tag(&current, &site, names::OWNER_TAG, None).await
+        self.applier().set_tag(&site, names::OWNER_TAG, &p.owner, true).await
     }
 
     fn applier(&self) -> apply::Applier<'_> {

@@ -39,6 +39,35 @@ pub struct ObservedApp {
     /// Declared roles resolved to role definition GUIDs (role as written →
     /// GUID, None when no such role exists).
     pub roles: BTreeMap<String, Option<String>>,
+    /// Definitions of the roles the identity holds (GUID → definition),
+    /// read so a role's severity comes from what it allows, custom roles
+    /// included; a role missing here is judged by the well-known ids alone.
+    pub role_definitions: BTreeMap<String, RoleDefinition>,
+    /// The app's deployment slots, each its own site with its own public
+    /// endpoint; read when triggers are declared.
+    pub slots: Vec<ObservedSlot>,
+}
+
+/// One deployment slot (`sites/{app}/slots/{slot}`): what can reach it is
+/// judged like the app.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedSlot {
+    /// The slot's ARM id.
+    pub id: String,
+    /// The slot's own name (`staging`), without the app's.
+    pub name: String,
+    pub https_only: bool,
+    pub public_network_access: String,
+    pub web: Option<WebConfig>,
+    pub auth: Option<AuthSettings>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleDefinition {
+    pub name: String,
+    /// Control-plane actions granted and excluded, over all permission blocks.
+    pub actions: Vec<String>,
+    pub not_actions: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,6 +77,11 @@ pub struct WebConfig {
     /// The access restrictions as ARM returns them.
     pub ip_security_restrictions: Vec<serde_json::Value>,
     pub default_action: Option<String>,
+    /// The SCM (Kudu) site's own access restrictions, as ARM returns them.
+    pub scm_ip_security_restrictions: Vec<serde_json::Value>,
+    /// The SCM site uses the main site's restrictions instead of its own.
+    pub scm_use_main: bool,
+    pub scm_default_action: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

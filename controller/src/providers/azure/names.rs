@@ -16,6 +16,20 @@ pub const APP_INSIGHTS_SETTINGS: [&str; 2] = [
 /// The app setting that makes an app run from a deployment package.
 pub const RUN_FROM_PACKAGE: &str = "WEBSITE_RUN_FROM_PACKAGE";
 
+/// Built-in role definition GUIDs, the same in every tenant, as Azure's
+/// published built-in role list gives them. Only the well-known ids live
+/// here; what any other role may do is read from its definition.
+pub mod builtin {
+    pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+    pub const USER_ACCESS_ADMINISTRATOR: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
+    pub const RBAC_ADMINISTRATOR: &str = "f58310d9-a9f6-439a-9e8d-f62e7b41a168";
+
+    /// Roles that can change anything, or who may: an undeclared one is
+    /// critical even before its definition is read.
+    pub const BROAD: [&str; 4] = [OWNER, CONTRIBUTOR, USER_ACCESS_ADMINISTRATOR, RBAC_ADMINISTRATOR];
+}
+
 /// A deterministic role assignment name (ARM wants a GUID): the same site,
 /// role and scope always give the same name, so a rerun — or a second
 /// replica — finds the assignment it made instead of making another.
@@ -96,16 +110,42 @@ mod tests {
         );
     }
 
+    /// Written from Azure's published built-in role list, not from the
+    /// fixtures, so a typo shared by code and fixtures cannot pass.
+    #[test]
+    fn well_known_role_ids_are_the_published_ones() {
+        let published = [
+            ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"),
+            ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
+            ("User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"),
+            (
+                "Role Based Access Control Administrator",
+                "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+            ),
+        ];
+        let ours = [
+            builtin::OWNER,
+            builtin::CONTRIBUTOR,
+            builtin::USER_ACCESS_ADMINISTRATOR,
+            builtin::RBAC_ADMINISTRATOR,
+        ];
+        for ((name, id), mine) in published.iter().zip(ours) {
+            assert_eq!(*id, mine, "{name}");
+            assert!(is_guid(mine), "{name}");
+        }
+        assert_eq!(builtin::BROAD, ours);
+    }
+
     #[test]
     fn guids_are_recognised() {
-        assert!(is_guid("b24988ac-6180-42a0-ab88-20f7382d0c24"));
+        assert!(is_guid("b24988ac-6180-42a0-ab88-20f7382dd24c"));
         assert!(!is_guid("Contributor"));
         assert!(!is_guid("b24988ac-6180-42a0-ab88-20f7382d0c2"));
         assert_eq!(
             role_guid(
-                "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/B24988AC-6180-42a0-ab88-20f7382d0c24"
+                "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/B24988AC-6180-42a0-ab88-20f7382dd24c"
             ),
-            "b24988ac-6180-42a0-ab88-20f7382d0c24"
+            "b24988ac-6180-42a0-ab88-20f7382dd24c"
         );
     }
 }

@@ -5,7 +5,9 @@
 //! assignments — are made only for the controls the posture declares.
 
 use super::arm::{AUTHZ_API, Arm, ArmError, WEB_API};
-use super::model::{Assignment, AuthSettings, ObservedApp, WebConfig, any_identity_provider};
+use super::model::{
+    Assignment, AuthSettings, ObservedApp, ObservedSlot, RoleDefinition, WebConfig, any_identity_provider,
+};
 use super::names;
 use crate::api::{AzureTriggers, TracingMode};
 use crate::providers::cache::Cached;
@@ -22,6 +24,10 @@ pub struct Inventory {
     /// Role name (lowercase) → role definition GUID; None: no such role.
     /// Role definitions practically never change, so this is not expired.
     pub roles: Mutex<HashMap<String, Option<String>>>,
+    /// Role definition GUID → what it allows; None: no such definition.
+    /// Built-in definitions change rarely and custom ones seldom, so like
+    /// the names this is not expired.
+    pub definitions: Mutex<HashMap<String, Option<RoleDefinition>>>,
 }
 
 impl Inventory {
@@ -65,6 +71,40 @@ fn user_assigned(site: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// config/web's `properties` as the planner reads them.
+fn web_config(w: &Value) -> WebConfig {
+    let list = |field: &str| w[field].as_array().cloned().unwrap_or_default();
+    WebConfig {
+        min_tls_version: w["minTlsVersion"].as_str().unwrap_or_default().to_string(),
+        ftps_state: w["ftpsState"].as_str().unwrap_or_default().to_string(),
+        ip_security_restrictions: list("ipSecurityRestrictions"),
+        default_action: w["ipSecurityRestrictionsDefaultAction"].as_str().map(str::to_string),
+        scm_ip_security_restrictions: list("scmIpSecurityRestrictions"),
+        scm_use_main: w["scmIpSecurityRestrictionsUseMain"].as_bool().unwrap_or(false),
+        scm_default_action: w["scmIpSecurityRestrictionsDefaultAction"].as_str().map(str::to_string),
+    }
+}
+
+/// A role definition's name and control-plane actions over all its
+/// permission blocks.
+fn role_definition(d: &Value) -> RoleDefinition {
+    let p = &d["properties"];
+    let collect = |field: &str| -> Vec<String> {
+        p["permissions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|b| b[field].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect()
+    };
+    RoleDefinition {
+        name: p["roleName"].as_str().unwrap_or_default().to_string(),
+        actions: collect("actions"),
+        not_actions: collect("notActions"),
+    }
 }
 
 /// Whether an app setting's value turns its feature on (`0`, `false` and
@@ -209,40 +249,14 @@ impl Observer<'_> {
                 .await
                 .map_err(prov)?;
             let w = &web["properties"];
-            o.web = Some(WebConfig {
-                min_tls_version: w["minTlsVersion"].as_str().unwrap_or_default().to_string(),
-                ftps_state: w["ftpsState"].as_str().unwrap_or_default().to_string(),
-                ip_security_restrictions: w["ipSecurityRestrictions"].as_array().cloned().unwrap_or_default(),
-                default_action: w["ipSecurityRestrictionsDefaultAction"].as_str().map(str::to_string),
-            });
+            o.web = Some(web_config(w));
             // config/web holds the route-all switch too; it is the one ARM
             // documents for the setting, so it wins over the site property.
             if let Some(v) = w["vnetRouteAllEnabled"].as_bool() {
                 o.vnet_route_all = v;
             }
             if t.require_authentication {
-                self.pacer.ready().await;
-                let a = self
-                    .arm
-                    .get(
-                        "GetAuthSettingsV2",
-                        &format!("{id}/config/authsettingsV2"),
-                        WEB_API,
-                        &[],
-                    )
-                    .await
-                    .map_err(prov)?;
-                let a = &a["properties"];
-                o.auth = Some(AuthSettings {
-                    enabled: a["platform"]["enabled"].as_bool().unwrap_or(false),
-                    require_authentication: a["globalValidation"]["requireAuthentication"]
-                        .as_bool()
-                        .unwrap_or(false),
-                    unauthenticated_client_action: a["globalValidation"]["unauthenticatedClientAction"]
-                        .as_str()
-                        .map(str::to_string),
-                    has_identity_provider: any_identity_provider(&a["identityProviders"]),
-                });
+                o.auth = Some(self.auth_settings(&id).await?);
             }
             if t.harden_transport {
                 let mut allowed = [true, true];
@@ -262,6 +276,7 @@ impl Observer<'_> {
                 }
                 o.publishing = Some((allowed[0], allowed[1]));
             }
+            o.slots = self.slots(&id, t.require_authentication).await?;
         }
 
         let wants_insights = spec
@@ -305,10 +320,119 @@ impl Observer<'_> {
                 o.roles.insert(d.role.clone(), guid);
             }
             if let Some(principal) = &o.system_principal {
-                o.assignments = Some(self.assignments(principal).await?);
+                let held = self.assignments(principal).await?;
+                for a in &held {
+                    if !o.role_definitions.contains_key(&a.role)
+                        && let Some(d) = self.definition(&a.role).await?
+                    {
+                        o.role_definitions.insert(a.role.clone(), d);
+                    }
+                }
+                o.assignments = Some(held);
             }
         }
         Ok(o)
+    }
+
+    async fn auth_settings(&self, site: &str) -> Result<AuthSettings, ProviderError> {
+        self.pacer.ready().await;
+        let a = self
+            .arm
+            .get(
+                "GetAuthSettingsV2",
+                &format!("{site}/config/authsettingsV2"),
+                WEB_API,
+                &[],
+            )
+            .await
+            .map_err(prov)?;
+        let a = &a["properties"];
+        Ok(AuthSettings {
+            enabled: a["platform"]["enabled"].as_bool().unwrap_or(false),
+            require_authentication: a["globalValidation"]["requireAuthentication"]
+                .as_bool()
+                .unwrap_or(false),
+            unauthenticated_client_action: a["globalValidation"]["unauthenticatedClientAction"]
+                .as_str()
+                .map(str::to_string),
+            has_identity_provider: any_identity_provider(&a["identityProviders"]),
+        })
+    }
+
+    /// Every deployment slot of the app, with what can reach it: each is
+    /// its own site with its own public endpoint, access restrictions and
+    /// authentication.
+    async fn slots(&self, site: &str, with_auth: bool) -> Result<Vec<ObservedSlot>, ProviderError> {
+        self.pacer.ready().await;
+        let listed = self
+            .arm
+            .list("ListSlots", &format!("{site}/slots"), WEB_API, &[])
+            .await
+            .map_err(prov)?;
+        let mut out = Vec::new();
+        for s in &listed {
+            let Some(id) = s["id"].as_str() else { continue };
+            let props = &s["properties"];
+            self.pacer.ready().await;
+            let web = self
+                .arm
+                .get("GetWebConfig", &format!("{id}/config/web"), WEB_API, &[])
+                .await
+                .map_err(prov)?;
+            out.push(ObservedSlot {
+                id: id.to_string(),
+                // ARM names a slot `app/slot`.
+                name: s["name"]
+                    .as_str()
+                    .unwrap_or(id)
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(id)
+                    .to_string(),
+                https_only: props["httpsOnly"].as_bool().unwrap_or(false),
+                public_network_access: props["publicNetworkAccess"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("Enabled")
+                    .to_string(),
+                web: Some(web_config(&web["properties"])),
+                auth: if with_auth {
+                    Some(self.auth_settings(id).await?)
+                } else {
+                    None
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// What a role allows, read once per account.
+    async fn definition(&self, guid: &str) -> Result<Option<RoleDefinition>, ProviderError> {
+        if let Some(hit) = self
+            .inventory
+            .definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(guid)
+        {
+            return Ok(hit.clone());
+        }
+        self.pacer.ready().await;
+        let path = format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+            self.subscription
+        );
+        let found = match self.arm.get("GetRoleDefinition", &path, AUTHZ_API, &[]).await {
+            Ok(d) => Some(role_definition(&d)),
+            Err(e) if e.status == 404 || e.code == "RoleDefinitionDoesNotExist" => None,
+            Err(e) => return Err(prov(e)),
+        };
+        self.inventory
+            .definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(guid.to_string(), found.clone());
+        Ok(found)
     }
 
     /// Role assignments of a principal anywhere in the subscription (ARM

@@ -10,7 +10,7 @@
 //! wholesale are changed field by field at write time.
 
 use super::action::AzureAction;
-use super::model::ObservedApp;
+use super::model::{AuthSettings, ObservedApp, RoleDefinition, WebConfig};
 use super::names;
 use crate::api::{
     AzureAccessRestriction, AzurePublicNetworkAccess, AzureTriggers, IdentityControl, Mode, PublicAccess, TracingMode,
@@ -19,15 +19,7 @@ use crate::api::{
 use crate::findings::{Control, Finding, Severity};
 use crate::providers::{Action, Blocked, Note, Plan, Posture};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
-
-/// Built-in roles that can change anything, or who may: an undeclared one
-/// is critical.
-const BROAD_ROLES: [&str; 3] = [
-    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", // Owner
-    "b24988ac-6180-42a0-ab88-20f7382d0c24", // Contributor
-    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", // User Access Administrator
-];
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Default)]
 struct SitePatch {
@@ -42,6 +34,57 @@ struct WebPatch {
     min_tls: Option<String>,
     ftps: Option<String>,
     restrictions: Option<Vec<Value>>,
+    scm_restrictions: Option<Vec<Value>>,
+}
+
+/// The writes planned for one site: the app itself or one of its slots.
+#[derive(Default)]
+struct Target {
+    id: String,
+    site: SitePatch,
+    web: WebPatch,
+    publishing: Vec<AzureAction>,
+    auth: bool,
+}
+
+impl Target {
+    fn new(id: &str) -> Target {
+        Target {
+            id: id.to_string(),
+            ..Target::default()
+        }
+    }
+
+    /// The target's writes, in order: site properties, config/web,
+    /// publishing policies, authentication.
+    fn into_actions(self) -> Vec<AzureAction> {
+        let mut actions = Vec::new();
+        let s = self.site;
+        if s.https_only.is_some() || s.public_network_access.is_some() || s.subnet.is_some() || s.route_all.is_some() {
+            actions.push(AzureAction::PatchSite {
+                site: self.id.clone(),
+                https_only: s.https_only,
+                public_network_access: s.public_network_access,
+                virtual_network_subnet_id: s.subnet,
+                vnet_route_all_enabled: s.route_all,
+            });
+        }
+        let w = self.web;
+        if w.min_tls.is_some() || w.ftps.is_some() || w.restrictions.is_some() || w.scm_restrictions.is_some() {
+            actions.push(AzureAction::PatchWebConfig {
+                site: self.id.clone(),
+                min_tls_version: w.min_tls,
+                ftps_state: w.ftps,
+                ip_security_restrictions: w.restrictions,
+                scm_ip_security_restrictions: w.scm_restrictions,
+            });
+        }
+        actions.extend(self.publishing);
+        if self.auth {
+            actions.push(AzureAction::RequireAuthentication { site: self.id });
+        }
+        actions
+    }
 }
 
 #[derive(Default)]
@@ -49,23 +92,67 @@ struct Builder {
     findings: Vec<Finding>,
     claim: Vec<AzureAction>,
     enable: Option<AzureAction>,
-    site: SitePatch,
-    web: WebPatch,
-    publishing: Vec<AzureAction>,
-    auth: bool,
+    app: Target,
+    slots: Vec<Target>,
     create: Vec<AzureAction>,
     delete: Vec<AzureAction>,
     notes: Vec<Note>,
 }
 
+/// One public endpoint of the app as the trigger checks see it: the app
+/// itself, or one deployment slot (its own site, its own settings).
+struct Surface<'a> {
+    /// Prefix of finding fields: empty for the app, `slots/{name}/` for a slot.
+    field: String,
+    /// How messages name it.
+    label: String,
+    https_only: bool,
+    public_network_access: &'a str,
+    web: Option<&'a WebConfig>,
+    auth: Option<&'a AuthSettings>,
+    publishing: Option<(bool, bool)>,
+}
+
+impl Surface<'_> {
+    fn field(&self, f: &str) -> String {
+        format!("{}{f}", self.field)
+    }
+}
+
 pub fn plan(p: &Posture, o: &ObservedApp) -> Plan {
-    let mut b = Builder::default();
+    let mut b = Builder {
+        app: Target::new(&o.id),
+        ..Builder::default()
+    };
     let blocked = ownership(p, o, &mut b);
     if let Some(id) = &p.spec.identity {
         identity(id, o, &mut b);
     }
     if let Some(t) = &p.spec.triggers {
-        triggers(t, o, &mut b);
+        let app = Surface {
+            field: String::new(),
+            label: "the app".into(),
+            https_only: o.https_only,
+            public_network_access: &o.public_network_access,
+            web: o.web.as_ref(),
+            auth: o.auth.as_ref(),
+            publishing: o.publishing,
+        };
+        triggers(t, &app, &mut b.app, &mut b.findings);
+        for slot in &o.slots {
+            let surface = Surface {
+                field: format!("slots/{}/", slot.name),
+                label: format!("deployment slot {}", slot.name),
+                https_only: slot.https_only,
+                public_network_access: &slot.public_network_access,
+                web: slot.web.as_ref(),
+                auth: slot.auth.as_ref(),
+                publishing: None,
+            };
+            let mut target = Target::new(&slot.id);
+            triggers(t, &surface, &mut target, &mut b.findings);
+            b.slots.push(target);
+        }
     }
     network(p, o, &mut b);
     supply_chain(p, o, &mut b);
@@ -77,28 +164,9 @@ pub fn plan(p: &Posture, o: &ObservedApp) -> Plan {
     if blocked.is_none() {
         actions.extend(b.claim);
         actions.extend(b.enable);
-        let s = b.site;
-        if s.https_only.is_some() || s.public_network_access.is_some() || s.subnet.is_some() || s.route_all.is_some() {
-            actions.push(AzureAction::PatchSite {
-                site: o.id.clone(),
-                https_only: s.https_only,
-                public_network_access: s.public_network_access,
-                virtual_network_subnet_id: s.subnet,
-                vnet_route_all_enabled: s.route_all,
-            });
-        }
-        let w = b.web;
-        if w.min_tls.is_some() || w.ftps.is_some() || w.restrictions.is_some() {
-            actions.push(AzureAction::PatchWebConfig {
-                site: o.id.clone(),
-                min_tls_version: w.min_tls,
-                ftps_state: w.ftps,
-                ip_security_restrictions: w.restrictions,
-            });
-        }
-        actions.extend(b.publishing);
-        if b.auth {
-            actions.push(AzureAction::RequireAuthentication { site: o.id.clone() });
+        actions.extend(b.app.into_actions());
+        for slot in b.slots {
+            actions.extend(slot.into_actions());
         }
         // Grants the function needs first, then the ones it must lose: no
         // window in which it holds neither.
@@ -136,6 +204,49 @@ fn ownership(p: &Posture, o: &ObservedApp, b: &mut Builder) -> Option<Blocked> {
             None
         }
     }
+}
+
+/// Whether an ARM action pattern (`*` matches any run of characters,
+/// case-insensitive, as role definitions use it) covers `action`.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    let (p, a) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == a;
+    }
+    let mut rest = a.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// The power to grant roles, which is every permission in waiting.
+const ROLE_GRANTING: &str = "Microsoft.Authorization/roleAssignments/write";
+
+/// Whether a role lets its holder change anything, or who may: by its
+/// well-known id, or by what its definition (custom roles too) allows.
+fn is_broad(role: &str, definition: Option<&RoleDefinition>) -> bool {
+    if names::builtin::BROAD.contains(&role) {
+        return true;
+    }
+    definition.is_some_and(|d| {
+        d.actions.iter().any(|a| a == "*")
+            || (d.actions.iter().any(|a| action_matches(a, ROLE_GRANTING))
+                && !d.not_actions.iter().any(|n| action_matches(n, ROLE_GRANTING)))
+    })
 }
 
 fn in_subscription(scope: &str, subscription: &str) -> bool {
@@ -244,7 +355,7 @@ fn identity(id: &IdentityControl, o: &ObservedApp, b: &mut Builder) {
             continue;
         }
         let ours = in_subscription(&a.scope, &o.subscription);
-        let broad = BROAD_ROLES.contains(&a.role.as_str());
+        let broad = is_broad(&a.role, o.role_definitions.get(&a.role));
         b.findings.push(
             Finding::builder(
                 Control::Identity,
@@ -311,23 +422,95 @@ pub fn restriction_json(r: &AzureAccessRestriction) -> Value {
         v["ipAddress"] = json!(tag);
         v["tag"] = json!("ServiceTag");
     }
+    if !r.headers.is_empty() {
+        v["headers"] = json!(r.headers);
+    }
     v
 }
 
-/// What a rule lets in, for comparison: (source, action, priority). Names
-/// are labels and do not count.
-fn rule_key(v: &Value) -> (String, String, i64) {
-    let source = v["vnetSubnetResourceId"]
+/// The priority ARM gives the implicit rule that stands for the default
+/// action at the end of every list.
+pub const IMPLICIT_PRIORITY: i64 = 2147483647;
+
+/// What a rule lets in, for comparison: its source (address range, subnet
+/// or service tags), its tag, its header pins, its action and priority.
+/// The name and description are labels and do not count. A rule pinned to
+/// one Front Door is a different rule from the same source unpinned.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleKey {
+    pub source: String,
+    pub tag: String,
+    pub headers: BTreeMap<String, BTreeSet<String>>,
+    pub action: String,
+    pub priority: i64,
+}
+
+pub fn rule_key(v: &Value) -> RuleKey {
+    let tag = v["tag"]
         .as_str()
-        .filter(|s| !s.is_empty())
-        .or_else(|| v["ipAddress"].as_str())
-        .unwrap_or_default()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("Default")
         .to_ascii_lowercase();
-    (
+    let source = match v["vnetSubnetResourceId"].as_str().filter(|s| !s.is_empty()) {
+        Some(subnet) => subnet.to_ascii_lowercase(),
+        None => {
+            let ip = v["ipAddress"].as_str().unwrap_or_default().to_ascii_lowercase();
+            // Service tags are a set: order and spacing do not matter.
+            let mut parts: Vec<&str> = ip.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+            parts.sort_unstable();
+            parts.join(",")
+        }
+    };
+    let headers = v["headers"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, vals)| {
+                    let set: BTreeSet<String> = vals
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_ascii_lowercase)
+                        .collect();
+                    (k.to_ascii_lowercase(), set)
+                })
+                .filter(|(_, set)| !set.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    RuleKey {
         source,
-        v["action"].as_str().unwrap_or("Allow").to_string(),
-        v["priority"].as_i64().unwrap_or_default(),
-    )
+        tag,
+        headers,
+        action: v["action"].as_str().unwrap_or("Allow").to_ascii_lowercase(),
+        priority: v["priority"].as_i64().unwrap_or_default(),
+    }
+}
+
+/// The rule ARM shows for the default action itself: `Any` at the last
+/// priority, named "Allow all" or "Deny all" — not a rule anyone wrote.
+/// An `Any` rule at any other priority or name is a rule, and an open one.
+pub fn implicit(v: &Value) -> bool {
+    let k = rule_key(v);
+    k.source == "any"
+        && k.priority == IMPLICIT_PRIORITY
+        && k.headers.is_empty()
+        && k.tag == "default"
+        && v["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case("Allow all") || n.eq_ignore_ascii_case("Deny all"))
+}
+
+/// An explicit rule that lets every address in: `Any` or a whole address
+/// space, with no header pin.
+pub fn open_rule(v: &Value) -> bool {
+    let k = rule_key(v);
+    !implicit(v)
+        && k.action == "allow"
+        && k.tag != "servicetag"
+        && k.headers.is_empty()
+        && matches!(k.source.as_str(), "any" | "0.0.0.0/0" | "::/0")
 }
 
 /// The access restrictions to write: the planned list plus every Deny rule
@@ -339,16 +522,10 @@ pub fn with_current_denies(planned: &[Value], current: &[Value]) -> Vec<Value> {
     out.extend(
         current
             .iter()
-            .filter(|r| !implicit(r) && r["action"] == "Deny" && !planned_keys.contains(&rule_key(r)))
+            .filter(|r| !implicit(r) && rule_key(r).action == "deny" && !planned_keys.contains(&rule_key(r)))
             .cloned(),
     );
     out
-}
-
-/// The rule ARM shows for the default action itself (`Any`), not a rule
-/// anyone wrote.
-fn implicit(v: &Value) -> bool {
-    v["ipAddress"].as_str().is_some_and(|ip| ip.eq_ignore_ascii_case("Any"))
 }
 
 fn tls_at_least_1_2(v: &str) -> bool {
@@ -362,7 +539,31 @@ fn tls_at_least_1_2(v: &str) -> bool {
     }
 }
 
-fn triggers(t: &TriggerControl, o: &ObservedApp, b: &mut Builder) {
+/// A rule as findings show it: action, source, tag and pins.
+fn describe(v: &Value) -> String {
+    let k = rule_key(v);
+    let mut d = format!(
+        "{} {}",
+        v["action"].as_str().unwrap_or("Allow"),
+        v["vnetSubnetResourceId"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .or_else(|| v["ipAddress"].as_str())
+            .unwrap_or("?")
+    );
+    if k.tag != "default" {
+        d.push_str(&format!(" (tag {})", v["tag"].as_str().unwrap_or_default()));
+    }
+    for (h, vals) in &k.headers {
+        d.push_str(&format!(
+            " [{h}: {}]",
+            vals.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    format!("{d} (priority {})", k.priority)
+}
+
+fn triggers(t: &TriggerControl, s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
     let a: AzureTriggers = t.azure.clone().unwrap_or_default();
     let want_closed = match a.public_network_access {
         Some(AzurePublicNetworkAccess::Disabled) => true,
@@ -370,125 +571,153 @@ fn triggers(t: &TriggerControl, o: &ObservedApp, b: &mut Builder) {
         Some(AzurePublicNetworkAccess::Enabled) => false,
         None => t.public_access == PublicAccess::Deny,
     };
-    if want_closed && o.public_network_access != "Disabled" {
-        b.findings.push(
+    let closed = s.public_network_access == "Disabled";
+    if want_closed && !closed {
+        findings.push(
             Finding::builder(
                 Control::Triggers,
                 "azure.triggers.publicNetworkAccess",
-                "properties.publicNetworkAccess",
+                s.field("properties.publicNetworkAccess"),
             )
-            .observed(&o.public_network_access)
+            .observed(s.public_network_access)
             .desired("Disabled")
             .severity(Severity::High)
             .remediable(true)
-            .message("the app is reachable from the internet; only private endpoints should reach it"),
+            .message(format!(
+                "{} is reachable from the internet; only private endpoints should reach it",
+                s.label
+            )),
         );
-        b.site.public_network_access = Some("Disabled".into());
+        target.site.public_network_access = Some("Disabled".into());
     }
 
-    if let (Some(declared), Some(web)) = (&a.access_restrictions, &o.web) {
-        restrictions(declared, t.remove_unlisted, web, b);
+    if let (Some(declared), Some(web)) = (&a.access_restrictions, s.web) {
+        restrictions(declared, t.remove_unlisted, web, s, target, findings);
+        // A closed public endpoint closes the SCM site too.
+        if !(want_closed || closed) {
+            scm(web, s, target, findings);
+        }
     }
 
     if a.require_authentication
-        && let Some(auth) = &o.auth
+        && let Some(auth) = s.auth
     {
-        let anonymous_allowed = auth
-            .unauthenticated_client_action
-            .as_deref()
-            .is_none_or(|x| x == "AllowAnonymous");
-        if !(auth.enabled && auth.require_authentication && !anonymous_allowed) {
-            let can_fix = auth.has_identity_provider;
-            b.findings.push(
-                Finding::builder(
-                    Control::Triggers,
-                    "azure.triggers.authentication",
-                    "config/authsettingsV2.globalValidation.requireAuthentication",
-                )
-                .observed(if auth.enabled {
-                    "authentication on, anonymous callers allowed"
-                } else {
-                    "authentication off"
-                })
-                .desired("authentication required, unauthenticated callers refused")
-                .severity(Severity::High)
-                .remediable(can_fix)
-                .message(if can_fix {
-                    "anyone who can reach the app can call it without authenticating".to_string()
-                } else {
-                    "anyone who can reach the app can call it without authenticating; no identity provider is configured, so requiring authentication would lock every caller out — register one (e.g. Microsoft Entra ID) and zerofn will require it".to_string()
-                }),
-            );
-            b.auth = can_fix;
-        }
+        authentication(auth, s, target, findings);
     }
 
     if a.harden_transport {
-        if !o.https_only {
-            b.findings.push(
-                Finding::builder(Control::Triggers, "azure.triggers.httpsOnly", "properties.httpsOnly")
-                    .observed("false")
-                    .desired("true")
-                    .severity(Severity::Medium)
-                    .remediable(true)
-                    .message("the app answers plain HTTP"),
+        transport(s, target, findings);
+    }
+}
+
+fn authentication(auth: &AuthSettings, s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
+    let anonymous_allowed = auth
+        .unauthenticated_client_action
+        .as_deref()
+        .is_none_or(|x| x == "AllowAnonymous");
+    if auth.enabled && auth.require_authentication && !anonymous_allowed {
+        return;
+    }
+    let can_fix = auth.has_identity_provider;
+    findings.push(
+        Finding::builder(
+            Control::Triggers,
+            "azure.triggers.authentication",
+            s.field("config/authsettingsV2.globalValidation.requireAuthentication"),
+        )
+        .observed(if auth.enabled {
+            "authentication on, anonymous callers allowed"
+        } else {
+            "authentication off"
+        })
+        .desired("authentication required, unauthenticated callers refused")
+        .severity(Severity::High)
+        .remediable(can_fix)
+        .message(if can_fix {
+            format!("anyone who can reach {} can call it without authenticating", s.label)
+        } else {
+            format!(
+                "anyone who can reach {} can call it without authenticating; no identity provider is configured, so requiring authentication would lock every caller out — register one (e.g. Microsoft Entra ID) and zerofn will require it",
+                s.label
+            )
+        }),
+    );
+    target.auth = can_fix;
+}
+
+fn transport(s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
+    if !s.https_only {
+        findings.push(
+            Finding::builder(
+                Control::Triggers,
+                "azure.triggers.httpsOnly",
+                s.field("properties.httpsOnly"),
+            )
+            .observed("false")
+            .desired("true")
+            .severity(Severity::Medium)
+            .remediable(true)
+            .message(format!("{} answers plain HTTP", s.label)),
+        );
+        target.site.https_only = Some(true);
+    }
+    if let Some(web) = s.web {
+        if !tls_at_least_1_2(&web.min_tls_version) {
+            findings.push(
+                Finding::builder(
+                    Control::Triggers,
+                    "azure.triggers.minTlsVersion",
+                    s.field("config/web.minTlsVersion"),
+                )
+                .observed(&web.min_tls_version)
+                .desired("1.2")
+                .severity(Severity::High)
+                .remediable(true)
+                .message(format!("{} accepts TLS versions older than 1.2", s.label)),
             );
-            b.site.https_only = Some(true);
+            target.web.min_tls = Some("1.2".into());
         }
-        if let Some(web) = &o.web {
-            if !tls_at_least_1_2(&web.min_tls_version) {
-                b.findings.push(
+        if web.ftps_state != "Disabled" {
+            findings.push(
+                Finding::builder(
+                    Control::Triggers,
+                    "azure.triggers.ftpsState",
+                    s.field("config/web.ftpsState"),
+                )
+                .observed(&web.ftps_state)
+                .desired("Disabled")
+                .severity(Severity::Medium)
+                .remediable(true)
+                .message(format!("FTP(S) deployment to {} is open", s.label)),
+            );
+            target.web.ftps = Some("Disabled".into());
+        }
+    }
+    if let Some((ftp, scm)) = s.publishing {
+        for (allowed, kind, check) in [
+            (ftp, "ftp", "azure.triggers.basicPublishing.ftp"),
+            (scm, "scm", "azure.triggers.basicPublishing.scm"),
+        ] {
+            if allowed {
+                findings.push(
                     Finding::builder(
                         Control::Triggers,
-                        "azure.triggers.minTlsVersion",
-                        "config/web.minTlsVersion",
+                        check,
+                        s.field(&format!("basicPublishingCredentialsPolicies/{kind}.allow")),
                     )
-                    .observed(&web.min_tls_version)
-                    .desired("1.2")
+                    .observed("true")
+                    .desired("false")
                     .severity(Severity::High)
                     .remediable(true)
-                    .message("the app accepts TLS versions older than 1.2"),
+                    .message(format!(
+                        "{} deployment accepts basic (username/password) credentials instead of Entra ID",
+                        kind.to_uppercase()
+                    )),
                 );
-                b.web.min_tls = Some("1.2".into());
-            }
-            if web.ftps_state != "Disabled" {
-                b.findings.push(
-                    Finding::builder(Control::Triggers, "azure.triggers.ftpsState", "config/web.ftpsState")
-                        .observed(&web.ftps_state)
-                        .desired("Disabled")
-                        .severity(Severity::Medium)
-                        .remediable(true)
-                        .message("FTP(S) deployment is open"),
-                );
-                b.web.ftps = Some("Disabled".into());
-            }
-        }
-        if let Some((ftp, scm)) = o.publishing {
-            for (allowed, kind, check) in [
-                (ftp, "ftp", "azure.triggers.basicPublishing.ftp"),
-                (scm, "scm", "azure.triggers.basicPublishing.scm"),
-            ] {
-                if allowed {
-                    b.findings.push(
-                        Finding::builder(
-                            Control::Triggers,
-                            check,
-                            format!("basicPublishingCredentialsPolicies/{kind}.allow"),
-                        )
-                        .observed("true")
-                        .desired("false")
-                        .severity(Severity::High)
-                        .remediable(true)
-                        .message(format!(
-                            "{} deployment accepts basic (username/password) credentials instead of Entra ID",
-                            kind.to_uppercase()
-                        )),
-                    );
-                    b.publishing.push(AzureAction::DisableBasicPublishing {
-                        site: o.id.clone(),
-                        kind: kind.to_string(),
-                    });
-                }
+                target.publishing.push(AzureAction::DisableBasicPublishing {
+                    site: target.id.clone(),
+                    kind: kind.to_string(),
+                });
             }
         }
     }
@@ -496,13 +725,16 @@ fn triggers(t: &TriggerControl, o: &ObservedApp, b: &mut Builder) {
 
 /// Access restrictions: the declared Allow rules in place, default action
 /// Deny. Undeclared Allow rules go (or are reported when removeUnlisted is
-/// false); undeclared Deny rules stay — with the default action Deny they can
-/// only narrow what the declared rules let in.
+/// false, except an open one, which always goes); undeclared Deny rules stay
+/// whole, pins and all — with the default action Deny they can only narrow
+/// what the declared rules let in.
 fn restrictions(
     declared: &[AzureAccessRestriction],
     remove_unlisted: bool,
-    web: &super::model::WebConfig,
-    b: &mut Builder,
+    web: &WebConfig,
+    s: &Surface,
+    target: &mut Target,
+    findings: &mut Vec<Finding>,
 ) {
     let want: Vec<Value> = declared.iter().map(restriction_json).collect();
     let want_keys: BTreeSet<_> = want.iter().map(rule_key).collect();
@@ -511,17 +743,20 @@ fn restrictions(
     let mut changed = false;
     let mut kept = Vec::new();
     if web.default_action.as_deref() != Some("Deny") {
-        b.findings.push(
+        findings.push(
             Finding::builder(
                 Control::Triggers,
                 "azure.triggers.accessRestrictionsDefault",
-                "config/web.ipSecurityRestrictionsDefaultAction",
+                s.field("config/web.ipSecurityRestrictionsDefaultAction"),
             )
             .observed(web.default_action.as_deref().unwrap_or("Allow"))
             .desired("Deny")
             .severity(Severity::High)
             .remediable(true)
-            .message("traffic no access restriction matches is let in"),
+            .message(format!(
+                "traffic no access restriction of {} matches is let in",
+                s.label
+            )),
         );
         changed = true;
     }
@@ -530,54 +765,66 @@ fn restrictions(
         if want_keys.contains(&key) {
             continue;
         }
-        if key.1 == "Deny" {
+        if key.action == "deny" {
             kept.push((*r).clone());
             continue;
         }
-        b.findings.push(
+        let open = open_rule(r);
+        let remove = remove_unlisted || open;
+        let name = r["name"].as_str().unwrap_or("?");
+        findings.push(
             Finding::builder(
                 Control::Triggers,
-                "azure.triggers.unlistedAccessRestriction",
-                format!(
-                    "config/web.ipSecurityRestrictions[{}]",
-                    r["name"].as_str().unwrap_or("?")
-                ),
+                if open {
+                    "azure.triggers.openAccessRestriction"
+                } else {
+                    "azure.triggers.unlistedAccessRestriction"
+                },
+                s.field(&format!("config/web.ipSecurityRestrictions[{name}]")),
             )
-            .observed(format!("Allow {} (priority {})", key.0, key.2))
+            .observed(describe(r))
             .desired("declared access restrictions only")
-            .severity(Severity::High)
-            .remediable(remove_unlisted)
-            .message(if remove_unlisted {
-                format!("{} may reach the app but is not declared", key.0)
-            } else {
-                format!(
-                    "{} may reach the app but is not declared (kept: triggers.removeUnlisted is false)",
-                    key.0
-                )
+            .severity(if open { Severity::Critical } else { Severity::High })
+            .remediable(remove)
+            .message(match (open, remove) {
+                (true, _) => format!(
+                    "rule {name} lets every address reach {}: it is an explicit rule, not the platform's default, and it is removed whatever removeUnlisted says",
+                    s.label
+                ),
+                (false, true) => format!("{} may reach {} but is not declared", describe(r), s.label),
+                (false, false) => format!(
+                    "{} may reach {} but is not declared (kept: triggers.removeUnlisted is false)",
+                    describe(r),
+                    s.label
+                ),
             }),
         );
-        if remove_unlisted {
+        if remove {
             changed = true;
         } else {
             kept.push((*r).clone());
         }
     }
-    for (w, key) in want.iter().zip(want.iter().map(rule_key)) {
-        if !have_keys.contains(&key) {
-            b.findings.push(
+    for w in &want {
+        if !have_keys.contains(&rule_key(w)) {
+            findings.push(
                 Finding::builder(
                     Control::Triggers,
                     "azure.triggers.missingAccessRestriction",
-                    format!(
+                    s.field(&format!(
                         "config/web.ipSecurityRestrictions[{}]",
                         w["name"].as_str().unwrap_or("?")
-                    ),
+                    )),
                 )
                 .observed("absent")
-                .desired(format!("Allow {} (priority {})", key.0, key.2))
+                .desired(describe(w))
                 .severity(Severity::Low)
                 .remediable(true)
-                .message(format!("the declared access restriction for {} is missing", key.0)),
+                .message(format!(
+                    "the declared access restriction {} of {} is missing",
+                    describe(w),
+                    s.label
+                )),
             );
             changed = true;
         }
@@ -585,8 +832,53 @@ fn restrictions(
     if changed {
         let mut rules = want;
         rules.extend(kept);
-        b.web.restrictions = Some(rules);
+        target.web.restrictions = Some(rules);
     }
+}
+
+/// The SCM (Kudu) site: deployment and console access to the app. It must
+/// be no wider than the declared main site: either it uses the main site's
+/// rules, or its own are closed by default with no open rule. The fix only
+/// narrows: default action Deny and the open rules dropped; every other
+/// rule (Deny rules, pinned rules) stays as it is.
+fn scm(web: &WebConfig, s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
+    if web.scm_use_main {
+        return;
+    }
+    let rules: Vec<&Value> = web
+        .scm_ip_security_restrictions
+        .iter()
+        .filter(|r| !implicit(r))
+        .collect();
+    let default_open = web.scm_default_action.as_deref() != Some("Deny");
+    let open: Vec<&&Value> = rules.iter().filter(|r| open_rule(r)).collect();
+    if !default_open && open.is_empty() {
+        return;
+    }
+    let observed = if default_open {
+        format!(
+            "default action {}",
+            web.scm_default_action.as_deref().unwrap_or("Allow")
+        )
+    } else {
+        open.iter().map(|r| describe(r)).collect::<Vec<_>>().join("; ")
+    };
+    findings.push(
+        Finding::builder(
+            Control::Triggers,
+            "azure.triggers.scmAccessRestrictions",
+            s.field("config/web.scmIpSecurityRestrictions"),
+        )
+        .observed(observed)
+        .desired("the main site's rules, or default action Deny and no open rule")
+        .severity(Severity::High)
+        .remediable(true)
+        .message(format!(
+            "the SCM (Kudu) site of {} can be reached from any address: deployment and the console are open wider than the app; its default action becomes Deny and open rules are removed (its other rules stay)",
+            s.label
+        )),
+    );
+    target.web.scm_restrictions = Some(rules.into_iter().filter(|r| !open_rule(r)).cloned().collect());
 }
 
 fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
@@ -619,7 +911,7 @@ fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
                 "the app is integrated with another subnet than declared"
             }),
         );
-        b.site.subnet = Some(n.subnet_id.clone());
+        b.app.site.subnet = Some(n.subnet_id.clone());
     }
     if n.route_all_egress && !o.vnet_route_all {
         b.findings.push(
@@ -634,7 +926,7 @@ fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
             .remediable(true)
             .message("only private-range traffic goes through the virtual network; the rest bypasses its controls"),
         );
-        b.site.route_all = Some(true);
+        b.app.site.route_all = Some(true);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::api::FunctionPostureSpec;
-use crate::providers::azure::model::{Assignment, AuthSettings, WebConfig};
+use crate::providers::azure::model::{Assignment, AuthSettings, RoleDefinition, WebConfig};
 use std::collections::BTreeMap;
 
 const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
@@ -11,7 +11,7 @@ const SITE: &str =
     "/subscriptions/5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b/resourceGroups/rg-fn/providers/Microsoft.Web/sites/orders";
 const SUBNET: &str = "/subscriptions/5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/functions";
 const READER: &str = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
-const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382d0c24";
+const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 const STORAGE: &str = "/subscriptions/5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/orders";
 const OWNER: &str = "test/shop/orders";
 
@@ -63,6 +63,7 @@ fn compliant() -> ObservedApp {
             ftps_state: "Disabled".into(),
             ip_security_restrictions: vec![office()],
             default_action: Some("Deny".into()),
+            ..WebConfig::default()
         }),
         auth: Some(AuthSettings {
             enabled: true,
@@ -81,6 +82,8 @@ fn compliant() -> ObservedApp {
             scope: STORAGE.into(),
         }]),
         roles: BTreeMap::from([("Storage Blob Data Reader".to_string(), Some(READER.to_string()))]),
+        role_definitions: BTreeMap::new(),
+        slots: Vec::new(),
     }
 }
 
@@ -353,7 +356,8 @@ fn transport_hardening_covers_https_tls_ftps_and_basic_publishing() {
         site: SITE.into(),
         min_tls_version: Some("1.2".into()),
         ftps_state: Some("Disabled".into()),
-        ip_security_restrictions: None
+        ip_security_restrictions: None,
+        scm_ip_security_restrictions: None
     }));
     assert_eq!(
         a.iter()
@@ -466,6 +470,7 @@ fn no_action_grants_beyond_the_spec() {
             ftps_state: ["AllAllowed", "FtpsOnly", "Disabled"][rng.usize(..3)].into(),
             ip_security_restrictions: rule_pool.iter().filter(|_| rng.bool()).cloned().collect::<Vec<_>>(),
             default_action: [None, Some("Allow".to_string()), Some("Deny".to_string())][rng.usize(..3)].clone(),
+            ..WebConfig::default()
         });
         o.publishing = Some((rng.bool(), rng.bool()));
         o.auth = Some(AuthSettings {
@@ -558,4 +563,633 @@ fn no_action_grants_beyond_the_spec() {
             assert!(p.actions.is_empty());
         }
     }
+}
+
+// ------------------------------------------------- no false COMPLIANT (issue 10)
+
+const FDID: &str = "0d5f0c7b-93d1-4d43-8a53-2b8e4c52e5a1";
+
+fn fd_pinned() -> Value {
+    json!({"name": "frontdoor", "priority": 200, "action": "Allow", "ipAddress": "AzureFrontDoor.Backend",
+           "tag": "ServiceTag", "headers": {"x-azure-fdid": [FDID]}})
+}
+
+fn fd_plain() -> Value {
+    json!({"name": "frontdoor", "priority": 200, "action": "Allow", "ipAddress": "AzureFrontDoor.Backend", "tag": "ServiceTag"})
+}
+
+/// A spec whose app stays publicly reachable (RequireAuth), so what the
+/// access restrictions, slots and SCM site let in is what is judged; it
+/// declares the office range and one Front Door, pinned by its id.
+fn reachable_spec() -> Value {
+    let mut s = spec_json();
+    s["triggers"]["publicAccess"] = json!("RequireAuth");
+    s["triggers"]["azure"]["accessRestrictions"] = json!([
+        {"name": "office", "ipAddress": "203.0.113.0/24", "priority": 100},
+        {"name": "frontdoor", "serviceTag": "AzureFrontDoor.Backend", "priority": 200, "headers": {"x-azure-fdid": [FDID]}}
+    ]);
+    s
+}
+
+fn reachable_compliant() -> ObservedApp {
+    let mut o = compliant();
+    o.public_network_access = "Enabled".into();
+    if let Some(w) = o.web.as_mut() {
+        w.ip_security_restrictions = vec![office(), fd_pinned()];
+        w.scm_use_main = true;
+    }
+    o
+}
+
+fn staging(o: &ObservedApp) -> crate::providers::azure::model::ObservedSlot {
+    crate::providers::azure::model::ObservedSlot {
+        id: format!("{SITE}/slots/staging"),
+        name: "staging".into(),
+        https_only: true,
+        public_network_access: o.public_network_access.clone(),
+        web: o.web.clone(),
+        auth: o.auth.clone(),
+    }
+}
+
+fn web_patch<'a>(p: &'a Plan, site: &str) -> Option<&'a AzureAction> {
+    actions(p)
+        .into_iter()
+        .find(|a| matches!(a, AzureAction::PatchWebConfig { site: s, .. } if s == site))
+}
+
+#[test]
+fn every_open_configuration_is_a_critical_or_high_finding_fixed_in_enforce() {
+    type Case = (&'static str, fn(&mut ObservedApp), &'static str, Severity);
+    let cases: [Case; 7] = [
+        (
+            "explicit Allow Any at priority 100",
+            |o| {
+                if let Some(w) = o.web.as_mut() {
+                    w.ip_security_restrictions
+                        .push(json!({"name": "AllowAll", "priority": 100, "action": "Allow", "ipAddress": "Any"}));
+                }
+            },
+            "azure.triggers.openAccessRestriction",
+            Severity::Critical,
+        ),
+        (
+            "explicit 0.0.0.0/0 rule",
+            |o| {
+                if let Some(w) = o.web.as_mut() {
+                    w.ip_security_restrictions.push(
+                        json!({"name": "everyone", "priority": 300, "action": "Allow", "ipAddress": "0.0.0.0/0"}),
+                    );
+                }
+            },
+            "azure.triggers.openAccessRestriction",
+            Severity::Critical,
+        ),
+        (
+            "header-pinned rule replaced by the plain one",
+            |o| {
+                if let Some(w) = o.web.as_mut() {
+                    w.ip_security_restrictions = vec![office(), fd_plain()];
+                }
+            },
+            "azure.triggers.unlistedAccessRestriction",
+            Severity::High,
+        ),
+        (
+            "public deployment slot",
+            |o| {
+                let mut slot = staging(o);
+                if let Some(w) = slot.web.as_mut() {
+                    w.ip_security_restrictions = Vec::new();
+                    w.default_action = None;
+                }
+                o.slots.push(slot);
+            },
+            "azure.triggers.accessRestrictionsDefault",
+            Severity::High,
+        ),
+        (
+            "open SCM site",
+            |o| {
+                if let Some(w) = o.web.as_mut() {
+                    w.scm_use_main = false;
+                    w.scm_default_action = None;
+                }
+            },
+            "azure.triggers.scmAccessRestrictions",
+            Severity::High,
+        ),
+        (
+            "subscription-wide Contributor",
+            |o| {
+                o.assignments = Some(vec![Assignment {
+                    id: format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/cccc"),
+                    role: "b24988ac-6180-42a0-ab88-20f7382dd24c".into(),
+                    scope: format!("/subscriptions/{SUB}"),
+                }]);
+            },
+            "azure.identity.undeclaredRoleAssignment",
+            Severity::Critical,
+        ),
+        (
+            "a custom role that can grant roles",
+            |o| {
+                let custom = "0b6d4a1e-7c1f-4e0a-9d5e-1f2a3b4c5d6e";
+                o.assignments = Some(vec![Assignment {
+                    id: format!("{STORAGE}/providers/Microsoft.Authorization/roleAssignments/dddd"),
+                    role: custom.into(),
+                    scope: STORAGE.into(),
+                }]);
+                o.role_definitions.insert(
+                    custom.into(),
+                    RoleDefinition {
+                        name: "Ops Delegate".into(),
+                        actions: vec!["Microsoft.Authorization/roleAssignments/*".into()],
+                        not_actions: Vec::new(),
+                    },
+                );
+            },
+            "azure.identity.undeclaredRoleAssignment",
+            Severity::Critical,
+        ),
+    ];
+    for (name, mutate, check, severity) in cases {
+        let mut o = reachable_compliant();
+        mutate(&mut o);
+        let p = plan(&posture_from(reachable_spec()), &o);
+        let f = p
+            .findings
+            .iter()
+            .find(|f| f.check == check)
+            .unwrap_or_else(|| panic!("{name}: no {check} in {:?}", checks(&p)));
+        assert_eq!(f.severity, severity, "{name}");
+        assert!(f.remediable, "{name}: {f:?}");
+        assert!(!p.actions.is_empty(), "{name}: nothing would fix it");
+    }
+}
+
+#[test]
+fn the_open_rule_goes_even_when_unlisted_rules_are_kept_and_pins_stay() {
+    let any = json!({"name": "AllowAll", "priority": 100, "action": "Allow", "ipAddress": "Any"});
+    let vendor = json!({"name": "vendor", "priority": 150, "action": "Allow", "ipAddress": "192.0.2.0/24",
+                        "tag": "XffProxy", "headers": {"x-forwarded-host": ["api.example.com"]}});
+    let block = json!({"name": "block", "priority": 10, "action": "Deny", "ipAddress": "198.51.100.0/24",
+                       "headers": {"x-azure-fdid": [FDID]}});
+    let mut o = reachable_compliant();
+    if let Some(w) = o.web.as_mut() {
+        w.ip_security_restrictions = vec![office(), fd_pinned(), any.clone(), vendor.clone(), block.clone()];
+    }
+    let mut s = reachable_spec();
+    s["triggers"]["removeUnlisted"] = json!(false);
+    let p = plan(&posture_from(s), &o);
+    match web_patch(&p, SITE) {
+        Some(AzureAction::PatchWebConfig {
+            ip_security_restrictions: Some(rules),
+            ..
+        }) => {
+            assert!(!rules.contains(&any), "the open rule stayed: {rules:?}");
+            // Kept rules are kept whole: tag, pins and all.
+            assert!(rules.contains(&vendor) && rules.contains(&block), "{rules:?}");
+            assert!(
+                rules
+                    .iter()
+                    .any(|r| r["headers"]["x-azure-fdid"][0] == FDID && r["action"] == "Allow")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The pinned rule declared in the spec is written with its pin.
+    let mut o = reachable_compliant();
+    if let Some(w) = o.web.as_mut() {
+        w.ip_security_restrictions = vec![office(), fd_plain()];
+    }
+    let p = plan(&posture_from(reachable_spec()), &o);
+    assert!(checks(&p).contains(&"azure.triggers.missingAccessRestriction"));
+    match web_patch(&p, SITE) {
+        Some(AzureAction::PatchWebConfig {
+            ip_security_restrictions: Some(rules),
+            ..
+        }) => assert_eq!(rules, &vec![office(), fd_pinned()]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_deny_access_restriction_is_kept() {
+    let denies = [
+        json!({"name": "bad", "priority": 50, "action": "Deny", "ipAddress": "198.51.100.7/32"}),
+        json!({"name": "badtag", "priority": 60, "action": "Deny", "ipAddress": "AzureCloud", "tag": "ServiceTag"}),
+        json!({"name": "badxff", "priority": 70, "action": "Deny", "ipAddress": "192.0.2.0/24", "tag": "XffProxy"}),
+        json!({"name": "badsubnet", "priority": 80, "action": "Deny", "vnetSubnetResourceId": SUBNET}),
+    ];
+    let mut o = reachable_compliant();
+    if let Some(w) = o.web.as_mut() {
+        w.ip_security_restrictions = denies.to_vec();
+        w.default_action = Some("Allow".into());
+        w.scm_use_main = false;
+        w.scm_ip_security_restrictions = denies.to_vec();
+    }
+    let p = plan(&posture_from(reachable_spec()), &o);
+    match web_patch(&p, SITE) {
+        Some(AzureAction::PatchWebConfig {
+            ip_security_restrictions: Some(rules),
+            scm_ip_security_restrictions: Some(scm),
+            ..
+        }) => {
+            for d in &denies {
+                assert!(rules.contains(d), "main lost {d}");
+                assert!(scm.contains(d), "SCM lost {d}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn correctly_scoped_configurations_stay_compliant() {
+    type Case = (&'static str, fn(&mut ObservedApp));
+    let cases: [Case; 8] = [
+        ("as declared", |_| {}),
+        ("ARM's implicit Deny all rule", |o| {
+            if let Some(w) = o.web.as_mut() {
+                w.ip_security_restrictions.push(json!({"name": "Deny all", "priority": 2147483647, "action": "Deny", "ipAddress": "Any", "description": "Deny all access"}));
+                w.scm_ip_security_restrictions
+                    .push(json!({"name": "Allow all", "priority": 2147483647, "action": "Allow", "ipAddress": "Any"}));
+            }
+        }),
+        ("pins spelled in another case and order", |o| {
+            if let Some(w) = o.web.as_mut() {
+                w.ip_security_restrictions[1] = json!({"name": "fd", "priority": 200, "action": "Allow",
+                    "ipAddress": "azurefrontdoor.backend", "tag": "ServiceTag", "headers": {"X-Azure-FDID": [FDID.to_uppercase()]}});
+            }
+        }),
+        ("an undeclared Deny rule", |o| {
+            if let Some(w) = o.web.as_mut() {
+                w.ip_security_restrictions
+                    .push(json!({"name": "block", "priority": 5, "action": "Deny", "ipAddress": "Any"}));
+            }
+        }),
+        ("SCM with its own closed rules", |o| {
+            if let Some(w) = o.web.as_mut() {
+                w.scm_use_main = false;
+                w.scm_default_action = Some("Deny".into());
+                w.scm_ip_security_restrictions =
+                    vec![json!({"name": "ci", "priority": 100, "action": "Allow", "ipAddress": "192.0.2.10/32"})];
+            }
+        }),
+        ("a slot configured like the app", |o| {
+            let slot = staging(o);
+            o.slots.push(slot);
+        }),
+        ("a slot closed to the internet, its SCM site open", |o| {
+            // A closed public endpoint closes the slot's SCM site too.
+            let mut slot = staging(o);
+            slot.public_network_access = "Disabled".into();
+            if let Some(w) = slot.web.as_mut() {
+                w.scm_use_main = false;
+                w.scm_default_action = Some("Allow".into());
+            }
+            o.slots.push(slot);
+        }),
+        ("a narrow custom role held as declared", |o| {
+            if let Some(a) = o.assignments.as_mut() {
+                a[0].role = READER.into();
+            }
+            o.role_definitions.insert(
+                READER.into(),
+                RoleDefinition {
+                    name: "Storage Blob Data Reader".into(),
+                    actions: vec!["Microsoft.Storage/storageAccounts/blobServices/containers/read".into()],
+                    not_actions: Vec::new(),
+                },
+            );
+        }),
+    ];
+    for (name, mutate) in cases {
+        let mut o = reachable_compliant();
+        mutate(&mut o);
+        let p = plan(&posture_from(reachable_spec()), &o);
+        assert!(p.findings.is_empty(), "{name}: {:?}", p.findings);
+        assert!(p.actions.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn a_public_slot_is_closed_by_its_own_writes() {
+    let mut o = compliant();
+    let mut slot = staging(&o);
+    slot.public_network_access = "Enabled".into();
+    slot.https_only = false;
+    o.slots.push(slot);
+    let p = plan(&posture(), &o);
+    assert_eq!(
+        checks(&p),
+        vec!["azure.triggers.httpsOnly", "azure.triggers.publicNetworkAccess"]
+    );
+    assert!(p.findings.iter().all(|f| f.field.starts_with("slots/staging/")));
+    assert_eq!(
+        actions(&p),
+        vec![&AzureAction::PatchSite {
+            site: format!("{SITE}/slots/staging"),
+            https_only: Some(true),
+            public_network_access: Some("Disabled".into()),
+            virtual_network_subnet_id: None,
+            vnet_route_all_enabled: None,
+        }]
+    );
+}
+
+// ------------------------------------ never widens: an independent evaluator
+
+/// One request as App Service's front end sees it.
+#[derive(Clone, Debug)]
+struct Request {
+    ip: [u8; 4],
+    /// The X-Forwarded-For client address, for XffProxy rules.
+    xff: Option<[u8; 4]>,
+    /// The Azure service tag the source address belongs to, if any.
+    service_tag: Option<&'static str>,
+    /// The subnet it comes from through a service endpoint, if any.
+    subnet: Option<&'static str>,
+    headers: Vec<(&'static str, &'static str)>,
+    scm: bool,
+    /// None: the app; Some: that slot.
+    slot: Option<&'static str>,
+}
+
+/// What reaches one site: written for this test from App Service's
+/// documented behaviour, sharing nothing with the planner.
+#[derive(Clone, Debug)]
+struct SiteState {
+    public: bool,
+    rules: Vec<Value>,
+    default_deny: bool,
+    scm_use_main: bool,
+    scm_rules: Vec<Value>,
+    scm_default_deny: bool,
+}
+
+fn in_cidr(ip: [u8; 4], cidr: &str) -> bool {
+    if cidr.eq_ignore_ascii_case("any") {
+        return true;
+    }
+    let Some((net, len)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Ok(net), Ok(len)) = (net.parse::<std::net::Ipv4Addr>(), len.parse::<u32>()) else {
+        return false;
+    };
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    (u32::from(std::net::Ipv4Addr::from(ip)) & mask) == (u32::from(net) & mask)
+}
+
+fn rule_matches(rule: &Value, r: &Request) -> bool {
+    let source = match rule["tag"].as_str().unwrap_or("Default") {
+        "ServiceTag" => {
+            let tags = rule["ipAddress"].as_str().unwrap_or_default();
+            r.service_tag
+                .is_some_and(|t| tags.split(',').any(|x| x.trim().eq_ignore_ascii_case(t)))
+        }
+        "XffProxy" => r
+            .xff
+            .is_some_and(|x| in_cidr(x, rule["ipAddress"].as_str().unwrap_or_default())),
+        _ => match rule["vnetSubnetResourceId"].as_str() {
+            Some(subnet) => r.subnet.is_some_and(|s| s.eq_ignore_ascii_case(subnet)),
+            None => in_cidr(r.ip, rule["ipAddress"].as_str().unwrap_or_default()),
+        },
+    };
+    let pins = rule["headers"].as_object().into_iter().flatten().all(|(h, allowed)| {
+        r.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case(h)
+                && allowed
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a.as_str().is_some_and(|a| a.eq_ignore_ascii_case(value)))
+        })
+    });
+    source && pins
+}
+
+/// First matching rule by priority decides; none: the default action.
+fn list_allows(rules: &[Value], default_deny: bool, r: &Request) -> bool {
+    let mut sorted: Vec<&Value> = rules.iter().collect();
+    sorted.sort_by_key(|x| x["priority"].as_i64().unwrap_or(i64::MAX));
+    match sorted.into_iter().find(|x| rule_matches(x, r)) {
+        Some(rule) => rule["action"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("Allow")),
+        None => !default_deny,
+    }
+}
+
+fn site_allows(s: &SiteState, r: &Request) -> bool {
+    if !s.public {
+        return false;
+    }
+    if r.scm && !s.scm_use_main {
+        list_allows(&s.scm_rules, s.scm_default_deny, r)
+    } else {
+        list_allows(&s.rules, s.default_deny, r)
+    }
+}
+
+fn site_state(public_network_access: &str, web: &WebConfig) -> SiteState {
+    SiteState {
+        public: public_network_access != "Disabled",
+        rules: web.ip_security_restrictions.clone(),
+        default_deny: web.default_action.as_deref() == Some("Deny"),
+        scm_use_main: web.scm_use_main,
+        scm_rules: web.scm_ip_security_restrictions.clone(),
+        scm_default_deny: web.scm_default_action.as_deref() == Some("Deny"),
+    }
+}
+
+/// The planned writes applied to the observed sites, as ARM would.
+fn apply_to(states: &mut BTreeMap<String, SiteState>, p: &Plan) {
+    for a in actions(p) {
+        match a {
+            AzureAction::PatchSite {
+                site,
+                public_network_access: Some(v),
+                ..
+            } => {
+                if let Some(s) = states.get_mut(site) {
+                    s.public = v != "Disabled";
+                }
+            }
+            AzureAction::PatchWebConfig {
+                site,
+                ip_security_restrictions,
+                scm_ip_security_restrictions,
+                ..
+            } => {
+                if let Some(s) = states.get_mut(site) {
+                    if let Some(rules) = ip_security_restrictions {
+                        s.rules = rules.clone();
+                        s.default_deny = true;
+                    }
+                    if let Some(rules) = scm_ip_security_restrictions {
+                        s.scm_rules = rules.clone();
+                        s.scm_default_deny = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn requests() -> Vec<Request> {
+    let mut out = Vec::new();
+    let ips = [[203, 0, 113, 5], [192, 0, 2, 7], [198, 51, 100, 7], [8, 8, 8, 8]];
+    let tags = [None, Some("AzureFrontDoor.Backend"), Some("AzureCloud")];
+    let fdids = [None, Some(FDID), Some("6a1e0c3d-0000-4000-8000-00000000beef")];
+    for ip in ips {
+        for tag in tags {
+            for fdid in fdids {
+                for scm in [false, true] {
+                    for slot in [None, Some("staging")] {
+                        for (xff, subnet) in [(None, None), (Some([203, 0, 113, 9]), None), (None, Some(SUBNET))] {
+                            out.push(Request {
+                                ip,
+                                xff,
+                                service_tag: tag,
+                                subnet,
+                                headers: fdid.map(|f| vec![("X-Azure-FDID", f)]).unwrap_or_default(),
+                                scm,
+                                slot,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn random_web(rng: &mut fastrand::Rng, pool: &[Value]) -> WebConfig {
+    let pick = |rng: &mut fastrand::Rng| pool.iter().filter(|_| rng.u8(..4) == 0).cloned().collect::<Vec<_>>();
+    let default =
+        |rng: &mut fastrand::Rng| [None, Some("Allow".to_string()), Some("Deny".to_string())][rng.usize(..3)].clone();
+    // ARM shows the implicit rule of the list's own default action, if any.
+    let with_implicit = |rng: &mut fastrand::Rng, mut rules: Vec<Value>, default: &Option<String>| {
+        rules.retain(|r| r["priority"] != json!(2147483647));
+        if rng.bool() {
+            let deny = default.as_deref() == Some("Deny");
+            rules.push(
+                json!({"name": if deny { "Deny all" } else { "Allow all" }, "priority": 2147483647,
+                              "action": if deny { "Deny" } else { "Allow" }, "ipAddress": "Any"}),
+            );
+        }
+        rules
+    };
+    let (main_default, scm_default) = (default(rng), default(rng));
+    let (main, scm) = (pick(rng), pick(rng));
+    WebConfig {
+        min_tls_version: "1.2".into(),
+        ftps_state: "Disabled".into(),
+        ip_security_restrictions: with_implicit(rng, main, &main_default),
+        default_action: main_default,
+        scm_ip_security_restrictions: with_implicit(rng, scm, &scm_default),
+        scm_use_main: rng.bool(),
+        scm_default_action: scm_default,
+    }
+}
+
+/// Generated apps and slots with Deny rules, header-pinned and XffProxy
+/// rules, explicit Allow Any, the implicit rules and open SCM sites:
+/// enforcing never lets a request in that was kept out before unless the
+/// posture declares it, never drops a Deny rule, and a plan without
+/// findings means nothing beyond the posture can get in.
+#[test]
+fn enforcing_never_widens_who_can_reach_the_app_and_compliance_is_real() {
+    let pool = [
+        office(),
+        fd_pinned(),
+        fd_plain(),
+        json!({"name": "vendor", "priority": 150, "action": "Allow", "ipAddress": "192.0.2.0/24"}),
+        json!({"name": "AllowAll", "priority": 100, "action": "Allow", "ipAddress": "Any"}),
+        json!({"name": "everyone", "priority": 400, "action": "Allow", "ipAddress": "0.0.0.0/0"}),
+        json!({"name": "xff", "priority": 120, "action": "Allow", "ipAddress": "203.0.113.0/24", "tag": "XffProxy"}),
+        json!({"name": "vnet", "priority": 300, "action": "Allow", "vnetSubnetResourceId": SUBNET}),
+        json!({"name": "bad", "priority": 50, "action": "Deny", "ipAddress": "198.51.100.0/24"}),
+        json!({"name": "badfd", "priority": 60, "action": "Deny", "ipAddress": "AzureFrontDoor.Backend", "tag": "ServiceTag",
+               "headers": {"x-azure-fdid": ["6a1e0c3d-0000-4000-8000-00000000beef"]}}),
+        json!({"name": "denyany", "priority": 90, "action": "Deny", "ipAddress": "Any"}),
+        json!({"name": "Allow all", "priority": 2147483647, "action": "Allow", "ipAddress": "Any"}),
+        json!({"name": "Deny all", "priority": 2147483647, "action": "Deny", "ipAddress": "Any"}),
+    ];
+    let declared: Vec<Value> = posture_from(reachable_spec())
+        .spec
+        .triggers
+        .and_then(|t| t.azure)
+        .and_then(|a| a.access_restrictions)
+        .unwrap_or_default()
+        .iter()
+        .map(restriction_json)
+        .collect();
+    let declared_allows = |r: &Request| declared.iter().any(|d| rule_matches(d, r));
+    let reqs = requests();
+    let mut rng = fastrand::Rng::with_seed(10);
+    let mut compliant_seen = 0;
+    for _ in 0..1500 {
+        let mut o = reachable_compliant();
+        o.public_network_access = if rng.u8(..4) == 0 { "Disabled" } else { "Enabled" }.into();
+        o.web = Some(random_web(&mut rng, &pool));
+        if rng.bool() {
+            let mut slot = staging(&o);
+            slot.public_network_access = if rng.u8(..4) == 0 { "Disabled" } else { "Enabled" }.into();
+            slot.web = Some(random_web(&mut rng, &pool));
+            o.slots.push(slot);
+        }
+        let mut s = reachable_spec();
+        s["triggers"]["removeUnlisted"] = json!(rng.bool());
+        if rng.u8(..4) == 0 {
+            s["triggers"]["publicAccess"] = json!("Deny");
+        }
+        let p = plan(&posture_from(s), &o);
+
+        let mut before: BTreeMap<String, SiteState> = BTreeMap::new();
+        if let Some(w) = &o.web {
+            before.insert(o.id.clone(), site_state(&o.public_network_access, w));
+        }
+        for slot in &o.slots {
+            if let Some(w) = &slot.web {
+                before.insert(slot.id.clone(), site_state(&slot.public_network_access, w));
+            }
+        }
+        let mut after = before.clone();
+        apply_to(&mut after, &p);
+        let target = |r: &Request| match r.slot {
+            None => o.id.clone(),
+            Some(name) => format!("{SITE}/slots/{name}"),
+        };
+        for r in &reqs {
+            let Some(b) = before.get(&target(r)) else { continue };
+            let a = &after[&target(r)];
+            let (was, is) = (site_allows(b, r), site_allows(a, r));
+            assert!(
+                !is || was || declared_allows(r),
+                "enforcing let in {r:?}\nbefore {b:?}\nafter {a:?}\nplan {:?}",
+                p.actions
+            );
+            if p.findings.is_empty() {
+                assert!(!was || declared_allows(r), "COMPLIANT, yet {r:?} gets in\nstate {b:?}");
+            }
+        }
+        // Deny rules survive every rewrite, pins and all.
+        for (id, b) in &before {
+            let a = &after[id];
+            for d in b.rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
+                assert!(a.rules.contains(d), "main list of {id} lost {d}");
+            }
+            for d in b.scm_rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
+                assert!(a.scm_rules.contains(d), "SCM list of {id} lost {d}");
+            }
+        }
+        if p.findings.is_empty() {
+            compliant_seen += 1;
+        }
+    }
+    assert!(compliant_seen > 0, "the generator never produced a compliant estate");
 }
