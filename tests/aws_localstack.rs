@@ -2,6 +2,7 @@
 //! with a misconfigured fleet: plan finds every issue, enforce fixes every
 //! remediable one, the next plan is clean, a second enforce writes nothing,
 //! and an Audit posture changes nothing.
+#![forbid(unsafe_code)]
 
 use serde_json::Value;
 use std::collections::BTreeSet;

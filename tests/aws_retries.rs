@@ -2,6 +2,7 @@
 //! off and counted, an update in flight is waited out, and a role that IAM
 //! has not propagated yet is retried. LocalStack cannot produce these on
 //! demand, so a scripted stand-in answers in order.
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The Azure provider end to end through the CLI, against the ARM stand-in
 //! seeded with the estate of the acceptance criteria, over HTTPS with a test
 //! CA and azure_identity's client secret credential.
+#![forbid(unsafe_code)]
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
 //! The CLI's contract on bad input: exit 2, name the file, document and
 //! field, and send nothing to any cloud.
+#![forbid(unsafe_code)]
 
 use zerofn_sim::scripted::{Reply, Scripted};
 use zerofn_tests::{TempDir, zerofn};

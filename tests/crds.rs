@@ -1,5 +1,6 @@
 //! The CRDs: committed YAML matches the Rust types, and the CEL rules the API
 //! server evaluates agree with the validation the CLI runs.
+#![forbid(unsafe_code)]
 
 use kube::core::cel::{validate_cel, validate_cel_update};
 use zerofn::api::{CloudAccount, FunctionPosture, FunctionPostureSpec, validate};

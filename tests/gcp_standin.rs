@@ -1,5 +1,6 @@
 //! The GCP provider end to end through the CLI, against the GCP stand-in
 //! seeded with the estate of the acceptance criteria.
+#![forbid(unsafe_code)]
 
 use zerofn::providers::gcp::names;
 use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource};

@@ -1,5 +1,6 @@
 //! The Helm chart: it lints, renders for every supported set of values, and
 //! what it renders is what a security reviewer expects.
+#![forbid(unsafe_code)]
 
 use serde_json::Value;
 use std::path::Path;
@@ -100,13 +101,143 @@ fn rbac_grants_only_what_the_controller_calls() {
             !verbs.contains(&"delete") && !verbs.contains(&"deletecollection"),
             "{rule}"
         );
-        if rule["resources"].as_array().unwrap().iter().any(|r| r == "secrets") {
-            assert_eq!(verbs, ["get", "list", "watch"], "secrets are only read");
-        }
+        assert!(
+            rule["resources"].as_array().unwrap().iter().all(|r| r != "secrets"),
+            "no cluster-wide access to Secrets: {rule}"
+        );
     }
-    let leases = find(&docs, "Role").expect("the leader-election Role");
+    let leases = named(&docs, "Role", "zerofn-leader-election").expect("the leader-election Role");
     assert_eq!(leases["rules"][0]["resources"], serde_json::json!(["leases"]));
     assert_eq!(leases["metadata"]["namespace"], "zerofn-system");
+}
+
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+}
+
+/// Secret readers: (namespace, rules) of every Role that mentions Secrets.
+fn secret_roles(docs: &[Value]) -> Vec<(String, Value)> {
+    docs.iter()
+        .filter(|d| d["kind"] == "Role" && d["rules"].to_string().contains("secrets"))
+        .map(|d| {
+            (
+                d["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
+                d["rules"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn secrets_are_only_got_in_the_release_and_tenant_namespaces() {
+    // By default: the release namespace (ClusterCloudAccounts' Secrets) only.
+    let docs = render(&[]);
+    let roles = secret_roles(&docs);
+    assert_eq!(roles.len(), 1, "{roles:?}");
+    assert_eq!(roles[0].0, "zerofn-system");
+    assert_eq!(
+        roles[0].1,
+        serde_json::json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])
+    );
+    // Tenant namespaces, one of them limited to named Secrets; each Role is
+    // bound to the chart's ServiceAccount in its own namespace.
+    let docs = render(&[
+        "tenantNamespaces[0]=shop",
+        "tenantNamespaces[1].namespace=payments",
+        "tenantNamespaces[1].secretNames={aws-credentials}",
+        "controllerSecretNames={org-aws}",
+    ]);
+    let roles = secret_roles(&docs);
+    let namespaces: Vec<&str> = roles.iter().map(|(ns, _)| ns.as_str()).collect();
+    assert_eq!(namespaces, ["zerofn-system", "shop", "payments"]);
+    for (ns, rules) in &roles {
+        assert_eq!(rules[0]["verbs"], serde_json::json!(["get"]), "{ns}");
+        let names = &rules[0]["resourceNames"];
+        match ns.as_str() {
+            "zerofn-system" => assert_eq!(*names, serde_json::json!(["org-aws"])),
+            "payments" => assert_eq!(*names, serde_json::json!(["aws-credentials"])),
+            _ => assert!(names.is_null(), "{ns}: {names}"),
+        }
+        let binding = docs
+            .iter()
+            .find(|d| {
+                d["kind"] == "RoleBinding"
+                    && d["metadata"]["namespace"] == ns.as_str()
+                    && d["metadata"]["name"] == "zerofn-secret-reader"
+            })
+            .unwrap_or_else(|| panic!("no RoleBinding in {ns}"));
+        assert_eq!(binding["roleRef"]["kind"], "Role");
+        assert_eq!(binding["subjects"][0]["name"], "zerofn");
+        assert_eq!(binding["subjects"][0]["namespace"], "zerofn-system");
+    }
+    // A tenant namespace that is not a namespace name is refused.
+    let (ok, out) = helm(&[
+        "template",
+        "zerofn",
+        &chart(),
+        "--set",
+        "tenantNamespaces[0]=Not_A_Namespace",
+    ]);
+    assert!(!ok, "{out}");
+}
+
+#[test]
+fn one_replica_only_without_leader_election() {
+    // Without a Lease every replica writes: more than one is refused.
+    let (ok, out) = helm(&["template", "zerofn", &chart(), "--set", "leaderElection.enabled=false"]);
+    assert!(!ok, "two replicas without leader election must be refused:\n{out}");
+    assert!(out.contains("replicaCount"), "{out}");
+    let (ok, out) = helm(&[
+        "template",
+        "zerofn",
+        &chart(),
+        "--set",
+        "leaderElection.enabled=false",
+        "--set",
+        "replicaCount=3",
+    ]);
+    assert!(!ok, "{out}");
+    let docs = render(&["leaderElection.enabled=false", "replicaCount=1"]);
+    let args = find(&docs, "Deployment").expect("a Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+        .to_string();
+    assert!(args.contains("--leader-elect=false"), "{args}");
+    assert!(named(&docs, "Role", "zerofn-leader-election").is_none());
+}
+
+#[test]
+fn the_network_policy_lets_workload_identity_reach_its_token_endpoints() {
+    let docs = render(&["networkPolicy.enabled=true"]);
+    let egress = &find(&docs, "NetworkPolicy").expect("a NetworkPolicy")["spec"]["egress"];
+    let rules = egress.as_array().expect("egress rules");
+    let reaches = |cidr: &str, port: u64| {
+        rules.iter().any(|r| {
+            r["to"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|t| t["ipBlock"]["cidr"] == cidr))
+                && r["ports"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["port"] == port && p["protocol"] == "TCP"))
+        })
+    };
+    // GKE metadata server and Azure IMDS; EKS Pod Identity (v4 and v6).
+    assert!(reaches("169.254.169.254/32", 80), "{egress}");
+    assert!(reaches("169.254.170.23/32", 80), "{egress}");
+    assert!(reaches("fd00:ec2::23/128", 80), "{egress}");
+    // HTTPS anywhere: STS (IRSA), login.microsoftonline.com, the cloud APIs.
+    assert!(
+        rules.iter().any(|r| r["to"].is_null()
+            && r["ports"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["port"] == 443))),
+        "{egress}"
+    );
+    // Plain HTTP goes nowhere else.
+    for r in rules {
+        let port80 = r["ports"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["port"] == 80));
+        assert!(!port80 || r["to"].is_array(), "port 80 open to any address: {r}");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! Layers, each using only those below it: `cli` → `engine` (+ `accounts`,
 //! `manifests` beside it) → `providers::{aws,...}` → `api`, `findings` and
 //! `metrics` at the ground.
+#![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod api;

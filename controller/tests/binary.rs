@@ -2,6 +2,7 @@
 //! shell sees them (the CLI's logic is tested in-process in `tests/`; this
 //! checks the wiring through `main`). Building this test also builds the
 //! binary the e2e suite drives.
+#![forbid(unsafe_code)]
 
 use std::process::Command;
 

@@ -4,6 +4,7 @@
 //! controller — as many replicas as a test wants, each killable.
 //!
 //! Everything listens on 127.0.0.1 and goes away when the test's values drop.
+#![forbid(unsafe_code)]
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -66,13 +67,45 @@ pub struct Kubectl {
     pub out: String,
 }
 
-/// A Kubernetes API stand-in with zerofn's CRDs and the `shop` and
-/// `zerofn-system` namespaces, and the kubeconfig kubectl and the
-/// controller use.
+/// The namespace the chart is installed in.
+pub const CONTROLLER_NAMESPACE: &str = "zerofn-system";
+/// The chart's ServiceAccount (release `zerofn`).
+pub const SERVICE_ACCOUNT: &str = "zerofn";
+/// The user the controller authenticates as.
+pub const CONTROLLER_USER: &str = "system:serviceaccount:zerofn-system:zerofn";
+
+/// A Kubernetes API stand-in with zerofn's CRDs, the `shop` and
+/// `zerofn-system` namespaces and the chart's RBAC; kubectl runs as the
+/// admin (`kubeconfig`), the controller as the chart's ServiceAccount
+/// (`controller_kubeconfig`), so it can do exactly what the chart grants.
 pub struct Cluster {
     pub kube: KubeApi,
     pub kubeconfig: PathBuf,
+    pub controller_kubeconfig: PathBuf,
     pub dir: TempDir,
+}
+
+/// The chart's ServiceAccount and RBAC objects, rendered by `helm template`
+/// with `values` (`--set` expressions).
+pub fn chart_rbac(values: &[&str]) -> String {
+    let helm = zerofn_sim::kubetools::install().expect("helm installs").join("helm");
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/zerofn");
+    let mut cmd = std::process::Command::new(helm);
+    cmd.args(["template", "zerofn"])
+        .arg(&chart)
+        .args(["--namespace", CONTROLLER_NAMESPACE])
+        .args(["--show-only", "templates/serviceaccount.yaml"])
+        .args(["--show-only", "templates/rbac.yaml"]);
+    for v in values {
+        cmd.args(["--set", v]);
+    }
+    let out = cmd.output().expect("helm runs");
+    assert!(
+        out.status.success(),
+        "helm template failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A cluster and an AWS estate with the misconfigured fleet.
@@ -153,7 +186,16 @@ impl Cluster {
             .expect("Kubernetes stand-in starts");
         let kubeconfig = dir.0.join("kubeconfig");
         kube.write_kubeconfig(&kubeconfig, "shop").expect("kubeconfig");
-        let cluster = Cluster { kube, kubeconfig, dir };
+        let token = kube.service_account_token(CONTROLLER_NAMESPACE, SERVICE_ACCOUNT);
+        let controller_kubeconfig = dir.0.join("controller-kubeconfig");
+        std::fs::write(&controller_kubeconfig, kube.kubeconfig_with_token("shop", &token))
+            .expect("controller kubeconfig");
+        let cluster = Cluster {
+            kube,
+            kubeconfig,
+            controller_kubeconfig,
+            dir,
+        };
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
         cluster
             .kubectl_ok(&["apply", "-f", crds.to_str().unwrap_or_default()])
@@ -161,7 +203,20 @@ impl Cluster {
         cluster
             .apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: zerofn-system}\n")
             .await;
+        // The chart's RBAC, with `shop` as the one tenant namespace.
+        cluster.apply(&chart_rbac(&["tenantNamespaces={shop}"])).await;
         cluster
+    }
+
+    /// Requests the controller made that the API server refused with 403:
+    /// a permission the chart lacks.
+    pub fn controller_forbidden(&self) -> Vec<String> {
+        self.kube
+            .requests()
+            .into_iter()
+            .filter(|r| r.user == CONTROLLER_USER && r.status == 403)
+            .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+            .collect()
     }
 
     /// Run kubectl against the stand-in.
@@ -187,10 +242,19 @@ impl Cluster {
             .await
     }
 
+    /// Run kubectl as the controller's ServiceAccount.
+    pub async fn kubectl_as_controller(&self, args: &[&str]) -> Kubectl {
+        self.kubectl_with(&self.controller_kubeconfig, args, None).await
+    }
+
     async fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Kubectl {
+        self.kubectl_with(&self.kubeconfig, args, stdin).await
+    }
+
+    async fn kubectl_with(&self, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Kubectl {
         let mut cmd = tokio::process::Command::new(KUBECTL);
         cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
+            .arg(kubeconfig)
             .args(args)
             .env("HOME", &self.dir.0)
             .stdin(std::process::Stdio::piped())
@@ -268,7 +332,7 @@ where
     }
 }
 
-/// One `zerofn run` process.
+/// One `zerofn run` process, authenticated as the chart's ServiceAccount.
 pub struct Controller {
     pub identity: String,
     pub probe_port: u16,
@@ -291,7 +355,7 @@ impl Controller {
         args.extend_from_slice(extra);
         let log = world.dir.0.join(format!("{identity}-{}.log", fastrand::u32(..)));
         let mut env = vec![
-            ("KUBECONFIG", world.kubeconfig.to_string_lossy().into_owned()),
+            ("KUBECONFIG", world.controller_kubeconfig.to_string_lossy().into_owned()),
             ("HOME", world.dir.0.to_string_lossy().into_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             (

@@ -1,6 +1,7 @@
 //! The controller drives GCP and Azure the same way it drives AWS: one
 //! `zerofn run` against the Kubernetes stand-in, the GCP stand-in and the ARM
 //! stand-in (HTTPS, trusted through --azure-ca-file), driven with kubectl.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 use zerofn_e2e::Cluster;

@@ -1,8 +1,9 @@
 //! zerofn end to end: the built binary as the controller, the Kubernetes API
 //! stand-in, LocalStack, and `/usr/bin/kubectl`, one scenario per test.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
-use zerofn_e2e::{Controller, World, eventually};
+use zerofn_e2e::{CONTROLLER_USER, Controller, World, eventually};
 
 /// Fast enough for tests; the defaults (5m resync, 30s inventory) are for
 /// real quotas.
@@ -119,6 +120,10 @@ async fn enforce_fleet(world: &World, c: &Controller) {
     world.apply_file(&world.manifests.enforce).await;
     wait_ready(world, "shop", "orders-api", c).await;
     wait_ready(world, "shop", "billing-worker", c).await;
+    // The controller runs as the chart's ServiceAccount: a permission the
+    // chart lacks would show here as a refused request.
+    let forbidden = world.controller_forbidden();
+    assert!(forbidden.is_empty(), "the chart lacks permissions: {forbidden:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -486,4 +491,103 @@ async fn two_replicas_never_both_write() {
     assert!(worked, "{}", tail(&replicas[standby].log()));
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(replicas[standby].writes(), 0, "{:?}", replicas[standby].cloud_calls());
+    // Leases, as the chart's leader-election Role grants them, and nothing
+    // refused.
+    let forbidden = world.controller_forbidden();
+    assert!(forbidden.is_empty(), "the chart lacks permissions: {forbidden:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_controller_works_with_the_charts_rbac_and_cannot_list_secrets() {
+    let world = World::start("rbac").await;
+    let c = single(&world, "zerofn-0");
+
+    // Postures whose account names a Secret become Ready all the same.
+    enforce_fleet(&world, &c).await;
+
+    // A tenant namespace the chart was not told about: its account's Secret
+    // cannot be read, and both the posture and the account say why.
+    world
+        .apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: team}}\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: team}}\n\
+             stringData: {{aws_access_key_id: test, aws_secret_access_key: test}}\n---\n\
+             apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: team, namespace: team}}\n\
+             spec:\n  aws: {{accountId: \"000000000000\", region: eu-west-1, endpoint: {}, credentialsSecretRef: {{name: creds}}}}\n---\n\
+             apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: reports, namespace: team}}\n\
+             spec:\n  accountRef: {{name: team}}\n  function: {{aws: {{name: {}}}}}\n  \
+             observability: {{tracing: Active, structuredLogs: true}}\n",
+            world.aws.endpoint, world.fleet.reports
+        ))
+        .await;
+    let refused = eventually(READY, || async {
+        world.condition("team", "reports", "Synced") == Some(("False".into(), "SecretForbidden".into()))
+    })
+    .await;
+    assert!(refused, "{:?}\n{}", world.posture("team", "reports"), tail(&c.log()));
+    let message = world
+        .posture("team", "reports")
+        .map(|p| p["status"]["conditions"].to_string())
+        .unwrap_or_default();
+    assert!(message.contains("tenantNamespaces"), "{message}");
+    let account_reason = eventually(Duration::from_secs(10), || async {
+        world
+            .kube
+            .get("zerofn.dev", "v1alpha1", "cloudaccounts", "team", "team")
+            .is_some_and(|a| a["status"]["conditions"][0]["reason"] == "SecretForbidden")
+    })
+    .await;
+    assert!(account_reason, "the account's status names the refusal");
+
+    // The controller asked for Secrets only by name, never listed or
+    // watched them, and was refused nothing but the ungranted namespace.
+    let requests = world.kube.requests();
+    let secret_calls: Vec<String> = requests
+        .iter()
+        .filter(|r| r.user == CONTROLLER_USER && r.path.contains("/secrets"))
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect();
+    assert!(
+        secret_calls
+            .iter()
+            .any(|r| r == "GET /api/v1/namespaces/shop/secrets/stand-in-credentials -> 200"),
+        "{secret_calls:#?}"
+    );
+    assert!(
+        secret_calls.iter().all(
+            |r| r.starts_with("GET /api/v1/namespaces/shop/secrets/stand-in-credentials ")
+                || r.starts_with("GET /api/v1/namespaces/team/secrets/creds ")
+        ),
+        "{secret_calls:#?}"
+    );
+    let forbidden: Vec<String> = world
+        .controller_forbidden()
+        .into_iter()
+        .filter(|r| !r.starts_with("GET /api/v1/namespaces/team/secrets/creds"))
+        .collect();
+    assert!(forbidden.is_empty(), "the chart lacks permissions: {forbidden:#?}");
+
+    // Tried directly as the chart's ServiceAccount (after the checks above,
+    // which cannot tell these requests from the controller's): no Secret
+    // can be listed or watched, cluster-wide or in a tenant namespace; a
+    // named one can be read.
+    for args in [
+        &["get", "secrets", "-A"][..],
+        &["get", "secrets", "-n", "shop"][..],
+        &["get", "secrets", "-n", "shop", "--watch", "--request-timeout=2s"][..],
+    ] {
+        let r = world.kubectl_as_controller(args).await;
+        assert!(!r.ok && r.out.contains("Forbidden"), "{args:?}: {}", r.out);
+    }
+    let named = world
+        .kubectl_as_controller(&["get", "secret", "stand-in-credentials", "-n", "shop", "-o", "name"])
+        .await;
+    assert!(named.ok, "{}", named.out);
+    let r = world.kubectl_as_controller(&["get", "secrets", "-A"]).await;
+    assert!(
+        r.out
+            .contains("cannot list resource \"secrets\" in API group \"\" at the cluster scope"),
+        "{}",
+        r.out
+    );
 }

@@ -1,5 +1,6 @@
 //! Stand-ins for the clouds and the Kubernetes API, for zerofn's tests and
 //! demos. Never linked into the product binary.
+#![forbid(unsafe_code)]
 
 pub mod aws;
 pub mod azure;

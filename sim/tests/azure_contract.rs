@@ -1,6 +1,7 @@
 //! The Azure Resource Manager stand-in against the contract zerofn's Azure
 //! provider relies on: azure_identity's ClientSecretCredential gets its
 //! tokens from it, and plain HTTPS calls pin each ARM answer.
+#![forbid(unsafe_code)]
 
 // Test names start with azure:: so that `cargo test azure` selects them.
 mod azure {

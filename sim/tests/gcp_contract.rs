@@ -2,6 +2,7 @@
 //! GCP provider uses: what they send must be accepted, what the stand-in
 //! answers must decode, and its refusals must surface as the clients report
 //! Google's.
+#![forbid(unsafe_code)]
 
 // Test names start with gcp:: so that `cargo test gcp` selects them.
 mod gcp {

@@ -1,5 +1,6 @@
 //! The Kubernetes stand-in on its own: driven by the real kubectl and by
 //! kube-rs, as the zerofn controller and its e2e tests use it.
+#![forbid(unsafe_code)]
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -495,4 +496,83 @@ async fn bearer_token_is_required_and_namespaces_must_exist() {
         .await
         .unwrap_err();
     assert!(matches!(e, kube::Error::Api(ref s) if s.code == 404), "{e}");
+}
+
+/// A ServiceAccount token is authorized by the Roles bound to it, as the
+/// real API server's RBAC authorizer does; kubectl (as the admin) sets the
+/// RBAC up and sees the refusals as the real server words them.
+#[tokio::test]
+async fn service_account_tokens_are_authorized_by_rbac() {
+    let env = Env::start(1000).await;
+    let token = env.api.service_account_token("zerofn-system", "zerofn");
+    let env = &env;
+    let run = |args: &[&str]| {
+        let mut v = vec!["--token".to_string(), token.clone()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        async move {
+            let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+            env.kubectl(&refs, None).await
+        }
+    };
+    let (ok, out) = env
+        .kubectl(
+            &["apply", "-f", "-"],
+            Some("apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\nstringData: {k: v}\n"),
+        )
+        .await;
+    assert!(ok, "{out}");
+
+    // Nothing is granted yet: discovery works, reading does not.
+    let (ok, out) = run(&["get", "secret", "creds", "-n", "default"]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(r#"secrets "creds" is forbidden: User "system:serviceaccount:zerofn-system:zerofn" cannot get resource "secrets" in API group "" in the namespace "default""#),
+        "{out}"
+    );
+    let (ok, out) = run(&["api-resources", "--api-group=rbac.authorization.k8s.io"]).await;
+    assert!(ok && out.contains("clusterrolebindings"), "{out}");
+
+    // A Role and RoleBinding: get in that namespace only; no list.
+    let (ok, out) = env
+        .kubectl(
+            &["apply", "-f", "-"],
+            Some(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: reader, namespace: default}\n\
+                 rules: [{apiGroups: [\"\"], resources: [secrets], verbs: [get]}]\n---\n\
+                 apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: reader, namespace: default}\n\
+                 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}\n\
+                 subjects: [{kind: ServiceAccount, name: zerofn, namespace: zerofn-system}]\n",
+            ),
+        )
+        .await;
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["get", "secret", "creds", "-n", "default", "-o", "name"]).await;
+    assert!(ok && out.contains("secret/creds"), "{out}");
+    let (ok, out) = run(&["get", "secrets", "-n", "default"]).await;
+    assert!(!ok && out.contains("cannot list resource"), "{out}");
+    let (ok, out) = run(&["get", "secrets", "-A"]).await;
+    assert!(!ok && out.contains("at the cluster scope"), "{out}");
+
+    // kube-rs sees a 403 Status with reason Forbidden.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let kc = kube::config::Kubeconfig::from_yaml(&env.api.kubeconfig_with_token("default", &token)).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(cfg).unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(client.clone());
+    let e = secrets.list(&Default::default()).await.unwrap_err();
+    assert!(
+        matches!(e, kube::Error::Api(ref s) if s.code == 403 && s.reason == "Forbidden"),
+        "{e}"
+    );
+    let named: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, "default");
+    assert!(named.get("creds").await.is_ok());
+    // The request log names who asked.
+    assert!(
+        env.api
+            .requests()
+            .iter()
+            .any(|r| r.user == "system:serviceaccount:zerofn-system:zerofn" && r.status == 403)
+    );
 }

@@ -5,6 +5,7 @@
 //! `zerofn enforce --once` on their postures and prints the cloud calls by
 //! operation, the per-function and account-wide reads, the wall time, and the
 //! writes made (0 on a compliant estate).
+#![forbid(unsafe_code)]
 
 use futures::StreamExt;
 use std::time::Instant;

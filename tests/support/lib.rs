@@ -1,4 +1,5 @@
 //! Shared helpers for zerofn's integration tests.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use serde_json::Value;

@@ -102,7 +102,8 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
     pub resync_interval: Duration,
     /// How long account-wide observations (function lists, role policies)
-    /// are shared between postures before they are read again.
+    /// and the Secret an account names are shared between postures before
+    /// they are read again.
     #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     pub inventory_ttl: Duration,
     /// How long a deleted posture waits for the cloud to release its
@@ -189,6 +190,8 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
             namespace: args.namespace,
             resync: args.resync_interval,
             release_timeout: args.release_timeout,
+            // Credentials are refreshed as often as the account's inventory.
+            secret_refresh: args.inventory_ttl,
         },
         probe_addr: args.probe_addr,
         concurrency: args.concurrency,

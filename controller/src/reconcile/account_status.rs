@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::posture::MANAGER;
+use super::secrets::SecretError;
 use crate::accounts::ResolvedAccount;
 use crate::api::{API_VERSION, AccountKind, CloudAccount, CloudAccountStatus, ClusterCloudAccount, Condition};
 use crate::providers::ProviderError;
@@ -14,6 +15,9 @@ use kube::runtime::reflector::ObjectRef;
 pub enum Reach<'a> {
     Reached(Option<String>),
     Failed(&'a ProviderError),
+    /// The account's credentials could not be read (its Secret is missing
+    /// or the controller may not read it): no cloud was asked.
+    SecretUnusable(&'a SecretError),
 }
 
 /// Errors that say something about the account rather than one function.
@@ -40,6 +44,7 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
             (true, "Reachable".to_string(), format!("credentials reach {what}"), id)
         }
         Reach::Failed(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
+        Reach::SecretUnusable(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
     };
     let old = current.conditions.iter().find(|c| c.type_ == "Ready");
     let status_word = if ok { "True" } else { "False" };

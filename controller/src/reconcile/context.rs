@@ -2,6 +2,7 @@
 
 use super::conflict::ConflictIndex;
 use super::providers::ProviderCache;
+use super::secrets::SecretCache;
 use crate::api::{CloudAccount, ClusterCloudAccount, FunctionPosture, FunctionPostureStatus};
 use crate::findings::Control;
 use crate::metrics::{ControlLabels, Metrics};
@@ -24,6 +25,9 @@ pub struct Settings {
     /// How long a deletion may wait for the cloud before the ownership
     /// marker is abandoned.
     pub release_timeout: Duration,
+    /// How long a copy of an account's Secret is used before it is read
+    /// again (and how often the Secrets in use are checked for rotation).
+    pub secret_refresh: Duration,
 }
 
 pub struct Context {
@@ -31,6 +35,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub providers: ProviderCache,
+    pub secrets: SecretCache,
     pub accounts: Store<CloudAccount>,
     pub cluster_accounts: Store<ClusterCloudAccount>,
     pub postures: Store<DeserializeGuard<FunctionPosture>>,
@@ -86,6 +91,7 @@ impl Context {
             recorder,
             metrics,
             providers,
+            secrets: SecretCache::new(settings.secret_refresh),
             accounts,
             cluster_accounts,
             postures,

@@ -5,9 +5,11 @@
 //!   of spec (generation), finalizers or deletion trigger a reconcile, so the
 //!   controller's own status writes do not loop.
 //! - CloudAccounts and ClusterCloudAccounts are watched into stores (for
-//!   lookups) and re-reconcile the postures that use them; Secrets are
-//!   watched metadata-only (the controller never holds every Secret) and
-//!   re-reconcile the postures whose account names them.
+//!   lookups) and re-reconcile the postures that use them.
+//! - Secrets are never listed or watched: the controller may only `get` the
+//!   Secrets accounts name, in the namespaces the chart grants. A periodic
+//!   sweep re-reads the Secrets in use and re-reconciles the postures whose
+//!   account's Secret changed (`secrets`).
 //! - Only the replica holding the Lease reconciles.
 
 pub mod account_status;
@@ -17,6 +19,7 @@ pub mod error;
 pub mod leader;
 pub mod posture;
 pub mod providers;
+pub mod secrets;
 pub mod server;
 pub mod status;
 
@@ -25,9 +28,8 @@ use crate::api::{AccountKind, CloudAccount, ClusterCloudAccount, FunctionPosture
 use crate::metrics::Metrics;
 use context::{Context, Settings};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -138,6 +140,42 @@ fn refs_using_secret(
     out
 }
 
+/// Postures to reconcile because their account's Secret changed: every
+/// `secret_refresh`, the Secrets in use are read again (one `get` each) and
+/// compared by resourceVersion. This replaces a cluster-wide Secret watch,
+/// which would need `list` and `watch` on every Secret of the cluster.
+fn rotated_secrets(
+    ctx: Arc<Context>,
+    postures: Store<Guarded>,
+    controller_ns: String,
+) -> impl futures::Stream<Item = ObjectRef<Guarded>> + Send + 'static {
+    let every = ctx.settings.secret_refresh;
+    futures::stream::unfold((), move |()| {
+        let (ctx, postures, controller_ns) = (ctx.clone(), postures.clone(), controller_ns.clone());
+        async move {
+            tokio::time::sleep(every).await;
+            let named = secrets::named_secrets(&ctx.accounts, &ctx.cluster_accounts, &controller_ns);
+            let changed = ctx.secrets.refresh_named(&ctx.client, &named).await;
+            let refs: Vec<ObjectRef<Guarded>> = changed
+                .iter()
+                .flat_map(|(ns, name)| {
+                    tracing::info!(secret = %format!("{ns}/{name}"), "an account's Secret changed");
+                    refs_using_secret(
+                        &postures,
+                        &ctx.accounts,
+                        &ctx.cluster_accounts,
+                        &controller_ns,
+                        ns,
+                        name,
+                    )
+                })
+                .collect();
+            Some((futures::stream::iter(refs), ()))
+        }
+    })
+    .flatten()
+}
+
 async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -245,9 +283,6 @@ async fn control(
         .modify(slim)
         .reflect(cluster_writer)
         .touched_objects();
-    let secrets_stream = watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .touched_objects();
 
     let reporter = Reporter {
         controller: "zerofn".into(),
@@ -265,7 +300,6 @@ async fn control(
     ));
 
     let (p1, p2, p3) = (posture_reader.clone(), posture_reader.clone(), posture_reader.clone());
-    let (a3, c3) = (account_reader.clone(), cluster_reader.clone());
     let controller_ns = opts.settings.namespace.clone();
     let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = lost_leadership.clone();
@@ -293,16 +327,7 @@ async fn control(
         .watches_stream(cluster_stream, move |a: ClusterCloudAccount| {
             refs_using(&p2, AccountKind::ClusterCloudAccount, None, &a.name_any())
         })
-        .watches_stream(secrets_stream, move |s: PartialObjectMeta<Secret>| {
-            refs_using_secret(
-                &p3,
-                &a3,
-                &c3,
-                &controller_ns,
-                s.namespace().as_deref().unwrap_or_default(),
-                &s.name_any(),
-            )
-        })
+        .reconcile_on(rotated_secrets(ctx.clone(), p3, controller_ns))
         .graceful_shutdown_on(stop_future);
 
     let ready = {

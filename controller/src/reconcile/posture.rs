@@ -6,13 +6,13 @@ use super::account_status::{self, Reach};
 use super::conflict::{Claimant, function_key};
 use super::context::Context;
 use super::error::Error;
+use super::secrets::SecretError;
 use super::status::{self, Observation};
 use crate::accounts::{self, ResolvedAccount, SecretData};
 use crate::api::{API_VERSION, FunctionPosture, FunctionPostureStatus, validate};
 use crate::engine;
 use crate::findings::Control;
 use crate::providers::{Blocked, MintedIdentity, Posture};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -213,31 +213,13 @@ fn claimant(fp: &FunctionPosture) -> Claimant {
     }
 }
 
-async fn read_secret(
-    ctx: &Context,
-    account: &ResolvedAccount,
-) -> Result<Option<(SecretData, String)>, (&'static str, String)> {
+/// The account's Secret, when it names one: `(data, resourceVersion)`.
+async fn read_secret(ctx: &Context, account: &ResolvedAccount) -> Result<Option<(SecretData, String)>, SecretError> {
     let Some(name) = accounts::secret_name(&account.config) else {
         return Ok(None);
     };
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &account.secret_namespace);
-    match api.get_opt(name).await {
-        Ok(Some(s)) => {
-            let data: SecretData = s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-            Ok(Some((data, s.metadata.resource_version.unwrap_or_default())))
-        }
-        Ok(None) => Err((
-            "SecretNotFound",
-            format!(
-                "{} names Secret {}/{name}, which does not exist",
-                account.key, account.secret_namespace
-            ),
-        )),
-        Err(e) => Err((
-            "SecretUnreadable",
-            format!("reading Secret {}/{name}: {e}", account.secret_namespace),
-        )),
-    }
+    let f = ctx.secrets.get(&ctx.client, &account.secret_namespace, name).await?;
+    Ok(Some((f.data.clone(), f.version.clone())))
 }
 
 async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
@@ -287,8 +269,9 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
     };
     let secret = match read_secret(ctx, &account).await {
         Ok(s) => s,
-        Err((reason, message)) => {
-            r.not_synced(reason, message).await?;
+        Err(e) => {
+            r.not_synced(e.reason(), format!("{}: {e}", account.key)).await?;
+            account_status::report(ctx, &account, Reach::SecretUnusable(&e)).await;
             return Ok(Action::requeue(resync));
         }
     };
@@ -415,7 +398,9 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
     ctx.accounts_synced().await;
     let released = async {
         let account = resolve_account(ctx, &ns, fp).map_err(|r| (r.reason, r.message))?;
-        let secret = read_secret(ctx, &account).await?;
+        let secret = read_secret(ctx, &account)
+            .await
+            .map_err(|e| (e.reason(), e.to_string()))?;
         let provider = ctx
             .providers
             .get(&account, secret.as_ref().map(|(d, v)| (d, v.as_str())))

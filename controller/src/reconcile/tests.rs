@@ -217,6 +217,7 @@ fn fixture(accounts: Vec<CloudAccount>, postures: Vec<FunctionPosture>, cloud: F
             namespace: "zerofn-system".into(),
             resync: Duration::from_secs(300),
             release_timeout: Duration::from_secs(300),
+            secret_refresh: Duration::from_secs(60),
         },
     );
     let f = Fixture {
@@ -237,6 +238,11 @@ struct Seen {
 }
 
 async fn expect(handle: &mut Handle, respond: impl FnOnce(&Seen) -> Value) -> Seen {
+    expect_answered(handle, 200, respond).await
+}
+
+/// Like `expect`, answering with the HTTP status `code`.
+async fn expect_answered(handle: &mut Handle, code: u16, respond: impl FnOnce(&Seen) -> Value) -> Seen {
     let (req, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
         .await
         .expect("the controller made no further request")
@@ -249,6 +255,7 @@ async fn expect(handle: &mut Handle, respond: impl FnOnce(&Seen) -> Value) -> Se
     let reply = respond(&seen);
     send.send_response(
         Response::builder()
+            .status(code)
             .body(Body::from(serde_json::to_vec(&reply).unwrap()))
             .unwrap(),
     );
@@ -595,4 +602,50 @@ async fn an_object_that_does_not_deserialize_gets_a_status_reason() {
     let result = reconcile(Arc::new(DeserializeGuard(Err(invalid))), f.ctx.clone()).await;
     verifier.await.expect("scenario held");
     assert!(result.is_ok(), "{result:?}");
+}
+
+/// The chart grants `get` on Secrets only in the namespaces it is told
+/// about. A refusal is a reason on the posture and on the account, with no
+/// cloud asked; the Secret is asked for by name, never listed.
+#[tokio::test]
+async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_account() {
+    let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+    let mut acct = account();
+    if let Some(aws) = acct.spec.aws.as_mut() {
+        aws.credentials_secret_ref = Some(SecretRef { name: "creds".into() });
+    }
+    let (f, handle) = fixture(vec![acct.clone()], vec![fp.clone()], FakeCloud::default());
+    let echo = fp.clone();
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let get = expect_answered(&mut h, 403, |_| {
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+                   "message": "secrets \"creds\" is forbidden: User \"system:serviceaccount:zerofn-system:zerofn\" cannot get resource \"secrets\" in API group \"\" in the namespace \"shop\""})
+        })
+        .await;
+        assert_eq!(get.method, Method::GET);
+        assert_eq!(get.uri.split('?').next(), Some("/api/v1/namespaces/shop/secrets/creds"));
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(e.body["reason"], "SecretForbidden");
+        let s = expect(&mut h, echo_status(&echo)).await;
+        let synced = condition(&s.body["status"], "Synced");
+        assert_eq!(synced["reason"], "SecretForbidden");
+        let message = synced["message"].as_str().unwrap();
+        assert!(message.contains("namespace shop") && message.contains("tenantNamespaces"), "{message}");
+        let a = expect(&mut h, move |s| {
+            let mut a = serde_json::to_value(&acct).unwrap();
+            a["status"] = s.body["status"].clone();
+            a
+        })
+        .await;
+        assert_eq!(
+            a.uri,
+            "/apis/zerofn.dev/v1alpha1/namespaces/shop/cloudaccounts/prod/status?&force=true&fieldManager=zerofn"
+        );
+        let ready = condition(&a.body["status"], "Ready");
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("SecretForbidden")));
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(f.cloud.applied.lock().unwrap().is_empty());
 }

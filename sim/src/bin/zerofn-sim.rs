@@ -6,6 +6,7 @@
 //!
 //! `zerofn-sim kube-api [--kubeconfig PATH]` serves the Kubernetes API
 //! stand-in and writes a kubeconfig for kubectl and `zerofn run`.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use zerofn_sim::aws::{Aws, Fleet};

@@ -14,6 +14,7 @@
 mod events;
 mod openapi;
 mod patch;
+mod rbac;
 mod registry;
 mod schema;
 mod selectors;
@@ -22,6 +23,7 @@ mod status;
 mod store;
 mod table;
 
+pub use rbac::User;
 pub use server::Recorded;
 
 use serde_json::Value;
@@ -31,7 +33,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub struct KubeApiOptions {
-    /// Bearer token clients must present.
+    /// The admin's bearer token (`system:masters`: every request allowed).
+    /// Other tokens come from `service_account_token` and are authorized by
+    /// the RBAC objects in the store.
     pub token: String,
     /// Changes kept for watches to resume from; older resourceVersions get
     /// 410 Gone.
@@ -61,6 +65,7 @@ impl KubeApi {
         let app = Arc::new(App {
             state: Mutex::new(store::State::new(opts.history)),
             token: opts.token,
+            tokens: Mutex::default(),
             log: Mutex::default(),
             faults: Mutex::default(),
         });
@@ -90,14 +95,33 @@ impl KubeApi {
         &self.app.token
     }
 
-    /// A kubeconfig for kubectl and kube-rs (context `zerofn-sim`).
+    /// A kubeconfig for kubectl and kube-rs (context `zerofn-sim`), as the
+    /// admin.
     pub fn kubeconfig(&self, namespace: &str) -> String {
+        self.kubeconfig_with_token(namespace, &self.app.token)
+    }
+
+    /// A kubeconfig that authenticates with `token` (e.g. a ServiceAccount's).
+    pub fn kubeconfig_with_token(&self, namespace: &str, token: &str) -> String {
         format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: zerofn-sim\nclusters:\n- name: zerofn-sim\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: zerofn-sim\n  context:\n    cluster: zerofn-sim\n    user: zerofn-sim\n    namespace: {namespace}\nusers:\n- name: zerofn-sim\n  user:\n    token: {}\n",
+            "apiVersion: v1\nkind: Config\ncurrent-context: zerofn-sim\nclusters:\n- name: zerofn-sim\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: zerofn-sim\n  context:\n    cluster: zerofn-sim\n    user: zerofn-sim\n    namespace: {namespace}\nusers:\n- name: zerofn-sim\n  user:\n    token: {token}\n",
             self.url(),
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.ca_pem.as_bytes()),
-            self.app.token
         )
+    }
+
+    /// A bearer token of the ServiceAccount `namespace/name`: requests with
+    /// it are authorized by the Roles and ClusterRoles bound to that
+    /// ServiceAccount, its groups (`system:serviceaccounts`,
+    /// `system:serviceaccounts:<namespace>`) and `system:authenticated`.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        let token = format!("zerofn-sa-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        self.app
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.clone(), User::service_account(namespace, name));
+        token
     }
 
     pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> std::io::Result<()> {

@@ -109,6 +109,31 @@ pub fn builtins() -> Vec<ResourceType> {
         builtin("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"]),
         builtin("events.k8s.io", "v1", "events", "Event", true, &["ev"]),
         builtin("coordination.k8s.io", "v1", "leases", "Lease", true, &[]),
+        builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", true, &[]),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            false,
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+            &[],
+        ),
         crd,
     ]
 }

@@ -2,6 +2,7 @@
 //! metadata-only), list pagination, and watch streams.
 
 use super::openapi;
+use super::rbac::{self, Attributes, Policy, User};
 use super::registry::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, success_status};
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// Who made the request (empty when unauthenticated).
+    pub user: String,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -39,6 +42,8 @@ pub struct Fault {
 pub struct App {
     pub state: Mutex<State>,
     pub token: String,
+    /// Tokens other than the admin's, and whom they authenticate.
+    pub tokens: Mutex<HashMap<String, User>>,
     pub log: Mutex<Vec<Recorded>>,
     pub faults: Mutex<Vec<Fault>>,
 }
@@ -171,8 +176,20 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
     let bytes = axum::body::to_bytes(req.into_body(), 64 << 20)
         .await
         .unwrap_or_default();
-    let response = respond(&app, &method, &path, &raw_query, &headers, &content_type, &bytes).await;
+    let user = authenticate(&app, &headers);
+    let response = respond(
+        &app,
+        user.as_ref(),
+        &method,
+        &path,
+        &raw_query,
+        &headers,
+        &content_type,
+        &bytes,
+    )
+    .await;
     app.log.lock().unwrap_or_else(|e| e.into_inner()).push(Recorded {
+        user: user.map(|u| u.name).unwrap_or_default(),
         method: method.to_string(),
         path,
         query: raw_query,
@@ -184,8 +201,10 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
     response
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn respond(
     app: &Arc<App>,
+    user: Option<&User>,
     method: &Method,
     path: &str,
     raw_query: &str,
@@ -193,14 +212,9 @@ async fn respond(
     content_type: &str,
     bytes: &[u8],
 ) -> Response {
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == app.token);
-    if !authorized {
+    let Some(user) = user else {
         return ApiError::unauthorized().into_response();
-    }
+    };
     {
         let mut faults = app.faults.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = faults
@@ -211,13 +225,88 @@ async fn respond(
             return ApiError::status(f.status, "injected fault").into_response();
         }
     }
-    let Some(r) = route(path) else {
+    let q = query_map(raw_query);
+    let r = route(path);
+    let attrs = attributes(method, path, r.as_ref(), &q);
+    if let Err(e) = authorize(app, user, &attrs) {
+        return e.into_response();
+    }
+    let Some(r) = r else {
         return ApiError::no_route(path).into_response();
     };
-    let q = query_map(raw_query);
     match dispatch(app, method, r, &q, headers, content_type, bytes).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
+    }
+}
+
+/// Who presents the request's bearer token, if anyone.
+fn authenticate(app: &App, headers: &HeaderMap) -> Option<User> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    if token == app.token {
+        return Some(User::admin());
+    }
+    app.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
+}
+
+/// The request's attributes as the authorizer sees them: a resource request
+/// (verb from the method, the path and `watch`), or a non-resource path.
+fn attributes(method: &Method, path: &str, r: Option<&Route>, q: &HashMap<String, String>) -> Attributes {
+    match r {
+        Some(Route::Resource {
+            group,
+            namespace,
+            plural,
+            name,
+            sub,
+            ..
+        }) => {
+            let watching = q.get("watch").is_some_and(|w| w == "true" || w == "1");
+            Attributes::Resource {
+                verb: rbac::resource_verb(method.as_str(), name.is_some(), watching).to_string(),
+                group: group.clone(),
+                resource: plural.clone(),
+                subresource: sub.clone(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }
+        }
+        _ => Attributes::NonResource {
+            verb: rbac::non_resource_verb(method.as_str()),
+            path: path.to_string(),
+        },
+    }
+}
+
+/// Allow the request, or 403 with the reason, by the RBAC objects stored
+/// now.
+fn authorize(app: &App, user: &User, attrs: &Attributes) -> ApiResult<()> {
+    if user == &User::admin() {
+        return Ok(());
+    }
+    let s = app.state();
+    let all = |plural: &str| {
+        s.registry
+            .find("rbac.authorization.k8s.io", "v1", plural)
+            .cloned()
+            .map(|t| s.list(&t, None))
+            .unwrap_or_default()
+    };
+    let (roles, role_bindings) = (all("roles"), all("rolebindings"));
+    let (cluster_roles, cluster_role_bindings) = (all("clusterroles"), all("clusterrolebindings"));
+    let policy = Policy {
+        roles: &roles,
+        role_bindings: &role_bindings,
+        cluster_roles: &cluster_roles,
+        cluster_role_bindings: &cluster_role_bindings,
+    };
+    if policy.allows(user, attrs) {
+        Ok(())
+    } else {
+        Err(rbac::forbidden(user, attrs))
     }
 }
 

@@ -68,6 +68,9 @@ impl ApiError {
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }
+    pub fn forbidden(message: String, details: Value) -> Self {
+        Self::new(403, "Forbidden", message).with_details(details)
+    }
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
