@@ -595,7 +595,8 @@ fn triggers(t: &TriggerControl, s: &Surface, target: &mut Target, findings: &mut
         restrictions(declared, t.remove_unlisted, web, s, target, findings);
         // A closed public endpoint closes the SCM site too.
         if !(want_closed || closed) {
-            scm(web, s, target, findings);
+            let keys = declared.iter().map(|d| rule_key(&restriction_json(d))).collect();
+            scm(&keys, t.remove_unlisted, web, s, target, findings);
         }
     }
 
@@ -838,47 +839,81 @@ fn restrictions(
 
 /// The SCM (Kudu) site: deployment and console access to the app. It must
 /// be no wider than the declared main site: either it uses the main site's
-/// rules, or its own are closed by default with no open rule. The fix only
-/// narrows: default action Deny and the open rules dropped; every other
-/// rule (Deny rules, pinned rules) stays as it is.
-fn scm(web: &WebConfig, s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
+/// rules, or its own are closed by default and let in no more than the
+/// declared rules do. The fix only narrows: default action Deny, open and
+/// undeclared Allow rules dropped (undeclared ones only when removeUnlisted
+/// allows; open ones always); Deny rules and declared rules stay as they
+/// are. Declared rules are never added: a closed SCM site is fine.
+fn scm(
+    declared: &BTreeSet<RuleKey>,
+    remove_unlisted: bool,
+    web: &WebConfig,
+    s: &Surface,
+    target: &mut Target,
+    findings: &mut Vec<Finding>,
+) {
     if web.scm_use_main {
         return;
     }
-    let rules: Vec<&Value> = web
-        .scm_ip_security_restrictions
-        .iter()
-        .filter(|r| !implicit(r))
-        .collect();
     let default_open = web.scm_default_action.as_deref() != Some("Deny");
-    let open: Vec<&&Value> = rules.iter().filter(|r| open_rule(r)).collect();
-    if !default_open && open.is_empty() {
+    let mut wide = Vec::new();
+    let mut keep = Vec::new();
+    for r in web.scm_ip_security_restrictions.iter().filter(|r| !implicit(r)) {
+        let k = rule_key(r);
+        if k.action == "deny" || declared.contains(&k) {
+            keep.push(r.clone());
+        } else if open_rule(r) || remove_unlisted {
+            wide.push(describe(r));
+        } else {
+            keep.push(r.clone());
+            findings.push(
+                Finding::builder(
+                    Control::Triggers,
+                    "azure.triggers.scmUnlistedAccessRestriction",
+                    s.field(&format!(
+                        "config/web.scmIpSecurityRestrictions[{}]",
+                        r["name"].as_str().unwrap_or("?")
+                    )),
+                )
+                .observed(describe(r))
+                .desired("the declared access restrictions only")
+                .severity(Severity::High)
+                .remediable(false)
+                .message(format!(
+                    "{} may reach the SCM (Kudu) site of {} but is not declared (kept: triggers.removeUnlisted is false)",
+                    describe(r),
+                    s.label
+                )),
+            );
+        }
+    }
+    if !default_open && wide.is_empty() {
         return;
     }
-    let observed = if default_open {
-        format!(
+    let mut observed = Vec::new();
+    if default_open {
+        observed.push(format!(
             "default action {}",
             web.scm_default_action.as_deref().unwrap_or("Allow")
-        )
-    } else {
-        open.iter().map(|r| describe(r)).collect::<Vec<_>>().join("; ")
-    };
+        ));
+    }
+    observed.extend(wide);
     findings.push(
         Finding::builder(
             Control::Triggers,
             "azure.triggers.scmAccessRestrictions",
             s.field("config/web.scmIpSecurityRestrictions"),
         )
-        .observed(observed)
-        .desired("the main site's rules, or default action Deny and no open rule")
+        .observed(observed.join("; "))
+        .desired("the main site's rules, or default action Deny and no rule wider than the declared ones")
         .severity(Severity::High)
         .remediable(true)
         .message(format!(
-            "the SCM (Kudu) site of {} can be reached from any address: deployment and the console are open wider than the app; its default action becomes Deny and open rules are removed (its other rules stay)",
+            "the SCM (Kudu) site of {} lets in more than the declared access restrictions: deployment and the console are open wider than the app; its default action becomes Deny and the wider rules are removed (Deny rules and declared rules stay)",
             s.label
         )),
     );
-    target.web.scm_restrictions = Some(rules.into_iter().filter(|r| !open_rule(r)).cloned().collect());
+    target.web.scm_restrictions = Some(keep);
 }
 
 fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {

@@ -829,12 +829,14 @@ fn correctly_scoped_configurations_stay_compliant() {
                     .push(json!({"name": "block", "priority": 5, "action": "Deny", "ipAddress": "Any"}));
             }
         }),
-        ("SCM with its own closed rules", |o| {
+        ("SCM with its own closed rules, no wider than declared", |o| {
             if let Some(w) = o.web.as_mut() {
                 w.scm_use_main = false;
                 w.scm_default_action = Some("Deny".into());
-                w.scm_ip_security_restrictions =
-                    vec![json!({"name": "ci", "priority": 100, "action": "Allow", "ipAddress": "192.0.2.10/32"})];
+                w.scm_ip_security_restrictions = vec![
+                    office(),
+                    json!({"name": "ci-block", "priority": 10, "action": "Deny", "ipAddress": "192.0.2.10/32"}),
+                ];
             }
         }),
         ("a slot configured like the app", |o| {
@@ -1083,8 +1085,20 @@ fn random_web(rng: &mut fastrand::Rng, pool: &[Value]) -> WebConfig {
         }
         rules
     };
-    let (main_default, scm_default) = (default(rng), default(rng));
-    let (main, scm) = (pick(rng), pick(rng));
+    let (mut main_default, scm_default) = (default(rng), default(rng));
+    let (mut main, scm) = (pick(rng), pick(rng));
+    // Half the estates start near the posture (office and a Front Door
+    // rule, pinned or not, maybe one more rule), where a near miss looks
+    // compliant: that is where a false COMPLIANT hides.
+    if rng.bool() {
+        main = vec![office(), if rng.bool() { fd_pinned() } else { fd_plain() }];
+        if rng.bool() {
+            main.push(pool[rng.usize(..pool.len())].clone());
+        }
+        if rng.u8(..4) != 0 {
+            main_default = Some("Deny".into());
+        }
+    }
     WebConfig {
         min_tls_version: "1.2".into(),
         ftps_state: "Disabled".into(),
