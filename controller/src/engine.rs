@@ -7,6 +7,7 @@
 use crate::api::Mode;
 use crate::providers::{Action, ActionSummary, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use std::sync::Arc;
 
 /// What enforcement did for one posture.
@@ -32,16 +33,35 @@ pub fn should_apply(posture: &Posture, plan: &Plan) -> bool {
     posture.mode() == Mode::Enforce && plan.blocked.is_none() && !plan.actions.is_empty()
 }
 
+/// Where a newly minted identity is recorded before the plan goes on. The
+/// record is the only proof that zerofn made the identity, so it must be
+/// durable before the function is switched to it: a crash in between would
+/// otherwise leave an identity zerofn may never change or adopt.
+pub trait MintLog: Send + Sync {
+    fn record<'a>(&'a self, minted: &'a [MintedIdentity]) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// The CLI's log: a run keeps its records in the providers' memory.
+pub struct InMemory;
+
+impl MintLog for InMemory {
+    fn record<'a>(&'a self, _minted: &'a [MintedIdentity]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// Apply a plan's actions in order; stop at the first failure (later actions
-/// may depend on it, e.g. a role switch on the role's creation).
-pub async fn apply(provider: &dyn Provider, posture: &Posture, actions: &[Action]) -> Applied {
+/// may depend on it, e.g. a role switch on the role's creation). An identity
+/// minted by an action is recorded in `log` before the next action runs.
+pub async fn apply(provider: &dyn Provider, posture: &Posture, actions: &[Action], log: &dyn MintLog) -> Applied {
     let mut out = Applied::default();
+    let mut known = provider.minted(posture);
     for a in actions {
         let summary = a.summary();
         match provider.apply(posture, a).await {
             Ok(()) => {
                 tracing::info!(posture = %posture.owner, op = %summary.op, target = %summary.target, "{}", summary.detail);
-                out.done.push(summary);
+                out.done.push(summary.clone());
             }
             Err(e) => {
                 tracing::warn!(posture = %posture.owner, op = %summary.op, error = %e, "action failed");
@@ -49,6 +69,20 @@ pub async fn apply(provider: &dyn Provider, posture: &Posture, actions: &[Action
                 break;
             }
         }
+        let new: Vec<MintedIdentity> = provider
+            .minted(posture)
+            .into_iter()
+            .filter(|m| !known.contains(m))
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        if let Err(e) = log.record(&new).await {
+            tracing::warn!(posture = %posture.owner, error = %e, "recording a minted identity failed; the plan stops here");
+            out.failed = Some((summary, ProviderError::Unrecorded(e)));
+            break;
+        }
+        known.extend(new);
     }
     out
 }
@@ -71,7 +105,11 @@ impl Outcome {
     }
 }
 
-pub async fn reconcile(provider: &dyn Provider, posture: &Posture) -> Result<Outcome, ProviderError> {
+pub async fn reconcile(
+    provider: &dyn Provider,
+    posture: &Posture,
+    log: &dyn MintLog,
+) -> Result<Outcome, ProviderError> {
     let before = provider.assess(posture).await?;
     if !should_apply(posture, &before) {
         return Ok(Outcome {
@@ -80,7 +118,7 @@ pub async fn reconcile(provider: &dyn Provider, posture: &Posture) -> Result<Out
             after: None,
         });
     }
-    let mut applied = apply(provider, posture, &before.actions).await;
+    let mut applied = apply(provider, posture, &before.actions, log).await;
     applied.minted = provider.minted(posture);
     provider.invalidate();
     let after = provider.assess(&with_minted(posture, &applied.minted)).await?;
@@ -137,7 +175,7 @@ pub async fn enforce_all(
         .map(|(b, plan)| async move {
             let mut applied = match plan {
                 Ok(plan) if should_apply(&b.posture, plan) => {
-                    apply(b.provider.as_ref(), &b.posture, &plan.actions).await
+                    apply(b.provider.as_ref(), &b.posture, &plan.actions, &InMemory).await
                 }
                 _ => Applied::default(),
             };
@@ -185,6 +223,9 @@ mod tests {
         /// What `minted` answers, and the records each assess was given.
         mints: Vec<MintedIdentity>,
         seen_minted: Mutex<Vec<Vec<MintedIdentity>>>,
+        /// Applying the action of this name mints `role(9)`.
+        mint_on: Option<String>,
+        minted_now: Mutex<Vec<MintedIdentity>>,
     }
 
     fn action(name: &str) -> Action {
@@ -234,6 +275,9 @@ mod tests {
                 if self.fail_on.as_deref() == Some(n.as_str()) {
                     return Err(ProviderError::Refused(n));
                 }
+                if self.mint_on.as_deref() == Some(n.as_str()) {
+                    self.minted_now.lock().unwrap().push(role(9));
+                }
                 self.applied.lock().unwrap().push(n.clone());
                 self.drift.lock().unwrap().retain(|d| *d != n);
                 Ok(())
@@ -247,8 +291,66 @@ mod tests {
             async { Ok(()) }.boxed()
         }
         fn minted(&self, _p: &Posture) -> Vec<MintedIdentity> {
-            self.mints.clone()
+            let mut all = self.mints.clone();
+            all.extend(self.minted_now.lock().unwrap().iter().cloned());
+            all
         }
+    }
+
+    /// A log that notes what had been applied when each record arrived.
+    struct Log<'f> {
+        fake: &'f Fake,
+        fail: bool,
+        records: Mutex<Vec<(Vec<MintedIdentity>, Vec<String>)>>,
+    }
+
+    impl MintLog for Log<'_> {
+        fn record<'a>(&'a self, minted: &'a [MintedIdentity]) -> BoxFuture<'a, Result<(), String>> {
+            async move {
+                let applied = self.fake.applied.lock().unwrap().clone();
+                self.records.lock().unwrap().push((minted.to_vec(), applied));
+                if self.fail {
+                    Err("status write refused".into())
+                } else {
+                    Ok(())
+                }
+            }
+            .boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_minted_identity_is_recorded_before_the_next_action_runs() {
+        let f = Fake {
+            mint_on: Some("create".into()),
+            ..fake(&["create", "switch"])
+        };
+        let log = Log {
+            fake: &f,
+            fail: false,
+            records: Mutex::default(),
+        };
+        let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
+        assert!(o.applied.failed.is_none());
+        let records = log.records.lock().unwrap().clone();
+        assert_eq!(records, vec![(vec![role(9)], vec!["create".to_string()])]);
+        assert_eq!(*f.applied.lock().unwrap(), vec!["create", "switch"]);
+    }
+
+    #[tokio::test]
+    async fn an_unrecorded_mint_stops_the_plan_before_the_switch() {
+        let f = Fake {
+            mint_on: Some("create".into()),
+            ..fake(&["create", "switch"])
+        };
+        let log = Log {
+            fake: &f,
+            fail: true,
+            records: Mutex::default(),
+        };
+        let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
+        assert!(matches!(o.applied.failed, Some((_, ProviderError::Unrecorded(_)))));
+        assert_eq!(*f.applied.lock().unwrap(), vec!["create"]);
     }
 
     fn role(n: u8) -> MintedIdentity {
@@ -266,7 +368,7 @@ mod tests {
         };
         let mut p = posture(Mode::Enforce);
         p.minted = vec![role(1)];
-        let o = reconcile(&f, &p).await.unwrap();
+        let o = reconcile(&f, &p, &InMemory).await.unwrap();
         assert_eq!(o.applied.minted, vec![role(2)]);
         let seen = f.seen_minted.lock().unwrap().clone();
         assert_eq!(seen, vec![vec![role(1)], vec![role(1), role(2)]]);
@@ -334,7 +436,7 @@ mod tests {
     #[tokio::test]
     async fn audit_observes_and_never_writes() {
         let f = fake(&["a", "b"]);
-        let o = reconcile(&f, &posture(Mode::Audit)).await.unwrap();
+        let o = reconcile(&f, &posture(Mode::Audit), &InMemory).await.unwrap();
         assert_eq!(o.current().findings.len(), 2);
         assert!(f.applied.lock().unwrap().is_empty());
         assert!(o.after.is_none());
@@ -343,7 +445,7 @@ mod tests {
     #[tokio::test]
     async fn enforce_applies_then_reports_the_reobserved_state() {
         let f = fake(&["a", "b"]);
-        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
         assert_eq!(*f.applied.lock().unwrap(), vec!["a", "b"]);
         assert_eq!(
             *f.invalidated.lock().unwrap(),
@@ -358,7 +460,7 @@ mod tests {
     #[tokio::test]
     async fn compliant_posture_is_observed_once_and_written_never() {
         let f = fake(&[]);
-        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
         assert_eq!(*f.assessed.lock().unwrap(), 1);
         assert!(!o.applied.wrote());
     }
@@ -369,7 +471,7 @@ mod tests {
             fail_on: Some("b".into()),
             ..fake(&["a", "b", "c"])
         };
-        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
         assert_eq!(*f.applied.lock().unwrap(), vec!["a"]);
         let (failed, e) = o.applied.failed.as_ref().unwrap();
         assert_eq!(failed.op, "TagResource");
@@ -383,7 +485,7 @@ mod tests {
             blocked: true,
             ..fake(&["a"])
         };
-        let o = reconcile(&f, &posture(Mode::Enforce)).await.unwrap();
+        let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
         assert!(f.applied.lock().unwrap().is_empty());
         assert!(o.before.blocked.is_some());
     }

@@ -185,6 +185,11 @@ pub enum ProviderError {
     Config(String),
     #[error("unexpected cloud response: {0}")]
     Cloud(String),
+    /// An identity was minted but its record could not be kept: nothing more
+    /// is written until it is, so zerofn never switches to an identity it
+    /// could not prove it made.
+    #[error("could not record a minted identity: {0}")]
+    Unrecorded(String),
 }
 
 impl ProviderError {
@@ -199,6 +204,7 @@ impl ProviderError {
             ProviderError::Timeout(_) => "timeout",
             ProviderError::Config(_) => "config",
             ProviderError::Cloud(_) => "cloud",
+            ProviderError::Unrecorded(_) => "unrecorded",
         }
     }
 
@@ -214,6 +220,7 @@ impl ProviderError {
             ProviderError::Timeout(_) => "CloudTimeout",
             ProviderError::Config(_) => "AccountMisconfigured",
             ProviderError::Cloud(_) => "CloudError",
+            ProviderError::Unrecorded(_) => "MintUnrecorded",
         }
     }
 }

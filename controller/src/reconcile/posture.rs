@@ -119,6 +119,12 @@ struct Reporter<'a> {
     minted: std::sync::Mutex<Vec<MintedIdentity>>,
 }
 
+impl engine::MintLog for Reporter<'_> {
+    fn record<'a>(&'a self, minted: &'a [MintedIdentity]) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.persist_minted(minted))
+    }
+}
+
 impl Reporter<'_> {
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
         let ev = Event {
@@ -148,6 +154,26 @@ impl Reporter<'_> {
     fn remember_minted(&self, minted: &[MintedIdentity]) {
         let mut held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
         engine::record_minted(&mut held, minted);
+    }
+
+    /// Every record held, as one JSON merge patch of `status.mintedIdentities`
+    /// (the list is atomic, so the patch carries all of it). It does not wait
+    /// for the full status: the function may be switched to the identity next.
+    async fn persist_minted(&self, new: &[MintedIdentity]) -> Result<(), String> {
+        let held = {
+            let mut held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
+            let mut all = self.previous().map(|s| s.minted_identities.clone()).unwrap_or_default();
+            engine::record_minted(&mut all, &held);
+            engine::record_minted(&mut all, new);
+            engine::record_minted(&mut held, &all);
+            all
+        };
+        let patch = serde_json::json!({ "status": { "mintedIdentities": held } });
+        self.api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn write(&self, mut status: FunctionPostureStatus) -> Result<(), Error> {
@@ -311,7 +337,7 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         }
     }
 
-    let outcome = engine::reconcile(provider.as_ref(), &posture).await;
+    let outcome = engine::reconcile(provider.as_ref(), &posture, &r).await;
     // Whatever happened, what the provider minted must reach status.
     r.remember_minted(&provider.minted(&posture));
     let outcome = match outcome {
