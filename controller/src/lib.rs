@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod ceiling;
 pub mod cli;
 pub mod engine;
 pub mod findings;

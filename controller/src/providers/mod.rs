@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod azure;
 pub mod cache;
+pub mod circuit;
 pub mod gcp;
 pub mod pace;
 
@@ -228,4 +229,12 @@ pub trait Provider: Send + Sync {
     /// Remove this posture's ownership marker from the function, if it holds
     /// it. Never reverts hardening.
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>>;
+
+    /// One cheap call that proves the account answers (and the credentials
+    /// work), so a caller can fail every posture of an unreachable account
+    /// at once instead of each waiting out its own retries. Callers bound it
+    /// with their own deadline.
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
 }

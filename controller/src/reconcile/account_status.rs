@@ -14,6 +14,8 @@ use kube::runtime::reflector::ObjectRef;
 pub enum Reach<'a> {
     Reached(Option<String>),
     Failed(&'a ProviderError),
+    /// The account may not be used as written (tenancy rules).
+    Refused(&'a crate::accounts::Refusal),
 }
 
 /// Errors that say something about the account rather than one function.
@@ -40,6 +42,7 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
             (true, "Reachable".to_string(), format!("credentials reach {what}"), id)
         }
         Reach::Failed(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
+        Reach::Refused(r) => (false, r.reason.to_string(), r.message.clone(), current.account.clone()),
     };
     let old = current.conditions.iter().find(|c| c.type_ == "Ready");
     let status_word = if ok { "True" } else { "False" };

@@ -192,4 +192,9 @@ impl Provider for AwsProvider {
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.release_inner(posture).boxed()
     }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        // GetCallerIdentity: the account check every assessment starts with.
+        async move { self.context().await.map(drop) }.boxed()
+    }
 }

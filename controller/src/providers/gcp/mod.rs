@@ -44,7 +44,7 @@ impl GcpProvider {
         tuning: Tuning,
         ttl: Duration,
     ) -> Result<Self, ProviderError> {
-        let clients = client::build(&account, key).await?;
+        let clients = client::build(&account, key, &tuning).await?;
         Ok(GcpProvider {
             number: OnceCell::new(),
             account,
@@ -167,5 +167,16 @@ impl Provider for GcpProvider {
 
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.release_inner(posture).boxed()
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        // GetProject even when the number is declared: it proves the
+        // endpoint answers and the credentials are accepted.
+        async move {
+            observe::project_number(&self.clients, &self.caller, &self.account.project_id)
+                .await
+                .map(drop)
+        }
+        .boxed()
     }
 }
