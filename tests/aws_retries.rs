@@ -37,6 +37,7 @@ fn tuning() -> Tuning {
         update_wait: Duration::from_secs(10),
         iam_propagation: Duration::from_secs(20),
         operation_timeout: Duration::from_secs(10),
+        attempt_timeout: Duration::from_secs(5),
     }
 }
 

@@ -7,7 +7,7 @@ use zerofn_tests::{TempDir, zerofn};
 
 fn account(endpoint: &str) -> String {
     format!(
-        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: prod, namespace: shop}}\nspec:\n  aws: {{region: eu-west-1, endpoint: \"{endpoint}\"}}\n"
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: prod, namespace: shop}}\nspec:\n  aws: {{region: eu-west-1, endpoint: \"{endpoint}\", credentialsSecretRef: {{name: creds}}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: shop}}\nstringData: {{aws_access_key_id: test, aws_secret_access_key: test}}\n"
     )
 }
 
@@ -112,4 +112,70 @@ async fn crds_prints_every_crd() {
     ] {
         assert!(run.stdout.contains(&format!("name: {name}")), "{name}");
     }
+}
+
+#[tokio::test]
+async fn a_posture_above_the_ceiling_is_refused_before_any_call() {
+    let cloud = Scripted::start(vec![], Reply::new(500, "no call was expected"))
+        .await
+        .unwrap();
+    let dir = TempDir::new("ceiling");
+    dir.write("account.yaml", &account(&cloud.url()));
+    dir.write(
+        "postures.yaml",
+        &format!(
+            "{POSTURE_HEAD}  function: {{aws: {{name: orders}}}}\n  mode: Enforce\n  identity:\n    createIfShared: true\n    aws:\n      permissions: [{{actions: ['dynamodb:GetItem', 'iam:*'], resources: ['*']}}]\n      permissionsBoundary: arn:aws:iam::aws:policy/AdministratorAccess\n"
+        ),
+    );
+    for cmd in [&["plan"][..], &["enforce", "--once"][..]] {
+        let run = zerofn(&[cmd, &["-f", dir.path().to_str().unwrap()][..]].concat()).await;
+        assert_eq!(run.code, 2, "{cmd:?}:\n{}{}", run.stdout, run.stderr);
+        for field in [
+            "postures.yaml: document 1 (FunctionPosture shop/orders): spec.identity.aws.permissions[0].actions[1]: exceeds the permission ceiling of CloudAccount/shop/prod",
+            "spec.identity.aws.permissionsBoundary: exceeds the permission ceiling",
+        ] {
+            assert!(run.stderr.contains(field), "{cmd:?} must name {field}:\n{}", run.stderr);
+        }
+        assert!(run.stderr.contains("nothing was sent to any cloud"), "{}", run.stderr);
+    }
+    assert!(
+        cloud.requests().is_empty(),
+        "a cloud was called: {:?}",
+        cloud.requests()
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn links_out_of_the_given_directory_are_refused_without_hanging() {
+    let dir = TempDir::new("links");
+    let outside = TempDir::new("links-outside");
+    let secret = outside.write("notes.yaml", "token: [ outside-file-content\n");
+    std::os::unix::fs::symlink("/", dir.path().join("root")).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.path().join("notes.yaml")).unwrap();
+    let started = std::time::Instant::now();
+    let run = zerofn(&["plan", "-f", dir.path().to_str().unwrap()]).await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(run.stderr.contains("root: a link out of"), "{}", run.stderr);
+    assert!(run.stderr.contains("notes.yaml: a link out of"), "{}", run.stderr);
+    assert!(!run.stderr.contains("outside-file-content"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn names_and_cloud_text_cannot_steer_the_terminal() {
+    let dir = TempDir::new("escape");
+    dir.write(
+        "p.yaml",
+        "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: \"x\\e]0;owned\\a\\nerror: forged\"}\nspec:\n  accountRef: {name: p}\n  function: {aws: {name: f}}\n",
+    );
+    let run = zerofn(&["plan", "-f", dir.path().to_str().unwrap()]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(!run.stderr.contains("\nerror: forged"), "{:?}", run.stderr);
+    assert!(run.stderr.contains("metadata.name: Invalid value"), "{}", run.stderr);
 }

@@ -157,3 +157,136 @@ fn an_account_reaches_exactly_one_cloud() {
     assert!(validate_cel(&a).is_err());
     assert_eq!(validate::cloud_account(&two).len(), 1);
 }
+
+/// Tenancy: (case, namespaced, spec, the fields both sides refuse).
+const ACCOUNT_CASES: &[(&str, bool, &str, &[&str])] = &[
+    (
+        "tenant with its own Secret",
+        true,
+        "aws: {region: eu-west-1, credentialsSecretRef: {name: c}}\n",
+        &[],
+    ),
+    (
+        "tenant on a loopback stand-in",
+        true,
+        "aws: {region: eu-west-1, endpoint: 'http://127.0.0.1:4566', credentialsSecretRef: {name: c}}\n",
+        &[],
+    ),
+    (
+        "tenant without a Secret",
+        true,
+        "aws: {region: eu-west-1}\n",
+        &["spec.aws.credentialsSecretRef"],
+    ),
+    (
+        "tenant redirecting AWS",
+        true,
+        "aws: {region: eu-west-1, endpoint: 'https://collector.example', credentialsSecretRef: {name: c}}\n",
+        &["spec.aws.endpoint"],
+    ),
+    (
+        "tenant redirecting IAM only",
+        true,
+        "aws: {region: eu-west-1, endpoints: {iam: 'https://collector.example'}, credentialsSecretRef: {name: c}}\n",
+        &["spec.aws.endpoints"],
+    ),
+    (
+        "tenant sending the controller's identity to loopback",
+        true,
+        "aws: {region: eu-west-1, endpoint: 'http://127.0.0.1:9'}\n",
+        &["spec.aws.credentialsSecretRef", "spec.aws.endpoint"],
+    ),
+    (
+        "tenant with Azure workload identity",
+        true,
+        "azure: {tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47, subscriptionId: 0b1f6471-1bf0-4dda-aec3-cb9272f09590}\n",
+        &["spec.azure.credential"],
+    ),
+    (
+        "tenant moving the authority host",
+        true,
+        "azure: {tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47, subscriptionId: 0b1f6471-1bf0-4dda-aec3-cb9272f09590, credential: ClientSecret, clientSecretRef: {name: c}, authorityHost: 'https://login.collector.example'}\n",
+        &["spec.azure.authorityHost"],
+    ),
+    (
+        "tenant Azure stand-in",
+        true,
+        "azure: {tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47, subscriptionId: 0b1f6471-1bf0-4dda-aec3-cb9272f09590, credential: ClientSecret, clientSecretRef: {name: c}, authorityHost: 'https://127.0.0.1:8443', resourceManagerEndpoint: 'https://127.0.0.1:8443'}\n",
+        &[],
+    ),
+    (
+        "tenant with ADC",
+        true,
+        "gcp: {projectId: my-project}\n",
+        &["spec.gcp.credentialsSecretRef"],
+    ),
+    (
+        "tenant redirecting GCP",
+        true,
+        "gcp: {projectId: my-project, anonymous: true, endpoints: {run: 'https://collector.example'}}\n",
+        &["spec.gcp.endpoints"],
+    ),
+    (
+        "tenant GCP stand-in",
+        true,
+        "gcp: {projectId: my-project, anonymous: true, endpoints: {run: 'http://127.0.0.1:9'}}\n",
+        &[],
+    ),
+    (
+        "admin's ambient identity and VPC endpoint",
+        false,
+        "aws: {region: eu-west-1, endpoint: 'https://vpce-0123.lambda.eu-west-1.vpce.amazonaws.com'}\n",
+        &[],
+    ),
+    (
+        "admin's ambient identity on loopback",
+        false,
+        "aws: {region: eu-west-1, endpoint: 'http://127.0.0.1:9'}\n",
+        &["spec.aws.endpoint"],
+    ),
+    (
+        "admin's ADC on loopback",
+        false,
+        "gcp: {projectId: my-project, endpoints: {functions: 'http://localhost:9'}}\n",
+        &["spec.gcp.endpoints"],
+    ),
+    (
+        "admin's managed identity on loopback",
+        false,
+        "azure: {tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47, subscriptionId: 0b1f6471-1bf0-4dda-aec3-cb9272f09590, credential: ManagedIdentity, authorityHost: 'https://[::1]:8443'}\n",
+        &["spec.azure.credential"],
+    ),
+];
+
+fn cel_fields(r: Result<(), kube::core::cel::ValidationErrors>) -> Vec<String> {
+    r.err()
+        .map(|errs| errs.as_slice().iter().map(|e| e.field_path.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn cel_and_the_cli_agree_on_who_may_use_which_credentials() {
+    use zerofn::api::{CloudAccountSpec, ClusterCloudAccount, ClusterCloudAccountSpec};
+    for (case, namespaced, yaml, expected) in ACCOUNT_CASES {
+        let expected: Vec<String> = sorted(expected.iter().map(|s| s.to_string()).collect());
+        let (cel, rust) = if *namespaced {
+            let spec: CloudAccountSpec = serde_saphyr::from_str(yaml).expect("case parses");
+            let a = CloudAccount::new("a", spec.clone());
+            (cel_fields(validate_cel(&a)), validate::cloud_account(&spec))
+        } else {
+            let spec: ClusterCloudAccountSpec =
+                serde_saphyr::from_str(&format!("allowedNamespaces: ['*']\n{yaml}")).expect("case parses");
+            let a = ClusterCloudAccount::new("a", spec.clone());
+            (cel_fields(validate_cel(&a)), validate::cluster_cloud_account(&spec))
+        };
+        let cel = sorted(cel);
+        let rust = sorted(rust.into_iter().map(|e| e.path).collect());
+        assert_eq!(cel, expected, "{case}: CEL");
+        assert_eq!(rust, expected, "{case}: the CLI");
+    }
+}

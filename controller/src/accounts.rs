@@ -6,16 +6,42 @@
 //!   ClusterCloudAccount whose `allowedNamespaces` admits its namespace;
 //! - a Secret is read only from the account's own namespace (for a
 //!   ClusterCloudAccount, the controller's namespace);
+//! - only a ClusterCloudAccount (granted by the platform admin) may use the
+//!   controller's ambient identity or override an endpoint; a CloudAccount
+//!   brings a Secret of its own namespace and uses public endpoints (a
+//!   loopback stand-in with static test credentials excepted);
+//! - a posture declares no more than its account's permission ceiling;
 //! - a refusal is an error with a reason, never a fallback to other
 //!   credentials.
 
-use crate::api::{AccountConfig, AccountKind, AccountRef, Cloud, CloudAccountSpec, ClusterCloudAccountSpec};
+use crate::api::validate::{self, AccountRule};
+use crate::api::{
+    AccountConfig, AccountKind, AccountRef, Cloud, CloudAccountSpec, ClusterCloudAccountSpec, FunctionPostureSpec,
+};
 use crate::metrics::Metrics;
 use crate::providers::aws::{AwsProvider, StaticCredentials, Tuning};
 use crate::providers::{Provider, ProviderError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Status reasons of account refusals (stable: they appear in conditions,
+/// events and alerts).
+pub mod reason {
+    pub const ACCOUNT_NOT_FOUND: &str = "AccountNotFound";
+    pub const ACCOUNT_NOT_ALLOWED: &str = "AccountNotAllowed";
+    pub const ACCOUNT_INVALID: &str = "AccountInvalid";
+    pub const ACCOUNT_CLOUD_MISMATCH: &str = "AccountCloudMismatch";
+    /// The account would use what only the platform admin may grant: the
+    /// controller's ambient identity with a loopback endpoint, an endpoint
+    /// override in a namespaced account, a token over plain HTTP.
+    pub const ACCOUNT_NOT_PERMITTED: &str = "AccountNotPermitted";
+    /// A namespaced account without credentials of its own.
+    pub const CREDENTIALS_REQUIRED: &str = "CredentialsRequired";
+    /// The posture declares more than its account's permission ceiling.
+    pub const CEILING_EXCEEDED: &str = "CeilingExceeded";
+    pub const SECRET_INVALID: &str = "SecretInvalid";
+}
 
 /// Secret data, decoded.
 pub type SecretData = BTreeMap<String, Vec<u8>>;
@@ -47,8 +73,31 @@ fn refuse(reason: &'static str, message: String) -> Refusal {
     Refusal { reason, message }
 }
 
-/// Resolve a posture's `accountRef` against the accounts that exist.
+/// Resolve a posture's `accountRef` against the accounts that exist, and
+/// refuse an account that breaks the tenancy rules.
 pub fn resolve(
+    posture_namespace: &str,
+    account_ref: &AccountRef,
+    function_cloud: Option<Cloud>,
+    namespaced: impl Fn(&str, &str) -> Option<CloudAccountSpec>,
+    cluster: impl Fn(&str) -> Option<ClusterCloudAccountSpec>,
+    controller_namespace: &str,
+) -> Result<ResolvedAccount, Refusal> {
+    let account = locate(
+        posture_namespace,
+        account_ref,
+        function_cloud,
+        namespaced,
+        cluster,
+        controller_namespace,
+    )?;
+    permit(&account.key, account.kind, &account.config)?;
+    Ok(account)
+}
+
+/// The account a posture's `accountRef` names, if the posture may use it;
+/// the tenancy rules are not checked yet (see `permit`).
+pub fn locate(
     posture_namespace: &str,
     account_ref: &AccountRef,
     function_cloud: Option<Cloud>,
@@ -61,7 +110,7 @@ pub fn resolve(
         AccountKind::CloudAccount => {
             let spec = namespaced(posture_namespace, name).ok_or_else(|| {
                 refuse(
-                    "AccountNotFound",
+                    reason::ACCOUNT_NOT_FOUND,
                     format!("CloudAccount {posture_namespace}/{name} does not exist (a posture can only use a CloudAccount of its own namespace)"),
                 )
             })?;
@@ -73,11 +122,15 @@ pub fn resolve(
             )
         }
         AccountKind::ClusterCloudAccount => {
-            let spec = cluster(name)
-                .ok_or_else(|| refuse("AccountNotFound", format!("ClusterCloudAccount {name} does not exist")))?;
+            let spec = cluster(name).ok_or_else(|| {
+                refuse(
+                    reason::ACCOUNT_NOT_FOUND,
+                    format!("ClusterCloudAccount {name} does not exist"),
+                )
+            })?;
             if !spec.admits(posture_namespace) {
                 return Err(refuse(
-                    "AccountNotAllowed",
+                    reason::ACCOUNT_NOT_ALLOWED,
                     format!(
                         "ClusterCloudAccount {name} does not admit namespace {posture_namespace} (spec.allowedNamespaces)"
                     ),
@@ -93,7 +146,7 @@ pub fn resolve(
     };
     let config = config.ok_or_else(|| {
         refuse(
-            "AccountInvalid",
+            reason::ACCOUNT_INVALID,
             format!("{key} must set exactly one of aws, azure or gcp"),
         )
     })?;
@@ -101,7 +154,7 @@ pub fn resolve(
         && config.cloud() != cloud
     {
         return Err(refuse(
-            "AccountCloudMismatch",
+            reason::ACCOUNT_CLOUD_MISMATCH,
             format!("{key} is a {} account but the function is on {cloud}", config.cloud()),
         ));
     }
@@ -113,6 +166,39 @@ pub fn resolve(
         config,
         secret_namespace,
     })
+}
+
+/// The tenancy rules, at use time: the CRD states them too, but an object
+/// stored before the CRD did (or written past it) must not reach a cloud.
+pub fn permit(key: &str, kind: AccountKind, config: &AccountConfig) -> Result<(), Refusal> {
+    let violations = validate::account_violations(config, kind == AccountKind::CloudAccount);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let reason = if violations.iter().any(|v| v.rule == AccountRule::CredentialsRequired) {
+        reason::CREDENTIALS_REQUIRED
+    } else {
+        reason::ACCOUNT_NOT_PERMITTED
+    };
+    let detail = violations
+        .iter()
+        .map(|v| v.error.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(refuse(reason, format!("{key} may not be used: {detail}")))
+}
+
+/// The posture declares no more than the account's permission ceiling.
+pub fn within_ceiling(account: &ResolvedAccount, spec: &FunctionPostureSpec) -> Result<(), Refusal> {
+    let errors = crate::ceiling::check(spec, &account.config);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let detail = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+    Err(refuse(
+        reason::CEILING_EXCEEDED,
+        format!("the posture declares more than {} allows: {detail}", account.key),
+    ))
 }
 
 /// The Secret an account names, if any.
@@ -127,10 +213,10 @@ pub fn secret_name(config: &AccountConfig) -> Option<&str> {
 fn text(secret: &SecretData, key: &str, name: &str) -> Result<String, Refusal> {
     let v = secret
         .get(key)
-        .ok_or_else(|| refuse("SecretInvalid", format!("Secret {name} has no key {key}")))?;
+        .ok_or_else(|| refuse(reason::SECRET_INVALID, format!("Secret {name} has no key {key}")))?;
     String::from_utf8(v.clone())
         .map(|s| s.trim().to_string())
-        .map_err(|_| refuse("SecretInvalid", format!("Secret {name} key {key} is not UTF-8")))
+        .map_err(|_| refuse(reason::SECRET_INVALID, format!("Secret {name} key {key} is not UTF-8")))
 }
 
 /// Static AWS credentials from the account's Secret.
@@ -163,6 +249,9 @@ pub async fn connect(
     secret: Option<&SecretData>,
     opts: &ConnectOptions,
 ) -> Result<Arc<dyn Provider>, ProviderError> {
+    // Checked again here, right before any client exists: nothing that
+    // builds a provider can skip it.
+    permit(&account.key, account.kind, &account.config).map_err(|r| ProviderError::Config(r.message))?;
     let secret_ref = secret_name(&account.config);
     let secret = match (secret_ref, secret) {
         (Some(name), None) => {
@@ -248,6 +337,7 @@ mod tests {
         CloudAccountSpec {
             aws: Some(AwsAccount {
                 region: "eu-west-1".into(),
+                credentials_secret_ref: Some(crate::api::SecretRef { name: "creds".into() }),
                 ..AwsAccount::default()
             }),
             azure: None,
@@ -356,6 +446,181 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(refused.reason, "AccountCloudMismatch");
+    }
+
+    fn aws_with(endpoint: Option<&str>, secret: bool) -> AccountConfig {
+        AccountConfig::Aws(AwsAccount {
+            region: "eu-west-1".into(),
+            endpoint: endpoint.map(Into::into),
+            credentials_secret_ref: secret.then(|| crate::api::SecretRef { name: "creds".into() }),
+            ..AwsAccount::default()
+        })
+    }
+
+    /// (case, kind, account, expected refusal reason)
+    fn tenancy_cases() -> Vec<(&'static str, AccountKind, AccountConfig, Option<&'static str>)> {
+        use AccountKind::{CloudAccount as Ns, ClusterCloudAccount as Cluster};
+        let gcp = |endpoint: Option<&str>, anonymous: bool| {
+            AccountConfig::Gcp(crate::api::GcpAccount {
+                project_id: "my-project".into(),
+                anonymous,
+                endpoints: endpoint.map(|u| crate::api::GcpEndpoints {
+                    functions: Some(u.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        let azure = |kind: crate::api::AzureCredentialKind, host: Option<&str>| {
+            AccountConfig::Azure(AzureAccount {
+                credential: kind,
+                client_secret_ref: (kind == crate::api::AzureCredentialKind::ClientSecret).then(|| {
+                    crate::api::SecretKeyRef {
+                        name: "c".into(),
+                        key: None,
+                    }
+                }),
+                authority_host: host.map(Into::into),
+                ..AzureAccount::default()
+            })
+        };
+        use crate::api::AzureCredentialKind::{ClientSecret, ManagedIdentity, WorkloadIdentity};
+        vec![
+            ("tenant with its own Secret", Ns, aws_with(None, true), None),
+            (
+                "tenant without a Secret",
+                Ns,
+                aws_with(None, false),
+                Some(reason::CREDENTIALS_REQUIRED),
+            ),
+            (
+                "tenant redirecting AWS",
+                Ns,
+                aws_with(Some("https://collector.example"), true),
+                Some(reason::ACCOUNT_NOT_PERMITTED),
+            ),
+            (
+                "tenant on a loopback stand-in",
+                Ns,
+                aws_with(Some("http://127.0.0.1:4566"), true),
+                None,
+            ),
+            ("admin's ambient identity", Cluster, aws_with(None, false), None),
+            (
+                "admin's VPC endpoint",
+                Cluster,
+                aws_with(Some("https://vpce.example"), false),
+                None,
+            ),
+            (
+                "ambient identity on loopback",
+                Cluster,
+                aws_with(Some("http://127.0.0.1:4566"), false),
+                Some(reason::ACCOUNT_NOT_PERMITTED),
+            ),
+            (
+                "signatures over plain http",
+                Cluster,
+                aws_with(Some("http://vpce.example"), true),
+                Some(reason::ACCOUNT_NOT_PERMITTED),
+            ),
+            (
+                "tenant GCP with ADC",
+                Ns,
+                gcp(None, false),
+                Some(reason::CREDENTIALS_REQUIRED),
+            ),
+            (
+                "tenant GCP redirected",
+                Ns,
+                gcp(Some("https://collector.example"), false),
+                Some(reason::CREDENTIALS_REQUIRED),
+            ),
+            (
+                "tenant GCP anonymous stand-in",
+                Ns,
+                gcp(Some("http://127.0.0.1:9"), true),
+                None,
+            ),
+            (
+                "admin ADC over plain http",
+                Cluster,
+                gcp(Some("http://collector.example"), false),
+                Some(reason::ACCOUNT_NOT_PERMITTED),
+            ),
+            (
+                "admin ADC on loopback",
+                Cluster,
+                gcp(Some("http://127.0.0.1:9"), false),
+                Some(reason::ACCOUNT_NOT_PERMITTED),
+            ),
+            (
+                "tenant Azure workload identity",
+                Ns,
+                azure(WorkloadIdentity, None),
+                Some(reason::CREDENTIALS_REQUIRED),
+            ),
+            (
+                "tenant Azure authority host",
+                Ns,
+                azure(ClientSecret, Some("https://login.collector.example")),
+                Some(reason::ACCOUNT_NOT_PERMITTED),
+            ),
+            (
+                "tenant Azure stand-in",
+                Ns,
+                azure(ClientSecret, Some("https://127.0.0.1:8443")),
+                None,
+            ),
+            (
+                "admin sovereign cloud",
+                Cluster,
+                azure(WorkloadIdentity, Some("https://login.chinacloudapi.cn")),
+                None,
+            ),
+            (
+                "admin managed identity on loopback",
+                Cluster,
+                azure(ManagedIdentity, Some("https://127.0.0.1:8443")),
+                Some(reason::ACCOUNT_NOT_PERMITTED),
+            ),
+        ]
+    }
+
+    #[test]
+    fn only_admin_accounts_use_ambient_identity_or_redirect_endpoints() {
+        for (case, kind, config, expected) in tenancy_cases() {
+            let got = permit("k", kind, &config).err().map(|r| r.reason);
+            assert_eq!(got, expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn resolve_refuses_a_stored_account_that_breaks_the_rules() {
+        // As if stored before the CRD carried the rules: no Secret.
+        let spec = CloudAccountSpec {
+            aws: Some(AwsAccount {
+                region: "eu-west-1".into(),
+                ..AwsAccount::default()
+            }),
+            azure: None,
+            gcp: None,
+        };
+        let refused = resolve(
+            "team-a",
+            &r(AccountKind::CloudAccount, "prod"),
+            Some(Cloud::Aws),
+            |_, _| Some(spec.clone()),
+            |_| None,
+            "zerofn",
+        )
+        .unwrap_err();
+        assert_eq!(refused.reason, reason::CREDENTIALS_REQUIRED);
+        assert!(
+            refused.message.contains("spec.aws.credentialsSecretRef"),
+            "{}",
+            refused.message
+        );
     }
 
     #[test]

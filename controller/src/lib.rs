@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod ceiling;
 pub mod cli;
 pub mod engine;
 pub mod findings;

@@ -8,7 +8,11 @@ pub fn init(verbose: u8, json: bool) {
         0 if json => "info",
         0 => "warn",
         1 => "info,zerofn=info",
-        _ => "debug,zerofn=debug,hyper=info,h2=info,rustls=info",
+        // The AWS SDK's debug events print its config bag, which holds the
+        // resolved access key id: capped at info.
+        _ => {
+            "debug,zerofn=debug,hyper=info,h2=info,rustls=info,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_config=info"
+        }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

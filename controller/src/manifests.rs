@@ -39,7 +39,7 @@ pub struct Object<T> {
     pub spec: T,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Manifests {
     pub accounts: Vec<Object<CloudAccountSpec>>,
     pub cluster_accounts: Vec<Object<ClusterCloudAccountSpec>>,
@@ -76,37 +76,118 @@ impl fmt::Display for ManifestError {
 
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-/// Files under `path`: the file itself, or every .yaml/.yml/.json file below
-/// a directory, in name order (so output and errors are stable).
-fn files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
-    let io = |e: std::io::Error| ManifestError {
+/// Secrets are shown by name only.
+impl fmt::Debug for Manifests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secrets: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|s| format!("{}/{} ({} keys, redacted)", s.namespace, s.name, s.spec.len()))
+            .collect();
+        f.debug_struct("Manifests")
+            .field("accounts", &self.accounts)
+            .field("cluster_accounts", &self.cluster_accounts)
+            .field("postures", &self.postures)
+            .field("secrets", &secrets)
+            .finish()
+    }
+}
+
+fn path_error(path: &Path, message: String) -> ManifestError {
+    ManifestError {
         source: None,
         object: None,
         field: None,
-        message: format!("{}: {e}", path.display()),
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
+        message: format!("{}: {message}", path.display()),
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(io)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+}
+
+fn is_manifest(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+}
+
+/// Files under one `-f` root: the file itself, or every .yaml/.yml/.json
+/// regular file below a directory, in name order (so output and errors are
+/// stable). A link is followed only while it stays inside the root; one
+/// that leaves it is refused (never read: a link to `/` would walk the
+/// whole machine, one to a secret file would echo it in an error), and each
+/// directory is read once, so a link back up the tree ends.
+fn files(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<ManifestError>) {
+    let meta = match std::fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) => return errors.push(path_error(root, e.to_string())),
+    };
+    if meta.is_file() {
+        out.push(root.to_path_buf());
+        return;
+    }
+    if !meta.is_dir() {
+        return errors.push(path_error(root, "neither a file nor a directory".into()));
+    }
+    let inside = match std::fs::canonicalize(root) {
+        Ok(p) => p,
+        Err(e) => return errors.push(path_error(root, e.to_string())),
+    };
+    let mut seen = BTreeSet::new();
+    walk(root, &inside, &mut seen, out, errors);
+}
+
+fn walk(
+    dir: &Path,
+    root: &Path,
+    seen: &mut BTreeSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+    errors: &mut Vec<ManifestError>,
+) {
+    match std::fs::canonicalize(dir) {
+        Ok(real) => {
+            if !seen.insert(real) {
+                return;
+            }
+        }
+        Err(e) => return errors.push(path_error(dir, e.to_string())),
+    }
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => return errors.push(path_error(dir, e.to_string())),
+    };
     entries.sort();
     for p in entries {
-        if p.is_dir() {
-            files(&p, out)?;
-        } else if p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-        {
+        let Ok(own) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if own.file_type().is_symlink() {
+            match std::fs::canonicalize(&p) {
+                Ok(target) if target.starts_with(root) => {}
+                Ok(_) => {
+                    errors.push(path_error(
+                        &p,
+                        format!("a link out of {}: refused, not read", root.display()),
+                    ));
+                    continue;
+                }
+                // A dangling link to a manifest is an error; to anything
+                // else, nothing to read.
+                Err(e) if is_manifest(&p) => {
+                    errors.push(path_error(&p, e.to_string()));
+                    continue;
+                }
+                Err(_) => continue,
+            }
+        }
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, root, seen, out, errors);
+        } else if meta.is_file() && is_manifest(&p) {
+            // Regular files only: a FIFO or a device named *.yaml would hang
+            // or never end.
             out.push(p);
         }
     }
-    Ok(())
 }
 
 /// Load and validate every document under `paths`. All errors are collected,
@@ -115,9 +196,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, Vec<ManifestError>> {
     let mut all = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
-        if let Err(e) = files(p, &mut all) {
-            errors.push(e);
-        }
+        files(p, &mut all, &mut errors);
     }
     let mut m = Manifests::default();
     for file in &all {
@@ -209,6 +288,22 @@ impl Manifests {
             .unwrap_or(DEFAULT_NAMESPACE)
             .to_string();
         let cluster_scoped = kind == "ClusterCloudAccount";
+        let ours = api_version.starts_with(&format!("{}/", api::GROUP)) || (api_version == "v1" && kind == "Secret");
+        // Names first: everything after this prints them.
+        if ours {
+            let bad = name_errors(&name, if cluster_scoped { None } else { Some(&namespace) });
+            if !bad.is_empty() {
+                return Err(bad
+                    .into_iter()
+                    .map(|(field, message)| ManifestError {
+                        source: Some(source.clone()),
+                        object: None,
+                        field: Some(field.into()),
+                        message,
+                    })
+                    .collect());
+            }
+        }
         let object = if cluster_scoped {
             format!("{kind} {name}")
         } else {
@@ -221,9 +316,6 @@ impl Manifests {
             let Some(schema) = api::schema_for(kind) else {
                 return Err(err(Some("kind"), format!("unknown kind {kind} in {api_version}")));
             };
-            if name.is_empty() {
-                return Err(err(Some("metadata.name"), "Required value".into()));
-            }
             let schema_errors = schema_check::check(&schema, &doc, "");
             if !schema_errors.is_empty() {
                 return Err(schema_errors
@@ -357,6 +449,37 @@ impl Manifests {
     }
 }
 
+/// Kubernetes names: an object name is a DNS-1123 subdomain (at most 253
+/// characters), a namespace a DNS-1123 label (at most 63). The offending
+/// value is shown escaped and cut short.
+fn name_errors(name: &str, namespace: Option<&str>) -> Vec<(&'static str, String)> {
+    let shown = |v: &str| format!("{:?}", v.chars().take(80).collect::<String>());
+    let mut out = Vec::new();
+    if name.is_empty() {
+        out.push(("metadata.name", "Required value".to_string()));
+    } else if name.len() > 253 || !api::patterns::matches(api::patterns::K8S_NAME, name) {
+        out.push((
+            "metadata.name",
+            format!(
+                "Invalid value: {}: a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', at most 253 characters)",
+                shown(name)
+            ),
+        ));
+    }
+    if let Some(ns) = namespace
+        && (ns.len() > 63 || !api::patterns::matches(api::patterns::K8S_LABEL, ns))
+    {
+        out.push((
+            "metadata.namespace",
+            format!(
+                "Invalid value: {}: a lowercase RFC 1123 label (a-z, 0-9 and '-', at most 63 characters)",
+                shown(ns)
+            ),
+        ));
+    }
+    out
+}
+
 fn typed<T: DeserializeOwned>(source: &Source, object: &str, v: Value) -> Result<T, Vec<ManifestError>> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
@@ -423,7 +546,7 @@ apiVersion: zerofn.dev/v1alpha1
 kind: CloudAccount
 metadata: {name: prod, namespace: team}
 spec:
-  aws: {region: eu-west-1}
+  aws: {region: eu-west-1, credentialsSecretRef: {name: creds}}
 "#;
 
     #[test]
@@ -521,6 +644,48 @@ spec:
         let s = m.secret("team", "creds").unwrap();
         assert_eq!(s["aws_access_key_id"], b"AKIA");
         assert_eq!(s["aws_secret_access_key"], b"sk");
+    }
+
+    #[test]
+    fn names_are_kubernetes_names_and_shown_escaped() {
+        let e = load_str(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: \"evil\\e[2J\\nfake: ok\", namespace: \"Team A\"}\nspec:\n  accountRef: {name: p}\n  function: {aws: {name: f}}\n",
+        )
+        .unwrap_err();
+        let all = e.join("\n");
+        assert!(
+            all.contains("metadata.name: Invalid value: \"evil\\u{1b}[2J\\nfake: ok\""),
+            "{all}"
+        );
+        assert!(all.contains("metadata.namespace: Invalid value: \"Team A\""), "{all}");
+        assert!(!all.contains('\u{1b}'), "{all}");
+        assert_eq!(e.len(), 2, "nothing else is checked before the names: {all}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_leaving_the_root_are_refused_and_never_read() {
+        let base = std::env::temp_dir().join(format!("zerofn-links-{}", fastrand::u64(..)));
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        let outside = base.join("outside.yaml");
+        std::fs::write(&outside, "kind: [ this-is-outside-content\n").unwrap();
+        std::fs::write(root.join("sub/ok.yaml"), ACCOUNT).unwrap();
+        std::os::unix::fs::symlink("/", root.join("slash")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("secret.yaml")).unwrap();
+        // Inside the root, and a cycle back up: followed, read once.
+        std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("sub/ok.yaml"), root.join("alias.yml")).unwrap();
+        let e = load(std::slice::from_ref(&root)).unwrap_err();
+        let all: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        let text = all.join("\n");
+        std::fs::remove_dir_all(&base).unwrap();
+        assert!(!text.contains("this-is-outside-content"), "{text}");
+        assert!(text.contains("slash: a link out of"), "{text}");
+        assert!(text.contains("secret.yaml: a link out of"), "{text}");
+        // alias.yml and sub/ok.yaml are one account, twice.
+        assert!(text.contains("defined more than once"), "{text}");
+        assert_eq!(all.len(), 3, "{text}");
     }
 
     #[test]

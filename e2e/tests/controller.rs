@@ -352,7 +352,7 @@ async fn a_posture_in_another_namespace_cannot_use_the_account() {
              spec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {f}}}}}\n  mode: Enforce\n  \
              observability: {{tracing: Active, structuredLogs: true}}\n---\n\
              apiVersion: zerofn.dev/v1alpha1\nkind: ClusterCloudAccount\nmetadata: {{name: shared}}\n\
-             spec:\n  allowedNamespaces: [shop]\n  aws: {{accountId: \"000000000000\", region: eu-west-1, endpoint: {}}}\n---\n\
+             spec:\n  allowedNamespaces: [shop]\n  aws: {{accountId: \"000000000000\", region: eu-west-1, endpoint: {}, credentialsSecretRef: {{name: creds}}}}\n---\n\
              apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: grab-cluster, namespace: intruder}}\n\
              spec:\n  accountRef: {{name: shared, kind: ClusterCloudAccount}}\n  function: {{aws: {{name: {f}}}}}\n  mode: Enforce\n  \
              observability: {{tracing: Active, structuredLogs: true}}\n",

@@ -37,6 +37,14 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of aws, azure or gcp must be set"))]
+#[x_kube(validation = Rule::new(r#"!has(self.aws) || has(self.aws.credentialsSecretRef)"#).message("a CloudAccount brings its own credentials: name a Secret of its namespace (the controller's own identity is only for ClusterCloudAccounts)").field_path(".aws.credentialsSecretRef"))]
+#[x_kube(validation = Rule::new(r#"!has(self.aws) || !has(self.aws.endpoint) || self.aws.endpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".aws.endpoint"))]
+#[x_kube(validation = Rule::new(r#"!has(self.aws) || !has(self.aws.endpoints) || ((!has(self.aws.endpoints.lambda) || self.aws.endpoints.lambda.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.iam) || self.aws.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.sts) || self.aws.endpoints.sts.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".aws.endpoints"))]
+#[x_kube(validation = Rule::new(r#"!has(self.azure) || (self.azure.credential == 'ClientSecret' && has(self.azure.clientSecretRef))"#).message("a CloudAccount brings its own credentials: credential ClientSecret with clientSecretRef (workload and managed identity are the controller's own, only for ClusterCloudAccounts)").field_path(".azure.credential"))]
+#[x_kube(validation = Rule::new(r#"!has(self.azure) || !has(self.azure.resourceManagerEndpoint) || self.azure.resourceManagerEndpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".azure.resourceManagerEndpoint"))]
+#[x_kube(validation = Rule::new(r#"!has(self.azure) || !has(self.azure.authorityHost) || self.azure.authorityHost.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the public authority host: an override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".azure.authorityHost"))]
+#[x_kube(validation = Rule::new(r#"!has(self.gcp) || has(self.gcp.credentialsSecretRef) || (has(self.gcp.anonymous) && self.gcp.anonymous)"#).message("a CloudAccount brings its own credentials: name a Secret of its namespace (Application Default Credentials are the controller's own, only for ClusterCloudAccounts)").field_path(".gcp.credentialsSecretRef"))]
+#[x_kube(validation = Rule::new(r#"!has(self.gcp) || !has(self.gcp.endpoints) || ((!has(self.gcp.endpoints.functions) || self.gcp.endpoints.functions.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.run) || self.gcp.endpoints.run.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.iam) || self.gcp.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.resourceManager) || self.gcp.endpoints.resourceManager.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".gcp.endpoints"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudAccountSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +104,8 @@ pub struct CloudAccountStatus {
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[x_kube(validation = Rule::new(r#"!has(self.endpoint) || !self.endpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$') || has(self.credentialsSecretRef)"#).message("a loopback endpoint is for test stand-ins: it takes static credentials from credentialsSecretRef, never the controller's own identity").field_path(".endpoint"))]
+#[x_kube(validation = Rule::new(r#"!has(self.endpoints) || has(self.credentialsSecretRef) || ((!has(self.endpoints.lambda) || !self.endpoints.lambda.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.iam) || !self.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.sts) || !self.endpoints.sts.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes static credentials from credentialsSecretRef, never the controller's own identity").field_path(".endpoints"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsAccount {
     /// Expected account id. Checked against STS GetCallerIdentity, so a
@@ -122,7 +132,7 @@ pub struct AwsAccount {
     /// Endpoint for every AWS service (VPC endpoint, test stand-in). The
     /// standard AWS_ENDPOINT_URL variables also apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://.+$"))]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub endpoint: Option<String>,
     /// Per-service endpoint overrides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +143,35 @@ pub struct AwsAccount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub max_requests_per_second: Option<u32>,
+    /// The most a FunctionPosture using this account may declare. Left out,
+    /// the default ceiling applies (README, "Security model").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<AwsCeiling>,
+}
+
+/// The most a posture may declare on AWS. Each list left out keeps the
+/// default ceiling for that part; `*` wildcards are allowed in patterns.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsCeiling {
+    /// Action patterns (`s3:Get*`, `dynamodb:*`): every action of a declared
+    /// Allow statement must fall inside one of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1, max = 256)))]
+    pub actions: Option<Vec<String>>,
+    /// Resource ARN patterns: every resource of a declared Allow statement
+    /// must fall inside one of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1, max = 2048)))]
+    pub resources: Option<Vec<String>>,
+    /// Policy ARN patterns a declared permissions boundary must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1, max = 2048)))]
+    pub permissions_boundaries: Option<Vec<String>>,
+    /// Policy ARN patterns a posture may allowlist in managedPolicies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1, max = 2048)))]
+    pub managed_policies: Option<Vec<String>>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -152,17 +191,18 @@ pub struct AwsAssumeRole {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsEndpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://.+$"))]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub lambda: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://.+$"))]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub iam: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://.+$"))]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub sts: Option<String>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[x_kube(validation = Rule::new(r#"self.credential == 'ClientSecret' || ((!has(self.resourceManagerEndpoint) || !self.resourceManagerEndpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.authorityHost) || !self.authorityHost.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes credential ClientSecret, never the controller's own identity").field_path(".credential"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AzureAccount {
     #[schemars(regex(pattern = patterns::UUID))]
@@ -183,12 +223,32 @@ pub struct AzureAccount {
     pub client_secret_ref: Option<SecretKeyRef>,
     /// ARM endpoint (sovereign clouds, test stand-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https://.+$"))]
+    #[schemars(regex(pattern = r"^https://.+$"), length(max = 2048))]
     pub resource_manager_endpoint: Option<String>,
     /// Entra ID authority host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https://.+$"))]
+    #[schemars(regex(pattern = r"^https://.+$"), length(max = 2048))]
     pub authority_host: Option<String>,
+    /// The most a FunctionPosture using this account may declare. Left out,
+    /// the default ceiling applies (README, "Security model").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<AzureCeiling>,
+}
+
+/// The most a posture may declare on Azure. Each list left out keeps the
+/// default ceiling for that part.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureCeiling {
+    /// Role definitions (names such as `Storage Blob Data Reader`, or GUIDs)
+    /// a posture may assign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1, max = 512)))]
+    pub role_definitions: Option<Vec<String>>,
+    /// ARM scopes a role assignment must lie at or under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(regex(pattern = patterns::AZURE_RESOURCE_ID)))]
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -200,6 +260,7 @@ pub enum AzureCredentialKind {
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[x_kube(validation = Rule::new(r#"!has(self.endpoints) || has(self.credentialsSecretRef) || (has(self.anonymous) && self.anonymous) || ((!has(self.endpoints.functions) || !self.endpoints.functions.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.run) || !self.endpoints.run.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.iam) || !self.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.resourceManager) || !self.endpoints.resourceManager.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes a key from credentialsSecretRef or anonymous, never the controller's own identity").field_path(".endpoints"))]
 #[x_kube(validation = Rule::new("!has(self.anonymous) || !self.anonymous || has(self.endpoints)").message("anonymous is only for emulators: set endpoints too").field_path(".anonymous"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpAccount {
@@ -220,18 +281,37 @@ pub struct GcpAccount {
     /// it requires `endpoints`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub anonymous: bool,
+    /// The most a FunctionPosture using this account may declare. Left out,
+    /// the default ceiling applies (README, "Security model").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<GcpCeiling>,
+}
+
+/// The most a posture may declare on GCP.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpCeiling {
+    /// Role patterns (`roles/storage.*`, `roles/pubsub.publisher`) a posture
+    /// may grant its service account. Left out, the default ceiling applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1, max = 512)))]
+    pub roles: Option<Vec<String>>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpEndpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub functions: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub run: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub iam: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub resource_manager: Option<String>,
 }
 

@@ -25,12 +25,24 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 }
 
 /// The openAPIV3Schema of the CRD for `kind`, for schema checks of manifests.
+/// Generated once: building the CRDs costs more than checking a document.
 pub fn schema_for(kind: &str) -> Option<serde_json::Value> {
-    crds()
-        .into_iter()
-        .find(|c| c.spec.names.kind == kind)
-        .and_then(|c| c.spec.versions.into_iter().next())
-        .and_then(|v| v.schema)
-        .and_then(|s| s.open_api_v3_schema)
-        .and_then(|s| serde_json::to_value(s).ok())
+    static SCHEMAS: std::sync::LazyLock<Vec<(String, serde_json::Value)>> = std::sync::LazyLock::new(|| {
+        crds()
+            .into_iter()
+            .filter_map(|c| {
+                let kind = c.spec.names.kind.clone();
+                let schema = c
+                    .spec
+                    .versions
+                    .into_iter()
+                    .next()
+                    .and_then(|v| v.schema)
+                    .and_then(|s| s.open_api_v3_schema)
+                    .and_then(|s| serde_json::to_value(s).ok())?;
+                Some((kind, schema))
+            })
+            .collect()
+    });
+    SCHEMAS.iter().find(|(k, _)| k == kind).map(|(_, s)| s.clone())
 }

@@ -37,7 +37,18 @@ pub const GCP_SERVICE_ACCOUNT_EMAIL: &str = r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gser
 
 /// Go-style duration as the API server shows them: `30s`, `5m`, `1h30m`.
 pub const DURATION: &str = r"^([0-9]+(s|m|h))+$";
+/// A URL on this machine: 127.0.0.0/8, `[::1]` or `localhost`. A token or
+/// signature may go there over plain HTTP, but only when the credentials are
+/// static test credentials (see `validate::account_violations`).
+pub const LOOPBACK_URL: &str =
+    r"^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$";
+/// An endpoint that carries a token or a signature: `https://`, or plain
+/// HTTP on loopback only.
+pub const TOKEN_ENDPOINT: &str =
+    r"^(https://\S+|http://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?)$";
 pub const K8S_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A namespace: a DNS-1123 label.
+pub const K8S_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 use regex::Regex;
 use std::collections::HashMap;
@@ -91,8 +102,45 @@ mod tests {
             GCP_SERVICE_ACCOUNT_EMAIL,
             DURATION,
             K8S_NAME,
+            K8S_LABEL,
+            LOOPBACK_URL,
+            TOKEN_ENDPOINT,
         ] {
             assert!(Regex::new(p).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn loopback_means_this_machine_only() {
+        for u in [
+            "http://127.0.0.1:4566",
+            "http://127.8.9.10/",
+            "https://[::1]:8443/v2",
+            "http://localhost",
+            "http://localhost:80/x/@y",
+        ] {
+            assert!(matches(LOOPBACK_URL, u), "{u}");
+            assert!(matches(TOKEN_ENDPOINT, u), "{u}");
+        }
+        for u in [
+            "http://127.0.0.1@evil.example",
+            "http://127.0.0.1:80@evil.example",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example/",
+            "http://[::1].evil.example",
+            "http://128.0.0.1",
+            "http://127.0.0.1\\@evil.example",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(!matches(LOOPBACK_URL, u), "{u}");
+        }
+        assert!(matches(TOKEN_ENDPOINT, "https://lambda.eu-west-1.amazonaws.com"));
+        for u in [
+            "http://lambda.eu-west-1.amazonaws.com",
+            "http://10.0.0.1",
+            "http://127.0.0.1@evil.example",
+        ] {
+            assert!(!matches(TOKEN_ENDPOINT, u), "{u}");
         }
     }
 

@@ -5,7 +5,8 @@
 //! field path. `tests/crd_validation.rs` evaluates the CEL side and proves the
 //! two agree.
 
-use super::account::{AwsAccount, CloudAccountSpec, ClusterCloudAccountSpec};
+use super::account::{AccountConfig, AwsAccount, AzureCredentialKind, CloudAccountSpec, ClusterCloudAccountSpec};
+use super::patterns;
 use super::posture::*;
 use std::fmt;
 
@@ -208,10 +209,196 @@ fn gcp_account(gcp: &Option<super::account::GcpAccount>, e: &mut Errors) {
     }
 }
 
+/// Which tenancy rule an account breaks. Callers tell them apart by variant:
+/// the controller's status reason depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRule {
+    /// A CloudAccount without credentials of its own: it would run as the
+    /// controller's ambient identity.
+    CredentialsRequired,
+    /// A CloudAccount that points an endpoint or authority host somewhere
+    /// other than the cloud's public one (or a loopback stand-in).
+    EndpointOverride,
+    /// A loopback endpoint with the controller's ambient identity: loopback is
+    /// for stand-ins, which get static test credentials only.
+    LoopbackNeedsStaticCredentials,
+    /// A token or signature would travel over plain HTTP to another host. The
+    /// schema's pattern says this too; it is checked again at use time for
+    /// objects stored before the pattern existed.
+    InsecureEndpoint,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountViolation {
+    pub rule: AccountRule,
+    pub error: FieldError,
+}
+
+fn loopback(url: &str) -> bool {
+    patterns::matches(patterns::LOOPBACK_URL, url)
+}
+
+struct Violations(Vec<AccountViolation>);
+
+impl Violations {
+    fn push(&mut self, rule: AccountRule, path: &str, message: &str) {
+        self.0.push(AccountViolation {
+            rule,
+            error: FieldError {
+                path: path.to_string(),
+                message: message.to_string(),
+            },
+        });
+    }
+}
+
+const OWN_CREDENTIALS: &str = "a CloudAccount brings its own credentials: name a Secret of its namespace (the controller's own identity is only for ClusterCloudAccounts)";
+const PUBLIC_ENDPOINTS: &str = "a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts";
+const INSECURE: &str = "a token or signature goes only over https (plain http only to a loopback stand-in)";
+
+/// The tenancy rules for an account's cloud part (README, "Security model").
+/// `namespaced`: a CloudAccount (true) or a ClusterCloudAccount (false).
+/// Each rule is also a CEL rule on the CRD, at the same field.
+pub fn account_violations(config: &AccountConfig, namespaced: bool) -> Vec<AccountViolation> {
+    let mut v = Violations(Vec::new());
+    match config {
+        AccountConfig::Aws(a) => aws_violations(a, namespaced, &mut v),
+        AccountConfig::Azure(a) => azure_violations(a, namespaced, &mut v),
+        AccountConfig::Gcp(g) => gcp_violations(g, namespaced, &mut v),
+    }
+    v.0
+}
+
+fn insecure(fields: &[(&str, Option<&String>)], prefix: &str, pattern: &str, v: &mut Violations) {
+    for (name, url) in fields {
+        if let Some(url) = url
+            && !patterns::matches(pattern, url)
+        {
+            v.push(AccountRule::InsecureEndpoint, &format!("{prefix}.{name}"), INSECURE);
+        }
+    }
+}
+
+fn aws_violations(a: &AwsAccount, namespaced: bool, v: &mut Violations) {
+    let eps = a.endpoints.clone().unwrap_or_default();
+    let per_service = [eps.lambda.as_ref(), eps.iam.as_ref(), eps.sts.as_ref()];
+    let fields = [
+        ("endpoint", a.endpoint.as_ref()),
+        ("endpoints.lambda", eps.lambda.as_ref()),
+        ("endpoints.iam", eps.iam.as_ref()),
+        ("endpoints.sts", eps.sts.as_ref()),
+    ];
+    insecure(&fields, "spec.aws", patterns::TOKEN_ENDPOINT, v);
+    let has_secret = a.credentials_secret_ref.is_some();
+    if namespaced {
+        if !has_secret {
+            v.push(
+                AccountRule::CredentialsRequired,
+                "spec.aws.credentialsSecretRef",
+                OWN_CREDENTIALS,
+            );
+        }
+        if a.endpoint.as_deref().is_some_and(|u| !loopback(u)) {
+            v.push(AccountRule::EndpointOverride, "spec.aws.endpoint", PUBLIC_ENDPOINTS);
+        }
+        if per_service.iter().flatten().any(|u| !loopback(u)) {
+            v.push(AccountRule::EndpointOverride, "spec.aws.endpoints", PUBLIC_ENDPOINTS);
+        }
+    }
+    const STATIC: &str = "a loopback endpoint is for test stand-ins: it takes static credentials from credentialsSecretRef, never the controller's own identity";
+    if !has_secret && a.endpoint.as_deref().is_some_and(loopback) {
+        v.push(AccountRule::LoopbackNeedsStaticCredentials, "spec.aws.endpoint", STATIC);
+    }
+    if !has_secret && per_service.iter().flatten().any(|u| loopback(u)) {
+        v.push(
+            AccountRule::LoopbackNeedsStaticCredentials,
+            "spec.aws.endpoints",
+            STATIC,
+        );
+    }
+}
+
+fn azure_violations(a: &super::account::AzureAccount, namespaced: bool, v: &mut Violations) {
+    let fields = [
+        ("resourceManagerEndpoint", a.resource_manager_endpoint.as_ref()),
+        ("authorityHost", a.authority_host.as_ref()),
+    ];
+    insecure(&fields, "spec.azure", r"^https://\S+$", v);
+    let static_secret = a.credential == AzureCredentialKind::ClientSecret;
+    if namespaced {
+        if !(static_secret && a.client_secret_ref.is_some()) {
+            v.push(
+                AccountRule::CredentialsRequired,
+                "spec.azure.credential",
+                "a CloudAccount brings its own credentials: credential ClientSecret with clientSecretRef (workload and managed identity are the controller's own, only for ClusterCloudAccounts)",
+            );
+        }
+        for (name, url) in fields {
+            if url.is_some_and(|u| !loopback(u)) {
+                v.push(
+                    AccountRule::EndpointOverride,
+                    &format!("spec.azure.{name}"),
+                    PUBLIC_ENDPOINTS,
+                );
+            }
+        }
+    }
+    if !static_secret && fields.iter().any(|(_, u)| u.is_some_and(|u| loopback(u))) {
+        v.push(
+            AccountRule::LoopbackNeedsStaticCredentials,
+            "spec.azure.credential",
+            "a loopback endpoint is for test stand-ins: it takes credential ClientSecret, never the controller's own identity",
+        );
+    }
+}
+
+fn gcp_violations(g: &super::account::GcpAccount, namespaced: bool, v: &mut Violations) {
+    let eps = g.endpoints.clone().unwrap_or_default();
+    let fields = [
+        ("endpoints.functions", eps.functions.as_ref()),
+        ("endpoints.run", eps.run.as_ref()),
+        ("endpoints.iam", eps.iam.as_ref()),
+        ("endpoints.resourceManager", eps.resource_manager.as_ref()),
+    ];
+    insecure(&fields, "spec.gcp", patterns::TOKEN_ENDPOINT, v);
+    let own = g.credentials_secret_ref.is_some() || g.anonymous;
+    if namespaced {
+        if !own {
+            v.push(
+                AccountRule::CredentialsRequired,
+                "spec.gcp.credentialsSecretRef",
+                "a CloudAccount brings its own credentials: name a Secret of its namespace (Application Default Credentials are the controller's own, only for ClusterCloudAccounts)",
+            );
+        }
+        if fields.iter().any(|(_, u)| u.is_some_and(|u| !loopback(u))) {
+            v.push(AccountRule::EndpointOverride, "spec.gcp.endpoints", PUBLIC_ENDPOINTS);
+        }
+    }
+    if !own && fields.iter().any(|(_, u)| u.is_some_and(|u| loopback(u))) {
+        v.push(
+            AccountRule::LoopbackNeedsStaticCredentials,
+            "spec.gcp.endpoints",
+            "a loopback endpoint is for test stand-ins: it takes a key from credentialsSecretRef or anonymous, never the controller's own identity",
+        );
+    }
+}
+
+/// The tenancy rules the CRD states in CEL (the https rule is the schema's
+/// pattern, reported by the schema check).
+fn tenancy(config: Option<AccountConfig>, namespaced: bool, e: &mut Errors) {
+    let Some(config) = config else { return };
+    for violation in account_violations(&config, namespaced) {
+        if violation.rule != AccountRule::InsecureEndpoint {
+            e.0.push(violation.error);
+        }
+    }
+}
+
 pub fn cloud_account(spec: &CloudAccountSpec) -> Vec<FieldError> {
     let mut e = Errors(Vec::new());
     one_cloud(&spec.aws, &spec.azure, &spec.gcp, &mut e);
     gcp_account(&spec.gcp, &mut e);
+    tenancy(spec.config(), true, &mut e);
     e.0
 }
 
@@ -219,5 +406,6 @@ pub fn cluster_cloud_account(spec: &ClusterCloudAccountSpec) -> Vec<FieldError> 
     let mut e = Errors(Vec::new());
     one_cloud(&spec.aws, &spec.azure, &spec.gcp, &mut e);
     gcp_account(&spec.gcp, &mut e);
+    tenancy(spec.config(), false, &mut e);
     e.0
 }

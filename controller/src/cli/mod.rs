@@ -1,6 +1,7 @@
 //! The `zerofn` command line: `plan`, `enforce --once`, `crds`.
 
 mod report;
+pub mod terminal;
 
 use crate::accounts::{self, ConnectOptions};
 use crate::api;
@@ -8,6 +9,7 @@ use crate::engine::{self, Bound};
 use crate::manifests::{self, ManifestError};
 use crate::metrics::Metrics;
 use crate::providers::aws::Tuning;
+use crate::providers::circuit::Circuit;
 use crate::providers::{Posture, Provider, ProviderError};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::HashMap;
@@ -85,6 +87,10 @@ pub struct RunArgs {
     /// a stand-in).
     #[arg(long, env = "ZEROFN_AZURE_CA_FILE")]
     pub azure_ca_file: Option<PathBuf>,
+    /// How long each account has to answer its first call. An account that
+    /// does not fails all its postures at once (exit 2).
+    #[arg(long, default_value = "5s", value_parser = parse_duration_arg)]
+    pub probe_timeout: Duration,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -271,7 +277,7 @@ pub fn crd_files() -> Vec<(String, String)> {
 
 fn print_manifest_errors(errors: &[ManifestError], err: &mut dyn Write) {
     for e in errors {
-        let _ = writeln!(err, "error: {e}");
+        let _ = writeln!(err, "error: {}", terminal::safe(&e.to_string()));
     }
     let _ = writeln!(err, "{} error(s); nothing was sent to any cloud", errors.len());
 }
@@ -289,6 +295,23 @@ fn azure_tuning(ca_file: Option<&std::path::Path>) -> Result<crate::providers::a
     Ok(t)
 }
 
+/// Longer than any CLI run: an account marked down stays down for the run.
+const RUN_LONG: Duration = Duration::from_secs(24 * 3600);
+
+/// Probe every account once, all at once, each within `deadline`. An account
+/// that does not answer in time is marked down, so its postures fail at once.
+async fn probe_accounts(circuits: &[Arc<Circuit>], deadline: Duration) {
+    futures::future::join_all(circuits.iter().map(|c| async move {
+        if tokio::time::timeout(deadline, c.probe()).await.is_err() {
+            // Said as unreachable: for this run, it is.
+            c.trip(&ProviderError::Unreachable(format!(
+                "the account did not answer within {deadline:?}"
+            )));
+        }
+    }))
+    .await;
+}
+
 /// A posture the CLI will run, or why it cannot.
 struct Item {
     label: String,
@@ -296,7 +319,10 @@ struct Item {
     provider: Result<Arc<dyn Provider>, ProviderError>,
 }
 
-async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Vec<ManifestError>> {
+/// The postures to run, and one circuit per account that could be built.
+type Prepared = (Vec<Item>, Vec<Arc<Circuit>>);
+
+async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec<ManifestError>> {
     let m = manifests::load(&args.paths)?;
     // Resolve every account first: a refused reference is invalid input, and
     // nothing is sent to a cloud while any input is invalid.
@@ -323,6 +349,14 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
                             "{} names Secret {}/{secret}, which is not in the given files",
                             a.key, a.secret_namespace
                         ),
+                    });
+                }
+                for e in crate::ceiling::check(&o.spec, &a.config) {
+                    errors.push(ManifestError {
+                        source: Some(o.source.clone()),
+                        object: Some(format!("FunctionPosture {}/{}", o.namespace, o.name)),
+                        field: Some(e.path),
+                        message: format!("exceeds the permission ceiling of {}: {}", a.key, e.message),
                     });
                 }
                 resolved.push((o, a));
@@ -354,7 +388,7 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
         // One CLI run reads each account once (and once more after enforcing).
         inventory_ttl: Duration::from_secs(3600),
     };
-    let mut providers: HashMap<String, Result<Arc<dyn Provider>, String>> = HashMap::new();
+    let mut providers: HashMap<String, Result<Arc<Circuit>, String>> = HashMap::new();
     let mut items = Vec::new();
     for (o, account) in resolved {
         if !providers.contains_key(&account.key) {
@@ -362,11 +396,12 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
                 accounts::secret_name(&account.config).and_then(|name| m.secret(&account.secret_namespace, name));
             let p = accounts::connect(&account, secret, &opts)
                 .await
+                .map(|p| Arc::new(Circuit::new(p, RUN_LONG)))
                 .map_err(|e| e.to_string());
             providers.insert(account.key.clone(), p);
         }
         let provider = match &providers[&account.key] {
-            Ok(p) => Ok(p.clone()),
+            Ok(p) => Ok(p.clone() as Arc<dyn Provider>),
             Err(e) => Err(ProviderError::Config(e.clone())),
         };
         items.push(Item {
@@ -375,12 +410,13 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Vec<Item>, Ve
             provider,
         });
     }
-    Ok(items)
+    let circuits = providers.into_values().filter_map(Result::ok).collect();
+    Ok((items, circuits))
 }
 
 async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let metrics = Arc::new(Metrics::default());
-    let items = match prepare(args, &metrics).await {
+    let (items, circuits) = match prepare(args, &metrics).await {
         Ok(i) => i,
         Err(errors) => {
             print_manifest_errors(&errors, err);
@@ -407,6 +443,7 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err
             Err(e) => rows[i].error = Some(report::ErrorView::from(e)),
         }
     }
+    probe_accounts(&circuits, args.probe_timeout).await;
     let writes_before = metrics.writes();
     let plans = engine::assess_all(&bound, args.concurrency).await;
     if enforce {

@@ -130,6 +130,16 @@ pub struct Report {
     pub cloud_calls: std::collections::BTreeMap<String, u64>,
 }
 
+/// One line of the table. Whatever came from a manifest or the cloud is
+/// escaped, so it can neither steer the terminal nor forge a line.
+macro_rules! line {
+    ($out:expr, $($arg:tt)*) => {{
+        let text = format!($($arg)*);
+        $out.push_str(&super::terminal::safe(&text));
+        $out.push('\n');
+    }};
+}
+
 impl Report {
     pub fn new(
         postures: Vec<Row>,
@@ -176,7 +186,7 @@ impl Report {
             } else {
                 "DRIFT"
             };
-            let _ = writeln!(
+            line!(
                 out,
                 "{}  {} {}  {:?}  {state}",
                 r.posture,
@@ -185,20 +195,20 @@ impl Report {
                 r.mode
             );
             if let Some(p) = &r.principal {
-                let _ = writeln!(out, "  principal: {p}");
+                line!(out, "  principal: {p}");
             }
             for f in &r.findings {
                 let fix = if f.remediable { "fixable" } else { "report-only" };
-                let _ = writeln!(out, "  {:<8}  {:<13}  {:<11}  {}", f.severity, f.control, fix, f.field);
-                let _ = writeln!(out, "            {}", f.message);
+                line!(out, "  {:<8}  {:<13}  {:<11}  {}", f.severity, f.control, fix, f.field);
+                line!(out, "            {}", f.message);
             }
             for n in &r.notes {
-                let _ = writeln!(out, "  {:<8}  {:<13}  {}", "n/a", n.control, n.message);
+                line!(out, "  {:<8}  {:<13}  {}", "n/a", n.control, n.message);
             }
             if !r.applied.is_empty() {
-                let _ = writeln!(out, "  applied:");
+                line!(out, "  applied:");
                 for (i, a) in r.applied.iter().enumerate() {
-                    let _ = writeln!(out, "    {}. {a}", i + 1);
+                    line!(out, "    {}. {a}", i + 1);
                 }
             }
             if !r.actions.is_empty() {
@@ -207,16 +217,16 @@ impl Report {
                     (true, Mode::Enforce) => "still to apply:",
                     (false, Mode::Enforce) => "enforce would apply:",
                 };
-                let _ = writeln!(out, "  {head}");
+                line!(out, "  {head}");
                 for (i, a) in r.actions.iter().enumerate() {
-                    let _ = writeln!(out, "    {}. {a}", i + 1);
+                    line!(out, "    {}. {a}", i + 1);
                 }
             }
             if let Some(b) = &r.blocked {
-                let _ = writeln!(out, "  blocked: {b}");
+                line!(out, "  blocked: {b}");
             }
             if let Some(e) = &r.error {
-                let _ = writeln!(out, "  error ({}): {}", e.category, e.message);
+                line!(out, "  error ({}): {}", e.category, e.message);
             }
             out.push('\n');
         }

@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod azure;
 pub mod cache;
+pub mod circuit;
 pub mod gcp;
 pub mod pace;
 
@@ -255,5 +256,13 @@ pub trait Provider: Send + Sync {
     /// for the caller to record and pass back in `Posture::minted`.
     fn minted(&self, _posture: &Posture) -> Vec<MintedIdentity> {
         Vec::new()
+    }
+
+    /// One cheap call that proves the account answers (and the credentials
+    /// work), so a caller can fail every posture of an unreachable account
+    /// at once instead of each waiting out its own retries. Callers bound it
+    /// with their own deadline.
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
     }
 }

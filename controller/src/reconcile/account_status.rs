@@ -18,6 +18,8 @@ pub enum Reach<'a> {
     /// The account's credentials could not be read (its Secret is missing
     /// or the controller may not read it): no cloud was asked.
     SecretUnusable(&'a SecretError),
+    /// The account may not be used as written (tenancy rules).
+    Refused(&'a crate::accounts::Refusal),
 }
 
 /// Errors that say something about the account rather than one function.
@@ -45,6 +47,7 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
         }
         Reach::Failed(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
         Reach::SecretUnusable(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
+        Reach::Refused(r) => (false, r.reason.to_string(), r.message.clone(), current.account.clone()),
     };
     let old = current.conditions.iter().find(|c| c.type_ == "Ready");
     let status_word = if ok { "True" } else { "False" };

@@ -212,7 +212,13 @@ impl Reporter<'_> {
 }
 
 fn resolve_account(ctx: &Context, ns: &str, fp: &FunctionPosture) -> Result<ResolvedAccount, accounts::Refusal> {
-    accounts::resolve(
+    let account = locate_account(ctx, ns, fp)?;
+    accounts::permit(&account.key, account.kind, &account.config)?;
+    Ok(account)
+}
+
+fn locate_account(ctx: &Context, ns: &str, fp: &FunctionPosture) -> Result<ResolvedAccount, accounts::Refusal> {
+    accounts::locate(
         ns,
         &fp.spec.account_ref,
         fp.spec.function.cloud(),
@@ -286,13 +292,23 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
     tracing::debug!("waiting for the account caches");
     ctx.accounts_synced().await;
     tracing::debug!("account caches synced");
-    let account = match resolve_account(ctx, &ns, fp) {
+    let account = match locate_account(ctx, &ns, fp) {
         Ok(a) => a,
         Err(refusal) => {
             r.not_synced(refusal.reason, refusal.message).await?;
             return Ok(Action::requeue(resync));
         }
     };
+    // Before any Secret is read or any client built.
+    if let Err(refusal) = accounts::permit(&account.key, account.kind, &account.config) {
+        account_status::report(ctx, &account, Reach::Refused(&refusal)).await;
+        r.not_synced(refusal.reason, refusal.message).await?;
+        return Ok(Action::requeue(resync));
+    }
+    if let Err(refusal) = accounts::within_ceiling(&account, &fp.spec) {
+        r.not_synced(refusal.reason, refusal.message).await?;
+        return Ok(Action::requeue(resync));
+    }
     let secret = match read_secret(ctx, &account).await {
         Ok(s) => s,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! changes. Building goes through a factory so tests can supply fake clouds.
 
 use crate::accounts::{ConnectOptions, ResolvedAccount, SecretData};
+use crate::providers::circuit::Circuit;
 use crate::providers::{Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -9,6 +10,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::Mutex;
+
+/// How long an account that did not answer is not asked again.
+pub const UNREACHABLE_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub trait ProviderFactory: Send + Sync {
     fn connect<'a>(
@@ -67,6 +71,10 @@ impl ProviderCache {
             return Ok(p.clone());
         }
         let p = self.factory.connect(account, secret.map(|(d, _)| d)).await?;
+        // Postures of one account share its reachability: once it does not
+        // answer, the others fail at once (CloudUnreachable, requeued)
+        // instead of each waiting out its own timeouts.
+        let p: Arc<dyn Provider> = Arc::new(Circuit::new(p, UNREACHABLE_COOLDOWN));
         entries.insert(account.key.clone(), (fingerprint, p.clone()));
         Ok(p)
     }

@@ -107,7 +107,7 @@ fn posture(name: &str, mode: Mode, created: &str) -> FunctionPosture {
         name,
         FunctionPostureSpec {
             account_ref: AccountRef {
-                kind: AccountKind::CloudAccount,
+                kind: AccountKind::ClusterCloudAccount,
                 name: "prod".into(),
             },
             function: FunctionTarget {
@@ -147,10 +147,13 @@ fn finalized(mut fp: FunctionPosture) -> FunctionPosture {
     fp
 }
 
-fn account() -> CloudAccount {
-    let mut a = CloudAccount::new(
+/// The admin's account: only a ClusterCloudAccount may run with the
+/// controller's ambient identity.
+fn account() -> ClusterCloudAccount {
+    ClusterCloudAccount::new(
         "prod",
-        CloudAccountSpec {
+        ClusterCloudAccountSpec {
+            allowed_namespaces: vec!["shop".into()],
             aws: Some(AwsAccount {
                 region: "eu-west-1".into(),
                 account_id: Some("123456789012".into()),
@@ -159,9 +162,7 @@ fn account() -> CloudAccount {
             azure: None,
             gcp: None,
         },
-    );
-    a.meta_mut().namespace = Some("shop".into());
-    a
+    )
 }
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
@@ -185,13 +186,13 @@ where
     w.apply_watcher_event(&watcher::Event::InitDone);
 }
 
-fn fixture(accounts: Vec<CloudAccount>, postures: Vec<FunctionPosture>, cloud: FakeCloud) -> (Fixture, Handle) {
+fn fixture(accounts: Vec<ClusterCloudAccount>, postures: Vec<FunctionPosture>, cloud: FakeCloud) -> (Fixture, Handle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let (a_reader, mut a_writer) = reflector::store::<CloudAccount>();
-    ready(&mut a_writer, accounts);
+    ready(&mut a_writer, vec![]);
     let (c_reader, mut c_writer) = reflector::store::<ClusterCloudAccount>();
-    ready(&mut c_writer, vec![]);
+    ready(&mut c_writer, accounts);
     let (p_reader, mut p_writer) = reflector::store::<DeserializeGuard<FunctionPosture>>();
     ready(
         &mut p_writer,
@@ -286,7 +287,7 @@ async fn expect_account_status(h: &mut Handle) {
     assert_eq!(s.method, Method::PATCH);
     assert_eq!(
         s.uri,
-        "/apis/zerofn.dev/v1alpha1/namespaces/shop/cloudaccounts/prod/status?&force=true&fieldManager=zerofn"
+        "/apis/zerofn.dev/v1alpha1/clustercloudaccounts/prod/status?&force=true&fieldManager=zerofn"
     );
     assert_eq!(s.body["status"]["account"], "123456789012");
     assert_eq!(s.body["status"]["cloud"], "aws");
@@ -490,7 +491,7 @@ async fn a_missing_account_is_a_status_reason_not_a_crash() {
             synced["message"]
                 .as_str()
                 .unwrap()
-                .contains("CloudAccount shop/prod does not exist")
+                .contains("ClusterCloudAccount prod does not exist")
         );
         h
     })

@@ -18,12 +18,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Static credentials read from a Secret by the caller (CLI: manifests;
-/// controller: the account's namespace).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// controller: the account's namespace). `Debug` shows none of them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StaticCredentials {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &"<redacted>")
+            .field("secret_access_key", &"<redacted>")
+            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Retry and wait tuning. Defaults suit real AWS; tests shorten them.
@@ -36,7 +46,10 @@ pub struct Tuning {
     /// How long a freshly created role may be refused by Lambda (IAM is
     /// eventually consistent) before the refusal is an error.
     pub iam_propagation: Duration,
+    /// Deadline of one call, retries included.
     pub operation_timeout: Duration,
+    /// Deadline of one attempt: a silent endpoint costs this, not forever.
+    pub attempt_timeout: Duration,
 }
 
 impl Default for Tuning {
@@ -47,6 +60,7 @@ impl Default for Tuning {
             update_wait: Duration::from_secs(300),
             iam_propagation: Duration::from_secs(90),
             operation_timeout: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -163,6 +177,7 @@ pub async fn build(
         .with_initial_backoff(tuning.initial_backoff);
     let timeouts = TimeoutConfig::builder()
         .operation_timeout(tuning.operation_timeout)
+        .operation_attempt_timeout(tuning.attempt_timeout)
         .connect_timeout(Duration::from_secs(5))
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -302,6 +317,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_credential() {
+        let c = StaticCredentials {
+            access_key_id: "AKIAEXAMPLEKEYID1234".into(),
+            secret_access_key: "wJalrXUtnFEMIexamplesecret".into(),
+            session_token: Some("FwoGZXIvYXdzEXAMPLETOKEN".into()),
+        };
+        let shown = format!("{c:?} {c:#?}");
+        for secret in [
+            "AKIAEXAMPLEKEYID1234",
+            "wJalrXUtnFEMIexamplesecret",
+            "FwoGZXIvYXdzEXAMPLETOKEN",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
 
     #[test]
     fn partitions_and_global_regions() {

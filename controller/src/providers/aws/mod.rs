@@ -265,4 +265,9 @@ impl Provider for AwsProvider {
             .cloned()
             .unwrap_or_default()
     }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        // GetCallerIdentity: the account check every assessment starts with.
+        async move { self.context().await.map(drop) }.boxed()
+    }
 }

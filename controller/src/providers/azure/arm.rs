@@ -39,6 +39,11 @@ pub struct Tuning {
     /// PEM root certificates trusted in addition to the system's (a private
     /// ARM endpoint, a TLS-inspecting proxy, the test stand-in).
     pub extra_roots: Vec<String>,
+    /// Deadline of one attempt (the token request included): a silent
+    /// endpoint costs this, not forever.
+    pub attempt_timeout: Duration,
+    /// Deadline of one call, retries included.
+    pub call_deadline: Duration,
 }
 
 impl Default for Tuning {
@@ -51,6 +56,8 @@ impl Default for Tuning {
             poll_interval: Duration::from_secs(5),
             propagation: Duration::from_secs(120),
             extra_roots: Vec::new(),
+            attempt_timeout: Duration::from_secs(30),
+            call_deadline: Duration::from_secs(180),
         }
     }
 }
@@ -215,6 +222,7 @@ impl Arm {
     /// failures. Every attempt is counted.
     pub async fn send(&self, op: &str, method: Method, url: Url, body: Option<&Value>) -> Result<Reply, ArmError> {
         let mut attempt = 0;
+        let deadline = Instant::now() + self.tuning.call_deadline;
         loop {
             attempt += 1;
             let mut req = Request::new(url.clone(), method);
@@ -222,17 +230,33 @@ impl Arm {
                 req.insert_header("content-type", "application/json");
                 req.set_body(serde_json::to_vec(b).unwrap_or_default());
             }
-            let sent = self
-                .pipeline
-                .send(
+            let sent = tokio::time::timeout(
+                self.tuning.attempt_timeout,
+                self.pipeline.send(
                     &Context::new(),
                     &mut req,
                     Some(PipelineSendOptions {
                         skip_checks: true,
                         ..Default::default()
                     }),
-                )
-                .await;
+                ),
+            )
+            .await;
+            let Ok(sent) = sent else {
+                self.record(op, Outcome::transport_error);
+                let err = ArmError {
+                    status: 0,
+                    code: "Timeout".into(),
+                    message: format!("no answer within {:?}", self.tuning.attempt_timeout),
+                    op: op.to_string(),
+                };
+                let wait = self.backoff(attempt);
+                if attempt >= self.tuning.max_attempts || Instant::now() + wait >= deadline {
+                    return Err(err);
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            };
             let retry_in = match sent {
                 Err(e) => {
                     self.record(op, Outcome::transport_error);
@@ -298,6 +322,14 @@ impl Arm {
                     }
                 }
             };
+            if Instant::now() + retry_in >= deadline {
+                return Err(ArmError {
+                    status: 0,
+                    code: "Timeout".into(),
+                    message: format!("{op} did not succeed within {:?}", self.tuning.call_deadline),
+                    op: op.to_string(),
+                });
+            }
             tokio::time::sleep(retry_in).await;
         }
     }

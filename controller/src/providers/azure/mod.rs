@@ -196,4 +196,27 @@ impl Provider for AzureProvider {
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.release_inner(posture).boxed()
     }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        // One role definition by name: readable by any identity with any
+        // role in the subscription, and it needs a token first, so the
+        // authority host is proved too.
+        async move {
+            let path = format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions",
+                self.account.subscription_id
+            );
+            self.arm
+                .get(
+                    "ListRoleDefinitions",
+                    &path,
+                    arm::AUTHZ_API,
+                    &[("$filter", "roleName eq 'Reader'")],
+                )
+                .await
+                .map(drop)
+                .map_err(|e| e.provider())
+        }
+        .boxed()
+    }
 }

@@ -23,6 +23,10 @@ pub struct Tuning {
     pub poll_interval: Duration,
     /// Read-modify-write rounds of an IAM policy before giving up.
     pub etag_rounds: u32,
+    /// Deadline of one attempt: a silent endpoint costs this, not forever.
+    pub attempt_timeout: Duration,
+    /// Deadline of one call, retries included.
+    pub call_deadline: Duration,
 }
 
 impl Default for Tuning {
@@ -33,6 +37,8 @@ impl Default for Tuning {
             operation_wait: Duration::from_secs(600),
             poll_interval: Duration::from_secs(2),
             etag_rounds: 8,
+            attempt_timeout: Duration::from_secs(30),
+            call_deadline: Duration::from_secs(120),
         }
     }
 }
@@ -62,14 +68,21 @@ fn credentials(
     }
 }
 
-pub async fn build(account: &GcpAccount, key: Option<serde_json::Value>) -> Result<Clients, ProviderError> {
+pub async fn build(
+    account: &GcpAccount,
+    key: Option<serde_json::Value>,
+    tuning: &Tuning,
+) -> Result<Clients, ProviderError> {
     let creds = credentials(account, key)?;
     let ep = account.endpoints.clone().unwrap_or_default();
     let build_err = |what: &str, e: &dyn std::fmt::Display| ProviderError::Config(format!("{what} client: {e}"));
     // Retries are ours (see `Caller`), so the clients never retry on their own.
     macro_rules! client {
         ($builder:expr, $endpoint:expr, $what:literal) => {{
-            let mut b = $builder.with_credentials(creds.clone()).with_retry_policy(NeverRetry);
+            let mut b = $builder
+                .with_credentials(creds.clone())
+                .with_retry_policy(NeverRetry)
+                .with_attempt_timeout(tuning.attempt_timeout);
             if let Some(url) = $endpoint {
                 b = b.with_endpoint(url);
             }
@@ -116,6 +129,7 @@ fn transient(e: &GaxError) -> bool {
         || matches!(e.http_status_code(), Some(429 | 502 | 503 | 504))
         || e.is_io()
         || e.is_connect()
+        || e.is_timeout()
 }
 
 pub fn map_err(op: &str, target: &str, e: &GaxError) -> ProviderError {
@@ -161,8 +175,18 @@ impl Caller {
         Fut: Future<Output = Result<T, GaxError>>,
     {
         let mut attempt = 0;
+        let deadline = tokio::time::Instant::now() + self.tuning.call_deadline;
         loop {
-            match f().await {
+            // The clients' own attempt timeout does not cover obtaining a
+            // token; this one covers the whole attempt.
+            let result = match tokio::time::timeout(self.tuning.attempt_timeout, f()).await {
+                Ok(r) => r,
+                Err(_) => Err(GaxError::timeout(format!(
+                    "no answer within {:?}",
+                    self.tuning.attempt_timeout
+                ))),
+            };
+            match result {
                 Ok(v) => {
                     self.record(op, Ok(()));
                     return Ok(v);
@@ -170,10 +194,14 @@ impl Caller {
                 Err(e) => {
                     self.record(op, Err(&e));
                     attempt += 1;
-                    if !transient(&e) || attempt >= self.tuning.max_attempts {
+                    let wait = backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(30));
+                    if !transient(&e)
+                        || attempt >= self.tuning.max_attempts
+                        || tokio::time::Instant::now() + wait >= deadline
+                    {
                         return Err(e);
                     }
-                    tokio::time::sleep(backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(30))).await;
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

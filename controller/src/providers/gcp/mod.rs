@@ -49,7 +49,7 @@ impl GcpProvider {
         tuning: Tuning,
         ttl: Duration,
     ) -> Result<Self, ProviderError> {
-        let clients = client::build(&account, key).await?;
+        let clients = client::build(&account, key, &tuning).await?;
         Ok(GcpProvider {
             number: OnceCell::new(),
             account,
@@ -213,6 +213,17 @@ impl Provider for GcpProvider {
             .ok()
             .and_then(|m| m.get(&posture.owner).cloned())
             .unwrap_or_default()
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        // GetProject even when the number is declared: it proves the
+        // endpoint answers and the credentials are accepted.
+        async move {
+            observe::project_number(&self.clients, &self.caller, &self.account.project_id)
+                .await
+                .map(drop)
+        }
+        .boxed()
     }
 }
 
