@@ -606,7 +606,7 @@ async fn an_object_that_does_not_deserialize_gets_a_status_reason() {
 }
 
 /// The chart grants `get` on Secrets only in the namespaces it is told
-/// about. A refusal is a reason on the posture and on the account, with no
+/// about (a ClusterCloudAccount's Secret lives in the controller's). A refusal is a reason on the posture and on the account, with no
 /// cloud asked; the Secret is asked for by name, never listed.
 #[tokio::test]
 async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_account() {
@@ -620,18 +620,18 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
     let result = scenario(&f, fp, handle, |mut h| async move {
         let get = expect_answered(&mut h, 403, |_| {
             json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
-                   "message": "secrets \"creds\" is forbidden: User \"system:serviceaccount:zerofn-system:zerofn\" cannot get resource \"secrets\" in API group \"\" in the namespace \"shop\""})
+                   "message": "secrets \"creds\" is forbidden: User \"system:serviceaccount:zerofn-system:zerofn\" cannot get resource \"secrets\" in API group \"\" in the namespace \"zerofn-system\""})
         })
         .await;
         assert_eq!(get.method, Method::GET);
-        assert_eq!(get.uri.split('?').next(), Some("/api/v1/namespaces/shop/secrets/creds"));
+        assert_eq!(get.uri.split('?').next(), Some("/api/v1/namespaces/zerofn-system/secrets/creds"));
         let e = expect(&mut h, echo_event).await;
         assert_eq!(e.body["reason"], "SecretForbidden");
         let s = expect(&mut h, echo_status(&echo)).await;
         let synced = condition(&s.body["status"], "Synced");
         assert_eq!(synced["reason"], "SecretForbidden");
         let message = synced["message"].as_str().unwrap();
-        assert!(message.contains("namespace shop") && message.contains("tenantNamespaces"), "{message}");
+        assert!(message.contains("namespace zerofn-system") && message.contains("tenantNamespaces"), "{message}");
         let a = expect(&mut h, move |s| {
             let mut a = serde_json::to_value(&acct).unwrap();
             a["status"] = s.body["status"].clone();
@@ -640,7 +640,7 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
         .await;
         assert_eq!(
             a.uri,
-            "/apis/zerofn.dev/v1alpha1/namespaces/shop/cloudaccounts/prod/status?&force=true&fieldManager=zerofn"
+            "/apis/zerofn.dev/v1alpha1/clustercloudaccounts/prod/status?&force=true&fieldManager=zerofn"
         );
         let ready = condition(&a.body["status"], "Ready");
         assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("SecretForbidden")));
