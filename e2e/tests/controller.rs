@@ -386,12 +386,6 @@ async fn a_posture_in_another_namespace_cannot_use_the_account() {
     assert!(!world.tags(f).await.contains_key("zerofn.dev/owner"));
 }
 
-// Ignored while a defect is open: with the identity rule, a role minted by
-// a controller that is killed before `status.mintedIdentities` is written is
-// never adopted (safe, but the posture stays not Ready), and in this run the
-// record does not reach the stand-in's status at all. Tracked in the identity
-// issue's closing note; run with `--ignored` to reproduce.
-#[ignore = "open defect: the minted-identity record does not reach status in this scenario"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn controller_killed_and_restarted_loses_nothing_and_repeats_no_write() {
     let world = World::start("restart").await;

@@ -3,7 +3,7 @@
 //! timeouts and retries (1,000 postures of a black-holed account would
 //! otherwise take 1,000 timeouts).
 
-use super::{Action, Plan, Posture, Provider, ProviderError};
+use super::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use crate::api::Cloud;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -116,6 +116,10 @@ impl Provider for Circuit {
         self.inner.invalidate();
     }
 
+    fn minted(&self, posture: &Posture) -> Vec<MintedIdentity> {
+        self.inner.minted(posture)
+    }
+
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         async move {
             if let Some(e) = self.open() {
@@ -163,6 +167,12 @@ mod tests {
         fn release<'a>(&'a self, _: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
             async { Ok(()) }.boxed()
         }
+        fn minted(&self, _: &Posture) -> Vec<MintedIdentity> {
+            vec![MintedIdentity {
+                principal: "arn:aws:iam::1:role/zerofn/r".into(),
+                unique_id: "AROA1".into(),
+            }]
+        }
     }
 
     fn posture() -> Posture {
@@ -184,6 +194,16 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let _ = circuit.assess(&p).await;
         assert_eq!(inner.0.load(Ordering::SeqCst), 2, "asked again after the cooldown");
+    }
+
+    /// The record of a minted identity is the only proof zerofn made it: the
+    /// wrapper must hand it on, or the controller never writes it to status.
+    #[test]
+    fn what_the_inner_provider_minted_passes_through() {
+        let circuit = Circuit::new(Arc::new(Silent(AtomicU32::new(0))), Duration::from_millis(200));
+        let minted = circuit.minted(&posture());
+        assert_eq!(minted.len(), 1);
+        assert_eq!(minted[0].unique_id, "AROA1");
     }
 
     #[tokio::test]

@@ -253,10 +253,10 @@ pub trait Provider: Send + Sync {
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>>;
 
     /// Identities this provider minted for the posture since it was built,
-    /// for the caller to record and pass back in `Posture::minted`.
-    fn minted(&self, _posture: &Posture) -> Vec<MintedIdentity> {
-        Vec::new()
-    }
+    /// for the caller to record and pass back in `Posture::minted`. No
+    /// default: a wrapper that forgot to forward it would silently lose the
+    /// only proof of what zerofn made.
+    fn minted(&self, posture: &Posture) -> Vec<MintedIdentity>;
 
     /// One cheap call that proves the account answers (and the credentials
     /// work), so a caller can fail every posture of an unreachable account

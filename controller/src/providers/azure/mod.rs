@@ -16,7 +16,7 @@ pub use arm::Tuning;
 use crate::api::{AzureAccount, AzureCredentialKind, Cloud};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use futures::FutureExt;
@@ -195,6 +195,12 @@ impl Provider for AzureProvider {
 
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.release_inner(posture).boxed()
+    }
+
+    // Azure identities zerofn changes are system-assigned (bound to the
+    // app's lifecycle): it never mints one, so there is nothing to record.
+    fn minted(&self, _posture: &Posture) -> Vec<MintedIdentity> {
+        Vec::new()
     }
 
     fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
