@@ -2,11 +2,12 @@
 //! metadata-only), list pagination, and watch streams.
 
 use super::openapi;
+use super::protobuf;
 use super::rbac::{self, Attributes, Policy, User};
 use super::registry::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, success_status};
-use super::store::{State, WriteOptions};
+use super::store::{FieldValidation, State, WriteOptions};
 use super::table;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -127,10 +128,12 @@ fn parse_body(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
         return Ok(Value::Null);
     }
     if content_type.contains("protobuf") {
-        // Clients fall back to JSON on 415.
-        return Err(ApiError::unsupported_media(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
-        )));
+        return protobuf::decode(bytes).map_err(|e| match e {
+            protobuf::Unreadable::Malformed(why) => ApiError::bad_request(format!("error decoding protobuf: {why}")),
+            protobuf::Unreadable::Unsupported { api_version, kind } => ApiError::unsupported_media(format!(
+                "the stand-in reads protobuf bodies of Namespaces, ConfigMaps, Secrets, ServiceAccounts and RBAC objects only, not {kind} ({api_version}): send it as JSON or YAML (kubectl apply -f)"
+            )),
+        });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     if content_type.contains("yaml") {
@@ -374,11 +377,12 @@ async fn dispatch(
             let opts = WriteOptions {
                 field_manager: q.get("fieldManager").cloned(),
                 force: q.get("force").is_some_and(|f| f == "true"),
-                strict: q.get("fieldValidation").is_some_and(|f| f == "Strict"),
+                field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
                 dry_run: q.contains_key("dryRun"),
+                warnings: Default::default(),
             };
             let body = || parse_body(content_type, bytes);
-            match (method.clone(), name) {
+            let answer = match (method.clone(), name) {
                 (Method::GET, None) => {
                     let watching = q.get("watch").is_some_and(|w| w == "true" || w == "1");
                     if watching {
@@ -415,9 +419,40 @@ async fn dispatch(
                     }
                 }
                 (m, _) => Err(ApiError::method_not_allowed(format!("{m} is not supported here"))),
-            }
+            };
+            answer.map(|r| with_warnings(r, &opts.warnings.borrow()))
         }
     }
+}
+
+/// A `Warning` header per text, as the API server sends them (RFC 7234:
+/// code 299, agent `-`, the text quoted as Go's strconv.Quote does).
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("299 - {}", go_quote(w))) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
+}
+
+fn go_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            // A header value is visible ASCII: escape the rest.
+            c if !c.is_ascii() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn shaped(t: &ResourceType, o: Value, v: View) -> Response {
@@ -631,5 +666,22 @@ mod tests {
         );
         assert_eq!(route("/apis/zerofn.dev"), Some(Route::Group("zerofn.dev".into())));
         assert_eq!(route("/nonsense/x"), None);
+    }
+
+    #[test]
+    fn warnings_are_quoted_as_the_api_server_quotes_them() {
+        assert_eq!(go_quote(r#"unknown field "spec.x""#), r#""unknown field \"spec.x\"""#);
+        assert_eq!(go_quote("a\\b\n"), r#""a\\b\n""#);
+        let r = with_warnings(
+            ().into_response(),
+            &["unknown field \"spec.x\"".into(), "second".into()],
+        );
+        let values: Vec<&str> = r
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(values, [r#"299 - "unknown field \"spec.x\"""#, r#"299 - "second""#]);
     }
 }
