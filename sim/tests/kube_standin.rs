@@ -408,6 +408,61 @@ async fn watches_resume_from_a_resource_version_or_answer_410() {
     assert!(names.contains(&"after".to_string()));
 }
 
+/// A streaming list (`sendInitialEvents=true`, what client-go's WatchList
+/// and helm's readiness checks send): the current objects, then the bookmark
+/// that ends the initial events, then live changes.
+#[tokio::test]
+async fn streaming_lists_end_their_initial_events_with_a_bookmark() {
+    let env = Env::start(1000).await;
+    let client = env.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for n in ["a", "b"] {
+        cms.create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(n.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let mut events = Box::pin(watcher(cms, watcher::Config::default().streaming_lists()));
+    let mut initial = Vec::new();
+    let done = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(e) = events.try_next().await.unwrap() {
+            match e {
+                watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap_or_default()),
+                watcher::Event::InitDone => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(done, Ok(true), "no initial-events-end bookmark");
+    assert_eq!(initial, ["a", "b"]);
+    let asked = env.api.requests();
+    let streaming = asked
+        .iter()
+        .find(|r| r.query.contains("sendInitialEvents=true"))
+        .expect("a streaming list");
+    assert!(
+        streaming.query.contains("allowWatchBookmarks=true"),
+        "{}",
+        streaming.query
+    );
+    assert!(
+        !asked
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/configmaps") && !r.query.contains("watch")),
+        "no fallback to a plain list"
+    );
+}
+
 #[tokio::test]
 async fn recorder_events_show_in_kubectl_describe() {
     let env = Env::start(1000).await;

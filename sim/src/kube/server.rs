@@ -425,6 +425,20 @@ async fn dispatch(
     }
 }
 
+/// The bookmark that ends a streaming list's initial events (the API
+/// conventions' `k8s.io/initial-events-end` annotation), at the
+/// resourceVersion the initial events were taken at.
+fn initial_events_end(t: &ResourceType, v: View, rv: u64) -> Value {
+    let (api_version, kind) = match v {
+        View::Metadata => ("meta.k8s.io/v1".to_string(), "PartialObjectMetadata".to_string()),
+        _ => (t.api_version(), t.kind.clone()),
+    };
+    json!({"apiVersion": api_version, "kind": kind, "metadata": {
+        "resourceVersion": rv.to_string(),
+        "annotations": {"k8s.io/initial-events-end": "true"},
+    }})
+}
+
 /// A `Warning` header per text, as the API server sends them (RFC 7234:
 /// code 299, agent `-`, the text quoted as Go's strconv.Quote does).
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
@@ -541,10 +555,14 @@ fn watch(
         .and_then(|s| s.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(1800));
-    let (rx, replay) = {
+    // A streaming list (client-go's WatchList, which helm's readiness
+    // checks use): the current objects as ADDED, then a BOOKMARK marking
+    // the end of the initial events.
+    let streaming_list = q.get("sendInitialEvents").is_some_and(|v| v == "true");
+    let (rx, replay, snapshot_rv) = {
         let s = app.state();
         let rx = s.tx.subscribe();
-        let replay: Vec<(String, Value)> = if from.is_empty() || from == "0" {
+        let replay: Vec<(String, Value)> = if from.is_empty() || from == "0" || streaming_list {
             s.list(t, ns).into_iter().map(|o| ("ADDED".to_string(), o)).collect()
         } else {
             let rv: u64 = from
@@ -571,7 +589,7 @@ fn watch(
                 .map(|c| (c.kind.to_string(), s.present(t, &c.object)))
                 .collect()
         };
-        (rx, replay)
+        (rx, replay, s.rv)
     };
     let t = t.clone();
     let ns = ns.map(str::to_string);
@@ -583,11 +601,14 @@ fn watch(
     };
     let shape = move |o: Value| if v == View::Metadata { metadata_only(&o) } else { o };
     let line = |kind: &str, o: Value| Bytes::from(format!("{}\n", json!({"type": kind, "object": o})));
-    let first: Vec<Bytes> = replay
+    let mut first: Vec<Bytes> = replay
         .into_iter()
         .filter(|(_, o)| matches(o))
         .map(|(k, o)| line(&k, shape(o)))
         .collect();
+    if streaming_list {
+        first.push(line("BOOKMARK", initial_events_end(&t, v, snapshot_rv)));
+    }
     let deadline = tokio::time::Instant::now() + timeout;
     let live = futures::stream::unfold(rx, move |mut rx| {
         let (t, ns, app, matches) = (t.clone(), ns.clone(), app.clone(), matches.clone());
