@@ -73,7 +73,6 @@ fn the_deployment_runs_locked_down() {
     assert_eq!(args[0], "run");
     assert!(args.contains(&"--leader-elect=true"), "{args:?}");
     assert_eq!(d["spec"]["replicas"], 2);
-    assert!(find(&docs, "PodDisruptionBudget").is_some());
     assert!(
         find(&docs, "NetworkPolicy").is_none() && find(&docs, "ServiceMonitor").is_none(),
         "opt-in objects"
@@ -290,6 +289,17 @@ fn bad_values_are_refused_by_the_schema() {
         "controller.resyncInterval=5min",
         "image.pullPolicy=Sometimes",
         "unknownKey=1",
+        "image.digest=sha256:abc",
+        "image.digest=latest",
+        "resources.requests.memory=lots",
+        "resources.requests.gpu=1",
+        "affinity.nodeAfinity.x=1",
+        "tolerations[0].operator=Maybe",
+        "tolerations[0].effect=NoRun",
+        "topologySpreadConstraints[0].maxSkew=1",
+        "topologySpreadConstraints[0].whenUnsatisfiable=Sometimes",
+        "nodeSelector.disk=1",
+        "podDisruptionBudget.maxUnavailable=0",
     ] {
         let (ok, out) = helm(&["template", "zerofn", &chart(), "--set", bad]);
         assert!(!ok, "{bad} must be refused:\n{out}");
@@ -321,4 +331,137 @@ fn the_chart_ships_the_generated_crds() {
             "charts/zerofn/crds/{name} differs from the Rust types: run `cargo run -- crds --out-dir charts/zerofn/crds`"
         );
     }
+}
+
+#[test]
+fn the_disruption_budget_never_blocks_a_drain() {
+    // By default: one replica at a time.
+    let docs = render(&[]);
+    let pdb = &find(&docs, "PodDisruptionBudget").expect("a PodDisruptionBudget")["spec"];
+    assert_eq!(pdb["maxUnavailable"], 1, "{pdb}");
+    assert!(pdb["minAvailable"].is_null(), "{pdb}");
+    // A minAvailable below the replicas replaces maxUnavailable.
+    let docs = render(&["podDisruptionBudget.minAvailable=2", "replicaCount=3"]);
+    let pdb = &find(&docs, "PodDisruptionBudget").unwrap()["spec"];
+    assert_eq!(
+        (pdb["minAvailable"].clone(), pdb["maxUnavailable"].clone()),
+        (2.into(), Value::Null)
+    );
+    let docs = render(&["podDisruptionBudget.minAvailable=50%"]);
+    assert_eq!(
+        find(&docs, "PodDisruptionBudget").unwrap()["spec"]["minAvailable"],
+        "50%"
+    );
+    // One that keeps every replica is refused, naming the field.
+    for bad in [
+        &["podDisruptionBudget.minAvailable=2"][..],
+        &["podDisruptionBudget.minAvailable=5", "replicaCount=3"],
+        &["podDisruptionBudget.minAvailable=100%"],
+    ] {
+        let mut args = vec!["template", "zerofn", chart().leak() as &str];
+        for s in bad {
+            args.extend(["--set", s]);
+        }
+        let (ok, out) = helm(&args);
+        assert!(!ok, "{bad:?} must be refused:\n{out}");
+        assert!(
+            out.contains("podDisruptionBudget.minAvailable") && out.contains("drain"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn replicas_spread_across_nodes_by_default() {
+    let docs = render(&[]);
+    let pod = &find(&docs, "Deployment").expect("a Deployment")["spec"]["template"]["spec"];
+    let selector = serde_json::json!({"app.kubernetes.io/name": "zerofn", "app.kubernetes.io/instance": "zerofn"});
+    let term = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(
+        term["podAffinityTerm"]["topologyKey"], "kubernetes.io/hostname",
+        "{pod}"
+    );
+    assert_eq!(term["podAffinityTerm"]["labelSelector"]["matchLabels"], selector);
+    assert!(
+        pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"].is_null(),
+        "preferred, so a one-node cluster still runs both"
+    );
+    let spread = &pod["topologySpreadConstraints"][0];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(spread["whenUnsatisfiable"], "ScheduleAnyway");
+    assert_eq!(spread["labelSelector"]["matchLabels"], selector);
+    // The operator's own replace the defaults.
+    let docs = render(&[
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+        "topologySpreadConstraints[0].maxSkew=1",
+        "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+        "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
+    ]);
+    let pod = &find(&docs, "Deployment").unwrap()["spec"]["template"]["spec"];
+    assert!(pod["affinity"]["podAntiAffinity"].is_null(), "{pod}");
+    assert!(pod["affinity"]["nodeAffinity"].is_object());
+    assert_eq!(pod["topologySpreadConstraints"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        pod["topologySpreadConstraints"][0]["topologyKey"],
+        "topology.kubernetes.io/zone"
+    );
+}
+
+#[test]
+fn resources_follow_the_measured_footprint() {
+    // 155 MiB peak at 10,000 postures (e2e/benches/scale.rs): the request
+    // covers it, the limit leaves room for a relist.
+    let docs = render(&[]);
+    let r = &find(&docs, "Deployment").unwrap()["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(r["requests"]["memory"], "160Mi", "{r}");
+    assert_eq!(r["limits"]["memory"], "320Mi", "{r}");
+    assert_eq!(r["requests"]["cpu"], "100m", "{r}");
+    assert!(r["limits"]["cpu"].is_null(), "no CPU throttling of Lease renewals: {r}");
+}
+
+#[test]
+fn metrics_stay_inside_the_cluster_unless_opted_out() {
+    // /metrics has no authentication.
+    for exposed in ["NodePort", "LoadBalancer"] {
+        let (ok, out) = helm(&[
+            "template",
+            "zerofn",
+            &chart(),
+            "--set",
+            &format!("metrics.service.type={exposed}"),
+        ]);
+        assert!(!ok, "{exposed} without the opt-in must be refused:\n{out}");
+        assert!(out.contains("allowExternal"), "{out}");
+    }
+    let docs = render(&[
+        "metrics.service.type=LoadBalancer",
+        "metrics.service.allowExternal=true",
+    ]);
+    assert_eq!(
+        find(&docs, "Service").expect("a Service")["spec"]["type"],
+        "LoadBalancer"
+    );
+    let docs = render(&[]);
+    assert_eq!(find(&docs, "Service").unwrap()["spec"]["type"], "ClusterIP");
+}
+
+#[test]
+fn an_image_digest_pins_the_image() {
+    let image = |set: &[&str]| {
+        render(set)
+            .iter()
+            .find(|d| d["kind"] == "Deployment")
+            .map(|d| d["spec"]["template"]["spec"]["containers"][0]["image"].clone())
+            .unwrap_or_default()
+    };
+    let meta: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(format!("{}/Chart.yaml", chart())).unwrap()).unwrap();
+    let app_version = meta["appVersion"].as_str().expect("appVersion");
+    assert_eq!(image(&[]), format!("ghcr.io/zerofn/zerofn:{app_version}").as_str());
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    assert_eq!(
+        image(&[&format!("image.digest={digest}"), "image.tag=ignored"]),
+        format!("ghcr.io/zerofn/zerofn@{digest}").as_str()
+    );
 }

@@ -179,23 +179,10 @@ impl World {
 }
 
 impl Cluster {
+    /// The CRDs, the `shop` and `zerofn-system` namespaces and the chart's
+    /// RBAC applied with kubectl.
     pub async fn start(test: &str) -> Cluster {
-        let dir = TempDir::new(test);
-        let kube = KubeApi::start(KubeApiOptions::default())
-            .await
-            .expect("Kubernetes stand-in starts");
-        let kubeconfig = dir.0.join("kubeconfig");
-        kube.write_kubeconfig(&kubeconfig, "shop").expect("kubeconfig");
-        let token = kube.service_account_token(CONTROLLER_NAMESPACE, SERVICE_ACCOUNT);
-        let controller_kubeconfig = dir.0.join("controller-kubeconfig");
-        std::fs::write(&controller_kubeconfig, kube.kubeconfig_with_token("shop", &token))
-            .expect("controller kubeconfig");
-        let cluster = Cluster {
-            kube,
-            kubeconfig,
-            controller_kubeconfig,
-            dir,
-        };
+        let cluster = Cluster::bare(test).await;
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
         cluster
             .kubectl_ok(&["apply", "-f", crds.to_str().unwrap_or_default()])
@@ -206,6 +193,54 @@ impl Cluster {
         // The chart's RBAC, with `shop` as the one tenant namespace.
         cluster.apply(&chart_rbac(&["tenantNamespaces={shop}"])).await;
         cluster
+    }
+
+    /// A stand-in with only its built-in namespaces: nothing of zerofn's
+    /// yet (what `helm install` finds on a new cluster).
+    pub async fn bare(test: &str) -> Cluster {
+        let dir = TempDir::new(test);
+        let kube = KubeApi::start(KubeApiOptions::default())
+            .await
+            .expect("Kubernetes stand-in starts");
+        let kubeconfig = dir.0.join("kubeconfig");
+        kube.write_kubeconfig(&kubeconfig, "shop").expect("kubeconfig");
+        let token = kube.service_account_token(CONTROLLER_NAMESPACE, SERVICE_ACCOUNT);
+        let controller_kubeconfig = dir.0.join("controller-kubeconfig");
+        std::fs::write(&controller_kubeconfig, kube.kubeconfig_with_token("shop", &token))
+            .expect("controller kubeconfig");
+        Cluster {
+            kube,
+            kubeconfig,
+            controller_kubeconfig,
+            dir,
+        }
+    }
+
+    /// Run helm (from the test world) against the stand-in as the admin,
+    /// with its cache and config in the test's directory.
+    pub async fn helm(&self, args: &[&str]) -> Kubectl {
+        let helm = zerofn_sim::kubetools::install().expect("helm installs").join("helm");
+        let home = &self.dir.0;
+        let out = tokio::process::Command::new(helm)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env("HOME", home)
+            .env("HELM_CACHE_HOME", home.join("helm-cache"))
+            .env("HELM_CONFIG_HOME", home.join("helm-config"))
+            .env("HELM_DATA_HOME", home.join("helm-data"))
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("helm runs");
+        Kubectl {
+            ok: out.status.success(),
+            out: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
     }
 
     /// Requests the controller made that the API server refused with 403:

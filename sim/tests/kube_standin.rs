@@ -408,6 +408,61 @@ async fn watches_resume_from_a_resource_version_or_answer_410() {
     assert!(names.contains(&"after".to_string()));
 }
 
+/// A streaming list (`sendInitialEvents=true`, what client-go's WatchList
+/// and helm's readiness checks send): the current objects, then the bookmark
+/// that ends the initial events, then live changes.
+#[tokio::test]
+async fn streaming_lists_end_their_initial_events_with_a_bookmark() {
+    let env = Env::start(1000).await;
+    let client = env.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for n in ["a", "b"] {
+        cms.create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(n.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let mut events = Box::pin(watcher(cms, watcher::Config::default().streaming_lists()));
+    let mut initial = Vec::new();
+    let done = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(e) = events.try_next().await.unwrap() {
+            match e {
+                watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap_or_default()),
+                watcher::Event::InitDone => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(done, Ok(true), "no initial-events-end bookmark");
+    assert_eq!(initial, ["a", "b"]);
+    let asked = env.api.requests();
+    let streaming = asked
+        .iter()
+        .find(|r| r.query.contains("sendInitialEvents=true"))
+        .expect("a streaming list");
+    assert!(
+        streaming.query.contains("allowWatchBookmarks=true"),
+        "{}",
+        streaming.query
+    );
+    assert!(
+        !asked
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/configmaps") && !r.query.contains("watch")),
+        "no fallback to a plain list"
+    );
+}
+
 #[tokio::test]
 async fn recorder_events_show_in_kubectl_describe() {
     let env = Env::start(1000).await;
@@ -461,6 +516,182 @@ async fn recorder_events_show_in_kubectl_describe() {
         out.contains("DriftDetected") && out.contains("the widget drifted"),
         "{out}\n{asked:#?}\n{stored:#?}"
     );
+    // `kubectl get events`: the API server's columns, not NAME and AGE.
+    let (ok, out) = env.kubectl(&["get", "events"], None).await;
+    assert!(ok, "{out}");
+    let header: Vec<&str> = out.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], "{out}");
+    let row = out.lines().nth(1).unwrap_or_default();
+    for cell in ["Warning", "DriftDetected", "widget/e", "the widget drifted"] {
+        assert!(row.contains(cell), "{cell} missing: {out}");
+    }
+    let (ok, out) = env.kubectl(&["get", "events", "-o", "wide"], None).await;
+    assert!(
+        ok && out
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("SOURCE") && h.contains("COUNT")),
+        "{out}"
+    );
+    assert!(out.contains("zerofn"), "the reporting controller is the source: {out}");
+}
+
+/// kubectl's typed `create` commands send protobuf bodies (no JSON
+/// fallback); the stand-in reads them for the built-ins it stores.
+#[tokio::test]
+async fn kubectl_create_sends_protobuf_and_is_understood() {
+    let env = Env::start(1000).await;
+    for args in [
+        &["create", "namespace", "shop"][..],
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "shop",
+            "--from-literal=mode=audit",
+        ],
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "shop",
+            "--from-literal=key=s3cr3t",
+        ],
+        &["create", "serviceaccount", "runner", "-n", "shop"],
+        &[
+            "create",
+            "role",
+            "reader",
+            "-n",
+            "shop",
+            "--verb=get",
+            "--resource=configmaps",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "reader",
+            "-n",
+            "shop",
+            "--role=reader",
+            "--serviceaccount=shop:runner",
+        ],
+    ] {
+        let (ok, out) = env.kubectl(args, None).await;
+        assert!(ok, "kubectl {args:?}: {out}");
+    }
+    let sent: Vec<String> = env
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.content_type)
+        .collect();
+    assert!(sent.iter().all(|ct| ct.contains("protobuf")), "{sent:?}");
+    assert!(env.api.get("", "v1", "namespaces", "", "shop").is_some());
+    let cm = env
+        .api
+        .get("", "v1", "configmaps", "shop", "settings")
+        .expect("configmap");
+    assert_eq!(cm["data"]["mode"], "audit");
+    let secret = env.api.get("", "v1", "secrets", "shop", "creds").expect("secret");
+    assert_eq!(secret["data"]["key"], "czNjcjN0", "base64 of the bytes");
+    assert_eq!(secret["type"], "Opaque");
+    let rb = env
+        .api
+        .get("rbac.authorization.k8s.io", "v1", "rolebindings", "shop", "reader")
+        .expect("rolebinding");
+    assert_eq!(
+        rb["subjects"][0],
+        json!({"kind": "ServiceAccount", "name": "runner", "namespace": "shop"})
+    );
+    // The binding authorizes what the Role grants, and only that.
+    let token = env.api.service_account_token("shop", "runner");
+    let (ok, out) = env
+        .kubectl(&["--token", &token, "get", "configmap", "settings", "-n", "shop"], None)
+        .await;
+    assert!(ok, "{out}");
+    let (ok, out) = env
+        .kubectl(&["--token", &token, "get", "secret", "creds", "-n", "shop"], None)
+        .await;
+    assert!(!ok && out.contains("Forbidden"), "{out}");
+    let (ok, out) = env.kubectl(&["create", "namespace", "shop"], None).await;
+    assert!(!ok && out.contains("AlreadyExists"), "{out}");
+}
+
+/// fieldValidation: Strict (kubectl's default) refuses unknown fields as
+/// the API server's strict decoder does; Warn keeps the object and sends a
+/// Warning header per dropped field; Ignore drops them silently.
+#[tokio::test]
+async fn unknown_fields_are_refused_warned_or_ignored() {
+    let env = Env::start(1000).await;
+    env.widgets().await;
+    let widget = |name: &str| {
+        format!(
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: {name}}}\nspec: {{size: 1, shade: dark, tint: red}}\n"
+        )
+    };
+    let (ok, out) = env.kubectl(&["apply", "-f", "-"], Some(&widget("strict"))).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(r#"strict decoding error: unknown field "spec.shade", unknown field "spec.tint""#),
+        "{out}"
+    );
+    assert!(
+        env.api
+            .get("example.com", "v1", "widgets", "default", "strict")
+            .is_none()
+    );
+    let (ok, out) = env
+        .kubectl(&["apply", "--validate=warn", "-f", "-"], Some(&widget("warned")))
+        .await;
+    assert!(ok, "{out}");
+    assert!(out.contains(r#"Warning: unknown field "spec.shade""#), "{out}");
+    assert!(out.contains(r#"Warning: unknown field "spec.tint""#), "{out}");
+    let stored = env
+        .api
+        .get("example.com", "v1", "widgets", "default", "warned")
+        .expect("created");
+    assert!(stored["spec"].get("shade").is_none(), "pruned: {stored}");
+    let (ok, out) = env
+        .kubectl(&["apply", "--validate=false", "-f", "-"], Some(&widget("ignored")))
+        .await;
+    assert!(ok && !out.contains("Warning"), "{out}");
+    let asked: Vec<String> = env
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("widgets") && r.method != "GET")
+        .map(|r| r.query)
+        .collect();
+    for directive in [
+        "fieldValidation=Strict",
+        "fieldValidation=Warn",
+        "fieldValidation=Ignore",
+    ] {
+        assert!(asked.iter().any(|q| q.contains(directive)), "{directive}: {asked:?}");
+    }
+    // The header itself, as kube-rs receives it.
+    let client = env.client().await;
+    let req = axum::http::Request::post("/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Warn")
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(&json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "raw"}, "spec": {"size": 1, "shade": "dark"}}))
+            .unwrap(),
+        )
+        .unwrap();
+    let resp = client.send(req.map(kube::client::Body::from)).await.unwrap();
+    let warnings: Vec<&str> = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(warnings, [r#"299 - "unknown field \"spec.shade\"""#]);
 }
 
 #[tokio::test]

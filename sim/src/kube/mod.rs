@@ -3,17 +3,22 @@
 //!
 //! Covered: discovery, `/version`, OpenAPI v3; built-in Namespaces, Secrets,
 //! ConfigMaps, ServiceAccounts, Leases, Events (core/v1 and events.k8s.io/v1
-//! sharing one store) and CustomResourceDefinitions, whose registration makes
-//! their kinds servable; create/get/list/update/patch/delete with label and
-//! field selectors and pagination; watch with resourceVersion and 410 Gone
-//! past the retained history; status subresource; generation; finalizers
-//! with deletionTimestamp; merge, JSON and server-side-apply patches; schema
-//! validation, defaulting, pruning and CEL of custom resources; Tables with
-//! printer columns; metadata-only views; bearer-token auth. See README.md.
+//! sharing one store), what the Helm chart creates (Deployments, Services,
+//! PodDisruptionBudgets, NetworkPolicies, RBAC) and
+//! CustomResourceDefinitions, whose registration makes their kinds servable;
+//! JSON, YAML and (for kubectl's typed creates) protobuf bodies;
+//! create/get/list/update/patch/delete with label and field selectors and
+//! pagination; watch with resourceVersion and 410 Gone past the retained
+//! history; status subresource; generation; finalizers with
+//! deletionTimestamp; merge, JSON and server-side-apply patches; schema
+//! validation, defaulting, pruning (with `fieldValidation` warnings or
+//! refusals) and CEL of custom resources; Tables with printer columns and
+//! the Event columns; metadata-only views; bearer-token auth. See README.md.
 
 mod events;
 mod openapi;
 mod patch;
+mod protobuf;
 mod rbac;
 mod registry;
 mod schema;

@@ -101,7 +101,38 @@ pub fn builtins() -> Vec<ResourceType> {
         &["crd", "crds"],
     );
     crd.status_subresource = true;
+    // What `helm install` of the chart creates, stored as given (no
+    // controllers run: a Deployment never gets pods or status).
+    let with_status = |mut t: ResourceType, categories: &[&str]| {
+        t.status_subresource = true;
+        t.categories = categories.iter().map(|c| c.to_string()).collect();
+        t
+    };
     vec![
+        with_status(
+            builtin("apps", "v1", "deployments", "Deployment", true, &["deploy"]),
+            &["all"],
+        ),
+        with_status(builtin("", "v1", "services", "Service", true, &["svc"]), &["all"]),
+        with_status(
+            builtin(
+                "policy",
+                "v1",
+                "poddisruptionbudgets",
+                "PodDisruptionBudget",
+                true,
+                &["pdb"],
+            ),
+            &[],
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "networkpolicies",
+            "NetworkPolicy",
+            true,
+            &["netpol"],
+        ),
         builtin("", "v1", "namespaces", "Namespace", false, &["ns"]),
         builtin("", "v1", "secrets", "Secret", true, &[]),
         builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"]),

@@ -2,11 +2,12 @@
 //! metadata-only), list pagination, and watch streams.
 
 use super::openapi;
+use super::protobuf;
 use super::rbac::{self, Attributes, Policy, User};
 use super::registry::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, success_status};
-use super::store::{State, WriteOptions};
+use super::store::{FieldValidation, State, WriteOptions};
 use super::table;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -127,10 +128,12 @@ fn parse_body(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
         return Ok(Value::Null);
     }
     if content_type.contains("protobuf") {
-        // Clients fall back to JSON on 415.
-        return Err(ApiError::unsupported_media(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
-        )));
+        return protobuf::decode(bytes).map_err(|e| match e {
+            protobuf::Unreadable::Malformed(why) => ApiError::bad_request(format!("error decoding protobuf: {why}")),
+            protobuf::Unreadable::Unsupported { api_version, kind } => ApiError::unsupported_media(format!(
+                "the stand-in reads protobuf bodies of Namespaces, ConfigMaps, Secrets, ServiceAccounts and RBAC objects only, not {kind} ({api_version}): send it as JSON or YAML (kubectl apply -f)"
+            )),
+        });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     if content_type.contains("yaml") {
@@ -374,11 +377,12 @@ async fn dispatch(
             let opts = WriteOptions {
                 field_manager: q.get("fieldManager").cloned(),
                 force: q.get("force").is_some_and(|f| f == "true"),
-                strict: q.get("fieldValidation").is_some_and(|f| f == "Strict"),
+                field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?,
                 dry_run: q.contains_key("dryRun"),
+                warnings: Default::default(),
             };
             let body = || parse_body(content_type, bytes);
-            match (method.clone(), name) {
+            let answer = match (method.clone(), name) {
                 (Method::GET, None) => {
                     let watching = q.get("watch").is_some_and(|w| w == "true" || w == "1");
                     if watching {
@@ -415,9 +419,54 @@ async fn dispatch(
                     }
                 }
                 (m, _) => Err(ApiError::method_not_allowed(format!("{m} is not supported here"))),
-            }
+            };
+            answer.map(|r| with_warnings(r, &opts.warnings.borrow()))
         }
     }
+}
+
+/// The bookmark that ends a streaming list's initial events (the API
+/// conventions' `k8s.io/initial-events-end` annotation), at the
+/// resourceVersion the initial events were taken at.
+fn initial_events_end(t: &ResourceType, v: View, rv: u64) -> Value {
+    let (api_version, kind) = match v {
+        View::Metadata => ("meta.k8s.io/v1".to_string(), "PartialObjectMetadata".to_string()),
+        _ => (t.api_version(), t.kind.clone()),
+    };
+    json!({"apiVersion": api_version, "kind": kind, "metadata": {
+        "resourceVersion": rv.to_string(),
+        "annotations": {"k8s.io/initial-events-end": "true"},
+    }})
+}
+
+/// A `Warning` header per text, as the API server sends them (RFC 7234:
+/// code 299, agent `-`, the text quoted as Go's strconv.Quote does).
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("299 - {}", go_quote(w))) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
+}
+
+fn go_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            // A header value is visible ASCII: escape the rest.
+            c if !c.is_ascii() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn shaped(t: &ResourceType, o: Value, v: View) -> Response {
@@ -506,10 +555,14 @@ fn watch(
         .and_then(|s| s.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(1800));
-    let (rx, replay) = {
+    // A streaming list (client-go's WatchList, which helm's readiness
+    // checks use): the current objects as ADDED, then a BOOKMARK marking
+    // the end of the initial events.
+    let streaming_list = q.get("sendInitialEvents").is_some_and(|v| v == "true");
+    let (rx, replay, snapshot_rv) = {
         let s = app.state();
         let rx = s.tx.subscribe();
-        let replay: Vec<(String, Value)> = if from.is_empty() || from == "0" {
+        let replay: Vec<(String, Value)> = if from.is_empty() || from == "0" || streaming_list {
             s.list(t, ns).into_iter().map(|o| ("ADDED".to_string(), o)).collect()
         } else {
             let rv: u64 = from
@@ -536,7 +589,7 @@ fn watch(
                 .map(|c| (c.kind.to_string(), s.present(t, &c.object)))
                 .collect()
         };
-        (rx, replay)
+        (rx, replay, s.rv)
     };
     let t = t.clone();
     let ns = ns.map(str::to_string);
@@ -548,11 +601,14 @@ fn watch(
     };
     let shape = move |o: Value| if v == View::Metadata { metadata_only(&o) } else { o };
     let line = |kind: &str, o: Value| Bytes::from(format!("{}\n", json!({"type": kind, "object": o})));
-    let first: Vec<Bytes> = replay
+    let mut first: Vec<Bytes> = replay
         .into_iter()
         .filter(|(_, o)| matches(o))
         .map(|(k, o)| line(&k, shape(o)))
         .collect();
+    if streaming_list {
+        first.push(line("BOOKMARK", initial_events_end(&t, v, snapshot_rv)));
+    }
     let deadline = tokio::time::Instant::now() + timeout;
     let live = futures::stream::unfold(rx, move |mut rx| {
         let (t, ns, app, matches) = (t.clone(), ns.clone(), app.clone(), matches.clone());
@@ -631,5 +687,22 @@ mod tests {
         );
         assert_eq!(route("/apis/zerofn.dev"), Some(Route::Group("zerofn.dev".into())));
         assert_eq!(route("/nonsense/x"), None);
+    }
+
+    #[test]
+    fn warnings_are_quoted_as_the_api_server_quotes_them() {
+        assert_eq!(go_quote(r#"unknown field "spec.x""#), r#""unknown field \"spec.x\"""#);
+        assert_eq!(go_quote("a\\b\n"), r#""a\\b\n""#);
+        let r = with_warnings(
+            ().into_response(),
+            &["unknown field \"spec.x\"".into(), "second".into()],
+        );
+        let values: Vec<&str> = r
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(values, [r#"299 - "unknown field \"spec.x\"""#, r#"299 - "second""#]);
     }
 }

@@ -27,13 +27,42 @@ pub struct Change {
     pub object: Value,
 }
 
-/// What a write request carries besides its body.
+/// The `fieldValidation` directive of a write: what happens to fields the
+/// schema does not declare. The API server's default is Warn.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum FieldValidation {
+    /// Dropped silently.
+    Ignore,
+    /// Dropped, with a `Warning` header per field.
+    #[default]
+    Warn,
+    /// The request is refused.
+    Strict,
+}
+
+impl FieldValidation {
+    pub fn parse(directive: Option<&str>) -> ApiResult<Self> {
+        match directive.unwrap_or_default() {
+            "" | "Warn" => Ok(FieldValidation::Warn),
+            "Ignore" => Ok(FieldValidation::Ignore),
+            "Strict" => Ok(FieldValidation::Strict),
+            other => Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+}
+
+/// What a write request carries besides its body, and the warnings its
+/// answer carries back.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub field_manager: Option<String>,
     pub force: bool,
-    pub strict: bool,
+    pub field_validation: FieldValidation,
     pub dry_run: bool,
+    /// Texts of the `Warning` headers of the answer.
+    pub warnings: std::cell::RefCell<Vec<String>>,
 }
 
 pub struct State {
@@ -82,12 +111,16 @@ fn has_finalizers(o: &Value) -> bool {
         .is_some_and(|f| !f.is_empty())
 }
 
-/// Secrets store `stringData` as base64 `data`, as the API server does.
+/// Secrets store `stringData` as base64 `data`, and default their type to
+/// Opaque, as the API server does.
 fn fold_string_data(t: &ResourceType, obj: &mut Value) {
-    if t.group.is_empty()
-        && t.plural == "secrets"
-        && let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData"))
-    {
+    if !(t.group.is_empty() && t.plural == "secrets") {
+        return;
+    }
+    if obj.get("type").and_then(Value::as_str).is_none_or(str::is_empty) {
+        obj["type"] = json!("Opaque");
+    }
+    if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
         use base64::Engine;
         if !obj.get("data").is_some_and(Value::is_object) {
             obj["data"] = json!({});
@@ -180,9 +213,27 @@ impl State {
     fn admit(&self, t: &ResourceType, obj: Value, old: Option<&Value>, opts: &WriteOptions) -> ApiResult<Value> {
         let Some(schema) = &t.schema else { return Ok(obj) };
         let name = meta_str(&obj, "name").unwrap_or_default().to_string();
-        schema::admit(schema, obj, old, opts.strict)
-            .map(|(o, _)| o)
-            .map_err(|causes| ApiError::invalid(&t.kind, &name, causes))
+        let strict = opts.field_validation == FieldValidation::Strict;
+        match schema::admit(schema, obj, old, strict) {
+            Ok((o, unknown)) => {
+                if opts.field_validation == FieldValidation::Warn {
+                    let mut w = opts.warnings.borrow_mut();
+                    w.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")));
+                }
+                Ok(o)
+            }
+            // The API server's strict decoder refuses before validating.
+            Err(schema::Refusal::UnknownFields(unknown)) => {
+                let fields: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
+                Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    fields.join(", "),
+                    kind = t.kind,
+                    v = t.version,
+                )))
+            }
+            Err(schema::Refusal::Invalid(causes)) => Err(ApiError::invalid(&t.kind, &name, causes)),
+        }
     }
 
     fn check_namespace(&self, t: &ResourceType, ns: &str) -> ApiResult<()> {

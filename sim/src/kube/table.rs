@@ -1,5 +1,6 @@
 //! meta.k8s.io/v1 Tables, which `kubectl get` asks for: the CRD's
-//! additionalPrinterColumns, evaluated with JSONPath on each object.
+//! additionalPrinterColumns, evaluated with JSONPath on each object, and the
+//! API server's own columns for Events.
 
 use super::registry::ResourceType;
 use jsonpath_rust::JsonPath;
@@ -74,7 +75,110 @@ fn metadata_only(obj: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
 }
 
+fn is_event(t: &ResourceType) -> bool {
+    t.plural == "events" && (t.group.is_empty() || t.group == "events.k8s.io")
+}
+
+/// The core/v1 Event columns of the API server's table convertor (the
+/// server always renders the wide set; kubectl hides priority 1 unless
+/// `-o wide`).
+fn event_columns() -> Vec<Value> {
+    let col = |name: &str, priority: u8, format: &str, description: &str| json!({"name": name, "type": "string", "format": format, "description": description, "priority": priority});
+    vec![
+        col(
+            "Last Seen",
+            0,
+            "",
+            "The time at which the most recent occurrence of this event was recorded.",
+        ),
+        col(
+            "Type",
+            0,
+            "",
+            "Type of this event (Normal, Warning), new types could be added in the future",
+        ),
+        col(
+            "Reason",
+            0,
+            "",
+            "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+        ),
+        col("Object", 0, "", "The object that this event is about."),
+        col(
+            "Subobject",
+            1,
+            "",
+            "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement.",
+        ),
+        col(
+            "Source",
+            1,
+            "",
+            "The component reporting this event. Should be a short machine understandable string.",
+        ),
+        col(
+            "Message",
+            0,
+            "",
+            "A human-readable description of the status of this operation.",
+        ),
+        col(
+            "First Seen",
+            1,
+            "",
+            "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+        ),
+        col("Count", 1, "", "The number of times this event has occurred."),
+        col("Name", 1, "name", "Name must be unique within a namespace."),
+    ]
+}
+
+/// One Event's cells (core shape), as the API server's printer fills them.
+fn event_cells(ev: &Value) -> Vec<Value> {
+    let s = |p: &str| ev.pointer(p).and_then(Value::as_str).filter(|x| !x.is_empty());
+    let since = |p: &str| s(p).map(human_age);
+    let first = since("/firstTimestamp")
+        .or_else(|| since("/eventTime"))
+        .unwrap_or_else(|| "<unknown>".into());
+    let (last, count) = match ev.get("series").filter(|x| x.is_object()) {
+        Some(series) => (
+            since("/series/lastObservedTime").unwrap_or_else(|| "<unknown>".into()),
+            series.get("count").and_then(Value::as_i64).unwrap_or_default(),
+        ),
+        None => (
+            since("/lastTimestamp").unwrap_or_else(|| first.clone()),
+            // Singleton events of the events.k8s.io API have no count.
+            ev.get("count").and_then(Value::as_i64).filter(|c| *c != 0).unwrap_or(1),
+        ),
+    };
+    let kind = s("/involvedObject/kind").unwrap_or_default().to_ascii_lowercase();
+    let object = match s("/involvedObject/name") {
+        Some(name) => format!("{kind}/{name}"),
+        None => kind,
+    };
+    let component = s("/source/component").or(s("/reportingComponent")).unwrap_or_default();
+    let source = match s("/source/host").or(s("/reportingInstance")) {
+        Some(instance) => format!("{component}, {instance}"),
+        None => component.to_string(),
+    };
+    vec![
+        json!(last),
+        json!(s("/type").unwrap_or_default()),
+        json!(s("/reason").unwrap_or_default()),
+        json!(object),
+        json!(s("/involvedObject/fieldPath").unwrap_or_default()),
+        json!(source),
+        json!(s("/message").unwrap_or_default().trim()),
+        json!(first),
+        json!(count),
+        json!(s("/metadata/name").unwrap_or_default()),
+    ]
+}
+
 pub fn table(t: &ResourceType, objects: &[Value], list_meta: Value, include_object: &str) -> Value {
+    if is_event(t) {
+        return events_table(t, objects, list_meta, include_object);
+    }
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
@@ -95,16 +199,36 @@ pub fn table(t: &ResourceType, objects: &[Value], list_meta: Value, include_obje
                     ));
                 }
             }
-            let object = match include_object {
-                "None" => Value::Null,
-                "Object" => o.clone(),
-                _ => metadata_only(o),
-            };
-            json!({"cells": cells, "object": object})
+            json!({"cells": cells, "object": row_object(o, include_object)})
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
            "columnDefinitions": columns(t), "rows": rows})
+}
+
+fn row_object(o: &Value, include_object: &str) -> Value {
+    match include_object {
+        "None" => Value::Null,
+        "Object" => o.clone(),
+        _ => metadata_only(o),
+    }
+}
+
+/// Both Event APIs share one store and one printer (the core shape's).
+fn events_table(t: &ResourceType, objects: &[Value], list_meta: Value, include_object: &str) -> Value {
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let core = if t.group.is_empty() {
+                o.clone()
+            } else {
+                super::events::to_core(o)
+            };
+            json!({"cells": event_cells(&core), "object": row_object(o, include_object)})
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
+           "columnDefinitions": event_columns(), "rows": rows})
 }
 
 #[cfg(test)]
@@ -137,5 +261,83 @@ mod tests {
         assert_eq!(tb["rows"][0]["cells"], json!(["a", "True", 3, null]));
         assert_eq!(tb["columnDefinitions"][1]["name"], "Ready");
         assert_eq!(tb["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    }
+
+    fn events(group: &str) -> ResourceType {
+        let mut t = super::super::registry::builtins()
+            .into_iter()
+            .find(|t| t.plural == "events" && t.group == group)
+            .expect("events are built in");
+        t.printer_columns.clear();
+        t
+    }
+
+    #[test]
+    fn events_have_the_api_servers_columns() {
+        let now = jiff::Timestamp::now();
+        let ago = |s: i64| (now - jiff::SignedDuration::from_secs(s)).to_string();
+        let recorded = json!({"metadata": {"name": "orders.1"}, "type": "Warning", "reason": "EnforceFailed",
+            "involvedObject": {"kind": "FunctionPosture", "name": "orders", "fieldPath": "spec.identity"},
+            "message": " denied \n", "firstTimestamp": ago(300), "lastTimestamp": ago(30), "count": 4,
+            "source": {"component": "zerofn"}, "reportingInstance": "pod-1"});
+        let tb = table(&events(""), &[recorded], json!({}), "Metadata");
+        let names: Vec<&str> = tb["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Last Seen",
+                "Type",
+                "Reason",
+                "Object",
+                "Subobject",
+                "Source",
+                "Message",
+                "First Seen",
+                "Count",
+                "Name"
+            ]
+        );
+        let shown: Vec<&str> = tb["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["priority"] == 0)
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(shown, ["Last Seen", "Type", "Reason", "Object", "Message"]);
+        assert_eq!(
+            tb["rows"][0]["cells"],
+            json!([
+                "30s",
+                "Warning",
+                "EnforceFailed",
+                "functionposture/orders",
+                "spec.identity",
+                "zerofn, pod-1",
+                "denied",
+                "5m0s",
+                4,
+                "orders.1"
+            ])
+        );
+        // events.k8s.io/v1: a singleton with only eventTime, and a series.
+        let single = json!({"metadata": {"name": "e"}, "type": "Normal", "reason": "Enforced", "note": "ok",
+            "regarding": {"kind": "FunctionPosture", "name": "orders"}, "eventTime": ago(10),
+            "reportingController": "zerofn"});
+        let mut series = single.clone();
+        series["series"] = json!({"count": 7, "lastObservedTime": ago(5)});
+        let tb = table(&events("events.k8s.io"), &[single, series], json!({}), "None");
+        let cells = &tb["rows"][0]["cells"];
+        assert_eq!(
+            (&cells[0], &cells[7], &cells[8], &cells[5]),
+            (&json!("10s"), &json!("10s"), &json!(1), &json!("zerofn"))
+        );
+        let cells = &tb["rows"][1]["cells"];
+        assert_eq!((&cells[0], &cells[8]), (&json!("5s"), &json!(7)));
     }
 }
