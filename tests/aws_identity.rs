@@ -4,10 +4,17 @@
 //! something else can use, checks that the plan writes nothing to it, enforces,
 //! and reads the role back unchanged.
 
+use futures::future::BoxFuture;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use zerofn::providers::aws::names;
+use std::sync::Arc;
+use std::time::Duration;
+use zerofn::api::{AwsAccount, FunctionPostureSpec};
+use zerofn::engine::{self, MintLog};
+use zerofn::metrics::Metrics;
 use zerofn::providers::aws::policy::PolicyDocument;
+use zerofn::providers::aws::{AwsProvider, StaticCredentials, Tuning, names};
+use zerofn::providers::{MintIntent, MintedIdentity, Posture, ProviderError};
 use zerofn_sim::aws::Aws;
 use zerofn_sim::localstack::{ACCOUNT_ID, LocalStack, REGION};
 use zerofn_tests::{Run, TempDir, prefix, zerofn};
@@ -366,4 +373,138 @@ async fn a_role_tagged_as_zerofns_is_not_adopted() {
         arn,
         "not switched to the squatter's role"
     );
+}
+
+/// A controller that dies right after CreateRole: it keeps the write-ahead
+/// record of the role, then never records the RoleId.
+#[derive(Default)]
+struct DiesAfterCreate {
+    intents: std::sync::Mutex<Vec<MintIntent>>,
+}
+
+impl MintLog for DiesAfterCreate {
+    fn record<'a>(&'a self, _: &'a [MintedIdentity]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err("killed".to_string()) })
+    }
+    fn intend<'a>(&'a self, intent: &'a MintIntent) -> BoxFuture<'a, Result<(), String>> {
+        self.intents.lock().unwrap().push(intent.clone());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A fresh provider (a fresh process) for the stand-in.
+async fn provider(aws: &Aws) -> AwsProvider {
+    let account = AwsAccount {
+        account_id: Some(ACCOUNT_ID.into()),
+        region: REGION.into(),
+        endpoint: Some(aws.endpoint.clone()),
+        ..AwsAccount::default()
+    };
+    let creds = StaticCredentials {
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        session_token: None,
+    };
+    AwsProvider::new(
+        account,
+        Some(creds),
+        Arc::new(Metrics::default()),
+        Tuning::default(),
+        Duration::from_secs(60),
+    )
+    .await
+}
+
+/// The posture `posture()` writes, as the controller hands it to a provider.
+fn library_posture(name: &str, function: &str) -> Posture {
+    let doc: Value = serde_saphyr::from_str(&posture(name, function, true, false)).unwrap();
+    let spec: FunctionPostureSpec = serde_json::from_value(doc["spec"].clone()).unwrap();
+    Posture::new("test", "shop", name, spec)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_created_before_a_crash_is_proved_by_its_write_ahead_record() {
+    let w = world("crash").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let f = format!("{}fn", w.prefix);
+    let f_arn = w.aws.create_function(&f, &arn).await.unwrap();
+    let minted = names::dedicated_role_name(&f, &f_arn);
+
+    // The first process keeps its intent, creates the role and dies before
+    // the RoleId is recorded: the function is not switched.
+    let p = library_posture("crash", &f);
+    let log = DiesAfterCreate::default();
+    let first = engine::reconcile(&provider(&w.aws).await, &p, &log).await.unwrap();
+    assert!(
+        matches!(first.applied.failed, Some((_, ProviderError::Unrecorded(_)))),
+        "{:?}",
+        first.applied
+    );
+    let intents = log.intents.lock().unwrap().clone();
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    let created = role_state(&w.aws, &minted).await;
+    assert_eq!(function_role(&w.aws, &f).await, arn);
+
+    // Without the record, the next process cannot prove the role is zerofn's
+    // and leaves it, and the function, alone.
+    let blind = engine::reconcile(&provider(&w.aws).await, &p, &engine::InMemory)
+        .await
+        .unwrap();
+    assert!(blind.applied.done.is_empty(), "{:?}", blind.applied.done);
+    assert_eq!(function_role(&w.aws, &f).await, arn);
+
+    // With it, the next process proves the role by the record's nonce and
+    // finishes the job: the RoleId is recorded and the function switched.
+    let mut restarted = p.clone();
+    restarted.intents = intents;
+    let second = engine::reconcile(&provider(&w.aws).await, &restarted, &engine::InMemory)
+        .await
+        .unwrap();
+    assert!(second.applied.failed.is_none(), "{:?}", second.applied);
+    assert_eq!(second.applied.minted.len(), 1, "{:?}", second.applied);
+    assert_eq!(second.applied.minted[0].unique_id, created.role_id);
+    assert!(function_role(&w.aws, &f).await.ends_with(&format!("/{minted}")));
+    assert_eq!(
+        role_state(&w.aws, &role).await.inline.len(),
+        1,
+        "the old role is never changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_ahead_record_never_adopts_a_role_someone_else_made() {
+    let w = world("squat-intent").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    let f = format!("{}fn", w.prefix);
+    let f_arn = w.aws.create_function(&f, &arn).await.unwrap();
+    // Someone made the role zerofn would mint, tagged like zerofn's, and the
+    // posture holds a record of zerofn's intent to create it: the role lacks
+    // the record's nonce, so it is not the one zerofn created.
+    let squatter = names::dedicated_role_name(&f, &f_arn);
+    make_role(&w.aws, &squatter, names::ROLE_PATH, LAMBDA, true).await;
+    let before = role_state(&w.aws, &squatter).await;
+    let mut p = library_posture("squat-intent", &f);
+    p.intents = vec![MintIntent {
+        principal: format!("arn:aws:iam::{ACCOUNT_ID}:role{}{squatter}", names::ROLE_PATH),
+        nonce: "0123456789abcdef0123456789abcdef".into(),
+        at: "2026-01-01T00:00:00Z".into(),
+    }];
+    let out = engine::reconcile(&provider(&w.aws).await, &p, &engine::InMemory)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.applied.failed, Some((_, ProviderError::Refused(_)))),
+        "{:?}",
+        out.applied
+    );
+    assert!(out.applied.minted.is_empty());
+    assert_eq!(
+        function_role(&w.aws, &f).await,
+        arn,
+        "not switched to the squatter's role"
+    );
+    assert_eq!(role_state(&w.aws, &squatter).await, before, "{squatter} changed");
 }

@@ -5,7 +5,7 @@
 //! from the re-observation, i.e. what is true, not what was sent.
 
 use crate::api::Mode;
-use crate::providers::{Action, ActionSummary, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, ActionSummary, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -39,6 +39,10 @@ pub fn should_apply(posture: &Posture, plan: &Plan) -> bool {
 /// otherwise leave an identity zerofn may never change or adopt.
 pub trait MintLog: Send + Sync {
     fn record<'a>(&'a self, minted: &'a [MintedIdentity]) -> BoxFuture<'a, Result<(), String>>;
+
+    /// Keep the write-ahead record of an identity about to be created; the
+    /// create call is only sent once this returns Ok.
+    fn intend<'a>(&'a self, intent: &'a MintIntent) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// The CLI's log: a run keeps its records in the providers' memory.
@@ -48,16 +52,28 @@ impl MintLog for InMemory {
     fn record<'a>(&'a self, _minted: &'a [MintedIdentity]) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn intend<'a>(&'a self, _intent: &'a MintIntent) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Apply a plan's actions in order; stop at the first failure (later actions
 /// may depend on it, e.g. a role switch on the role's creation). An identity
-/// minted by an action is recorded in `log` before the next action runs.
+/// minted by an action is recorded in `log` before the next action runs, and
+/// the intent to mint it before the action itself.
 pub async fn apply(provider: &dyn Provider, posture: &Posture, actions: &[Action], log: &dyn MintLog) -> Applied {
     let mut out = Applied::default();
     let mut known = provider.minted(posture);
     for a in actions {
         let summary = a.summary();
+        if let Some(intent) = provider.intent(posture, a)
+            && let Err(e) = log.intend(&intent).await
+        {
+            tracing::warn!(posture = %posture.owner, error = %e, "recording the intent to mint an identity failed; the plan stops here");
+            out.failed = Some((summary, ProviderError::Unrecorded(e)));
+            break;
+        }
         match provider.apply(posture, a).await {
             Ok(()) => {
                 tracing::info!(posture = %posture.owner, op = %summary.op, target = %summary.target, "{}", summary.detail);
@@ -135,6 +151,16 @@ pub fn record_minted(into: &mut Vec<MintedIdentity>, new: &[MintedIdentity]) {
     for m in new {
         if !into.contains(m) {
             into.push(m.clone());
+        }
+    }
+}
+
+/// Add write-ahead records to a list, keeping every record already there
+/// (one per principal: the first is the one the create call stamped).
+pub fn record_intents(into: &mut Vec<MintIntent>, new: &[MintIntent]) {
+    for i in new {
+        if !into.iter().any(|have| have.principal == i.principal) {
+            into.push(i.clone());
         }
     }
 }
@@ -295,13 +321,32 @@ mod tests {
             all.extend(self.minted_now.lock().unwrap().iter().cloned());
             all
         }
+        fn intent(&self, _p: &Posture, a: &Action) -> Option<MintIntent> {
+            (self.mint_on.as_deref() == Some(name_of(a).as_str())).then(|| MintIntent {
+                principal: role(9).principal,
+                nonce: "n".into(),
+                at: "t".into(),
+            })
+        }
     }
 
     /// A log that notes what had been applied when each record arrived.
     struct Log<'f> {
         fake: &'f Fake,
         fail: bool,
+        fail_intent: bool,
         records: Mutex<Vec<(Vec<MintedIdentity>, Vec<String>)>>,
+        intents: Mutex<Vec<(MintIntent, Vec<String>)>>,
+    }
+
+    fn log(fake: &Fake) -> Log<'_> {
+        Log {
+            fake,
+            fail: false,
+            fail_intent: false,
+            records: Mutex::default(),
+            intents: Mutex::default(),
+        }
     }
 
     impl MintLog for Log<'_> {
@@ -317,6 +362,18 @@ mod tests {
             }
             .boxed()
         }
+        fn intend<'a>(&'a self, intent: &'a MintIntent) -> BoxFuture<'a, Result<(), String>> {
+            async move {
+                let applied = self.fake.applied.lock().unwrap().clone();
+                self.intents.lock().unwrap().push((intent.clone(), applied));
+                if self.fail_intent {
+                    Err("status write refused".into())
+                } else {
+                    Ok(())
+                }
+            }
+            .boxed()
+        }
     }
 
     #[tokio::test]
@@ -325,16 +382,32 @@ mod tests {
             mint_on: Some("create".into()),
             ..fake(&["create", "switch"])
         };
-        let log = Log {
-            fake: &f,
-            fail: false,
-            records: Mutex::default(),
-        };
+        let log = log(&f);
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(o.applied.failed.is_none());
         let records = log.records.lock().unwrap().clone();
         assert_eq!(records, vec![(vec![role(9)], vec!["create".to_string()])]);
         assert_eq!(*f.applied.lock().unwrap(), vec!["create", "switch"]);
+        // The intent was kept before the create call was sent.
+        let intents = log.intents.lock().unwrap().clone();
+        assert_eq!(intents.len(), 1);
+        assert_eq!(intents[0].0.principal, role(9).principal);
+        assert!(intents[0].1.is_empty(), "{intents:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unrecorded_intent_stops_the_plan_before_the_create() {
+        let f = Fake {
+            mint_on: Some("create".into()),
+            ..fake(&["create", "switch"])
+        };
+        let log = Log {
+            fail_intent: true,
+            ..log(&f)
+        };
+        let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
+        assert!(matches!(o.applied.failed, Some((_, ProviderError::Unrecorded(_)))));
+        assert!(f.applied.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -343,11 +416,7 @@ mod tests {
             mint_on: Some("create".into()),
             ..fake(&["create", "switch"])
         };
-        let log = Log {
-            fake: &f,
-            fail: true,
-            records: Mutex::default(),
-        };
+        let log = Log { fail: true, ..log(&f) };
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(matches!(o.applied.failed, Some((_, ProviderError::Unrecorded(_)))));
         assert_eq!(*f.applied.lock().unwrap(), vec!["create"]);

@@ -61,6 +61,12 @@ pub struct FunctionPostureStatus {
     /// own to change. Kept for as long as the posture exists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub minted_identities: Vec<crate::providers::MintedIdentity>,
+    /// Identities zerofn set out to create for this posture, each recorded
+    /// before the create call with a nonce the call stamps on the identity:
+    /// how a controller that died between the call and recording the unique
+    /// id proves, after a restart, that the identity is the one it created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mint_intents: Vec<crate::providers::MintIntent>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -3,7 +3,7 @@
 //! timeouts and retries (1,000 postures of a black-holed account would
 //! otherwise take 1,000 timeouts).
 
-use super::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use super::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use crate::api::Cloud;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -120,6 +120,10 @@ impl Provider for Circuit {
         self.inner.minted(posture)
     }
 
+    fn intent(&self, posture: &Posture, action: &Action) -> Option<MintIntent> {
+        self.inner.intent(posture, action)
+    }
+
     fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
         async move {
             if let Some(e) = self.open() {
@@ -172,6 +176,9 @@ mod tests {
                 principal: "arn:aws:iam::1:role/zerofn/r".into(),
                 unique_id: "AROA1".into(),
             }]
+        }
+        fn intent(&self, _: &Posture, _: &Action) -> Option<MintIntent> {
+            None
         }
     }
 

@@ -28,6 +28,9 @@ pub struct Posture {
     pub owner: String,
     /// Identities zerofn minted for this posture (from the posture's status).
     pub minted: Vec<MintedIdentity>,
+    /// Identities zerofn set out to create for this posture (from the
+    /// posture's status), whether or not the create call was answered.
+    pub intents: Vec<MintIntent>,
 }
 
 impl Posture {
@@ -38,6 +41,7 @@ impl Posture {
             owner: format!("{cluster_id}/{namespace}/{name}"),
             spec,
             minted: Vec::new(),
+            intents: Vec::new(),
         }
     }
 
@@ -78,6 +82,24 @@ pub struct MintedIdentity {
     pub principal: String,
     /// The unique id the cloud returned when zerofn created the identity.
     pub unique_id: String,
+}
+
+/// The write-ahead record of an identity zerofn is about to create, kept
+/// before the create call is sent. A process that dies after the cloud
+/// created the identity and before its unique id was recorded leaves this
+/// record behind: the next one proves the identity is the one it created
+/// when the identity carries the record's nonce (set atomically by the
+/// create call) and was created no earlier than the record. Without it, such
+/// an identity could never be proved zerofn's and the posture would be stuck.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MintIntent {
+    /// Role ARN or service account email the identity will have.
+    pub principal: String,
+    /// A random value the create call stamps on the identity.
+    pub nonce: String,
+    /// When the record was written (RFC 3339).
+    pub at: String,
 }
 
 /// One write a provider would make, in a form every cloud shares.
@@ -257,6 +279,11 @@ pub trait Provider: Send + Sync {
     /// default: a wrapper that forgot to forward it would silently lose the
     /// only proof of what zerofn made.
     fn minted(&self, posture: &Posture) -> Vec<MintedIdentity>;
+
+    /// The write-ahead record the caller must keep before `action` is
+    /// applied, when the action creates an identity and no record for it is
+    /// held yet. No default, for the same reason as `minted`.
+    fn intent(&self, posture: &Posture, action: &Action) -> Option<MintIntent>;
 
     /// One cheap call that proves the account answers (and the credentials
     /// work), so a caller can fail every posture of an unreachable account

@@ -12,7 +12,7 @@ use crate::accounts::{self, ResolvedAccount, SecretData};
 use crate::api::{API_VERSION, FunctionPosture, FunctionPostureStatus, validate};
 use crate::engine;
 use crate::findings::Control;
-use crate::providers::{Blocked, MintedIdentity, Posture};
+use crate::providers::{Blocked, MintIntent, MintedIdentity, Posture};
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -117,11 +117,18 @@ struct Reporter<'a> {
     /// Identities the provider minted for this posture: merged into every
     /// status written, so the proof of ownership survives a failed reconcile.
     minted: std::sync::Mutex<Vec<MintedIdentity>>,
+    /// Write-ahead records of identities about to be minted: merged into
+    /// every status written, like `minted`.
+    intents: std::sync::Mutex<Vec<MintIntent>>,
 }
 
 impl engine::MintLog for Reporter<'_> {
     fn record<'a>(&'a self, minted: &'a [MintedIdentity]) -> futures::future::BoxFuture<'a, Result<(), String>> {
         Box::pin(self.persist_minted(minted))
+    }
+
+    fn intend<'a>(&'a self, intent: &'a MintIntent) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.persist_intent(intent))
     }
 }
 
@@ -176,10 +183,31 @@ impl Reporter<'_> {
             .map_err(|e| e.to_string())
     }
 
+    /// Every write-ahead record held, as one JSON merge patch of
+    /// `status.mintIntents`, written before the create call is sent.
+    async fn persist_intent(&self, new: &MintIntent) -> Result<(), String> {
+        let held = {
+            let mut held = self.intents.lock().unwrap_or_else(|e| e.into_inner());
+            let mut all = self.previous().map(|s| s.mint_intents.clone()).unwrap_or_default();
+            engine::record_intents(&mut all, &held);
+            engine::record_intents(&mut all, std::slice::from_ref(new));
+            engine::record_intents(&mut held, &all);
+            all
+        };
+        let patch = serde_json::json!({ "status": { "mintIntents": held } });
+        self.api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     async fn write(&self, mut status: FunctionPostureStatus) -> Result<(), Error> {
         {
             let held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
             engine::record_minted(&mut status.minted_identities, &held);
+            let intents = self.intents.lock().unwrap_or_else(|e| e.into_inner());
+            engine::record_intents(&mut status.mint_intents, &intents);
         }
         self.ctx.record_compliance(
             &self.fp.namespace().unwrap_or_default(),
@@ -265,6 +293,7 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         .as_ref()
         .map(|s| s.minted_identities.clone())
         .unwrap_or_default();
+    posture.intents = fp.status.as_ref().map(|s| s.mint_intents.clone()).unwrap_or_default();
     let r = Reporter {
         ctx,
         fp,
@@ -272,6 +301,7 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         name: name.clone(),
         declared: posture.declared_controls(),
         minted: Default::default(),
+        intents: Default::default(),
     };
     let resync = jittered(
         fp.spec
@@ -435,6 +465,7 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         name: name.clone(),
         declared: Vec::new(),
         minted: Default::default(),
+        intents: Default::default(),
     };
     let posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
     ctx.accounts_synced().await;

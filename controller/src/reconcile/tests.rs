@@ -9,7 +9,7 @@ use crate::api::*;
 use crate::findings::{Control, Finding, Severity};
 use crate::metrics::Metrics;
 use crate::providers::aws::AwsAction;
-use crate::providers::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response};
@@ -80,6 +80,10 @@ impl Provider for FakeCloud {
 
     fn minted(&self, _p: &Posture) -> Vec<MintedIdentity> {
         Vec::new()
+    }
+
+    fn intent(&self, _p: &Posture, _a: &Action) -> Option<MintIntent> {
+        None
     }
 }
 

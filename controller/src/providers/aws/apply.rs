@@ -11,6 +11,7 @@
 
 use super::action::AwsAction;
 use super::client::{Clients, Tuning, code, map_err, message};
+use super::names;
 use crate::providers::ProviderError;
 use aws_sdk_lambda::types::{
     ApplicationLogLevel, FunctionUrlAuthType, LastUpdateStatus, LogFormat, LoggingConfig, State, SystemLogLevel,
@@ -60,19 +61,11 @@ impl Applier<'_> {
                 })
                 .await
             }
-            AwsAction::CreateRole {
-                role_name,
-                path,
-                trust_policy,
-                description,
-                tags,
-            } => match self
-                .create_role(role_name, path, trust_policy, description, tags)
-                .await?
-            {
-                RoleCreation::Created { .. } => Ok(()),
-                RoleCreation::Exists { role_id, .. } => Err(name_taken(role_name, &role_id)),
-            },
+            // Only the provider creates roles: it stamps the nonce of the
+            // write-ahead record it kept and records the RoleId.
+            AwsAction::CreateRole { role_name, .. } => Err(ProviderError::Unrecorded(format!(
+                "CreateRole {role_name}: roles are created only with a write-ahead record"
+            ))),
             AwsAction::PutRolePolicy {
                 role_name,
                 policy_name,
@@ -426,6 +419,12 @@ impl Applier<'_> {
                 Ok(RoleCreation::Exists {
                     arn: role.arn().to_string(),
                     role_id: role.role_id().to_string(),
+                    nonce: role
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == names::MINT_NONCE_TAG)
+                        .map(|t| t.value().to_string()),
+                    created: jiff::Timestamp::from_second(role.create_date().secs()).ok(),
                 })
             }
             Err(e) => {
@@ -472,6 +471,10 @@ pub enum RoleCreation {
     Exists {
         arn: String,
         role_id: String,
+        /// Its `zerofn.dev/mint-nonce` tag.
+        nonce: Option<String>,
+        /// Its CreateDate.
+        created: Option<jiff::Timestamp>,
     },
 }
 

@@ -16,7 +16,7 @@ pub use plan::AccountContext;
 use crate::api::{AwsAccount, Cloud};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -39,6 +39,29 @@ pub struct AwsProvider {
     /// Roles this provider created, by the owner value of the posture they
     /// were created for: the record of ownership until the caller keeps it.
     minted: std::sync::Mutex<std::collections::HashMap<String, Vec<MintedIdentity>>>,
+    /// Write-ahead records this provider made, by owner, until the caller's
+    /// copy comes back in `Posture::intents`.
+    intents: std::sync::Mutex<std::collections::HashMap<String, Vec<MintIntent>>>,
+}
+
+/// How much earlier than the write-ahead record a role's CreateDate may be
+/// and still be the role that record announced: the controller's clock and
+/// IAM's may disagree by this much.
+const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// A fresh nonce for a write-ahead record: 128 random bits, as hex.
+fn new_nonce() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// Whether a role that existed when zerofn went to create it is the one its
+/// write-ahead record announced: it carries the record's nonce, which only
+/// zerofn's CreateRole stamps, and was created no earlier than the record.
+fn proves(intent: &MintIntent, nonce: Option<&str>, created: Option<jiff::Timestamp>) -> bool {
+    let Ok(at) = intent.at.parse::<jiff::Timestamp>() else {
+        return false;
+    };
+    nonce == Some(intent.nonce.as_str()) && created.is_some_and(|c| c >= at - CLOCK_SKEW)
 }
 
 impl AwsProvider {
@@ -60,6 +83,7 @@ impl AwsProvider {
             ttl,
             context: OnceCell::new(),
             minted: Default::default(),
+            intents: Default::default(),
         }
     }
 
@@ -140,8 +164,22 @@ impl AwsProvider {
         }
     }
 
-    /// CreateRole, recording the RoleId. A role of that name that exists is
-    /// only used when its RoleId is on record for this posture.
+    /// The write-ahead record held for a role: the caller's, or one this
+    /// provider made and the caller has not handed back yet.
+    fn intent_for(&self, p: &Posture, principal: &str) -> Option<MintIntent> {
+        let own = self.intents.lock().unwrap_or_else(|e| e.into_inner());
+        p.intents
+            .iter()
+            .chain(own.get(&p.owner).into_iter().flatten())
+            .find(|i| i.principal == principal)
+            .cloned()
+    }
+
+    /// CreateRole, stamped with the nonce of its write-ahead record, and
+    /// recording the RoleId. A role of that name that exists is only used
+    /// when its RoleId is on record for this posture, or when it carries the
+    /// record's nonce and is no older than the record (the process that
+    /// created it died before it could record the RoleId).
     async fn create_role(&self, p: &Posture, applier: &apply::Applier<'_>, a: &AwsAction) -> Result<(), ProviderError> {
         let AwsAction::CreateRole {
             role_name,
@@ -153,8 +191,17 @@ impl AwsProvider {
         else {
             return applier.apply(a).await;
         };
+        let ctx = self.context().await?;
+        let principal = names::role_arn(&ctx.partition, &ctx.account_id, path, role_name);
+        let Some(intent) = self.intent_for(p, &principal) else {
+            return Err(ProviderError::Unrecorded(format!(
+                "CreateRole {role_name}: no write-ahead record of it is kept, so a crash could leave a role zerofn cannot prove it created; nothing was created"
+            )));
+        };
+        let mut tags = tags.clone();
+        tags.insert(names::MINT_NONCE_TAG.to_string(), intent.nonce.clone());
         match applier
-            .create_role(role_name, path, trust_policy, description, tags)
+            .create_role(role_name, path, trust_policy, description, &tags)
             .await?
         {
             apply::RoleCreation::Created { arn, role_id } => {
@@ -167,9 +214,24 @@ impl AwsProvider {
                 );
                 Ok(())
             }
-            apply::RoleCreation::Exists { role_id, .. } => {
+            apply::RoleCreation::Exists {
+                arn,
+                role_id,
+                nonce,
+                created,
+            } => {
                 let known = self.with_own_records(p);
                 if known.minted.iter().any(|m| m.unique_id == role_id) {
+                    Ok(())
+                } else if proves(&intent, nonce.as_deref(), created) {
+                    tracing::info!(posture = %p.owner, role = %arn, "a role created before a restart carries this posture's write-ahead nonce: recording its RoleId");
+                    self.remember(
+                        p,
+                        MintedIdentity {
+                            principal: arn,
+                            unique_id: role_id,
+                        },
+                    );
                     Ok(())
                 } else {
                     Err(apply::name_taken(role_name, &role_id))
@@ -264,6 +326,33 @@ impl Provider for AwsProvider {
             .get(&posture.owner)
             .cloned()
             .unwrap_or_default()
+    }
+
+    fn intent(&self, posture: &Posture, action: &Action) -> Option<MintIntent> {
+        let Action::Aws(AwsAction::CreateRole { role_name, path, .. }) = action else {
+            return None;
+        };
+        // The account is known once the posture was assessed; without it
+        // there is no record, and CreateRole refuses to run.
+        let ctx = self.context.get()?;
+        let principal = names::role_arn(&ctx.partition, &ctx.account_id, path, role_name);
+        if posture.intents.iter().any(|i| i.principal == principal) {
+            return None;
+        }
+        // One this provider made is handed out again until the caller's copy
+        // comes back: the caller may have failed to keep it.
+        let mut own = self.intents.lock().unwrap_or_else(|e| e.into_inner());
+        let list = own.entry(posture.owner.clone()).or_default();
+        if let Some(i) = list.iter().find(|i| i.principal == principal) {
+            return Some(i.clone());
+        }
+        let intent = MintIntent {
+            principal,
+            nonce: new_nonce(),
+            at: jiff::Timestamp::now().to_string(),
+        };
+        list.push(intent.clone());
+        Some(intent)
     }
 
     fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {

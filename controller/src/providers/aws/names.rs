@@ -8,6 +8,10 @@ pub const OWNER_TAG: &str = "zerofn.dev/owner";
 /// Tag key marking IAM roles zerofn created.
 pub const MANAGED_TAG: &str = "zerofn.dev/managed-by";
 pub const MANAGED_VALUE: &str = "zerofn";
+/// Tag key CreateRole stamps with the nonce of zerofn's write-ahead record
+/// (`status.mintIntents`): with the role's creation time, the proof of a
+/// role whose RoleId a crash kept from being recorded.
+pub const MINT_NONCE_TAG: &str = "zerofn.dev/mint-nonce";
 /// The one inline policy zerofn keeps on a governed role.
 pub const INLINE_POLICY_NAME: &str = "zerofn-least-privilege";
 /// Path of roles zerofn creates: lets the controller's own IAM policy scope

@@ -577,6 +577,10 @@ fn mint_target(
     }
     match &o.dedicated_role {
         None => Ok(None),
+        // A role zerofn set out to create (its write-ahead record is kept)
+        // whose RoleId went unrecorded: CreateRole proves it by the record's
+        // nonce and its creation time, or refuses.
+        Some(r) if !is_minted(p, r) && p.intents.iter().any(|i| i.principal == r.arn) => Ok(None),
         Some(r) if !is_minted(p, r) => Err(format!(
             "zerofn would mint {name}, but a role of that name exists that zerofn cannot prove it created (RoleId {} is not on record; a name or a tag proves nothing), so zerofn does not write to it",
             if r.role_id.is_empty() { "unknown" } else { &r.role_id }

@@ -16,7 +16,7 @@ pub use arm::Tuning;
 use crate::api::{AzureAccount, AzureCredentialKind, Cloud};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use futures::FutureExt;
@@ -201,6 +201,10 @@ impl Provider for AzureProvider {
     // app's lifecycle): it never mints one, so there is nothing to record.
     fn minted(&self, _posture: &Posture) -> Vec<MintedIdentity> {
         Vec::new()
+    }
+
+    fn intent(&self, _posture: &Posture, _action: &Action) -> Option<MintIntent> {
+        None
     }
 
     fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {

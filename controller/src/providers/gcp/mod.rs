@@ -15,7 +15,7 @@ pub use client::Tuning;
 use crate::api::{Cloud, GcpAccount};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
@@ -213,6 +213,15 @@ impl Provider for GcpProvider {
             .ok()
             .and_then(|m| m.get(&posture.owner).cloned())
             .unwrap_or_default()
+    }
+
+    // A service account has no creation time, and the only thing the create
+    // call could stamp on it (its description) can be rewritten later by
+    // anyone allowed to update it, so a write-ahead record could not prove
+    // one: an account created by a process that died before recording its
+    // uniqueId is reported (name taken, not proved) and never adopted.
+    fn intent(&self, _posture: &Posture, _action: &Action) -> Option<MintIntent> {
+        None
     }
 
     fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
