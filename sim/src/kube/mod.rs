@@ -11,6 +11,7 @@
 //! validation, defaulting, pruning and CEL of custom resources; Tables with
 //! printer columns; metadata-only views; bearer-token auth. See README.md.
 
+pub mod celcost;
 mod events;
 mod openapi;
 mod patch;
