@@ -443,15 +443,23 @@ fn the_cli_refuses_what_the_bounds_refuse_naming_file_and_field() {
         ),
     ];
     let azure_headers = "triggers: {azure: {accessRestrictions: [{name: fd, priority: 1, serviceTag: AzureFrontDoor.Backend, headers: {x-azure-fdid: [a], x-fd-healthprobe: ['1'], x-forwarded-for: [b], x-forwarded-host: [c], x-other: [d]}}]}}";
+    let nine_pins = "triggers: {azure: {accessRestrictions: [{name: fd, priority: 1, serviceTag: AzureFrontDoor.Backend, headers: {x-azure-fdid: [a, b, c, d, e, f, g, h, i]}}]}}";
     let dir = zerofn_tests::TempDir::new("bounds");
     for (i, (block, field, message)) in cases
         .iter()
         .map(|(b, f, m)| (b.as_str(), *f, *m))
-        .chain([(
-            azure_headers,
-            "spec.triggers.azure.accessRestrictions[0].headers",
-            "must have at most 4 properties",
-        )])
+        .chain([
+            (
+                azure_headers,
+                "spec.triggers.azure.accessRestrictions[0].headers",
+                "must have at most 4 properties",
+            ),
+            (
+                nine_pins,
+                "spec.triggers.azure.accessRestrictions[0].headers.x-azure-fdid",
+                "must have at most 8 items",
+            ),
+        ])
         .enumerate()
     {
         let function = if block.contains("azure") {

@@ -458,11 +458,22 @@ pub struct AzureAccessRestriction {
     /// e.g. the one Front Door instance allowed in front of the app. A rule
     /// with pins is a different rule from the same source without them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 4))]
+    #[schemars(schema_with = "header_pins")]
     pub headers: BTreeMap<String, Vec<String>>,
     /// Rules are applied in ascending priority.
     #[schemars(range(min = 1, max = 2147483647))]
     pub priority: i32,
+}
+
+/// The four headers App Service pins, each with at most 8 values (what the
+/// CEL rule allows) of at most 256 characters (a host name is at most 253).
+/// schemars' `inner` bounds do not reach a map's values, hence by hand.
+fn header_pins(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": 4,
+        "additionalProperties": {"type": "array", "maxItems": 8, "items": {"type": "string", "maxLength": 256}},
+    })
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
