@@ -290,3 +290,197 @@ fn cel_and_the_cli_agree_on_who_may_use_which_credentials() {
         assert_eq!(rust, expected, "{case}: the CLI");
     }
 }
+
+/// Every committed CRD, as the API server receives it.
+fn committed_crds() -> Vec<(String, serde_json::Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
+    zerofn::cli::crd_files()
+        .into_iter()
+        .map(|(name, _)| {
+            let text = std::fs::read_to_string(dir.join(&name)).expect("committed CRD");
+            let crd = serde_saphyr::from_str(&text).expect("CRD parses");
+            (name, crd)
+        })
+        .collect()
+}
+
+fn schema_of(crd: &serde_json::Value) -> &serde_json::Value {
+    &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+}
+
+/// Properties (and the root) without a description of their own, or with
+/// kube's placeholder. List items and map values are described by their
+/// property.
+fn undocumented(node: &serde_json::Value, path: &str, is_property: bool, out: &mut Vec<String>) {
+    let text = node.get("description").and_then(|d| d.as_str()).unwrap_or_default();
+    if is_property && (text.trim().is_empty() || text.contains("Auto-generated")) {
+        out.push(if path.is_empty() {
+            "<root>".into()
+        } else {
+            path.to_string()
+        });
+    }
+    if let Some(props) = node.get("properties").and_then(|p| p.as_object()) {
+        for (k, v) in props {
+            undocumented(v, &format!("{path}.{k}"), true, out);
+        }
+    }
+    for (key, suffix) in [("items", "[]"), ("additionalProperties", "{}")] {
+        if let Some(child) = node.get(key).filter(|c| c.is_object()) {
+            undocumented(child, &format!("{path}{suffix}"), false, out);
+        }
+    }
+}
+
+#[test]
+fn kubectl_explain_reads_like_documentation() {
+    for (name, crd) in committed_crds() {
+        let mut missing = Vec::new();
+        undocumented(schema_of(&crd), "", true, &mut missing);
+        assert!(
+            missing.is_empty(),
+            "{name}: no description, or kube's placeholder, at {missing:?}: add a /// doc comment"
+        );
+    }
+}
+
+#[test]
+fn every_cel_rule_fits_the_api_servers_cost_budget() {
+    use zerofn_sim::kube::celcost::{self, PER_CRD_LIMIT, PER_EXPRESSION_LIMIT};
+    for (name, crd) in committed_crds() {
+        let rules = celcost::schema_rules(schema_of(&crd), "openAPIV3Schema");
+        assert!(!rules.is_empty(), "{name} has CEL rules");
+        let mut total: u64 = 0;
+        for r in &rules {
+            let Some(cost) = r.total() else {
+                panic!("{name}: {} cannot be priced: {:?}", r.path, r.per_call);
+            };
+            eprintln!(
+                "{name}: {cost:>9} = {:>6} x {:>5}  {}",
+                r.per_call.as_ref().copied().unwrap_or_default(),
+                r.cardinality,
+                r.path
+            );
+            assert!(
+                cost <= PER_EXPRESSION_LIMIT,
+                "{name}: {} costs {cost}, over the API server's per-rule limit {PER_EXPRESSION_LIMIT}",
+                r.path
+            );
+            total = total.saturating_add(cost);
+        }
+        eprintln!("{name}: total {total}");
+        assert!(
+            total <= PER_CRD_LIMIT,
+            "{name}: the rules cost {total} together, over {PER_CRD_LIMIT}"
+        );
+        assert_eq!(celcost::crd_refusals(&crd), Vec::new(), "{name}");
+    }
+}
+
+fn strip_bounds(node: &mut serde_json::Value) {
+    match node {
+        serde_json::Value::Object(m) => {
+            for k in ["maxItems", "maxLength", "maxProperties"] {
+                m.remove(k);
+            }
+            m.values_mut().for_each(strip_bounds);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_bounds),
+        _ => {}
+    }
+}
+
+/// The bounds are what keeps the rules in budget: without them the API
+/// server refuses the FunctionPosture CRD, naming the rules over lists.
+#[test]
+fn without_the_bounds_the_posture_crd_is_over_budget() {
+    use zerofn_sim::kube::celcost;
+    let (_, mut crd) = committed_crds()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("functionpostures"))
+        .expect("the FunctionPosture CRD");
+    strip_bounds(&mut crd);
+    let refused: Vec<String> = celcost::crd_refusals(&crd).into_iter().map(|r| r.field).collect();
+    for rule in [
+        "properties[identity].properties[aws].properties[permissions].items.x-kubernetes-validations[0].rule",
+        "properties[triggers].properties[aws].properties[invokers].items.x-kubernetes-validations[1].rule",
+        "properties[triggers].properties[azure].properties[accessRestrictions].items.x-kubernetes-validations[1].rule",
+    ] {
+        let field = format!("spec.validation.openAPIV3Schema.properties[spec].{rule}");
+        assert!(refused.contains(&field), "{field} not refused: {refused:?}");
+    }
+    assert!(
+        refused.contains(&"spec.validation.openAPIV3Schema".to_string()),
+        "{refused:?}"
+    );
+}
+
+/// Over-bound input: the CLI refuses it before any cloud call, naming the
+/// file and the field the API server names.
+#[test]
+fn the_cli_refuses_what_the_bounds_refuse_naming_file_and_field() {
+    let invoker = "{principal: '123456789012'}";
+    let many_invokers = vec![invoker; 101].join(", ");
+    let long_arn = format!("arn:aws:s3:::{}", "b".repeat(2040));
+    let long_action = format!("s3:{}", "A".repeat(126));
+    let cases = [
+        (
+            format!("triggers: {{aws: {{invokers: [{many_invokers}]}}}}"),
+            "spec.triggers.aws.invokers",
+            "must have at most 100 items",
+        ),
+        (
+            format!(
+                "triggers: {{aws: {{invokers: [{{principal: s3.amazonaws.com, sourceArn: '{long_arn}', sourceAccount: '123456789012'}}]}}}}"
+            ),
+            "spec.triggers.aws.invokers[0].sourceArn",
+            "must be at most 2048 characters",
+        ),
+        (
+            format!("identity: {{aws: {{permissions: [{{actions: ['{long_action}'], resources: ['*']}}]}}}}"),
+            "spec.identity.aws.permissions[0].actions[0]",
+            "must be at most 128 characters",
+        ),
+    ];
+    let azure_headers = "triggers: {azure: {accessRestrictions: [{name: fd, priority: 1, serviceTag: AzureFrontDoor.Backend, headers: {x-azure-fdid: [a], x-fd-healthprobe: ['1'], x-forwarded-for: [b], x-forwarded-host: [c], x-other: [d]}}]}}";
+    let nine_pins = "triggers: {azure: {accessRestrictions: [{name: fd, priority: 1, serviceTag: AzureFrontDoor.Backend, headers: {x-azure-fdid: [a, b, c, d, e, f, g, h, i]}}]}}";
+    let dir = zerofn_tests::TempDir::new("bounds");
+    for (i, (block, field, message)) in cases
+        .iter()
+        .map(|(b, f, m)| (b.as_str(), *f, *m))
+        .chain([
+            (
+                azure_headers,
+                "spec.triggers.azure.accessRestrictions[0].headers",
+                "must have at most 4 properties",
+            ),
+            (
+                nine_pins,
+                "spec.triggers.azure.accessRestrictions[0].headers.x-azure-fdid",
+                "must have at most 8 items",
+            ),
+        ])
+        .enumerate()
+    {
+        let function = if block.contains("azure") {
+            "{azure: {resourceGroup: rg, name: app}}"
+        } else {
+            "{aws: {name: orders}}"
+        };
+        let yaml = format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: p, namespace: team}}\nspec:\n  accountRef: {{name: prod}}\n  function: {function}\n  {block}\n"
+        );
+        let file = dir.write(&format!("case{i}.yaml"), &yaml);
+        let errs = match zerofn::manifests::load(std::slice::from_ref(&file)) {
+            Ok(_) => panic!("{field}: over-bound input was accepted"),
+            Err(errs) => errs,
+        };
+        let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(
+            errs.iter().any(|e| e.field.as_deref() == Some(field)
+                && e.message.contains(message)
+                && e.to_string().contains(&file.display().to_string())),
+            "{field}: {shown:?}"
+        );
+    }
+}

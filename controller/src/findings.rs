@@ -90,6 +90,7 @@ pub struct Finding {
     pub observed: String,
     /// What the posture declares.
     pub desired: String,
+    /// Critical, High, Medium or Low.
     pub severity: Severity,
     /// Whether zerofn fixes this in Enforce mode. Report-only findings say why
     /// in `message`.

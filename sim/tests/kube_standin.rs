@@ -212,6 +212,55 @@ async fn invalid_objects_are_refused_naming_the_field() {
 }
 
 #[tokio::test]
+async fn crds_with_a_rule_that_does_not_compile_or_is_over_budget_are_refused() {
+    let env = Env::start(1000).await;
+    let rule_field = "spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule";
+    for (rule, list_bound, field, message) in [
+        (
+            "self.size <= ",
+            "maxItems: 10,",
+            rule_field,
+            "compilation failed: ERROR: <input>:1:",
+        ),
+        (
+            "self.tags.all(t, t.matches('^[a-z]+$'))",
+            "",
+            rule_field,
+            "estimated rule cost exceeds budget by factor of",
+        ),
+        ("self.tags.all(t, t.matches('^[a-z]+$'))", "maxItems: 10,", "", ""),
+    ] {
+        let crd = WIDGETS
+            .replace("\"self.size <= 10\"", &format!("{rule:?}"))
+            .replace("size: {type: integer, minimum: 1}", &format!("size: {{type: integer, minimum: 1}}\n              tags: {{type: array, {list_bound} items: {{type: string}}}}"))
+;
+        let (ok, out) = env.kubectl(&["create", "-f", "-"], Some(&crd)).await;
+        if field.is_empty() {
+            assert!(ok, "a bounded rule is accepted: {out}");
+            let (ok, out) = env.kubectl(&["delete", "crd", "widgets.example.com"], None).await;
+            assert!(ok, "{out}");
+            continue;
+        }
+        assert!(!ok, "{rule} was accepted: {out}");
+        assert!(
+            out.contains("is invalid") && out.contains(field) && out.contains(message),
+            "{rule}: {out}"
+        );
+        let (ok, _) = env.kubectl(&["get", "crd", "widgets.example.com"], None).await;
+        assert!(!ok, "a refused CRD is not stored");
+    }
+    // An accepted CRD cannot be updated to a rule that does not compile either.
+    env.widgets().await;
+    let (ok, out) = env
+        .kubectl(
+            &["apply", "-f", "-"],
+            Some(&WIDGETS.replace("self.size <= 10", "self.size <=")),
+        )
+        .await;
+    assert!(!ok && out.contains("compilation failed"), "{out}");
+}
+
+#[tokio::test]
 async fn status_is_a_subresource_and_generation_follows_the_spec() {
     let env = Env::start(1000).await;
     env.widgets().await;

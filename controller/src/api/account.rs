@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
     category = "zerofn",
     namespaced,
     status = "CloudAccountStatus",
+    doc = "How the FunctionPostures of this namespace reach one AWS account, Azure subscription or GCP project, with credentials from a Secret of this namespace.",
     printcolumn(name = "Cloud", type_ = "string", json_path = ".status.cloud"),
     printcolumn(name = "Account", type_ = "string", json_path = ".status.account"),
     printcolumn(
@@ -47,10 +48,13 @@ use serde::{Deserialize, Serialize};
 #[x_kube(validation = Rule::new(r#"!has(self.gcp) || !has(self.gcp.endpoints) || ((!has(self.gcp.endpoints.functions) || self.gcp.endpoints.functions.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.run) || self.gcp.endpoints.run.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.iam) || self.gcp.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.resourceManager) || self.gcp.endpoints.resourceManager.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".gcp.endpoints"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudAccountSpec {
+    /// An AWS account, reached through STS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsAccount>,
+    /// An Azure subscription, reached through Entra ID and ARM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureAccount>,
+    /// A GCP project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpAccount>,
 }
@@ -65,6 +69,7 @@ pub struct CloudAccountSpec {
     plural = "clustercloudaccounts",
     category = "zerofn",
     status = "CloudAccountStatus",
+    doc = "A cloud account shared by several namespaces, reached with the controller's own identity or a Secret of the controller's namespace.",
     printcolumn(name = "Cloud", type_ = "string", json_path = ".status.cloud"),
     printcolumn(name = "Account", type_ = "string", json_path = ".status.account"),
     printcolumn(
@@ -80,22 +85,30 @@ pub struct ClusterCloudAccountSpec {
     /// Namespaces whose FunctionPostures may use this account. `*` admits
     /// every namespace. Empty admits none.
     #[serde(default)]
+    #[schemars(length(max = 1000), inner(length(max = 63)))]
     pub allowed_namespaces: Vec<String>,
+    /// An AWS account, reached through STS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsAccount>,
+    /// An Azure subscription, reached through Entra ID and ARM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureAccount>,
+    /// A GCP project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpAccount>,
 }
 
+/// What the controller last found when it reached the account.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudAccountStatus {
+    /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Ready: the account was reached with the configured credentials.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<super::status::Condition>,
+    /// aws, azure or gcp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
     /// The account id / subscription id / project id actually reached.
@@ -119,7 +132,7 @@ pub struct AwsAccount {
     /// Further regions scanned when deciding whether a role is shared with
     /// another function of the account.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = patterns::AWS_REGION)))]
+    #[schemars(length(max = 64), inner(regex(pattern = patterns::AWS_REGION), length(max = 32)))]
     pub regions: Vec<String>,
     /// Static credentials from a Secret (keys `aws_access_key_id`,
     /// `aws_secret_access_key`, optional `aws_session_token`). Without it the
@@ -157,31 +170,34 @@ pub struct AwsCeiling {
     /// Action patterns (`s3:Get*`, `dynamodb:*`): every action of a declared
     /// Allow statement must fall inside one of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(length(min = 1, max = 256)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 256)))]
     pub actions: Option<Vec<String>>,
     /// Resource ARN patterns: every resource of a declared Allow statement
     /// must fall inside one of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(length(min = 1, max = 2048)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 2048)))]
     pub resources: Option<Vec<String>>,
     /// Policy ARN patterns a declared permissions boundary must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(length(min = 1, max = 2048)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 2048)))]
     pub permissions_boundaries: Option<Vec<String>>,
     /// Policy ARN patterns a posture may allowlist in managedPolicies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(length(min = 1, max = 2048)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 2048)))]
     pub managed_policies: Option<Vec<String>>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsAssumeRole {
-    #[schemars(regex(pattern = patterns::IAM_ROLE_ARN))]
+    /// The role to assume.
+    #[schemars(regex(pattern = patterns::IAM_ROLE_ARN), length(max = 2048))]
     pub role_arn: String,
+    /// The external id the role's trust policy requires, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 1224))]
     pub external_id: Option<String>,
+    /// The role session name shown in CloudTrail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[\w+=,.@-]{2,64}$"))]
     pub session_name: Option<String>,
@@ -190,12 +206,15 @@ pub struct AwsAssumeRole {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsEndpoints {
+    /// Lambda endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub lambda: Option<String>,
+    /// IAM endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub iam: Option<String>,
+    /// STS endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub sts: Option<String>,
@@ -205,13 +224,15 @@ pub struct AwsEndpoints {
 #[x_kube(validation = Rule::new(r#"self.credential == 'ClientSecret' || ((!has(self.resourceManagerEndpoint) || !self.resourceManagerEndpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.authorityHost) || !self.authorityHost.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes credential ClientSecret, never the controller's own identity").field_path(".credential"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AzureAccount {
-    #[schemars(regex(pattern = patterns::UUID))]
+    /// The Entra ID tenant (directory) id.
+    #[schemars(regex(pattern = patterns::UUID), length(max = 36))]
     pub tenant_id: String,
-    #[schemars(regex(pattern = patterns::UUID))]
+    /// The subscription holding the function apps.
+    #[schemars(regex(pattern = patterns::UUID), length(max = 36))]
     pub subscription_id: String,
     /// Client id of the app registration / managed identity to use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::UUID))]
+    #[schemars(regex(pattern = patterns::UUID), length(max = 36))]
     pub client_id: Option<String>,
     /// WorkloadIdentity (default in a cluster), ManagedIdentity, or
     /// ClientSecret with `clientSecretRef`.
@@ -243,11 +264,11 @@ pub struct AzureCeiling {
     /// Role definitions (names such as `Storage Blob Data Reader`, or GUIDs)
     /// a posture may assign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(length(min = 1, max = 512)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 512)))]
     pub role_definitions: Option<Vec<String>>,
     /// ARM scopes a role assignment must lie at or under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(regex(pattern = patterns::AZURE_RESOURCE_ID)))]
+    #[schemars(length(max = 1000), inner(regex(pattern = patterns::AZURE_RESOURCE_ID), length(max = 2048)))]
     pub scopes: Option<Vec<String>>,
 }
 
@@ -264,7 +285,8 @@ pub enum AzureCredentialKind {
 #[x_kube(validation = Rule::new("!has(self.anonymous) || !self.anonymous || has(self.endpoints)").message("anonymous is only for emulators: set endpoints too").field_path(".anonymous"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpAccount {
-    #[schemars(regex(pattern = patterns::GCP_PROJECT_ID))]
+    /// The project holding the functions.
+    #[schemars(regex(pattern = patterns::GCP_PROJECT_ID), length(max = 30))]
     pub project_id: String,
     /// Looked up through Cloud Resource Manager when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,22 +316,26 @@ pub struct GcpCeiling {
     /// Role patterns (`roles/storage.*`, `roles/pubsub.publisher`) a posture
     /// may grant its service account. Left out, the default ceiling applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(length(min = 1, max = 512)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 512)))]
     pub roles: Option<Vec<String>>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpEndpoints {
+    /// Cloud Functions endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub functions: Option<String>,
+    /// Cloud Run endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub run: Option<String>,
+    /// IAM endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub iam: Option<String>,
+    /// Cloud Resource Manager endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub resource_manager: Option<String>,
@@ -319,7 +345,8 @@ pub struct GcpEndpoints {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretRef {
-    #[schemars(regex(pattern = patterns::K8S_NAME))]
+    /// The Secret's name.
+    #[schemars(regex(pattern = patterns::K8S_NAME), length(max = 253))]
     pub name: String,
 }
 
@@ -327,9 +354,12 @@ pub struct SecretRef {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretKeyRef {
-    #[schemars(regex(pattern = patterns::K8S_NAME))]
+    /// The Secret's name.
+    #[schemars(regex(pattern = patterns::K8S_NAME), length(max = 253))]
     pub name: String,
+    /// The key within the Secret; each use names its default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub key: Option<String>,
 }
 

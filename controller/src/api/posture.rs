@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
     category = "zerofn",
     namespaced,
     status = "FunctionPostureStatus",
+    doc = "The declared Zero Trust posture of one serverless function. zerofn observes the function, reports how it differs from the posture in status, and in Enforce mode fixes the difference.",
     printcolumn(name = "Cloud", type_ = "string", json_path = ".status.cloud"),
     printcolumn(name = "Function", type_ = "string", json_path = ".status.function"),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
@@ -82,7 +83,7 @@ pub struct FunctionPostureSpec {
     /// changes (Go duration, e.g. `5m`). Defaults to the controller's
     /// `--resync-interval`. Jitter is added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::DURATION))]
+    #[schemars(regex(pattern = patterns::DURATION), length(max = 32))]
     pub resync_interval: Option<String>,
 }
 
@@ -93,6 +94,7 @@ pub struct AccountRef {
     /// ClusterCloudAccount (cluster-scoped, must admit the namespace).
     #[serde(default)]
     pub kind: AccountKind,
+    /// Name of the account object.
     #[schemars(regex(pattern = patterns::K8S_NAME), length(min = 1, max = 253))]
     pub name: String,
 }
@@ -116,10 +118,13 @@ pub enum Mode {
 #[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of function.aws, function.azure or function.gcp must be set"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FunctionTarget {
+    /// A Lambda function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsFunctionRef>,
+    /// A function app (Azure Functions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureFunctionRef>,
+    /// A Cloud Functions (2nd gen) function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpFunctionRef>,
 }
@@ -128,7 +133,7 @@ pub struct FunctionTarget {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsFunctionRef {
     /// The Lambda function name (not its ARN).
-    #[schemars(regex(pattern = patterns::AWS_FUNCTION_NAME))]
+    #[schemars(regex(pattern = patterns::AWS_FUNCTION_NAME), length(max = 64))]
     pub name: String,
     /// Region of the function; defaults to the account's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,10 +144,11 @@ pub struct AwsFunctionRef {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AzureFunctionRef {
-    #[schemars(regex(pattern = patterns::AZURE_RESOURCE_GROUP))]
+    /// The resource group holding the function app.
+    #[schemars(regex(pattern = patterns::AZURE_RESOURCE_GROUP), length(max = 90))]
     pub resource_group: String,
     /// The function app (Microsoft.Web/sites) name.
-    #[schemars(regex(pattern = patterns::AZURE_NAME))]
+    #[schemars(regex(pattern = patterns::AZURE_NAME), length(max = 60))]
     pub name: String,
 }
 
@@ -150,9 +156,10 @@ pub struct AzureFunctionRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpFunctionRef {
     /// Region of the function, e.g. europe-west1.
-    #[schemars(regex(pattern = patterns::GCP_LOCATION))]
+    #[schemars(regex(pattern = patterns::GCP_LOCATION), length(max = 64))]
     pub location: String,
-    #[schemars(regex(pattern = patterns::GCP_FUNCTION_NAME))]
+    /// The function's name (the last segment of its resource name).
+    #[schemars(regex(pattern = patterns::GCP_FUNCTION_NAME), length(max = 63))]
     pub name: String,
 }
 
@@ -181,10 +188,13 @@ pub struct IdentityControl {
     /// identities it minted itself, and otherwise mints one (createIfShared).
     #[serde(default)]
     pub edit_in_place_if_exclusive: bool,
+    /// The execution role's permissions (AWS functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsIdentity>,
+    /// The role assignments of the app's identity (Azure functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureIdentity>,
+    /// The project roles of the service account (GCP functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpIdentity>,
 }
@@ -200,6 +210,7 @@ pub struct AwsIdentity {
     /// exactly these statements (plus the generated baseline). Left out, the
     /// role's policies are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
     pub permissions: Option<Vec<PolicyStatement>>,
     /// Add what the function itself needs: logs on its own log group, X-Ray
     /// writes when tracing is declared, ENI management when a VPC is declared.
@@ -207,12 +218,12 @@ pub struct AwsIdentity {
     pub baseline: bool,
     /// Managed policies that may stay attached; any other is detached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = patterns::IAM_POLICY_ARN)))]
+    #[schemars(length(max = 20), inner(regex(pattern = patterns::IAM_POLICY_ARN), length(max = 2048)))]
     pub managed_policies: Vec<String>,
     /// A permissions boundary the role must carry. A boundary is never
     /// removed (that would widen the role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::IAM_POLICY_ARN))]
+    #[schemars(regex(pattern = patterns::IAM_POLICY_ARN), length(max = 2048))]
     pub permissions_boundary: Option<String>,
 }
 
@@ -221,16 +232,18 @@ pub struct AwsIdentity {
 #[x_kube(validation = Rule::new("(has(self.effect) && self.effect == 'Deny') || !self.actions.exists(a, a == '*')").message("action '*' grants every action of every service: declare the actions the function needs").field_path(".actions"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyStatement {
+    /// Statement id, unique within the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9]{1,64}$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]{1,64}$"), length(max = 64))]
     pub sid: Option<String>,
+    /// Allow (default) or Deny.
     #[serde(default)]
     pub effect: Effect,
     /// Actions such as `dynamodb:GetItem` or `s3:Get*`. `*` alone is refused.
-    #[schemars(length(min = 1), inner(regex(pattern = patterns::IAM_ACTION)))]
+    #[schemars(length(min = 1, max = 100), inner(regex(pattern = patterns::IAM_ACTION), length(max = 128)))]
     pub actions: Vec<String>,
     /// Resource ARNs (wildcards allowed inside an ARN).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 100), inner(length(min = 1, max = 2048)))]
     pub resources: Vec<String>,
     /// IAM condition block: operator → key → values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -250,6 +263,7 @@ pub struct AzureIdentity {
     /// The role assignments the function's identity must hold, exactly.
     /// Left out, role assignments are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
     pub role_assignments: Option<Vec<AzureRoleAssignment>>,
 }
 
@@ -260,7 +274,7 @@ pub struct AzureRoleAssignment {
     #[schemars(length(min = 1, max = 512))]
     pub role: String,
     /// ARM scope: a subscription, resource group or resource id.
-    #[schemars(regex(pattern = patterns::AZURE_RESOURCE_ID))]
+    #[schemars(regex(pattern = patterns::AZURE_RESOURCE_ID), length(max = 2048))]
     pub scope: String,
 }
 
@@ -270,7 +284,7 @@ pub struct GcpIdentity {
     /// The project roles the service account must hold, exactly. Left out,
     /// the project IAM policy is not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(regex(pattern = patterns::GCP_ROLE)))]
+    #[schemars(length(max = 100), inner(regex(pattern = patterns::GCP_ROLE), length(max = 256)))]
     pub roles: Option<Vec<String>>,
 }
 
@@ -290,10 +304,13 @@ pub struct TriggerControl {
     /// when publicAccess is Deny or RequireAuth.
     #[serde(default = "yes")]
     pub remove_unlisted: bool,
+    /// Resource policy grants, event sources and function URLs (AWS functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsTriggers>,
+    /// Network access, access restrictions and authentication (Azure functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureTriggers>,
+    /// Ingress, invokers and the event trigger (GCP functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpTriggers>,
 }
@@ -310,11 +327,12 @@ pub enum PublicAccess {
 pub struct AwsTriggers {
     /// The only principals the resource policy may admit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub invokers: Vec<AwsInvoker>,
     /// Event source ARNs whose event source mappings may stay enabled; any
     /// other mapping is disabled (never deleted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = patterns::ARN)))]
+    #[schemars(length(max = 100), inner(regex(pattern = patterns::ARN), length(max = 2048)))]
     pub event_sources: Vec<String>,
     /// Allowed: a function URL may exist, with AuthType AWS_IAM. Forbidden:
     /// any function URL is deleted. Left out: Forbidden when publicAccess is
@@ -337,18 +355,20 @@ pub enum FunctionUrlPolicy {
 pub struct AwsInvoker {
     /// A service principal (`s3.amazonaws.com`), an account id, or an IAM
     /// role/user/account-root ARN. `*` is refused.
-    #[schemars(regex(pattern = patterns::AWS_PRINCIPAL))]
+    #[schemars(regex(pattern = patterns::AWS_PRINCIPAL), length(max = 2048))]
     pub principal: String,
     /// Required for service principals: the resource that may invoke
     /// (`AWS:SourceArn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::ARN))]
+    #[schemars(regex(pattern = patterns::ARN), length(max = 2048))]
     pub source_arn: Option<String>,
     /// Required for service principals: the account that owns the source
     /// (`AWS:SourceAccount`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::AWS_ACCOUNT_ID))]
+    #[schemars(regex(pattern = patterns::AWS_ACCOUNT_ID), length(max = 12))]
     pub source_account: Option<String>,
+    /// The action granted: lambda:InvokeFunction (default) or
+    /// lambda:InvokeFunctionUrl.
     #[serde(default)]
     pub action: InvokeAction,
 }
@@ -381,6 +401,7 @@ pub struct AzureTriggers {
     /// Access restrictions (siteConfig.ipSecurityRestrictions) that must be
     /// in place, with default action Deny.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
     pub access_restrictions: Option<Vec<AzureAccessRestriction>>,
     /// Require authentication through App Service authentication
     /// (authsettingsV2).
@@ -410,30 +431,49 @@ pub enum AzurePublicNetworkAccess {
     Disabled,
 }
 
+/// One access restriction rule (siteConfig.ipSecurityRestrictions): exactly
+/// one source, optional header pins.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(validation = Rule::new("(has(self.ipAddress) ? 1 : 0) + (has(self.vnetSubnetResourceId) ? 1 : 0) + (has(self.serviceTag) ? 1 : 0) == 1").message("exactly one of ipAddress, vnetSubnetResourceId or serviceTag"))]
 #[x_kube(validation = Rule::new("!has(self.headers) || self.headers.all(h, h in ['x-azure-fdid', 'x-fd-healthprobe', 'x-forwarded-for', 'x-forwarded-host'] && size(self.headers[h]) >= 1 && size(self.headers[h]) <= 8)").message("headers: x-azure-fdid, x-fd-healthprobe, x-forwarded-for or x-forwarded-host (lowercase), each with 1 to 8 values").field_path(".headers"))]
 pub struct AzureAccessRestriction {
+    /// The rule's name.
     #[schemars(length(min = 1, max = 32))]
     pub name: String,
     /// CIDR, e.g. 203.0.113.0/24.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub ip_address: Option<String>,
+    /// A subnet of a virtual network, by ARM resource id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::AZURE_SUBNET_ID))]
+    #[schemars(regex(pattern = patterns::AZURE_SUBNET_ID), length(max = 2048))]
     pub vnet_subnet_resource_id: Option<String>,
     /// e.g. AzureFrontDoor.Backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub service_tag: Option<String>,
     /// HTTP header pins the rule also requires (x-azure-fdid,
     /// x-fd-healthprobe, x-forwarded-for, x-forwarded-host → allowed values),
     /// e.g. the one Front Door instance allowed in front of the app. A rule
     /// with pins is a different rule from the same source without them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "header_pins")]
     pub headers: BTreeMap<String, Vec<String>>,
+    /// Rules are applied in ascending priority.
     #[schemars(range(min = 1, max = 2147483647))]
     pub priority: i32,
+}
+
+/// The four headers App Service pins, each with at most 8 values (what the
+/// CEL rule allows) of at most 256 characters (a host name is at most 253).
+/// schemars' `inner` bounds do not reach a map's values, hence by hand.
+fn header_pins(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": 4,
+        "additionalProperties": {"type": "array", "maxItems": 8, "items": {"type": "string", "maxLength": 256}},
+    })
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -446,7 +486,7 @@ pub struct GcpTriggers {
     /// Members that hold roles/run.invoker on the function's Cloud Run
     /// service, exactly. allUsers and allAuthenticatedUsers are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(regex(pattern = patterns::GCP_MEMBER)))]
+    #[schemars(length(max = 1500), inner(regex(pattern = patterns::GCP_MEMBER), length(max = 1024)))]
     pub invokers: Option<Vec<String>>,
     /// Allowlist for the event trigger (reported, not changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -467,14 +507,17 @@ pub enum GcpIngress {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpEventTriggerAllowlist {
+    /// Service accounts the event trigger may run as.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = patterns::GCP_SERVICE_ACCOUNT_EMAIL)))]
+    #[schemars(length(max = 100), inner(regex(pattern = patterns::GCP_SERVICE_ACCOUNT_EMAIL), length(max = 254)))]
     pub service_accounts: Vec<String>,
     /// Full topic names, projects/P/topics/T.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 512)))]
     pub pubsub_topics: Vec<String>,
     /// Event types, e.g. google.cloud.storage.object.v1.finalized.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 256)))]
     pub event_types: Vec<String>,
 }
 
@@ -483,10 +526,13 @@ pub struct GcpEventTriggerAllowlist {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkControl {
+    /// The function's VPC configuration (AWS functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsNetwork>,
+    /// Regional VNet integration (Azure functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureNetwork>,
+    /// The Serverless VPC Access connector (GCP functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpNetwork>,
 }
@@ -495,10 +541,10 @@ pub struct NetworkControl {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsNetwork {
     /// The function's VpcConfig.SubnetIds, exactly.
-    #[schemars(length(min = 1, max = 16), inner(regex(pattern = patterns::AWS_SUBNET_ID)))]
+    #[schemars(length(min = 1, max = 16), inner(regex(pattern = patterns::AWS_SUBNET_ID), length(max = 24)))]
     pub subnet_ids: Vec<String>,
     /// The function's VpcConfig.SecurityGroupIds, exactly.
-    #[schemars(length(min = 1, max = 5), inner(regex(pattern = patterns::AWS_SECURITY_GROUP_ID)))]
+    #[schemars(length(min = 1, max = 5), inner(regex(pattern = patterns::AWS_SECURITY_GROUP_ID), length(max = 20)))]
     pub security_group_ids: Vec<String>,
 }
 
@@ -506,7 +552,7 @@ pub struct AwsNetwork {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AzureNetwork {
     /// virtualNetworkSubnetId (regional VNet integration).
-    #[schemars(regex(pattern = patterns::AZURE_SUBNET_ID))]
+    #[schemars(regex(pattern = patterns::AZURE_SUBNET_ID), length(max = 2048))]
     pub subnet_id: String,
     /// siteConfig.vnetRouteAllEnabled: all outbound traffic through the VNet.
     #[serde(default = "yes")]
@@ -517,7 +563,7 @@ pub struct AzureNetwork {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpNetwork {
     /// serviceConfig.vpcConnector, projects/P/locations/L/connectors/C.
-    #[schemars(regex(pattern = patterns::GCP_CONNECTOR))]
+    #[schemars(regex(pattern = patterns::GCP_CONNECTOR), length(max = 512))]
     pub vpc_connector: String,
     /// serviceConfig.vpcConnectorEgressSettings.
     #[serde(default)]
@@ -538,10 +584,13 @@ pub enum GcpEgress {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SupplyChainControl {
+    /// Code signing and layers (AWS functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsSupplyChain>,
+    /// Deployment packages (Azure functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureSupplyChain>,
+    /// Build repositories and build identities (GCP functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpSupplyChain>,
 }
@@ -553,13 +602,13 @@ pub struct AwsSupplyChain {
     /// mode. Its UntrustedArtifactOnDeployment policy must be Enforce (reported:
     /// a code signing config is shared, zerofn does not change it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::LAMBDA_CSC_ARN))]
+    #[schemars(regex(pattern = patterns::LAMBDA_CSC_ARN), length(max = 200))]
     pub code_signing_config_arn: Option<String>,
     /// Layer ARNs the function may use. With a version the layer is pinned to
     /// it; without, any explicit version of that layer is allowed. Layers are
     /// reported, never removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(regex(pattern = patterns::LAMBDA_LAYER_ARN)))]
+    #[schemars(length(max = 100), inner(regex(pattern = patterns::LAMBDA_LAYER_ARN), length(max = 140)))]
     pub allowed_layers: Option<Vec<String>>,
 }
 
@@ -577,9 +626,11 @@ pub struct GcpSupplyChain {
     /// Artifact Registry repositories builds may push to
     /// (buildConfig.dockerRepository), reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(max = 512)))]
     pub allowed_docker_repositories: Option<Vec<String>>,
     /// Service accounts builds may run as (buildConfig.serviceAccount), reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(max = 512)))]
     pub allowed_build_service_accounts: Option<Vec<String>>,
 }
 

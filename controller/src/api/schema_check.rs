@@ -83,6 +83,9 @@ fn walk(schema: &Value, value: &Value, path: String, errors: &mut Vec<SchemaErro
                 .and_then(Value::as_bool)
                 == Some(true);
             let additional = schema.get("additionalProperties");
+            bound_max(schema, "maxProperties", map.len(), &path, errors, |n| {
+                format!("must have at most {n} properties")
+            });
             if let Some(required) = schema.get("required").and_then(Value::as_array) {
                 for r in required.iter().filter_map(Value::as_str) {
                     if !map.contains_key(r) {
@@ -209,6 +212,7 @@ mod tests {
                         "name": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5},
                         "mode": {"type": "string", "enum": ["Enforce", "Audit"]},
                         "ids": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^sg-[0-9]+$"}},
+                        "pins": {"type": "object", "maxProperties": 1, "additionalProperties": {"type": "string"}},
                         "n": {"type": "integer", "minimum": 1, "maximum": 10},
                         "opt": {"type": "string", "nullable": true}
                     }
@@ -231,7 +235,9 @@ mod tests {
 
     #[test]
     fn each_violation_names_its_field() {
-        let e = paths(json!({"spec": {"name": "ABCDEFG", "mode": "Fix", "ids": ["x"], "n": 11, "extra": 1}}));
+        let e = paths(
+            json!({"spec": {"name": "ABCDEFG", "mode": "Fix", "ids": ["x"], "n": 11, "extra": 1, "pins": {"a": "1", "b": "2"}}}),
+        );
         let joined = e.join("\n");
         assert!(
             joined.contains("spec.name: Invalid value: \"ABCDEFG\": should match"),
@@ -242,6 +248,7 @@ mod tests {
         assert!(joined.contains("spec.ids[0]: Invalid value"), "{joined}");
         assert!(joined.contains("spec.n: Invalid value: 11"), "{joined}");
         assert!(joined.contains("spec.extra: unknown field"), "{joined}");
+        assert!(joined.contains("spec.pins: must have at most 1 properties"), "{joined}");
     }
 
     #[test]

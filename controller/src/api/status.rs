@@ -10,22 +10,27 @@ use serde::{Deserialize, Serialize};
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
+    /// The condition's type, e.g. Ready.
     #[serde(rename = "type")]
     pub type_: String,
     /// True, False or Unknown.
     pub status: String,
+    /// The generation of the spec the condition was set for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// RFC 3339 time the status last changed.
     pub last_transition_time: String,
     /// CamelCase reason, stable for alerting.
     pub reason: String,
+    /// What a person needs to know, in a sentence.
     pub message: String,
 }
 
+/// What the controller last observed and did.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionPostureStatus {
+    /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Ready, Synced and one `<Control>Compliant` per declared control.
@@ -49,8 +54,10 @@ pub struct FunctionPostureStatus {
     /// Findings left out of `findings` to keep the object small.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub findings_truncated: u32,
+    /// RFC 3339 time of the last observation of the function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_observed_time: Option<String>,
+    /// RFC 3339 time of the last enforcement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_enforced_time: Option<String>,
     /// Write calls made by the last enforcement.

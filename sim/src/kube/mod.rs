@@ -15,6 +15,7 @@
 //! refusals) and CEL of custom resources; Tables with printer columns and
 //! the Event columns; metadata-only views; bearer-token auth. See README.md.
 
+pub mod celcost;
 mod events;
 mod openapi;
 mod patch;

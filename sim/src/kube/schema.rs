@@ -223,6 +223,16 @@ fn validate(schema: &Value, v: &Value, path: &str, root: bool, out: &mut Vec<Cau
             }
         }
         Value::Object(map) => {
+            let n = map.len() as f64;
+            if num("maxProperties").is_some_and(|m| n > m) {
+                out.push((
+                    at(path),
+                    format!(
+                        "Too many: {n}: must have at most {} properties",
+                        num("maxProperties").unwrap_or_default()
+                    ),
+                ));
+            }
             if let Some(req) = schema.get("required").and_then(Value::as_array) {
                 for r in req.iter().filter_map(Value::as_str) {
                     if !map.contains_key(r) {

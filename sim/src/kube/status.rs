@@ -59,6 +59,20 @@ impl ApiError {
         Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {text}"))
             .with_details(json!({"name": name, "kind": kind, "causes": causes}))
     }
+    /// 422 with a reason per cause (`FieldValueInvalid`, `FieldValueForbidden`, ...).
+    pub fn invalid_causes(kind: &str, name: &str, causes: Vec<(String, &'static str, String)>) -> Self {
+        let text = causes
+            .iter()
+            .map(|(f, _, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let causes: Vec<Value> = causes
+            .into_iter()
+            .map(|(field, reason, message)| json!({"reason": reason, "message": message, "field": field}))
+            .collect();
+        Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {text}"))
+            .with_details(json!({"name": name, "kind": kind, "causes": causes}))
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

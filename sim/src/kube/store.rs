@@ -323,6 +323,7 @@ impl State {
         if t.kind == "CustomResourceDefinition" {
             let types = registry::from_crd(&obj)
                 .map_err(|e| ApiError::invalid("CustomResourceDefinition", &name, vec![("spec".into(), e)]))?;
+            check_rules(&name, &obj)?;
             obj["status"] = crd_status(&obj);
             if !opts.dry_run {
                 self.registry.register(&name, types);
@@ -420,6 +421,7 @@ impl State {
         if t.kind == "CustomResourceDefinition" && sub.is_none() {
             let types = registry::from_crd(&new)
                 .map_err(|e| ApiError::invalid("CustomResourceDefinition", name, vec![("spec".into(), e)]))?;
+            check_rules(name, &new)?;
             new["status"] = crd_status(&new);
             if !opts.dry_run {
                 self.registry.register(name, types);
@@ -612,4 +614,15 @@ fn crd_status(crd: &Value) -> Value {
         "acceptedNames": names,
         "storedVersions": crd.pointer("/spec/versions").and_then(Value::as_array).map(|v| v.iter().filter(|x| x["storage"] == true).map(|x| x["name"].clone()).collect::<Vec<_>>()).unwrap_or_default(),
     })
+}
+
+/// The API server compiles and prices every validation rule of a CRD before
+/// accepting it; so does the stand-in.
+fn check_rules(name: &str, crd: &Value) -> ApiResult<()> {
+    let refusals = super::celcost::crd_refusals(crd);
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    let causes = refusals.into_iter().map(|r| (r.field, r.reason, r.message)).collect();
+    Err(ApiError::invalid_causes("CustomResourceDefinition", name, causes))
 }
