@@ -29,6 +29,7 @@ struct FakeCloud {
     findings: Mutex<Vec<Finding>>,
     applied: Mutex<Vec<String>>,
     released: Mutex<u32>,
+    probes: Mutex<u32>,
 }
 
 impl Provider for FakeCloud {
@@ -80,6 +81,14 @@ impl Provider for FakeCloud {
 
     fn minted(&self, _p: &Posture) -> Vec<MintedIdentity> {
         Vec::new()
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        async move {
+            *self.probes.lock().unwrap() += 1;
+            Ok(())
+        }
+        .boxed()
     }
 }
 
@@ -221,7 +230,7 @@ fn fixture(accounts: Vec<ClusterCloudAccount>, postures: Vec<FunctionPosture>, c
             cluster_id: "test".into(),
             namespace: "zerofn-system".into(),
             resync: Duration::from_secs(300),
-            release_timeout: Duration::from_secs(300),
+            release_timeout: Duration::from_secs(60),
             secret_refresh: Duration::from_secs(60),
         },
     );
@@ -422,6 +431,14 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
     let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud);
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
+        // Before the first write: the marker may be set from now on.
+        let m = expect(&mut h, echo_status(&echo)).await;
+        assert_eq!(m.method, Method::PATCH);
+        assert_eq!(
+            m.uri,
+            "/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/orders/status?"
+        );
+        assert_eq!(m.body, json!({"status": {"ownershipMarked": true}}));
         let e = expect(&mut h, echo_event).await;
         assert_eq!(e.method, Method::POST);
         assert_eq!(e.uri, "/apis/events.k8s.io/v1/namespaces/shop/events?");
@@ -441,6 +458,7 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
             "status reports the re-observed state"
         );
         assert_eq!(status["lastEnforcedWrites"], 1);
+        assert_eq!(status["ownershipMarked"], true, "the full status keeps it");
         expect_account_status(&mut h).await;
         h
     })
@@ -550,12 +568,76 @@ async fn the_later_of_two_postures_for_one_function_is_a_conflict_and_writes_not
     );
 }
 
-#[tokio::test]
-async fn deletion_releases_ownership_then_removes_the_finalizer() {
-    let mut fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+fn deleted(mut fp: FunctionPosture, marked: bool) -> FunctionPosture {
     fp.meta_mut().deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         jiff::Timestamp::now(),
     ));
+    fp.status = Some(FunctionPostureStatus {
+        ownership_marked: marked,
+        ..Default::default()
+    });
+    fp
+}
+
+#[tokio::test]
+async fn deleting_a_posture_that_never_wrote_skips_the_cloud_and_removes_the_finalizer() {
+    let fp = deleted(
+        finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
+        false,
+    );
+    // No account: with a marker to release it would wait for one.
+    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let mut gone = fp.clone();
+    gone.meta_mut().finalizers = None;
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let s = expect(&mut h, |_| serde_json::to_value(gone).unwrap()).await;
+        assert_eq!(s.method, Method::PATCH);
+        assert_eq!(s.body[1]["op"], "remove", "{:#}", s.body);
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(*f.cloud.released.lock().unwrap(), 0);
+}
+
+/// A marker that cannot be released (here: the account is gone) holds the
+/// deletion only until `--release-timeout`, and the retry is scheduled
+/// within what is left of it, whatever the backoff says.
+#[tokio::test]
+async fn a_release_that_cannot_happen_is_retried_within_the_release_timeout() {
+    let fp = deleted(
+        finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
+        true,
+    );
+    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let result = scenario(&f, fp.clone(), handle, |mut h| async move {
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(e.body["reason"], "AccountNotFound");
+        h
+    })
+    .await;
+    let err = result.expect_err("the marker is still held");
+    // Many failures in: the backoff alone would wait minutes.
+    for _ in 0..8 {
+        f.ctx.count_failure(&fp.metadata.namespace, &fp.metadata.name);
+    }
+    let action = super::posture::error_policy(Arc::new(DeserializeGuard(Ok(fp))), &err, f.ctx.clone());
+    let d = format!("{action:?}");
+    let secs: f64 = d
+        .split("requeue_after: Some(")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{d}"));
+    assert!(secs <= 61.0, "--release-timeout is 60s, retry in {secs}s");
+}
+
+#[tokio::test]
+async fn deletion_releases_ownership_then_removes_the_finalizer() {
+    let fp = deleted(
+        finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
+        true,
+    );
     let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
     let mut gone = fp.clone();
     gone.meta_mut().finalizers = None;
@@ -653,4 +735,51 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
     .await;
     assert!(result.is_ok(), "{result:?}");
     assert!(f.cloud.applied.lock().unwrap().is_empty());
+}
+
+/// An account no posture uses still gets its status (cloud, the account
+/// reached, Ready), from a probe; once that status is written it is not
+/// probed again before the resync interval.
+#[tokio::test]
+async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
+    let (mut f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+    let verifier = tokio::spawn(async move {
+        let mut h = handle;
+        expect_account_status(&mut h).await;
+        h
+    });
+    let mut last = std::collections::HashMap::new();
+    tokio::time::timeout(Duration::from_secs(5), super::account_probe::sweep(&f.ctx, &mut last))
+        .await
+        .expect("the sweep finished");
+    let mut handle = verifier.await.expect("the account's status was written");
+    assert_eq!(*f.cloud.probes.lock().unwrap(), 1);
+
+    let mut reported = account();
+    reported.status = Some(CloudAccountStatus {
+        observed_generation: None,
+        conditions: vec![Condition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            observed_generation: None,
+            last_transition_time: "2026-01-01T00:00:00Z".into(),
+            reason: "Reachable".into(),
+            message: "credentials reach 123456789012".into(),
+        }],
+        cloud: Some("aws".into()),
+        account: Some("123456789012".into()),
+    });
+    f._cluster.apply_watcher_event(&watcher::Event::Apply(reported));
+    super::account_probe::sweep(&f.ctx, &mut last).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), handle.next_request())
+            .await
+            .is_err(),
+        "status written again"
+    );
+    assert_eq!(
+        *f.cloud.probes.lock().unwrap(),
+        1,
+        "probed again before the resync interval"
+    );
 }

@@ -306,7 +306,7 @@ impl Arm {
                     let outcome = match status {
                         429 => Outcome::throttled,
                         s if s >= 500 => Outcome::server_error,
-                        _ => Outcome::client_error,
+                        s => Outcome::refused(op, s == 404),
                     };
                     self.record(op, outcome);
                     let transient = status == 429
