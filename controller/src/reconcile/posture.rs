@@ -13,6 +13,7 @@ use crate::api::{API_VERSION, FunctionPosture, FunctionPostureStatus, validate};
 use crate::engine;
 use crate::findings::Control;
 use crate::providers::{Blocked, MintedIdentity, Posture};
+use kube::api::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -108,10 +109,8 @@ pub fn error_policy(obj: Arc<DeserializeGuard<FunctionPosture>>, err: &Error, ct
     wait = wait.mul_f64(0.8 + fastrand::f64() * 0.4);
     // A deletion retries its release no later than when `--release-timeout`
     // runs out, then gives up: the backoff alone could add minutes.
-    if let Ok(fp) = &obj.0
-        && fp.metadata.deletion_timestamp.is_some()
-    {
-        wait = wait.min(release_time_left(fp, ctx.settings.release_timeout) + Duration::from_millis(500));
+    if obj.meta().deletion_timestamp.is_some() {
+        wait = wait.min(release_time_left(obj.meta(), ctx.settings.release_timeout) + Duration::from_millis(500));
     }
     tracing::warn!(posture = ?obj.meta().name, error = %err, category, retry_in = ?wait, "reconcile failed");
     Action::requeue(wait)
@@ -479,7 +478,7 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
     }
     let posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
     ctx.accounts_synced().await;
-    let left = release_time_left(fp, ctx.settings.release_timeout);
+    let left = release_time_left(&fp.metadata, ctx.settings.release_timeout);
     let released = async {
         let account = resolve_account(ctx, &ns, fp).map_err(|r| (r.reason, r.message))?;
         let secret = read_secret(ctx, &account)
@@ -513,8 +512,8 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
             Ok(Action::await_change())
         }
         Err((reason, message)) => {
-            if release_time_left(fp, ctx.settings.release_timeout).is_zero() {
-                let deleting_for = deleting_for(fp);
+            if release_time_left(&fp.metadata, ctx.settings.release_timeout).is_zero() {
+                let deleting_for = deleting_for(&fp.metadata);
                 // Never block a deletion forever on an unreachable cloud.
                 r.event(
                     EventType::Warning,
@@ -533,17 +532,16 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// How long the posture has been waiting to be deleted.
-fn deleting_for(fp: &FunctionPosture) -> Duration {
-    fp.metadata
-        .deletion_timestamp
+fn deleting_for(meta: &ObjectMeta) -> Duration {
+    meta.deletion_timestamp
         .as_ref()
         .map(|t| jiff::Timestamp::now().duration_since(t.0).unsigned_abs())
         .unwrap_or_default()
 }
 
 /// What is left of `--release-timeout` for a posture being deleted.
-fn release_time_left(fp: &FunctionPosture, timeout: Duration) -> Duration {
-    timeout.saturating_sub(deleting_for(fp))
+fn release_time_left(meta: &ObjectMeta, timeout: Duration) -> Duration {
+    timeout.saturating_sub(deleting_for(meta))
 }
 
 /// A posture that does not deserialize gets a status saying why, instead of
@@ -567,6 +565,26 @@ async fn report_invalid(invalid: &kube::core::error_boundary::InvalidObject, ctx
     });
     api.patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
         .await?;
+    let meta = &invalid.metadata;
+    let finalizers = meta.finalizers.clone().unwrap_or_default();
+    if meta.deletion_timestamp.is_none() || !finalizers.iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    // Being deleted, and its function cannot be read from it: the marker
+    // (if any) cannot be released. Wait out --release-timeout in case the
+    // object is fixed, then let it go rather than block the deletion.
+    let left = release_time_left(meta, ctx.settings.release_timeout);
+    if !left.is_zero() {
+        return Ok(Action::requeue(left + Duration::from_millis(500)));
+    }
+    tracing::warn!(posture = %format!("{ns}/{name}"), "deleting an object that does not deserialize: its ownership marker, if any, is left");
+    let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+    // The resourceVersion makes it conditional: a finalizer added since is
+    // never dropped.
+    let patch = serde_json::json!({
+        "metadata": { "resourceVersion": meta.resource_version, "finalizers": rest }
+    });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(Action::await_change())
 }
 

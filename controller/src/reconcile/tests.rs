@@ -783,3 +783,65 @@ async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
         "probed again before the resync interval"
     );
 }
+
+/// An object that does not deserialize names no function to release: its
+/// deletion waits out `--release-timeout` (it may be fixed meanwhile), then
+/// the finalizer goes, conditionally on the version read.
+#[tokio::test]
+async fn deleting_an_object_that_does_not_deserialize_ends_after_the_release_timeout() {
+    for (ago, removed) in [(1, false), (120, true)] {
+        let (f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+        let invalid = kube::core::error_boundary::InvalidObject {
+            error: "unknown variant `Fix`, expected `Enforce` or `Audit`".into(),
+            metadata: kube::api::ObjectMeta {
+                name: Some("broken".into()),
+                namespace: Some("shop".into()),
+                resource_version: Some("42".into()),
+                finalizers: Some(vec![FINALIZER.to_string(), "other/keep".into()]),
+                deletion_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    jiff::Timestamp::now() - jiff::SignedDuration::from_secs(ago),
+                )),
+                ..Default::default()
+            },
+        };
+        let verifier = tokio::spawn(async move {
+            let mut h = handle;
+            let broken = |s: &Seen| json!({"apiVersion": API_VERSION, "kind": "FunctionPosture", "metadata": {"name": "broken"}, "status": s.body["status"]});
+            let s = expect(&mut h, broken).await;
+            assert!(s.uri.contains("/functionpostures/broken/status?"), "{}", s.uri);
+            if removed {
+                let p = expect(
+                    &mut h,
+                    |_| json!({"apiVersion": API_VERSION, "kind": "FunctionPosture", "metadata": {"name": "broken"}}),
+                )
+                .await;
+                assert_eq!(p.method, Method::PATCH);
+                assert!(
+                    p.uri
+                        .starts_with("/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/broken?")
+                );
+                assert_eq!(
+                    p.body,
+                    json!({"metadata": {"resourceVersion": "42", "finalizers": ["other/keep"]}})
+                );
+            }
+            h
+        });
+        let result = reconcile(Arc::new(DeserializeGuard(Err(invalid))), f.ctx.clone()).await;
+        let mut h = verifier.await.expect("scenario held");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), h.next_request())
+                .await
+                .is_err(),
+            "no other request"
+        );
+        let action = result.expect("reconciled");
+        if !removed {
+            assert_ne!(
+                action,
+                kube::runtime::controller::Action::await_change(),
+                "retried when the timeout runs out"
+            );
+        }
+    }
+}
