@@ -390,6 +390,9 @@ impl MintLog for DiesAfterCreate {
         self.intents.lock().unwrap().push(intent.clone());
         Box::pin(async { Ok(()) })
     }
+    fn writing(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A fresh provider (a fresh process) for the stand-in.

@@ -278,6 +278,18 @@ async fn an_audit_posture_reports_and_changes_nothing() {
     let enforce = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
     assert_eq!(enforce.code, 1, "drift remains: Audit never fixes it");
     assert_eq!(enforce.json()["writeCalls"], 0);
+    // A CI gate on Enforce drift alone lets an Audit posture report.
+    for cmd in [&["plan"][..], &["enforce", "--once"][..]] {
+        for (fail_on, code) in [("drift", 1), ("enforce-drift", 0), ("never", 0)] {
+            let run = zerofn(&[cmd, &args[..], &["--fail-on", fail_on][..]].concat()).await;
+            assert_eq!(
+                run.code, code,
+                "{cmd:?} --fail-on {fail_on}: {}{}",
+                run.stdout, run.stderr
+            );
+            assert_eq!(run.json()["summary"]["drifted"], 1, "the drift is still reported");
+        }
+    }
     assert_eq!(policy_sids(&aws, &fleet.reports).await, before_sids);
     assert_eq!(role_of(&aws, &fleet.reports).await, before_role);
     let c = aws

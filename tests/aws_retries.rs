@@ -118,6 +118,54 @@ async fn throttled_calls_back_off_with_jitter_and_are_counted() {
     assert_eq!(metrics.throttled("aws"), 2);
 }
 
+/// GetPolicy's "not found" is how Lambda says a function has no resource
+/// policy: an answer (`ok`), not a refusal that would trip alerts. A write's
+/// not-found, and a 404 that names no missing resource, stay client errors.
+#[tokio::test]
+async fn a_read_answered_not_found_counts_as_ok() {
+    let server = Scripted::start(
+        vec![
+            lambda_error(404, "ResourceNotFoundException", "The resource you requested does not exist."),
+            lambda_error(404, "ResourceNotFoundException", "The resource you requested does not exist."),
+            Reply::new(404, "<html>no such page</html>"),
+            Reply::new(
+                404,
+                r#"<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>The role with name orders cannot be found.</Message></Error><RequestId>1</RequestId></ErrorResponse>"#,
+            )
+            .header("content-type", "text/xml"),
+        ],
+        Reply::new(500, ""),
+    )
+    .await
+    .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let clients = client::build(&account(&server.url()), creds(), metrics.clone(), &tuning()).await;
+    let lambda = clients.lambda("eu-west-1").unwrap();
+    assert!(lambda.get_policy().function_name(FN).send().await.is_err());
+    assert!(
+        lambda
+            .delete_function_url_config()
+            .function_name(FN)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(lambda.get_function_url_config().function_name(FN).send().await.is_err());
+    assert!(clients.iam.get_role().role_name("orders").send().await.is_err());
+    assert_eq!(metrics.cloud_requests("aws", "GetPolicy", Outcome::ok), 1);
+    assert_eq!(metrics.cloud_requests("aws", "GetPolicy", Outcome::client_error), 0);
+    assert_eq!(
+        metrics.cloud_requests("aws", "DeleteFunctionUrlConfig", Outcome::client_error),
+        1
+    );
+    assert_eq!(
+        metrics.cloud_requests("aws", "GetFunctionUrlConfig", Outcome::client_error),
+        1,
+        "a 404 naming no missing resource is not an answer"
+    );
+    assert_eq!(metrics.cloud_requests("aws", "GetRole", Outcome::ok), 1);
+}
+
 #[tokio::test]
 async fn persistent_throttling_is_an_error_in_its_category_not_a_crash() {
     let server = Scripted::start(vec![], lambda_error(429, "TooManyRequestsException", "Rate exceeded"))

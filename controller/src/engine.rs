@@ -43,6 +43,11 @@ pub trait MintLog: Send + Sync {
     /// Keep the write-ahead record of an identity about to be created; the
     /// create call is only sent once this returns Ok.
     fn intend<'a>(&'a self, intent: &'a MintIntent) -> BoxFuture<'a, Result<(), String>>;
+
+    /// Called once before the first write of a plan: any write may set the
+    /// ownership marker, and a deletion must know whether one may exist. A
+    /// failure stops the plan before anything is written.
+    fn writing(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// The CLI's log: a run keeps its records in the providers' memory.
@@ -56,6 +61,10 @@ impl MintLog for InMemory {
     fn intend<'a>(&'a self, _intent: &'a MintIntent) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn writing(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Apply a plan's actions in order; stop at the first failure (later actions
@@ -64,6 +73,13 @@ impl MintLog for InMemory {
 /// the intent to mint it before the action itself.
 pub async fn apply(provider: &dyn Provider, posture: &Posture, actions: &[Action], log: &dyn MintLog) -> Applied {
     let mut out = Applied::default();
+    if let Some(first) = actions.first()
+        && let Err(e) = log.writing().await
+    {
+        tracing::warn!(posture = %posture.owner, error = %e, "recording that zerofn writes failed; nothing is written");
+        out.failed = Some((first.summary(), ProviderError::MarkUnrecorded(e)));
+        return out;
+    }
     let mut known = provider.minted(posture);
     for a in actions {
         let summary = a.summary();
@@ -335,18 +351,11 @@ mod tests {
         fake: &'f Fake,
         fail: bool,
         fail_intent: bool,
+        fail_writing: bool,
         records: Mutex<Vec<(Vec<MintedIdentity>, Vec<String>)>>,
         intents: Mutex<Vec<(MintIntent, Vec<String>)>>,
-    }
-
-    fn log(fake: &Fake) -> Log<'_> {
-        Log {
-            fake,
-            fail: false,
-            fail_intent: false,
-            records: Mutex::default(),
-            intents: Mutex::default(),
-        }
+        /// How many actions had been applied at each `writing` call.
+        writing: Mutex<Vec<usize>>,
     }
 
     impl MintLog for Log<'_> {
@@ -374,6 +383,55 @@ mod tests {
             }
             .boxed()
         }
+        fn writing(&self) -> BoxFuture<'_, Result<(), String>> {
+            async move {
+                let applied = self.fake.applied.lock().unwrap().len();
+                self.writing.lock().unwrap().push(applied);
+                if self.fail_writing {
+                    Err("status write refused".into())
+                } else {
+                    Ok(())
+                }
+            }
+            .boxed()
+        }
+    }
+
+    fn log(fake: &Fake, fail: bool) -> Log<'_> {
+        Log {
+            fake,
+            fail,
+            fail_intent: false,
+            fail_writing: false,
+            records: Mutex::default(),
+            intents: Mutex::default(),
+            writing: Mutex::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn zerofn_records_that_it_writes_before_the_first_write() {
+        let f = fake(&["tag", "url"]);
+        let l = log(&f, false);
+        let o = reconcile(&f, &posture(Mode::Enforce), &l).await.unwrap();
+        assert!(o.applied.failed.is_none());
+        assert_eq!(*l.writing.lock().unwrap(), vec![0], "once, before any action");
+
+        // Nothing to write: nothing recorded.
+        let f = fake(&[]);
+        let l = log(&f, false);
+        reconcile(&f, &posture(Mode::Enforce), &l).await.unwrap();
+        assert!(l.writing.lock().unwrap().is_empty());
+
+        // The record failed: nothing is written.
+        let f = fake(&["tag"]);
+        let l = Log {
+            fail_writing: true,
+            ..log(&f, false)
+        };
+        let o = reconcile(&f, &posture(Mode::Enforce), &l).await.unwrap();
+        assert!(matches!(o.applied.failed, Some((_, ProviderError::MarkUnrecorded(_)))));
+        assert!(f.applied.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -382,7 +440,7 @@ mod tests {
             mint_on: Some("create".into()),
             ..fake(&["create", "switch"])
         };
-        let log = log(&f);
+        let log = log(&f, false);
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(o.applied.failed.is_none());
         let records = log.records.lock().unwrap().clone();
@@ -403,7 +461,7 @@ mod tests {
         };
         let log = Log {
             fail_intent: true,
-            ..log(&f)
+            ..log(&f, false)
         };
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(matches!(o.applied.failed, Some((_, ProviderError::Unrecorded(_)))));
@@ -416,7 +474,7 @@ mod tests {
             mint_on: Some("create".into()),
             ..fake(&["create", "switch"])
         };
-        let log = Log { fail: true, ..log(&f) };
+        let log = log(&f, true);
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(matches!(o.applied.failed, Some((_, ProviderError::Unrecorded(_)))));
         assert_eq!(*f.applied.lock().unwrap(), vec!["create"]);

@@ -573,8 +573,33 @@ spec:
         .unwrap_err();
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(
-            e[0].contains("m.yaml: document 2 (FunctionPosture team/orders): spec.identity.dedicatd: unknown field"),
+            e[0].contains(
+                "m.yaml: document 2 (FunctionPosture team/orders): spec.identity.dedicatd: unknown field; did you mean `dedicated`?"
+            ),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_field_gets_the_nearest_known_one_and_a_bad_value_an_example() {
+        let e = load_str(&format!(
+            "{ACCOUNT}---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: orders, namespace: team}}\nspec:\n  accountRef: {{name: prod}}\n  function: {{aws: {{name: orders}}}}\n  triggers: {{public_acess: Deny, zzzzzzzz: 1}}\n---\napiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: other, namespace: team}}\nspec:\n  aws: {{region: eu-west-1, credentialsSecretRef: {{name: creds}}, assumeRole: {{roleArn: my-role}}}}\n"
+        ))
+        .unwrap_err()
+        .join("\n");
+        assert!(
+            e.contains("spec.triggers.public_acess: unknown field; did you mean `publicAccess`?"),
+            "{e}"
+        );
+        assert!(
+            e.contains("spec.triggers.zzzzzzzz: unknown field\n")
+                || e.ends_with("spec.triggers.zzzzzzzz: unknown field"),
+            "nothing near enough, no guess: {e}"
+        );
+        assert!(
+            e.contains("spec.aws.assumeRole.roleArn: Invalid value: \"my-role\"")
+                && e.contains("expected an IAM role ARN such as arn:aws:iam::123456789012:role/name"),
+            "{e}"
         );
     }
 

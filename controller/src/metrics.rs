@@ -27,6 +27,22 @@ pub enum Outcome {
     transport_error,
 }
 
+impl Outcome {
+    /// A call the cloud refused (a 4xx other than throttling). A read
+    /// refused as "not found" has answered: the thing is absent (a function
+    /// without a resource policy or URL, a role already gone), which is the
+    /// normal answer for many reads, so it is `ok`; alerts on
+    /// `client_error` then see only real refusals. A write's not-found stays
+    /// a client error.
+    pub fn refused(op: &str, not_found: bool) -> Outcome {
+        if not_found && !is_write(op) {
+            Outcome::ok
+        } else {
+            Outcome::client_error
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: &'static str,
@@ -196,6 +212,14 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_answered_not_found_is_ok_and_a_write_is_not() {
+        assert_eq!(Outcome::refused("GetPolicy", true), Outcome::ok);
+        assert_eq!(Outcome::refused("GET authsettingsV2", true), Outcome::ok);
+        assert_eq!(Outcome::refused("GetPolicy", false), Outcome::client_error);
+        assert_eq!(Outcome::refused("DeleteFunctionUrlConfig", true), Outcome::client_error);
+    }
 
     #[test]
     fn reads_and_writes_are_told_apart() {

@@ -384,6 +384,36 @@ async fn a_posture_in_another_namespace_cannot_use_the_account() {
     let after = world.function(f).await;
     assert_eq!(before.tracing_config(), after.tracing_config());
     assert!(!world.tags(f).await.contains_key("zerofn.dev/owner"));
+
+    // No posture may use the ClusterCloudAccount, yet it has a status: its
+    // Secret is not there, and it says so.
+    let status = eventually(Duration::from_secs(20), || async {
+        world
+            .kube
+            .get("zerofn.dev", "v1alpha1", "clustercloudaccounts", "", "shared")
+            .is_some_and(|a| a["status"]["cloud"] == "aws" && a["status"]["conditions"][0]["status"] == "False")
+    })
+    .await;
+    assert!(
+        status,
+        "{:?}",
+        world
+            .kube
+            .get("zerofn.dev", "v1alpha1", "clustercloudaccounts", "", "shared")
+    );
+
+    // Their accounts never resolved, so zerofn never wrote a marker for
+    // them: deleting them waits for no cloud.
+    for name in ["grab", "grab-cluster"] {
+        let started = std::time::Instant::now();
+        let out = world
+            .kubectl_ok(&["delete", "fp", name, "-n", "intruder", "--timeout=60s"])
+            .await;
+        let took = started.elapsed();
+        assert!(out.contains("deleted"), "{out}");
+        assert!(world.posture("intruder", name).is_none());
+        assert!(took < Duration::from_secs(5), "deleting {name} took {took:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

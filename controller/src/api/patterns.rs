@@ -50,6 +50,93 @@ pub const K8S_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 /// A namespace: a DNS-1123 label.
 pub const K8S_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
+/// What each pattern stands for, and a value it accepts: every pattern
+/// error shows one (`expected an IAM role ARN such as arn:aws:iam::…`).
+const EXAMPLES: &[(&str, &str, &str)] = &[
+    (AWS_FUNCTION_NAME, "a Lambda function name", "orders-api"),
+    (AWS_REGION, "an AWS region", "eu-west-1"),
+    (AWS_ACCOUNT_ID, "a 12-digit AWS account id", "123456789012"),
+    (AWS_SUBNET_ID, "a subnet id", "subnet-0a1b2c3d"),
+    (AWS_SECURITY_GROUP_ID, "a security group id", "sg-0a1b2c3d"),
+    (ARN, "an ARN", "arn:aws:s3:::orders-in"),
+    (
+        IAM_POLICY_ARN,
+        "an IAM policy ARN",
+        "arn:aws:iam::aws:policy/AWSLambdaExecute",
+    ),
+    (IAM_ROLE_ARN, "an IAM role ARN", "arn:aws:iam::123456789012:role/name"),
+    (
+        LAMBDA_LAYER_ARN,
+        "a Lambda layer ARN",
+        "arn:aws:lambda:eu-west-1:123456789012:layer:otel:3",
+    ),
+    (
+        LAMBDA_CSC_ARN,
+        "a code signing config ARN",
+        "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0",
+    ),
+    (IAM_ACTION, "an IAM action", "s3:GetObject"),
+    (
+        AWS_PRINCIPAL,
+        "a service principal, an account id or an IAM ARN",
+        "s3.amazonaws.com",
+    ),
+    (AZURE_NAME, "an Azure app name", "orders-api"),
+    (AZURE_RESOURCE_GROUP, "a resource group name", "rg-shop"),
+    (UUID, "a GUID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+    (
+        AZURE_RESOURCE_ID,
+        "an Azure resource id",
+        "/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/rg-shop",
+    ),
+    (
+        AZURE_SUBNET_ID,
+        "a subnet resource id",
+        "/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/functions",
+    ),
+    (GCP_PROJECT_ID, "a GCP project id", "shop-prod"),
+    (GCP_LOCATION, "a GCP region", "europe-west1"),
+    (GCP_FUNCTION_NAME, "a Cloud Functions name", "orders-api"),
+    (GCP_ROLE, "an IAM role", "roles/pubsub.subscriber"),
+    (
+        GCP_MEMBER,
+        "an IAM member",
+        "serviceAccount:caller@shop-prod.iam.gserviceaccount.com",
+    ),
+    (
+        GCP_CONNECTOR,
+        "a VPC connector",
+        "projects/shop-prod/locations/europe-west1/connectors/shop-vpc",
+    ),
+    (
+        GCP_SERVICE_ACCOUNT_EMAIL,
+        "a service account email",
+        "orders@shop-prod.iam.gserviceaccount.com",
+    ),
+    (DURATION, "a duration", "5m"),
+    (LOOPBACK_URL, "a loopback URL", "http://127.0.0.1:4566"),
+    (
+        TOKEN_ENDPOINT,
+        "an https:// URL (plain http only on loopback)",
+        "https://lambda.eu-west-1.amazonaws.com",
+    ),
+    (K8S_NAME, "a Kubernetes name", "orders-api"),
+    (K8S_LABEL, "a Kubernetes namespace", "shop"),
+    // Written out where the field is declared.
+    (r"^[\w+=,.@-]{2,64}$", "an STS session name", "zerofn-shop"),
+    (r"^https://.+$", "an https:// URL", "https://management.azure.com"),
+    (r"^[0-9]{1,20}$", "a GCP project number", "123456789012"),
+    (r"^[A-Za-z0-9]{1,64}$", "a statement id", "ReadOrders"),
+];
+
+/// `expected <what> such as <example>` for one of the patterns above.
+pub fn expected(pattern: &str) -> Option<String> {
+    EXAMPLES
+        .iter()
+        .find(|(p, _, _)| *p == pattern)
+        .map(|(_, what, example)| format!("expected {what} such as {example}"))
+}
+
 use regex::Regex;
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -108,6 +195,42 @@ mod tests {
         ] {
             assert!(Regex::new(p).is_ok(), "{p}");
         }
+    }
+
+    #[test]
+    fn every_example_is_accepted_by_its_own_pattern() {
+        for (p, what, example) in EXAMPLES {
+            assert!(matches(p, example), "{what}: {example} does not match {p}");
+        }
+        assert_eq!(
+            expected(IAM_ROLE_ARN).as_deref(),
+            Some("expected an IAM role ARN such as arn:aws:iam::123456789012:role/name")
+        );
+    }
+
+    /// Every pattern the CRDs carry has an example, so no pattern error
+    /// comes without one.
+    #[test]
+    fn every_pattern_in_the_crds_has_an_example() {
+        fn walk(v: &serde_json::Value, missing: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(p) = m.get("pattern").and_then(|p| p.as_str())
+                        && expected(p).is_none()
+                    {
+                        missing.push(p.to_string());
+                    }
+                    m.values().for_each(|v| walk(v, missing));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, missing)),
+                _ => {}
+            }
+        }
+        let mut missing = Vec::new();
+        for crd in crate::api::crds() {
+            walk(&serde_json::to_value(&crd).unwrap(), &mut missing);
+        }
+        assert!(missing.is_empty(), "patterns without an example: {missing:?}");
     }
 
     #[test]

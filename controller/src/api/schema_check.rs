@@ -101,7 +101,7 @@ fn walk(schema: &Value, value: &Value, path: String, errors: &mut Vec<SchemaErro
                     // Typed by the API server itself, not by the CRD schema.
                     (None, _) if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") => {}
                     (None, _) if props.is_none() && additional.is_none() && path_is_metadata(&path) => {}
-                    (None, _) => err(errors, &child(&path, k), "unknown field".into()),
+                    (None, _) => err(errors, &child(&path, k), unknown_field(k, props)),
                 }
             }
         }
@@ -129,7 +129,12 @@ fn walk(schema: &Value, value: &Value, path: String, errors: &mut Vec<SchemaErro
             if let Some(p) = schema.get("pattern").and_then(Value::as_str)
                 && !pattern_matches(p, s)
             {
-                err(errors, &path, format!("Invalid value: {value}: should match '{p}'"));
+                let hint = patterns::expected(p).map(|e| format!("; {e}")).unwrap_or_default();
+                err(
+                    errors,
+                    &path,
+                    format!("Invalid value: {value}: should match '{p}'{hint}"),
+                );
             }
         }
         (Some("integer"), v) if v.is_i64() || v.is_u64() => number_bounds(schema, v, &path, errors),
@@ -138,6 +143,40 @@ fn walk(schema: &Value, value: &Value, path: String, errors: &mut Vec<SchemaErro
         (None, _) => {}
         (Some(t), v) => err(errors, &path, format!("Invalid value: {v}: must be of type {t}")),
     }
+}
+
+/// "unknown field", with the closest known field when one is near enough
+/// to be a typo (`publicAcess` → `publicAccess`).
+fn unknown_field(key: &str, props: Option<&serde_json::Map<String, Value>>) -> String {
+    let norm = |s: &str| s.to_lowercase().replace(['_', '-'], "");
+    let typed = norm(key);
+    let near = (typed.chars().count() / 3).max(1);
+    let best = props
+        .into_iter()
+        .flat_map(|p| p.keys())
+        .map(|known| (edit_distance(&typed, &norm(known)), known))
+        .filter(|(d, _)| *d <= near)
+        .min();
+    match best {
+        Some((_, known)) => format!("unknown field; did you mean `{known}`?"),
+        None => "unknown field".into(),
+    }
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(diag + usize::from(ca != *cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// `metadata` is typed by the API server itself, not by the CRD schema.

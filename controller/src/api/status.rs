@@ -74,6 +74,20 @@ pub struct FunctionPostureStatus {
     /// id proves, after a restart, that the identity is the one it created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mint_intents: Vec<crate::providers::MintIntent>,
+    /// True once zerofn may have written its ownership marker to the
+    /// function: set before the first write to the cloud, never unset. A
+    /// posture without it is deleted at once, as there is nothing to release.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ownership_marked: bool,
+}
+
+impl FunctionPostureStatus {
+    /// Whether the function may carry this posture's ownership marker.
+    /// Statuses written before `ownershipMarked` existed count as marked when
+    /// they show a write or a minted identity.
+    pub fn may_hold_marker(&self) -> bool {
+        self.ownership_marked || self.last_enforced_time.is_some() || !self.minted_identities.is_empty()
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

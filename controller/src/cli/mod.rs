@@ -71,6 +71,11 @@ pub struct RunArgs {
     pub paths: Vec<PathBuf>,
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Which drift exits 1: any (`drift`), only an Enforce posture's
+    /// (`enforce-drift`: a CI gate that lets Audit postures report), or none
+    /// (`never`). Invalid input and cloud errors exit 2 whatever it says.
+    #[arg(long, value_enum, default_value_t = FailOn::Drift)]
+    pub fail_on: FailOn,
     /// Identifies this zerofn in the `zerofn.dev/owner` marker
     /// (`<cluster id>/<namespace>/<name>`); use the controller's cluster id to
     /// act as the same owner.
@@ -113,8 +118,9 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     pub inventory_ttl: Duration,
     /// How long a deleted posture waits for the cloud to release its
-    /// ownership marker before giving up.
-    #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+    /// ownership marker before giving up. A posture zerofn never wrote for
+    /// has no marker and is deleted at once.
+    #[arg(long, default_value = "60s", value_parser = parse_duration_arg)]
     pub release_timeout: Duration,
     /// Postures reconciled at once.
     #[arg(long, default_value_t = 16)]
@@ -148,6 +154,14 @@ pub struct ControllerArgs {
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     crate::reconcile::posture::parse_duration(s).ok_or_else(|| format!("{s}: expected a duration such as 30s, 5m, 1h"))
+}
+
+/// `--fail-on`: which drift makes plan and enforce exit 1.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    Drift,
+    EnforceDrift,
+    Never,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -462,5 +476,5 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err
         Output::Json => writeln!(out, "{}", report.json()),
         Output::Table => write!(out, "{}", report.table(enforce)),
     };
-    report.exit_code()
+    report.exit_code(args.fail_on)
 }

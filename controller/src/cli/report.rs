@@ -1,6 +1,6 @@
 //! What `plan` and `enforce` print: a table for people, JSON for machines.
 
-use super::{EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR};
+use super::{EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR, FailOn};
 use crate::api::Mode;
 use crate::engine::Applied;
 use crate::findings::Finding;
@@ -162,10 +162,17 @@ impl Report {
         }
     }
 
-    pub fn exit_code(&self) -> u8 {
+    /// 2 on any error whatever `fail_on` says (nothing was judged); 1 when
+    /// a posture `fail_on` counts has drift; 0 otherwise.
+    pub fn exit_code(&self, fail_on: FailOn) -> u8 {
+        let counts = |r: &&Row| match fail_on {
+            FailOn::Drift => true,
+            FailOn::EnforceDrift => r.mode == Mode::Enforce,
+            FailOn::Never => false,
+        };
         if self.summary.errors > 0 {
             EXIT_ERROR
-        } else if self.summary.drifted > 0 {
+        } else if self.postures.iter().filter(counts).any(|r| !r.compliant) {
             EXIT_DRIFT
         } else {
             EXIT_COMPLIANT
@@ -241,5 +248,79 @@ impl Report {
         }
         out.push('\n');
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AccountKind, AccountRef, AwsFunctionRef, FunctionPostureSpec, FunctionTarget};
+
+    fn row(name: &str, mode: Mode, compliant: bool, error: bool) -> Row {
+        let spec = FunctionPostureSpec {
+            account_ref: AccountRef {
+                kind: AccountKind::CloudAccount,
+                name: "a".into(),
+            },
+            function: FunctionTarget {
+                aws: Some(AwsFunctionRef {
+                    name: name.into(),
+                    region: None,
+                }),
+                azure: None,
+                gcp: None,
+            },
+            mode,
+            identity: None,
+            triggers: None,
+            network: None,
+            supply_chain: None,
+            observability: None,
+            resync_interval: None,
+        };
+        let mut r = Row::new(name, &Posture::new("c", "ns", name, spec));
+        r.compliant = compliant;
+        r.error = error.then(|| ErrorView {
+            category: "unreachable",
+            message: "down".into(),
+        });
+        r
+    }
+
+    fn code(rows: Vec<Row>, fail_on: FailOn) -> u8 {
+        Report::new(rows, None, Default::default()).exit_code(fail_on)
+    }
+
+    #[test]
+    fn fail_on_chooses_which_drift_fails_and_errors_always_do() {
+        let audit_drift = || {
+            vec![
+                row("a", Mode::Audit, false, false),
+                row("e", Mode::Enforce, true, false),
+            ]
+        };
+        let enforce_drift = || {
+            vec![
+                row("a", Mode::Audit, true, false),
+                row("e", Mode::Enforce, false, false),
+            ]
+        };
+        let clean = || vec![row("a", Mode::Audit, true, false), row("e", Mode::Enforce, true, false)];
+        let error = || vec![row("a", Mode::Audit, true, true), row("e", Mode::Enforce, true, false)];
+        for (rows, drift, enforce, never) in [
+            (audit_drift as fn() -> Vec<Row>, 1, 0, 0),
+            (enforce_drift, 1, 1, 0),
+            (clean, 0, 0, 0),
+            (error, 2, 2, 2),
+        ] {
+            assert_eq!(
+                [
+                    code(rows(), FailOn::Drift),
+                    code(rows(), FailOn::EnforceDrift),
+                    code(rows(), FailOn::Never)
+                ],
+                [drift, enforce, never]
+            );
+        }
     }
 }

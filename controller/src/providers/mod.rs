@@ -213,6 +213,11 @@ pub enum ProviderError {
     /// could not prove it made.
     #[error("could not record a minted identity: {0}")]
     Unrecorded(String),
+    /// That zerofn is about to write (and so may set its ownership marker)
+    /// could not be recorded: nothing is written, so a deletion never skips
+    /// a marker it did not know about.
+    #[error("could not record that the ownership marker may be set: {0}")]
+    MarkUnrecorded(String),
 }
 
 impl ProviderError {
@@ -227,7 +232,7 @@ impl ProviderError {
             ProviderError::Timeout(_) => "timeout",
             ProviderError::Config(_) => "config",
             ProviderError::Cloud(_) => "cloud",
-            ProviderError::Unrecorded(_) => "unrecorded",
+            ProviderError::Unrecorded(_) | ProviderError::MarkUnrecorded(_) => "unrecorded",
         }
     }
 
@@ -244,6 +249,7 @@ impl ProviderError {
             ProviderError::Config(_) => "AccountMisconfigured",
             ProviderError::Cloud(_) => "CloudError",
             ProviderError::Unrecorded(_) => "MintUnrecorded",
+            ProviderError::MarkUnrecorded(_) => "MarkUnrecorded",
         }
     }
 }

@@ -10,8 +10,11 @@
 //!   Secrets accounts name, in the namespaces the chart grants. A periodic
 //!   sweep re-reads the Secrets in use and re-reconciles the postures whose
 //!   account's Secret changed (`secrets`).
+//! - Every account is probed on its own (`account_probe`), so one no
+//!   posture uses still gets a status.
 //! - Only the replica holding the Lease reconciles.
 
+pub mod account_probe;
 pub mod account_status;
 pub mod conflict;
 pub mod context;
@@ -339,6 +342,7 @@ async fn control(
             tracing::info!("caches synced");
         })
     };
+    let probes = tokio::spawn(account_probe::run(ctx.clone()));
     controller
         .run(posture::reconcile, posture::error_policy, ctx)
         .for_each(|res| async move {
@@ -349,6 +353,7 @@ async fn control(
         })
         .await;
     ready.abort();
+    probes.abort();
     // The controller stops on SIGTERM or on lost leadership; only the
     // latter is an error (the pod restarts and campaigns again).
     if lost_leadership.load(Ordering::Relaxed) {

@@ -13,6 +13,7 @@ use crate::api::{API_VERSION, FunctionPosture, FunctionPostureStatus, validate};
 use crate::engine;
 use crate::findings::Control;
 use crate::providers::{Blocked, MintIntent, MintedIdentity, Posture};
+use kube::api::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -21,6 +22,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Held while the posture's ownership marker may be in the cloud.
@@ -104,8 +106,14 @@ pub fn error_policy(obj: Arc<DeserializeGuard<FunctionPosture>>, err: &Error, ct
     if category == "throttled" {
         wait = wait.max(Duration::from_secs(60));
     }
+    wait = wait.mul_f64(0.8 + fastrand::f64() * 0.4);
+    // A deletion retries its release no later than when `--release-timeout`
+    // runs out, then gives up: the backoff alone could add minutes.
+    if obj.meta().deletion_timestamp.is_some() {
+        wait = wait.min(release_time_left(obj.meta(), ctx.settings.release_timeout) + Duration::from_millis(500));
+    }
     tracing::warn!(posture = ?obj.meta().name, error = %err, category, retry_in = ?wait, "reconcile failed");
-    Action::requeue(wait.mul_f64(0.8 + fastrand::f64() * 0.4))
+    Action::requeue(wait)
 }
 
 struct Reporter<'a> {
@@ -120,6 +128,9 @@ struct Reporter<'a> {
     /// Write-ahead records of identities about to be minted: merged into
     /// every status written, like `minted`.
     intents: std::sync::Mutex<Vec<MintIntent>>,
+    /// `status.ownershipMarked` was written in this reconcile: every later
+    /// status keeps it.
+    marked: AtomicBool,
 }
 
 impl engine::MintLog for Reporter<'_> {
@@ -129,6 +140,10 @@ impl engine::MintLog for Reporter<'_> {
 
     fn intend<'a>(&'a self, intent: &'a MintIntent) -> futures::future::BoxFuture<'a, Result<(), String>> {
         Box::pin(self.persist_intent(intent))
+    }
+
+    fn writing(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.persist_marked())
     }
 }
 
@@ -202,7 +217,23 @@ impl Reporter<'_> {
             .map_err(|e| e.to_string())
     }
 
+    /// `status.ownershipMarked: true`, durable before the first cloud write
+    /// (which may set the marker), so a deletion knows to release it.
+    async fn persist_marked(&self) -> Result<(), String> {
+        if self.marked.load(Ordering::Acquire) || self.previous().is_some_and(|s| s.ownership_marked) {
+            return Ok(());
+        }
+        let patch = serde_json::json!({ "status": { "ownershipMarked": true } });
+        self.api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.marked.store(true, Ordering::Release);
+        Ok(())
+    }
+
     async fn write(&self, mut status: FunctionPostureStatus) -> Result<(), Error> {
+        status.ownership_marked |= self.marked.load(Ordering::Acquire);
         {
             let held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
             engine::record_minted(&mut status.minted_identities, &held);
@@ -274,7 +305,10 @@ fn claimant(fp: &FunctionPosture) -> Claimant {
 }
 
 /// The account's Secret, when it names one: `(data, resourceVersion)`.
-async fn read_secret(ctx: &Context, account: &ResolvedAccount) -> Result<Option<(SecretData, String)>, SecretError> {
+pub(super) async fn read_secret(
+    ctx: &Context,
+    account: &ResolvedAccount,
+) -> Result<Option<(SecretData, String)>, SecretError> {
     let Some(name) = accounts::secret_name(&account.config) else {
         return Ok(None);
     };
@@ -302,6 +336,7 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         declared: posture.declared_controls(),
         minted: Default::default(),
         intents: Default::default(),
+        marked: AtomicBool::new(false),
     };
     let resync = jittered(
         fp.spec
@@ -466,9 +501,16 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
         declared: Vec::new(),
         minted: Default::default(),
         intents: Default::default(),
+        marked: AtomicBool::new(false),
     };
+    if !fp.status.as_ref().is_some_and(FunctionPostureStatus::may_hold_marker) {
+        // zerofn never wrote to the cloud for this posture: no marker.
+        tracing::debug!("no ownership marker to release");
+        return Ok(Action::await_change());
+    }
     let posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
     ctx.accounts_synced().await;
+    let left = release_time_left(&fp.metadata, ctx.settings.release_timeout);
     let released = async {
         let account = resolve_account(ctx, &ns, fp).map_err(|r| (r.reason, r.message))?;
         let secret = read_secret(ctx, &account)
@@ -483,8 +525,13 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
             .release(&posture)
             .await
             .map_err(|e| (e.reason(), e.to_string()))
-    }
-    .await;
+    };
+    // One attempt may not outlast the deletion's budget (a provider's own
+    // retries can take minutes).
+    let released = match tokio::time::timeout(left.max(Duration::from_secs(1)), released).await {
+        Ok(r) => r,
+        Err(_) => Err(("CloudTimeout", format!("no answer within {left:?}"))),
+    };
     match released {
         Ok(()) => {
             r.event(
@@ -497,13 +544,8 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
             Ok(Action::await_change())
         }
         Err((reason, message)) => {
-            let deleting_for = fp
-                .metadata
-                .deletion_timestamp
-                .as_ref()
-                .map(|t| jiff::Timestamp::now().duration_since(t.0).unsigned_abs())
-                .unwrap_or_default();
-            if deleting_for > ctx.settings.release_timeout {
+            if release_time_left(&fp.metadata, ctx.settings.release_timeout).is_zero() {
+                let deleting_for = deleting_for(&fp.metadata);
                 // Never block a deletion forever on an unreachable cloud.
                 r.event(
                     EventType::Warning,
@@ -519,6 +561,19 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
             }
         }
     }
+}
+
+/// How long the posture has been waiting to be deleted.
+fn deleting_for(meta: &ObjectMeta) -> Duration {
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| jiff::Timestamp::now().duration_since(t.0).unsigned_abs())
+        .unwrap_or_default()
+}
+
+/// What is left of `--release-timeout` for a posture being deleted.
+fn release_time_left(meta: &ObjectMeta, timeout: Duration) -> Duration {
+    timeout.saturating_sub(deleting_for(meta))
 }
 
 /// A posture that does not deserialize gets a status saying why, instead of
@@ -542,6 +597,26 @@ async fn report_invalid(invalid: &kube::core::error_boundary::InvalidObject, ctx
     });
     api.patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
         .await?;
+    let meta = &invalid.metadata;
+    let finalizers = meta.finalizers.clone().unwrap_or_default();
+    if meta.deletion_timestamp.is_none() || !finalizers.iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    // Being deleted, and its function cannot be read from it: the marker
+    // (if any) cannot be released. Wait out --release-timeout in case the
+    // object is fixed, then let it go rather than block the deletion.
+    let left = release_time_left(meta, ctx.settings.release_timeout);
+    if !left.is_zero() {
+        return Ok(Action::requeue(left + Duration::from_millis(500)));
+    }
+    tracing::warn!(posture = %format!("{ns}/{name}"), "deleting an object that does not deserialize: its ownership marker, if any, is left");
+    let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+    // The resourceVersion makes it conditional: a finalizer added since is
+    // never dropped.
+    let patch = serde_json::json!({
+        "metadata": { "resourceVersion": meta.resource_version, "finalizers": rest }
+    });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(Action::await_change())
 }
 

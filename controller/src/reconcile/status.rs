@@ -338,6 +338,27 @@ mod tests {
     }
 
     #[test]
+    fn ownership_marked_survives_every_later_status_and_old_statuses_count_as_marked() {
+        let p = plan(vec![]);
+        let s1 = observed(&p, "t1", None);
+        assert!(!s1.may_hold_marker(), "observed only: zerofn never wrote");
+        assert!(serde_json::to_value(&s1).unwrap().get("ownershipMarked").is_none());
+        let marked = FunctionPostureStatus {
+            ownership_marked: true,
+            ..s1.clone()
+        };
+        let s2 = observed(&p, "t2", Some(&marked));
+        assert!(s2.ownership_marked);
+        assert_eq!(serde_json::to_value(&s2).unwrap()["ownershipMarked"], true);
+        // Written before the field existed: a write or a mint shows it.
+        let old = FunctionPostureStatus {
+            last_enforced_time: Some("t0".into()),
+            ..s1.clone()
+        };
+        assert!(old.may_hold_marker());
+    }
+
+    #[test]
     fn conflicts_and_enforce_failures_are_not_synced() {
         let mut p = plan(vec![]);
         p.blocked = Some(Blocked::Conflict {

@@ -29,6 +29,7 @@ struct FakeCloud {
     findings: Mutex<Vec<Finding>>,
     applied: Mutex<Vec<String>>,
     released: Mutex<u32>,
+    probes: Mutex<u32>,
 }
 
 impl Provider for FakeCloud {
@@ -84,6 +85,14 @@ impl Provider for FakeCloud {
 
     fn intent(&self, _p: &Posture, _a: &Action) -> Option<MintIntent> {
         None
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        async move {
+            *self.probes.lock().unwrap() += 1;
+            Ok(())
+        }
+        .boxed()
     }
 }
 
@@ -225,7 +234,7 @@ fn fixture(accounts: Vec<ClusterCloudAccount>, postures: Vec<FunctionPosture>, c
             cluster_id: "test".into(),
             namespace: "zerofn-system".into(),
             resync: Duration::from_secs(300),
-            release_timeout: Duration::from_secs(300),
+            release_timeout: Duration::from_secs(60),
             secret_refresh: Duration::from_secs(60),
         },
     );
@@ -426,6 +435,14 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
     let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud);
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
+        // Before the first write: the marker may be set from now on.
+        let m = expect(&mut h, echo_status(&echo)).await;
+        assert_eq!(m.method, Method::PATCH);
+        assert_eq!(
+            m.uri,
+            "/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/orders/status?"
+        );
+        assert_eq!(m.body, json!({"status": {"ownershipMarked": true}}));
         let e = expect(&mut h, echo_event).await;
         assert_eq!(e.method, Method::POST);
         assert_eq!(e.uri, "/apis/events.k8s.io/v1/namespaces/shop/events?");
@@ -445,6 +462,7 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
             "status reports the re-observed state"
         );
         assert_eq!(status["lastEnforcedWrites"], 1);
+        assert_eq!(status["ownershipMarked"], true, "the full status keeps it");
         expect_account_status(&mut h).await;
         h
     })
@@ -554,12 +572,76 @@ async fn the_later_of_two_postures_for_one_function_is_a_conflict_and_writes_not
     );
 }
 
-#[tokio::test]
-async fn deletion_releases_ownership_then_removes_the_finalizer() {
-    let mut fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+fn deleted(mut fp: FunctionPosture, marked: bool) -> FunctionPosture {
     fp.meta_mut().deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         jiff::Timestamp::now(),
     ));
+    fp.status = Some(FunctionPostureStatus {
+        ownership_marked: marked,
+        ..Default::default()
+    });
+    fp
+}
+
+#[tokio::test]
+async fn deleting_a_posture_that_never_wrote_skips_the_cloud_and_removes_the_finalizer() {
+    let fp = deleted(
+        finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
+        false,
+    );
+    // No account: with a marker to release it would wait for one.
+    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let mut gone = fp.clone();
+    gone.meta_mut().finalizers = None;
+    let result = scenario(&f, fp, handle, |mut h| async move {
+        let s = expect(&mut h, |_| serde_json::to_value(gone).unwrap()).await;
+        assert_eq!(s.method, Method::PATCH);
+        assert_eq!(s.body[1]["op"], "remove", "{:#}", s.body);
+        h
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(*f.cloud.released.lock().unwrap(), 0);
+}
+
+/// A marker that cannot be released (here: the account is gone) holds the
+/// deletion only until `--release-timeout`, and the retry is scheduled
+/// within what is left of it, whatever the backoff says.
+#[tokio::test]
+async fn a_release_that_cannot_happen_is_retried_within_the_release_timeout() {
+    let fp = deleted(
+        finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
+        true,
+    );
+    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let result = scenario(&f, fp.clone(), handle, |mut h| async move {
+        let e = expect(&mut h, echo_event).await;
+        assert_eq!(e.body["reason"], "AccountNotFound");
+        h
+    })
+    .await;
+    let err = result.expect_err("the marker is still held");
+    // Many failures in: the backoff alone would wait minutes.
+    for _ in 0..8 {
+        f.ctx.count_failure(&fp.metadata.namespace, &fp.metadata.name);
+    }
+    let action = super::posture::error_policy(Arc::new(DeserializeGuard(Ok(fp))), &err, f.ctx.clone());
+    let d = format!("{action:?}");
+    let secs: f64 = d
+        .split("requeue_after: Some(")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{d}"));
+    assert!(secs <= 61.0, "--release-timeout is 60s, retry in {secs}s");
+}
+
+#[tokio::test]
+async fn deletion_releases_ownership_then_removes_the_finalizer() {
+    let fp = deleted(
+        finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
+        true,
+    );
     let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
     let mut gone = fp.clone();
     gone.meta_mut().finalizers = None;
@@ -657,4 +739,113 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
     .await;
     assert!(result.is_ok(), "{result:?}");
     assert!(f.cloud.applied.lock().unwrap().is_empty());
+}
+
+/// An account no posture uses still gets its status (cloud, the account
+/// reached, Ready), from a probe; once that status is written it is not
+/// probed again before the resync interval.
+#[tokio::test]
+async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
+    let (mut f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+    let verifier = tokio::spawn(async move {
+        let mut h = handle;
+        expect_account_status(&mut h).await;
+        h
+    });
+    let mut last = std::collections::HashMap::new();
+    tokio::time::timeout(Duration::from_secs(5), super::account_probe::sweep(&f.ctx, &mut last))
+        .await
+        .expect("the sweep finished");
+    let mut handle = verifier.await.expect("the account's status was written");
+    assert_eq!(*f.cloud.probes.lock().unwrap(), 1);
+
+    let mut reported = account();
+    reported.status = Some(CloudAccountStatus {
+        observed_generation: None,
+        conditions: vec![Condition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            observed_generation: None,
+            last_transition_time: "2026-01-01T00:00:00Z".into(),
+            reason: "Reachable".into(),
+            message: "credentials reach 123456789012".into(),
+        }],
+        cloud: Some("aws".into()),
+        account: Some("123456789012".into()),
+    });
+    f._cluster.apply_watcher_event(&watcher::Event::Apply(reported));
+    super::account_probe::sweep(&f.ctx, &mut last).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), handle.next_request())
+            .await
+            .is_err(),
+        "status written again"
+    );
+    assert_eq!(
+        *f.cloud.probes.lock().unwrap(),
+        1,
+        "probed again before the resync interval"
+    );
+}
+
+/// An object that does not deserialize names no function to release: its
+/// deletion waits out `--release-timeout` (it may be fixed meanwhile), then
+/// the finalizer goes, conditionally on the version read.
+#[tokio::test]
+async fn deleting_an_object_that_does_not_deserialize_ends_after_the_release_timeout() {
+    for (ago, removed) in [(1, false), (120, true)] {
+        let (f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+        let invalid = kube::core::error_boundary::InvalidObject {
+            error: "unknown variant `Fix`, expected `Enforce` or `Audit`".into(),
+            metadata: kube::api::ObjectMeta {
+                name: Some("broken".into()),
+                namespace: Some("shop".into()),
+                resource_version: Some("42".into()),
+                finalizers: Some(vec![FINALIZER.to_string(), "other/keep".into()]),
+                deletion_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    jiff::Timestamp::now() - jiff::SignedDuration::from_secs(ago),
+                )),
+                ..Default::default()
+            },
+        };
+        let verifier = tokio::spawn(async move {
+            let mut h = handle;
+            let broken = |s: &Seen| json!({"apiVersion": API_VERSION, "kind": "FunctionPosture", "metadata": {"name": "broken"}, "status": s.body["status"]});
+            let s = expect(&mut h, broken).await;
+            assert!(s.uri.contains("/functionpostures/broken/status?"), "{}", s.uri);
+            if removed {
+                let p = expect(
+                    &mut h,
+                    |_| json!({"apiVersion": API_VERSION, "kind": "FunctionPosture", "metadata": {"name": "broken"}}),
+                )
+                .await;
+                assert_eq!(p.method, Method::PATCH);
+                assert!(
+                    p.uri
+                        .starts_with("/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/broken?")
+                );
+                assert_eq!(
+                    p.body,
+                    json!({"metadata": {"resourceVersion": "42", "finalizers": ["other/keep"]}})
+                );
+            }
+            h
+        });
+        let result = reconcile(Arc::new(DeserializeGuard(Err(invalid))), f.ctx.clone()).await;
+        let mut h = verifier.await.expect("scenario held");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), h.next_request())
+                .await
+                .is_err(),
+            "no other request"
+        );
+        let action = result.expect("reconciled");
+        if !removed {
+            assert_ne!(
+                action,
+                kube::runtime::controller::Action::await_change(),
+                "retried when the timeout runs out"
+            );
+        }
+    }
 }

@@ -111,7 +111,8 @@ impl Intercept for CallCounter {
                 } else if status >= 500 {
                     Outcome::server_error
                 } else if status >= 400 {
-                    Outcome::client_error
+                    let code = resp.headers().get("x-amzn-errortype").unwrap_or_default();
+                    Outcome::refused(&op, status == 404 && is_not_found(code, body))
                 } else {
                     Outcome::ok
                 }
@@ -143,6 +144,16 @@ fn is_throttling_body(body: &[u8]) -> bool {
     ["Throttling", "TooManyRequests", "RequestLimitExceeded", "SlowDown"]
         .iter()
         .any(|c| text.contains(c))
+}
+
+/// Lambda (`ResourceNotFoundException`, in the `x-amzn-ErrorType` header)
+/// and IAM (`NoSuchEntity`, in the XML body) say "absent" with an error
+/// code; a 404 without one (a wrong endpoint) is not an answer.
+fn is_not_found(header_code: &str, body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(2048)]);
+    ["ResourceNotFoundException", "NoSuchEntity"]
+        .iter()
+        .any(|c| header_code.starts_with(c) || text.contains(c))
 }
 
 /// The region IAM and STS are called in, per partition.

@@ -306,7 +306,9 @@ impl Arm {
                     let outcome = match status {
                         429 => Outcome::throttled,
                         s if s >= 500 => Outcome::server_error,
-                        _ => Outcome::client_error,
+                        // A 404 without an ARM error code (a wrong
+                        // endpoint) is not an answer.
+                        s => Outcome::refused(op, s == 404 && !err.code.is_empty()),
                     };
                     self.record(op, outcome);
                     let transient = status == 429

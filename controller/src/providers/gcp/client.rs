@@ -113,8 +113,9 @@ pub fn code(e: &GaxError) -> Option<Code> {
     e.status().map(|s| s.code)
 }
 
-fn outcome(e: &GaxError) -> Outcome {
+fn outcome(op: &str, e: &GaxError) -> Outcome {
     match (code(e), e.http_status_code()) {
+        (Some(Code::NotFound), _) => Outcome::refused(op, true),
         (Some(Code::ResourceExhausted), _) | (_, Some(429)) => Outcome::throttled,
         (_, Some(s)) if s >= 500 => Outcome::server_error,
         (Some(Code::Unavailable | Code::Internal | Code::Unknown | Code::DeadlineExceeded), _) => Outcome::server_error,
@@ -164,7 +165,7 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
 impl Caller {
     pub fn record(&self, op: &str, result: Result<(), &GaxError>) {
         self.metrics
-            .cloud_call("gcp", op, result.map_or_else(outcome, |_| Outcome::ok));
+            .cloud_call("gcp", op, result.map_or_else(|e| outcome(op, e), |_| Outcome::ok));
     }
 
     /// One call, retried while it is transient. The error keeps the client's

@@ -1,0 +1,143 @@
+//! Every CloudAccount and ClusterCloudAccount gets a status (cloud, the
+//! account its credentials reach, Ready), whether or not a posture uses it:
+//! an admin sees a broken account before the first posture names it.
+//!
+//! Each account is probed through its circuit (one cheap identity call,
+//! `Provider::probe`) at once when it is new or its spec changed, and again
+//! every resync interval. The status is written only when it changes.
+
+use super::account_status::{self, Reach};
+use super::context::Context;
+use crate::accounts::{self, ResolvedAccount};
+use crate::api::{AccountConfig, AccountKind, CloudAccountStatus};
+use crate::providers::ProviderError;
+use futures::StreamExt;
+use kube::ResourceExt;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How often the sweep looks for accounts that are due.
+const TICK: Duration = Duration::from_secs(2);
+/// One probe's deadline (the clouds' own timeouts are per attempt).
+const PROBE_DEADLINE: Duration = Duration::from_secs(30);
+/// Accounts probed at once.
+const CONCURRENCY: usize = 8;
+
+/// One account as the sweep sees it.
+struct Known {
+    key: String,
+    kind: AccountKind,
+    namespace: Option<String>,
+    name: String,
+    config: Option<AccountConfig>,
+    /// Its status was written for its current spec.
+    observed: bool,
+}
+
+fn observed(status: Option<&CloudAccountStatus>, generation: Option<i64>) -> bool {
+    status.is_some_and(|s| s.observed_generation == generation && !s.conditions.is_empty())
+}
+
+fn known(ctx: &Context) -> Vec<Known> {
+    let namespaced = ctx.accounts.state().into_iter().map(|a| {
+        let ns = a.namespace().unwrap_or_default();
+        Known {
+            key: format!("CloudAccount/{ns}/{}", a.name_any()),
+            kind: AccountKind::CloudAccount,
+            namespace: Some(ns),
+            name: a.name_any(),
+            config: a.spec.config(),
+            observed: observed(a.status.as_ref(), a.metadata.generation),
+        }
+    });
+    let cluster = ctx.cluster_accounts.state().into_iter().map(|a| Known {
+        key: format!("ClusterCloudAccount/{}", a.name_any()),
+        kind: AccountKind::ClusterCloudAccount,
+        namespace: None,
+        name: a.name_any(),
+        config: a.spec.config(),
+        observed: observed(a.status.as_ref(), a.metadata.generation),
+    });
+    namespaced.chain(cluster).collect()
+}
+
+/// Probe every account that is due, forever (the task is dropped with the
+/// controller, so only the leader probes).
+pub async fn run(ctx: std::sync::Arc<Context>) {
+    ctx.accounts_synced().await;
+    let mut last: HashMap<String, Instant> = HashMap::new();
+    loop {
+        sweep(&ctx, &mut last).await;
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// One pass: probe the accounts without a status for their spec, and those
+/// not probed for a resync interval.
+pub async fn sweep(ctx: &Context, last: &mut HashMap<String, Instant>) {
+    let every = ctx.settings.resync;
+    let all = known(ctx);
+    last.retain(|k, _| all.iter().any(|a| &a.key == k));
+    let due: Vec<Known> = all
+        .into_iter()
+        .filter(|a| !a.observed || last.get(&a.key).is_none_or(|t| t.elapsed() >= every))
+        .collect();
+    for a in &due {
+        last.insert(a.key.clone(), Instant::now());
+    }
+    futures::stream::iter(due)
+        .for_each_concurrent(CONCURRENCY, |a| probe(ctx, a))
+        .await;
+}
+
+async fn probe(ctx: &Context, a: Known) {
+    let secret_namespace = a.namespace.clone().unwrap_or_else(|| ctx.settings.namespace.clone());
+    let Some(config) = a.config else {
+        // Nothing to write the status against: the cloud is unknown. The
+        // CRD's rules refuse such an object; one stored before them is
+        // reported by the postures that name it.
+        tracing::debug!(account = %a.key, "no cloud set; not probed");
+        return;
+    };
+    let account = ResolvedAccount {
+        key: a.key,
+        kind: a.kind,
+        namespace: a.namespace,
+        name: a.name,
+        config,
+        secret_namespace,
+    };
+    if let Err(refusal) = accounts::permit(&account.key, account.kind, &account.config) {
+        account_status::report(ctx, &account, Reach::Refused(&refusal)).await;
+        return;
+    }
+    let secret = match super::posture::read_secret(ctx, &account).await {
+        Ok(s) => s,
+        Err(e) => {
+            account_status::report(ctx, &account, Reach::SecretUnusable(&e)).await;
+            return;
+        }
+    };
+    let provider = match ctx
+        .providers
+        .get(&account, secret.as_ref().map(|(d, v)| (d, v.as_str())))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            account_status::report(ctx, &account, Reach::Failed(&e)).await;
+            return;
+        }
+    };
+    let answered = match tokio::time::timeout(PROBE_DEADLINE, provider.probe()).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::Timeout(format!(
+            "{} did not answer within {PROBE_DEADLINE:?}",
+            account.key
+        ))),
+    };
+    match answered {
+        Ok(()) => account_status::report(ctx, &account, Reach::Reached(provider.reached())).await,
+        Err(e) => account_status::report(ctx, &account, Reach::Failed(&e)).await,
+    }
+}
