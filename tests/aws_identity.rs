@@ -367,3 +367,60 @@ async fn a_role_tagged_as_zerofns_is_not_adopted() {
         "not switched to the squatter's role"
     );
 }
+
+async fn managed_policy(aws: &Aws, name: &str, doc: &str) -> String {
+    let out = aws
+        .iam
+        .create_policy()
+        .policy_name(name)
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
+    out.policy().unwrap().arn().unwrap().to_string()
+}
+
+async fn attach(aws: &Aws, role: &str, policy_arn: &str) {
+    aws.iam
+        .attach_role_policy()
+        .role_name(role)
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn holds_deny_of(state: &RoleState, action: &str) -> bool {
+    state.inline.values().any(|d| {
+        d.statements
+            .iter()
+            .any(|s| s.effect == zerofn::api::Effect::Deny && s.actions.contains(action))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_policy_holding_a_deny_stays_attached_and_its_deny_moves_with_the_function() {
+    let w = world("mdeny").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    let guardrail = managed_policy(&w.aws, &format!("{}guardrail", w.prefix), GUARDRAIL).await;
+    attach(&w.aws, &role, &guardrail).await;
+    attach(&w.aws, &role, "arn:aws:iam::aws:policy/AdministratorAccess").await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("mdeny", &f, true, false)];
+
+    bystander_is_untouched(&w, &role, &[], &postures, "not minted by zerofn").await;
+    assert!(role_state(&w.aws, &role).await.attached.contains(&guardrail));
+    let minted = function_role(&w.aws, &f).await;
+    assert!(minted.contains(":role/zerofn/zerofn-"), "{minted}");
+    let state = role_state(&w.aws, minted.rsplit('/').next().unwrap()).await;
+    assert!(
+        holds_deny_of(&state, "dynamodb:DeleteTable"),
+        "the managed guardrail's Deny moved with the function: {state:?}"
+    );
+    assert!(state.attached.is_empty(), "{state:?}");
+    let again = w.run(&["enforce", "--once"], &[], &postures).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+}

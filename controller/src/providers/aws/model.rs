@@ -108,10 +108,21 @@ pub struct ObservedRole {
     pub inline_policies: BTreeMap<String, PolicyDocument>,
     /// Attached managed policy ARNs.
     pub attached_policies: BTreeSet<String>,
+    /// The default-version document of each attached managed policy, by
+    /// ARN, as far as it could be read. One missing from the map was not
+    /// read: like an unreadable one, it may hold a Deny.
+    pub managed_documents: BTreeMap<String, ManagedDocument>,
     pub permissions_boundary: Option<String>,
     pub tags: BTreeMap<String, String>,
     /// Principals the trust policy lets assume the role.
     pub trust: PolicyDocument,
+}
+
+/// A managed policy's default-version document, or why it could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ManagedDocument {
+    Read(PolicyDocument),
+    Unreadable(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

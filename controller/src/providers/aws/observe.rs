@@ -7,7 +7,10 @@
 //! needs it: GetPolicy, ListFunctionUrlConfigs, ListAliases and
 //! ListVersionsByFunction (triggers; then GetPolicy per alias and published
 //! version, none when there are none), ListTags (Enforce mode, for
-//! ownership), GetFunctionCodeSigningConfig (code signing).
+//! ownership), GetFunctionCodeSigningConfig (code signing), and GetPolicy
+//! and GetPolicyVersion per managed policy attached to the role (declared
+//! permissions; cached per account, so a policy many roles hold is read
+//! once).
 
 use super::client::{Clients, map_err};
 use super::model::*;
@@ -67,6 +70,10 @@ pub struct Inventory {
     /// Code signing config ARN → when read, and its
     /// UntrustedArtifactOnDeployment (None: no such config).
     pub signing_policies: std::sync::Mutex<HashMap<String, (Instant, Option<String>)>>,
+    /// Managed policy ARN → when read, and its default-version document.
+    /// A document is read only for a role whose policies zerofn may change
+    /// or replace, and once per account and TTL however many roles hold it.
+    pub managed_documents: std::sync::Mutex<HashMap<String, (Instant, ManagedDocument)>>,
 }
 
 impl Inventory {
@@ -76,6 +83,7 @@ impl Inventory {
         self.mappings.invalidate();
         self.role_uses.invalidate();
         self.signing_policies.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.managed_documents.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -161,6 +169,7 @@ pub async fn load_roles(clients: &Clients) -> Result<RoleIndex, ProviderError> {
                     .map(|ip| ip.arn().to_string())
                     .collect(),
                 inline_policies: inline,
+                managed_documents: BTreeMap::new(),
                 attached_policies: r
                     .attached_managed_policies()
                     .iter()
@@ -316,6 +325,20 @@ impl Observer<'_> {
                 .get(&dedicated)
                 .and_then(|arn| roles.by_arn.get(arn))
                 .cloned();
+            // Only a declared policy makes zerofn detach, or carry, anything.
+            if spec
+                .identity
+                .as_ref()
+                .and_then(|i| i.aws.as_ref())
+                .is_some_and(|a| a.permissions.is_some())
+            {
+                for role in [o.role.as_mut(), o.dedicated_role.as_mut()].into_iter().flatten() {
+                    for arn in role.attached_policies.clone() {
+                        let doc = self.managed_document(&arn).await;
+                        role.managed_documents.insert(arn, doc);
+                    }
+                }
+            }
         }
         let lambda = self.clients.lambda(region)?;
         if spec.triggers.is_some() {
@@ -365,6 +388,66 @@ impl Observer<'_> {
             // unproved, and the finding says so.
             regions_enabled: None,
         })
+    }
+
+    /// The default-version document of a managed policy (GetPolicy, then
+    /// GetPolicyVersion), cached per account for the TTL. A read that fails
+    /// for any reason is kept as `Unreadable` with the reason: the planner
+    /// then treats the policy as possibly holding a Deny.
+    async fn managed_document(&self, arn: &str) -> ManagedDocument {
+        let cached = self
+            .inventory
+            .managed_documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(arn)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, d)| d.clone());
+        if let Some(doc) = cached {
+            return doc;
+        }
+        let doc = match self.read_managed_document(arn).await {
+            Ok(doc) => ManagedDocument::Read(doc),
+            Err(e) => ManagedDocument::Unreadable(e.to_string()),
+        };
+        self.inventory
+            .managed_documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(arn.to_string(), (Instant::now(), doc.clone()));
+        doc
+    }
+
+    async fn read_managed_document(&self, arn: &str) -> Result<PolicyDocument, ProviderError> {
+        self.pacer.ready().await;
+        let policy = self
+            .clients
+            .iam
+            .get_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| map_err("GetPolicy", arn, e))?;
+        let version = policy
+            .policy()
+            .and_then(|p| p.default_version_id())
+            .ok_or_else(|| ProviderError::Cloud(format!("GetPolicy {arn}: no DefaultVersionId")))?;
+        self.pacer.ready().await;
+        let out = self
+            .clients
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| map_err("GetPolicyVersion", arn, e))?;
+        let text = out
+            .policy_version()
+            .and_then(|v| v.document())
+            .ok_or_else(|| ProviderError::Cloud(format!("GetPolicyVersion {arn} {version}: no Document")))?;
+        PolicyDocument::parse(text)
+            .map_err(|e| ProviderError::Cloud(format!("managed policy {arn} version {version}: {e}")))
     }
 
     async fn read_function(&self, region: &str, name: &str) -> Result<FunctionSummary, ProviderError> {

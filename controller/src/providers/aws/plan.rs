@@ -14,7 +14,7 @@
 //! - a layer is never stripped.
 
 use super::action::{AwsAction, LoggingUpdate, VpcUpdate};
-use super::model::{FunctionUrl, ObservedFunction, ObservedRole};
+use super::model::{FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole};
 use super::names;
 use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, ResourceStatement, Statement, Verdict, judge};
 use crate::api::{
@@ -414,6 +414,46 @@ fn inline_denies(role: &ObservedRole) -> impl Iterator<Item = &Statement> {
     role.inline_policies.values().flat_map(denies)
 }
 
+/// The Deny statements of every managed policy attached to a role, or the
+/// policies whose documents are not known (they may hold a Deny).
+fn managed_denies(role: &ObservedRole) -> Result<Vec<&Statement>, String> {
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    for arn in &role.attached_policies {
+        match role.managed_documents.get(arn) {
+            Some(ManagedDocument::Read(doc)) => found.extend(denies(doc)),
+            Some(ManagedDocument::Unreadable(why)) => unknown.push(format!("{arn} ({why})")),
+            None => unknown.push(format!("{arn} (not read)")),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(found)
+    } else {
+        Err(unknown.join(", "))
+    }
+}
+
+/// A managed policy read to hold Deny statements only: like such an inline
+/// policy, it only narrows, so it stays and is not drift.
+fn managed_guardrail(role: &ObservedRole, arn: &str) -> bool {
+    matches!(role.managed_documents.get(arn),
+        Some(ManagedDocument::Read(doc)) if !doc.statements.iter().any(|s| s.effect == Effect::Allow))
+}
+
+/// Why detaching managed policy `arn` from `role` could drop a Deny, if it
+/// could. A managed policy cannot be rewritten (other roles may hold it), so
+/// one that holds a Deny, or whose document is unknown, stays attached.
+fn detach_risk(role: &ObservedRole, arn: &str) -> Option<String> {
+    match role.managed_documents.get(arn) {
+        Some(ManagedDocument::Read(doc)) if !holds_deny(doc) => None,
+        Some(ManagedDocument::Read(_)) => Some("it holds Deny statements, which detaching would drop".into()),
+        Some(ManagedDocument::Unreadable(why)) => {
+            Some(format!("its document could not be read ({why}), so it may hold a Deny"))
+        }
+        None => Some("its document was not read, so it may hold a Deny".into()),
+    }
+}
+
 // ------------------------------------------------------------------ identity: the plan
 
 fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Builder) {
@@ -531,8 +571,11 @@ fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &Observ
 
     if let Some(target) = &switch_to {
         // Narrowing is allowed, widening is not: the minted role keeps every
-        // Deny and the boundary that limited the function on the old role.
-        let carried = with_denies(&desired_on(&desired, target), inline_denies(current));
+        // Deny and the boundary that limited the function on the old role,
+        // those of its managed policies included (`mint_target` refuses a
+        // role whose managed policies could not all be read).
+        let old_denies = inline_denies(current).chain(managed_denies(current).unwrap_or_default());
+        let carried = with_denies(&desired_on(&desired, target), old_denies);
         converge(target, &carried, carried_boundary(&aws, o).as_deref(), &allow, b);
     } else if standing.editable() {
         converge(
@@ -569,10 +612,16 @@ fn mint_target(
     if aws.permissions.is_none() {
         return Err("a minted role holds exactly identity.aws.permissions, which are not declared".into());
     }
-    if o.role.is_none() {
+    let Some(current) = &o.role else {
         return Err(format!(
             "role {} cannot be read, so the Deny statements and boundary that limit the function could not be carried to a new role",
             o.role_arn
+        ));
+    };
+    if let Err(unknown) = managed_denies(current) {
+        return Err(format!(
+            "the documents of managed policies {unknown} of role {} could not be read, so the Deny statements they may hold could not be carried to a new role",
+            current.name
         ));
     }
     match &o.dedicated_role {
@@ -592,6 +641,11 @@ fn mint_target(
             ))
         }
         Some(r) => match role_bystanders(r) {
+            // A managed policy that stays attached would give the function
+            // its Allow statements on the new role.
+            _ if let Some((arn, why)) = kept_managed(r, aws) => Err(format!(
+                "zerofn minted {name}, but managed policy {arn} is attached to it and is not allowlisted, and it cannot be detached: {why}"
+            )),
             others if others.is_empty() => Ok(Some(r.clone())),
             others => Err(format!(
                 "zerofn minted {name} (RoleId {}), but {}",
@@ -600,6 +654,15 @@ fn mint_target(
             )),
         },
     }
+}
+
+/// An attached, not allowlisted managed policy of `role` that allows
+/// something and cannot be detached, and why.
+fn kept_managed(role: &ObservedRole, aws: &AwsIdentity) -> Option<(String, String)> {
+    role.attached_policies
+        .iter()
+        .filter(|a| !aws.managed_policies.contains(*a) && !managed_guardrail(role, a))
+        .find_map(|a| detach_risk(role, a).map(|why| (a.clone(), why)))
 }
 
 /// The boundary a minted role must carry: the declared one, or the one that
@@ -713,19 +776,29 @@ fn role_drift(
             in_place: true,
         });
     }
-    for arn in current.attached_policies.iter().filter(|a| !allow.contains(*a)) {
+    for arn in current
+        .attached_policies
+        .iter()
+        .filter(|a| !allow.contains(*a) && !managed_guardrail(current, a))
+    {
         let admin = ADMIN_POLICIES.iter().any(|n| arn.ends_with(&format!(":policy/{n}")));
+        let risk = detach_risk(current, arn);
         out.push(Drift {
             check: "aws.identity.unlistedManagedPolicy",
             field: format!("Role.AttachedManagedPolicies[{arn}]"),
             observed: arn.clone(),
-            desired: "detached (not in identity.aws.managedPolicies)".into(),
+            desired: "not attached (not in identity.aws.managedPolicies)".into(),
             severity: if admin { Severity::Critical } else { Severity::High },
             message: format!(
-                "managed policy {arn} is attached to {} but not allowlisted",
-                current.name
+                "managed policy {arn} is attached to {} but not allowlisted{}",
+                current.name,
+                risk.as_deref()
+                    .map(|why| format!(
+                        "; it is never detached from this role: {why} (a minted role carries its Deny statements)"
+                    ))
+                    .unwrap_or_default()
             ),
-            in_place: true,
+            in_place: risk.is_none(),
         });
     }
     if let Some(boundary) = &aws.permissions_boundary
@@ -753,7 +826,8 @@ fn role_drift(
 
 /// Bring `target` to the declared state: zerofn's inline policy, the
 /// boundary (only where none is set), no undeclared Allow statements, no
-/// managed policy outside the allowlist. Every Deny statement stays.
+/// managed policy outside the allowlist unless it may hold a Deny. Every
+/// Deny statement stays.
 fn converge(
     target: &ObservedRole,
     desired: &PolicyDocument,
@@ -799,7 +873,11 @@ fn converge(
             });
         }
     }
-    for arn in target.attached_policies.iter().filter(|a| !allow.contains(*a)) {
+    for arn in target
+        .attached_policies
+        .iter()
+        .filter(|a| !allow.contains(*a) && detach_risk(target, a).is_none())
+    {
         b.role_cleanup.push(AwsAction::DetachRolePolicy {
             role_name: target.name.clone(),
             policy_arn: arn.clone(),
