@@ -334,14 +334,7 @@ async fn a_role_used_in_another_region_or_by_a_version_is_not_edited() {
     bystander_is_untouched(&w, &role, &["us-east-1"], &postures, &g_arn).await;
     bystander_is_untouched(&w, &role, &["us-east-1"], &postures, &format!("function:{f}:{version}")).await;
     // Without us-east-1 in scope the other region is unseen: still not edited.
-    bystander_is_untouched(
-        &w,
-        &role,
-        &[],
-        &postures,
-        "regions enabled for the account could not be listed",
-    )
-    .await;
+    bystander_is_untouched(&w, &role, &[], &postures, "are not scanned").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,4 +416,68 @@ async fn a_managed_policy_holding_a_deny_stays_attached_and_its_deny_moves_with_
     let again = w.run(&["enforce", "--once"], &[], &postures).await;
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+}
+
+const MIXED: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Sid":"NoDeletes","Effect":"Deny","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#;
+const S3_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+
+/// The regions the stand-in reports enabled, read by the test itself
+/// (DescribeRegions; `not-opted-in` ones are not enabled).
+fn enabled_regions(aws: &Aws) -> Vec<String> {
+    let xml = aws
+        .query("ec2", &[("Action", "DescribeRegions"), ("Version", "2016-11-15")])
+        .unwrap();
+    xml.split("<item>")
+        .skip(1)
+        .filter(|item| !item.contains("<optInStatus>not-opted-in</optInStatus>"))
+        .filter_map(|item| {
+            let name = item.split("<regionName>").nth(1)?.split("</regionName>").next()?;
+            Some(name.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_role_is_edited_in_place_only_when_every_enabled_region_is_scanned() {
+    let w = world("exclusive").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let mixed = managed_policy(&w.aws, &format!("{}mixed", w.prefix), MIXED).await;
+    let broad = managed_policy(&w.aws, &format!("{}broad", w.prefix), S3_ALL).await;
+    attach(&w.aws, &role, &mixed).await;
+    attach(&w.aws, &role, &broad).await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("exclusive", &f, false, true)];
+    let enabled = enabled_regions(&w.aws);
+    let others: Vec<&str> = enabled.iter().map(String::as_str).filter(|r| *r != REGION).collect();
+    assert!(others.len() > 1, "{enabled:?}");
+
+    // One enabled region left out: exclusivity is not proved, nothing written.
+    let reason = format!("enabled region(s) {} are not scanned", others[0]);
+    bystander_is_untouched(&w, &role, &others[1..], &postures, &reason).await;
+
+    // Every enabled region scanned: case (c), fixed in place.
+    let plan = w.run(&["plan"], &others, &postures).await.json();
+    assert!(!role_writes(&plan, "actions", &role).is_empty(), "{plan:#}");
+    assert!(messages(&plan).contains("opted in, exclusive"), "{}", messages(&plan));
+    let enforce = w.run(&["enforce", "--once"], &others, &postures).await;
+    assert!(enforce.code != 2, "{}{}", enforce.stdout, enforce.stderr);
+    let state = role_state(&w.aws, &role).await;
+    assert!(!state.inline.contains_key("legacy"), "{state:?}");
+    assert!(state.inline.contains_key(names::INLINE_POLICY_NAME), "{state:?}");
+    assert!(!state.attached.contains(&broad), "{state:?}");
+    assert!(
+        state.attached.contains(&mixed),
+        "the managed policy holding a Deny stays attached: {state:?}"
+    );
+    assert_eq!(function_role(&w.aws, &f).await, arn);
+    let again = w.run(&["enforce", "--once"], &others, &postures).await;
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+    assert!(
+        messages(&again.json()).contains("holds Deny statements"),
+        "{}",
+        messages(&again.json())
+    );
 }

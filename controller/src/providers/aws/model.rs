@@ -84,15 +84,15 @@ pub struct Logging {
 
 /// Every Lambda function version of the account that runs as one role, and
 /// how much of the account that covers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleUsers {
     /// Function and version ARNs (qualified) other than the function's own
     /// `$LATEST` that run as the role.
     pub others: Vec<String>,
     /// Regions whose functions were listed.
     pub regions_scanned: std::collections::BTreeSet<String>,
-    /// Regions enabled for the account; None when they could not be listed.
-    pub regions_enabled: Option<std::collections::BTreeSet<String>>,
+    /// Regions enabled for the account, or why they could not be listed.
+    pub regions_enabled: Result<std::collections::BTreeSet<String>, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

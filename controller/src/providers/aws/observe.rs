@@ -1,8 +1,9 @@
 //! Reading one function's state from AWS.
 //!
 //! Account-wide reads (ListFunctions in every region in scope,
-//! GetAccountAuthorizationDetails, ListEventSourceMappings) are cached per
-//! account and shared by every posture. Only what has no account-wide form is
+//! GetAccountAuthorizationDetails, ListEventSourceMappings; for postures that
+//! opt in to editing a role in place, ListFunctions with every version and
+//! DescribeRegions) are cached per account and shared by every posture. Only what has no account-wide form is
 //! read per function, and only when the posture declares the control that
 //! needs it: GetPolicy, ListFunctionUrlConfigs, ListAliases and
 //! ListVersionsByFunction (triggers; then GetPolicy per alias and published
@@ -56,6 +57,11 @@ pub struct RoleUseIndex {
     regions: std::collections::BTreeSet<String>,
 }
 
+/// The regions enabled for the account, or why they could not be listed
+/// (then exclusivity across regions is not proved, and findings say why).
+#[derive(Debug)]
+pub struct EnabledRegions(pub Result<std::collections::BTreeSet<String>, String>);
+
 /// Event source mappings by function ARN (unqualified).
 #[derive(Default, Debug)]
 pub struct MappingIndex(HashMap<String, Vec<EventSourceMapping>>);
@@ -67,6 +73,8 @@ pub struct Inventory {
     pub mappings: Cached<MappingIndex>,
     /// Read only for postures that opt in to editing a role in place.
     pub role_uses: Cached<RoleUseIndex>,
+    /// Read only for postures that opt in to editing a role in place.
+    pub regions_enabled: Cached<EnabledRegions>,
     /// Code signing config ARN → when read, and its
     /// UntrustedArtifactOnDeployment (None: no such config).
     pub signing_policies: std::sync::Mutex<HashMap<String, (Instant, Option<String>)>>,
@@ -82,6 +90,7 @@ impl Inventory {
         self.roles.invalidate();
         self.mappings.invalidate();
         self.role_uses.invalidate();
+        self.regions_enabled.invalidate();
         self.signing_policies.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.managed_documents.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -220,6 +229,23 @@ pub async fn load_role_uses(clients: &Clients) -> Result<RoleUseIndex, ProviderE
         }
     }
     Ok(idx)
+}
+
+/// EC2 DescribeRegions without `AllRegions`: the regions enabled for the
+/// account. A region whose `OptInStatus` is `not-opted-in` is left out in
+/// case a stand-in lists it anyway. Any failure (denied, timed out) is kept
+/// as the reason, never an error: it only leaves exclusivity unproved.
+pub async fn load_enabled_regions(clients: &Clients) -> Result<EnabledRegions, ProviderError> {
+    let out = match clients.ec2.describe_regions().send().await {
+        Ok(out) => out,
+        Err(e) => return Ok(EnabledRegions(Err(map_err("DescribeRegions", "", e).to_string()))),
+    };
+    Ok(EnabledRegions(Ok(out
+        .regions()
+        .iter()
+        .filter(|r| r.opt_in_status() != Some("not-opted-in"))
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .collect())))
 }
 
 pub async fn load_mappings(clients: &Clients) -> Result<MappingIndex, ProviderError> {
@@ -375,6 +401,11 @@ impl Observer<'_> {
             .role_uses
             .get_or_load(self.ttl, || load_role_uses(self.clients))
             .await?;
+        let enabled = self
+            .inventory
+            .regions_enabled
+            .get_or_load(self.ttl, || load_enabled_regions(self.clients))
+            .await?;
         let own = [fn_arn.to_string(), format!("{fn_arn}:$LATEST")];
         Ok(RoleUsers {
             others: uses
@@ -383,10 +414,7 @@ impl Observer<'_> {
                 .map(|v| v.iter().filter(|a| !own.contains(a)).cloned().collect())
                 .unwrap_or_default(),
             regions_scanned: uses.regions.clone(),
-            // The provider has no EC2 or Account client to list the
-            // account's enabled regions: exclusivity across regions stays
-            // unproved, and the finding says so.
-            regions_enabled: None,
+            regions_enabled: enabled.0.clone(),
         })
     }
 

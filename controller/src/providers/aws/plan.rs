@@ -301,8 +301,10 @@ fn usage_gaps(o: &ObservedFunction) -> Vec<String> {
         v.push(format!("{} run(s) as it", others.join(", ")));
     }
     match &u.regions_enabled {
-        None => v.push("the regions enabled for the account could not be listed, so functions there are unseen".into()),
-        Some(enabled) => {
+        Err(why) => v.push(format!(
+            "the regions enabled for the account could not be listed ({why}), so functions there are unseen"
+        )),
+        Ok(enabled) => {
             let unseen: Vec<&str> = enabled.difference(&u.regions_scanned).map(String::as_str).collect();
             if !unseen.is_empty() {
                 v.push(format!(
@@ -360,7 +362,7 @@ pub fn standing(p: &Posture, id: &IdentityControl, o: &ObservedFunction) -> Stan
             regions: o
                 .role_users
                 .as_ref()
-                .and_then(|u| u.regions_enabled.as_ref())
+                .and_then(|u| u.regions_enabled.as_ref().ok())
                 .map_or(0, |r| r.len()),
         }
     } else {

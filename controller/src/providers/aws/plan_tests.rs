@@ -1051,7 +1051,7 @@ fn exclusive_usage() -> RoleUsers {
     RoleUsers {
         others: vec![],
         regions_scanned: ["eu-west-1".to_string()].into(),
-        regions_enabled: Some(["eu-west-1".to_string()].into()),
+        regions_enabled: Ok(["eu-west-1".to_string()].into()),
     }
 }
 
@@ -1172,7 +1172,7 @@ fn opt_in_edits_in_place_only_with_proof_of_exclusivity() {
         }),
         ("an enabled region is not scanned", |o| {
             o.role_users.as_mut().unwrap().regions_enabled =
-                Some(["eu-west-1".to_string(), "ap-south-1".to_string()].into())
+                Ok(["eu-west-1".to_string(), "ap-south-1".to_string()].into())
         }),
     ];
     for (what, spoil) in cases {
@@ -1195,7 +1195,7 @@ fn opt_in_edits_in_place_only_with_proof_of_exclusivity() {
     // Regions that cannot be listed are a reason, said in the finding.
     let mut o = with_admin_policy(compliant());
     o.role_users = Some(RoleUsers {
-        regions_enabled: None,
+        regions_enabled: Err("DescribeRegions: AccessDenied".into()),
         ..exclusive_usage()
     });
     let p = run(opted_in(), &o);
@@ -1796,7 +1796,7 @@ fn may_change(p: &Posture, r: &ObservedRole, o: &ObservedFunction) -> bool {
             u.others.is_empty()
                 && u.regions_enabled
                     .as_ref()
-                    .is_some_and(|e| e.is_subset(&u.regions_scanned))
+                    .is_ok_and(|e| e.is_subset(&u.regions_scanned))
         });
     minted || exclusive
 }
@@ -1958,7 +1958,7 @@ fn random_identity_case(r: &mut Rng) -> (Posture, ObservedFunction) {
             ..exclusive_usage()
         }),
         Some(RoleUsers {
-            regions_enabled: None,
+            regions_enabled: Err("DescribeRegions: AccessDenied".into()),
             ..exclusive_usage()
         }),
     ]);
