@@ -481,3 +481,54 @@ async fn an_exclusive_role_is_edited_in_place_only_when_every_enabled_region_is_
         messages(&again.json())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_proves_a_role_it_minted_in_an_earlier_run_only_with_its_state_file() {
+    let w = world("state").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("state", &f, true, false)];
+    let state = w.dir.path().join("state.json");
+    let with_state = |cmd: &[&'static str]| {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        v.extend(["--state".to_string(), state.to_str().unwrap().to_string()]);
+        v
+    };
+    let args = with_state(&["enforce", "--once"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = w.run(&args, &[], &postures).await;
+    assert!(first.code != 2, "{}{}", first.stdout, first.stderr);
+    let minted = function_role(&w.aws, &f).await;
+    let minted_name = minted.rsplit('/').next().unwrap().to_string();
+    assert!(minted.contains(":role/zerofn/zerofn-"), "{minted}");
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let role_id = role_state(&w.aws, &minted_name).await.role_id;
+    assert_eq!(
+        recorded["postures"]["default/shop/state"][0]["uniqueId"], role_id,
+        "{recorded:#}"
+    );
+
+    // Someone widens the minted role behind zerofn's back.
+    put_inline(&w.aws, &minted_name, "extra", ADMIN).await;
+    // Without the state file the run cannot prove zerofn minted it: it
+    // writes nothing to it and says how to give the proof.
+    let plan = w.run(&["plan"], &[], &postures).await.json();
+    assert!(role_writes(&plan, "actions", &minted_name).is_empty(), "{plan:#}");
+    assert!(messages(&plan).contains("--state FILE"), "{}", messages(&plan));
+    // With it the role is zerofn's own (case a) and is fixed in place.
+    let args = with_state(&["enforce", "--once"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let fixed = w.run(&args, &[], &postures).await;
+    assert!(
+        !role_writes(&fixed.json(), "applied", &minted_name).is_empty(),
+        "{}",
+        fixed.stdout
+    );
+    assert!(!role_state(&w.aws, &minted_name).await.inline.contains_key("extra"));
+    assert_eq!(function_role(&w.aws, &f).await, minted, "no second mint");
+    let again = w.run(&args, &[], &postures).await;
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+}

@@ -232,6 +232,9 @@ impl Standing {
     }
 }
 
+/// Said of a role that carries the name zerofn mints but no record.
+const NO_RECORD_HINT: &str = "if zerofn minted it in an earlier run, that run's record is missing: the controller keeps records in the posture's status, the CLI only with --state FILE";
+
 /// The role's RoleId is one zerofn recorded when it created a role for this
 /// posture. A name or a tag proves nothing: anyone can set them.
 fn is_minted(p: &Posture, r: &ObservedRole) -> bool {
@@ -343,14 +346,20 @@ pub fn standing(p: &Posture, id: &IdentityControl, o: &ObservedFunction) -> Stan
     }
     if !id.edit_in_place_if_exclusive {
         let tagged = role.tags.get(names::MANAGED_TAG).map(String::as_str) == Some(names::MANAGED_VALUE);
+        let named = role.name == names::dedicated_role_name(&o.name, &o.arn);
         return Standing::NotOwn {
             why: format!(
-                "role {} was not minted by zerofn (no RoleId on record{}) and identity.editInPlaceIfExclusive is off",
+                "role {} was not minted by zerofn (no RoleId on record{}) and identity.editInPlaceIfExclusive is off{}",
                 role.name,
                 if tagged {
                     "; its zerofn.dev/managed-by tag proves nothing"
                 } else {
                     ""
+                },
+                if named {
+                    format!("; {NO_RECORD_HINT}")
+                } else {
+                    String::new()
                 }
             ),
         };
@@ -629,7 +638,7 @@ fn mint_target(
     match &o.dedicated_role {
         None => Ok(None),
         Some(r) if !is_minted(p, r) => Err(format!(
-            "zerofn would mint {name}, but a role of that name exists that zerofn cannot prove it created (RoleId {} is not on record; a name or a tag proves nothing), so zerofn does not write to it",
+            "zerofn would mint {name}, but a role of that name exists that zerofn cannot prove it created (RoleId {} is not on record; a name or a tag proves nothing), so zerofn does not write to it; {NO_RECORD_HINT}",
             if r.role_id.is_empty() { "unknown" } else { &r.role_id }
         )),
         Some(r) if o.role.as_ref().is_some_and(|c| c.arn == r.arn) => Err(format!(
