@@ -457,7 +457,9 @@ fn managed_guardrail(role: &ObservedRole, arn: &str) -> bool {
 fn detach_risk(role: &ObservedRole, arn: &str) -> Option<String> {
     match role.managed_documents.get(arn) {
         Some(ManagedDocument::Read(doc)) if !holds_deny(doc) => None,
-        Some(ManagedDocument::Read(_)) => Some("it holds Deny statements, which detaching would drop".into()),
+        Some(ManagedDocument::Read(_)) => {
+            Some("it holds Deny statements, which detaching would drop (a minted role would carry them)".into())
+        }
         Some(ManagedDocument::Unreadable(why)) => {
             Some(format!("its document could not be read ({why}), so it may hold a Deny"))
         }
@@ -804,9 +806,7 @@ fn role_drift(
                 "managed policy {arn} is attached to {} but not allowlisted{}",
                 current.name,
                 risk.as_deref()
-                    .map(|why| format!(
-                        "; it is never detached from this role: {why} (a minted role carries its Deny statements)"
-                    ))
+                    .map(|why| format!("; it is never detached from this role: {why}"))
                     .unwrap_or_default()
             ),
             in_place: risk.is_none(),
