@@ -341,14 +341,7 @@ async fn a_role_used_in_another_region_or_by_a_version_is_not_edited() {
     bystander_is_untouched(&w, &role, &["us-east-1"], &postures, &g_arn).await;
     bystander_is_untouched(&w, &role, &["us-east-1"], &postures, &format!("function:{f}:{version}")).await;
     // Without us-east-1 in scope the other region is unseen: still not edited.
-    bystander_is_untouched(
-        &w,
-        &role,
-        &[],
-        &postures,
-        "regions enabled for the account could not be listed",
-    )
-    .await;
+    bystander_is_untouched(&w, &role, &[], &postures, "are not scanned").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,6 +366,178 @@ async fn a_role_tagged_as_zerofns_is_not_adopted() {
         arn,
         "not switched to the squatter's role"
     );
+}
+
+async fn managed_policy(aws: &Aws, name: &str, doc: &str) -> String {
+    let out = aws
+        .iam
+        .create_policy()
+        .policy_name(name)
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
+    out.policy().unwrap().arn().unwrap().to_string()
+}
+
+async fn attach(aws: &Aws, role: &str, policy_arn: &str) {
+    aws.iam
+        .attach_role_policy()
+        .role_name(role)
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn holds_deny_of(state: &RoleState, action: &str) -> bool {
+    state.inline.values().any(|d| {
+        d.statements
+            .iter()
+            .any(|s| s.effect == zerofn::api::Effect::Deny && s.actions.contains(action))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_policy_holding_a_deny_stays_attached_and_its_deny_moves_with_the_function() {
+    let w = world("mdeny").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    let guardrail = managed_policy(&w.aws, &format!("{}guardrail", w.prefix), GUARDRAIL).await;
+    attach(&w.aws, &role, &guardrail).await;
+    attach(&w.aws, &role, "arn:aws:iam::aws:policy/AdministratorAccess").await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("mdeny", &f, true, false)];
+
+    bystander_is_untouched(&w, &role, &[], &postures, "not minted by zerofn").await;
+    assert!(role_state(&w.aws, &role).await.attached.contains(&guardrail));
+    let minted = function_role(&w.aws, &f).await;
+    assert!(minted.contains(":role/zerofn/zerofn-"), "{minted}");
+    let state = role_state(&w.aws, minted.rsplit('/').next().unwrap()).await;
+    assert!(
+        holds_deny_of(&state, "dynamodb:DeleteTable"),
+        "the managed guardrail's Deny moved with the function: {state:?}"
+    );
+    assert!(state.attached.is_empty(), "{state:?}");
+    let again = w.run(&["enforce", "--once"], &[], &postures).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+}
+
+const MIXED: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Sid":"NoDeletes","Effect":"Deny","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#;
+const S3_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+
+/// The regions the stand-in reports enabled, read by the test itself
+/// (DescribeRegions; `not-opted-in` ones are not enabled).
+fn enabled_regions(aws: &Aws) -> Vec<String> {
+    let xml = aws
+        .query("ec2", &[("Action", "DescribeRegions"), ("Version", "2016-11-15")])
+        .unwrap();
+    xml.split("<item>")
+        .skip(1)
+        .filter(|item| !item.contains("<optInStatus>not-opted-in</optInStatus>"))
+        .filter_map(|item| {
+            let name = item.split("<regionName>").nth(1)?.split("</regionName>").next()?;
+            Some(name.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_role_is_edited_in_place_only_when_every_enabled_region_is_scanned() {
+    let w = world("exclusive").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let mixed = managed_policy(&w.aws, &format!("{}mixed", w.prefix), MIXED).await;
+    let broad = managed_policy(&w.aws, &format!("{}broad", w.prefix), S3_ALL).await;
+    attach(&w.aws, &role, &mixed).await;
+    attach(&w.aws, &role, &broad).await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("exclusive", &f, false, true)];
+    let enabled = enabled_regions(&w.aws);
+    let others: Vec<&str> = enabled.iter().map(String::as_str).filter(|r| *r != REGION).collect();
+    assert!(others.len() > 1, "{enabled:?}");
+
+    // One enabled region left out: exclusivity is not proved, nothing written.
+    let reason = format!("enabled region(s) {} are not scanned", others[0]);
+    bystander_is_untouched(&w, &role, &others[1..], &postures, &reason).await;
+
+    // Every enabled region scanned: case (c), fixed in place.
+    let plan = w.run(&["plan"], &others, &postures).await.json();
+    assert!(!role_writes(&plan, "actions", &role).is_empty(), "{plan:#}");
+    assert!(messages(&plan).contains("opted in, exclusive"), "{}", messages(&plan));
+    let enforce = w.run(&["enforce", "--once"], &others, &postures).await;
+    assert!(enforce.code != 2, "{}{}", enforce.stdout, enforce.stderr);
+    let state = role_state(&w.aws, &role).await;
+    assert!(!state.inline.contains_key("legacy"), "{state:?}");
+    assert!(state.inline.contains_key(names::INLINE_POLICY_NAME), "{state:?}");
+    assert!(!state.attached.contains(&broad), "{state:?}");
+    assert!(
+        state.attached.contains(&mixed),
+        "the managed policy holding a Deny stays attached: {state:?}"
+    );
+    assert_eq!(function_role(&w.aws, &f).await, arn);
+    let again = w.run(&["enforce", "--once"], &others, &postures).await;
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+    assert!(
+        messages(&again.json()).contains("holds Deny statements"),
+        "{}",
+        messages(&again.json())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_proves_a_role_it_minted_in_an_earlier_run_only_with_its_state_file() {
+    let w = world("state").await;
+    let role = format!("{}role", w.prefix);
+    let arn = make_role(&w.aws, &role, "/", LAMBDA, false).await;
+    put_inline(&w.aws, &role, "legacy", ADMIN).await;
+    let f = format!("{}fn", w.prefix);
+    w.aws.create_function(&f, &arn).await.unwrap();
+    let postures = [posture("state", &f, true, false)];
+    let state = w.dir.path().join("state.json");
+    let with_state = |cmd: &[&'static str]| {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        v.extend(["--state".to_string(), state.to_str().unwrap().to_string()]);
+        v
+    };
+    let args = with_state(&["enforce", "--once"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = w.run(&args, &[], &postures).await;
+    assert!(first.code != 2, "{}{}", first.stdout, first.stderr);
+    let minted = function_role(&w.aws, &f).await;
+    let minted_name = minted.rsplit('/').next().unwrap().to_string();
+    assert!(minted.contains(":role/zerofn/zerofn-"), "{minted}");
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let role_id = role_state(&w.aws, &minted_name).await.role_id;
+    assert_eq!(
+        recorded["postures"]["default/shop/state"][0]["uniqueId"], role_id,
+        "{recorded:#}"
+    );
+
+    // Someone widens the minted role behind zerofn's back.
+    put_inline(&w.aws, &minted_name, "extra", ADMIN).await;
+    // Without the state file the run cannot prove zerofn minted it: it
+    // writes nothing to it and says how to give the proof.
+    let plan = w.run(&["plan"], &[], &postures).await.json();
+    assert!(role_writes(&plan, "actions", &minted_name).is_empty(), "{plan:#}");
+    assert!(messages(&plan).contains("--state FILE"), "{}", messages(&plan));
+    // With it the role is zerofn's own (case a) and is fixed in place.
+    let args = with_state(&["enforce", "--once"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let fixed = w.run(&args, &[], &postures).await;
+    assert!(
+        !role_writes(&fixed.json(), "applied", &minted_name).is_empty(),
+        "{}",
+        fixed.stdout
+    );
+    assert!(!role_state(&w.aws, &minted_name).await.inline.contains_key("extra"));
+    assert_eq!(function_role(&w.aws, &f).await, minted, "no second mint");
+    let again = w.run(&args, &[], &postures).await;
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
 }
 
 /// A controller that dies right after CreateRole: it keeps the write-ahead

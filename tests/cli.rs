@@ -179,3 +179,36 @@ async fn names_and_cloud_text_cannot_steer_the_terminal() {
     assert!(!run.stderr.contains("\nerror: forged"), "{:?}", run.stderr);
     assert!(run.stderr.contains("metadata.name: Invalid value"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_malformed_state_file_exits_2_naming_it_and_calls_no_cloud() {
+    let cloud = Scripted::start(vec![], Reply::new(500, "no call was expected"))
+        .await
+        .unwrap();
+    let dir = TempDir::new("state");
+    dir.write("account.yaml", &account(&cloud.url()));
+    dir.write(
+        "postures.yaml",
+        &format!("{POSTURE_HEAD}  function: {{aws: {{name: orders}}}}\n"),
+    );
+    let state = dir.write(
+        "state.json",
+        r#"{"postures": {"default/shop/orders": [{"principal": "r"}]}}"#,
+    );
+    for cmd in [&["plan"][..], &["enforce", "--once"][..]] {
+        let args = [
+            cmd,
+            &["-f", dir.path().to_str().unwrap(), "--state", state.to_str().unwrap()][..],
+        ]
+        .concat();
+        let run = zerofn(&args).await;
+        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("state.json") && run.stderr.contains("uniqueId"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("nothing was sent to any cloud"), "{}", run.stderr);
+    }
+    assert!(cloud.requests().is_empty(), "{:?}", cloud.requests());
+}

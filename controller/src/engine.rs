@@ -50,7 +50,9 @@ pub trait MintLog: Send + Sync {
     fn writing(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
-/// The CLI's log: a run keeps its records in the providers' memory.
+/// The CLI's log without `--state`: a run keeps its records in the
+/// providers' memory, and a later run cannot prove what this one minted
+/// (`cli::state` is the durable one).
 pub struct InMemory;
 
 impl MintLog for InMemory {
@@ -207,17 +209,20 @@ pub async fn assess_all(items: &[Bound], concurrency: usize) -> Vec<Result<Plan,
 
 /// Enforce a batch: apply every Enforce posture's plan, then re-observe all
 /// postures once (account-wide observations are read again only once per
-/// account, not once per posture).
+/// account, not once per posture). `log_for` gives each posture the log
+/// its minted identities are recorded in.
 pub async fn enforce_all(
     items: &[Bound],
     plans: &[Result<Plan, ProviderError>],
     concurrency: usize,
+    log_for: &(dyn Fn(&Posture) -> Box<dyn MintLog> + Sync),
 ) -> (Vec<Applied>, Vec<Result<Plan, ProviderError>>) {
     let applied: Vec<Applied> = futures::stream::iter(items.iter().zip(plans))
         .map(|(b, plan)| async move {
             let mut applied = match plan {
                 Ok(plan) if should_apply(&b.posture, plan) => {
-                    apply(b.provider.as_ref(), &b.posture, &plan.actions, &InMemory).await
+                    let log = log_for(&b.posture);
+                    apply(b.provider.as_ref(), &b.posture, &plan.actions, log.as_ref()).await
                 }
                 _ => Applied::default(),
             };
@@ -510,7 +515,7 @@ mod tests {
             provider: f.clone(),
         }];
         let plans = assess_all(&items, 1).await;
-        let (applied, _) = enforce_all(&items, &plans, 1).await;
+        let (applied, _) = enforce_all(&items, &plans, 1, &|_| Box::new(InMemory)).await;
         assert_eq!(applied[0].minted, vec![role(3)]);
         assert_eq!(f.seen_minted.lock().unwrap().last().unwrap(), &vec![role(3)]);
     }
@@ -631,7 +636,7 @@ mod tests {
             },
         ];
         let plans = assess_all(&items, 4).await;
-        let (applied, after) = enforce_all(&items, &plans, 4).await;
+        let (applied, after) = enforce_all(&items, &plans, 4, &|_| Box::new(InMemory)).await;
         assert!(applied[0].wrote());
         assert!(!applied[1].wrote());
         assert!(after.iter().all(|p| p.as_ref().unwrap().compliant()));

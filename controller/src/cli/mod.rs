@@ -1,6 +1,7 @@
 //! The `zerofn` command line: `plan`, `enforce --once`, `crds`.
 
 mod report;
+pub mod state;
 pub mod terminal;
 
 use crate::accounts::{self, ConnectOptions};
@@ -96,6 +97,12 @@ pub struct RunArgs {
     /// does not fails all its postures at once (exit 2).
     #[arg(long, default_value = "5s", value_parser = parse_duration_arg)]
     pub probe_timeout: Duration,
+    /// JSON file of the identities zerofn minted: `enforce` records each
+    /// one there before the function is switched to it, and `plan` and
+    /// `enforce` read it. Without it a later run cannot prove that zerofn
+    /// minted a role, so it never changes one.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -429,6 +436,13 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
 }
 
 async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let state = match args.state.as_deref().map(state::StateFile::open).transpose() {
+        Ok(s) => s.map(Arc::new),
+        Err(e) => {
+            let _ = writeln!(err, "--state: {e}\nnothing was sent to any cloud");
+            return EXIT_ERROR;
+        }
+    };
     let metrics = Arc::new(Metrics::default());
     let (items, circuits) = match prepare(args, &metrics).await {
         Ok(i) => i,
@@ -448,8 +462,13 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err
         rows.push(report::Row::new(&item.label, &item.posture));
         match &item.provider {
             Ok(p) => {
+                let mut posture = item.posture.clone();
+                if let Some(s) = &state {
+                    posture.minted = s.minted(&posture.owner);
+                    posture.intents = s.intents(&posture.owner);
+                }
                 bound.push(Bound {
-                    posture: item.posture.clone(),
+                    posture,
                     provider: p.clone(),
                 });
                 bound_index.push(i);
@@ -461,7 +480,13 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err
     let writes_before = metrics.writes();
     let plans = engine::assess_all(&bound, args.concurrency).await;
     if enforce {
-        let (applied, after) = engine::enforce_all(&bound, &plans, args.concurrency).await;
+        let log_for = |p: &Posture| -> Box<dyn engine::MintLog> {
+            match &state {
+                Some(s) => Box::new(s.log(&p.owner)),
+                None => Box::new(engine::InMemory),
+            }
+        };
+        let (applied, after) = engine::enforce_all(&bound, &plans, args.concurrency, &log_for).await;
         for (((i, before), applied), after) in bound_index.iter().zip(&plans).zip(applied).zip(after) {
             rows[*i].record_enforced(before, applied, after);
         }

@@ -70,6 +70,8 @@ pub struct Clients {
     pub lambda: HashMap<String, aws_sdk_lambda::Client>,
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
+    /// In the account's home region: only to list the enabled regions.
+    pub ec2: aws_sdk_ec2::Client,
 }
 
 impl Clients {
@@ -247,6 +249,9 @@ pub async fn build(
     if let Some(url) = &endpoints.iam {
         iam = iam.endpoint_url(url.clone());
     }
+    let ec2 = aws_sdk_ec2::config::Builder::from(&base)
+        .region(aws_config::Region::new(account.region.clone()))
+        .interceptor(counter.clone());
     let mut sts = aws_sdk_sts::config::Builder::from(&base)
         .region(aws_config::Region::new(account.region.clone()))
         .interceptor(counter);
@@ -257,6 +262,7 @@ pub async fn build(
         lambda,
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
+        ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
     }
 }
 

@@ -84,15 +84,15 @@ pub struct Logging {
 
 /// Every Lambda function version of the account that runs as one role, and
 /// how much of the account that covers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleUsers {
     /// Function and version ARNs (qualified) other than the function's own
     /// `$LATEST` that run as the role.
     pub others: Vec<String>,
     /// Regions whose functions were listed.
     pub regions_scanned: std::collections::BTreeSet<String>,
-    /// Regions enabled for the account; None when they could not be listed.
-    pub regions_enabled: Option<std::collections::BTreeSet<String>>,
+    /// Regions enabled for the account, or why they could not be listed.
+    pub regions_enabled: Result<std::collections::BTreeSet<String>, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -108,10 +108,21 @@ pub struct ObservedRole {
     pub inline_policies: BTreeMap<String, PolicyDocument>,
     /// Attached managed policy ARNs.
     pub attached_policies: BTreeSet<String>,
+    /// The default-version document of each attached managed policy, by
+    /// ARN, as far as it could be read. One missing from the map was not
+    /// read: like an unreadable one, it may hold a Deny.
+    pub managed_documents: BTreeMap<String, ManagedDocument>,
     pub permissions_boundary: Option<String>,
     pub tags: BTreeMap<String, String>,
     /// Principals the trust policy lets assume the role.
     pub trust: PolicyDocument,
+}
+
+/// A managed policy's default-version document, or why it could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ManagedDocument {
+    Read(PolicyDocument),
+    Unreadable(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

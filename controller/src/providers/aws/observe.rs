@@ -1,13 +1,17 @@
 //! Reading one function's state from AWS.
 //!
 //! Account-wide reads (ListFunctions in every region in scope,
-//! GetAccountAuthorizationDetails, ListEventSourceMappings) are cached per
-//! account and shared by every posture. Only what has no account-wide form is
+//! GetAccountAuthorizationDetails, ListEventSourceMappings; for postures that
+//! opt in to editing a role in place, ListFunctions with every version and
+//! DescribeRegions) are cached per account and shared by every posture. Only what has no account-wide form is
 //! read per function, and only when the posture declares the control that
 //! needs it: GetPolicy, ListFunctionUrlConfigs, ListAliases and
 //! ListVersionsByFunction (triggers; then GetPolicy per alias and published
 //! version, none when there are none), ListTags (Enforce mode, for
-//! ownership), GetFunctionCodeSigningConfig (code signing).
+//! ownership), GetFunctionCodeSigningConfig (code signing), and GetPolicy
+//! and GetPolicyVersion per managed policy attached to the role (declared
+//! permissions; cached per account, so a policy many roles hold is read
+//! once).
 
 use super::client::{Clients, map_err};
 use super::model::*;
@@ -53,6 +57,11 @@ pub struct RoleUseIndex {
     regions: std::collections::BTreeSet<String>,
 }
 
+/// The regions enabled for the account, or why they could not be listed
+/// (then exclusivity across regions is not proved, and findings say why).
+#[derive(Debug)]
+pub struct EnabledRegions(pub Result<std::collections::BTreeSet<String>, String>);
+
 /// Event source mappings by function ARN (unqualified).
 #[derive(Default, Debug)]
 pub struct MappingIndex(HashMap<String, Vec<EventSourceMapping>>);
@@ -64,9 +73,15 @@ pub struct Inventory {
     pub mappings: Cached<MappingIndex>,
     /// Read only for postures that opt in to editing a role in place.
     pub role_uses: Cached<RoleUseIndex>,
+    /// Read only for postures that opt in to editing a role in place.
+    pub regions_enabled: Cached<EnabledRegions>,
     /// Code signing config ARN → when read, and its
     /// UntrustedArtifactOnDeployment (None: no such config).
     pub signing_policies: std::sync::Mutex<HashMap<String, (Instant, Option<String>)>>,
+    /// Managed policy ARN → when read, and its default-version document.
+    /// A document is read only for a role whose policies zerofn may change
+    /// or replace, and once per account and TTL however many roles hold it.
+    pub managed_documents: std::sync::Mutex<HashMap<String, (Instant, ManagedDocument)>>,
 }
 
 impl Inventory {
@@ -75,7 +90,9 @@ impl Inventory {
         self.roles.invalidate();
         self.mappings.invalidate();
         self.role_uses.invalidate();
+        self.regions_enabled.invalidate();
         self.signing_policies.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.managed_documents.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -161,6 +178,7 @@ pub async fn load_roles(clients: &Clients) -> Result<RoleIndex, ProviderError> {
                     .map(|ip| ip.arn().to_string())
                     .collect(),
                 inline_policies: inline,
+                managed_documents: BTreeMap::new(),
                 attached_policies: r
                     .attached_managed_policies()
                     .iter()
@@ -211,6 +229,23 @@ pub async fn load_role_uses(clients: &Clients) -> Result<RoleUseIndex, ProviderE
         }
     }
     Ok(idx)
+}
+
+/// EC2 DescribeRegions without `AllRegions`: the regions enabled for the
+/// account. A region whose `OptInStatus` is `not-opted-in` is left out in
+/// case a stand-in lists it anyway. Any failure (denied, timed out) is kept
+/// as the reason, never an error: it only leaves exclusivity unproved.
+pub async fn load_enabled_regions(clients: &Clients) -> Result<EnabledRegions, ProviderError> {
+    let out = match clients.ec2.describe_regions().send().await {
+        Ok(out) => out,
+        Err(e) => return Ok(EnabledRegions(Err(map_err("DescribeRegions", "", e).to_string()))),
+    };
+    Ok(EnabledRegions(Ok(out
+        .regions()
+        .iter()
+        .filter(|r| r.opt_in_status() != Some("not-opted-in"))
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .collect())))
 }
 
 pub async fn load_mappings(clients: &Clients) -> Result<MappingIndex, ProviderError> {
@@ -316,6 +351,20 @@ impl Observer<'_> {
                 .get(&dedicated)
                 .and_then(|arn| roles.by_arn.get(arn))
                 .cloned();
+            // Only a declared policy makes zerofn detach, or carry, anything.
+            if spec
+                .identity
+                .as_ref()
+                .and_then(|i| i.aws.as_ref())
+                .is_some_and(|a| a.permissions.is_some())
+            {
+                for role in [o.role.as_mut(), o.dedicated_role.as_mut()].into_iter().flatten() {
+                    for arn in role.attached_policies.clone() {
+                        let doc = self.managed_document(&arn).await;
+                        role.managed_documents.insert(arn, doc);
+                    }
+                }
+            }
         }
         let lambda = self.clients.lambda(region)?;
         if spec.triggers.is_some() {
@@ -352,6 +401,11 @@ impl Observer<'_> {
             .role_uses
             .get_or_load(self.ttl, || load_role_uses(self.clients))
             .await?;
+        let enabled = self
+            .inventory
+            .regions_enabled
+            .get_or_load(self.ttl, || load_enabled_regions(self.clients))
+            .await?;
         let own = [fn_arn.to_string(), format!("{fn_arn}:$LATEST")];
         Ok(RoleUsers {
             others: uses
@@ -360,11 +414,68 @@ impl Observer<'_> {
                 .map(|v| v.iter().filter(|a| !own.contains(a)).cloned().collect())
                 .unwrap_or_default(),
             regions_scanned: uses.regions.clone(),
-            // The provider has no EC2 or Account client to list the
-            // account's enabled regions: exclusivity across regions stays
-            // unproved, and the finding says so.
-            regions_enabled: None,
+            regions_enabled: enabled.0.clone(),
         })
+    }
+
+    /// The default-version document of a managed policy (GetPolicy, then
+    /// GetPolicyVersion), cached per account for the TTL. A read that fails
+    /// for any reason is kept as `Unreadable` with the reason: the planner
+    /// then treats the policy as possibly holding a Deny.
+    async fn managed_document(&self, arn: &str) -> ManagedDocument {
+        let cached = self
+            .inventory
+            .managed_documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(arn)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, d)| d.clone());
+        if let Some(doc) = cached {
+            return doc;
+        }
+        let doc = match self.read_managed_document(arn).await {
+            Ok(doc) => ManagedDocument::Read(doc),
+            Err(e) => ManagedDocument::Unreadable(e.to_string()),
+        };
+        self.inventory
+            .managed_documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(arn.to_string(), (Instant::now(), doc.clone()));
+        doc
+    }
+
+    async fn read_managed_document(&self, arn: &str) -> Result<PolicyDocument, ProviderError> {
+        self.pacer.ready().await;
+        let policy = self
+            .clients
+            .iam
+            .get_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| map_err("GetPolicy", arn, e))?;
+        let version = policy
+            .policy()
+            .and_then(|p| p.default_version_id())
+            .ok_or_else(|| ProviderError::Cloud(format!("GetPolicy {arn}: no DefaultVersionId")))?;
+        self.pacer.ready().await;
+        let out = self
+            .clients
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| map_err("GetPolicyVersion", arn, e))?;
+        let text = out
+            .policy_version()
+            .and_then(|v| v.document())
+            .ok_or_else(|| ProviderError::Cloud(format!("GetPolicyVersion {arn} {version}: no Document")))?;
+        PolicyDocument::parse(text)
+            .map_err(|e| ProviderError::Cloud(format!("managed policy {arn} version {version}: {e}")))
     }
 
     async fn read_function(&self, region: &str, name: &str) -> Result<FunctionSummary, ProviderError> {

@@ -14,7 +14,7 @@
 //! - a layer is never stripped.
 
 use super::action::{AwsAction, LoggingUpdate, VpcUpdate};
-use super::model::{FunctionUrl, ObservedFunction, ObservedRole};
+use super::model::{FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole};
 use super::names;
 use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, ResourceStatement, Statement, Verdict, judge};
 use crate::api::{
@@ -232,6 +232,9 @@ impl Standing {
     }
 }
 
+/// Said of a role that carries the name zerofn mints but no record.
+const NO_RECORD_HINT: &str = "if zerofn minted it in an earlier run, that run's record is missing: the controller keeps records in the posture's status, the CLI only with --state FILE";
+
 /// The role's RoleId is one zerofn recorded when it created a role for this
 /// posture. A name or a tag proves nothing: anyone can set them.
 fn is_minted(p: &Posture, r: &ObservedRole) -> bool {
@@ -301,8 +304,10 @@ fn usage_gaps(o: &ObservedFunction) -> Vec<String> {
         v.push(format!("{} run(s) as it", others.join(", ")));
     }
     match &u.regions_enabled {
-        None => v.push("the regions enabled for the account could not be listed, so functions there are unseen".into()),
-        Some(enabled) => {
+        Err(why) => v.push(format!(
+            "the regions enabled for the account could not be listed ({why}), so functions there are unseen"
+        )),
+        Ok(enabled) => {
             let unseen: Vec<&str> = enabled.difference(&u.regions_scanned).map(String::as_str).collect();
             if !unseen.is_empty() {
                 v.push(format!(
@@ -341,14 +346,20 @@ pub fn standing(p: &Posture, id: &IdentityControl, o: &ObservedFunction) -> Stan
     }
     if !id.edit_in_place_if_exclusive {
         let tagged = role.tags.get(names::MANAGED_TAG).map(String::as_str) == Some(names::MANAGED_VALUE);
+        let named = role.name == names::dedicated_role_name(&o.name, &o.arn);
         return Standing::NotOwn {
             why: format!(
-                "role {} was not minted by zerofn (no RoleId on record{}) and identity.editInPlaceIfExclusive is off",
+                "role {} was not minted by zerofn (no RoleId on record{}) and identity.editInPlaceIfExclusive is off{}",
                 role.name,
                 if tagged {
                     "; its zerofn.dev/managed-by tag proves nothing"
                 } else {
                     ""
+                },
+                if named {
+                    format!("; {NO_RECORD_HINT}")
+                } else {
+                    String::new()
                 }
             ),
         };
@@ -360,7 +371,7 @@ pub fn standing(p: &Posture, id: &IdentityControl, o: &ObservedFunction) -> Stan
             regions: o
                 .role_users
                 .as_ref()
-                .and_then(|u| u.regions_enabled.as_ref())
+                .and_then(|u| u.regions_enabled.as_ref().ok())
                 .map_or(0, |r| r.len()),
         }
     } else {
@@ -412,6 +423,48 @@ fn desired_on(desired: &PolicyDocument, role: &ObservedRole) -> PolicyDocument {
 /// The Deny statements of every inline policy of a role.
 fn inline_denies(role: &ObservedRole) -> impl Iterator<Item = &Statement> {
     role.inline_policies.values().flat_map(denies)
+}
+
+/// The Deny statements of every managed policy attached to a role, or the
+/// policies whose documents are not known (they may hold a Deny).
+fn managed_denies(role: &ObservedRole) -> Result<Vec<&Statement>, String> {
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    for arn in &role.attached_policies {
+        match role.managed_documents.get(arn) {
+            Some(ManagedDocument::Read(doc)) => found.extend(denies(doc)),
+            Some(ManagedDocument::Unreadable(why)) => unknown.push(format!("{arn} ({why})")),
+            None => unknown.push(format!("{arn} (not read)")),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(found)
+    } else {
+        Err(unknown.join(", "))
+    }
+}
+
+/// A managed policy read to hold Deny statements only: like such an inline
+/// policy, it only narrows, so it stays and is not drift.
+fn managed_guardrail(role: &ObservedRole, arn: &str) -> bool {
+    matches!(role.managed_documents.get(arn),
+        Some(ManagedDocument::Read(doc)) if !doc.statements.iter().any(|s| s.effect == Effect::Allow))
+}
+
+/// Why detaching managed policy `arn` from `role` could drop a Deny, if it
+/// could. A managed policy cannot be rewritten (other roles may hold it), so
+/// one that holds a Deny, or whose document is unknown, stays attached.
+fn detach_risk(role: &ObservedRole, arn: &str) -> Option<String> {
+    match role.managed_documents.get(arn) {
+        Some(ManagedDocument::Read(doc)) if !holds_deny(doc) => None,
+        Some(ManagedDocument::Read(_)) => {
+            Some("it holds Deny statements, which detaching would drop (a minted role would carry them)".into())
+        }
+        Some(ManagedDocument::Unreadable(why)) => {
+            Some(format!("its document could not be read ({why}), so it may hold a Deny"))
+        }
+        None => Some("its document was not read, so it may hold a Deny".into()),
+    }
 }
 
 // ------------------------------------------------------------------ identity: the plan
@@ -531,8 +584,11 @@ fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &Observ
 
     if let Some(target) = &switch_to {
         // Narrowing is allowed, widening is not: the minted role keeps every
-        // Deny and the boundary that limited the function on the old role.
-        let carried = with_denies(&desired_on(&desired, target), inline_denies(current));
+        // Deny and the boundary that limited the function on the old role,
+        // those of its managed policies included (`mint_target` refuses a
+        // role whose managed policies could not all be read).
+        let old_denies = inline_denies(current).chain(managed_denies(current).unwrap_or_default());
+        let carried = with_denies(&desired_on(&desired, target), old_denies);
         converge(target, &carried, carried_boundary(&aws, o).as_deref(), &allow, b);
     } else if standing.editable() {
         converge(
@@ -569,10 +625,16 @@ fn mint_target(
     if aws.permissions.is_none() {
         return Err("a minted role holds exactly identity.aws.permissions, which are not declared".into());
     }
-    if o.role.is_none() {
+    let Some(current) = &o.role else {
         return Err(format!(
             "role {} cannot be read, so the Deny statements and boundary that limit the function could not be carried to a new role",
             o.role_arn
+        ));
+    };
+    if let Err(unknown) = managed_denies(current) {
+        return Err(format!(
+            "the documents of managed policies {unknown} of role {} could not be read, so the Deny statements they may hold could not be carried to a new role",
+            current.name
         ));
     }
     match &o.dedicated_role {
@@ -582,7 +644,7 @@ fn mint_target(
         // nonce and its creation time, or refuses.
         Some(r) if !is_minted(p, r) && p.intents.iter().any(|i| i.principal == r.arn) => Ok(None),
         Some(r) if !is_minted(p, r) => Err(format!(
-            "zerofn would mint {name}, but a role of that name exists that zerofn cannot prove it created (RoleId {} is not on record; a name or a tag proves nothing), so zerofn does not write to it",
+            "zerofn would mint {name}, but a role of that name exists that zerofn cannot prove it created (RoleId {} is not on record; a name or a tag proves nothing), so zerofn does not write to it; {NO_RECORD_HINT}",
             if r.role_id.is_empty() { "unknown" } else { &r.role_id }
         )),
         Some(r) if o.role.as_ref().is_some_and(|c| c.arn == r.arn) => Err(format!(
@@ -596,6 +658,11 @@ fn mint_target(
             ))
         }
         Some(r) => match role_bystanders(r) {
+            // A managed policy that stays attached would give the function
+            // its Allow statements on the new role.
+            _ if let Some((arn, why)) = kept_managed(r, aws) => Err(format!(
+                "zerofn minted {name}, but managed policy {arn} is attached to it and is not allowlisted, and it cannot be detached: {why}"
+            )),
             others if others.is_empty() => Ok(Some(r.clone())),
             others => Err(format!(
                 "zerofn minted {name} (RoleId {}), but {}",
@@ -604,6 +671,15 @@ fn mint_target(
             )),
         },
     }
+}
+
+/// An attached, not allowlisted managed policy of `role` that allows
+/// something and cannot be detached, and why.
+fn kept_managed(role: &ObservedRole, aws: &AwsIdentity) -> Option<(String, String)> {
+    role.attached_policies
+        .iter()
+        .filter(|a| !aws.managed_policies.contains(*a) && !managed_guardrail(role, a))
+        .find_map(|a| detach_risk(role, a).map(|why| (a.clone(), why)))
 }
 
 /// The boundary a minted role must carry: the declared one, or the one that
@@ -717,19 +793,27 @@ fn role_drift(
             in_place: true,
         });
     }
-    for arn in current.attached_policies.iter().filter(|a| !allow.contains(*a)) {
+    for arn in current
+        .attached_policies
+        .iter()
+        .filter(|a| !allow.contains(*a) && !managed_guardrail(current, a))
+    {
         let admin = ADMIN_POLICIES.iter().any(|n| arn.ends_with(&format!(":policy/{n}")));
+        let risk = detach_risk(current, arn);
         out.push(Drift {
             check: "aws.identity.unlistedManagedPolicy",
             field: format!("Role.AttachedManagedPolicies[{arn}]"),
             observed: arn.clone(),
-            desired: "detached (not in identity.aws.managedPolicies)".into(),
+            desired: "not attached (not in identity.aws.managedPolicies)".into(),
             severity: if admin { Severity::Critical } else { Severity::High },
             message: format!(
-                "managed policy {arn} is attached to {} but not allowlisted",
-                current.name
+                "managed policy {arn} is attached to {} but not allowlisted{}",
+                current.name,
+                risk.as_deref()
+                    .map(|why| format!("; it is never detached from this role: {why}"))
+                    .unwrap_or_default()
             ),
-            in_place: true,
+            in_place: risk.is_none(),
         });
     }
     if let Some(boundary) = &aws.permissions_boundary
@@ -757,7 +841,8 @@ fn role_drift(
 
 /// Bring `target` to the declared state: zerofn's inline policy, the
 /// boundary (only where none is set), no undeclared Allow statements, no
-/// managed policy outside the allowlist. Every Deny statement stays.
+/// managed policy outside the allowlist unless it may hold a Deny. Every
+/// Deny statement stays.
 fn converge(
     target: &ObservedRole,
     desired: &PolicyDocument,
@@ -803,7 +888,11 @@ fn converge(
             });
         }
     }
-    for arn in target.attached_policies.iter().filter(|a| !allow.contains(*a)) {
+    for arn in target
+        .attached_policies
+        .iter()
+        .filter(|a| !allow.contains(*a) && detach_risk(target, a).is_none())
+    {
         b.role_cleanup.push(AwsAction::DetachRolePolicy {
             role_name: target.name.clone(),
             policy_arn: arn.clone(),

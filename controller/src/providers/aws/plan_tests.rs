@@ -340,10 +340,16 @@ fn admin_inline_policy_and_managed_policies_are_removed() {
         "everything".into(),
         PolicyDocument::parse(r#"{"Statement":{"Effect":"Allow","Action":"*:*","Resource":"*"}}"#).unwrap(),
     );
-    r.attached_policies
-        .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
-    r.attached_policies
-        .insert("arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into());
+    attach(
+        r,
+        "arn:aws:iam::aws:policy/AdministratorAccess",
+        r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    );
+    attach(
+        r,
+        "arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy",
+        r#"{"Statement":{"Effect":"Allow","Action":"logs:*","Resource":"*"}}"#,
+    );
     let mut s = full_spec();
     s.identity.as_mut().unwrap().aws.as_mut().unwrap().managed_policies =
         vec!["arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into()];
@@ -779,6 +785,10 @@ fn random_case(r: &mut Rng) -> (FunctionPostureSpec, ObservedFunction) {
     if r.coin() {
         role.attached_policies
             .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
+        role.managed_documents.insert(
+            "arn:aws:iam::aws:policy/AdministratorAccess".into(),
+            ManagedDocument::Read(admin.clone()),
+        );
     }
     if r.coin() {
         o.role = None;
@@ -1023,6 +1033,12 @@ fn doc(json: &str) -> PolicyDocument {
 const GUARDRAIL: &str =
     r#"{"Statement":[{"Sid":"NoDeletes","Effect":"Deny","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#;
 
+/// Attach managed policy `arn` whose default version reads `json`.
+fn attach(r: &mut ObservedRole, arn: &str, json: &str) {
+    r.attached_policies.insert(arn.into());
+    r.managed_documents.insert(arn.into(), ManagedDocument::Read(doc(json)));
+}
+
 fn opted_in() -> FunctionPostureSpec {
     let mut s = full_spec();
     s.identity.as_mut().unwrap().edit_in_place_if_exclusive = true;
@@ -1035,7 +1051,7 @@ fn exclusive_usage() -> RoleUsers {
     RoleUsers {
         others: vec![],
         regions_scanned: ["eu-west-1".to_string()].into(),
-        regions_enabled: Some(["eu-west-1".to_string()].into()),
+        regions_enabled: Ok(["eu-west-1".to_string()].into()),
     }
 }
 
@@ -1156,7 +1172,7 @@ fn opt_in_edits_in_place_only_with_proof_of_exclusivity() {
         }),
         ("an enabled region is not scanned", |o| {
             o.role_users.as_mut().unwrap().regions_enabled =
-                Some(["eu-west-1".to_string(), "ap-south-1".to_string()].into())
+                Ok(["eu-west-1".to_string(), "ap-south-1".to_string()].into())
         }),
     ];
     for (what, spoil) in cases {
@@ -1179,7 +1195,7 @@ fn opt_in_edits_in_place_only_with_proof_of_exclusivity() {
     // Regions that cannot be listed are a reason, said in the finding.
     let mut o = with_admin_policy(compliant());
     o.role_users = Some(RoleUsers {
-        regions_enabled: None,
+        regions_enabled: Err("DescribeRegions: AccessDenied".into()),
         ..exclusive_usage()
     });
     let p = run(opted_in(), &o);
@@ -1304,6 +1320,97 @@ fn a_minted_role_carries_the_old_roles_denies_and_boundary() {
     };
     assert!(role_name.starts_with("zerofn-orders-"));
     assert!(document.contains("dynamodb:DeleteTable"), "{document}");
+    assert!(writes_to(&p, "orders-role").is_empty());
+}
+
+const GUARDRAIL_ARN: &str = "arn:aws:iam::123456789012:policy/guardrail";
+
+#[test]
+fn a_managed_policy_holding_a_deny_is_never_detached() {
+    let mut o = compliant();
+    let r = o.role.as_mut().unwrap();
+    attach(
+        r,
+        GUARDRAIL_ARN,
+        r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#,
+    );
+    let mut s = full_spec();
+    s.identity.as_mut().unwrap().create_if_shared = false;
+    let p = run_minted(s, &o);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert_eq!(checks(&p), vec!["aws.identity.unlistedManagedPolicy"]);
+    assert!(!p.findings[0].remediable);
+    assert!(
+        p.findings[0].message.contains("never detached") && p.findings[0].message.contains("holds Deny"),
+        "{}",
+        p.findings[0].message
+    );
+}
+
+#[test]
+fn an_unreadable_managed_policy_is_never_detached_and_blocks_a_mint() {
+    let mut o = compliant();
+    let r = o.role.as_mut().unwrap();
+    r.attached_policies.insert(GUARDRAIL_ARN.into());
+    r.managed_documents.insert(
+        GUARDRAIL_ARN.into(),
+        ManagedDocument::Unreadable("GetPolicy: AccessDenied".into()),
+    );
+    // In place (minted): reported with the reason, not detached.
+    let p = run_minted(full_spec(), &o);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(!p.findings[0].remediable);
+    assert!(
+        p.findings[0].message.contains("AccessDenied"),
+        "{}",
+        p.findings[0].message
+    );
+    // Not minted: the move would drop what the policy may deny, so no move.
+    let p = run(full_spec(), &o);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(
+        p.findings
+            .iter()
+            .all(|f| !f.remediable && f.message.contains("could not be carried to a new role")),
+        "{:#?}",
+        p.findings
+    );
+    // A document never read counts as unreadable.
+    o.role.as_mut().unwrap().managed_documents.clear();
+    let p = run_minted(full_spec(), &o);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+}
+
+#[test]
+fn a_minted_role_carries_the_denies_of_the_old_roles_managed_policies() {
+    let mut o = with_admin_policy(compliant());
+    attach(o.role.as_mut().unwrap(), GUARDRAIL_ARN, GUARDRAIL);
+    let allowlisted = "arn:aws:iam::123456789012:policy/allowed";
+    attach(
+        o.role.as_mut().unwrap(),
+        allowlisted,
+        r#"{"Statement":{"Effect":"Deny","Action":"dynamodb:Query","Resource":"*"}}"#,
+    );
+    let mut s = full_spec();
+    s.identity.as_mut().unwrap().aws.as_mut().unwrap().managed_policies = vec![allowlisted.into()];
+    let p = run(s, &o);
+    assert_eq!(
+        ops(&p),
+        vec!["CreateRole", "PutRolePolicy", "UpdateFunctionConfiguration"]
+    );
+    let AwsAction::PutRolePolicy { document, .. } = aws_actions(&p)[1] else {
+        unreachable!()
+    };
+    let carried = doc(document);
+    for d in [
+        doc(GUARDRAIL),
+        doc(r#"{"Statement":{"Effect":"Deny","Action":"dynamodb:Query","Resource":"*"}}"#),
+    ] {
+        assert!(
+            carried.statements.iter().any(|s| same_statement(s, &d.statements[0])),
+            "{document}"
+        );
+    }
     assert!(writes_to(&p, "orders-role").is_empty());
 }
 
@@ -1443,6 +1550,8 @@ mod iam {
                 "CloudWatchLambdaInsightsExecutionRolePolicy",
                 "boundary",
                 "org-boundary",
+                "guardrail",
+                "mixed",
             ]
             .into_iter()
             .map(|n| (n, managed_document(n)))
@@ -1464,6 +1573,12 @@ mod iam {
             }
             "org-boundary" => {
                 r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"iam:*","Resource":"*"}]}"#
+            }
+            "guardrail" => {
+                r#"{"Statement":{"Effect":"Deny","Action":["dynamodb:DeleteTable","iam:*"],"Resource":"*"}}"#
+            }
+            "mixed" => {
+                r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"dynamodb:Query","Resource":"*"}]}"#
             }
             other => panic!("unknown managed policy {other}"),
         };
@@ -1501,10 +1616,12 @@ mod iam {
         !denied && allow_identity && allow_boundary
     }
 
-    /// Every Deny statement of a role's identity policies, by meaning.
+    /// Every Deny statement of a role's identity policies (inline and
+    /// attached managed ones), by meaning.
     pub fn deny_statements(role: &Role) -> Vec<Statement> {
         role.inline
             .values()
+            .chain(role.attached.iter().map(|a| managed(a)))
             .flat_map(|d| d.statements.iter())
             .filter(|s| s.effect == Effect::Deny)
             .cloned()
@@ -1679,7 +1796,7 @@ fn may_change(p: &Posture, r: &ObservedRole, o: &ObservedFunction) -> bool {
             u.others.is_empty()
                 && u.regions_enabled
                     .as_ref()
-                    .is_some_and(|e| e.is_subset(&u.regions_scanned))
+                    .is_ok_and(|e| e.is_subset(&u.regions_scanned))
         });
     minted || exclusive
 }
@@ -1735,6 +1852,8 @@ const TRUST_POOL: [&str; 6] = [
     r#"{"Statement":[{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#,
 ];
 
+const MIXED_ARN: &str = "arn:aws:iam::123456789012:policy/mixed";
+
 fn random_role(r: &mut Rng, name: &str, zerofn_path: bool) -> ObservedRole {
     let mut role = if zerofn_path { role_of(name) } else { role(name) };
     // Mostly Lambda-only, so the interesting edits happen often.
@@ -1764,6 +1883,26 @@ fn random_role(r: &mut Rng, name: &str, zerofn_path: bool) -> ObservedRole {
         role.attached_policies
             .insert("arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into());
     }
+    for arn in [GUARDRAIL_ARN, MIXED_ARN] {
+        if r.next().is_multiple_of(3) {
+            role.attached_policies.insert(arn.into());
+        }
+    }
+    // What observation read of them: mostly the evaluator's own document,
+    // sometimes nothing (denied, failed) or not read at all.
+    for arn in role.attached_policies.clone() {
+        match r.next() % 10 {
+            0 => {
+                role.managed_documents
+                    .insert(arn, ManagedDocument::Unreadable("AccessDenied".into()));
+            }
+            1 => {}
+            _ => {
+                role.managed_documents
+                    .insert(arn.clone(), ManagedDocument::Read(iam::managed(&arn).clone()));
+            }
+        }
+    }
     role.permissions_boundary = r.pick(&[
         None,
         None,
@@ -1791,9 +1930,15 @@ fn random_identity_case(r: &mut Rng) -> (Posture, ObservedFunction) {
         Some("arn:aws:iam::123456789012:policy/boundary".to_string()),
         Some("arn:aws:iam::123456789012:policy/org-boundary".to_string()),
     ]);
-    if r.coin() {
-        aws.managed_policies = vec!["arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into()];
-    }
+    aws.managed_policies = r
+        .pick(&[
+            &[][..],
+            &["arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy"][..],
+            &[MIXED_ARN][..],
+        ])
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     let mut o = compliant();
     let current = random_role(r, "orders-role", false);
     o.role = Some(current.clone());
@@ -1813,7 +1958,7 @@ fn random_identity_case(r: &mut Rng) -> (Posture, ObservedFunction) {
             ..exclusive_usage()
         }),
         Some(RoleUsers {
-            regions_enabled: None,
+            regions_enabled: Err("DescribeRegions: AccessDenied".into()),
             ..exclusive_usage()
         }),
     ]);
