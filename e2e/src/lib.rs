@@ -6,6 +6,8 @@
 //! Everything listens on 127.0.0.1 and goes away when the test's values drop.
 #![forbid(unsafe_code)]
 
+pub mod readme;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;

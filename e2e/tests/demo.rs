@@ -230,6 +230,12 @@ async fn the_demo_runs_in_one_command_and_leaves_nothing_behind() {
     })
     .await;
     assert!(shown, "{get}:\n{table}");
+    // ... and is what the README's quick start shows.
+    let readme = zerofn_e2e::readme::readme();
+    let printed = zerofn_e2e::readme::sample(&readme, &get);
+    if let Err(e) = zerofn_e2e::readme::same_table(&printed, &table) {
+        panic!("{e}");
+    }
 
     // The printed drift command works, and zerofn removes the grant.
     let (ok, out) = shell(&guide, &scratch.0, &guide.command("curl "));
