@@ -211,7 +211,8 @@ impl Demo {
                     &kubectl,
                     &kubeconfig,
                     &home,
-                    &["apply", "--server-side", "-f", "-"],
+                    // Bounded: the stand-in answers in milliseconds.
+                    &["apply", "--server-side", "--request-timeout=30s", "-f", "-"],
                     Some(&yaml),
                 )
                 .await;
