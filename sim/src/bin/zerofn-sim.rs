@@ -34,9 +34,15 @@ async fn demo(args: &[String]) {
             _ => usage(),
         }
     }
-    if let Err(e) = zerofn_sim::demo::run(zerofn_sim::demo::Options { repo }).await {
-        eprintln!("zerofn-sim demo: {e}");
-        std::process::exit(1)
+    // Exit at once: a signal during start-up may leave LocalStack's start
+    // on a blocking thread, which the runtime would wait out (a minute or
+    // more on a first install); its process group stops when we exit.
+    match zerofn_sim::demo::run(zerofn_sim::demo::Options { repo }).await {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("zerofn-sim demo: {e}");
+            std::process::exit(1)
+        }
     }
 }
 
