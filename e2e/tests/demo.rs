@@ -294,3 +294,70 @@ async fn the_demo_runs_in_one_command_and_leaves_nothing_behind() {
         .collect();
     assert!(files.is_empty(), "left behind: {files:?}");
 }
+
+/// Ctrl-C while LocalStack is still starting: the demo exits at once, and
+/// what it had started goes with it.
+#[test]
+fn ctrl_c_during_start_up_leaves_nothing_behind() {
+    let scratch = TempDir::new("demo-early");
+    let tmp = scratch.0.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let mut demo = Demo(
+        Command::new(zerofn_bin().with_file_name("zerofn-sim"))
+            .arg("demo")
+            .current_dir(repo_root())
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &scratch.0)
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("zerofn-sim demo starts"),
+    );
+    let child = &mut demo.0;
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let starting = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("starting LocalStack"));
+    assert!(starting, "no LocalStack step");
+    // LocalStack takes seconds to answer: stop it half-way.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_using(&tmp).iter().any(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("localstack"))
+    }) {
+        assert!(Instant::now() < deadline, "LocalStack never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = processes_using(&tmp);
+
+    let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "still running 1 s after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = stderr.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("SIGINT while starting")), "{rest:?}");
+    // The stand-in's watchdog stops its group once we are gone.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while started.iter().any(|p| alive(*p)) || !processes_using(&tmp).is_empty() {
+        assert!(Instant::now() < deadline, "left running: {:?}", processes_using(&tmp));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let files: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(files.is_empty(), "left behind: {files:?}");
+}
