@@ -97,7 +97,7 @@ fn listening(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
 }
 
-/// The rows of `kubectl get fp` by name: (mode, ready, compliant).
+/// The rows of `kubectl get fp`: (name, mode, ready, compliant).
 fn rows(table: &str) -> Vec<(String, String, String, String)> {
     table
         .lines()

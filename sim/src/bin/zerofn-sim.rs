@@ -4,7 +4,7 @@
 //! stand-ins, demo functions and postures, and the built `zerofn run` as the
 //! controller, until Ctrl-C; it prints the kubectl commands to watch it.
 //!
-//! `zerofn-sim aws-demo [--dir DIR]` starts LocalStack on a free loopback
+//! `zerofn-sim aws-demo [--dir DIR] [--repo DIR]` starts LocalStack on a free loopback
 //! port, seeds the misconfigured fleet of the acceptance tests, writes the
 //! manifests declaring its posture into DIR, and keeps running until Ctrl-C.
 //!
