@@ -6,6 +6,8 @@
 //! Everything listens on 127.0.0.1 and goes away when the test's values drop.
 #![forbid(unsafe_code)]
 
+pub mod readme;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -61,11 +63,7 @@ impl Drop for TempDir {
     }
 }
 
-/// What kubectl printed and whether it succeeded.
-pub struct Kubectl {
-    pub ok: bool,
-    pub out: String,
-}
+pub use zerofn_sim::kubetools::Kubectl;
 
 /// The namespace the chart is installed in.
 pub const CONTROLLER_NAMESPACE: &str = "zerofn-system";
@@ -287,29 +285,7 @@ impl Cluster {
     }
 
     async fn kubectl_with(&self, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Kubectl {
-        let mut cmd = tokio::process::Command::new(KUBECTL);
-        cmd.arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .env("HOME", &self.dir.0)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("kubectl runs");
-        if let (Some(mut pipe), Some(input)) = (child.stdin.take(), stdin) {
-            use tokio::io::AsyncWriteExt;
-            pipe.write_all(input.as_bytes()).await.expect("kubectl stdin");
-        }
-        let out = child.wait_with_output().await.expect("kubectl finishes");
-        Kubectl {
-            ok: out.status.success(),
-            out: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
+        zerofn_sim::kubetools::kubectl(Path::new(KUBECTL), kubeconfig, &self.dir.0, args, stdin).await
     }
 
     /// `kubectl wait --for=condition=<cond> fp/<name>` in `ns`.

@@ -4,10 +4,12 @@
 
 pub mod aws;
 pub mod azure;
+pub mod demo;
 pub mod gcp;
 pub mod kube;
 pub mod kubetools;
 pub mod localstack;
 pub mod process;
+pub mod repo;
 pub mod scripted;
 pub mod tls;

@@ -1,6 +1,7 @@
-//! LocalStack, the AWS stand-in: installed on first use by
-//! `testworld/aws/install.sh` (repo-local, pinned), started per test process
-//! on a free loopback port, stopped with its process group.
+//! LocalStack, the AWS stand-in: installed on first use by the checkout's
+//! `testworld/aws/install.sh` (repo-local, pinned; the checkout is found at
+//! run time, see [`crate::repo`]), started per test process on a free
+//! loopback port, stopped with its process group.
 
 use crate::process::{Managed, free_port};
 use std::io::{Read, Write};
@@ -18,32 +19,10 @@ pub struct LocalStack {
     _process: Managed,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The LocalStack virtualenv, installing it if needed.
-pub fn install() -> Result<PathBuf, String> {
-    let script = repo_root().join("testworld/aws/install.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .map_err(|e| format!("{}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} failed:\n{}{}",
-            script.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let venv = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    Ok(PathBuf::from(venv))
+/// The LocalStack virtualenv of the checkout at `root`, installing it if
+/// needed.
+pub fn install(root: &Path) -> Result<PathBuf, String> {
+    crate::repo::run_installer(root, "testworld/aws/install.sh")
 }
 
 fn health(port: u16) -> bool {
@@ -61,8 +40,15 @@ fn health(port: u16) -> bool {
 }
 
 impl LocalStack {
+    /// Start it from the checkout found at run time ([`crate::repo::locate`]).
     pub fn start() -> Result<LocalStack, String> {
-        let venv = install()?;
+        LocalStack::start_in(&crate::repo::locate(None)?)
+    }
+
+    /// Start it from the checkout at `root`, installing it there first if
+    /// needed.
+    pub fn start_in(root: &Path) -> Result<LocalStack, String> {
+        let venv = install(root)?;
         let port = free_port().map_err(|e| e.to_string())?;
         let dir = std::env::temp_dir().join(format!("zerofn-localstack-{port}-{}", std::process::id()));
         for sub in ["tmp", "fs", "s3"] {
@@ -107,6 +93,12 @@ impl LocalStack {
     pub fn shared() -> &'static LocalStack {
         static SHARED: OnceLock<LocalStack> = OnceLock::new();
         SHARED.get_or_init(|| LocalStack::start().unwrap_or_else(|e| panic!("AWS stand-in: {e}")))
+    }
+
+    /// Stop it at once: SIGKILL to its process group (it keeps no state, and
+    /// SIGTERM takes ~5 s), then remove its files.
+    pub fn stop(mut self) {
+        self._process.kill();
     }
 
     pub fn endpoint(&self) -> String {

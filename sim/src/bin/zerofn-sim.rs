@@ -1,6 +1,10 @@
 //! Stand-ins for trying zerofn by hand.
 //!
-//! `zerofn-sim aws-demo [--dir DIR]` starts LocalStack on a free loopback
+//! `zerofn-sim demo [--repo DIR]` is the first run in one command: both
+//! stand-ins, demo functions and postures, and the built `zerofn run` as the
+//! controller, until Ctrl-C; it prints the kubectl commands to watch it.
+//!
+//! `zerofn-sim aws-demo [--dir DIR] [--repo DIR]` starts LocalStack on a free loopback
 //! port, seeds the misconfigured fleet of the acceptance tests, writes the
 //! manifests declaring its posture into DIR, and keeps running until Ctrl-C.
 //!
@@ -13,8 +17,33 @@ use zerofn_sim::aws::{Aws, Fleet};
 use zerofn_sim::localstack::{LocalStack, REGION};
 
 fn usage() -> ! {
-    eprintln!("usage: zerofn-sim aws-demo [--dir DIR] | zerofn-sim kube-api [--kubeconfig PATH]");
+    eprintln!(
+        "usage: zerofn-sim demo [--repo DIR] | zerofn-sim aws-demo [--dir DIR] [--repo DIR] | zerofn-sim kube-api [--kubeconfig PATH]\n\
+         --repo: the zerofn checkout whose testworld/ installs LocalStack (default: $ZEROFN_REPO, \
+         else the checkout holding the current directory or this program)"
+    );
     std::process::exit(2)
+}
+
+async fn demo(args: &[String]) {
+    let mut repo = None;
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match (a.as_str(), rest.next()) {
+            ("--repo", Some(p)) => repo = Some(PathBuf::from(p)),
+            _ => usage(),
+        }
+    }
+    // Exit at once: a signal during start-up may leave LocalStack's start
+    // on a blocking thread, which the runtime would wait out (a minute or
+    // more on a first install); its process group stops when we exit.
+    match zerofn_sim::demo::run(zerofn_sim::demo::Options { repo }).await {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("zerofn-sim demo: {e}");
+            std::process::exit(1)
+        }
+    }
 }
 
 async fn kube_api(args: &[String]) {
@@ -50,17 +79,27 @@ async fn main() {
     match args.first().map(String::as_str) {
         Some("aws-demo") => {}
         Some("kube-api") => return kube_api(&args[1..]).await,
+        Some("demo") => return demo(&args[1..]).await,
         _ => usage(),
     }
+    let mut repo = None;
     let mut rest = args[1..].iter();
     while let Some(a) = rest.next() {
         match (a.as_str(), rest.next()) {
             ("--dir", Some(d)) => dir = PathBuf::from(d),
+            ("--repo", Some(p)) => repo = Some(PathBuf::from(p)),
             _ => usage(),
         }
     }
+    let root = match zerofn_sim::repo::locate(repo.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zerofn-sim: {e}");
+            std::process::exit(2)
+        }
+    };
     eprintln!("starting LocalStack (installing it first if needed)...");
-    let ls = match tokio::task::spawn_blocking(LocalStack::start).await {
+    let ls = match tokio::task::spawn_blocking(move || LocalStack::start_in(&root)).await {
         Ok(Ok(ls)) => ls,
         Ok(Err(e)) => {
             eprintln!("{e}");
