@@ -591,11 +591,14 @@ async fn report_invalid(invalid: &kube::core::error_boundary::InvalidObject, ctx
             "lastTransitionTime": now(), "observedGeneration": invalid.metadata.generation,
         })
     };
+    // A merge patch, not an apply: the status fields this patch leaves out
+    // (the records of minted identities and write-ahead intents, the
+    // ownership mark) must survive, and an apply would drop the ones this
+    // manager applied before.
     let patch = serde_json::json!({
-        "apiVersion": API_VERSION, "kind": "FunctionPosture",
         "status": { "observedGeneration": invalid.metadata.generation, "conditions": [condition("Ready"), condition("Synced")] }
     });
-    api.patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     let meta = &invalid.metadata;
     let finalizers = meta.finalizers.clone().unwrap_or_default();
