@@ -2,7 +2,7 @@
 //!
 //! Each rule here is also a CEL rule on the CRD (`x-kubernetes-validations`),
 //! so `kubectl apply` and `zerofn plan -f` refuse the same input with the same
-//! field path. `tests/crd_validation.rs` evaluates the CEL side and proves the
+//! field path. `tests/crds.rs` evaluates the CEL side and proves the
 //! two agree.
 
 use super::account::{AccountConfig, AwsAccount, AzureCredentialKind, CloudAccountSpec, ClusterCloudAccountSpec};
