@@ -141,27 +141,31 @@ fn sids(answer: &str) -> Vec<String> {
         .collect()
 }
 
+/// `zerofn-sim demo` as the README runs it: from the checkout, with the
+/// machine's PATH, its home and temporary files under `home` and `tmp`.
+fn start_demo(home: &Path, tmp: &Path, stdout: Stdio) -> Demo {
+    Demo(
+        Command::new(zerofn_bin().with_file_name("zerofn-sim"))
+            .arg("demo")
+            .current_dir(repo_root())
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", home)
+            .env("TMPDIR", tmp)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("zerofn-sim demo starts"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_in_one_command_and_leaves_nothing_behind() {
     let scratch = TempDir::new("demo");
     let tmp = scratch.0.join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let sim = zerofn_bin().with_file_name("zerofn-sim");
-    // As the README says: from the checkout, with the machine's PATH.
-    let mut demo = Demo(
-        Command::new(&sim)
-            .arg("demo")
-            .current_dir(repo_root())
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &scratch.0)
-            .env("TMPDIR", &tmp)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("zerofn-sim demo starts"),
-    );
+    let mut demo = start_demo(&scratch.0, &tmp, Stdio::piped());
     let child = &mut demo.0;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
@@ -302,20 +306,7 @@ fn ctrl_c_during_start_up_leaves_nothing_behind() {
     let scratch = TempDir::new("demo-early");
     let tmp = scratch.0.join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let mut demo = Demo(
-        Command::new(zerofn_bin().with_file_name("zerofn-sim"))
-            .arg("demo")
-            .current_dir(repo_root())
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &scratch.0)
-            .env("TMPDIR", &tmp)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("zerofn-sim demo starts"),
-    );
+    let mut demo = start_demo(&scratch.0, &tmp, Stdio::null());
     let child = &mut demo.0;
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let starting = stderr
