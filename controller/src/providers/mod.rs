@@ -4,6 +4,7 @@
 //! caches per account), runs its cloud's pure `plan`, and applies one action
 //! at a time. The engine never sees a cloud type.
 
+pub mod assemble;
 pub mod aws;
 pub mod azure;
 pub mod cache;
