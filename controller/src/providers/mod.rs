@@ -11,6 +11,7 @@ pub mod cache;
 pub mod circuit;
 pub mod gcp;
 pub mod pace;
+pub mod patch;
 
 use crate::api::{Cloud, FunctionPostureSpec, Mode};
 use crate::findings::{Control, Finding};
