@@ -21,27 +21,10 @@ use crate::api::{
 use crate::metrics::Metrics;
 use crate::providers::aws::{AwsProvider, StaticCredentials, Tuning};
 use crate::providers::{Provider, ProviderError};
+use crate::reason::Reason;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Status reasons of account refusals (stable: they appear in conditions,
-/// events and alerts).
-pub mod reason {
-    pub const ACCOUNT_NOT_FOUND: &str = "AccountNotFound";
-    pub const ACCOUNT_NOT_ALLOWED: &str = "AccountNotAllowed";
-    pub const ACCOUNT_INVALID: &str = "AccountInvalid";
-    pub const ACCOUNT_CLOUD_MISMATCH: &str = "AccountCloudMismatch";
-    /// The account would use what only the platform admin may grant: the
-    /// controller's ambient identity with a loopback endpoint, an endpoint
-    /// override in a namespaced account, a token over plain HTTP.
-    pub const ACCOUNT_NOT_PERMITTED: &str = "AccountNotPermitted";
-    /// A namespaced account without credentials of its own.
-    pub const CREDENTIALS_REQUIRED: &str = "CredentialsRequired";
-    /// The posture declares more than its account's permission ceiling.
-    pub const CEILING_EXCEEDED: &str = "CeilingExceeded";
-    pub const SECRET_INVALID: &str = "SecretInvalid";
-}
 
 /// Secret data, decoded.
 pub type SecretData = BTreeMap<String, Vec<u8>>;
@@ -65,11 +48,11 @@ pub struct ResolvedAccount {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Refusal {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
-fn refuse(reason: &'static str, message: String) -> Refusal {
+fn refuse(reason: Reason, message: String) -> Refusal {
     Refusal { reason, message }
 }
 
@@ -110,7 +93,7 @@ pub fn locate(
         AccountKind::CloudAccount => {
             let spec = namespaced(posture_namespace, name).ok_or_else(|| {
                 refuse(
-                    reason::ACCOUNT_NOT_FOUND,
+                    Reason::AccountNotFound,
                     format!("CloudAccount {posture_namespace}/{name} does not exist (a posture can only use a CloudAccount of its own namespace)"),
                 )
             })?;
@@ -124,13 +107,13 @@ pub fn locate(
         AccountKind::ClusterCloudAccount => {
             let spec = cluster(name).ok_or_else(|| {
                 refuse(
-                    reason::ACCOUNT_NOT_FOUND,
+                    Reason::AccountNotFound,
                     format!("ClusterCloudAccount {name} does not exist"),
                 )
             })?;
             if !spec.admits(posture_namespace) {
                 return Err(refuse(
-                    reason::ACCOUNT_NOT_ALLOWED,
+                    Reason::AccountNotAllowed,
                     format!(
                         "ClusterCloudAccount {name} does not admit namespace {posture_namespace} (spec.allowedNamespaces)"
                     ),
@@ -146,7 +129,7 @@ pub fn locate(
     };
     let config = config.ok_or_else(|| {
         refuse(
-            reason::ACCOUNT_INVALID,
+            Reason::AccountInvalid,
             format!("{key} must set exactly one of aws, azure or gcp"),
         )
     })?;
@@ -154,7 +137,7 @@ pub fn locate(
         && config.cloud() != cloud
     {
         return Err(refuse(
-            reason::ACCOUNT_CLOUD_MISMATCH,
+            Reason::AccountCloudMismatch,
             format!("{key} is a {} account but the function is on {cloud}", config.cloud()),
         ));
     }
@@ -176,9 +159,9 @@ pub fn permit(key: &str, kind: AccountKind, config: &AccountConfig) -> Result<()
         return Ok(());
     }
     let reason = if violations.iter().any(|v| v.rule == AccountRule::CredentialsRequired) {
-        reason::CREDENTIALS_REQUIRED
+        Reason::CredentialsRequired
     } else {
-        reason::ACCOUNT_NOT_PERMITTED
+        Reason::AccountNotPermitted
     };
     let detail = violations
         .iter()
@@ -196,7 +179,7 @@ pub fn within_ceiling(account: &ResolvedAccount, spec: &FunctionPostureSpec) -> 
     }
     let detail = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
     Err(refuse(
-        reason::CEILING_EXCEEDED,
+        Reason::CeilingExceeded,
         format!("the posture declares more than {} allows: {detail}", account.key),
     ))
 }
@@ -213,10 +196,10 @@ pub fn secret_name(config: &AccountConfig) -> Option<&str> {
 fn text(secret: &SecretData, key: &str, name: &str) -> Result<String, Refusal> {
     let v = secret
         .get(key)
-        .ok_or_else(|| refuse(reason::SECRET_INVALID, format!("Secret {name} has no key {key}")))?;
+        .ok_or_else(|| refuse(Reason::SecretInvalid, format!("Secret {name} has no key {key}")))?;
     String::from_utf8(v.clone())
         .map(|s| s.trim().to_string())
-        .map_err(|_| refuse(reason::SECRET_INVALID, format!("Secret {name} key {key} is not UTF-8")))
+        .map_err(|_| refuse(Reason::SecretInvalid, format!("Secret {name} key {key} is not UTF-8")))
 }
 
 /// Static AWS credentials from the account's Secret.
@@ -458,7 +441,7 @@ mod tests {
     }
 
     /// (case, kind, account, expected refusal reason)
-    fn tenancy_cases() -> Vec<(&'static str, AccountKind, AccountConfig, Option<&'static str>)> {
+    fn tenancy_cases() -> Vec<(&'static str, AccountKind, AccountConfig, Option<Reason>)> {
         use AccountKind::{CloudAccount as Ns, ClusterCloudAccount as Cluster};
         let gcp = |endpoint: Option<&str>, anonymous: bool| {
             AccountConfig::Gcp(crate::api::GcpAccount {
@@ -491,13 +474,13 @@ mod tests {
                 "tenant without a Secret",
                 Ns,
                 aws_with(None, false),
-                Some(reason::CREDENTIALS_REQUIRED),
+                Some(Reason::CredentialsRequired),
             ),
             (
                 "tenant redirecting AWS",
                 Ns,
                 aws_with(Some("https://collector.example"), true),
-                Some(reason::ACCOUNT_NOT_PERMITTED),
+                Some(Reason::AccountNotPermitted),
             ),
             (
                 "tenant on a loopback stand-in",
@@ -516,25 +499,25 @@ mod tests {
                 "ambient identity on loopback",
                 Cluster,
                 aws_with(Some("http://127.0.0.1:4566"), false),
-                Some(reason::ACCOUNT_NOT_PERMITTED),
+                Some(Reason::AccountNotPermitted),
             ),
             (
                 "signatures over plain http",
                 Cluster,
                 aws_with(Some("http://vpce.example"), true),
-                Some(reason::ACCOUNT_NOT_PERMITTED),
+                Some(Reason::AccountNotPermitted),
             ),
             (
                 "tenant GCP with ADC",
                 Ns,
                 gcp(None, false),
-                Some(reason::CREDENTIALS_REQUIRED),
+                Some(Reason::CredentialsRequired),
             ),
             (
                 "tenant GCP redirected",
                 Ns,
                 gcp(Some("https://collector.example"), false),
-                Some(reason::CREDENTIALS_REQUIRED),
+                Some(Reason::CredentialsRequired),
             ),
             (
                 "tenant GCP anonymous stand-in",
@@ -546,25 +529,25 @@ mod tests {
                 "admin ADC over plain http",
                 Cluster,
                 gcp(Some("http://collector.example"), false),
-                Some(reason::ACCOUNT_NOT_PERMITTED),
+                Some(Reason::AccountNotPermitted),
             ),
             (
                 "admin ADC on loopback",
                 Cluster,
                 gcp(Some("http://127.0.0.1:9"), false),
-                Some(reason::ACCOUNT_NOT_PERMITTED),
+                Some(Reason::AccountNotPermitted),
             ),
             (
                 "tenant Azure workload identity",
                 Ns,
                 azure(WorkloadIdentity, None),
-                Some(reason::CREDENTIALS_REQUIRED),
+                Some(Reason::CredentialsRequired),
             ),
             (
                 "tenant Azure authority host",
                 Ns,
                 azure(ClientSecret, Some("https://login.collector.example")),
-                Some(reason::ACCOUNT_NOT_PERMITTED),
+                Some(Reason::AccountNotPermitted),
             ),
             (
                 "tenant Azure stand-in",
@@ -582,7 +565,7 @@ mod tests {
                 "admin managed identity on loopback",
                 Cluster,
                 azure(ManagedIdentity, Some("https://127.0.0.1:8443")),
-                Some(reason::ACCOUNT_NOT_PERMITTED),
+                Some(Reason::AccountNotPermitted),
             ),
         ]
     }
@@ -615,7 +598,7 @@ mod tests {
             "zerofn",
         )
         .unwrap_err();
-        assert_eq!(refused.reason, reason::CREDENTIALS_REQUIRED);
+        assert_eq!(refused.reason, Reason::CredentialsRequired);
         assert!(
             refused.message.contains("spec.aws.credentialsSecretRef"),
             "{}",

@@ -4,7 +4,7 @@
 //!
 //! Layers, each using only those below it: `cli` → `engine` (+ `accounts`,
 //! `manifests` beside it) → `providers::{aws,...}` → `api`, `findings` and
-//! `metrics` at the ground.
+//! `metrics` and `reason` at the ground.
 #![forbid(unsafe_code)]
 
 pub mod accounts;
@@ -17,4 +17,5 @@ pub mod logging;
 pub mod manifests;
 pub mod metrics;
 pub mod providers;
+pub mod reason;
 pub mod reconcile;

@@ -252,155 +252,173 @@ fn field_errors(source: &Source, object: &str, errs: Vec<FieldError>) -> Vec<Man
         .collect()
 }
 
+/// One error of a document.
+fn error(source: &Source, object: Option<&str>, field: &str, message: String) -> Vec<ManifestError> {
+    vec![ManifestError {
+        source: Some(source.clone()),
+        object: object.map(Into::into),
+        field: Some(field.into()),
+        message,
+    }]
+}
+
+/// What a document says it is. Names come first: every later error prints
+/// them.
+struct Header {
+    api_version: String,
+    kind: String,
+    name: String,
+    namespace: String,
+    /// `Kind namespace/name` (`Kind name` when cluster scoped), as errors
+    /// name it.
+    object: String,
+}
+
+impl Header {
+    fn into_object<T>(self, source: Source, spec: T) -> Object<T> {
+        Object {
+            source,
+            namespace: self.namespace,
+            name: self.name,
+            spec,
+        }
+    }
+}
+
+fn header(source: &Source, doc: &Value) -> Result<Header, Vec<ManifestError>> {
+    let Some(obj) = doc.as_object() else {
+        return Err(vec![ManifestError {
+            source: Some(source.clone()),
+            object: None,
+            field: None,
+            message: "a document must be a mapping with apiVersion and kind".into(),
+        }]);
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let api_version = text(obj.get("apiVersion"));
+    let kind = text(obj.get("kind"));
+    if api_version.is_empty() || kind.is_empty() {
+        return Err(error(
+            source,
+            None,
+            "apiVersion",
+            "apiVersion and kind are required".into(),
+        ));
+    }
+    let meta = obj.get("metadata");
+    let name = text(meta.and_then(|m| m.get("name")));
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_NAMESPACE)
+        .to_string();
+    let cluster_scoped = kind == "ClusterCloudAccount";
+    let ours = api_version.starts_with(&format!("{}/", api::GROUP)) || (api_version == "v1" && kind == "Secret");
+    if ours {
+        let bad = name_errors(&name, if cluster_scoped { None } else { Some(&namespace) });
+        if !bad.is_empty() {
+            return Err(bad
+                .into_iter()
+                .flat_map(|(field, message)| error(source, None, field, message))
+                .collect());
+        }
+    }
+    let object = if cluster_scoped {
+        format!("{kind} {name}")
+    } else {
+        format!("{kind} {namespace}/{name}")
+    };
+    Ok(Header {
+        api_version,
+        kind,
+        name,
+        namespace,
+        object,
+    })
+}
+
+/// The typed spec, if it also passes the CEL rules' mirror.
+fn checked<T: DeserializeOwned>(
+    source: &Source,
+    object: &str,
+    spec: Value,
+    rules: fn(&T) -> Vec<FieldError>,
+) -> Result<T, Vec<ManifestError>> {
+    let spec: T = typed(source, object, spec)?;
+    let errs = rules(&spec);
+    if !errs.is_empty() {
+        return Err(field_errors(source, object, errs));
+    }
+    Ok(spec)
+}
+
 impl Manifests {
     fn add(&mut self, source: Source, doc: Value) -> Result<(), Vec<ManifestError>> {
         if doc.is_null() {
             return Ok(());
         }
-        let err = |field: Option<&str>, message: String| {
-            vec![ManifestError {
-                source: Some(source.clone()),
-                object: None,
-                field: field.map(Into::into),
-                message,
-            }]
-        };
-        let Some(obj) = doc.as_object() else {
-            return Err(err(
-                None,
-                "a document must be a mapping with apiVersion and kind".into(),
-            ));
-        };
-        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-        if api_version.is_empty() || kind.is_empty() {
-            return Err(err(Some("apiVersion"), "apiVersion and kind are required".into()));
-        }
-        let meta = obj.get("metadata");
-        let name = meta
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let namespace = meta
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .unwrap_or(DEFAULT_NAMESPACE)
-            .to_string();
-        let cluster_scoped = kind == "ClusterCloudAccount";
-        let ours = api_version.starts_with(&format!("{}/", api::GROUP)) || (api_version == "v1" && kind == "Secret");
-        // Names first: everything after this prints them.
-        if ours {
-            let bad = name_errors(&name, if cluster_scoped { None } else { Some(&namespace) });
-            if !bad.is_empty() {
-                return Err(bad
-                    .into_iter()
-                    .map(|(field, message)| ManifestError {
-                        source: Some(source.clone()),
-                        object: None,
-                        field: Some(field.into()),
-                        message,
-                    })
-                    .collect());
-            }
-        }
-        let object = if cluster_scoped {
-            format!("{kind} {name}")
-        } else {
-            format!("{kind} {namespace}/{name}")
-        };
-
-        if let Some(group) = api_version.strip_suffix(&format!("/{}", api::VERSION))
+        let h = header(&source, &doc)?;
+        if let Some(group) = h.api_version.strip_suffix(&format!("/{}", api::VERSION))
             && group == api::GROUP
         {
-            let Some(schema) = api::schema_for(kind) else {
-                return Err(err(Some("kind"), format!("unknown kind {kind} in {api_version}")));
-            };
-            let schema_errors = schema_check::check(&schema, &doc, "");
-            if !schema_errors.is_empty() {
-                return Err(schema_errors
-                    .into_iter()
-                    .map(|e| ManifestError {
-                        source: Some(source.clone()),
-                        object: Some(object.clone()),
-                        field: Some(e.path),
-                        message: e.message,
-                    })
-                    .collect());
-            }
-            let spec_value = obj.get("spec").cloned().unwrap_or(Value::Null);
-            match kind {
-                "FunctionPosture" => {
-                    let spec: FunctionPostureSpec = typed(&source, &object, spec_value)?;
-                    let errs = api::validate::posture(&spec);
-                    if !errs.is_empty() {
-                        return Err(field_errors(&source, &object, errs));
-                    }
-                    self.postures.push(Object {
-                        source,
-                        namespace,
-                        name,
-                        spec,
-                    });
-                }
-                "CloudAccount" => {
-                    let spec: CloudAccountSpec = typed(&source, &object, spec_value)?;
-                    let errs = api::validate::cloud_account(&spec);
-                    if !errs.is_empty() {
-                        return Err(field_errors(&source, &object, errs));
-                    }
-                    self.accounts.push(Object {
-                        source,
-                        namespace,
-                        name,
-                        spec,
-                    });
-                }
-                "ClusterCloudAccount" => {
-                    let spec: ClusterCloudAccountSpec = typed(&source, &object, spec_value)?;
-                    let errs = api::validate::cluster_cloud_account(&spec);
-                    if !errs.is_empty() {
-                        return Err(field_errors(&source, &object, errs));
-                    }
-                    self.cluster_accounts.push(Object {
-                        source,
-                        namespace: String::new(),
-                        name,
-                        spec,
-                    });
-                }
-                _ => return Err(err(Some("kind"), format!("unknown kind {kind} in {api_version}"))),
-            }
-            return Ok(());
+            return self.add_ours(source, h, &doc);
         }
-        if api_version.starts_with(&format!("{}/", api::GROUP)) {
-            return Err(err(
-                Some("apiVersion"),
-                format!(
-                    "unsupported version {api_version}: this zerofn serves {}",
-                    api::API_VERSION
-                ),
-            ));
+        if h.api_version.starts_with(&format!("{}/", api::GROUP)) {
+            let message = format!(
+                "unsupported version {}: this zerofn serves {}",
+                h.api_version,
+                api::API_VERSION
+            );
+            return Err(error(&source, None, "apiVersion", message));
         }
-        if api_version == "v1" && kind == "Secret" {
-            let data = secret_data(obj).map_err(|(field, m)| {
-                vec![ManifestError {
-                    source: Some(source.clone()),
-                    object: Some(object.clone()),
-                    field: Some(field),
-                    message: m,
-                }]
-            })?;
-            self.secrets.push(Object {
-                source,
-                namespace,
-                name,
-                spec: data,
-            });
+        if h.api_version == "v1" && h.kind == "Secret" {
+            let data =
+                secret_data(&doc).map_err(|(field, message)| error(&source, Some(&h.object), &field, message))?;
+            self.secrets.push(h.into_object(source, data));
             return Ok(());
         }
         // Other objects (Deployments, ConfigMaps...) may share the files.
-        tracing::debug!(%source, kind, "ignoring document of another kind");
+        tracing::debug!(%source, kind = %h.kind, "ignoring document of another kind");
+        Ok(())
+    }
+
+    /// A zerofn object: its CRD's schema first, then the CEL rules' mirror.
+    fn add_ours(&mut self, source: Source, h: Header, doc: &Value) -> Result<(), Vec<ManifestError>> {
+        let unknown = || format!("unknown kind {} in {}", h.kind, h.api_version);
+        let Some(schema) = api::schema_for(&h.kind) else {
+            return Err(error(&source, None, "kind", unknown()));
+        };
+        let schema_errors = schema_check::check(&schema, doc, "");
+        if !schema_errors.is_empty() {
+            return Err(schema_errors
+                .into_iter()
+                .map(|e| ManifestError {
+                    source: Some(source.clone()),
+                    object: Some(h.object.clone()),
+                    field: Some(e.path),
+                    message: e.message,
+                })
+                .collect());
+        }
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        match h.kind.as_str() {
+            "FunctionPosture" => {
+                let spec = checked(&source, &h.object, spec, api::validate::posture)?;
+                self.postures.push(h.into_object(source, spec));
+            }
+            "CloudAccount" => {
+                let spec = checked(&source, &h.object, spec, api::validate::cloud_account)?;
+                self.accounts.push(h.into_object(source, spec));
+            }
+            "ClusterCloudAccount" => {
+                let spec = checked(&source, &h.object, spec, api::validate::cluster_cloud_account)?;
+                let mut o = h.into_object(source, spec);
+                // Cluster scoped: a namespace in the document means nothing.
+                o.namespace.clear();
+                self.cluster_accounts.push(o);
+            }
+            _ => return Err(error(&source, None, "kind", unknown())),
+        }
         Ok(())
     }
 
@@ -496,7 +514,7 @@ fn typed<T: DeserializeOwned>(source: &Source, object: &str, v: Value) -> Result
     })
 }
 
-fn secret_data(obj: &serde_json::Map<String, Value>) -> Result<SecretData, (String, String)> {
+fn secret_data(obj: &Value) -> Result<SecretData, (String, String)> {
     use base64::Engine;
     let mut out = SecretData::new();
     if let Some(data) = obj.get("data") {

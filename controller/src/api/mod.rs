@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod arn;
+pub mod duration;
 pub mod patterns;
 pub mod posture;
 pub mod schema_check;

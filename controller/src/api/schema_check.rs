@@ -44,21 +44,41 @@ fn child(path: &str, key: &str) -> String {
 }
 
 fn walk(schema: &Value, value: &Value, path: String, errors: &mut Vec<SchemaError>) {
+    if !value_allowed(schema, value, &path, errors) {
+        return;
+    }
+    let ty = schema.get("type").and_then(Value::as_str);
+    match (ty, value) {
+        (Some("object"), Value::Object(map)) => walk_object(schema, map, &path, errors),
+        (Some("array"), Value::Array(items)) => walk_array(schema, items, &path, errors),
+        (Some("string"), Value::String(s)) => check_string(schema, value, s, &path, errors),
+        (Some("integer"), v) if v.is_i64() || v.is_u64() => number_bounds(schema, v, &path, errors),
+        (Some("number"), v) if v.is_number() => number_bounds(schema, v, &path, errors),
+        (Some("boolean"), Value::Bool(_)) => {}
+        (None, _) => {}
+        (Some(t), v) => err(errors, &path, format!("Invalid value: {v}: must be of type {t}")),
+    }
+}
+
+/// The rules that decide a value before its type does: null, int-or-string
+/// and enum. False when the value needs no further check (it passed one of
+/// them, or failed it).
+fn value_allowed(schema: &Value, value: &Value, path: &str, errors: &mut Vec<SchemaError>) -> bool {
     if value.is_null() {
         if schema.get("nullable").and_then(Value::as_bool) != Some(true) {
-            err(errors, &path, "Invalid value: null: must not be null".into());
+            err(errors, path, "Invalid value: null: must not be null".into());
         }
-        return;
+        return false;
     }
     if schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
         if !(value.is_i64() || value.is_u64() || value.is_string()) {
             err(
                 errors,
-                &path,
+                path,
                 format!("Invalid value: {value}: must be an integer or a string"),
             );
         }
-        return;
+        return false;
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.iter().any(|a| a == value)
@@ -69,79 +89,75 @@ fn walk(schema: &Value, value: &Value, path: String, errors: &mut Vec<SchemaErro
         }
         err(
             errors,
-            &path,
+            path,
             format!("Unsupported value: {value}: supported values: {list}"),
         );
-        return;
+        return false;
     }
-    let ty = schema.get("type").and_then(Value::as_str);
-    match (ty, value) {
-        (Some("object"), Value::Object(map)) => {
-            let props = schema.get("properties").and_then(Value::as_object);
-            let preserve = schema
-                .get("x-kubernetes-preserve-unknown-fields")
-                .and_then(Value::as_bool)
-                == Some(true);
-            let additional = schema.get("additionalProperties");
-            bound_max(schema, "maxProperties", map.len(), &path, errors, |n| {
-                format!("must have at most {n} properties")
-            });
-            if let Some(required) = schema.get("required").and_then(Value::as_array) {
-                for r in required.iter().filter_map(Value::as_str) {
-                    if !map.contains_key(r) {
-                        err(errors, &child(&path, r), "Required value".into());
-                    }
-                }
-            }
-            for (k, v) in map {
-                match (props.and_then(|p| p.get(k)), additional) {
-                    (Some(s), _) => walk(s, v, child(&path, k), errors),
-                    (None, Some(s)) if s.is_object() => walk(s, v, child(&path, k), errors),
-                    (None, _) if preserve => {}
-                    // Typed by the API server itself, not by the CRD schema.
-                    (None, _) if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") => {}
-                    (None, _) if props.is_none() && additional.is_none() && path_is_metadata(&path) => {}
-                    (None, _) => err(errors, &child(&path, k), unknown_field(k, props)),
-                }
+    true
+}
+
+fn walk_object(schema: &Value, map: &serde_json::Map<String, Value>, path: &str, errors: &mut Vec<SchemaError>) {
+    let props = schema.get("properties").and_then(Value::as_object);
+    let preserve = schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let additional = schema.get("additionalProperties");
+    bound_max(schema, "maxProperties", map.len(), path, errors, |n| {
+        format!("must have at most {n} properties")
+    });
+    if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        for r in required.iter().filter_map(Value::as_str) {
+            if !map.contains_key(r) {
+                err(errors, &child(path, r), "Required value".into());
             }
         }
-        (Some("array"), Value::Array(items)) => {
-            bound(schema, "minItems", items.len(), &path, errors, |n| {
-                format!("must have at least {n} items")
-            });
-            bound_max(schema, "maxItems", items.len(), &path, errors, |n| {
-                format!("must have at most {n} items")
-            });
-            if let Some(item_schema) = schema.get("items") {
-                for (i, v) in items.iter().enumerate() {
-                    walk(item_schema, v, format!("{path}[{i}]"), errors);
-                }
-            }
+    }
+    for (k, v) in map {
+        match (props.and_then(|p| p.get(k)), additional) {
+            (Some(s), _) => walk(s, v, child(path, k), errors),
+            (None, Some(s)) if s.is_object() => walk(s, v, child(path, k), errors),
+            (None, _) if preserve => {}
+            // Typed by the API server itself, not by the CRD schema.
+            (None, _) if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") => {}
+            (None, _) if props.is_none() && additional.is_none() && path_is_metadata(path) => {}
+            (None, _) => err(errors, &child(path, k), unknown_field(k, props)),
         }
-        (Some("string"), Value::String(s)) => {
-            let n = s.chars().count();
-            bound(schema, "minLength", n, &path, errors, |m| {
-                format!("must be at least {m} characters")
-            });
-            bound_max(schema, "maxLength", n, &path, errors, |m| {
-                format!("must be at most {m} characters")
-            });
-            if let Some(p) = schema.get("pattern").and_then(Value::as_str)
-                && !pattern_matches(p, s)
-            {
-                let hint = patterns::expected(p).map(|e| format!("; {e}")).unwrap_or_default();
-                err(
-                    errors,
-                    &path,
-                    format!("Invalid value: {value}: should match '{p}'{hint}"),
-                );
-            }
+    }
+}
+
+fn walk_array(schema: &Value, items: &[Value], path: &str, errors: &mut Vec<SchemaError>) {
+    bound(schema, "minItems", items.len(), path, errors, |n| {
+        format!("must have at least {n} items")
+    });
+    bound_max(schema, "maxItems", items.len(), path, errors, |n| {
+        format!("must have at most {n} items")
+    });
+    if let Some(item_schema) = schema.get("items") {
+        for (i, v) in items.iter().enumerate() {
+            walk(item_schema, v, format!("{path}[{i}]"), errors);
         }
-        (Some("integer"), v) if v.is_i64() || v.is_u64() => number_bounds(schema, v, &path, errors),
-        (Some("number"), v) if v.is_number() => number_bounds(schema, v, &path, errors),
-        (Some("boolean"), Value::Bool(_)) => {}
-        (None, _) => {}
-        (Some(t), v) => err(errors, &path, format!("Invalid value: {v}: must be of type {t}")),
+    }
+}
+
+fn check_string(schema: &Value, value: &Value, s: &str, path: &str, errors: &mut Vec<SchemaError>) {
+    let n = s.chars().count();
+    bound(schema, "minLength", n, path, errors, |m| {
+        format!("must be at least {m} characters")
+    });
+    bound_max(schema, "maxLength", n, path, errors, |m| {
+        format!("must be at most {m} characters")
+    });
+    if let Some(p) = schema.get("pattern").and_then(Value::as_str)
+        && !pattern_matches(p, s)
+    {
+        let hint = patterns::expected(p).map(|e| format!("; {e}")).unwrap_or_default();
+        err(
+            errors,
+            path,
+            format!("Invalid value: {value}: should match '{p}'{hint}"),
+        );
     }
 }
 

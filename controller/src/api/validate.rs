@@ -38,8 +38,21 @@ fn count<T>(a: &Option<T>, b: &Option<impl Sized>, c: &Option<impl Sized>) -> us
     a.is_some() as usize + b.is_some() as usize + c.is_some() as usize
 }
 
+/// The CEL rules of a FunctionPosture, one named rule group at a time (the
+/// order is the order errors are reported in).
 pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
     let mut e = Errors(Vec::new());
+    function_on_one_cloud(spec, &mut e);
+    blocks_on_the_functions_cloud(spec, &mut e);
+    create_if_shared_declares(spec, &mut e);
+    no_wildcard_action(spec, &mut e);
+    aws_invokers_scoped(spec, &mut e);
+    azure_restrictions(spec, &mut e);
+    e.0
+}
+
+/// Exactly one of `function.aws|azure|gcp`.
+fn function_on_one_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
     let f = &spec.function;
     if count(&f.aws, &f.azure, &f.gcp) != 1 {
         e.push(
@@ -47,6 +60,11 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
             "exactly one of function.aws, function.azure or function.gcp must be set",
         );
     }
+}
+
+/// A control's per-cloud block only on the function's own cloud.
+fn blocks_on_the_functions_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
+    let f = &spec.function;
     let (aws, azure, gcp) = (f.aws.is_some(), f.azure.is_some(), f.gcp.is_some());
     let blocks: [(&str, bool, bool, bool); 4] = [
         (
@@ -94,6 +112,13 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
             );
         }
     }
+}
+
+/// `createIfShared` mints an identity holding exactly what is declared, so
+/// something must be declared.
+fn create_if_shared_declares(spec: &FunctionPostureSpec, e: &mut Errors) {
+    let f = &spec.function;
+    let (aws, gcp) = (f.aws.is_some(), f.gcp.is_some());
     if let Some(id) = &spec.identity
         && id.create_if_shared
     {
@@ -110,6 +135,10 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
             );
         }
     }
+}
+
+/// `*` as an allowed IAM action grants everything.
+fn no_wildcard_action(spec: &FunctionPostureSpec, e: &mut Errors) {
     if let Some(perms) = spec
         .identity
         .as_ref()
@@ -125,6 +154,10 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
             }
         }
     }
+}
+
+/// A service principal is narrowed to one resource of one account.
+fn aws_invokers_scoped(spec: &FunctionPostureSpec, e: &mut Errors) {
     if let Some(t) = spec.triggers.as_ref().and_then(|t| t.aws.as_ref()) {
         for (i, inv) in t.invokers.iter().enumerate() {
             if super::arn::is_service_principal(&inv.principal)
@@ -143,6 +176,10 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
             }
         }
     }
+}
+
+/// Each access restriction names one source, and pins only known headers.
+fn azure_restrictions(spec: &FunctionPostureSpec, e: &mut Errors) {
     if let Some(rs) = spec
         .triggers
         .as_ref()
@@ -167,7 +204,6 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
             }
         }
     }
-    e.0
 }
 
 /// The headers App Service access restrictions can pin (ARM's names).

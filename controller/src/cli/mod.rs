@@ -4,10 +4,10 @@ mod report;
 pub mod state;
 pub mod terminal;
 
-use crate::accounts::{self, ConnectOptions};
-use crate::api;
+use crate::accounts::{self, ConnectOptions, ResolvedAccount};
+use crate::api::{self, FunctionPostureSpec};
 use crate::engine::{self, Bound};
-use crate::manifests::{self, ManifestError};
+use crate::manifests::{self, ManifestError, Object};
 use crate::metrics::Metrics;
 use crate::providers::aws::Tuning;
 use crate::providers::circuit::Circuit;
@@ -160,7 +160,7 @@ pub struct ControllerArgs {
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    crate::reconcile::posture::parse_duration(s).ok_or_else(|| format!("{s}: expected a duration such as 30s, 5m, 1h"))
+    crate::api::duration::parse(s).ok_or_else(|| format!("{s}: expected a duration such as 30s, 5m, 1h"))
 }
 
 /// `--fail-on`: which drift makes plan and enforce exit 1.
@@ -345,54 +345,7 @@ type Prepared = (Vec<Item>, Vec<Arc<Circuit>>);
 
 async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec<ManifestError>> {
     let m = manifests::load(&args.paths)?;
-    // Resolve every account first: a refused reference is invalid input, and
-    // nothing is sent to a cloud while any input is invalid.
-    let mut resolved = Vec::new();
-    let mut errors = Vec::new();
-    for o in &m.postures {
-        match accounts::resolve(
-            &o.namespace,
-            &o.spec.account_ref,
-            o.spec.function.cloud(),
-            |ns, name| m.account(ns, name).cloned(),
-            |name| m.cluster_account(name).cloned(),
-            &args.controller_namespace,
-        ) {
-            Ok(a) => {
-                if let Some(secret) = accounts::secret_name(&a.config)
-                    && m.secret(&a.secret_namespace, secret).is_none()
-                {
-                    errors.push(ManifestError {
-                        source: Some(o.source.clone()),
-                        object: Some(format!("FunctionPosture {}/{}", o.namespace, o.name)),
-                        field: Some("spec.accountRef".into()),
-                        message: format!(
-                            "{} names Secret {}/{secret}, which is not in the given files",
-                            a.key, a.secret_namespace
-                        ),
-                    });
-                }
-                for e in crate::ceiling::check(&o.spec, &a.config) {
-                    errors.push(ManifestError {
-                        source: Some(o.source.clone()),
-                        object: Some(format!("FunctionPosture {}/{}", o.namespace, o.name)),
-                        field: Some(e.path),
-                        message: format!("exceeds the permission ceiling of {}: {}", a.key, e.message),
-                    });
-                }
-                resolved.push((o, a));
-            }
-            Err(refusal) => errors.push(ManifestError {
-                source: Some(o.source.clone()),
-                object: Some(format!("FunctionPosture {}/{}", o.namespace, o.name)),
-                field: Some("spec.accountRef".into()),
-                message: refusal.message,
-            }),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    let resolved = resolve_all(&m, &args.controller_namespace)?;
     let azure_tuning = azure_tuning(args.azure_ca_file.as_deref()).map_err(|message| {
         vec![ManifestError {
             source: None,
@@ -409,13 +362,73 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
         // One CLI run reads each account once (and once more after enforcing).
         inventory_ttl: Duration::from_secs(3600),
     };
+    Ok(connect_all(&m, resolved, &opts, &args.cluster_id).await)
+}
+
+/// Every posture's account, resolved before anything is connected: a
+/// refused reference is invalid input, and nothing is sent to a cloud while
+/// any input is invalid.
+fn resolve_all<'m>(
+    m: &'m manifests::Manifests,
+    controller_namespace: &str,
+) -> Result<Vec<(&'m Object<FunctionPostureSpec>, ResolvedAccount)>, Vec<ManifestError>> {
+    let mut resolved = Vec::new();
+    let mut errors = Vec::new();
+    for o in &m.postures {
+        let posture_error = |field: String, message: String| ManifestError {
+            source: Some(o.source.clone()),
+            object: Some(format!("FunctionPosture {}/{}", o.namespace, o.name)),
+            field: Some(field),
+            message,
+        };
+        let account = accounts::resolve(
+            &o.namespace,
+            &o.spec.account_ref,
+            o.spec.function.cloud(),
+            |ns, name| m.account(ns, name).cloned(),
+            |name| m.cluster_account(name).cloned(),
+            controller_namespace,
+        );
+        let a = match account {
+            Ok(a) => a,
+            Err(refusal) => {
+                errors.push(posture_error("spec.accountRef".into(), refusal.message));
+                continue;
+            }
+        };
+        if let Some(secret) = accounts::secret_name(&a.config)
+            && m.secret(&a.secret_namespace, secret).is_none()
+        {
+            let message = format!(
+                "{} names Secret {}/{secret}, which is not in the given files",
+                a.key, a.secret_namespace
+            );
+            errors.push(posture_error("spec.accountRef".into(), message));
+        }
+        for e in crate::ceiling::check(&o.spec, &a.config) {
+            let message = format!("exceeds the permission ceiling of {}: {}", a.key, e.message);
+            errors.push(posture_error(e.path, message));
+        }
+        resolved.push((o, a));
+    }
+    if errors.is_empty() { Ok(resolved) } else { Err(errors) }
+}
+
+/// One provider (behind a circuit) per account; a posture whose account
+/// could not be connected carries the error.
+async fn connect_all(
+    m: &manifests::Manifests,
+    resolved: Vec<(&Object<FunctionPostureSpec>, ResolvedAccount)>,
+    opts: &ConnectOptions,
+    cluster_id: &str,
+) -> Prepared {
     let mut providers: HashMap<String, Result<Arc<Circuit>, String>> = HashMap::new();
     let mut items = Vec::new();
     for (o, account) in resolved {
         if !providers.contains_key(&account.key) {
             let secret =
                 accounts::secret_name(&account.config).and_then(|name| m.secret(&account.secret_namespace, name));
-            let p = accounts::connect(&account, secret, &opts)
+            let p = accounts::connect(&account, secret, opts)
                 .await
                 .map(|p| Arc::new(Circuit::new(p, RUN_LONG)))
                 .map_err(|e| e.to_string());
@@ -427,12 +440,12 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
         };
         items.push(Item {
             label: format!("{}/{}", o.namespace, o.name),
-            posture: Posture::new(&args.cluster_id, &o.namespace, &o.name, o.spec.clone()),
+            posture: Posture::new(cluster_id, &o.namespace, &o.name, o.spec.clone()),
             provider,
         });
     }
     let circuits = providers.into_values().filter_map(Result::ok).collect();
-    Ok((items, circuits))
+    (items, circuits)
 }
 
 async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {

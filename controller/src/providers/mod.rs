@@ -15,6 +15,7 @@ pub mod patch;
 
 use crate::api::{Cloud, FunctionPostureSpec, Mode};
 use crate::findings::{Control, Finding};
+use crate::reason::Reason;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use std::fmt;
@@ -164,7 +165,7 @@ impl fmt::Display for Blocked {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Note {
     pub control: Control,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -188,8 +189,8 @@ impl Plan {
     }
 }
 
-/// Failures talking to a cloud. `category` is stable: it labels metrics and
-/// status reasons.
+/// Failures talking to a cloud. `category` labels metrics, `reason` status
+/// conditions and events; both are stable.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("credentials refused: {0}")]
@@ -238,20 +239,20 @@ impl ProviderError {
         }
     }
 
-    /// CamelCase reason for status conditions and events.
-    pub fn reason(&self) -> &'static str {
+    /// The reason for status conditions and events.
+    pub fn reason(&self) -> Reason {
         match self {
-            ProviderError::Auth(_) => "CloudAuthFailed",
-            ProviderError::Throttled(_) => "CloudThrottled",
-            ProviderError::NotFound(_) => "FunctionNotFound",
-            ProviderError::Refused(_) => "CloudRefused",
-            ProviderError::Conflict(_) => "CloudConflict",
-            ProviderError::Unreachable(_) => "CloudUnreachable",
-            ProviderError::Timeout(_) => "CloudTimeout",
-            ProviderError::Config(_) => "AccountMisconfigured",
-            ProviderError::Cloud(_) => "CloudError",
-            ProviderError::Unrecorded(_) => "MintUnrecorded",
-            ProviderError::MarkUnrecorded(_) => "MarkUnrecorded",
+            ProviderError::Auth(_) => Reason::CloudAuthFailed,
+            ProviderError::Throttled(_) => Reason::CloudThrottled,
+            ProviderError::NotFound(_) => Reason::FunctionNotFound,
+            ProviderError::Refused(_) => Reason::CloudRefused,
+            ProviderError::Conflict(_) => Reason::CloudConflict,
+            ProviderError::Unreachable(_) => Reason::CloudUnreachable,
+            ProviderError::Timeout(_) => Reason::CloudTimeout,
+            ProviderError::Config(_) => Reason::AccountMisconfigured,
+            ProviderError::Cloud(_) => Reason::CloudError,
+            ProviderError::Unrecorded(_) => Reason::MintUnrecorded,
+            ProviderError::MarkUnrecorded(_) => Reason::MarkUnrecorded,
         }
     }
 }

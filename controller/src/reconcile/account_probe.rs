@@ -7,8 +7,9 @@
 //! every resync interval. The status is written only when it changes.
 
 use super::account_status::{self, Reach};
+use super::connect::connect;
 use super::context::Context;
-use crate::accounts::{self, ResolvedAccount};
+use crate::accounts::ResolvedAccount;
 use crate::api::{AccountConfig, AccountKind, CloudAccountStatus};
 use crate::providers::ProviderError;
 use futures::StreamExt;
@@ -107,25 +108,10 @@ async fn probe(ctx: &Context, a: Known) {
         config,
         secret_namespace,
     };
-    if let Err(refusal) = accounts::permit(&account.key, account.kind, &account.config) {
-        account_status::report(ctx, &account, Reach::Refused(&refusal)).await;
-        return;
-    }
-    let secret = match super::posture::read_secret(ctx, &account).await {
-        Ok(s) => s,
-        Err(e) => {
-            account_status::report(ctx, &account, Reach::SecretUnusable(&e)).await;
-            return;
-        }
-    };
-    let provider = match ctx
-        .providers
-        .get(&account, secret.as_ref().map(|(d, v)| (d, v.as_str())))
-        .await
-    {
+    let provider = match connect(ctx, &account).await {
         Ok(p) => p,
-        Err(e) => {
-            account_status::report(ctx, &account, Reach::Failed(&e)).await;
+        Err(unusable) => {
+            account_status::report(ctx, &account, unusable.reach()).await;
             return;
         }
     };

@@ -2,12 +2,12 @@
 //! account the credentials actually reach, and whether they work. Written
 //! only when it changes (many postures share one account).
 
-use super::context::Context;
-use super::posture::MANAGER;
+use super::context::{Context, MANAGER};
 use super::secrets::SecretError;
 use crate::accounts::ResolvedAccount;
 use crate::api::{API_VERSION, AccountKind, CloudAccount, CloudAccountStatus, ClusterCloudAccount, Condition};
 use crate::providers::ProviderError;
+use crate::reason::Reason;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 
@@ -24,7 +24,10 @@ pub enum Reach<'a> {
 
 /// Errors that say something about the account rather than one function.
 pub fn is_account_error(e: &ProviderError) -> bool {
-    matches!(e.category(), "auth" | "config" | "unreachable" | "timeout")
+    matches!(
+        e,
+        ProviderError::Auth(_) | ProviderError::Config(_) | ProviderError::Unreachable(_) | ProviderError::Timeout(_)
+    )
 }
 
 pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) {
@@ -43,15 +46,15 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
     let (ok, reason, message, reached) = match reach {
         Reach::Reached(id) => {
             let what = id.clone().unwrap_or_else(|| "the account".into());
-            (true, "Reachable".to_string(), format!("credentials reach {what}"), id)
+            (true, Reason::Reachable, format!("credentials reach {what}"), id)
         }
-        Reach::Failed(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
-        Reach::SecretUnusable(e) => (false, e.reason().to_string(), e.to_string(), current.account.clone()),
-        Reach::Refused(r) => (false, r.reason.to_string(), r.message.clone(), current.account.clone()),
+        Reach::Failed(e) => (false, e.reason(), e.to_string(), current.account.clone()),
+        Reach::SecretUnusable(e) => (false, e.reason(), e.to_string(), current.account.clone()),
+        Reach::Refused(r) => (false, r.reason, r.message.clone(), current.account.clone()),
     };
     let old = current.conditions.iter().find(|c| c.type_ == "Ready");
     let status_word = if ok { "True" } else { "False" };
-    let unchanged = old.is_some_and(|c| c.status == status_word && c.reason == reason && c.message == message)
+    let unchanged = old.is_some_and(|c| c.status == status_word && reason == c.reason.as_str() && c.message == message)
         && current.account == reached
         && current.cloud.as_deref() == Some(account.config.cloud().as_str())
         && current.observed_generation == generation;
@@ -69,7 +72,7 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
                 .filter(|c| c.status == status_word)
                 .map(|c| c.last_transition_time.clone())
                 .unwrap_or(now),
-            reason,
+            reason: reason.to_string(),
             message,
         }],
         cloud: Some(account.config.cloud().to_string()),
@@ -96,5 +99,34 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
     };
     if let Err(e) = result {
         tracing::warn!(account = %account.key, error = %e, "could not update the account's status");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only what says something about the account reaches its status; one
+    /// function's trouble does not mark a shared account broken.
+    #[test]
+    fn account_errors_are_known_by_variant() {
+        let s = || "x".to_string();
+        let account = [
+            ProviderError::Auth(s()),
+            ProviderError::Config(s()),
+            ProviderError::Unreachable(s()),
+            ProviderError::Timeout(s()),
+        ];
+        let function = [
+            ProviderError::Throttled(s()),
+            ProviderError::NotFound(s()),
+            ProviderError::Refused(s()),
+            ProviderError::Conflict(s()),
+            ProviderError::Cloud(s()),
+            ProviderError::Unrecorded(s()),
+            ProviderError::MarkUnrecorded(s()),
+        ];
+        assert!(account.iter().all(is_account_error));
+        assert!(!function.iter().any(is_account_error));
     }
 }

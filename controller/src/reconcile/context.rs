@@ -14,6 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Field manager of everything the controller writes.
+pub const MANAGER: &str = "zerofn";
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Identifies this installation in the cloud ownership marker.

@@ -15,6 +15,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// The cloud's error behind this one, if any.
+    pub fn provider(&self) -> Option<&ProviderError> {
+        match self {
+            Error::Cloud(e) => Some(e),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
+                    e.provider()
+                }
+                _ => None,
+            },
+            Error::Kube(_) | Error::Serialize(_) => None,
+        }
+    }
+
     /// Stable label for `zerofn_reconcile_errors_total{category}`.
     pub fn category(&self) -> &'static str {
         match self {

@@ -17,11 +17,13 @@
 pub mod account_probe;
 pub mod account_status;
 pub mod conflict;
+pub mod connect;
 pub mod context;
 pub mod error;
 pub mod leader;
 pub mod posture;
 pub mod providers;
+pub mod reporter;
 pub mod secrets;
 pub mod server;
 pub mod status;
@@ -40,7 +42,7 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -258,34 +260,78 @@ pub async fn run(client: Client, opts: RunOptions) -> Result<(), String> {
     result
 }
 
+/// A kind's watch, with its changes also kept in a store for lookups.
+/// Accounts trigger on any change (`touched_objects`); the caller filters
+/// postures further.
+fn watch_into_store<K>(
+    client: &Client,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K>,
+)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let stream = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .modify(slim)
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+/// Resolves when the controller must stop: on SIGTERM, or when leadership
+/// is lost (then `lost` is set, and the process exits with an error).
+async fn stop_or_lost(mut stop: watch::Receiver<bool>, mut leading: watch::Receiver<bool>, lost: Arc<AtomicBool>) {
+    let lost_leadership = async {
+        while *leading.borrow() {
+            if leading.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = stop.changed() => {}
+        _ = lost_leadership => {
+            tracing::warn!("leadership lost: stopping");
+            lost.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `/readyz` turns ready once every store holds its first full list.
+fn ready_when_synced(
+    health: Arc<server::Health>,
+    p: Store<Guarded>,
+    a: Store<CloudAccount>,
+    c: Store<ClusterCloudAccount>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::join!(context::synced(&p), context::synced(&a), context::synced(&c));
+        health.ready.store(true, Ordering::Relaxed);
+        tracing::info!("caches synced");
+    })
+}
+
 async fn control(
     client: Client,
     opts: RunOptions,
     metrics: Arc<Metrics>,
     health: Arc<server::Health>,
-    mut stop: watch::Receiver<bool>,
-    mut leading: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+    leading: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let wc = watcher::Config::default();
     let (posture_reader, posture_writer) = reflector::store::<Guarded>();
-    let postures = watcher(Api::<Guarded>::all(client.clone()), wc.clone())
+    let postures = watcher(Api::<Guarded>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .modify(slim)
         .reflect(posture_writer)
         .applied_objects()
         .predicate_filter(lifecycle, Default::default());
-    let (account_reader, account_writer) = reflector::store::<CloudAccount>();
-    let accounts_stream = watcher(Api::<CloudAccount>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .modify(slim)
-        .reflect(account_writer)
-        .touched_objects();
-    let (cluster_reader, cluster_writer) = reflector::store::<ClusterCloudAccount>();
-    let cluster_stream = watcher(Api::<ClusterCloudAccount>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .modify(slim)
-        .reflect(cluster_writer)
-        .touched_objects();
+    let (account_reader, accounts_stream) = watch_into_store::<CloudAccount>(&client);
+    let (cluster_reader, cluster_stream) = watch_into_store::<ClusterCloudAccount>(&client);
 
     let reporter = Reporter {
         controller: "zerofn".into(),
@@ -303,25 +349,7 @@ async fn control(
     ));
 
     let (p1, p2, p3) = (posture_reader.clone(), posture_reader.clone(), posture_reader.clone());
-    let controller_ns = opts.settings.namespace.clone();
-    let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = lost_leadership.clone();
-    let stop_future = async move {
-        let lost = async {
-            while *leading.borrow() {
-                if leading.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        tokio::select! {
-            _ = stop.changed() => {}
-            _ = lost => {
-                tracing::warn!("leadership lost: stopping");
-                flag.store(true, Ordering::Relaxed);
-            }
-        }
-    };
+    let lost_leadership = Arc::new(AtomicBool::new(false));
     let controller = Controller::for_stream(postures, posture_reader.clone())
         .with_config(controller::Config::default().concurrency(opts.concurrency))
         .watches_stream(accounts_stream, move |a: CloudAccount| {
@@ -330,18 +358,10 @@ async fn control(
         .watches_stream(cluster_stream, move |a: ClusterCloudAccount| {
             refs_using(&p2, AccountKind::ClusterCloudAccount, None, &a.name_any())
         })
-        .reconcile_on(rotated_secrets(ctx.clone(), p3, controller_ns))
-        .graceful_shutdown_on(stop_future);
+        .reconcile_on(rotated_secrets(ctx.clone(), p3, opts.settings.namespace.clone()))
+        .graceful_shutdown_on(stop_or_lost(stop, leading, lost_leadership.clone()));
 
-    let ready = {
-        let (p, a, c) = (posture_reader.clone(), account_reader.clone(), cluster_reader.clone());
-        let health = health.clone();
-        tokio::spawn(async move {
-            tokio::join!(context::synced(&p), context::synced(&a), context::synced(&c));
-            health.ready.store(true, Ordering::Relaxed);
-            tracing::info!("caches synced");
-        })
-    };
+    let ready = ready_when_synced(health, posture_reader, account_reader, cluster_reader);
     let probes = tokio::spawn(account_probe::run(ctx.clone()));
     controller
         .run(posture::reconcile, posture::error_policy, ctx)

@@ -1,60 +1,34 @@
-//! Reconciling one FunctionPosture: validate → resolve the account → hold
-//! the function (in-cluster conflicts) → run the engine → status and events.
+//! Reconciling one FunctionPosture, as named steps: validate → resolve the
+//! account → connect → hold the function (in-cluster conflicts) → run the
+//! engine → report (status and events). A step that cannot go on says why
+//! (`Halt`); `apply` turns that into the status and the next requeue.
 //! Deleting a posture releases its ownership marker and nothing else.
 
 use super::account_status::{self, Reach};
 use super::conflict::{Claimant, function_key};
+use super::connect::{Unusable, connect};
 use super::context::Context;
 use super::error::Error;
-use super::secrets::SecretError;
+use super::reporter::{Reporter, now};
 use super::status::{self, Observation};
-use crate::accounts::{self, ResolvedAccount, SecretData};
-use crate::api::{API_VERSION, FunctionPosture, FunctionPostureStatus, validate};
+use crate::accounts::{self, ResolvedAccount};
+use crate::api::{FunctionPosture, FunctionPostureStatus, duration, validate};
 use crate::engine;
-use crate::findings::Control;
-use crate::providers::{Blocked, MintIntent, MintedIdentity, Posture};
+use crate::providers::{Blocked, Posture, Provider, ProviderError};
+use crate::reason::Reason;
 use kube::api::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Held while the posture's ownership marker may be in the cloud.
 pub const FINALIZER: &str = "zerofn.dev/release-ownership";
-/// Field manager of everything the controller writes.
-pub const MANAGER: &str = "zerofn";
-
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
-/// `5m`, `1h30m`, `45s` (the CRD's pattern) → Duration.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut total = 0u64;
-    let mut n = String::new();
-    for c in s.chars() {
-        match c {
-            '0'..='9' => n.push(c),
-            's' | 'm' | 'h' => {
-                let v: u64 = n.parse().ok()?;
-                total += v * match c {
-                    's' => 1,
-                    'm' => 60,
-                    _ => 3600,
-                };
-                n.clear();
-            }
-            _ => return None,
-        }
-    }
-    (n.is_empty() && total > 0).then(|| Duration::from_secs(total))
-}
 
 /// Up to +10% jitter so postures created together do not resync together.
 fn jittered(d: Duration) -> Duration {
@@ -100,13 +74,7 @@ pub fn error_policy(obj: Arc<DeserializeGuard<FunctionPosture>>, err: &Error, ct
         .get_or_create(&crate::metrics::CategoryLabels { category })
         .inc();
     let n = ctx.count_failure(&obj.meta().namespace, &obj.meta().name);
-    let mut wait = Duration::from_secs(5)
-        .saturating_mul(1 << n.min(6))
-        .min(Duration::from_secs(300));
-    if category == "throttled" {
-        wait = wait.max(Duration::from_secs(60));
-    }
-    wait = wait.mul_f64(0.8 + fastrand::f64() * 0.4);
+    let mut wait = backoff(n, err);
     // A deletion retries its release no later than when `--release-timeout`
     // runs out, then gives up: the backoff alone could add minutes.
     if obj.meta().deletion_timestamp.is_some() {
@@ -116,157 +84,272 @@ pub fn error_policy(obj: Arc<DeserializeGuard<FunctionPosture>>, err: &Error, ct
     Action::requeue(wait)
 }
 
-struct Reporter<'a> {
-    ctx: &'a Context,
-    fp: &'a FunctionPosture,
-    api: Api<FunctionPosture>,
-    name: String,
-    declared: Vec<Control>,
-    /// Identities the provider minted for this posture: merged into every
-    /// status written, so the proof of ownership survives a failed reconcile.
-    minted: std::sync::Mutex<Vec<MintedIdentity>>,
-    /// Write-ahead records of identities about to be minted: merged into
-    /// every status written, like `minted`.
-    intents: std::sync::Mutex<Vec<MintIntent>>,
-    /// `status.ownershipMarked` was written in this reconcile: every later
-    /// status keeps it.
-    marked: AtomicBool,
+/// After `failures` failures in a row: 5 s doubling to 5 min, ±20%
+/// jitter; throttling waits at least a minute so the account's quota
+/// recovers.
+fn backoff(failures: u32, err: &Error) -> Duration {
+    let mut wait = Duration::from_secs(5)
+        .saturating_mul(1 << failures.min(6))
+        .min(Duration::from_secs(300));
+    if matches!(err.provider(), Some(ProviderError::Throttled(_))) {
+        wait = wait.max(Duration::from_secs(60));
+    }
+    wait.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
-impl engine::MintLog for Reporter<'_> {
-    fn record<'a>(&'a self, minted: &'a [MintedIdentity]) -> futures::future::BoxFuture<'a, Result<(), String>> {
-        Box::pin(self.persist_minted(minted))
-    }
+/// Why a step of `apply` ends the reconcile early.
+enum Halt {
+    /// Nothing (new) was observed: Synced goes False with this reason, then
+    /// the reconcile ends as `then` says.
+    NotSynced {
+        reason: Reason,
+        message: String,
+        then: Then,
+    },
+    /// The status is written; the reconcile failed and is retried with
+    /// backoff.
+    Failed(Error),
+}
 
-    fn intend<'a>(&'a self, intent: &'a MintIntent) -> futures::future::BoxFuture<'a, Result<(), String>> {
-        Box::pin(self.persist_intent(intent))
-    }
+/// How a reconcile that did not sync ends.
+enum Then {
+    /// Only a change of the object can help (an invalid spec).
+    AwaitChange,
+    /// Look again at the next resync.
+    Resync,
+    /// Retry with backoff (`error_policy`).
+    Retry(Error),
+}
 
-    fn writing(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
-        Box::pin(self.persist_marked())
+impl Halt {
+    fn not_synced(reason: Reason, message: String, then: Then) -> Self {
+        Halt::NotSynced { reason, message, then }
     }
 }
 
-impl Reporter<'_> {
-    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        let ev = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note.chars().take(1000).collect()),
-            action: action.to_string(),
-            secondary: None,
-        };
-        if let Err(e) = self.ctx.recorder.publish(&ev, &self.fp.object_ref(&())).await {
-            tracing::warn!(error = %e, reason, "could not publish an event");
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+/// The posture as the engine sees it. The proof of what zerofn minted lives
+/// in status, which only the controller writes.
+fn engine_posture(ctx: &Context, fp: &FunctionPosture) -> Posture {
+    let ns = fp.namespace().unwrap_or_default();
+    let mut posture = Posture::new(&ctx.settings.cluster_id, &ns, &fp.name_any(), fp.spec.clone());
+    posture.minted = fp
+        .status
+        .as_ref()
+        .map(|s| s.minted_identities.clone())
+        .unwrap_or_default();
+    posture.intents = fp.status.as_ref().map(|s| s.mint_intents.clone()).unwrap_or_default();
+    posture
+}
+
+async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
+    let posture = engine_posture(ctx, fp);
+    let r = Reporter::new(ctx, fp, posture.declared_controls());
+    let resync = jittered(
+        fp.spec
+            .resync_interval
+            .as_deref()
+            .and_then(duration::parse)
+            .unwrap_or(ctx.settings.resync),
+    );
+    match steps(fp, ctx, &posture, &r).await {
+        Ok(()) => Ok(Action::requeue(resync)),
+        Err(Halt::Failed(e)) => Err(e),
+        Err(Halt::NotSynced { reason, message, then }) => {
+            r.not_synced(reason, message).await?;
+            match then {
+                Then::AwaitChange => Ok(Action::await_change()),
+                Then::Resync => Ok(Action::requeue(resync)),
+                Then::Retry(e) => Err(e),
+            }
         }
     }
+}
 
-    fn previous(&self) -> Option<&FunctionPostureStatus> {
-        self.fp.status.as_ref()
+async fn steps(fp: &FunctionPosture, ctx: &Context, posture: &Posture, r: &Reporter<'_>) -> Result<(), Halt> {
+    check_spec(fp)?;
+    let account = resolve(ctx, fp).await?;
+    let provider = connect_to(ctx, &account).await?;
+    hold_function(ctx, fp, &account, provider.as_ref(), posture).await?;
+    let outcome = run_engine(ctx, &account, provider.as_ref(), posture, r).await?;
+    report(ctx, &account, provider.as_ref(), &outcome, r).await?;
+    match outcome.applied.failed {
+        Some((_, e)) => Err(Halt::Failed(e.into())),
+        None => Ok(()),
     }
+}
 
-    fn previous_reason(&self, type_: &str) -> Option<&str> {
-        self.previous()?
-            .conditions
+/// Rules the API server may not have enforced (an older CRD, a stand-in).
+fn check_spec(fp: &FunctionPosture) -> Result<(), Halt> {
+    let errors = validate::posture(&fp.spec);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let message = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+    Err(Halt::not_synced(Reason::InvalidSpec, message, Then::AwaitChange))
+}
+
+/// The account the posture names, if it may use it and declares no more
+/// than the account's ceiling.
+async fn resolve(ctx: &Context, fp: &FunctionPosture) -> Result<ResolvedAccount, Halt> {
+    tracing::debug!("waiting for the account caches");
+    ctx.accounts_synced().await;
+    tracing::debug!("account caches synced");
+    let ns = fp.namespace().unwrap_or_default();
+    let account = locate_account(ctx, &ns, fp).map_err(|r| Halt::not_synced(r.reason, r.message, Then::Resync))?;
+    // Before any Secret is read or any client built.
+    if let Err(refusal) = accounts::permit(&account.key, account.kind, &account.config) {
+        return Err(refused(ctx, &account, refusal).await);
+    }
+    accounts::within_ceiling(&account, &fp.spec).map_err(|r| Halt::not_synced(r.reason, r.message, Then::Resync))?;
+    Ok(account)
+}
+
+/// An account that breaks the tenancy rules: said on the account too.
+async fn refused(ctx: &Context, account: &ResolvedAccount, refusal: accounts::Refusal) -> Halt {
+    account_status::report(ctx, account, Reach::Refused(&refusal)).await;
+    Halt::not_synced(refusal.reason, refusal.message, Then::Resync)
+}
+
+/// The account's provider; a Secret that cannot be used is said on the
+/// account too.
+async fn connect_to(ctx: &Context, account: &ResolvedAccount) -> Result<Arc<dyn Provider>, Halt> {
+    match connect(ctx, account).await {
+        Ok(p) => Ok(p),
+        Err(Unusable::Refused(refusal)) => Err(refused(ctx, account, refusal).await),
+        Err(Unusable::Secret(e)) => {
+            account_status::report(ctx, account, Reach::SecretUnusable(&e)).await;
+            let message = format!("{}: {e}", account.key);
+            Err(Halt::not_synced(e.reason(), message, Then::Resync))
+        }
+        Err(Unusable::Cloud(e)) => Err(Halt::not_synced(e.reason(), e.to_string(), Then::Retry(e.into()))),
+    }
+}
+
+/// Of several postures naming one function, the one created first acts; the
+/// others write nothing (and drop any ownership claim they made earlier).
+async fn hold_function(
+    ctx: &Context,
+    fp: &FunctionPosture,
+    account: &ResolvedAccount,
+    provider: &dyn Provider,
+    posture: &Posture,
+) -> Result<(), Halt> {
+    let Some(key) = function_key(account, &fp.spec.function) else {
+        return Ok(());
+    };
+    let holder = ctx.conflicts.contend(&key, &claimant(fp), |c| {
+        let other = ctx.postures.get(&ObjectRef::new(&c.name).within(&c.namespace))?;
+        let other = other.0.as_ref().ok()?;
+        if other.meta().deletion_timestamp.is_some() {
+            return None;
+        }
+        let acct = resolve_account(ctx, &c.namespace, other).ok()?;
+        function_key(&acct, &other.spec.function)
+    });
+    let Some(h) = holder else { return Ok(()) };
+    if let Err(e) = provider.release(posture).await {
+        tracing::warn!(error = %e, "releasing the ownership marker of a conflicting posture failed");
+    }
+    let message = format!(
+        "FunctionPosture {}/{} (created earlier) governs the same function; this posture writes nothing",
+        h.namespace, h.name
+    );
+    Err(Halt::not_synced(Reason::Conflict, message, Then::Resync))
+}
+
+/// Observe, plan and (in Enforce) apply. Whatever happened, what the
+/// provider minted reaches status.
+async fn run_engine(
+    ctx: &Context,
+    account: &ResolvedAccount,
+    provider: &dyn Provider,
+    posture: &Posture,
+    r: &Reporter<'_>,
+) -> Result<engine::Outcome, Halt> {
+    let outcome = engine::reconcile(provider, posture, r).await;
+    r.remember_minted(&provider.minted(posture));
+    match outcome {
+        Ok(o) => Ok(o),
+        Err(e) => {
+            if account_status::is_account_error(&e) {
+                account_status::report(ctx, account, Reach::Failed(&e)).await;
+            }
+            Err(Halt::not_synced(e.reason(), e.to_string(), Then::Retry(e.into())))
+        }
+    }
+}
+
+/// Events for what was done and what changed, then the status from the
+/// latest observation, then the account's status.
+async fn report(
+    ctx: &Context,
+    account: &ResolvedAccount,
+    provider: &dyn Provider,
+    outcome: &engine::Outcome,
+    r: &Reporter<'_>,
+) -> Result<(), Error> {
+    publish_events(outcome, r).await;
+    let failed = outcome
+        .applied
+        .failed
+        .as_ref()
+        .map(|(a, e)| (e.reason(), format!("{a} failed: {e}")));
+    let writes = outcome
+        .applied
+        .wrote()
+        .then(|| (outcome.applied.done.len() + usize::from(outcome.applied.failed.is_some())) as u64);
+    let s = status::build(status::Input {
+        generation: r.generation(),
+        declared: &r.declared,
+        cloud: Some(provider.cloud().to_string()),
+        now: &now(),
+        previous: r.previous(),
+        observation: Observation::Observed {
+            plan: outcome.current(),
+            enforced_writes: writes,
+            enforce_error: failed,
+        },
+    });
+    r.write(s).await?;
+    account_status::report(ctx, account, Reach::Reached(provider.reached())).await;
+    Ok(())
+}
+
+async fn publish_events(outcome: &engine::Outcome, r: &Reporter<'_>) {
+    for a in &outcome.applied.done {
+        r.event(EventType::Normal, Reason::Enforced, &a.op, format!("{a}"))
+            .await;
+    }
+    if let Some((a, e)) = &outcome.applied.failed {
+        r.event(EventType::Warning, Reason::EnforceFailed, &a.op, format!("{a}: {e}"))
+            .await;
+    }
+    let plan = outcome.current();
+    if let Some(b @ Blocked::Conflict { .. }) = &plan.blocked
+        && r.previous_reason("Synced") != Some(Reason::Conflict.as_str())
+    {
+        r.event(EventType::Warning, Reason::Conflict, "Enforce", b.to_string())
+            .await;
+    }
+    let before = r
+        .previous()
+        .map(|s| status::finding_keys(&s.findings))
+        .unwrap_or_default();
+    if !plan.findings.is_empty() && status::finding_keys(&plan.findings) != before {
+        let note = plan
+            .findings
             .iter()
-            .find(|c| c.type_ == type_)
-            .map(|c| c.reason.as_str())
-    }
-
-    fn remember_minted(&self, minted: &[MintedIdentity]) {
-        let mut held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
-        engine::record_minted(&mut held, minted);
-    }
-
-    /// Every record held, as one JSON merge patch of `status.mintedIdentities`
-    /// (the list is atomic, so the patch carries all of it). It does not wait
-    /// for the full status: the function may be switched to the identity next.
-    async fn persist_minted(&self, new: &[MintedIdentity]) -> Result<(), String> {
-        let held = {
-            let mut held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
-            let mut all = self.previous().map(|s| s.minted_identities.clone()).unwrap_or_default();
-            engine::record_minted(&mut all, &held);
-            engine::record_minted(&mut all, new);
-            engine::record_minted(&mut held, &all);
-            all
-        };
-        let patch = serde_json::json!({ "status": { "mintedIdentities": held } });
-        self.api
-            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// Every write-ahead record held, as one JSON merge patch of
-    /// `status.mintIntents`, written before the create call is sent.
-    async fn persist_intent(&self, new: &MintIntent) -> Result<(), String> {
-        let held = {
-            let mut held = self.intents.lock().unwrap_or_else(|e| e.into_inner());
-            let mut all = self.previous().map(|s| s.mint_intents.clone()).unwrap_or_default();
-            engine::record_intents(&mut all, &held);
-            engine::record_intents(&mut all, std::slice::from_ref(new));
-            engine::record_intents(&mut held, &all);
-            all
-        };
-        let patch = serde_json::json!({ "status": { "mintIntents": held } });
-        self.api
-            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// `status.ownershipMarked: true`, durable before the first cloud write
-    /// (which may set the marker), so a deletion knows to release it.
-    async fn persist_marked(&self) -> Result<(), String> {
-        if self.marked.load(Ordering::Acquire) || self.previous().is_some_and(|s| s.ownership_marked) {
-            return Ok(());
-        }
-        let patch = serde_json::json!({ "status": { "ownershipMarked": true } });
-        self.api
-            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| e.to_string())?;
-        self.marked.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    async fn write(&self, mut status: FunctionPostureStatus) -> Result<(), Error> {
-        status.ownership_marked |= self.marked.load(Ordering::Acquire);
-        {
-            let held = self.minted.lock().unwrap_or_else(|e| e.into_inner());
-            engine::record_minted(&mut status.minted_identities, &held);
-            let intents = self.intents.lock().unwrap_or_else(|e| e.into_inner());
-            engine::record_intents(&mut status.mint_intents, &intents);
-        }
-        self.ctx.record_compliance(
-            &self.fp.namespace().unwrap_or_default(),
-            &self.name,
-            &status,
-            &self.declared,
-        );
-        let patch = serde_json::json!({ "apiVersion": API_VERSION, "kind": "FunctionPosture", "status": status });
-        self.api
-            .patch_status(&self.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
-            .await?;
-        Ok(())
-    }
-
-    /// Nothing observed: say why (once as an event), keep the rest.
-    async fn not_synced(&self, reason: &str, message: String) -> Result<(), Error> {
-        if self.previous_reason("Synced") != Some(reason) {
-            self.event(EventType::Warning, reason, "Observe", message.clone()).await;
-        }
-        let s = status::build(status::Input {
-            generation: self.fp.metadata.generation,
-            declared: &self.declared,
-            cloud: self.fp.spec.function.cloud().map(|c| c.to_string()),
-            now: &now(),
-            previous: self.previous(),
-            observation: Observation::NotSynced { reason, message },
-        });
-        self.write(s).await
+            .map(|f| format!("{} {}: {}", f.severity, f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        r.event(EventType::Warning, Reason::DriftDetected, "Observe", note)
+            .await;
     }
 }
 
@@ -304,263 +387,60 @@ fn claimant(fp: &FunctionPosture) -> Claimant {
     }
 }
 
-/// The account's Secret, when it names one: `(data, resourceVersion)`.
-pub(super) async fn read_secret(
-    ctx: &Context,
-    account: &ResolvedAccount,
-) -> Result<Option<(SecretData, String)>, SecretError> {
-    let Some(name) = accounts::secret_name(&account.config) else {
-        return Ok(None);
-    };
-    let f = ctx.secrets.get(&ctx.client, &account.secret_namespace, name).await?;
-    Ok(Some((f.data.clone(), f.version.clone())))
-}
-
-async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
-    let ns = fp.namespace().unwrap_or_default();
-    let name = fp.name_any();
-    let mut posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
-    // The proof of what zerofn minted lives in status, which only the
-    // controller writes.
-    posture.minted = fp
-        .status
-        .as_ref()
-        .map(|s| s.minted_identities.clone())
-        .unwrap_or_default();
-    posture.intents = fp.status.as_ref().map(|s| s.mint_intents.clone()).unwrap_or_default();
-    let r = Reporter {
-        ctx,
-        fp,
-        api: Api::namespaced(ctx.client.clone(), &ns),
-        name: name.clone(),
-        declared: posture.declared_controls(),
-        minted: Default::default(),
-        intents: Default::default(),
-        marked: AtomicBool::new(false),
-    };
-    let resync = jittered(
-        fp.spec
-            .resync_interval
-            .as_deref()
-            .and_then(parse_duration)
-            .unwrap_or(ctx.settings.resync),
-    );
-
-    // Rules the API server may not have enforced (an older CRD, a stand-in).
-    let errors = validate::posture(&fp.spec);
-    if !errors.is_empty() {
-        let message = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
-        r.not_synced("InvalidSpec", message).await?;
-        return Ok(Action::await_change());
-    }
-
-    tracing::debug!("waiting for the account caches");
-    ctx.accounts_synced().await;
-    tracing::debug!("account caches synced");
-    let account = match locate_account(ctx, &ns, fp) {
-        Ok(a) => a,
-        Err(refusal) => {
-            r.not_synced(refusal.reason, refusal.message).await?;
-            return Ok(Action::requeue(resync));
-        }
-    };
-    // Before any Secret is read or any client built.
-    if let Err(refusal) = accounts::permit(&account.key, account.kind, &account.config) {
-        account_status::report(ctx, &account, Reach::Refused(&refusal)).await;
-        r.not_synced(refusal.reason, refusal.message).await?;
-        return Ok(Action::requeue(resync));
-    }
-    if let Err(refusal) = accounts::within_ceiling(&account, &fp.spec) {
-        r.not_synced(refusal.reason, refusal.message).await?;
-        return Ok(Action::requeue(resync));
-    }
-    let secret = match read_secret(ctx, &account).await {
-        Ok(s) => s,
-        Err(e) => {
-            r.not_synced(e.reason(), format!("{}: {e}", account.key)).await?;
-            account_status::report(ctx, &account, Reach::SecretUnusable(&e)).await;
-            return Ok(Action::requeue(resync));
-        }
-    };
-    let provider = match ctx
-        .providers
-        .get(&account, secret.as_ref().map(|(d, v)| (d, v.as_str())))
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            r.not_synced(e.reason(), e.to_string()).await?;
-            return Err(e.into());
-        }
-    };
-
-    if let Some(key) = function_key(&account, &fp.spec.function) {
-        let holder = ctx.conflicts.contend(&key, &claimant(fp), |c| {
-            let other = ctx.postures.get(&ObjectRef::new(&c.name).within(&c.namespace))?;
-            let other = other.0.as_ref().ok()?;
-            if other.meta().deletion_timestamp.is_some() {
-                return None;
-            }
-            let acct = resolve_account(ctx, &c.namespace, other).ok()?;
-            function_key(&acct, &other.spec.function)
-        });
-        if let Some(h) = holder {
-            // Let the holder act: drop any claim this posture made earlier.
-            if let Err(e) = provider.release(&posture).await {
-                tracing::warn!(error = %e, "releasing the ownership marker of a conflicting posture failed");
-            }
-            let message = format!(
-                "FunctionPosture {}/{} (created earlier) governs the same function; this posture writes nothing",
-                h.namespace, h.name
-            );
-            r.not_synced("Conflict", message).await?;
-            return Ok(Action::requeue(resync));
-        }
-    }
-
-    let outcome = engine::reconcile(provider.as_ref(), &posture, &r).await;
-    // Whatever happened, what the provider minted must reach status.
-    r.remember_minted(&provider.minted(&posture));
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            r.not_synced(e.reason(), e.to_string()).await?;
-            if account_status::is_account_error(&e) {
-                account_status::report(ctx, &account, Reach::Failed(&e)).await;
-            }
-            return Err(e.into());
-        }
-    };
-
-    for a in &outcome.applied.done {
-        r.event(EventType::Normal, "Enforced", &a.op, format!("{a}")).await;
-    }
-    if let Some((a, e)) = &outcome.applied.failed {
-        r.event(EventType::Warning, "EnforceFailed", &a.op, format!("{a}: {e}"))
-            .await;
-    }
-    let plan = outcome.current();
-    if let Some(b @ Blocked::Conflict { .. }) = &plan.blocked
-        && r.previous_reason("Synced") != Some("Conflict")
-    {
-        r.event(EventType::Warning, "Conflict", "Enforce", b.to_string()).await;
-    }
-    let before = r
-        .previous()
-        .map(|s| status::finding_keys(&s.findings))
-        .unwrap_or_default();
-    if !plan.findings.is_empty() && status::finding_keys(&plan.findings) != before {
-        let note = plan
-            .findings
-            .iter()
-            .map(|f| format!("{} {}: {}", f.severity, f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        r.event(EventType::Warning, "DriftDetected", "Observe", note).await;
-    }
-
-    let failed = outcome
-        .applied
-        .failed
-        .as_ref()
-        .map(|(a, e)| (e.reason(), format!("{a} failed: {e}")));
-    let writes = outcome
-        .applied
-        .wrote()
-        .then(|| (outcome.applied.done.len() + usize::from(outcome.applied.failed.is_some())) as u64);
-    let s = status::build(status::Input {
-        generation: fp.metadata.generation,
-        declared: &r.declared,
-        cloud: Some(provider.cloud().to_string()),
-        now: &now(),
-        previous: r.previous(),
-        observation: Observation::Observed {
-            plan,
-            enforced_writes: writes,
-            enforce_error: failed.as_ref().map(|(reason, m)| (*reason, m.clone())),
-        },
-    });
-    r.write(s).await?;
-    account_status::report(ctx, &account, Reach::Reached(provider.reached())).await;
-    if let Some((_, e)) = outcome.applied.failed {
-        return Err(e.into());
-    }
-    Ok(Action::requeue(resync))
-}
-
 async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
-    let ns = fp.namespace().unwrap_or_default();
-    let name = fp.name_any();
     ctx.conflicts.release(&claimant(fp));
-    ctx.forget_compliance(&ns, &name);
-    let r = Reporter {
-        ctx,
-        fp,
-        api: Api::namespaced(ctx.client.clone(), &ns),
-        name: name.clone(),
-        declared: Vec::new(),
-        minted: Default::default(),
-        intents: Default::default(),
-        marked: AtomicBool::new(false),
-    };
+    ctx.forget_compliance(&fp.namespace().unwrap_or_default(), &fp.name_any());
     if !fp.status.as_ref().is_some_and(FunctionPostureStatus::may_hold_marker) {
         // zerofn never wrote to the cloud for this posture: no marker.
         tracing::debug!("no ownership marker to release");
         return Ok(Action::await_change());
     }
-    let posture = Posture::new(&ctx.settings.cluster_id, &ns, &name, fp.spec.clone());
+    let r = Reporter::new(ctx, fp, Vec::new());
     ctx.accounts_synced().await;
     let left = release_time_left(&fp.metadata, ctx.settings.release_timeout);
-    let released = async {
-        let account = resolve_account(ctx, &ns, fp).map_err(|r| (r.reason, r.message))?;
-        let secret = read_secret(ctx, &account)
-            .await
-            .map_err(|e| (e.reason(), e.to_string()))?;
-        let provider = ctx
-            .providers
-            .get(&account, secret.as_ref().map(|(d, v)| (d, v.as_str())))
-            .await
-            .map_err(|e| (e.reason(), e.to_string()))?;
-        provider
-            .release(&posture)
-            .await
-            .map_err(|e| (e.reason(), e.to_string()))
-    };
     // One attempt may not outlast the deletion's budget (a provider's own
     // retries can take minutes).
-    let released = match tokio::time::timeout(left.max(Duration::from_secs(1)), released).await {
+    let released = match tokio::time::timeout(left.max(Duration::from_secs(1)), release_marker(ctx, fp)).await {
         Ok(r) => r,
-        Err(_) => Err(("CloudTimeout", format!("no answer within {left:?}"))),
+        Err(_) => Err((Reason::CloudTimeout, format!("no answer within {left:?}"))),
     };
-    match released {
-        Ok(()) => {
-            r.event(
-                EventType::Normal,
-                "OwnershipReleased",
-                "Release",
-                "released the zerofn.dev/owner marker; hardening stays in place".into(),
-            )
-            .await;
-            Ok(Action::await_change())
-        }
-        Err((reason, message)) => {
-            if release_time_left(&fp.metadata, ctx.settings.release_timeout).is_zero() {
-                let deleting_for = deleting_for(&fp.metadata);
-                // Never block a deletion forever on an unreachable cloud.
-                r.event(
-                    EventType::Warning,
-                    "ReleaseAbandoned",
-                    "Release",
-                    format!("gave up releasing the ownership marker after {deleting_for:?}: {message}"),
-                )
-                .await;
-                Ok(Action::await_change())
-            } else {
-                r.event(EventType::Warning, reason, "Release", message.clone()).await;
-                Err(Error::Cloud(crate::providers::ProviderError::Unreachable(message)))
-            }
-        }
+    let Err((reason, message)) = released else {
+        r.event(
+            EventType::Normal,
+            Reason::OwnershipReleased,
+            "Release",
+            "released the zerofn.dev/owner marker; hardening stays in place".into(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    };
+    if release_time_left(&fp.metadata, ctx.settings.release_timeout).is_zero() {
+        let deleting_for = deleting_for(&fp.metadata);
+        // Never block a deletion forever on an unreachable cloud.
+        r.event(
+            EventType::Warning,
+            Reason::ReleaseAbandoned,
+            "Release",
+            format!("gave up releasing the ownership marker after {deleting_for:?}: {message}"),
+        )
+        .await;
+        return Ok(Action::await_change());
     }
+    r.event(EventType::Warning, reason, "Release", message.clone()).await;
+    Err(Error::Cloud(ProviderError::Unreachable(message)))
+}
+
+/// Resolve the account, connect, and remove the posture's ownership marker
+/// (hardening stays).
+async fn release_marker(ctx: &Context, fp: &FunctionPosture) -> Result<(), (Reason, String)> {
+    let ns = fp.namespace().unwrap_or_default();
+    let account = resolve_account(ctx, &ns, fp).map_err(|r| (r.reason, r.message))?;
+    let provider = connect(ctx, &account).await.map_err(|u| (u.reason(), u.to_string()))?;
+    let posture = Posture::new(&ctx.settings.cluster_id, &ns, &fp.name_any(), fp.spec.clone());
+    provider
+        .release(&posture)
+        .await
+        .map_err(|e| (e.reason(), e.to_string()))
 }
 
 /// How long the posture has been waiting to be deleted.
@@ -586,7 +466,7 @@ async fn report_invalid(invalid: &kube::core::error_boundary::InvalidObject, ctx
     let api: Api<DeserializeGuard<FunctionPosture>> = Api::namespaced(ctx.client.clone(), ns);
     let condition = |type_: &str| {
         serde_json::json!({
-            "type": type_, "status": "False", "reason": "InvalidObject",
+            "type": type_, "status": "False", "reason": Reason::InvalidObject,
             "message": format!("the object does not match the FunctionPosture schema: {}", invalid.error),
             "lastTransitionTime": now(), "observedGeneration": invalid.metadata.generation,
         })
@@ -626,14 +506,18 @@ async fn report_invalid(invalid: &kube::core::error_boundary::InvalidObject, ctx
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::runtime::finalizer;
 
+    /// Throttling is known by its variant, also when the finalizer wraps it.
     #[test]
-    fn durations_parse_like_the_crd_pattern() {
-        assert_eq!(parse_duration("45s"), Some(Duration::from_secs(45)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("0s"), None);
-        assert_eq!(parse_duration("5"), None);
-        assert_eq!(parse_duration("5d"), None);
+    fn throttling_waits_most_of_a_minute_even_behind_the_finalizer() {
+        let throttled = || Error::Cloud(ProviderError::Throttled("slow down".into()));
+        let wrapped = Error::Finalizer(Box::new(finalizer::Error::ApplyFailed(throttled())));
+        let refused = Error::Cloud(ProviderError::Refused("no".into()));
+        for _ in 0..50 {
+            assert!(backoff(0, &throttled()) >= Duration::from_secs(48));
+            assert!(backoff(0, &wrapped) >= Duration::from_secs(48));
+            assert!(backoff(0, &refused) <= Duration::from_secs(6));
+        }
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::accounts::{self, SecretData};
 use crate::api::{CloudAccount, ClusterCloudAccount};
+use crate::reason::Reason;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::reflector::Store;
@@ -45,12 +46,12 @@ pub enum SecretError {
 }
 
 impl SecretError {
-    /// Stable CamelCase status reason.
-    pub fn reason(&self) -> &'static str {
+    /// Its status reason.
+    pub fn reason(&self) -> Reason {
         match self {
-            SecretError::NotFound { .. } => "SecretNotFound",
-            SecretError::Forbidden { .. } => "SecretForbidden",
-            SecretError::Unreadable { .. } => "SecretUnreadable",
+            SecretError::NotFound { .. } => Reason::SecretNotFound,
+            SecretError::Forbidden { .. } => Reason::SecretForbidden,
+            SecretError::Unreadable { .. } => Reason::SecretUnreadable,
         }
     }
 }

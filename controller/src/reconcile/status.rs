@@ -8,6 +8,7 @@
 use crate::api::{Condition, FunctionPostureStatus};
 use crate::findings::{Control, Finding, non_compliant_controls};
 use crate::providers::{Blocked, Plan};
+use crate::reason::Reason;
 
 /// Most findings kept in status (the rest are counted): objects live in etcd.
 pub const MAX_FINDINGS: usize = 50;
@@ -20,12 +21,12 @@ pub enum Observation<'a> {
         plan: &'a Plan,
         enforced_writes: Option<u64>,
         /// An action that failed while enforcing, as (reason, message).
-        enforce_error: Option<(&'a str, String)>,
+        enforce_error: Option<(Reason, String)>,
     },
     /// Nothing was observed: the spec, the account or the cloud refused.
     /// Previous findings and control conditions are kept (they say when they
     /// were observed); Synced and Ready go False with this reason.
-    NotSynced { reason: &'a str, message: String },
+    NotSynced { reason: Reason, message: String },
 }
 
 pub struct Input<'a> {
@@ -54,7 +55,7 @@ fn set(conditions: &mut Vec<Condition>, previous: &[Condition], c: Condition) {
 fn condition(
     type_: &str,
     ok: bool,
-    reason: &str,
+    reason: Reason,
     message: impl Into<String>,
     now: &str,
     generation: Option<i64>,
@@ -79,111 +80,145 @@ fn summarize(findings: &[&Finding]) -> String {
 
 pub fn build(input: Input<'_>) -> FunctionPostureStatus {
     let prev = input.previous.cloned().unwrap_or_default();
-    let previous_conditions = prev.conditions.clone();
-    let g = input.generation;
-    let now = input.now;
     let mut status = FunctionPostureStatus {
-        observed_generation: g,
+        observed_generation: input.generation,
         cloud: input.cloud.clone().or(prev.cloud.clone()),
         ..prev.clone()
     };
-    // Start from the previous conditions of still-declared controls; drop
-    // conditions of controls no longer declared.
-    let mut conditions: Vec<Condition> = previous_conditions
-        .iter()
-        .filter(|c| {
-            c.type_ == "Ready" || c.type_ == "Synced" || input.declared.iter().any(|d| d.condition_type() == c.type_)
-        })
-        .cloned()
-        .collect();
-
+    let mut conditions = Conditions {
+        list: kept_conditions(&prev.conditions, input.declared),
+        previous: &prev.conditions,
+        now: input.now,
+        generation: input.generation,
+    };
     match &input.observation {
         Observation::Observed {
             plan,
             enforced_writes,
             enforce_error,
         } => {
-            status.function = Some(plan.function.clone());
-            status.principal = plan.principal.clone();
-            status.last_observed_time = Some(now.to_string());
-            if let Some(w) = enforced_writes {
-                status.last_enforced_time = Some(now.to_string());
-                status.last_enforced_writes = Some(*w);
-            }
-            let mut findings = plan.findings.clone();
-            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.control.cmp(&b.control)));
-            status.findings_truncated = findings.len().saturating_sub(MAX_FINDINGS) as u32;
-            findings.truncate(MAX_FINDINGS);
-            status.findings = findings;
-
+            record_observation(&mut status, plan, *enforced_writes, input.now);
+            control_conditions(&mut conditions, plan, input.declared);
+            let synced = synced_condition(plan, enforce_error.as_ref(), input.now);
+            let ready = ready_condition(&synced, plan);
             let failing = non_compliant_controls(&plan.findings);
-            for c in input.declared {
-                let mine: Vec<&Finding> = plan.findings.iter().filter(|f| f.control == *c).collect();
-                let ok = mine.is_empty();
-                let note = plan.notes.iter().find(|n| n.control == *c);
-                let (reason, message) = match (ok, note) {
-                    (false, _) => ("Drift", summarize(&mine)),
-                    (true, Some(n)) => (n.reason.as_str(), n.message.clone()),
-                    (true, None) => ("Compliant", format!("{c} is as declared")),
-                };
-                set(
-                    &mut conditions,
-                    &previous_conditions,
-                    condition(c.condition_type(), ok, reason, message, now, g),
-                );
-            }
-            let (synced_ok, synced_reason, synced_msg) = match (enforce_error, &plan.blocked) {
-                (Some((reason, msg)), _) => (false, *reason, msg.clone()),
-                (None, Some(b @ Blocked::Conflict { .. })) => (false, "Conflict", b.to_string()),
-                (None, None) => (true, "Synced", format!("observed {} at {now}", plan.function)),
-            };
-            set(
-                &mut conditions,
-                &previous_conditions,
-                condition("Synced", synced_ok, synced_reason, synced_msg, now, g),
-            );
             let compliant = input.declared.iter().filter(|c| !failing.contains(c)).count();
             status.compliance = Some(format!("{compliant}/{}", input.declared.len()));
-            let (ready, reason, message) = if !synced_ok {
-                (false, synced_reason, "not synced: see the Synced condition".to_string())
-            } else if failing.is_empty() {
-                (true, "Compliant", "every declared control is compliant".to_string())
-            } else {
-                let names: Vec<&str> = failing.iter().map(|c| c.as_str()).collect();
-                (
-                    false,
-                    "Drift",
-                    format!("{} finding(s) in {}", plan.findings.len(), names.join(", ")),
-                )
-            };
-            set(
-                &mut conditions,
-                &previous_conditions,
-                condition("Ready", ready, reason, message, now, g),
-            );
+            conditions.set("Synced", synced);
+            conditions.set("Ready", ready);
         }
         Observation::NotSynced { reason, message } => {
-            set(
-                &mut conditions,
-                &previous_conditions,
-                condition("Synced", false, reason, message.clone(), now, g),
-            );
-            set(
-                &mut conditions,
-                &previous_conditions,
-                condition("Ready", false, reason, "not synced: see the Synced condition", now, g),
-            );
+            conditions.set("Synced", (false, *reason, message.clone()));
+            conditions.set("Ready", (false, *reason, NOT_SYNCED.to_string()));
         }
     }
-    // A stable order reads well in `kubectl describe` and keeps applies small.
-    let rank = |t: &str| match t {
-        "Ready" => 0,
-        "Synced" => 1,
-        _ => 2,
-    };
-    conditions.sort_by(|a, b| rank(&a.type_).cmp(&rank(&b.type_)).then(a.type_.cmp(&b.type_)));
-    status.conditions = conditions;
+    status.conditions = conditions.sorted();
     status
+}
+
+/// A condition as (status, reason, message).
+type Verdict = (bool, Reason, String);
+
+const NOT_SYNCED: &str = "not synced: see the Synced condition";
+
+/// The conditions being built, and what each is built against.
+struct Conditions<'a> {
+    list: Vec<Condition>,
+    previous: &'a [Condition],
+    now: &'a str,
+    generation: Option<i64>,
+}
+
+impl Conditions<'_> {
+    fn set(&mut self, type_: &str, (ok, reason, message): Verdict) {
+        set(
+            &mut self.list,
+            self.previous,
+            condition(type_, ok, reason, message, self.now, self.generation),
+        );
+    }
+
+    /// A stable order reads well in `kubectl describe` and keeps applies
+    /// small.
+    fn sorted(mut self) -> Vec<Condition> {
+        let rank = |t: &str| match t {
+            "Ready" => 0,
+            "Synced" => 1,
+            _ => 2,
+        };
+        self.list
+            .sort_by(|a, b| rank(&a.type_).cmp(&rank(&b.type_)).then(a.type_.cmp(&b.type_)));
+        self.list
+    }
+}
+
+/// The previous conditions of still-declared controls (and Ready, Synced);
+/// conditions of controls no longer declared are dropped.
+fn kept_conditions(previous: &[Condition], declared: &[Control]) -> Vec<Condition> {
+    previous
+        .iter()
+        .filter(|c| c.type_ == "Ready" || c.type_ == "Synced" || declared.iter().any(|d| d.condition_type() == c.type_))
+        .cloned()
+        .collect()
+}
+
+/// What was observed: the function, its principal, the findings (most
+/// severe first, capped), and when it was enforced.
+fn record_observation(status: &mut FunctionPostureStatus, plan: &Plan, enforced_writes: Option<u64>, now: &str) {
+    status.function = Some(plan.function.clone());
+    status.principal = plan.principal.clone();
+    status.last_observed_time = Some(now.to_string());
+    if let Some(w) = enforced_writes {
+        status.last_enforced_time = Some(now.to_string());
+        status.last_enforced_writes = Some(w);
+    }
+    let mut findings = plan.findings.clone();
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.control.cmp(&b.control)));
+    status.findings_truncated = findings.len().saturating_sub(MAX_FINDINGS) as u32;
+    findings.truncate(MAX_FINDINGS);
+    status.findings = findings;
+}
+
+/// One `<Control>Compliant` condition per declared control.
+fn control_conditions(conditions: &mut Conditions<'_>, plan: &Plan, declared: &[Control]) {
+    for c in declared {
+        let mine: Vec<&Finding> = plan.findings.iter().filter(|f| f.control == *c).collect();
+        let note = plan.notes.iter().find(|n| n.control == *c);
+        let verdict = match (mine.is_empty(), note) {
+            (false, _) => (false, Reason::Drift, summarize(&mine)),
+            (true, Some(n)) => (true, n.reason, n.message.clone()),
+            (true, None) => (true, Reason::Compliant, format!("{c} is as declared")),
+        };
+        conditions.set(c.condition_type(), verdict);
+    }
+}
+
+fn synced_condition(plan: &Plan, enforce_error: Option<&(Reason, String)>, now: &str) -> Verdict {
+    match (enforce_error, &plan.blocked) {
+        (Some((reason, msg)), _) => (false, *reason, msg.clone()),
+        (None, Some(b @ Blocked::Conflict { .. })) => (false, Reason::Conflict, b.to_string()),
+        (None, None) => (true, Reason::Synced, format!("observed {} at {now}", plan.function)),
+    }
+}
+
+fn ready_condition(synced: &Verdict, plan: &Plan) -> Verdict {
+    let failing = non_compliant_controls(&plan.findings);
+    if !synced.0 {
+        (false, synced.1, NOT_SYNCED.to_string())
+    } else if failing.is_empty() {
+        (
+            true,
+            Reason::Compliant,
+            "every declared control is compliant".to_string(),
+        )
+    } else {
+        let names: Vec<&str> = failing.iter().map(|c| c.as_str()).collect();
+        (
+            false,
+            Reason::Drift,
+            format!("{} finding(s) in {}", plan.findings.len(), names.join(", ")),
+        )
+    }
 }
 
 /// The (check, field) pairs of the findings: a change here is worth an event.
@@ -296,7 +331,7 @@ mod tests {
             now: "t2",
             previous: Some(&s1),
             observation: Observation::NotSynced {
-                reason: "CloudUnreachable",
+                reason: Reason::CloudUnreachable,
                 message: "dial tcp".into(),
             },
         });
@@ -328,7 +363,7 @@ mod tests {
             now: "t3",
             previous: Some(&s2),
             observation: Observation::NotSynced {
-                reason: "CloudUnreachable",
+                reason: Reason::CloudUnreachable,
                 message: "dial tcp".into(),
             },
         });
@@ -377,7 +412,7 @@ mod tests {
             observation: Observation::Observed {
                 plan: &p,
                 enforced_writes: Some(2),
-                enforce_error: Some(("CloudRefused", "PutRolePolicy failed".into())),
+                enforce_error: Some((Reason::CloudRefused, "PutRolePolicy failed".into())),
             },
         });
         assert_eq!(cond(&s, "Synced").reason, "CloudRefused");
@@ -404,7 +439,7 @@ mod tests {
         let mut p = plan(vec![]);
         p.notes.push(crate::providers::Note {
             control: Control::Triggers,
-            reason: "NotApplicable".into(),
+            reason: Reason::NotApplicable,
             message: "no such thing here".into(),
         });
         let s = observed(&p, "t", None);

@@ -1010,7 +1010,7 @@ fn observability(p: &Posture, o: &ObservedApp, b: &mut Builder) {
         Some(TracingMode::PassThrough) => {}
         None => b.notes.push(Note {
             control: Control::Observability,
-            reason: "NotApplicable".into(),
+            reason: crate::reason::Reason::NotApplicable,
             message: "Azure Functions log through Application Insights, whose telemetry is structured; declare tracing: Active to check it is connected".into(),
         }),
     }

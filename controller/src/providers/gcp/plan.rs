@@ -70,7 +70,7 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan {
     if p.spec.observability.is_some() {
         b.notes.push(Note {
             control: Control::Observability,
-            reason: "NotApplicable".into(),
+            reason: crate::reason::Reason::NotApplicable,
             message:
                 "Cloud Functions send logs and traces to Cloud Logging and Cloud Trace on their own; nothing to enforce"
                     .into(),
