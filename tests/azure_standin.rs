@@ -571,7 +571,7 @@ async fn release_removes_only_our_ownership_tag_through_the_tags_api() {
         "resourceManagerEndpoint": arm.url(), "authorityHost": arm.url(),
     }))
     .expect("account");
-    let tuning = zerofn::providers::azure::Tuning {
+    let tuning = zerofn::providers::Tuning {
         extra_roots: vec![arm.ca_pem().to_string()],
         ..Default::default()
     };

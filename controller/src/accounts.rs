@@ -19,7 +19,8 @@ use crate::api::{
     AccountConfig, AccountKind, AccountRef, Cloud, CloudAccountSpec, ClusterCloudAccountSpec, FunctionPostureSpec,
 };
 use crate::metrics::Metrics;
-use crate::providers::aws::{AwsProvider, StaticCredentials, Tuning};
+use crate::providers::Tuning;
+use crate::providers::aws::{AwsProvider, StaticCredentials};
 use crate::providers::{Provider, ProviderError};
 use crate::reason::Reason;
 use std::collections::BTreeMap;
@@ -218,9 +219,8 @@ pub fn aws_credentials(name: &str, secret: &SecretData) -> Result<StaticCredenti
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
     pub metrics: Arc<Metrics>,
-    pub aws_tuning: Tuning,
-    pub gcp_tuning: crate::providers::gcp::Tuning,
-    pub azure_tuning: crate::providers::azure::Tuning,
+    /// Retries, timeouts and waits of every cloud call.
+    pub tuning: Tuning,
     /// How long account-wide observations are reused.
     pub inventory_ttl: Duration,
 }
@@ -257,7 +257,7 @@ pub async fn connect(
                     aws.clone(),
                     creds,
                     opts.metrics.clone(),
-                    opts.aws_tuning.clone(),
+                    opts.tuning.clone(),
                     opts.inventory_ttl,
                 )
                 .await,
@@ -283,7 +283,7 @@ pub async fn connect(
                     gcp.clone(),
                     key,
                     opts.metrics.clone(),
-                    opts.gcp_tuning.clone(),
+                    opts.tuning.clone(),
                     opts.inventory_ttl,
                 )
                 .await?,
@@ -304,7 +304,7 @@ pub async fn connect(
                 azure.clone(),
                 client_secret,
                 opts.metrics.clone(),
-                opts.azure_tuning.clone(),
+                opts.tuning.clone(),
                 opts.inventory_ttl,
             )?))
         }

@@ -43,6 +43,26 @@ impl Outcome {
     }
 }
 
+/// Why a cloud call was tried again.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum RetryCause {
+    /// The cloud refused for rate (429, RESOURCE_EXHAUSTED, Throttling).
+    throttled,
+    /// No answer, a transport failure or a server error.
+    unavailable,
+    /// Another change was in flight (409, ABORTED, ResourceConflict).
+    conflict,
+    /// A new identity was not visible yet.
+    propagation,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    pub cloud: &'static str,
+    pub cause: RetryCause,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: &'static str,
@@ -74,6 +94,7 @@ pub struct Metrics {
     registry: Registry,
     cloud_requests: Family<CloudRequestLabels, Counter>,
     throttles: Family<CloudLabels, Counter>,
+    retries: Family<RetryLabels, Counter>,
     writes: AtomicU64,
     reads: AtomicU64,
     /// Attempts by `cloud op`, for reports (the Family cannot be listed).
@@ -109,6 +130,12 @@ impl Default for Metrics {
             "Cloud calls refused by throttling",
             throttles.clone(),
         );
+        let retries = Family::<RetryLabels, Counter>::default();
+        registry.register(
+            "cloud_retries",
+            "Cloud calls tried again, by cloud and cause",
+            retries.clone(),
+        );
         let reconciles = Family::<ResultLabels, Counter>::default();
         registry.register("reconciles", "Reconciliations by result", reconciles.clone());
         let reconcile_duration = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
@@ -135,6 +162,7 @@ impl Default for Metrics {
             registry,
             cloud_requests,
             throttles,
+            retries,
             writes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             by_op: Default::default(),
@@ -188,6 +216,15 @@ impl Metrics {
 
     pub fn throttled(&self, cloud: &'static str) -> u64 {
         self.throttles.get_or_create(&CloudLabels { cloud }).get()
+    }
+
+    /// A call about to be tried again.
+    pub fn retried(&self, cloud: &'static str, cause: RetryCause) {
+        self.retries.get_or_create(&RetryLabels { cloud, cause }).inc();
+    }
+
+    pub fn retries(&self, cloud: &'static str, cause: RetryCause) -> u64 {
+        self.retries.get_or_create(&RetryLabels { cloud, cause }).get()
     }
 
     pub fn cloud_requests(&self, cloud: &'static str, op: &str, outcome: Outcome) -> u64 {

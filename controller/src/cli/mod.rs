@@ -9,9 +9,8 @@ use crate::api::{self, FunctionPostureSpec};
 use crate::engine::{self, Bound};
 use crate::manifests::{self, ManifestError, Object};
 use crate::metrics::Metrics;
-use crate::providers::aws::Tuning;
 use crate::providers::circuit::Circuit;
-use crate::providers::{Posture, Provider, ProviderError};
+use crate::providers::{Posture, Provider, ProviderError, Tuning};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::HashMap;
 use std::io::Write;
@@ -198,7 +197,7 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| format!("zerofn-{}", std::process::id()))
     });
-    let azure_tuning = match azure_tuning(args.azure_ca_file.as_deref()) {
+    let tuning = match tuning(args.azure_ca_file.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(err, "zerofn run: {e}");
@@ -224,9 +223,7 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
         concurrency: args.concurrency,
         connect: ConnectOptions {
             metrics: Arc::new(Metrics::default()),
-            aws_tuning: Tuning::default(),
-            gcp_tuning: Default::default(),
-            azure_tuning,
+            tuning,
             inventory_ttl: args.inventory_ttl,
         },
         leader,
@@ -303,9 +300,10 @@ fn print_manifest_errors(errors: &[ManifestError], err: &mut dyn Write) {
     let _ = writeln!(err, "{} error(s); nothing was sent to any cloud", errors.len());
 }
 
-/// Azure tuning with the extra roots of `--azure-ca-file`.
-fn azure_tuning(ca_file: Option<&std::path::Path>) -> Result<crate::providers::azure::Tuning, String> {
-    let mut t = crate::providers::azure::Tuning::default();
+/// The default tuning, trusting the extra roots of `--azure-ca-file` (only
+/// Azure's HTTPS client takes extra roots today).
+fn tuning(ca_file: Option<&std::path::Path>) -> Result<Tuning, String> {
+    let mut t = Tuning::default();
     if let Some(path) = ca_file {
         let pem = std::fs::read_to_string(path).map_err(|e| format!("--azure-ca-file {}: {e}", path.display()))?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
@@ -346,7 +344,7 @@ type Prepared = (Vec<Item>, Vec<Arc<Circuit>>);
 async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec<ManifestError>> {
     let m = manifests::load(&args.paths)?;
     let resolved = resolve_all(&m, &args.controller_namespace)?;
-    let azure_tuning = azure_tuning(args.azure_ca_file.as_deref()).map_err(|message| {
+    let tuning = tuning(args.azure_ca_file.as_deref()).map_err(|message| {
         vec![ManifestError {
             source: None,
             object: None,
@@ -356,9 +354,7 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
     })?;
     let opts = ConnectOptions {
         metrics: metrics.clone(),
-        aws_tuning: Tuning::default(),
-        gcp_tuning: Default::default(),
-        azure_tuning,
+        tuning,
         // One CLI run reads each account once (and once more after enforcing).
         inventory_ttl: Duration::from_secs(3600),
     };

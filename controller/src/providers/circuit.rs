@@ -195,7 +195,7 @@ mod tests {
         let p = posture();
         for _ in 0..100 {
             let e = circuit.assess(&p).await.expect_err("fails");
-            assert_eq!(e.category(), "timeout");
+            assert!(matches!(e, ProviderError::Timeout(_)), "{e}");
         }
         assert_eq!(inner.0.load(Ordering::SeqCst), 1, "asked once");
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -219,6 +219,6 @@ mod tests {
         circuit.trip(&ProviderError::Auth("denied".into()));
         assert!(circuit.open().is_none());
         circuit.trip(&ProviderError::Unreachable("refused".into()));
-        assert_eq!(circuit.open().map(|e| e.category()), Some("unreachable"));
+        assert!(matches!(circuit.open(), Some(ProviderError::Unreachable(_))));
     }
 }

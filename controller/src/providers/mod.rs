@@ -12,6 +12,9 @@ pub mod circuit;
 pub mod gcp;
 pub mod pace;
 pub mod patch;
+pub mod retry;
+
+pub use retry::Tuning;
 
 use crate::api::{Cloud, FunctionPostureSpec, Mode};
 use crate::findings::{Control, Finding};

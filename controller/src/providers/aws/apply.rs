@@ -7,19 +7,20 @@
 //! - A role created a moment ago can be refused by Lambda while IAM
 //!   propagates; that refusal is retried with backoff for a bounded time.
 //! - Removals are idempotent: "already gone" is success.
-//! - Throttling is retried with jittered backoff by the SDK's retry policy.
+//! - Throttling is retried with jittered backoff by the SDK's retry policy;
+//!   zerofn's own waits and retries follow `providers::retry`.
 
 use super::action::AwsAction;
-use super::client::{Clients, Tuning, code, map_err, message};
+use super::client::{Clients, code, map_err, message};
 use super::names;
-use crate::providers::ProviderError;
+use crate::providers::retry::{Backoff, Cause, Policy, Progress, Unfinished, Verdict};
+use crate::providers::{ProviderError, Tuning};
 use aws_sdk_lambda::types::{
     ApplicationLogLevel, FunctionUrlAuthType, LastUpdateStatus, LogFormat, LoggingConfig, State, SystemLogLevel,
     TracingConfig, TracingMode, VpcConfig,
 };
 use std::future::Future;
 use std::time::Duration;
-use tokio::time::{Instant, sleep};
 
 pub struct Applier<'a> {
     pub clients: &'a Clients,
@@ -28,18 +29,23 @@ pub struct Applier<'a> {
     pub region: &'a str,
 }
 
-/// Exponential backoff with full jitter, capped.
-fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.min(10));
-    let max = exp.min(cap);
-    max.mul_f64(0.5 + fastrand::f64() * 0.5)
-}
-
+/// Retries of a write refused because another update is in flight.
 const CONFLICT_RETRIES: u32 = 6;
 
 impl Applier<'_> {
     fn lambda(&self) -> Result<&aws_sdk_lambda::Client, ProviderError> {
         self.clients.lambda(self.region)
+    }
+
+    /// Retrying a write while another change to the same thing is in
+    /// flight: a few times, each wait growing to 10 s, within the longest
+    /// wait for an update.
+    fn conflicts(&self) -> Policy<'_> {
+        Policy {
+            attempts: CONFLICT_RETRIES + 1,
+            backoff: Backoff::new(self.tuning.initial_backoff, Duration::from_secs(10)),
+            ..self.tuning.operation("aws", &self.clients.metrics)
+        }
     }
 
     pub async fn apply(&self, action: &AwsAction) -> Result<(), ProviderError> {
@@ -244,37 +250,38 @@ impl Applier<'_> {
         >,
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let mut attempt = 0;
-        loop {
-            if settles {
-                self.wait_idle(arn).await?;
-            }
-            match call().await {
-                Ok(_) => {
+        // A retry waits for the function to be idle first, whatever `settles`.
+        let retries = &std::sync::atomic::AtomicU32::new(0);
+        let call = &call;
+        self.conflicts()
+            .run(
+                move || async move {
+                    if settles || retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+                        self.wait_idle(arn).await?;
+                    }
+                    call().await.map_err(|e| map_err(op, arn, e))?;
                     if settles {
                         self.wait_idle(arn).await?;
                     }
-                    return Ok(());
-                }
-                Err(e) => match map_err(op, arn, e) {
-                    ProviderError::Conflict(m) if attempt < CONFLICT_RETRIES && !m.contains("already exists") => {
-                        attempt += 1;
-                        tracing::debug!(op, arn, attempt, "update in progress; waiting before retrying");
-                        self.wait_idle(arn).await?;
-                        sleep(backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(10))).await;
-                    }
-                    other => return Err(other),
+                    Ok::<(), ProviderError>(())
                 },
-            }
-        }
+                |e| match e {
+                    ProviderError::Conflict(m) if !m.contains("already exists") => Verdict::Retry(Cause::conflict),
+                    _ => Verdict::Fail,
+                },
+            )
+            .await
+            .map_err(|e| e.into_error())
     }
 
     /// Wait until the function is not being updated (LastUpdateStatus is not
     /// InProgress and State is not Pending).
     async fn wait_idle(&self, arn: &str) -> Result<(), ProviderError> {
-        let deadline = Instant::now() + self.tuning.update_wait;
-        let mut attempt = 0;
-        loop {
+        let polls = Policy {
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(5)),
+            ..self.tuning.operation("aws", &self.clients.metrics)
+        };
+        let idle = polls.poll(None, move || async move {
             let out = self
                 .lambda()?
                 .get_function_configuration()
@@ -282,26 +289,23 @@ impl Applier<'_> {
                 .send()
                 .await
                 .map_err(|e| map_err("GetFunctionConfiguration", arn, e))?;
-            let busy =
-                out.last_update_status() == Some(&LastUpdateStatus::InProgress) || out.state() == Some(&State::Pending);
-            if !busy {
-                if out.last_update_status() == Some(&LastUpdateStatus::Failed) {
-                    return Err(ProviderError::Refused(format!(
-                        "{arn}: last update failed: {}",
-                        out.last_update_status_reason().unwrap_or("no reason given")
-                    )));
-                }
-                return Ok(());
+            if out.last_update_status() == Some(&LastUpdateStatus::InProgress) || out.state() == Some(&State::Pending) {
+                return Ok(Progress::Pending(None));
             }
-            if Instant::now() >= deadline {
-                return Err(ProviderError::Timeout(format!(
-                    "{arn} stayed InProgress for {:?}",
-                    self.tuning.update_wait
+            if out.last_update_status() == Some(&LastUpdateStatus::Failed) {
+                return Err(ProviderError::Refused(format!(
+                    "{arn}: last update failed: {}",
+                    out.last_update_status_reason().unwrap_or("no reason given")
                 )));
             }
-            attempt += 1;
-            sleep(backoff(attempt, Duration::from_millis(250), Duration::from_secs(5))).await;
-        }
+            Ok::<_, ProviderError>(Progress::Done(()))
+        });
+        idle.await.map_err(|e| match e {
+            Unfinished::Failed(e) => e,
+            Unfinished::Deadline => {
+                ProviderError::Timeout(format!("{arn} stayed InProgress for {:?}", self.tuning.operation_wait))
+            }
+        })
     }
 
     async fn update_configuration(
@@ -313,57 +317,54 @@ impl Applier<'_> {
         logging: Option<&super::action::LoggingUpdate>,
     ) -> Result<(), ProviderError> {
         let lambda = self.lambda()?;
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
-            let res = self
-                .function_write("UpdateFunctionConfiguration", arn, true, || {
-                    let mut req = lambda.update_function_configuration().function_name(arn);
-                    if let Some(r) = role {
-                        req = req.role(r);
-                    }
-                    if let Some(v) = vpc {
-                        req = req.vpc_config(
-                            VpcConfig::builder()
-                                .set_subnet_ids(Some(v.subnet_ids.iter().cloned().collect()))
-                                .set_security_group_ids(Some(v.security_group_ids.iter().cloned().collect()))
-                                .set_ipv6_allowed_for_dual_stack(v.ipv6_allowed_for_dual_stack)
-                                .build(),
-                        );
-                    }
-                    if let Some(t) = tracing_mode {
-                        req = req.tracing_config(TracingConfig::builder().mode(TracingMode::from(t)).build());
-                    }
-                    if let Some(l) = logging {
-                        req = req.logging_config(
-                            LoggingConfig::builder()
-                                .log_format(LogFormat::from(l.log_format.as_str()))
-                                .set_log_group(l.log_group.clone())
-                                .set_application_log_level(
-                                    l.application_log_level.as_deref().map(ApplicationLogLevel::from),
-                                )
-                                .set_system_log_level(l.system_log_level.as_deref().map(SystemLogLevel::from))
-                                .build(),
-                        );
-                    }
-                    req.send()
-                })
-                .await;
-            match res {
-                Err(ProviderError::Refused(m))
-                    if is_iam_propagation(&m) && started.elapsed() < self.tuning.iam_propagation =>
-                {
-                    attempt += 1;
-                    tracing::info!(
-                        arn,
-                        attempt,
-                        "Lambda cannot use the role yet (IAM propagation); retrying"
-                    );
-                    sleep(backoff(attempt, Duration::from_secs(1), Duration::from_secs(15))).await;
+        let write = move || {
+            self.function_write("UpdateFunctionConfiguration", arn, true, move || {
+                let mut req = lambda.update_function_configuration().function_name(arn);
+                if let Some(r) = role {
+                    req = req.role(r);
                 }
-                other => return other,
+                if let Some(v) = vpc {
+                    req = req.vpc_config(
+                        VpcConfig::builder()
+                            .set_subnet_ids(Some(v.subnet_ids.iter().cloned().collect()))
+                            .set_security_group_ids(Some(v.security_group_ids.iter().cloned().collect()))
+                            .set_ipv6_allowed_for_dual_stack(v.ipv6_allowed_for_dual_stack)
+                            .build(),
+                    );
+                }
+                if let Some(t) = tracing_mode {
+                    req = req.tracing_config(TracingConfig::builder().mode(TracingMode::from(t)).build());
+                }
+                if let Some(l) = logging {
+                    req = req.logging_config(
+                        LoggingConfig::builder()
+                            .log_format(LogFormat::from(l.log_format.as_str()))
+                            .set_log_group(l.log_group.clone())
+                            .set_application_log_level(
+                                l.application_log_level.as_deref().map(ApplicationLogLevel::from),
+                            )
+                            .set_system_log_level(l.system_log_level.as_deref().map(SystemLogLevel::from))
+                            .build(),
+                    );
+                }
+                req.send()
+            })
+        };
+        let propagation = Policy {
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(15)),
+            ..self.tuning.propagation("aws", &self.clients.metrics)
+        };
+        let refused_for_now = |e: &ProviderError| match e {
+            ProviderError::Refused(m) if is_iam_propagation(m) => {
+                tracing::info!(arn, "Lambda cannot use the role yet (IAM propagation); retrying");
+                Verdict::Retry(Cause::propagation)
             }
-        }
+            _ => Verdict::Fail,
+        };
+        propagation
+            .run(write, refused_for_now)
+            .await
+            .map_err(|e| e.into_error())
     }
 
     /// CreateRole, reporting the RoleId IAM assigned: the proof of ownership
@@ -438,25 +439,19 @@ impl Applier<'_> {
     }
 
     async fn disable_mapping(&self, uuid: &str) -> Result<(), ProviderError> {
-        let mut attempt = 0;
-        loop {
-            let res = self
-                .lambda()?
-                .update_event_source_mapping()
-                .uuid(uuid)
-                .enabled(false)
-                .send()
-                .await;
-            match res {
-                Ok(_) => return Ok(()),
+        let lambda = self.lambda()?;
+        self.conflicts()
+            .run(
+                || lambda.update_event_source_mapping().uuid(uuid).enabled(false).send(),
                 // A mapping in transition (Creating, Updating) refuses updates.
-                Err(e) if code(&e) == Some("ResourceInUseException") && attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    sleep(backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(10))).await;
-                }
-                Err(e) => return Err(map_err("UpdateEventSourceMapping", uuid, e)),
-            }
-        }
+                |e| match code(e) {
+                    Some("ResourceInUseException") => Verdict::Retry(Cause::conflict),
+                    _ => Verdict::Fail,
+                },
+            )
+            .await
+            .map(drop)
+            .map_err(|e| map_err("UpdateEventSourceMapping", uuid, e.into_error()))
     }
 }
 
@@ -503,19 +498,6 @@ fn is_iam_propagation(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_and_stays_capped() {
-        for attempt in 0..20 {
-            let d = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
-            assert!(d <= Duration::from_secs(2));
-            let floor = Duration::from_millis(100)
-                .saturating_mul(1 << attempt.min(10))
-                .min(Duration::from_secs(2))
-                / 2;
-            assert!(d >= floor, "attempt {attempt}: {d:?} < {floor:?}");
-        }
-    }
 
     #[test]
     fn iam_propagation_refusals_are_recognised() {

@@ -3,7 +3,7 @@
 
 use crate::api::AwsAccount;
 use crate::metrics::{Metrics, Outcome};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, Tuning};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -36,35 +36,6 @@ impl std::fmt::Debug for StaticCredentials {
     }
 }
 
-/// Retry and wait tuning. Defaults suit real AWS; tests shorten them.
-#[derive(Clone, Debug)]
-pub struct Tuning {
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    /// Longest wait for a function's LastUpdateStatus to leave InProgress.
-    pub update_wait: Duration,
-    /// How long a freshly created role may be refused by Lambda (IAM is
-    /// eventually consistent) before the refusal is an error.
-    pub iam_propagation: Duration,
-    /// Deadline of one call, retries included.
-    pub operation_timeout: Duration,
-    /// Deadline of one attempt: a silent endpoint costs this, not forever.
-    pub attempt_timeout: Duration,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            max_attempts: 6,
-            initial_backoff: Duration::from_millis(500),
-            update_wait: Duration::from_secs(300),
-            iam_propagation: Duration::from_secs(90),
-            operation_timeout: Duration::from_secs(60),
-            attempt_timeout: Duration::from_secs(20),
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub lambda: HashMap<String, aws_sdk_lambda::Client>,
@@ -72,6 +43,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     /// In the account's home region: only to list the enabled regions.
     pub ec2: aws_sdk_ec2::Client,
+    /// Where the retries of zerofn's own wait loops are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Clients {
@@ -179,17 +152,15 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
-pub async fn build(
-    account: &AwsAccount,
-    creds: Option<StaticCredentials>,
-    metrics: Arc<Metrics>,
-    tuning: &Tuning,
-) -> Clients {
+/// The shared SDK configuration of the account: region, retries and
+/// timeouts, credentials (the Secret's, or the ambient chain), endpoint, and
+/// the role to assume.
+async fn base_config(account: &AwsAccount, creds: Option<StaticCredentials>, tuning: &Tuning) -> aws_config::SdkConfig {
     let retry = RetryConfig::standard()
         .with_max_attempts(tuning.max_attempts)
         .with_initial_backoff(tuning.initial_backoff);
     let timeouts = TimeoutConfig::builder()
-        .operation_timeout(tuning.operation_timeout)
+        .operation_timeout(tuning.call_deadline)
         .operation_attempt_timeout(tuning.attempt_timeout)
         .connect_timeout(Duration::from_secs(5))
         .build();
@@ -209,22 +180,31 @@ pub async fn build(
     if let Some(url) = &account.endpoint {
         loader = loader.endpoint_url(url.clone());
     }
-    let mut base = loader.load().await;
-    if let Some(assume) = &account.assume_role {
-        let mut b = aws_config::sts::AssumeRoleProvider::builder(assume.role_arn.clone())
-            .session_name(assume.session_name.clone().unwrap_or_else(|| "zerofn".into()))
-            .configure(&base);
-        if let Some(id) = &assume.external_id {
-            b = b.external_id(id.clone());
-        }
-        let provider = b.build().await;
-        base = base
-            .into_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
-            .build();
+    let base = loader.load().await;
+    let Some(assume) = &account.assume_role else {
+        return base;
+    };
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(assume.role_arn.clone())
+        .session_name(assume.session_name.clone().unwrap_or_else(|| "zerofn".into()))
+        .configure(&base);
+    if let Some(id) = &assume.external_id {
+        b = b.external_id(id.clone());
     }
+    let provider = b.build().await;
+    base.into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+pub async fn build(
+    account: &AwsAccount,
+    creds: Option<StaticCredentials>,
+    metrics: Arc<Metrics>,
+    tuning: &Tuning,
+) -> Clients {
+    let base = base_config(account, creds, tuning).await;
     let endpoints = account.endpoints.clone().unwrap_or_default();
-    let counter = CallCounter(metrics);
+    let counter = CallCounter(metrics.clone());
 
     let mut regions: Vec<String> = vec![account.region.clone()];
     regions.extend(account.regions.iter().cloned());
@@ -263,6 +243,7 @@ pub async fn build(
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
         ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+        metrics,
     }
 }
 

@@ -10,13 +10,13 @@ pub mod plan;
 pub mod policy;
 
 pub use action::AwsAction;
-pub use client::{StaticCredentials, Tuning};
+pub use client::StaticCredentials;
 pub use plan::AccountContext;
 
 use crate::api::{AwsAccount, Cloud};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError, Tuning};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;

@@ -335,49 +335,12 @@ impl Observer<'_> {
             ..ObservedFunction::default()
         };
 
-        if spec.identity.is_some() {
-            let roles = self
-                .inventory
-                .roles
-                .get_or_load(self.ttl, || load_roles(self.clients))
-                .await?;
-            o.role = roles.by_arn.get(&o.role_arn).cloned();
-            if spec.identity.as_ref().is_some_and(|i| i.edit_in_place_if_exclusive) {
-                o.role_users = Some(self.role_users(&fn_arn, &o.role_arn).await?);
-            }
-            let dedicated = names::dedicated_role_name(&o.name, &o.arn);
-            o.dedicated_role = roles
-                .by_name
-                .get(&dedicated)
-                .and_then(|arn| roles.by_arn.get(arn))
-                .cloned();
-            // Only a declared policy makes zerofn detach, or carry, anything.
-            if spec
-                .identity
-                .as_ref()
-                .and_then(|i| i.aws.as_ref())
-                .is_some_and(|a| a.permissions.is_some())
-            {
-                for role in [o.role.as_mut(), o.dedicated_role.as_mut()].into_iter().flatten() {
-                    for arn in role.attached_policies.clone() {
-                        let doc = self.managed_document(&arn).await;
-                        role.managed_documents.insert(arn, doc);
-                    }
-                }
-            }
+        if let Some(identity) = &spec.identity {
+            self.observe_identity(&mut o, identity).await?;
         }
         let lambda = self.clients.lambda(region)?;
         if spec.triggers.is_some() {
-            let mappings = self
-                .inventory
-                .mappings
-                .get_or_load(self.ttl, || load_mappings(self.clients))
-                .await?;
-            o.event_source_mappings = mappings.0.get(&fn_arn).cloned().unwrap_or_default();
-            o.resource_policy = self.policy(lambda, &fn_arn, None).await?;
-            let mut urls = self.urls(lambda, &fn_arn).await?;
-            o.url = urls.remove(&None);
-            o.qualifiers = self.qualifiers(lambda, &fn_arn, urls).await?;
+            self.observe_triggers(&mut o, lambda).await?;
         }
         if p.mode() == Mode::Enforce {
             o.tags = Some(self.tags(lambda, &fn_arn).await?);
@@ -391,6 +354,60 @@ impl Observer<'_> {
             o.code_signing = Some(self.code_signing(lambda, &fn_arn, csc).await?);
         }
         Ok(o)
+    }
+
+    /// The role and its policies, the dedicated role if it exists, and who
+    /// else runs as the role when editing it in place is asked for.
+    async fn observe_identity(
+        &self,
+        o: &mut ObservedFunction,
+        identity: &crate::api::IdentityControl,
+    ) -> Result<(), ProviderError> {
+        let roles = self
+            .inventory
+            .roles
+            .get_or_load(self.ttl, || load_roles(self.clients))
+            .await?;
+        o.role = roles.by_arn.get(&o.role_arn).cloned();
+        if identity.edit_in_place_if_exclusive {
+            o.role_users = Some(self.role_users(&o.arn, &o.role_arn).await?);
+        }
+        let dedicated = names::dedicated_role_name(&o.name, &o.arn);
+        o.dedicated_role = roles
+            .by_name
+            .get(&dedicated)
+            .and_then(|arn| roles.by_arn.get(arn))
+            .cloned();
+        // Only a declared policy makes zerofn detach, or carry, anything.
+        if identity.aws.as_ref().is_some_and(|a| a.permissions.is_some()) {
+            for role in [o.role.as_mut(), o.dedicated_role.as_mut()].into_iter().flatten() {
+                for arn in role.attached_policies.clone() {
+                    let doc = self.managed_document(&arn).await;
+                    role.managed_documents.insert(arn, doc);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every way to invoke the function: event source mappings, and the
+    /// resource policy and URL of the function and of each alias and version.
+    async fn observe_triggers(
+        &self,
+        o: &mut ObservedFunction,
+        lambda: &aws_sdk_lambda::Client,
+    ) -> Result<(), ProviderError> {
+        let mappings = self
+            .inventory
+            .mappings
+            .get_or_load(self.ttl, || load_mappings(self.clients))
+            .await?;
+        o.event_source_mappings = mappings.0.get(&o.arn).cloned().unwrap_or_default();
+        o.resource_policy = self.policy(lambda, &o.arn, None).await?;
+        let mut urls = self.urls(lambda, &o.arn).await?;
+        o.url = urls.remove(&None);
+        o.qualifiers = self.qualifiers(lambda, &o.arn, urls).await?;
+        Ok(())
     }
 
     /// Who else runs as the role: every version of every function in scope

@@ -6,9 +6,10 @@ use super::action::AzureAction;
 use super::arm::{AUTHZ_API, Arm, ArmError, RESOURCES_API, WEB_API};
 use super::model::any_identity_provider;
 use crate::providers::ProviderError;
+use crate::providers::retry::{Backoff, Cause, GaveUp, Policy, Verdict};
 use azure_core::http::Method;
 use serde_json::{Map, Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Applier<'a> {
     pub arm: &'a Arm,
@@ -228,19 +229,20 @@ impl Applier<'_> {
                 }});
                 // A principal created moments ago is unknown to role
                 // assignments until Entra ID replicates it.
-                let deadline = Instant::now() + self.arm.tuning.propagation;
-                let mut wait = Duration::from_millis(500);
-                loop {
-                    match self.arm.write(op, Method::Put, &path, AUTHZ_API, Some(&body)).await {
-                        Ok(_) => return Ok(()),
-                        // The same grant under another name: what was asked for holds.
-                        Err(e) if e.status == 409 && e.code == "RoleAssignmentExists" => return Ok(()),
-                        Err(e) if e.code == "PrincipalNotFound" && Instant::now() < deadline => {
-                            tokio::time::sleep(wait).await;
-                            wait = (wait * 2).min(Duration::from_secs(10));
-                        }
-                        Err(e) => return Err(prov(e)),
-                    }
+                let replicating = Policy {
+                    backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
+                    ..self.arm.tuning.propagation("azure", self.arm.metrics())
+                };
+                let put = || self.arm.write(op, Method::Put, &path, AUTHZ_API, Some(&body));
+                let unknown = |e: &ArmError| match e.code.as_str() {
+                    "PrincipalNotFound" => Verdict::Retry(Cause::propagation),
+                    _ => Verdict::Fail,
+                };
+                match replicating.run(put, unknown).await.map_err(GaveUp::into_error) {
+                    Ok(_) => Ok(()),
+                    // The same grant under another name: what was asked for holds.
+                    Err(e) if e.status == 409 && e.code == "RoleAssignmentExists" => Ok(()),
+                    Err(e) => Err(prov(e)),
                 }
             }
             AzureAction::DeleteRoleAssignment { id, .. } => {

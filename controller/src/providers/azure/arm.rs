@@ -7,60 +7,23 @@
 //! token never leaves for another host.
 
 use crate::metrics::{Metrics, Outcome};
-use crate::providers::ProviderError;
+use crate::providers::retry::{Cause, GaveUp, Progress, TimedOut, Unfinished, Verdict};
+use crate::providers::{ProviderError, Tuning};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::headers::{HeaderName, Headers};
 use azure_core::http::policies::Policy;
 use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
-use azure_core::http::{ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, RetryOptions, Url};
+use azure_core::http::{
+    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, RawResponse, Request, RetryOptions, Url,
+};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const WEB_API: &str = "2024-04-01";
 pub const AUTHZ_API: &str = "2022-04-01";
 /// Microsoft.Resources, for the tags API.
 pub const RESOURCES_API: &str = "2021-04-01";
-
-#[derive(Clone, Debug)]
-pub struct Tuning {
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    /// Longest `Retry-After` obeyed; a longer one fails the call as
-    /// throttled (the reconcile is requeued) instead of parking a worker.
-    pub max_retry_after: Duration,
-    /// Longest wait for a long-running operation.
-    pub operation_wait: Duration,
-    /// Delay between polls when ARM does not say (`Retry-After`).
-    pub poll_interval: Duration,
-    /// How long a new principal may stay unknown to role assignments
-    /// (Entra ID replication, `PrincipalNotFound`).
-    pub propagation: Duration,
-    /// PEM root certificates trusted in addition to the system's (a private
-    /// ARM endpoint, a TLS-inspecting proxy, the test stand-in).
-    pub extra_roots: Vec<String>,
-    /// Deadline of one attempt (the token request included): a silent
-    /// endpoint costs this, not forever.
-    pub attempt_timeout: Duration,
-    /// Deadline of one call, retries included.
-    pub call_deadline: Duration,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            max_attempts: 6,
-            initial_backoff: Duration::from_millis(500),
-            max_retry_after: Duration::from_secs(60),
-            operation_wait: Duration::from_secs(600),
-            poll_interval: Duration::from_secs(5),
-            propagation: Duration::from_secs(120),
-            extra_roots: Vec::new(),
-            attempt_timeout: Duration::from_secs(30),
-            call_deadline: Duration::from_secs(180),
-        }
-    }
-}
 
 /// A failed ARM call: the HTTP status (0 when no answer came) and the ARM
 /// error code and message.
@@ -70,6 +33,8 @@ pub struct ArmError {
     pub code: String,
     pub message: String,
     pub op: String,
+    /// The `Retry-After` of the answer, if it had one.
+    pub retry_after: Option<Duration>,
 }
 
 impl ArmError {
@@ -87,6 +52,45 @@ impl ArmError {
             (s, _) if s >= 500 => ProviderError::Unreachable(msg),
             _ => ProviderError::Cloud(msg),
         }
+    }
+
+    /// Whether another attempt may succeed: throttling (obeying
+    /// `Retry-After`), a conflict with an operation in progress, a server
+    /// error, or no answer. A refused credential is answered 401: never.
+    fn verdict(&self) -> Verdict {
+        let cause = match (self.status, self.code.as_str()) {
+            (429, _) => Cause::throttled,
+            (409, "Conflict" | "AnotherOperationInProgress") => Cause::conflict,
+            (0, _) => Cause::unavailable,
+            (s, _) if s >= 500 => Cause::unavailable,
+            _ => return Verdict::Fail,
+        };
+        match self.retry_after {
+            Some(d) => Verdict::RetryAfter(cause, d),
+            None => Verdict::Retry(cause),
+        }
+    }
+
+    fn no_answer(op: &str, code: &str, message: String) -> ArmError {
+        ArmError {
+            status: 0,
+            code: code.into(),
+            message,
+            op: op.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+/// What one send got back, short of an answer.
+enum Unsent {
+    Failed(azure_core::Error),
+    Silent(Duration),
+}
+
+impl From<TimedOut> for Unsent {
+    fn from(t: TimedOut) -> Self {
+        Unsent::Silent(t.0)
     }
 }
 
@@ -175,12 +179,10 @@ impl Arm {
     /// `path` (absolute ARM path) on the endpoint, with api-version and
     /// further query parameters.
     pub fn url(&self, path: &str, api_version: &str, query: &[(&str, &str)]) -> Result<Url, ArmError> {
-        let mut url = self.endpoint.join(path).map_err(|e| ArmError {
-            status: 0,
-            code: "InvalidPath".into(),
-            message: format!("{path}: {e}"),
-            op: String::new(),
-        })?;
+        let mut url = self
+            .endpoint
+            .join(path)
+            .map_err(|e| ArmError::no_answer("", "InvalidPath", format!("{path}: {e}")))?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("api-version", api_version);
@@ -194,12 +196,7 @@ impl Arm {
     /// A URL ARM handed us (nextLink, operation status): only followed on
     /// the ARM host itself.
     fn trusted(&self, link: &str, op: &str) -> Result<Url, ArmError> {
-        let refuse = |why: String| ArmError {
-            status: 0,
-            code: "UntrustedLink".into(),
-            message: why,
-            op: op.to_string(),
-        };
+        let refuse = |why: String| ArmError::no_answer(op, "UntrustedLink", why);
         let url = Url::parse(link).map_err(|e| refuse(format!("{link}: {e}")))?;
         if url.scheme() != "https"
             || url.host_str() != self.endpoint.host_str()
@@ -217,131 +214,94 @@ impl Arm {
         self.metrics.cloud_call("azure", op, outcome);
     }
 
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// One call, retried on throttling (obeying `Retry-After`), on conflicts
     /// with an operation in progress, on server errors and on transport
     /// failures. Every attempt is counted.
     pub async fn send(&self, op: &str, method: Method, url: Url, body: Option<&Value>) -> Result<Reply, ArmError> {
-        let mut attempt = 0;
-        let deadline = Instant::now() + self.tuning.call_deadline;
-        loop {
-            attempt += 1;
+        let policy = &self.tuning.call("azure", &self.metrics);
+        let url = &url;
+        let attempt = move || async move {
             let mut req = Request::new(url.clone(), method);
             if let Some(b) = body {
                 req.insert_header("content-type", "application/json");
                 req.set_body(serde_json::to_vec(b).unwrap_or_default());
             }
-            let sent = tokio::time::timeout(
-                self.tuning.attempt_timeout,
-                self.pipeline.send(
-                    &Context::new(),
-                    &mut req,
-                    Some(PipelineSendOptions {
-                        skip_checks: true,
-                        ..Default::default()
-                    }),
-                ),
-            )
-            .await;
-            let Ok(sent) = sent else {
-                self.record(op, Outcome::transport_error);
-                let err = ArmError {
-                    status: 0,
-                    code: "Timeout".into(),
-                    message: format!("no answer within {:?}", self.tuning.attempt_timeout),
-                    op: op.to_string(),
-                };
-                let wait = self.backoff(attempt);
-                if attempt >= self.tuning.max_attempts || Instant::now() + wait >= deadline {
-                    return Err(err);
-                }
-                tokio::time::sleep(wait).await;
-                continue;
+            let options = PipelineSendOptions {
+                skip_checks: true,
+                ..Default::default()
             };
-            let retry_in = match sent {
-                Err(e) => {
-                    self.record(op, Outcome::transport_error);
-                    let err = ArmError {
-                        status: 0,
-                        code: format!("{:?}", e.kind()),
-                        message: e.to_string(),
-                        op: op.to_string(),
-                    };
-                    // A credential failure is not transient: no retry.
-                    if matches!(e.kind(), azure_core::error::ErrorKind::Credential)
-                        || attempt >= self.tuning.max_attempts
-                    {
-                        return Err(ArmError {
-                            status: if matches!(e.kind(), azure_core::error::ErrorKind::Credential) {
-                                401
-                            } else {
-                                0
-                            },
-                            ..err
-                        });
-                    }
-                    self.backoff(attempt)
-                }
-                Ok(resp) => {
-                    let (status, headers, raw) = resp.deconstruct();
-                    let status = u16::from(status);
-                    let body: Value = if raw.is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_slice(&raw).unwrap_or(Value::Null)
-                    };
-                    if (200..300).contains(&status) {
-                        self.record(op, Outcome::ok);
-                        return Ok(Reply { status, headers, body });
-                    }
-                    let code = body["error"]["code"].as_str().unwrap_or_default().to_string();
-                    let err = ArmError {
-                        status,
-                        message: body["error"]["message"]
-                            .as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| String::from_utf8_lossy(&raw).chars().take(300).collect()),
-                        code,
-                        op: op.to_string(),
-                    };
-                    let outcome = match status {
-                        429 => Outcome::throttled,
-                        s if s >= 500 => Outcome::server_error,
-                        // A 404 without an ARM error code (a wrong
-                        // endpoint) is not an answer.
-                        s => Outcome::refused(op, s == 404 && !err.code.is_empty()),
-                    };
-                    self.record(op, outcome);
-                    let transient = status == 429
-                        || status >= 500
-                        || (status == 409 && matches!(err.code.as_str(), "Conflict" | "AnotherOperationInProgress"));
-                    if !transient || attempt >= self.tuning.max_attempts {
-                        return Err(err);
-                    }
-                    match retry_after(&headers) {
-                        Some(d) if d > self.tuning.max_retry_after => return Err(err),
-                        Some(d) => d,
-                        None => self.backoff(attempt),
-                    }
-                }
-            };
-            if Instant::now() + retry_in >= deadline {
-                return Err(ArmError {
-                    status: 0,
-                    code: "Timeout".into(),
-                    message: format!("{op} did not succeed within {:?}", self.tuning.call_deadline),
-                    op: op.to_string(),
-                });
+            let sent = policy.bounded(async {
+                let sent = self.pipeline.send(&Context::new(), &mut req, Some(options)).await;
+                sent.map_err(Unsent::Failed)
+            });
+            match sent.await {
+                Ok(resp) => self.answer(op, resp),
+                Err(unsent) => Err(self.unanswered(op, unsent)),
             }
-            tokio::time::sleep(retry_in).await;
+        };
+        policy
+            .run(attempt, ArmError::verdict)
+            .await
+            .map_err(|gave_up| match gave_up {
+                GaveUp::Failed(e) => e,
+                GaveUp::Deadline(_) => ArmError::no_answer(
+                    op,
+                    "Timeout",
+                    format!("{op} did not succeed within {:?}", self.tuning.call_deadline),
+                ),
+            })
+    }
+
+    /// A send that got no answer, counted.
+    fn unanswered(&self, op: &str, unsent: Unsent) -> ArmError {
+        self.record(op, Outcome::transport_error);
+        match unsent {
+            Unsent::Silent(limit) => ArmError::no_answer(op, "Timeout", format!("no answer within {limit:?}")),
+            // A credential the authority refused: as ARM would answer it.
+            Unsent::Failed(e) if matches!(e.kind(), azure_core::error::ErrorKind::Credential) => ArmError {
+                status: 401,
+                ..ArmError::no_answer(op, &format!("{:?}", e.kind()), e.to_string())
+            },
+            Unsent::Failed(e) => ArmError::no_answer(op, &format!("{:?}", e.kind()), e.to_string()),
         }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        self.tuning
-            .initial_backoff
-            .saturating_mul(1 << attempt.min(10))
-            .min(Duration::from_secs(30))
-            .mul_f64(0.5 + fastrand::f64() * 0.5)
+    /// The answer to a send, counted: the reply, or ARM's error.
+    fn answer(&self, op: &str, resp: RawResponse) -> Result<Reply, ArmError> {
+        let (status, headers, raw) = resp.deconstruct();
+        let status = u16::from(status);
+        let body: Value = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or(Value::Null)
+        };
+        if (200..300).contains(&status) {
+            self.record(op, Outcome::ok);
+            return Ok(Reply { status, headers, body });
+        }
+        let err = ArmError {
+            status,
+            code: body["error"]["code"].as_str().unwrap_or_default().to_string(),
+            message: body["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(&raw).chars().take(300).collect()),
+            op: op.to_string(),
+            retry_after: retry_after(&headers),
+        };
+        let outcome = match status {
+            429 => Outcome::throttled,
+            s if s >= 500 => Outcome::server_error,
+            // A 404 without an ARM error code (a wrong endpoint) is not an
+            // answer.
+            s => Outcome::refused(op, s == 404 && !err.code.is_empty()),
+        };
+        self.record(op, outcome);
+        Err(err)
     }
 
     pub async fn get(&self, op: &str, path: &str, api: &str, query: &[(&str, &str)]) -> Result<Value, ArmError> {
@@ -397,48 +357,42 @@ impl Arm {
         Ok(reply.body)
     }
 
-    fn timeout(&self, op: &str, link: &str) -> ArmError {
-        ArmError {
-            status: 0,
-            code: "Timeout".into(),
-            message: format!("operation {link} not done after {:?}", self.tuning.operation_wait),
-            op: op.to_string(),
-        }
-    }
-
     /// Poll an operation until it is done: an `Azure-AsyncOperation` URL
     /// reports `status`; a `Location` URL answers 202 until then.
     async fn poll(&self, op: &str, link: &str, how: Tracking, first: Option<Duration>) -> Result<Value, ArmError> {
-        let url = self.trusted(link, op)?;
-        let deadline = Instant::now() + self.tuning.operation_wait;
-        let mut wait = first.unwrap_or(self.tuning.poll_interval);
-        loop {
-            tokio::time::sleep(wait.min(self.tuning.max_retry_after)).await;
+        let url = &self.trusted(link, op)?;
+        let check = move || async move {
             let reply = self.send("GetOperationStatus", Method::Get, url.clone(), None).await?;
+            let pending = Progress::Pending(retry_after(&reply.headers));
             match how {
-                Tracking::Location if reply.status != 202 => return Ok(reply.body),
-                Tracking::Location => {}
+                Tracking::Location if reply.status != 202 => Ok(Progress::Done(reply.body)),
+                Tracking::Location => Ok(pending),
                 Tracking::AsyncOperation => match reply.body["status"].as_str().unwrap_or_default() {
-                    "Succeeded" => return Ok(reply.body),
-                    s @ ("Failed" | "Canceled") => {
-                        return Err(ArmError {
-                            status: 200,
-                            code: reply.body["error"]["code"].as_str().unwrap_or(s).to_string(),
-                            message: reply.body["error"]["message"]
-                                .as_str()
-                                .unwrap_or("the operation did not succeed")
-                                .to_string(),
-                            op: op.to_string(),
-                        });
-                    }
-                    _ => {}
+                    "Succeeded" => Ok(Progress::Done(reply.body)),
+                    s @ ("Failed" | "Canceled") => Err(ArmError {
+                        status: 200,
+                        code: reply.body["error"]["code"].as_str().unwrap_or(s).to_string(),
+                        message: reply.body["error"]["message"]
+                            .as_str()
+                            .unwrap_or("the operation did not succeed")
+                            .to_string(),
+                        op: op.to_string(),
+                        retry_after: None,
+                    }),
+                    _ => Ok(pending),
                 },
             }
-            if Instant::now() > deadline {
-                return Err(self.timeout(op, link));
-            }
-            wait = retry_after(&reply.headers).unwrap_or(self.tuning.poll_interval);
-        }
+        };
+        let first = first.unwrap_or(self.tuning.poll_interval);
+        let polls = self.tuning.operation("azure", &self.metrics);
+        polls.poll(Some(first), check).await.map_err(|u| match u {
+            Unfinished::Failed(e) => e,
+            Unfinished::Deadline => ArmError::no_answer(
+                op,
+                "Timeout",
+                format!("operation {link} not done after {:?}", self.tuning.operation_wait),
+            ),
+        })
     }
 }
 
@@ -456,20 +410,53 @@ fn retry_after(headers: &Headers) -> Option<Duration> {
 mod tests {
     use super::*;
 
+    fn failure(status: u16, code: &str, retry_after: Option<u64>) -> ArmError {
+        ArmError {
+            status,
+            retry_after: retry_after.map(Duration::from_secs),
+            ..ArmError::no_answer("PutSite", code, "m".into())
+        }
+    }
+
     #[test]
     fn errors_map_to_stable_categories() {
-        let e = |status: u16, code: &str| ArmError {
-            status,
-            code: code.into(),
-            message: "m".into(),
-            op: "GetSite".into(),
-        };
-        assert_eq!(e(404, "ResourceNotFound").provider().category(), "not_found");
-        assert_eq!(e(429, "TooManyRequests").provider().category(), "throttled");
-        assert_eq!(e(403, "AuthorizationFailed").provider().category(), "auth");
-        assert_eq!(e(400, "InvalidRequestContent").provider().category(), "refused");
-        assert_eq!(e(0, "Io").provider().category(), "unreachable");
-        assert_eq!(e(0, "Timeout").provider().category(), "timeout");
+        let e = |status: u16, code: &str| failure(status, code, None);
+        assert!(matches!(
+            e(404, "ResourceNotFound").provider(),
+            ProviderError::NotFound(_)
+        ));
+        assert!(matches!(
+            e(429, "TooManyRequests").provider(),
+            ProviderError::Throttled(_)
+        ));
+        assert!(matches!(
+            e(403, "AuthorizationFailed").provider(),
+            ProviderError::Auth(_)
+        ));
+        assert!(matches!(
+            e(400, "InvalidRequestContent").provider(),
+            ProviderError::Refused(_)
+        ));
+        assert!(matches!(e(0, "Io").provider(), ProviderError::Unreachable(_)));
+        assert!(matches!(e(0, "Timeout").provider(), ProviderError::Timeout(_)));
+    }
+
+    #[test]
+    fn what_is_worth_another_attempt() {
+        let e = failure;
+        let throttled = Verdict::RetryAfter(Cause::throttled, Duration::from_secs(3));
+        assert_eq!(e(429, "TooManyRequests", Some(3)).verdict(), throttled);
+        assert_eq!(
+            e(429, "TooManyRequests", None).verdict(),
+            Verdict::Retry(Cause::throttled)
+        );
+        let busy = e(409, "AnotherOperationInProgress", None);
+        assert_eq!(busy.verdict(), Verdict::Retry(Cause::conflict));
+        assert_eq!(e(409, "RoleAssignmentExists", None).verdict(), Verdict::Fail);
+        assert_eq!(e(503, "", None).verdict(), Verdict::Retry(Cause::unavailable));
+        assert_eq!(e(0, "Timeout", None).verdict(), Verdict::Retry(Cause::unavailable));
+        assert_eq!(e(401, "Credential", None).verdict(), Verdict::Fail);
+        assert_eq!(e(400, "InvalidRequestContent", None).verdict(), Verdict::Fail);
     }
 
     #[test]

@@ -11,12 +11,11 @@ mod observe;
 pub mod plan;
 
 pub use action::AzureAction;
-pub use arm::Tuning;
 
 use crate::api::{AzureAccount, AzureCredentialKind, Cloud};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError, Tuning};
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use futures::FutureExt;

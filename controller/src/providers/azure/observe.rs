@@ -107,6 +107,15 @@ fn role_definition(d: &Value) -> RoleDefinition {
     }
 }
 
+/// A site's or slot's `publicNetworkAccess`; unset means `Enabled`.
+fn public_network_access(props: &Value) -> String {
+    props["publicNetworkAccess"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Enabled")
+        .to_string()
+}
+
 /// Whether an app setting's value turns its feature on (`0`, `false` and
 /// empty values do not).
 fn truthy(v: &Value) -> bool {
@@ -115,6 +124,55 @@ fn truthy(v: &Value) -> bool {
         Value::Bool(b) => *b,
         Value::Null => false,
         _ => true,
+    }
+}
+
+/// The app as the subscription's list (or a direct read) shows it, with
+/// the other apps sharing its user-assigned identities.
+fn observed_app(site: &Value, sites: &[Value], subscription: &str, rg: &str, name: &str) -> ObservedApp {
+    let id = site["id"].as_str().unwrap_or_default().to_string();
+    let props = &site["properties"];
+    let mine = user_assigned(site);
+    let mut shared: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for other in sites.iter().filter(|s| s["id"].as_str().is_some_and(|o| !same(o, &id))) {
+        for uai in user_assigned(other).keys() {
+            if let Some(k) = mine.keys().find(|m| same(m, uai)) {
+                shared
+                    .entry(k.clone())
+                    .or_default()
+                    .push(other["name"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    let identity_type = site["identity"]["type"].as_str().unwrap_or_default();
+    let system_principal = identity_type
+        .contains("SystemAssigned")
+        .then(|| site["identity"]["principalId"].as_str().map(str::to_string))
+        .flatten();
+    ObservedApp {
+        id,
+        subscription: subscription.to_string(),
+        resource_group: rg.to_string(),
+        name: site["name"].as_str().unwrap_or(name).to_string(),
+        tags: site["tags"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        system_principal,
+        user_assigned: mine,
+        shared_user_assigned: shared,
+        https_only: props["httpsOnly"].as_bool().unwrap_or(false),
+        public_network_access: public_network_access(props),
+        virtual_network_subnet_id: props["virtualNetworkSubnetId"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        vnet_route_all: props["vnetRouteAllEnabled"].as_bool().unwrap_or(false),
+        ..Default::default()
     }
 }
 
@@ -164,121 +222,12 @@ impl Observer<'_> {
 
     pub async fn observe(&self, p: &Posture, rg: &str, name: &str) -> Result<ObservedApp, ProviderError> {
         let sites = self.sites().await?;
-        let site = sites
-            .iter()
-            .find(|s| {
-                s["name"].as_str().is_some_and(|n| same(n, name))
-                    && s["id"]
-                        .as_str()
-                        .is_some_and(|id| same(id, &site_path(self.subscription, rg, name)))
-            })
-            .cloned();
-        let site = match site {
-            Some(s) => s,
-            // Created after the list was taken: read it directly.
-            None => {
-                self.pacer.ready().await;
-                self.arm
-                    .get("GetSite", &site_path(self.subscription, rg, name), WEB_API, &[])
-                    .await
-                    .map_err(|e| match e.status {
-                        404 => ProviderError::NotFound(format!(
-                            "function app {rg}/{name} in subscription {}",
-                            self.subscription
-                        )),
-                        _ => e.provider(),
-                    })?
-            }
-        };
-        let id = site["id"].as_str().unwrap_or_default().to_string();
-        let props = &site["properties"];
-        let mine = user_assigned(&site);
-        let mut shared: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for other in sites.iter().filter(|s| s["id"].as_str().is_some_and(|o| !same(o, &id))) {
-            for uai in user_assigned(other).keys() {
-                if let Some(k) = mine.keys().find(|m| same(m, uai)) {
-                    shared
-                        .entry(k.clone())
-                        .or_default()
-                        .push(other["name"].as_str().unwrap_or_default().to_string());
-                }
-            }
-        }
-        let identity_type = site["identity"]["type"].as_str().unwrap_or_default();
-        let system_principal = identity_type
-            .contains("SystemAssigned")
-            .then(|| site["identity"]["principalId"].as_str().map(str::to_string))
-            .flatten();
-        let mut o = ObservedApp {
-            id: id.clone(),
-            subscription: self.subscription.to_string(),
-            resource_group: rg.to_string(),
-            name: site["name"].as_str().unwrap_or(name).to_string(),
-            tags: site["tags"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            system_principal,
-            user_assigned: mine,
-            shared_user_assigned: shared,
-            https_only: props["httpsOnly"].as_bool().unwrap_or(false),
-            public_network_access: props["publicNetworkAccess"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .unwrap_or("Enabled")
-                .to_string(),
-            virtual_network_subnet_id: props["virtualNetworkSubnetId"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            vnet_route_all: props["vnetRouteAllEnabled"].as_bool().unwrap_or(false),
-            ..Default::default()
-        };
-
+        let site = self.site(&sites, rg, name).await?;
+        let mut o = observed_app(&site, &sites, self.subscription, rg, name);
         let spec = &p.spec;
-        let triggers: Option<AzureTriggers> = spec.triggers.as_ref().map(|t| t.azure.clone().unwrap_or_default());
-        if let Some(t) = &triggers {
-            self.pacer.ready().await;
-            let web = self
-                .arm
-                .get("GetWebConfig", &format!("{id}/config/web"), WEB_API, &[])
-                .await
-                .map_err(prov)?;
-            let w = &web["properties"];
-            o.web = Some(web_config(w));
-            // config/web holds the route-all switch too; it is the one ARM
-            // documents for the setting, so it wins over the site property.
-            if let Some(v) = w["vnetRouteAllEnabled"].as_bool() {
-                o.vnet_route_all = v;
-            }
-            if t.require_authentication {
-                o.auth = Some(self.auth_settings(&id).await?);
-            }
-            if t.harden_transport {
-                let mut allowed = [true, true];
-                for (i, kind) in ["ftp", "scm"].iter().enumerate() {
-                    self.pacer.ready().await;
-                    let v = self
-                        .arm
-                        .get(
-                            "GetBasicPublishingCredentialsPolicy",
-                            &format!("{id}/basicPublishingCredentialsPolicies/{kind}"),
-                            WEB_API,
-                            &[],
-                        )
-                        .await
-                        .map_err(prov)?;
-                    allowed[i] = v["properties"]["allow"].as_bool().unwrap_or(true);
-                }
-                o.publishing = Some((allowed[0], allowed[1]));
-            }
-            o.slots = self.slots(&id, t.require_authentication).await?;
+        if let Some(t) = spec.triggers.as_ref().map(|t| t.azure.clone().unwrap_or_default()) {
+            self.observe_triggers(&mut o, &t).await?;
         }
-
         let wants_insights = spec
             .observability
             .as_ref()
@@ -289,49 +238,124 @@ impl Observer<'_> {
             .and_then(|s| s.azure.as_ref())
             .is_some_and(|a| a.require_run_from_package);
         if wants_insights || wants_package {
-            self.pacer.ready().await;
-            let url = self
-                .arm
-                .url(&format!("{id}/config/appsettings/list"), WEB_API, &[])
-                .map_err(prov)?;
-            let settings = self
-                .arm
-                .send("ListAppSettings", azure_core::http::Method::Post, url, None)
-                .await
-                .map_err(prov)?
-                .body;
-            // Only whether each setting is on: the values are secrets.
-            o.app_settings = Some(
-                settings["properties"]
-                    .as_object()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), truthy(v))).collect())
-                    .unwrap_or_default(),
-            );
+            o.app_settings = Some(self.app_settings(&o.id).await?);
         }
-
         if let Some(declared) = spec
             .identity
             .as_ref()
             .and_then(|i| i.azure.as_ref())
             .and_then(|a| a.role_assignments.as_ref())
         {
-            for d in declared {
-                let guid = self.resolve_role(&d.role).await?;
-                o.roles.insert(d.role.clone(), guid);
-            }
-            if let Some(principal) = &o.system_principal {
-                let held = self.assignments(principal).await?;
-                for a in &held {
-                    if !o.role_definitions.contains_key(&a.role)
-                        && let Some(d) = self.definition(&a.role).await?
-                    {
-                        o.role_definitions.insert(a.role.clone(), d);
-                    }
-                }
-                o.assignments = Some(held);
-            }
+            self.observe_roles(&mut o, declared).await?;
         }
         Ok(o)
+    }
+
+    /// The app from the subscription's list, or read directly when it was
+    /// created after the list was taken.
+    async fn site(&self, sites: &[Value], rg: &str, name: &str) -> Result<Value, ProviderError> {
+        let path = site_path(self.subscription, rg, name);
+        let listed = sites.iter().find(|s| {
+            s["name"].as_str().is_some_and(|n| same(n, name)) && s["id"].as_str().is_some_and(|id| same(id, &path))
+        });
+        if let Some(s) = listed {
+            return Ok(s.clone());
+        }
+        self.pacer.ready().await;
+        self.arm
+            .get("GetSite", &path, WEB_API, &[])
+            .await
+            .map_err(|e| match e.status {
+                404 => ProviderError::NotFound(format!(
+                    "function app {rg}/{name} in subscription {}",
+                    self.subscription
+                )),
+                _ => e.provider(),
+            })
+    }
+
+    /// config/web, authentication, publishing credentials and slots: what
+    /// decides who can reach the app.
+    async fn observe_triggers(&self, o: &mut ObservedApp, t: &AzureTriggers) -> Result<(), ProviderError> {
+        self.pacer.ready().await;
+        let web = self
+            .arm
+            .get("GetWebConfig", &format!("{}/config/web", o.id), WEB_API, &[])
+            .await
+            .map_err(prov)?;
+        let w = &web["properties"];
+        o.web = Some(web_config(w));
+        // config/web holds the route-all switch too; it is the one ARM
+        // documents for the setting, so it wins over the site property.
+        if let Some(v) = w["vnetRouteAllEnabled"].as_bool() {
+            o.vnet_route_all = v;
+        }
+        if t.require_authentication {
+            o.auth = Some(self.auth_settings(&o.id).await?);
+        }
+        if t.harden_transport {
+            let mut allowed = [true, true];
+            for (i, kind) in ["ftp", "scm"].iter().enumerate() {
+                self.pacer.ready().await;
+                let v = self
+                    .arm
+                    .get(
+                        "GetBasicPublishingCredentialsPolicy",
+                        &format!("{}/basicPublishingCredentialsPolicies/{kind}", o.id),
+                        WEB_API,
+                        &[],
+                    )
+                    .await
+                    .map_err(prov)?;
+                allowed[i] = v["properties"]["allow"].as_bool().unwrap_or(true);
+            }
+            o.publishing = Some((allowed[0], allowed[1]));
+        }
+        o.slots = self.slots(&o.id, t.require_authentication).await?;
+        Ok(())
+    }
+
+    /// Whether each app setting is on; only that: the values are secrets.
+    async fn app_settings(&self, id: &str) -> Result<BTreeMap<String, bool>, ProviderError> {
+        self.pacer.ready().await;
+        let url = self
+            .arm
+            .url(&format!("{id}/config/appsettings/list"), WEB_API, &[])
+            .map_err(prov)?;
+        let settings = self
+            .arm
+            .send("ListAppSettings", azure_core::http::Method::Post, url, None)
+            .await
+            .map_err(prov)?
+            .body;
+        Ok(settings["properties"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), truthy(v))).collect())
+            .unwrap_or_default())
+    }
+
+    /// The declared roles resolved, and what the system identity holds.
+    async fn observe_roles(
+        &self,
+        o: &mut ObservedApp,
+        declared: &[crate::api::AzureRoleAssignment],
+    ) -> Result<(), ProviderError> {
+        for d in declared {
+            let guid = self.resolve_role(&d.role).await?;
+            o.roles.insert(d.role.clone(), guid);
+        }
+        if let Some(principal) = &o.system_principal {
+            let held = self.assignments(principal).await?;
+            for a in &held {
+                if !o.role_definitions.contains_key(&a.role)
+                    && let Some(d) = self.definition(&a.role).await?
+                {
+                    o.role_definitions.insert(a.role.clone(), d);
+                }
+            }
+            o.assignments = Some(held);
+        }
+        Ok(())
     }
 
     async fn auth_settings(&self, site: &str) -> Result<AuthSettings, ProviderError> {
@@ -390,11 +414,7 @@ impl Observer<'_> {
                     .unwrap_or(id)
                     .to_string(),
                 https_only: props["httpsOnly"].as_bool().unwrap_or(false),
-                public_network_access: props["publicNetworkAccess"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or("Enabled")
-                    .to_string(),
+                public_network_access: public_network_access(props),
                 web: Some(web_config(&web["properties"])),
                 auth: if with_auth {
                     Some(self.auth_settings(id).await?)

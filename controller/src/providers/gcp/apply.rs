@@ -10,16 +10,18 @@
 //!   (propagation): such refusals are retried for a bounded time.
 
 use super::action::GcpAction;
-use super::client::{Caller, Clients, backoff, code, map_err};
+use super::client::{Caller, Clients, code, map_err};
 use super::names;
 use super::observe::{INVOKER, project_policy_request, service_policy_request};
+use crate::providers::retry::{Backoff, Cause, GaveUp, Policy as RetryPolicy, Progress, Unfinished, Verdict};
 use crate::providers::{MintedIdentity, ProviderError};
 use google_cloud_functions_v2::model::service_config::{IngressSettings, VpcConnectorEgressSettings};
+use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_iam_v1::model::{Binding, Policy};
 use google_cloud_lro::{Poller, PollingResult};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Add and remove `member` on unconditional bindings of `policy`; every
 /// other member and every conditional binding is left as it is.
@@ -59,8 +61,27 @@ fn not_propagated(e: &google_cloud_gax::error::Error) -> bool {
 pub struct Applier<'a> {
     pub clients: &'a Clients,
     pub caller: &'a Caller,
-    /// How long a new service account may be refused before it is an error.
-    pub propagation: Duration,
+}
+
+/// Why one round of a function PATCH failed: only the PATCH's own refusals
+/// are worth another round.
+enum Round {
+    /// Reading the function, or deciding what to send.
+    Final(ProviderError),
+    /// The PATCH was refused; nothing started.
+    Patch(GaxError),
+    /// The update's operation failed or could not be followed.
+    Operation(GaxError),
+}
+
+/// A new service account not visible yet: retried while it propagates.
+fn unpropagated(e: &GaxError) -> Verdict {
+    if not_propagated(e) {
+        tracing::info!("the new service account is not visible yet; retrying");
+        Verdict::Retry(Cause::propagation)
+    } else {
+        Verdict::Fail
+    }
 }
 
 impl Applier<'_> {
@@ -208,43 +229,40 @@ impl Applier<'_> {
         remove: &[String],
     ) -> Result<(), ProviderError> {
         let op = format!("SetIamPolicy({kind})");
-        let started = Instant::now();
-        let mut round = 0;
-        loop {
-            let mut policy = self
-                .read_policy(kind, resource)
-                .await
-                .map_err(|e| map_err(&op, resource, &e))?;
+        let tuning = &self.caller.tuning;
+        let rounds = &RetryPolicy {
+            attempts: tuning.etag_rounds + 1,
+            // Several writers racing on one policy must not retry in lockstep.
+            backoff: Backoff::new(tuning.initial_backoff / 10, Duration::from_secs(5)),
+            ..tuning.operation("gcp", &self.caller.metrics)
+        };
+        let round = move || async move {
+            let mut policy = self.read_policy(kind, resource).await?;
             let before = policy.clone();
             apply_delta(&mut policy, member, add, remove);
-            if policy.bindings == before.bindings {
-                return Ok(());
+            if policy.bindings != before.bindings {
+                self.write_policy(kind, resource, &policy).await?;
             }
-            match self.write_policy(kind, resource, &policy).await {
-                Ok(_) => return Ok(()),
-                Err(e) if code(&e) == Some(Code::Aborted) && round < self.caller.tuning.etag_rounds => {
-                    round += 1;
-                    tracing::info!(
-                        resource,
-                        round,
-                        "IAM policy changed since it was read; applying the change again"
-                    );
-                    // Several writers racing on one policy must not retry in lockstep.
-                    tokio::time::sleep(backoff(
-                        round,
-                        self.caller.tuning.initial_backoff / 10,
-                        Duration::from_secs(5),
-                    ))
-                    .await;
-                }
-                Err(e) if not_propagated(&e) && started.elapsed() < self.propagation => {
-                    round += 1;
-                    tracing::info!(member, "the new service account is not visible yet; retrying");
-                    tokio::time::sleep(backoff(round, Duration::from_secs(1), Duration::from_secs(10))).await;
-                }
-                Err(e) => return Err(map_err(&op, resource, &e)),
+            Ok::<(), GaxError>(())
+        };
+        let stale = |e: &GaxError| match code(e) {
+            Some(Code::Aborted) => {
+                tracing::info!(
+                    resource,
+                    "IAM policy changed since it was read; applying the change again"
+                );
+                Verdict::Retry(Cause::conflict)
             }
-        }
+            _ => Verdict::Fail,
+        };
+        tuning
+            .propagation("gcp", &self.caller.metrics)
+            .run(
+                move || async move { rounds.run(round, stale).await.map_err(GaveUp::into_error) },
+                unpropagated,
+            )
+            .await
+            .map_err(|e| map_err(&op, resource, &e.into_error()))
     }
 
     /// Read the function, change only what still differs (zerofn's label
@@ -255,36 +273,48 @@ impl Applier<'_> {
         let GcpAction::PatchFunction { name, .. } = action else {
             return Ok(());
         };
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
+        let tuning = &self.caller.tuning;
+        let aborted = &RetryPolicy {
+            attempts: tuning.max_attempts + 1,
+            backoff: Backoff::new(tuning.poll_interval, Duration::from_secs(30)),
+            ..tuning.operation("gcp", &self.caller.metrics)
+        };
+        let round = move || async move {
             let f = self
                 .caller
                 .call("GetFunction", name, || {
                     self.clients.functions.get_function().set_name(name).send()
                 })
-                .await?;
-            let Some((f, mask)) = patched(f, action)? else {
+                .await
+                .map_err(Round::Final)?;
+            let Some((f, mask)) = patched(f, action).map_err(Round::Final)? else {
                 return Ok(());
             };
             let mask = google_cloud_wkt::FieldMask::default().set_paths(mask);
-            match self.run_update(name, f, mask).await {
-                Ok(()) => return Ok(()),
-                Err((e, true)) if code(&e) == Some(Code::Aborted) && attempt < self.caller.tuning.max_attempts => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff(
-                        attempt,
-                        self.caller.tuning.poll_interval,
-                        Duration::from_secs(30),
-                    ))
-                    .await;
-                }
-                Err((e, true)) if not_propagated(&e) && started.elapsed() < self.propagation => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff(attempt, Duration::from_secs(1), Duration::from_secs(10))).await;
-                }
-                Err((e, _)) => return Err(map_err("UpdateFunction", name, &e)),
-            }
+            self.run_update(name, f, mask).await.map_err(|(e, patch)| match patch {
+                true => Round::Patch(e),
+                false => Round::Operation(e),
+            })
+        };
+        let in_flight = |r: &Round| match r {
+            Round::Patch(e) if code(e) == Some(Code::Aborted) => Verdict::Retry(Cause::conflict),
+            _ => Verdict::Fail,
+        };
+        let not_visible = |r: &Round| match r {
+            Round::Patch(e) => unpropagated(e),
+            _ => Verdict::Fail,
+        };
+        let result = tuning
+            .propagation("gcp", &self.caller.metrics)
+            .run(
+                move || async move { aborted.run(round, in_flight).await.map_err(GaveUp::into_error) },
+                not_visible,
+            )
+            .await;
+        match result.map_err(GaveUp::into_error) {
+            Ok(()) => Ok(()),
+            Err(Round::Final(e)) => Err(e),
+            Err(Round::Patch(e) | Round::Operation(e)) => Err(map_err("UpdateFunction", name, &e)),
         }
     }
 
@@ -296,29 +326,33 @@ impl Applier<'_> {
         f: google_cloud_functions_v2::model::Function,
         mask: google_cloud_wkt::FieldMask,
     ) -> Result<(), (google_cloud_gax::error::Error, bool)> {
-        let mut poller = self
-            .clients
-            .functions
-            .update_function()
-            .set_function(f)
-            .set_update_mask(mask)
-            .poller();
-        let deadline = Instant::now() + self.caller.tuning.operation_wait;
-        let mut first = true;
-        let mut delay = self.caller.tuning.poll_interval;
-        loop {
+        let poller = &tokio::sync::Mutex::new(
+            self.clients
+                .functions
+                .update_function()
+                .set_function(f)
+                .set_update_mask(mask)
+                .poller(),
+        );
+        // The first poll sends the PATCH; the later ones read the operation.
+        let first = &AtomicBool::new(true);
+        let check = move || async move {
+            let first = first.swap(false, Ordering::Relaxed);
             let op = if first { "UpdateFunction" } else { "GetOperation" };
-            match poller.poll().await {
-                None => return Ok(()),
+            match poller.lock().await.poll().await {
+                None => Ok(Progress::Done(())),
                 Some(PollingResult::Completed(Ok(_))) => {
                     self.caller.record(op, Ok(()));
-                    return Ok(());
+                    Ok(Progress::Done(()))
                 }
                 Some(PollingResult::Completed(Err(e))) => {
                     self.caller.record(op, Err(&e));
-                    return Err((e, first));
+                    Err((e, first))
                 }
-                Some(PollingResult::InProgress(_)) => self.caller.record(op, Ok(())),
+                Some(PollingResult::InProgress(_)) => {
+                    self.caller.record(op, Ok(()));
+                    Ok(Progress::Pending(None))
+                }
                 Some(PollingResult::PollingError(e)) => {
                     self.caller.record(op, Err(&e));
                     // Transient polling failures are retried; the operation
@@ -326,21 +360,27 @@ impl Applier<'_> {
                     if first || !matches!(code(&e), Some(Code::Unavailable | Code::ResourceExhausted) | None) {
                         return Err((e, first));
                     }
+                    Ok(Progress::Pending(None))
                 }
             }
-            first = false;
-            if Instant::now() >= deadline {
-                let status = google_cloud_gax::error::rpc::Status::default()
-                    .set_code(Code::DeadlineExceeded)
-                    .set_message(format!(
-                        "the update of {name} did not finish within {:?}",
-                        self.caller.tuning.operation_wait
-                    ));
-                return Err((google_cloud_gax::error::Error::service(status), false));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
+        };
+        let tuning = &self.caller.tuning;
+        tuning
+            .operation("gcp", &self.caller.metrics)
+            .poll(None, check)
+            .await
+            .map_err(|u| match u {
+                Unfinished::Failed(e) => e,
+                Unfinished::Deadline => {
+                    let status = google_cloud_gax::error::rpc::Status::default()
+                        .set_code(Code::DeadlineExceeded)
+                        .set_message(format!(
+                            "the update of {name} did not finish within {:?}",
+                            tuning.operation_wait
+                        ));
+                    (GaxError::service(status), false)
+                }
+            })
     }
 }
 

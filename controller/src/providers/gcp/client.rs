@@ -5,43 +5,13 @@
 
 use crate::api::GcpAccount;
 use crate::metrics::{Metrics, Outcome};
-use crate::providers::ProviderError;
+use crate::providers::retry::{Cause, GaveUp, TimedOut, Verdict};
+use crate::providers::{ProviderError, Tuning};
 use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_gax::retry_policy::NeverRetry;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
-
-#[derive(Clone, Debug)]
-pub struct Tuning {
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    /// Longest wait for a long-running operation.
-    pub operation_wait: Duration,
-    /// First delay between polls of a long-running operation.
-    pub poll_interval: Duration,
-    /// Read-modify-write rounds of an IAM policy before giving up.
-    pub etag_rounds: u32,
-    /// Deadline of one attempt: a silent endpoint costs this, not forever.
-    pub attempt_timeout: Duration,
-    /// Deadline of one call, retries included.
-    pub call_deadline: Duration,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            max_attempts: 6,
-            initial_backoff: Duration::from_millis(500),
-            operation_wait: Duration::from_secs(600),
-            poll_interval: Duration::from_secs(2),
-            etag_rounds: 8,
-            attempt_timeout: Duration::from_secs(30),
-            call_deadline: Duration::from_secs(120),
-        }
-    }
-}
 
 pub struct Clients {
     pub functions: google_cloud_functions_v2::client::FunctionService,
@@ -125,12 +95,26 @@ fn outcome(op: &str, e: &GaxError) -> Outcome {
 }
 
 /// Worth another attempt: the request was throttled or not served.
-fn transient(e: &GaxError) -> bool {
-    matches!(code(e), Some(Code::ResourceExhausted | Code::Unavailable))
-        || matches!(e.http_status_code(), Some(429 | 502 | 503 | 504))
+fn transient(e: &GaxError) -> Verdict {
+    if matches!(code(e), Some(Code::ResourceExhausted)) || e.http_status_code() == Some(429) {
+        Verdict::Retry(Cause::throttled)
+    } else if matches!(code(e), Some(Code::Unavailable))
+        || matches!(e.http_status_code(), Some(502 | 503 | 504))
         || e.is_io()
         || e.is_connect()
         || e.is_timeout()
+    {
+        Verdict::Retry(Cause::unavailable)
+    } else {
+        Verdict::Fail
+    }
+}
+
+/// An attempt with no answer in time is the client's own timeout error.
+impl From<TimedOut> for GaxError {
+    fn from(t: TimedOut) -> Self {
+        GaxError::timeout(format!("no answer within {:?}", t.0))
+    }
 }
 
 pub fn map_err(op: &str, target: &str, e: &GaxError) -> ProviderError {
@@ -156,12 +140,6 @@ pub struct Caller {
     pub tuning: Tuning,
 }
 
-pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
-    base.saturating_mul(1 << attempt.min(10))
-        .min(cap)
-        .mul_f64(0.5 + fastrand::f64() * 0.5)
-}
-
 impl Caller {
     pub fn record(&self, op: &str, result: Result<(), &GaxError>) {
         self.metrics
@@ -175,37 +153,16 @@ impl Caller {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, GaxError>>,
     {
-        let mut attempt = 0;
-        let deadline = tokio::time::Instant::now() + self.tuning.call_deadline;
-        loop {
-            // The clients' own attempt timeout does not cover obtaining a
-            // token; this one covers the whole attempt.
-            let result = match tokio::time::timeout(self.tuning.attempt_timeout, f()).await {
-                Ok(r) => r,
-                Err(_) => Err(GaxError::timeout(format!(
-                    "no answer within {:?}",
-                    self.tuning.attempt_timeout
-                ))),
-            };
-            match result {
-                Ok(v) => {
-                    self.record(op, Ok(()));
-                    return Ok(v);
-                }
-                Err(e) => {
-                    self.record(op, Err(&e));
-                    attempt += 1;
-                    let wait = backoff(attempt, self.tuning.initial_backoff, Duration::from_secs(30));
-                    if !transient(&e)
-                        || attempt >= self.tuning.max_attempts
-                        || tokio::time::Instant::now() + wait >= deadline
-                    {
-                        return Err(e);
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
+        let policy = &self.tuning.call("gcp", &self.metrics);
+        let f = &f;
+        // The clients' own attempt timeout does not cover obtaining a
+        // token; this one covers the whole attempt.
+        let attempt = move || async move {
+            let result = policy.bounded(f()).await;
+            self.record(op, result.as_ref().map(drop));
+            result
+        };
+        policy.run(attempt, transient).await.map_err(GaveUp::into_error)
     }
 
     pub async fn call<T, F, Fut>(&self, op: &str, target: &str, f: F) -> Result<T, ProviderError>

@@ -10,12 +10,11 @@ pub mod plan;
 pub mod roles;
 
 pub use action::GcpAction;
-pub use client::Tuning;
 
 use crate::api::{Cloud, GcpAccount};
 use crate::metrics::Metrics;
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError, Tuning};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,7 +33,6 @@ pub struct GcpProvider {
     pacer: Pacer,
     ttl: Duration,
     number: OnceCell<String>,
-    propagation: Duration,
     /// Service accounts this provider created, by posture owner: the proof,
     /// within this process, that zerofn minted them.
     minted: Mutex<BTreeMap<String, Vec<MintedIdentity>>>,
@@ -58,7 +56,6 @@ impl GcpProvider {
             inventory: observe::Inventory::default(),
             pacer: Pacer::per_second(DEFAULT_RATE),
             ttl,
-            propagation: Duration::from_secs(120),
             minted: Mutex::new(BTreeMap::new()),
         })
     }
@@ -166,7 +163,6 @@ impl GcpProvider {
         apply::Applier {
             clients: &self.clients,
             caller: &self.caller,
-            propagation: self.propagation,
         }
     }
 }

@@ -144,6 +144,31 @@ pub fn roles_of(policy: &Policy, member: &str) -> (BTreeSet<String>, BTreeSet<St
     (plain, conditional)
 }
 
+/// The other functions of the project that run as the same account.
+fn shared_with(o: &ObservedFunction, functions: &HashMap<String, Function>) -> Vec<String> {
+    let account = o.account();
+    let mut shared: Vec<String> = functions
+        .values()
+        .filter(|other| other.name != o.name)
+        .filter(|other| {
+            let a = other
+                .service_config
+                .as_ref()
+                .map(|s| s.service_account_email.as_str())
+                .unwrap_or_default();
+            let a = if a.is_empty() {
+                o.default_compute_account()
+            } else {
+                a.to_string()
+            };
+            a == account
+        })
+        .map(|other| other.name.clone())
+        .collect();
+    shared.sort();
+    shared
+}
+
 fn name_of<E: std::fmt::Debug>(v: Option<&str>, fallback: &E) -> String {
     v.map(str::to_string).unwrap_or_else(|| format!("{fallback:?}"))
 }
@@ -179,9 +204,37 @@ impl Observer<'_> {
                     .await?
             }
         };
+        let mut o = self.observed(&f, location, id);
+        o.shared_with = shared_with(&o, &functions);
+        if let Some(declared) = &p.spec.identity {
+            self.observe_identity(&mut o, declared.edit_in_place_if_exclusive)
+                .await?;
+        }
+        if p.spec.triggers.is_some() && !o.service.is_empty() {
+            self.pacer.ready().await;
+            let policy = self
+                .caller
+                .call("GetIamPolicy(service)", &o.service, || {
+                    service_policy_request(self.clients, &o.service).send()
+                })
+                .await
+                .map_err(|e| match e {
+                    // The service is the function's own: if it is gone, so is the function.
+                    ProviderError::NotFound(m) => ProviderError::Cloud(m),
+                    other => other,
+                })?;
+            let (grants, unjudged) = self.invoke_grants(&policy).await?;
+            o.invokers = Some(grants);
+            o.unjudged_roles = unjudged;
+        }
+        Ok(o)
+    }
+
+    /// The function as Cloud Functions reports it.
+    fn observed(&self, f: &Function, location: &str, id: &str) -> ObservedFunction {
         let sc = f.service_config.clone().unwrap_or_default();
         let bc = f.build_config.clone().unwrap_or_default();
-        let mut o = ObservedFunction {
+        ObservedFunction {
             name: f.name.clone(),
             project: self.project.to_string(),
             project_number: self.project_number.to_string(),
@@ -211,85 +264,52 @@ impl Observer<'_> {
                 pubsub_topic: t.pubsub_topic.clone(),
                 service_account: t.service_account_email.clone(),
             }),
+            minted: self.minted.clone(),
             ..ObservedFunction::default()
-        };
-        let account = o.account();
-        o.minted = self.minted.clone();
-        o.shared_with = functions
-            .values()
-            .filter(|other| other.name != o.name)
-            .filter(|other| {
-                let a = other
-                    .service_config
-                    .as_ref()
-                    .map(|s| s.service_account_email.as_str())
-                    .unwrap_or_default();
-                let a = if a.is_empty() {
-                    o.default_compute_account()
-                } else {
-                    a.to_string()
-                };
-                a == account
-            })
-            .map(|other| other.name.clone())
-            .collect();
-        o.shared_with.sort();
+        }
+    }
 
-        if let Some(id) = &p.spec.identity {
-            let policy = self
-                .inventory
-                .policy
-                .get_or_load(self.ttl, || async {
-                    self.caller
-                        .call("GetIamPolicy(project)", self.project, || {
-                            project_policy_request(self.clients, self.project).send()
-                        })
-                        .await
-                })
-                .await?;
-            (o.project_roles, o.conditional_roles) = roles_of(&policy, &format!("serviceAccount:{account}"));
-            let accounts = self
-                .inventory
-                .accounts
-                .get_or_load(self.ttl, || load_accounts(self.clients, self.caller, self.project))
-                .await?;
-            o.service_account_unique_id = accounts.get(&account).cloned();
-            let dedicated = names::account_email(&names::dedicated_account_id(&o.id, &o.name), self.project);
-            if let Some(uid) = accounts.get(&dedicated) {
-                o.dedicated = Some(DedicatedAccount {
-                    roles: roles_of(&policy, &format!("serviceAccount:{dedicated}")).0,
-                    email: dedicated,
-                    unique_id: uid.clone(),
-                });
-            }
-            let needs_evidence = id.edit_in_place_if_exclusive
-                && !o.runs_as_default()
-                && o.shared_with.is_empty()
-                && o.service_account_unique_id
-                    .as_ref()
-                    .is_some_and(|uid| !o.minted.contains(uid));
-            if needs_evidence {
-                o.exclusivity = Some(self.exclusivity(&account).await?);
-            }
+    /// The account's project roles and uniqueId, the dedicated account if
+    /// it exists, and the evidence of exclusivity when it is asked for and
+    /// could matter.
+    async fn observe_identity(&self, o: &mut ObservedFunction, edit_in_place: bool) -> Result<(), ProviderError> {
+        let account = o.account();
+        let policy = self
+            .inventory
+            .policy
+            .get_or_load(self.ttl, || async {
+                self.caller
+                    .call("GetIamPolicy(project)", self.project, || {
+                        project_policy_request(self.clients, self.project).send()
+                    })
+                    .await
+            })
+            .await?;
+        (o.project_roles, o.conditional_roles) = roles_of(&policy, &format!("serviceAccount:{account}"));
+        let accounts = self
+            .inventory
+            .accounts
+            .get_or_load(self.ttl, || load_accounts(self.clients, self.caller, self.project))
+            .await?;
+        o.service_account_unique_id = accounts.get(&account).cloned();
+        let dedicated = names::account_email(&names::dedicated_account_id(&o.id, &o.name), self.project);
+        if let Some(uid) = accounts.get(&dedicated) {
+            o.dedicated = Some(DedicatedAccount {
+                roles: roles_of(&policy, &format!("serviceAccount:{dedicated}")).0,
+                email: dedicated,
+                unique_id: uid.clone(),
+            });
         }
-        if p.spec.triggers.is_some() && !o.service.is_empty() {
-            self.pacer.ready().await;
-            let policy = self
-                .caller
-                .call("GetIamPolicy(service)", &o.service, || {
-                    service_policy_request(self.clients, &o.service).send()
-                })
-                .await
-                .map_err(|e| match e {
-                    // The service is the function's own: if it is gone, so is the function.
-                    ProviderError::NotFound(m) => ProviderError::Cloud(m),
-                    other => other,
-                })?;
-            let (grants, unjudged) = self.invoke_grants(&policy).await?;
-            o.invokers = Some(grants);
-            o.unjudged_roles = unjudged;
+        let needs_evidence = edit_in_place
+            && !o.runs_as_default()
+            && o.shared_with.is_empty()
+            && o.service_account_unique_id
+                .as_ref()
+                .is_some_and(|uid| !o.minted.contains(uid));
+        if needs_evidence {
+            o.exclusivity = Some(self.exclusivity(&account).await?);
         }
-        Ok(o)
+        Ok(())
     }
 
     /// Who else can use `account`: the members its own IAM policy empowers,
