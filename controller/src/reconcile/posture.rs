@@ -10,6 +10,7 @@ use super::connect::{Unusable, connect};
 use super::context::Context;
 use super::error::Error;
 use super::reporter::{Reporter, now};
+use super::secrets::SecretError;
 use super::status::{self, Observation};
 use crate::accounts::{self, ResolvedAccount};
 use crate::api::{FunctionPosture, FunctionPostureStatus, duration, validate};
@@ -105,6 +106,10 @@ enum Halt {
         reason: Reason,
         message: String,
         then: Then,
+        /// An account whose Secret could not be used: said on the account
+        /// too, after the posture (its own status is the first place users
+        /// look).
+        secret_unusable: Option<Box<(ResolvedAccount, SecretError)>>,
     },
     /// The status is written; the reconcile failed and is retried with
     /// backoff.
@@ -123,7 +128,12 @@ enum Then {
 
 impl Halt {
     fn not_synced(reason: Reason, message: String, then: Then) -> Self {
-        Halt::NotSynced { reason, message, then }
+        Halt::NotSynced {
+            reason,
+            message,
+            then,
+            secret_unusable: None,
+        }
     }
 }
 
@@ -160,8 +170,17 @@ async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
     match steps(fp, ctx, &posture, &r).await {
         Ok(()) => Ok(Action::requeue(resync)),
         Err(Halt::Failed(e)) => Err(e),
-        Err(Halt::NotSynced { reason, message, then }) => {
+        Err(Halt::NotSynced {
+            reason,
+            message,
+            then,
+            secret_unusable,
+        }) => {
             r.not_synced(reason, message).await?;
+            if let Some(unusable) = secret_unusable {
+                let (account, e) = *unusable;
+                account_status::report(ctx, &account, Reach::SecretUnusable(&e)).await;
+            }
             match then {
                 Then::AwaitChange => Ok(Action::await_change()),
                 Then::Resync => Ok(Action::requeue(resync)),
@@ -222,11 +241,12 @@ async fn connect_to(ctx: &Context, account: &ResolvedAccount) -> Result<Arc<dyn 
     match connect(ctx, account).await {
         Ok(p) => Ok(p),
         Err(Unusable::Refused(refusal)) => Err(refused(ctx, account, refusal).await),
-        Err(Unusable::Secret(e)) => {
-            account_status::report(ctx, account, Reach::SecretUnusable(&e)).await;
-            let message = format!("{}: {e}", account.key);
-            Err(Halt::not_synced(e.reason(), message, Then::Resync))
-        }
+        Err(Unusable::Secret(e)) => Err(Halt::NotSynced {
+            reason: e.reason(),
+            message: format!("{}: {e}", account.key),
+            then: Then::Resync,
+            secret_unusable: Some(Box::new((account.clone(), e))),
+        }),
         Err(Unusable::Cloud(e)) => Err(Halt::not_synced(e.reason(), e.to_string(), Then::Retry(e.into()))),
     }
 }
