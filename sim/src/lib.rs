@@ -11,5 +11,5 @@ pub mod kubetools;
 pub mod localstack;
 pub mod process;
 pub mod repo;
+pub mod scaffold;
 pub mod scripted;
-pub mod tls;

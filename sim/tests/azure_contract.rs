@@ -57,6 +57,12 @@ mod azure {
         body: Value,
     }
 
+    impl Answer {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers.get(name).and_then(|v| v.to_str().ok())
+        }
+    }
+
     fn http(arm: &Arm) -> Result<reqwest::Client, reqwest::Error> {
         reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(arm.ca_pem().as_bytes())?])
@@ -478,18 +484,16 @@ mod azure {
             .await?;
         assert_eq!(a.status, 202);
         let op = a
-            .headers
-            .get("azure-asyncoperation")
+            .header("azure-asyncoperation")
             .ok_or("no Azure-AsyncOperation")?
-            .to_str()?
             .to_string();
-        let location = a.headers.get("location").ok_or("no Location")?.to_str()?.to_string();
+        let location = a.header("location").ok_or("no Location")?.to_string();
         assert!(
             op.contains("/providers/Microsoft.Web/locations/westeurope/operationResults/"),
             "{op}"
         );
         assert!(location.ends_with("&mode=location"));
-        assert_eq!(a.headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"0"[..]));
+        assert_eq!(a.header("retry-after"), Some("0"));
         // A second identity change while this one runs conflicts.
         let a = c
             .send("PATCH", &path, Some(json!({"identity": {"type": "None"}})))
@@ -516,12 +520,7 @@ mod azure {
             .send("PATCH", &path_b, Some(json!({"identity": {"type": "SystemAssigned"}})))
             .await?;
         assert_eq!(a.status, 202);
-        let op = a
-            .headers
-            .get("azure-asyncoperation")
-            .ok_or("no op")?
-            .to_str()?
-            .to_string();
+        let op = a.header("azure-asyncoperation").ok_or("no op")?.to_string();
         while c.get(&op).await?.body["status"] == "InProgress" {}
         let b = arm.site("rg-fn", "fn-b").ok_or("no site")?;
         assert_eq!(b["identity"]["type"], "SystemAssigned");
@@ -723,7 +722,7 @@ mod azure {
         let a = c.get(&path).await?;
         assert_eq!(a.status, 429);
         assert_eq!(a.body["error"]["code"], "TooManyRequests");
-        assert_eq!(a.headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"7"[..]));
+        assert_eq!(a.header("retry-after"), Some("7"));
         assert_eq!(c.get(&path).await?.status, 200);
         arm.fail_next("PATCH", "/config/web", 409, "Conflict", None, 1);
         let a = c
@@ -751,7 +750,7 @@ mod azure {
             json!({"identity": {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {uai.clone(): {}}}});
         let a = c.send("PATCH", &path, Some(patch)).await?;
         assert_eq!(a.status, 202, "{}", a.body);
-        let location = a.headers.get("location").ok_or("no Location")?.to_str()?.to_string();
+        let location = a.header("location").ok_or("no Location")?.to_string();
         assert_eq!(c.get(&location).await?.status, 202);
         let site = c.get(&location).await?;
         assert_eq!(site.status, 200);

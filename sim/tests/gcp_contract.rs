@@ -80,11 +80,19 @@ mod gcp {
             .build()?)
     }
 
+    /// A client builder for `$service` pointed at the stand-in, anonymous,
+    /// never retrying: a test sees every call it makes.
+    macro_rules! client {
+        ($service:ty, $gcp:expr) => {
+            <$service>::builder()
+                .with_endpoint($gcp.url())
+                .with_credentials(credentials())
+                .with_retry_policy(NeverRetry)
+        };
+    }
+
     async fn functions_client(gcp: &GcpStandIn) -> Result<FunctionService, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(FunctionService::builder()
-            .with_endpoint(gcp.url())
-            .with_credentials(credentials())
-            .with_retry_policy(NeverRetry)
+        Ok(client!(FunctionService, gcp)
             .with_backoff_policy(quick()?)
             .with_polling_backoff_policy(quick()?)
             .build()
@@ -92,30 +100,15 @@ mod gcp {
     }
 
     async fn run_client(gcp: &GcpStandIn) -> Result<Services, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Services::builder()
-            .with_endpoint(gcp.url())
-            .with_credentials(credentials())
-            .with_retry_policy(NeverRetry)
-            .build()
-            .await?)
+        Ok(client!(Services, gcp).build().await?)
     }
 
     async fn projects_client(gcp: &GcpStandIn) -> Result<Projects, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Projects::builder()
-            .with_endpoint(gcp.url())
-            .with_credentials(credentials())
-            .with_retry_policy(NeverRetry)
-            .build()
-            .await?)
+        Ok(client!(Projects, gcp).build().await?)
     }
 
     async fn iam_client(gcp: &GcpStandIn) -> Result<Iam, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Iam::builder()
-            .with_endpoint(gcp.url())
-            .with_credentials(credentials())
-            .with_retry_policy(NeverRetry)
-            .build()
-            .await?)
+        Ok(client!(Iam, gcp).build().await?)
     }
 
     fn fn_name(location: &str, id: &str) -> String {

@@ -1,6 +1,7 @@
 //! Small helpers shared by the providers: GUIDs, ARM resource ids (matched
 //! case-insensitively, as ARM does), the query string and timestamps.
 
+use crate::scaffold::percent_decode;
 use std::collections::BTreeMap;
 
 /// A random version-4 GUID in ARM's lower-case spelling.
@@ -27,38 +28,14 @@ pub fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
-/// `%XX` decoding; `+` becomes a space only in form and query values.
-pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Query parameters by name; the first of repeated names wins. `None` when a
 /// value is not valid percent-encoding.
 pub fn parse_query(raw: &str) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.entry(percent_decode(k, true)?).or_insert(percent_decode(v, true)?);
+        out.entry(percent_decode(k, true).ok()?)
+            .or_insert(percent_decode(v, true).ok()?);
     }
     Some(out)
 }

@@ -20,5 +20,5 @@ mod world;
 
 pub use errors::ArmError;
 pub use roles::BUILTIN_ROLES;
-pub use server::{Arm, RecordedRequest};
+pub use server::Arm;
 pub use world::{AzureWorld, SiteSeed};

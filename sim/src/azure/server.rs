@@ -1,12 +1,12 @@
-//! The HTTP side: one HTTPS listener on 127.0.0.1 serving the token endpoint
-//! and ARM, bearer-token and api-version checks, a log of every request,
-//! injected faults, and the handle tests inspect and steer the stand-in by.
+//! The HTTP side: one HTTPS server (the shared scaffold) serving the token
+//! endpoint and ARM, bearer-token and api-version checks, the faults tests
+//! arm, and the handle tests inspect and steer the stand-in by.
 
 use super::errors::{ArmError, ArmResult, json_response};
-use super::ids::{eq_ci, guid, parse_query, percent_decode};
+use super::ids::{eq_ci, guid, parse_query};
 use super::world::{AzureWorld, State, key};
 use super::{authorization, managed_identity, resources, token, web};
-use crate::tls::{TestCa, serve};
+use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
@@ -14,52 +14,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::task::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// One request as the stand-in received it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordedRequest {
-    pub method: String,
-    /// Percent-decoded path.
-    pub path: String,
-    /// The raw query string.
-    pub query: String,
-    pub body: String,
-    /// The HTTP status it was answered with.
-    pub status: u16,
-    /// The scheme of the Authorization header only ("Bearer"), never the token.
-    pub authorization: Option<String>,
-}
-
-impl RecordedRequest {
-    /// Whether the call would change something. `config/appsettings/list` is
-    /// a POST that only reads, and getting a token changes nothing in ARM.
-    pub fn is_write(&self) -> bool {
-        let path = self.path.to_ascii_lowercase();
-        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
-            && !path.ends_with("/config/appsettings/list")
-            && !path.contains("/oauth2/")
-    }
-
-    /// A decoded query parameter.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        parse_query(&self.query)?.remove(name)
-    }
-
-    pub fn body_json(&self) -> Option<Value> {
-        serde_json::from_str(&self.body).ok()
-    }
-}
-
-pub(crate) struct Fault {
-    method: String,
-    path_contains: String,
-    status: u16,
-    code: String,
-    retry_after_secs: Option<u64>,
-    remaining: u32,
+/// Whether the call would change something. `config/appsettings/list` is
+/// a POST that only reads, and getting a token changes nothing in ARM.
+fn is_write(method: &str, path: &str) -> bool {
+    let path = path.to_ascii_lowercase();
+    scaffold::mutating_method(method, &path)
+        && !path.ends_with("/config/appsettings/list")
+        && !path.contains("/oauth2/")
 }
 
 /// A handler's answer: status, JSON body (none for 204), extra headers.
@@ -131,16 +94,13 @@ impl Req<'_> {
 type Shared = Arc<Mutex<State>>;
 
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
-    // A panicking test thread must not take every later request down with it.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
+    scaffold::lock(shared)
 }
 
 /// A running Azure Resource Manager stand-in. Dropping it stops the server.
 pub struct Arm {
     shared: Shared,
-    addr: SocketAddr,
-    ca_pem: String,
-    task: JoinHandle<()>,
+    server: Server,
 }
 
 impl Arm {
@@ -150,47 +110,37 @@ impl Arm {
         let mut state = world
             .build()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let ca = TestCa::new()?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        state.base_url = format!("https://{addr}");
+        let listener = Listener::https().await?;
+        state.base_url = listener.url();
         let shared: Shared = Arc::new(Mutex::new(state));
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let task = tokio::spawn(serve(listener, app, ca.server.clone()));
-        Ok(Arm {
-            shared,
-            addr,
-            ca_pem: ca.ca_pem,
-            task,
-        })
+        let server = listener.serve(app, is_write);
+        Ok(Arm { shared, server })
     }
 
     /// `https://127.0.0.1:PORT`: the ARM endpoint and the authority host.
     pub fn url(&self) -> String {
-        format!("https://{}", self.addr)
+        self.server.url().to_string()
     }
 
     /// The CA certificate (PEM) clients must trust.
     pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        self.server.ca_pem()
     }
 
     /// Every request so far, oldest first.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared).log.clone()
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.journal().all()
     }
 
     /// Writes that were answered 2xx.
     pub fn writes(&self) -> usize {
-        lock(&self.shared)
-            .log
-            .iter()
-            .filter(|r| r.is_write() && (200..300).contains(&r.status))
-            .count()
+        let writes = self.server.journal().writes();
+        writes.iter().filter(|r| (200..300).contains(&r.status)).count()
     }
 
     pub fn clear_requests(&self) {
-        lock(&self.shared).log.clear();
+        self.server.journal().clear();
     }
 
     /// Fails the next `times` requests with `method` (`*` for any) whose
@@ -206,14 +156,11 @@ impl Arm {
         retry_after_secs: Option<u64>,
         times: u32,
     ) {
-        lock(&self.shared).faults.push(Fault {
-            method: method.to_ascii_uppercase(),
-            path_contains: path_contains.to_ascii_lowercase(),
-            status,
-            code: code.to_string(),
-            retry_after_secs,
-            remaining: times,
-        });
+        let mut e = ArmError::new(status, code, format!("{code} (injected by the Azure stand-in)."));
+        e.retry_after_secs = retry_after_secs;
+        lock(&self.shared)
+            .faults
+            .arm(method, PathMatch::contains_ignore_case(path_contains), times, e);
     }
 
     /// The site as GET site answers it.
@@ -271,28 +218,6 @@ impl Arm {
         let mut state = lock(&self.shared);
         web::apply_mutation(&mut state, &key(rg, name), f);
     }
-}
-
-impl Drop for Arm {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn take_fault(state: &mut State, method: &Method, path: &str) -> Option<ArmError> {
-    let lower = path.to_ascii_lowercase();
-    let fault = state.faults.iter_mut().find(|f| {
-        f.remaining > 0 && (f.method == "*" || f.method == method.as_str()) && lower.contains(&f.path_contains)
-    })?;
-    fault.remaining -= 1;
-    let mut e = ArmError::new(
-        fault.status,
-        &fault.code,
-        format!("{} (injected by the Azure stand-in).", fault.code),
-    );
-    e.retry_after_secs = fault.retry_after_secs;
-    state.faults.retain(|f| f.remaining > 0);
-    Some(e)
 }
 
 /// api-versions per resource provider namespace, as ARM checks them.
@@ -408,9 +333,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let raw_query = uri.query().unwrap_or_default();
-    let path = percent_decode(uri.path(), false).unwrap_or_else(|| uri.path().to_string());
+    let path = percent_decode(uri.path(), false).unwrap_or_else(|_| uri.path().to_string());
     let mut state = lock(&shared);
-    let reply = match take_fault(&mut state, &method, &path) {
+    let reply = match state.faults.take(method.as_str(), &path) {
         Some(e) => Err(e),
         None => dispatch(&mut state, &method, &path, raw_query, &headers, &body),
     };
@@ -421,18 +346,6 @@ async fn handle(
             r = r.header("retry-after", secs.to_string());
         }
         r
-    });
-    state.log.push(RecordedRequest {
-        method: method.to_string(),
-        path,
-        query: raw_query.to_string(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        status: reply.status,
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_whitespace().next())
-            .map(str::to_string),
     });
     drop(state);
     respond(reply)

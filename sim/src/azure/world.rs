@@ -2,10 +2,11 @@
 //! from. Site config is kept as the JSON map config/web answers with, so
 //! PATCH can merge into it and PUT can replace it without a schema per field.
 
+use super::errors::ArmError;
 use super::ids::{eq_ci, guid, is_guid, now, scope_contains};
 use super::roles;
-use super::server::{Fault, RecordedRequest};
 use super::webconfig;
+use crate::scaffold::Faults;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -169,8 +170,8 @@ pub(crate) struct State {
     pub page_size: usize,
     pub identity_polls: u32,
     pub principal_delay: Duration,
-    pub log: Vec<RecordedRequest>,
-    pub faults: Vec<Fault>,
+    /// Errors armed by tests, answered before anything is read or changed.
+    pub faults: Faults<ArmError>,
 }
 
 pub(crate) fn key(rg: &str, name: &str) -> (String, String) {
@@ -311,8 +312,7 @@ impl AzureWorld {
                 page_size: 100,
                 identity_polls: 1,
                 principal_delay: Duration::ZERO,
-                log: Vec::new(),
-                faults: Vec::new(),
+                faults: Faults::default(),
             },
             problems: Vec::new(),
         }

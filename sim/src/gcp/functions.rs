@@ -6,7 +6,7 @@ use super::errors::{Code, GcpError, GcpResult};
 use super::fieldmask::{self, Mask};
 use super::lro;
 use super::policy::parse_json;
-use super::request::{Query, now_rfc3339, page_offset, paginate};
+use super::request::{Query, is_resource_id, list_page, now_rfc3339, page_offset};
 use super::schema::{self, FUNCTION, OutputOnly};
 use super::world::{FunctionSeed, Project, State};
 use serde_json::{Map, Value, json};
@@ -135,13 +135,7 @@ pub(crate) fn seed(state: &State, seed: &FunctionSeed) -> GcpResult<Map<String, 
 /// Function ids: lowercase letters, digits and hyphens, 1–63 characters,
 /// starting with a letter (Cloud Run service naming, which 2nd gen inherits).
 fn check_id(id: &str) -> GcpResult<()> {
-    let ok = (1..=63).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
+    if is_resource_id(id, 1..=63) {
         Ok(())
     } else {
         Err(GcpError::invalid(format!("Invalid function id {id:?}.")))
@@ -478,15 +472,7 @@ pub(crate) fn handle_list(state: &State, query: &Query, project: &str, location:
         .filter(|k| k.starts_with(&prefix))
         .filter_map(|k| function_json(state, k))
         .collect();
-    let (page, next) = paginate(&all, offset, size, &scope);
-    let mut out = json!({});
-    if !page.is_empty() {
-        out["functions"] = Value::Array(page);
-    }
-    if let Some(next) = next {
-        out["nextPageToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(list_page("functions", &all, offset, size, &scope))
 }
 
 /// `{service}-00007-xyz` → `{service}-00008-abc`: every update deploys a revision.

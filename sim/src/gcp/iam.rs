@@ -2,7 +2,7 @@
 
 use super::errors::{Code, GcpError, GcpResult};
 use super::policy::{Policy, check_requested_version, parse_json};
-use super::request::{Query, page_offset, paginate};
+use super::request::{Query, is_resource_id, list_page, page_offset};
 use super::schema::{self, Kind, Msg, OutputOnly, f, out};
 use super::world::{Project, ServiceAccount, State};
 use serde_json::{Value, json};
@@ -61,13 +61,7 @@ pub(crate) fn default_accounts(project: &Project) -> Vec<ServiceAccount> {
 
 /// accountId: 6–30 characters matching `[a-z]([-a-z0-9]*[a-z0-9])`.
 fn check_account_id(id: &str) -> GcpResult<()> {
-    let ok = (6..=30).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
+    if is_resource_id(id, 6..=30) {
         Ok(())
     } else {
         Err(GcpError::invalid(format!(
@@ -215,15 +209,7 @@ pub(crate) fn handle_list(state: &State, query: &Query, project: &str) -> GcpRes
         .filter(|sa| sa.project == p.id)
         .map(to_json)
         .collect();
-    let (page, next) = paginate(&all, offset, size, &scope);
-    let mut out = json!({});
-    if !page.is_empty() {
-        out["accounts"] = Value::Array(page);
-    }
-    if let Some(next) = next {
-        out["nextPageToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(list_page("accounts", &all, offset, size, &scope))
 }
 
 #[cfg(test)]

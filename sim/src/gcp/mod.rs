@@ -23,5 +23,5 @@ mod world;
 
 pub use errors::{Code, GcpError};
 pub use policy::{Binding, Condition, IamResource, Policy};
-pub use server::{GcpStandIn, RecordedRequest};
+pub use server::GcpStandIn;
 pub use world::{FunctionSeed, GcpWorld};

@@ -3,8 +3,10 @@
 //! method's request message, page tokens, and RFC 3339 times.
 
 use super::errors::{GcpError, GcpResult};
+use crate::scaffold::{self, BadEncoding};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// System parameters every method accepts (the `parameters` block at the top
@@ -27,31 +29,21 @@ const SYSTEM_PARAMS: &[&str] = &[
 ];
 
 pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> GcpResult<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| GcpError::invalid(format!("Invalid percent-encoding in {s:?}")))?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| GcpError::invalid(format!("Invalid UTF-8 in {s:?}")))
+    scaffold::percent_decode(s, plus_is_space).map_err(|e| match e {
+        BadEncoding::Escape => GcpError::invalid(format!("Invalid percent-encoding in {s:?}")),
+        BadEncoding::Utf8 => GcpError::invalid(format!("Invalid UTF-8 in {s:?}")),
+    })
+}
+
+/// Google's resource-id shape, `[a-z]([-a-z0-9]*[a-z0-9])?`, with a length
+/// in `len`: function, project and service account ids.
+pub(crate) fn is_resource_id(id: &str, len: std::ops::RangeInclusive<usize>) -> bool {
+    len.contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// A request path cut into decoded segments, with the custom verb of the
@@ -187,6 +179,20 @@ pub(crate) fn paginate<T: Clone>(items: &[T], offset: usize, size: usize, scope:
     let end = start.saturating_add(size).min(items.len());
     let next = (end < items.len()).then(|| page_token(scope, end));
     (items[start..end].to_vec(), next)
+}
+
+/// A list response: the page of `items` under `field` (left out when empty,
+/// as proto3 JSON leaves out empty repeated fields) and `nextPageToken`.
+pub(crate) fn list_page(field: &str, items: &[Value], offset: usize, size: usize, scope: &str) -> Value {
+    let (page, next) = paginate(items, offset, size, scope);
+    let mut out = json!({});
+    if !page.is_empty() {
+        out[field] = Value::Array(page);
+    }
+    if let Some(next) = next {
+        out["nextPageToken"] = json!(next);
+    }
+    out
 }
 
 /// Now as an RFC 3339 UTC timestamp with nanoseconds, the form proto3 JSON

@@ -1,76 +1,38 @@
-//! The HTTP side: one plain-HTTP listener on 127.0.0.1 serving all four APIs
-//! (their paths do not overlap: `v1/` IAM, `v2/` Cloud Functions and Cloud
-//! Run, `v3/` Resource Manager), a log of every request, injected faults,
-//! and the handle tests inspect and steer the stand-in through.
+//! The HTTP side: one plain-HTTP server (the shared scaffold) serving all four
+//! APIs (their paths do not overlap: `v1/` IAM, `v2/` Cloud Functions and
+//! Cloud Run, `v3/` Resource Manager), the faults tests arm, and the handle
+//! tests inspect and steer the stand-in through.
 
 use super::errors::{Code, GcpError, GcpResult, json_response};
 use super::policy::{IamResource, Policy};
-use super::request::{Path, Query, percent_decode};
+use super::request::{Path, Query};
 use super::world::{GcpWorld, State};
 use super::{functions, iam, lro, resourcemanager, roles, run};
+use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::oneshot;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// One request as the stand-in received it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordedRequest {
-    pub method: String,
-    /// Percent-decoded path, with any `:verb`, e.g. `/v3/projects/p:setIamPolicy`.
-    pub path: String,
-    /// The raw query string.
-    pub query: String,
-    pub body: String,
-    /// The HTTP status it was answered with.
-    pub status: u16,
-}
-
-impl RecordedRequest {
-    /// Whether the call changes something. Resource Manager's getIamPolicy
-    /// is a POST that only reads, so the method alone does not tell.
-    pub fn is_write(&self) -> bool {
-        self.method != "GET" && !self.path.ends_with(":getIamPolicy") && !self.path.ends_with(":testIamPermissions")
-    }
-
-    /// A decoded query parameter, empty values included.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode(k, true).ok()?;
-            (k == name).then(|| percent_decode(v, true).unwrap_or_else(|_| v.to_string()))
-        })
-    }
-
-    pub fn body_json(&self) -> Option<Value> {
-        serde_json::from_str(&self.body).ok()
-    }
-}
-
-pub(crate) struct Fault {
-    method: String,
-    path_prefix: String,
-    remaining: u32,
-    code: Code,
+/// Whether a call changes something. Resource Manager's getIamPolicy is a
+/// POST that only reads, so the method alone does not tell.
+fn is_write(method: &str, path: &str) -> bool {
+    method != "GET" && !path.ends_with(":getIamPolicy") && !path.ends_with(":testIamPermissions")
 }
 
 type Shared = Arc<Mutex<State>>;
 
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
-    // A panicking test thread must not take every later request down with it.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
+    scaffold::lock(shared)
 }
 
 /// A running Google Cloud stand-in. Dropping it stops the server.
 pub struct GcpStandIn {
     shared: Shared,
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    server: Server,
 }
 
 impl GcpStandIn {
@@ -81,29 +43,14 @@ impl GcpStandIn {
             .build()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let shared: Shared = Arc::new(Mutex::new(state));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            // The stand-in has nobody to report a failed accept loop to; the
-            // test sees its requests fail instead.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Ok(GcpStandIn {
-            shared,
-            addr,
-            shutdown: Some(tx),
-        })
+        let server = Listener::http().await?.serve(app, is_write);
+        Ok(GcpStandIn { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`, for the clients' `with_endpoint`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url().to_string()
     }
 
     /// A function as `functions.get` would answer it.
@@ -189,45 +136,32 @@ impl GcpStandIn {
     }
 
     /// Every request so far, oldest first.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared).log.clone()
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.journal().all()
     }
 
     pub fn clear_requests(&self) {
-        lock(&self.shared).log.clear();
+        self.server.journal().clear();
     }
 
     /// Requests whose method is `method` (`*` for any) and whose decoded path
     /// starts with `path_prefix`.
     pub fn count_requests(&self, method: &str, path_prefix: &str) -> usize {
-        let prefix = slash(path_prefix);
-        lock(&self.shared)
-            .log
-            .iter()
-            .filter(|r| (method == "*" || r.method.eq_ignore_ascii_case(method)) && r.path.starts_with(&prefix))
-            .count()
+        self.server.journal().count(method, path_prefix)
     }
 
-    /// The requests that change something (see [`RecordedRequest::is_write`]).
-    pub fn write_requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared)
-            .log
-            .iter()
-            .filter(|r| r.is_write())
-            .cloned()
-            .collect()
+    /// The requests that change something (see [`Recorded::is_write`]).
+    pub fn write_requests(&self) -> Vec<Recorded> {
+        self.server.journal().writes()
     }
 
     /// Fails the next `times` requests with `method` (`*` for any) whose
     /// decoded path starts with `path_prefix`, answering `code` in the
     /// standard error body before anything is read or changed.
     pub fn fail_next(&self, method: &str, path_prefix: &str, times: u32, code: Code) {
-        lock(&self.shared).faults.push(Fault {
-            method: method.to_ascii_uppercase(),
-            path_prefix: slash(path_prefix),
-            remaining: times,
-            code,
-        });
+        lock(&self.shared)
+            .faults
+            .arm(method, PathMatch::prefix(path_prefix), times, injected(code));
     }
 
     /// How many polls a function operation started from now on needs.
@@ -245,23 +179,6 @@ impl GcpStandIn {
     }
 }
 
-impl Drop for GcpStandIn {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            // The server may already be gone; nothing left to stop then.
-            let _ = tx.send(());
-        }
-    }
-}
-
-fn slash(prefix: &str) -> String {
-    if prefix.starts_with('/') {
-        prefix.to_string()
-    } else {
-        format!("/{prefix}")
-    }
-}
-
 fn policy_key(state: &State, resource: &IamResource) -> GcpResult<String> {
     match resource {
         IamResource::Project(p) => state.project_key(p),
@@ -273,13 +190,8 @@ fn policy_key(state: &State, resource: &IamResource) -> GcpResult<String> {
     }
 }
 
-fn take_fault(state: &mut State, method: &Method, path: &str) -> Option<GcpError> {
-    let fault = state.faults.iter_mut().find(|f| {
-        f.remaining > 0 && (f.method == "*" || f.method == method.as_str()) && path.starts_with(&f.path_prefix)
-    })?;
-    fault.remaining -= 1;
-    let code = fault.code;
-    state.faults.retain(|f| f.remaining > 0);
+/// The error an armed fault answers with, as Google words it.
+fn injected(code: Code) -> GcpError {
     let message = match code {
         Code::ResourceExhausted => {
             "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' (injected by the \
@@ -288,7 +200,7 @@ fn take_fault(state: &mut State, method: &Method, path: &str) -> Option<GcpError
         }
         other => format!("{other} (injected by the GCP stand-in)."),
     };
-    Some(GcpError::new(code, message))
+    GcpError::new(code, message)
 }
 
 fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &[u8]) -> GcpResult<Value> {
@@ -345,7 +257,7 @@ async fn handle(AxumState(shared): AxumState<Shared>, method: Method, uri: Uri, 
     let raw_query = uri.query().unwrap_or_default();
     let decoded = percent_decode(raw_path, false).unwrap_or_else(|_| raw_path.to_string());
     let mut state = lock(&shared);
-    let result = match take_fault(&mut state, &method, &decoded) {
+    let result = match state.faults.take(method.as_str(), &decoded) {
         Some(e) => Err(e),
         None => Path::parse(raw_path)
             .and_then(|path| Query::parse(raw_query).map(|q| (path, q)))
@@ -358,13 +270,6 @@ async fn handle(AxumState(shared): AxumState<Shared>, method: Method, uri: Uri, 
             e.body(),
         ),
     };
-    state.log.push(RecordedRequest {
-        method: method.to_string(),
-        path: decoded,
-        query: raw_query.to_string(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        status: status.as_u16(),
-    });
     drop(state);
     json_response(status, &answer)
 }

@@ -4,9 +4,9 @@
 
 use super::errors::{GcpError, GcpResult};
 use super::policy::{Binding, Policy};
-use super::request::now_rfc3339;
-use super::server::{Fault, RecordedRequest};
+use super::request::{is_resource_id, now_rfc3339};
 use super::{functions, iam};
+use crate::scaffold::Faults;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -202,13 +202,7 @@ impl GcpWorld {
 /// Project ids: 6–30 lowercase letters, digits and hyphens, starting with a
 /// letter and not ending with a hyphen.
 fn check_project_id(id: &str) -> GcpResult<()> {
-    let ok = (6..=30).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
+    if is_resource_id(id, 6..=30) {
         Ok(())
     } else {
         Err(GcpError::invalid(format!("invalid project id {id:?}")))
@@ -382,8 +376,8 @@ pub(crate) struct State {
     pub policies: BTreeMap<String, Policy>,
     pub operations: BTreeMap<String, Operation>,
     pub operation_polls: u32,
-    pub log: Vec<RecordedRequest>,
-    pub faults: Vec<Fault>,
+    /// Errors armed by tests, answered before anything is read or changed.
+    pub faults: Faults<GcpError>,
     /// Changes to apply right after the next getIamPolicy of a resource.
     pub hooks: Vec<(String, PolicyChange)>,
     pub roles: BTreeMap<String, SeededRole>,

@@ -30,11 +30,10 @@ mod store;
 mod table;
 
 pub use rbac::User;
-pub use server::Recorded;
 
+use crate::scaffold::{Listener, PathMatch, Recorded, Server, lock, mutating_method};
 use serde_json::Value;
-use server::{App, Fault};
-use std::net::SocketAddr;
+use server::App;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -58,43 +57,32 @@ impl Default for KubeApiOptions {
 }
 
 pub struct KubeApi {
-    addr: SocketAddr,
     app: Arc<App>,
-    ca_pem: String,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
 impl KubeApi {
     pub async fn start(opts: KubeApiOptions) -> std::io::Result<KubeApi> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let app = Arc::new(App {
             state: Mutex::new(store::State::new(opts.history)),
             token: opts.token,
             tokens: Mutex::default(),
-            log: Mutex::default(),
             faults: Mutex::default(),
         });
         let shared = app.clone();
         let router = axum::Router::new().fallback(move |req| server::handle(shared.clone(), req));
         // HTTPS: kubectl never sends a bearer token over plain HTTP.
-        let ca = crate::tls::TestCa::new()?;
-        let task = tokio::spawn(crate::tls::serve(listener, router, ca.server.clone()));
-        Ok(KubeApi {
-            addr,
-            app,
-            ca_pem: ca.ca_pem,
-            task,
-        })
+        let server = Listener::https().await?.serve(router, mutating_method);
+        Ok(KubeApi { app, server })
     }
 
     pub fn url(&self) -> String {
-        format!("https://{}", self.addr)
+        self.server.url().to_string()
     }
 
     /// The CA that issued the server's certificate (PEM).
     pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        self.server.ca_pem()
     }
 
     pub fn token(&self) -> &str {
@@ -112,7 +100,7 @@ impl KubeApi {
         format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: zerofn-sim\nclusters:\n- name: zerofn-sim\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: zerofn-sim\n  context:\n    cluster: zerofn-sim\n    user: zerofn-sim\n    namespace: {namespace}\nusers:\n- name: zerofn-sim\n  user:\n    token: {token}\n",
             self.url(),
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.ca_pem.as_bytes()),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.ca_pem().as_bytes()),
         )
     }
 
@@ -122,11 +110,7 @@ impl KubeApi {
     /// `system:serviceaccounts:<namespace>`) and `system:authenticated`.
     pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
         let token = format!("zerofn-sa-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        self.app
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(token.clone(), User::service_account(namespace, name));
+        lock(&self.app.tokens).insert(token.clone(), User::service_account(namespace, name));
         token
     }
 
@@ -150,30 +134,20 @@ impl KubeApi {
         s.list(&t, namespace)
     }
 
-    /// Every request so far.
+    /// Every request so far, oldest first; [`Recorded::user`] names who
+    /// made it.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.app.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.server.journal().all()
     }
 
-    /// Answer the next `times` requests of `method` under `path_prefix`
-    /// with `status`.
+    /// Answer the next `times` authenticated requests of `method` under
+    /// `path_prefix` with `status`.
     pub fn fail_next(&self, method: &str, path_prefix: &str, times: u32, status: u16) {
-        self.app.faults.lock().unwrap_or_else(|e| e.into_inner()).push(Fault {
-            method: method.to_string(),
-            path_prefix: path_prefix.to_string(),
-            remaining: times,
-            status,
-        });
+        lock(&self.app.faults).arm(method, PathMatch::prefix(path_prefix), times, status);
     }
 
     /// The current resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.app.state().rv
-    }
-}
-
-impl Drop for KubeApi {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

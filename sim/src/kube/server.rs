@@ -9,6 +9,7 @@ use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, success_status};
 use super::store::{FieldValidation, State, WriteOptions};
 use super::table;
+use crate::scaffold::{Faults, Principal, lock};
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -17,41 +18,21 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    /// Who made the request (empty when unauthenticated).
-    pub user: String,
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub content_type: String,
-    pub body: String,
-    pub status: u16,
-    pub at: Instant,
-}
-
-#[derive(Debug, Clone)]
-pub struct Fault {
-    pub method: String,
-    pub path_prefix: String,
-    pub remaining: u32,
-    pub status: u16,
-}
+use std::time::Duration;
 
 pub struct App {
     pub state: Mutex<State>,
     pub token: String,
     /// Tokens other than the admin's, and whom they authenticate.
     pub tokens: Mutex<HashMap<String, User>>,
-    pub log: Mutex<Vec<Recorded>>,
-    pub faults: Mutex<Vec<Fault>>,
+    /// Statuses armed by tests, answered to authenticated requests before
+    /// anything is read or changed.
+    pub faults: Mutex<Faults<u16>>,
 }
 
 impl App {
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -180,7 +161,7 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
         .await
         .unwrap_or_default();
     let user = authenticate(&app, &headers);
-    let response = respond(
+    let mut response = respond(
         &app,
         user.as_ref(),
         &method,
@@ -191,16 +172,9 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
         &bytes,
     )
     .await;
-    app.log.lock().unwrap_or_else(|e| e.into_inner()).push(Recorded {
-        user: user.map(|u| u.name).unwrap_or_default(),
-        method: method.to_string(),
-        path,
-        query: raw_query,
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        status: response.status().as_u16(),
-        at: Instant::now(),
-    });
+    if let Some(user) = user {
+        response.extensions_mut().insert(Principal(user.name));
+    }
     response
 }
 
@@ -218,15 +192,8 @@ async fn respond(
     let Some(user) = user else {
         return ApiError::unauthorized().into_response();
     };
-    {
-        let mut faults = app.faults.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = faults
-            .iter_mut()
-            .find(|f| f.remaining > 0 && f.method == method.as_str() && path.starts_with(&f.path_prefix))
-        {
-            f.remaining -= 1;
-            return ApiError::status(f.status, "injected fault").into_response();
-        }
+    if let Some(status) = lock(&app.faults).take(method.as_str(), path) {
+        return ApiError::status(status, "injected fault").into_response();
     }
     let q = query_map(raw_query);
     let r = route(path);
@@ -252,7 +219,7 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Option<User> {
     if token == app.token {
         return Some(User::admin());
     }
-    app.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
+    lock(&app.tokens).get(token).cloned()
 }
 
 /// The request's attributes as the authorizer sees them: a resource request

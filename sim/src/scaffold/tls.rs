@@ -1,11 +1,9 @@
 //! A test certificate authority and a server certificate it issues for
 //! 127.0.0.1, ::1 and localhost — rustls refuses a self-signed certificate
-//! that is its own CA as a server certificate — and HTTPS serving of an axum
-//! router with it.
+//! that is its own CA as a server certificate.
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 pub struct TestCa {
     /// The CA certificate clients must trust, PEM.
@@ -52,23 +50,5 @@ impl TestCa {
             ca_pem: ca.pem(),
             server: Arc::new(server),
         })
-    }
-}
-
-/// Serve `router` over TLS on `listener` until the task is aborted.
-pub async fn serve(listener: TcpListener, router: axum::Router, config: Arc<rustls::ServerConfig>) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
-            let service = hyper_util::service::TowerToHyperService::new(router);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-        });
     }
 }
