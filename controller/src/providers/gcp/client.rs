@@ -99,7 +99,7 @@ fn transient(e: &GaxError) -> Verdict {
     if matches!(code(e), Some(Code::ResourceExhausted)) || e.http_status_code() == Some(429) {
         Verdict::Retry(Cause::throttled)
     } else if matches!(code(e), Some(Code::Unavailable))
-        || matches!(e.http_status_code(), Some(502 | 503 | 504))
+        || matches!(e.http_status_code(), Some(502..=504))
         || e.is_io()
         || e.is_connect()
         || e.is_timeout()
