@@ -250,9 +250,8 @@ pub async fn enforce_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Cloud;
+    use crate::api::{AccountKind, AccountRef, AwsFunctionRef, Cloud, FunctionPostureSpec, FunctionTarget};
     use crate::findings::{Control, Finding};
-    use crate::fixtures::{SpecExt, aws_spec};
     use crate::providers::Blocked;
     use crate::providers::aws::AwsAction;
     use futures::FutureExt;
@@ -531,7 +530,32 @@ mod tests {
     }
 
     fn posture(mode: Mode) -> Posture {
-        Posture::new("c", "ns", "p", aws_spec("f").with_mode(mode))
+        Posture::new(
+            "c",
+            "ns",
+            "p",
+            FunctionPostureSpec {
+                account_ref: AccountRef {
+                    kind: AccountKind::CloudAccount,
+                    name: "a".into(),
+                },
+                function: FunctionTarget {
+                    aws: Some(AwsFunctionRef {
+                        name: "f".into(),
+                        region: None,
+                    }),
+                    azure: None,
+                    gcp: None,
+                },
+                mode,
+                identity: None,
+                triggers: None,
+                network: None,
+                supply_chain: None,
+                observability: None,
+                resync_interval: None,
+            },
+        )
     }
 
     fn fake(drift: &[&str]) -> Fake {
