@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use zerofn::api::{AwsAccount, AwsFunctionRef, FunctionPostureSpec, FunctionTarget, Mode};
+use zerofn::api::{AwsAccount, FunctionPostureSpec};
 use zerofn::metrics::{Metrics, Outcome};
 use zerofn::providers::Tuning;
 use zerofn::providers::aws::{AwsAction, AwsProvider, StaticCredentials, client};
@@ -58,32 +58,10 @@ fn config(status: &str) -> Reply {
 }
 
 fn posture() -> Posture {
-    Posture::new(
-        "test",
-        "ns",
-        "orders",
-        FunctionPostureSpec {
-            account_ref: zerofn::api::AccountRef {
-                kind: Default::default(),
-                name: "a".into(),
-            },
-            function: FunctionTarget {
-                aws: Some(AwsFunctionRef {
-                    name: "orders".into(),
-                    region: None,
-                }),
-                azure: None,
-                gcp: None,
-            },
-            mode: Mode::Enforce,
-            identity: None,
-            triggers: None,
-            network: None,
-            supply_chain: None,
-            observability: None,
-            resync_interval: None,
-        },
-    )
+    let spec: FunctionPostureSpec =
+        serde_saphyr::from_str("accountRef: {name: a}\nfunction: {aws: {name: orders}}\nmode: Enforce")
+            .expect("test posture parses");
+    Posture::new("test", "ns", "orders", spec)
 }
 
 fn tracing_update() -> Action {

@@ -250,8 +250,9 @@ pub async fn enforce_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AccountKind, AccountRef, AwsFunctionRef, Cloud, FunctionPostureSpec, FunctionTarget};
+    use crate::api::Cloud;
     use crate::findings::{Control, Finding};
+    use crate::fixtures::{SpecExt, aws_spec};
     use crate::providers::Blocked;
     use crate::providers::aws::AwsAction;
     use futures::FutureExt;
@@ -530,32 +531,7 @@ mod tests {
     }
 
     fn posture(mode: Mode) -> Posture {
-        Posture::new(
-            "c",
-            "ns",
-            "p",
-            FunctionPostureSpec {
-                account_ref: AccountRef {
-                    kind: AccountKind::CloudAccount,
-                    name: "a".into(),
-                },
-                function: FunctionTarget {
-                    aws: Some(AwsFunctionRef {
-                        name: "f".into(),
-                        region: None,
-                    }),
-                    azure: None,
-                    gcp: None,
-                },
-                mode,
-                identity: None,
-                triggers: None,
-                network: None,
-                supply_chain: None,
-                observability: None,
-                resync_interval: None,
-            },
-        )
+        Posture::new("c", "ns", "p", aws_spec("f").with_mode(mode))
     }
 
     fn fake(drift: &[&str]) -> Fake {

@@ -13,6 +13,8 @@ pub mod ceiling;
 pub mod cli;
 pub mod engine;
 pub mod findings;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod logging;
 pub mod manifests;
 pub mod metrics;

@@ -550,13 +550,9 @@ mod tests {
     use super::*;
 
     fn load_str(yaml: &str) -> Result<Manifests, Vec<String>> {
-        let dir = std::env::temp_dir().join(format!("zerofn-manifests-{}", fastrand::u64(..)));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("m.yaml");
-        std::fs::write(&file, yaml).unwrap();
-        let r = load(std::slice::from_ref(&dir)).map_err(|e| e.iter().map(|e| e.to_string()).collect());
-        std::fs::remove_dir_all(&dir).unwrap();
-        r
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.yaml"), yaml).unwrap();
+        load(&[dir.path().to_path_buf()]).map_err(|e| e.iter().map(|e| e.to_string()).collect())
     }
 
     const ACCOUNT: &str = r#"
@@ -708,10 +704,10 @@ spec:
     #[cfg(unix)]
     #[test]
     fn links_leaving_the_root_are_refused_and_never_read() {
-        let base = std::env::temp_dir().join(format!("zerofn-links-{}", fastrand::u64(..)));
-        let root = base.join("root");
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
-        let outside = base.join("outside.yaml");
+        let outside = base.path().join("outside.yaml");
         std::fs::write(&outside, "kind: [ this-is-outside-content\n").unwrap();
         std::fs::write(root.join("sub/ok.yaml"), ACCOUNT).unwrap();
         std::os::unix::fs::symlink("/", root.join("slash")).unwrap();
@@ -722,7 +718,6 @@ spec:
         let e = load(std::slice::from_ref(&root)).unwrap_err();
         let all: Vec<String> = e.iter().map(|e| e.to_string()).collect();
         let text = all.join("\n");
-        std::fs::remove_dir_all(&base).unwrap();
         assert!(!text.contains("this-is-outside-content"), "{text}");
         assert!(text.contains("slash: a link out of"), "{text}");
         assert!(text.contains("secret.yaml: a link out of"), "{text}");

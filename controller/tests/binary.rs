@@ -22,9 +22,8 @@ fn zerofn(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn a_malformed_manifest_exits_2_naming_the_file_and_field() {
-    let dir = std::env::temp_dir().join(format!("zerofn-bin-{}-{}", std::process::id(), line!()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("bad.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
     std::fs::write(
         &file,
         "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: x, namespace: shop}\n\
@@ -32,7 +31,6 @@ fn a_malformed_manifest_exits_2_naming_the_file_and_field() {
     )
     .unwrap();
     let (code, _, err) = zerofn(&["plan", "-f", file.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad.yaml") && err.contains("mood"), "{err}");
 }

@@ -42,25 +42,12 @@ pub fn zerofn_bin() -> PathBuf {
     bin
 }
 
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "zerofn-e2e-{name}-{}-{:08x}",
-            std::process::id(),
-            fastrand::u32(..)
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A temporary directory, removed when dropped.
+pub fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("zerofn-e2e-{name}-"))
+        .tempdir()
+        .expect("temp dir")
 }
 
 pub use zerofn_sim::kubetools::Kubectl;
@@ -80,7 +67,7 @@ pub struct Cluster {
     pub kube: KubeApi,
     pub kubeconfig: PathBuf,
     pub controller_kubeconfig: PathBuf,
-    pub dir: TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 /// The chart's ServiceAccount and RBAC objects, rendered by `helm template`
@@ -133,7 +120,7 @@ impl World {
         let prefix = format!("{test}-{:04x}-", fastrand::u16(..));
         let fleet = Fleet::seed(&aws, &prefix).await.expect("fleet seeded");
         let manifests = fleet
-            .write_manifests(&cluster.dir.0.join("manifests"), &localstack.endpoint())
+            .write_manifests(&cluster.dir.path().join("manifests"), &localstack.endpoint())
             .expect("manifests written");
         World {
             cluster,
@@ -196,14 +183,14 @@ impl Cluster {
     /// A stand-in with only its built-in namespaces: nothing of zerofn's
     /// yet (what `helm install` finds on a new cluster).
     pub async fn bare(test: &str) -> Cluster {
-        let dir = TempDir::new(test);
+        let dir = temp_dir(test);
         let kube = KubeApi::start(KubeApiOptions::default())
             .await
             .expect("Kubernetes stand-in starts");
-        let kubeconfig = dir.0.join("kubeconfig");
+        let kubeconfig = dir.path().join("kubeconfig");
         kube.write_kubeconfig(&kubeconfig, "shop").expect("kubeconfig");
         let token = kube.service_account_token(CONTROLLER_NAMESPACE, SERVICE_ACCOUNT);
-        let controller_kubeconfig = dir.0.join("controller-kubeconfig");
+        let controller_kubeconfig = dir.path().join("controller-kubeconfig");
         std::fs::write(&controller_kubeconfig, kube.kubeconfig_with_token("shop", &token))
             .expect("controller kubeconfig");
         Cluster {
@@ -218,7 +205,7 @@ impl Cluster {
     /// with its cache and config in the test's directory.
     pub async fn helm(&self, args: &[&str]) -> Kubectl {
         let helm = zerofn_sim::kubetools::install().expect("helm installs").join("helm");
-        let home = &self.dir.0;
+        let home = self.dir.path();
         let out = tokio::process::Command::new(helm)
             .args(args)
             .arg("--kubeconfig")
@@ -285,7 +272,7 @@ impl Cluster {
     }
 
     async fn kubectl_with(&self, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Kubectl {
-        zerofn_sim::kubetools::kubectl(Path::new(KUBECTL), kubeconfig, &self.dir.0, args, stdin).await
+        zerofn_sim::kubetools::kubectl(Path::new(KUBECTL), kubeconfig, self.dir.path(), args, stdin).await
     }
 
     /// `kubectl wait --for=condition=<cond> fp/<name>` in `ns`.
@@ -364,10 +351,10 @@ impl Controller {
             identity,
         ];
         args.extend_from_slice(extra);
-        let log = world.dir.0.join(format!("{identity}-{}.log", fastrand::u32(..)));
+        let log = world.dir.path().join(format!("{identity}-{}.log", fastrand::u32(..)));
         let mut env = vec![
             ("KUBECONFIG", world.controller_kubeconfig.to_string_lossy().into_owned()),
-            ("HOME", world.dir.0.to_string_lossy().into_owned()),
+            ("HOME", world.dir.path().to_string_lossy().into_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             (
                 "RUST_LOG",

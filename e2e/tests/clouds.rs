@@ -29,7 +29,7 @@ async fn gcp_and_azure_postures_become_ready_through_the_controller() {
     }))
     .await
     .expect("ARM stand-in");
-    let ca = cluster.dir.0.join("azure-ca.pem");
+    let ca = cluster.dir.path().join("azure-ca.pem");
     std::fs::write(&ca, arm.ca_pem()).expect("CA file");
 
     cluster

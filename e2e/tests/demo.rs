@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use zerofn_e2e::{TempDir, eventually, zerofn_bin};
+use zerofn_e2e::{eventually, temp_dir, zerofn_bin};
 use zerofn_sim::demo::{PUBLIC, READY_LINE};
 
 fn repo_root() -> PathBuf {
@@ -162,10 +162,10 @@ fn start_demo(home: &Path, tmp: &Path, stdout: Stdio) -> Demo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_in_one_command_and_leaves_nothing_behind() {
-    let scratch = TempDir::new("demo");
-    let tmp = scratch.0.join("tmp");
+    let scratch = temp_dir("demo");
+    let tmp = scratch.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let mut demo = start_demo(&scratch.0, &tmp, Stdio::piped());
+    let mut demo = start_demo(scratch.path(), &tmp, Stdio::piped());
     let child = &mut demo.0;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
@@ -227,7 +227,7 @@ async fn the_demo_runs_in_one_command_and_leaves_nothing_behind() {
     };
     let mut table = String::new();
     let shown = eventually(Duration::from_secs(120), || {
-        let (ok, out) = shell(&guide, &scratch.0, &get);
+        let (ok, out) = shell(&guide, scratch.path(), &get);
         table = out;
         let done = ok && want(&rows(&table));
         async move { done }
@@ -242,7 +242,7 @@ async fn the_demo_runs_in_one_command_and_leaves_nothing_behind() {
     }
 
     // The printed drift command works, and zerofn removes the grant.
-    let (ok, out) = shell(&guide, &scratch.0, &guide.command("curl "));
+    let (ok, out) = shell(&guide, scratch.path(), &guide.command("curl "));
     assert!(ok && sids(&out) == ["drift"], "{out}");
     let aws = zerofn_sim::aws::Aws::new(
         &format!("http://127.0.0.1:{}", ports[1]),
@@ -303,10 +303,10 @@ async fn the_demo_runs_in_one_command_and_leaves_nothing_behind() {
 /// what it had started goes with it.
 #[test]
 fn ctrl_c_during_start_up_leaves_nothing_behind() {
-    let scratch = TempDir::new("demo-early");
-    let tmp = scratch.0.join("tmp");
+    let scratch = temp_dir("demo-early");
+    let tmp = scratch.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let mut demo = start_demo(&scratch.0, &tmp, Stdio::null());
+    let mut demo = start_demo(scratch.path(), &tmp, Stdio::null());
     let child = &mut demo.0;
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let starting = stderr

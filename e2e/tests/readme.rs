@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use zerofn_e2e::readme::{matches, readme, same_table, sample, session};
-use zerofn_e2e::{TempDir, World, eventually, zerofn_bin};
+use zerofn_e2e::{World, eventually, temp_dir, zerofn_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_first_posture_shows_what_the_readme_shows() {
@@ -86,15 +86,15 @@ const README_PORT: &str = "33129";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worked_example_prints_what_the_readme_shows() {
     let readme = readme();
-    let scratch = TempDir::new("worked");
-    let dir = scratch.0.join("zerofn-demo");
+    let scratch = temp_dir("worked");
+    let dir = scratch.path().join("zerofn-demo");
     let sim = zerofn_bin().with_file_name("zerofn-sim");
     let mut demo = AwsDemo(
         Command::new(&sim)
             .args(["aws-demo", "--dir"])
             .arg(&dir)
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .env("TMPDIR", &scratch.0)
+            .env("TMPDIR", scratch.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -126,7 +126,7 @@ async fn the_worked_example_prints_what_the_readme_shows() {
             .current_dir(&dir)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &scratch.0)
+            .env("HOME", scratch.path())
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .output()
             .expect("zerofn runs");

@@ -9,7 +9,7 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
-use zerofn_e2e::{TempDir, zerofn_bin};
+use zerofn_e2e::{temp_dir, zerofn_bin};
 use zerofn_sim::scripted::{Reply, Scripted};
 
 const AMBIENT_KEY_ID: &str = "AKIAAMBIENTCONTROLLER";
@@ -99,17 +99,17 @@ fn assert_untouched(l: &TcpListener, case: &str) {
 fn a_tenant_account_never_sends_the_controllers_identity_to_a_listener() {
     let (l, addr) = listener();
     for (case, account, function, field) in tenant_cases(&addr) {
-        let dir = TempDir::new("tenant");
+        let dir = temp_dir("tenant");
         std::fs::write(
-            dir.0.join("all.yaml"),
+            dir.path().join("all.yaml"),
             format!("{account}{}", POSTURE.replace("FUNCTION", function)),
         )
         .expect("manifests");
         for cmd in [&["plan"][..], &["enforce", "--once"][..]] {
             let out = zerofn_with_ambient_identity(
-                &[cmd, &["-f", dir.0.to_str().unwrap_or_default()][..]].concat(),
+                &[cmd, &["-f", dir.path().to_str().unwrap_or_default()][..]].concat(),
                 &addr,
-                &dir.0,
+                dir.path(),
             );
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{case}: {cmd:?}\n{stderr}");
@@ -123,16 +123,20 @@ fn a_tenant_account_never_sends_the_controllers_identity_to_a_listener() {
 #[test]
 fn the_controllers_identity_is_never_pointed_at_loopback_even_by_the_admin() {
     let (l, addr) = listener();
-    let dir = TempDir::new("admin-loopback");
+    let dir = temp_dir("admin-loopback");
     std::fs::write(
-        dir.0.join("all.yaml"),
+        dir.path().join("all.yaml"),
         format!(
             "apiVersion: zerofn.dev/v1alpha1\nkind: ClusterCloudAccount\nmetadata: {{name: acct}}\nspec:\n  allowedNamespaces: [team]\n  aws: {{region: eu-west-1, endpoint: \"http://{addr}\"}}\n{}",
             POSTURE.replace("FUNCTION", "{aws: {name: f}}").replace("{name: acct}", "{name: acct, kind: ClusterCloudAccount}")
         ),
     )
     .expect("manifests");
-    let out = zerofn_with_ambient_identity(&["plan", "-f", dir.0.to_str().unwrap_or_default()], &addr, &dir.0);
+    let out = zerofn_with_ambient_identity(
+        &["plan", "-f", dir.path().to_str().unwrap_or_default()],
+        &addr,
+        dir.path(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -157,9 +161,9 @@ async fn verbose_output_holds_no_credential() {
     .await
     .expect("stand-in");
     let refusing = zerofn_sim::process::free_port().expect("port");
-    let dir = TempDir::new("verbose");
+    let dir = temp_dir("verbose");
     std::fs::write(
-        dir.0.join("all.yaml"),
+        dir.path().join("all.yaml"),
         format!(
             "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: aws, namespace: team}}\nspec:\n  aws: {{region: eu-west-1, endpoint: \"{}\", credentialsSecretRef: {{name: aws}}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: aws, namespace: team}}\nstringData: {{aws_access_key_id: {KEY_ID}, aws_secret_access_key: {SECRET}}}\n---\napiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: azure, namespace: team}}\nspec:\n  azure:\n    tenantId: 0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0\n    subscriptionId: 5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b\n    clientId: c1c1c1c1-0000-4000-8000-000000000001\n    credential: ClientSecret\n    clientSecretRef: {{name: azure}}\n    authorityHost: https://127.0.0.1:{refusing}\n    resourceManagerEndpoint: https://127.0.0.1:{refusing}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: azure, namespace: team}}\nstringData: {{client_secret: {CLIENT_SECRET}}}\n{}{}",
             cloud.url(),
@@ -172,7 +176,7 @@ async fn verbose_output_holds_no_credential() {
     )
     .expect("manifests");
     let out = tokio::task::spawn_blocking({
-        let dir = dir.0.clone();
+        let dir = dir.path().to_path_buf();
         move || {
             Command::new(zerofn_bin())
                 .args(["-vv", "plan", "-f", dir.to_str().unwrap_or_default()])

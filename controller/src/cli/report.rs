@@ -254,30 +254,10 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AccountKind, AccountRef, AwsFunctionRef, FunctionPostureSpec, FunctionTarget};
+    use crate::fixtures::{SpecExt, aws_spec};
 
     fn row(name: &str, mode: Mode, compliant: bool, error: bool) -> Row {
-        let spec = FunctionPostureSpec {
-            account_ref: AccountRef {
-                kind: AccountKind::CloudAccount,
-                name: "a".into(),
-            },
-            function: FunctionTarget {
-                aws: Some(AwsFunctionRef {
-                    name: name.into(),
-                    region: None,
-                }),
-                azure: None,
-                gcp: None,
-            },
-            mode,
-            identity: None,
-            triggers: None,
-            network: None,
-            supply_chain: None,
-            observability: None,
-            resync_interval: None,
-        };
+        let spec = aws_spec(name).with_mode(mode);
         let mut r = Row::new(name, &Posture::new("c", "ns", name, spec));
         r.compliant = compliant;
         r.error = error.then(|| ErrorView {

@@ -160,16 +160,16 @@ mod tests {
         }
     }
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("zerofn-state-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("state.json")
+    /// A fresh directory (removed when the guard drops) and the state file's path in it.
+    fn temp() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        (dir, path)
     }
 
     #[test]
     fn records_survive_a_reopen_and_leave_no_temporary_file() {
-        let path = temp("reopen");
+        let (_dir, path) = temp();
         let file = Arc::new(StateFile::open(&path).unwrap());
         assert!(file.minted("c/ns/a").is_empty());
         file.log("c/ns/a").record(&[id(1)]).now_or_never().unwrap().unwrap();
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_malformed_file_is_refused_naming_the_file_and_field() {
-        let path = temp("malformed");
+        let (_dir, path) = temp();
         std::fs::write(&path, r#"{"postures": {"c/ns/a": [{"principal": "r"}]}}"#).unwrap();
         let Err(e) = StateFile::open(&path) else {
             panic!("a record without uniqueId was accepted")
@@ -211,11 +211,8 @@ mod tests {
 
     #[test]
     fn a_failed_write_keeps_nothing_in_memory() {
-        let path = temp("unwritable")
-            .parent()
-            .unwrap()
-            .join("missing-dir")
-            .join("state.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("state.json");
         let file = Arc::new(StateFile::open(&path).unwrap());
         assert!(file.log("c/ns/a").record(&[id(1)]).now_or_never().unwrap().is_err());
         assert!(file.minted("c/ns/a").is_empty());

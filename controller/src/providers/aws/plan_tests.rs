@@ -3,8 +3,13 @@
 
 use super::*;
 use crate::api::*;
+use crate::fixtures::{aws_spec, sweep};
 use crate::providers::aws::model::*;
 use crate::providers::aws::policy::parse_resource_policy;
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::TestCaseError;
+use std::cell::{Cell, RefCell};
 
 const ACCT: &str = "123456789012";
 const FN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
@@ -18,27 +23,7 @@ fn ctx() -> AccountContext {
 }
 
 fn spec() -> FunctionPostureSpec {
-    FunctionPostureSpec {
-        account_ref: AccountRef {
-            kind: AccountKind::CloudAccount,
-            name: "prod".into(),
-        },
-        function: FunctionTarget {
-            aws: Some(AwsFunctionRef {
-                name: "orders".into(),
-                region: Some("eu-west-1".into()),
-            }),
-            azure: None,
-            gcp: None,
-        },
-        mode: Mode::Enforce,
-        identity: None,
-        triggers: None,
-        network: None,
-        supply_chain: None,
-        observability: None,
-        resync_interval: None,
-    }
+    aws_spec("orders")
 }
 
 fn posture(s: FunctionPostureSpec) -> Posture {
@@ -710,149 +695,203 @@ fn role_trusted_by_more_than_lambda_is_reported() {
 
 // ------------------------------------------------------------ no widening
 
-/// A small deterministic generator: the sweep is reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<T: Clone>(&mut self, v: &[T]) -> T {
-        v[(self.next() % v.len() as u64) as usize].clone()
-    }
-    fn coin(&mut self) -> bool {
-        self.next().is_multiple_of(2)
-    }
+/// The generated specs: every control on or off, every choice of each.
+fn any_spec() -> impl Strategy<Value = FunctionPostureSpec> {
+    (
+        select(vec![Mode::Enforce, Mode::Audit]),
+        any::<[bool; 3]>(),
+        any::<bool>(),
+        select(vec![PublicAccess::Deny, PublicAccess::RequireAuth]),
+        select(vec![
+            None,
+            Some(FunctionUrlPolicy::Allowed),
+            Some(FunctionUrlPolicy::Forbidden),
+        ]),
+        any::<bool>(),
+        any::<[bool; 4]>(),
+    )
+        .prop_map(
+            |(mode, [create, dedicated, boundary], remove_unlisted, public, url, url_invoker, keep)| {
+                let mut s = full_spec();
+                s.mode = mode;
+                let id = s.identity.as_mut().unwrap();
+                id.create_if_shared = create;
+                id.dedicated = dedicated;
+                if boundary {
+                    id.aws.as_mut().unwrap().permissions_boundary =
+                        Some("arn:aws:iam::123456789012:policy/boundary".into());
+                }
+                let t = s.triggers.as_mut().unwrap();
+                t.remove_unlisted = remove_unlisted;
+                t.public_access = public;
+                t.aws.as_mut().unwrap().function_url = url;
+                if url_invoker {
+                    t.aws.as_mut().unwrap().invokers.push(AwsInvoker {
+                        principal: "210987654321".into(),
+                        source_arn: None,
+                        source_account: None,
+                        action: InvokeAction::InvokeFunctionUrl,
+                    });
+                }
+                let [network, supply_chain, observability, identity] = keep;
+                if !network {
+                    s.network = None;
+                }
+                if !supply_chain {
+                    s.supply_chain = None;
+                }
+                if !observability {
+                    s.observability = None;
+                }
+                if !identity {
+                    s.identity = None;
+                }
+                s
+            },
+        )
 }
 
-fn random_case(r: &mut Rng) -> (FunctionPostureSpec, ObservedFunction) {
-    let mut s = full_spec();
-    s.mode = r.pick(&[Mode::Enforce, Mode::Audit]);
-    s.identity.as_mut().unwrap().create_if_shared = r.coin();
-    s.identity.as_mut().unwrap().dedicated = r.coin();
-    if r.coin() {
-        s.identity.as_mut().unwrap().aws.as_mut().unwrap().permissions_boundary =
-            Some("arn:aws:iam::123456789012:policy/boundary".into());
-    }
-    let t = s.triggers.as_mut().unwrap();
-    t.remove_unlisted = r.coin();
-    t.public_access = r.pick(&[PublicAccess::Deny, PublicAccess::RequireAuth]);
-    t.aws.as_mut().unwrap().function_url = r.pick(&[
-        None,
-        Some(FunctionUrlPolicy::Allowed),
-        Some(FunctionUrlPolicy::Forbidden),
-    ]);
-    if r.coin() {
-        t.aws.as_mut().unwrap().invokers.push(AwsInvoker {
-            principal: "210987654321".into(),
-            source_arn: None,
-            source_account: None,
-            action: InvokeAction::InvokeFunctionUrl,
-        });
-    }
-    for (i, keep) in [r.coin(), r.coin(), r.coin(), r.coin()].into_iter().enumerate() {
-        if !keep {
-            match i {
-                0 => s.network = None,
-                1 => s.supply_chain = None,
-                2 => s.observability = None,
-                _ => s.identity = None,
-            }
-        }
-    }
+fn admin() -> PolicyDocument {
+    PolicyDocument::parse(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).unwrap()
+}
 
-    let mut o = compliant();
-    if r.coin() {
+/// The generated roles of `any_case`: shared or not, an admin policy
+/// inline (under zerofn's name or another) or attached, none at all, and a
+/// role under the dedicated name, tagged or not, holding admin or not.
+/// Shared, inline policy variant, admin attached, no role, dedicated role (tagged, admin).
+type RoleChoices = (bool, u8, bool, bool, Option<(bool, bool)>);
+
+fn any_roles() -> impl Strategy<Value = RoleChoices> {
+    (
+        any::<bool>(),
+        0..4u8,
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(any::<(bool, bool)>()),
+    )
+}
+
+fn with_roles(o: &mut ObservedFunction, (shared, inline, attached, no_role, dedicated): RoleChoices) {
+    if shared {
         o.role_shared_with = vec!["arn:aws:lambda:eu-west-1:123456789012:function:other".into()];
     }
-    let admin = PolicyDocument::parse(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).unwrap();
     let role = o.role.as_mut().unwrap();
-    match r.next() % 4 {
-        0 => {
-            role.inline_policies.clear();
-        }
+    match inline {
+        0 => role.inline_policies.clear(),
         1 => {
-            role.inline_policies
-                .insert(names::INLINE_POLICY_NAME.into(), admin.clone());
+            role.inline_policies.insert(names::INLINE_POLICY_NAME.into(), admin());
         }
         2 => {
-            role.inline_policies.insert("legacy".into(), admin.clone());
+            role.inline_policies.insert("legacy".into(), admin());
         }
         _ => {}
     }
-    if r.coin() {
+    if attached {
         role.attached_policies
             .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
         role.managed_documents.insert(
             "arn:aws:iam::aws:policy/AdministratorAccess".into(),
-            ManagedDocument::Read(admin.clone()),
+            ManagedDocument::Read(admin()),
         );
     }
-    if r.coin() {
+    if no_role {
         o.role = None;
     }
-    if r.coin() {
+    if let Some((tagged, legacy)) = dedicated {
         let mut d = role_of(&names::dedicated_role_name("orders", FN_ARN));
-        if r.coin() {
+        if tagged {
             d.tags.insert(names::MANAGED_TAG.into(), names::MANAGED_VALUE.into());
         }
-        if r.coin() {
-            d.inline_policies.insert("legacy".into(), admin.clone());
+        if legacy {
+            d.inline_policies.insert("legacy".into(), admin());
         }
         o.dedicated_role = Some(d);
     }
-    let statements = [
-        r#"{"Sid":"open","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"x"}"#,
-        r#"{"Sid":"loose","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"x"}"#,
-        r#"{"Sid":"acct","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::555555555555:root"},"Action":"lambda:InvokeFunction","Resource":"x"}"#,
-        r#"{"Sid":"url","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunctionUrl","Resource":"x","Condition":{"StringEquals":{"lambda:FunctionUrlAuthType":"NONE"}}}"#,
-    ];
-    let chosen: Vec<&str> = statements.iter().copied().filter(|_| r.coin()).collect();
-    o.resource_policy = match r.next() % 3 {
-        0 => None,
-        _ => Some(parse_resource_policy(&format!(r#"{{"Statement":[{}]}}"#, chosen.join(","))).unwrap()),
+}
+
+/// Resource policies of the generated functions: any subset of an open
+/// grant, a grant without source, another account, an open URL grant.
+const OPEN_STATEMENTS: [&str; 4] = [
+    r#"{"Sid":"open","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"x"}"#,
+    r#"{"Sid":"loose","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"x"}"#,
+    r#"{"Sid":"acct","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::555555555555:root"},"Action":"lambda:InvokeFunction","Resource":"x"}"#,
+    r#"{"Sid":"url","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunctionUrl","Resource":"x","Condition":{"StringEquals":{"lambda:FunctionUrlAuthType":"NONE"}}}"#,
+];
+
+fn any_resource_policy() -> impl Strategy<Value = Option<Vec<ResourceStatement>>> {
+    proptest::option::weighted(2.0 / 3.0, any::<[bool; 4]>()).prop_map(|chosen| {
+        chosen.map(|chosen| {
+            let statements: Vec<&str> = OPEN_STATEMENTS
+                .iter()
+                .zip(chosen)
+                .filter_map(|(s, keep)| keep.then_some(*s))
+                .collect();
+            parse_resource_policy(&format!(r#"{{"Statement":[{}]}}"#, statements.join(","))).unwrap()
+        })
+    })
+}
+
+/// The function's configuration drifted every way the spec can judge.
+fn any_configuration() -> impl Strategy<Value = ObservedFunction> {
+    let url = |auth: &str| FunctionUrl {
+        auth_type: auth.into(),
+        url: "u".into(),
     };
-    o.url = r.pick(&[
-        None,
-        Some(FunctionUrl {
-            auth_type: "NONE".into(),
-            url: "u".into(),
-        }),
-        Some(FunctionUrl {
-            auth_type: "AWS_IAM".into(),
-            url: "u".into(),
-        }),
-    ]);
-    if r.coin() {
-        o.event_source_mappings = vec![EventSourceMapping {
-            uuid: "m".into(),
-            event_source_arn: Some("arn:aws:kinesis:eu-west-1:123456789012:stream/x".into()),
-            state: "Enabled".into(),
-        }];
-    }
-    o.vpc = r.pick(&[
-        None,
-        Some(Vpc {
-            subnet_ids: ["subnet-99999999".to_string()].into(),
-            ..Vpc::default()
-        }),
-        o.vpc.clone(),
-    ]);
-    o.tracing_mode = r.pick(&[None, Some("PassThrough".into()), Some("Active".into())]);
-    o.code_signing = Some(CodeSigning {
-        attached_arn: r.pick(&[None, Some(CSC.to_string())]),
-        declared_policy: r.pick(&[Some("Warn".to_string()), Some("Enforce".to_string())]),
-        declared_exists: r.coin(),
-    });
-    o.tags = r.pick(&[
-        None,
-        Some(Default::default()),
-        Some([(names::OWNER_TAG.to_string(), "test/team/orders".to_string())].into()),
-        Some([(names::OWNER_TAG.to_string(), "x/y/z".to_string())].into()),
-    ]);
-    (s, o)
+    (
+        select(vec![None, Some(url("NONE")), Some(url("AWS_IAM"))]),
+        any::<bool>(),
+        select(vec![
+            None,
+            Some(Vpc {
+                subnet_ids: ["subnet-99999999".to_string()].into(),
+                ..Vpc::default()
+            }),
+            compliant().vpc,
+        ]),
+        select(vec![None, Some("PassThrough".to_string()), Some("Active".to_string())]),
+        (
+            select(vec![None, Some(CSC.to_string())]),
+            select(vec![Some("Warn".to_string()), Some("Enforce".to_string())]),
+            any::<bool>(),
+        ),
+        select(vec![
+            None,
+            Some(Default::default()),
+            Some([(names::OWNER_TAG.to_string(), "test/team/orders".to_string())].into()),
+            Some([(names::OWNER_TAG.to_string(), "x/y/z".to_string())].into()),
+        ]),
+    )
+        .prop_map(
+            |(url, mapping, vpc, tracing_mode, (attached_arn, declared_policy, declared_exists), tags)| {
+                let mut o = compliant();
+                o.url = url;
+                if mapping {
+                    o.event_source_mappings = vec![EventSourceMapping {
+                        uuid: "m".into(),
+                        event_source_arn: Some("arn:aws:kinesis:eu-west-1:123456789012:stream/x".into()),
+                        state: "Enabled".into(),
+                    }];
+                }
+                o.vpc = vpc;
+                o.tracing_mode = tracing_mode;
+                o.code_signing = Some(CodeSigning {
+                    attached_arn,
+                    declared_policy,
+                    declared_exists,
+                });
+                o.tags = tags;
+                o
+            },
+        )
+}
+
+/// A generated case: a spec and a function that drifted from it.
+fn any_case() -> impl Strategy<Value = (FunctionPostureSpec, ObservedFunction)> {
+    (any_spec(), any_configuration(), any_roles(), any_resource_policy()).prop_map(|(s, mut o, roles, policy)| {
+        with_roles(&mut o, roles);
+        o.resource_policy = policy;
+        (s, o)
+    })
 }
 
 fn role_of(name: &str) -> ObservedRole {
@@ -986,28 +1025,29 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
 
 #[test]
 fn no_action_ever_grants_beyond_the_spec() {
-    let mut r = Rng(0x9e3779b97f4a7c15);
-    let mut actions_seen = std::collections::BTreeSet::new();
-    for i in 0..4000 {
-        let (s, o) = random_case(&mut r);
+    let actions_seen = RefCell::new(BTreeSet::new());
+    sweep(4000, any_case(), |(s, o)| {
         let p = posture(s);
         let plan = plan(&p, &ctx(), &o);
         if p.mode() == Mode::Audit {
-            assert!(
+            prop_assert!(
                 plan.actions
                     .iter()
-                    .all(|a| !matches!(a, Action::Aws(AwsAction::TagFunction { .. })))
+                    .all(|a| !matches!(a, Action::Aws(AwsAction::TagFunction { .. }))),
+                "Audit claimed the function"
             );
         }
         for a in aws_actions(&plan) {
-            actions_seen.insert(a.op());
+            actions_seen.borrow_mut().insert(a.op());
             if let Err(e) = within_spec(a, &p, &o) {
-                panic!("case {i}: {e}\naction: {a:#?}\nspec: {:#?}\nobserved: {o:#?}", p.spec);
+                return Err(TestCaseError::fail(format!("{e}\naction: {a:#?}")));
             }
         }
-    }
+        Ok(())
+    });
     // The sweep is only meaningful if it produced every kind of write (the
     // role writes are judged by the effective-access sweep below).
+    let actions_seen = actions_seen.into_inner();
     for op in [
         "TagResource",
         "CreateRole",
@@ -1454,7 +1494,7 @@ fn the_minted_name_taken_by_an_unrecorded_role_is_reported_not_written() {
 // variable, and access is compared before and after under the same
 // assignment, for several assignments (all true, all false, mixed).
 
-mod iam {
+pub(super) mod iam {
     use super::super::super::policy::{PolicyDocument, Statement};
     use crate::api::Effect;
     use std::collections::{BTreeMap, BTreeSet};
@@ -1801,7 +1841,9 @@ fn may_change(p: &Posture, r: &ObservedRole, o: &ObservedFunction) -> bool {
     minted || exclusive
 }
 
-fn worlds(acct_before: &Account, acct_after: &Account, r: &mut Rng) -> Vec<iam::World> {
+/// All conditions true, all false, and one mixed assignment per seed (bit i
+/// of the seed is the truth of the i-th condition block).
+fn worlds(acct_before: &Account, acct_after: &Account, mixed: [u64; 2]) -> Vec<iam::World> {
     let mut keys = BTreeSet::new();
     for a in [acct_before, acct_after] {
         for role in a.roles.values() {
@@ -1824,9 +1866,13 @@ fn worlds(acct_before: &Account, acct_after: &Account, r: &mut Rng) -> Vec<iam::
             default: false,
         },
     ];
-    for _ in 0..2 {
+    for seed in mixed {
         out.push(iam::World {
-            truths: keys.iter().map(|k| (k.clone(), r.coin())).collect(),
+            truths: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.clone(), (seed >> (i % 64)) & 1 == 1))
+                .collect(),
             default: false,
         });
     }
@@ -1854,98 +1900,98 @@ const TRUST_POOL: [&str; 6] = [
 
 const MIXED_ARN: &str = "arn:aws:iam::123456789012:policy/mixed";
 
-fn random_role(r: &mut Rng, name: &str, zerofn_path: bool) -> ObservedRole {
-    let mut role = if zerofn_path { role_of(name) } else { role(name) };
-    // Mostly Lambda-only, so the interesting edits happen often.
-    role.trust = doc(if r.next().is_multiple_of(3) {
-        TRUST_POOL[(r.next() % TRUST_POOL.len() as u64) as usize]
-    } else {
-        TRUST_POOL[0]
-    });
-    for (i, d) in INLINE_POOL.iter().enumerate() {
-        if r.next().is_multiple_of(4) {
-            role.inline_policies.insert(format!("p{i}"), doc(d));
-        }
-    }
-    if r.coin() {
-        let mut zlp =
-            PolicyDocument::parse(r#"{"Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}}"#).unwrap();
-        if r.coin() {
-            zlp.statements.extend(doc(INLINE_POOL[1]).statements);
-        }
-        role.inline_policies.insert(names::INLINE_POLICY_NAME.into(), zlp);
-    }
-    if r.coin() {
-        role.attached_policies
-            .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
-    }
-    if r.next().is_multiple_of(4) {
-        role.attached_policies
-            .insert("arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".into());
-    }
-    for arn in [GUARDRAIL_ARN, MIXED_ARN] {
-        if r.next().is_multiple_of(3) {
-            role.attached_policies.insert(arn.into());
-        }
-    }
-    // What observation read of them: mostly the evaluator's own document,
-    // sometimes nothing (denied, failed) or not read at all.
-    for arn in role.attached_policies.clone() {
-        match r.next() % 10 {
-            0 => {
-                role.managed_documents
-                    .insert(arn, ManagedDocument::Unreadable("AccessDenied".into()));
-            }
-            1 => {}
-            _ => {
-                role.managed_documents
-                    .insert(arn.clone(), ManagedDocument::Read(iam::managed(&arn).clone()));
-            }
-        }
-    }
-    role.permissions_boundary = r.pick(&[
-        None,
-        None,
-        Some("arn:aws:iam::123456789012:policy/boundary".to_string()),
-        Some("arn:aws:iam::123456789012:policy/org-boundary".to_string()),
-    ]);
-    if r.next().is_multiple_of(5) {
-        role.instance_profiles = vec!["arn:aws:iam::123456789012:instance-profile/web".into()];
-    }
-    if r.coin() {
-        role.tags.insert(names::MANAGED_TAG.into(), names::MANAGED_VALUE.into());
-    }
-    role
+/// What observation read of an attached managed policy.
+#[derive(Clone, Copy, Debug)]
+enum Read {
+    /// The evaluator's own document.
+    Document,
+    /// Reading it was refused.
+    Denied,
+    /// Not read at all.
+    Nothing,
 }
 
-fn random_identity_case(r: &mut Rng) -> (Posture, ObservedFunction) {
-    let mut s = full_spec();
-    let id = s.identity.as_mut().unwrap();
-    id.create_if_shared = r.coin();
-    id.dedicated = r.coin();
-    id.edit_in_place_if_exclusive = r.coin();
-    let aws = id.aws.as_mut().unwrap();
-    aws.permissions_boundary = r.pick(&[
-        None,
-        Some("arn:aws:iam::123456789012:policy/boundary".to_string()),
-        Some("arn:aws:iam::123456789012:policy/org-boundary".to_string()),
-    ]);
-    aws.managed_policies = r
-        .pick(&[
-            &[][..],
-            &["arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy"][..],
-            &[MIXED_ARN][..],
-        ])
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    let mut o = compliant();
-    let current = random_role(r, "orders-role", false);
-    o.role = Some(current.clone());
-    if r.coin() {
-        o.role_shared_with = vec!["arn:aws:lambda:eu-west-1:123456789012:function:billing".into()];
-    }
-    o.role_users = r.pick(&[
+/// Generated roles: mostly trusted by Lambda alone (so the interesting edits
+/// happen often), else any trust of the pool; any inline policies of the
+/// pool (Allow, Deny, NotAction, NotResource, conditions, negated ones);
+/// zerofn's own policy with or without a Deny; admin, insights, guardrail
+/// and mixed Allow/Deny managed policies, read or not; boundaries; instance
+/// profiles (used elsewhere) and zerofn's tag.
+fn any_role(name: String, zerofn_path: bool) -> impl Strategy<Value = ObservedRole> {
+    (
+        prop_oneof![2 => Just(0usize), 1 => 0..TRUST_POOL.len()],
+        proptest::array::uniform7(proptest::bool::weighted(0.25)),
+        proptest::option::of(any::<bool>()),
+        (
+            any::<bool>(),
+            proptest::bool::weighted(0.25),
+            proptest::array::uniform2(proptest::bool::weighted(1.0 / 3.0)),
+        ),
+        proptest::array::uniform4(
+            prop_oneof![8 => Just(Read::Document), 1 => Just(Read::Denied), 1 => Just(Read::Nothing)],
+        ),
+        prop_oneof![
+            2 => Just(None),
+            1 => Just(Some("arn:aws:iam::123456789012:policy/boundary".to_string())),
+            1 => Just(Some("arn:aws:iam::123456789012:policy/org-boundary".to_string())),
+        ],
+        proptest::bool::weighted(0.2),
+        any::<bool>(),
+    )
+        .prop_map(
+            move |(trust, inline, own, (admin, insights, [guardrail, mixed]), reads, boundary, profile, tagged)| {
+                let mut role = if zerofn_path { role_of(&name) } else { role(&name) };
+                role.trust = doc(TRUST_POOL[trust]);
+                for (i, d) in INLINE_POOL.iter().enumerate().filter(|(i, _)| inline[*i]) {
+                    role.inline_policies.insert(format!("p{i}"), doc(d));
+                }
+                if let Some(with_deny) = own {
+                    let mut zlp = doc(r#"{"Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}}"#);
+                    if with_deny {
+                        zlp.statements.extend(doc(INLINE_POOL[1]).statements);
+                    }
+                    role.inline_policies.insert(names::INLINE_POLICY_NAME.into(), zlp);
+                }
+                let attached = [
+                    (admin, "arn:aws:iam::aws:policy/AdministratorAccess"),
+                    (
+                        insights,
+                        "arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy",
+                    ),
+                    (guardrail, GUARDRAIL_ARN),
+                    (mixed, MIXED_ARN),
+                ];
+                for ((_, arn), read) in attached.into_iter().zip(reads).filter(|((on, _), _)| *on) {
+                    role.attached_policies.insert(arn.into());
+                    match read {
+                        Read::Document => {
+                            role.managed_documents
+                                .insert(arn.into(), ManagedDocument::Read(iam::managed(arn).clone()));
+                        }
+                        Read::Denied => {
+                            role.managed_documents
+                                .insert(arn.into(), ManagedDocument::Unreadable("AccessDenied".into()));
+                        }
+                        Read::Nothing => {}
+                    }
+                }
+                role.permissions_boundary = boundary;
+                if profile {
+                    role.instance_profiles = vec!["arn:aws:iam::123456789012:instance-profile/web".into()];
+                }
+                if tagged {
+                    role.tags.insert(names::MANAGED_TAG.into(), names::MANAGED_VALUE.into());
+                }
+                role
+            },
+        )
+}
+
+/// A generated identity case: the posture (with its record of minted roles),
+/// the function, and the seeds of the mixed condition worlds.
+fn any_identity_case() -> impl Strategy<Value = (Posture, ObservedFunction, [u64; 2])> {
+    // An exclusive record twice as often as each other.
+    let usage = vec![
         None,
         Some(exclusive_usage()),
         Some(exclusive_usage()),
@@ -1961,116 +2007,166 @@ fn random_identity_case(r: &mut Rng) -> (Posture, ObservedFunction) {
             regions_enabled: Err("DescribeRegions: AccessDenied".into()),
             ..exclusive_usage()
         }),
-    ]);
-    let dedicated =
-        (r.next().is_multiple_of(3)).then(|| random_role(r, &names::dedicated_role_name("orders", FN_ARN), true));
-    o.dedicated_role = dedicated.clone();
-    let mut minted = Vec::new();
-    if r.coin() {
-        minted.push(current.clone());
+    ];
+    (
+        any::<[bool; 3]>(),
+        select(vec![
+            None,
+            Some("arn:aws:iam::123456789012:policy/boundary".to_string()),
+            Some("arn:aws:iam::123456789012:policy/org-boundary".to_string()),
+        ]),
+        select(vec![
+            vec![],
+            vec!["arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy".to_string()],
+            vec![MIXED_ARN.to_string()],
+        ]),
+        any_role("orders-role".into(), false),
+        any::<bool>(),
+        select(usage),
+        proptest::option::weighted(1.0 / 3.0, any_role(names::dedicated_role_name("orders", FN_ARN), true)),
+        any::<[bool; 2]>(),
+        any::<[u64; 2]>(),
+    )
+        .prop_map(
+            |(
+                [create, dedicated_flag, in_place],
+                boundary,
+                managed,
+                current,
+                shared,
+                role_users,
+                dedicated,
+                [minted_current, minted_dedicated],
+                mixed,
+            )| {
+                let mut s = full_spec();
+                let id = s.identity.as_mut().unwrap();
+                id.create_if_shared = create;
+                id.dedicated = dedicated_flag;
+                id.edit_in_place_if_exclusive = in_place;
+                let aws = id.aws.as_mut().unwrap();
+                aws.permissions_boundary = boundary;
+                aws.managed_policies = managed;
+                let mut o = compliant();
+                o.role = Some(current.clone());
+                if shared {
+                    o.role_shared_with = vec!["arn:aws:lambda:eu-west-1:123456789012:function:billing".into()];
+                }
+                o.role_users = role_users;
+                o.dedicated_role = dedicated.clone();
+                let mut minted = Vec::new();
+                if minted_current {
+                    minted.push(&current);
+                }
+                if let Some(d) = &dedicated
+                    && minted_dedicated
+                {
+                    minted.push(d);
+                }
+                (minted_posture(s, &minted), o, mixed)
+            },
+        )
+}
+
+/// How a plan changed the function's identity.
+enum Change {
+    None,
+    InPlace,
+    Moved,
+}
+
+/// No write to a role zerofn may not change (bystanders see nothing), and a
+/// move only to a new role or a dedicated one zerofn minted.
+fn judge_writes(p: &Posture, o: &ObservedFunction, plan: &Plan, (before, after): (&Account, &Account)) -> Change {
+    for role in o.role.iter().chain(o.dedicated_role.iter()) {
+        let changed = before.roles.get(&role.name) != after.roles.get(&role.name);
+        assert!(
+            !changed || may_change(p, role, o),
+            "wrote to {} it may not change\n{plan:#?}",
+            role.name
+        );
     }
-    if let Some(d) = &dedicated
-        && r.coin()
-    {
-        minted.push(d.clone());
+    if after.function_role != before.function_role {
+        assert!(
+            !before.roles.contains_key(&after.function_role)
+                || o.dedicated_role.as_ref().is_some_and(
+                    |d| d.name == after.function_role && p.minted.iter().any(|m| m.unique_id == d.role_id)
+                ),
+            "switched to a role zerofn did not mint\n{plan:#?}"
+        );
+        Change::Moved
+    } else if before.roles.get(&before.function_role) != after.roles.get(&after.function_role) {
+        Change::InPlace
+    } else {
+        Change::None
     }
-    let refs: Vec<&ObservedRole> = minted.iter().collect();
-    (minted_posture(s, &refs), o)
+}
+
+/// The function gains nothing beyond what is declared, in any world; no
+/// Deny statement disappears from it, and the boundary that limited it
+/// still does (or the declared one replaces it).
+fn judge_access(p: &Posture, plan: &Plan, (before, after): (&Account, &Account), mixed: [u64; 2]) {
+    let (Some(fb), Some(fa)) = (
+        before.roles.get(&before.function_role),
+        after.roles.get(&after.function_role),
+    ) else {
+        return;
+    };
+    let reqs = requests();
+    for w in worlds(before, after, mixed) {
+        for q in &reqs {
+            if iam::allowed(fa, q, &w) && !iam::allowed(fb, q, &w) {
+                assert!(
+                    declared_allows(&p.spec, q),
+                    "{q:?} is newly allowed and not declared\n{plan:#?}"
+                );
+            }
+        }
+    }
+    for d in iam::deny_statements(fb) {
+        assert!(
+            iam::deny_statements(fa)
+                .iter()
+                .any(|x| PolicyDocument::from_statements(vec![x.clone()])
+                    .same_as(&PolicyDocument::from_statements(vec![d.clone()]))),
+            "Deny {d:?} disappeared\n{plan:#?}"
+        );
+    }
+    if let Some(b) = &fb.boundary {
+        let declared = p
+            .spec
+            .identity
+            .as_ref()
+            .and_then(|i| i.aws.as_ref())
+            .and_then(|a| a.permissions_boundary.as_ref());
+        assert!(
+            fa.boundary.as_ref() == Some(b) || (fa.boundary.is_some() && fa.boundary.as_ref() == declared),
+            "boundary {b} was dropped\n{plan:#?}"
+        );
+    }
 }
 
 #[test]
 fn identity_writes_never_widen_and_never_touch_a_bystander() {
-    let mut r = Rng(0x2545f4914f6cdd1d);
-    let reqs = requests();
-    let mut seen = BTreeSet::new();
-    let (mut in_place, mut moved) = (0, 0);
-    for case in 0..2000 {
-        let (p, o) = random_identity_case(&mut r);
+    let seen = RefCell::new(BTreeSet::new());
+    let (in_place, moved) = (Cell::new(0), Cell::new(0));
+    sweep(2000, any_identity_case(), |(p, o, mixed)| {
         let plan = plan(&p, &ctx(), &o);
         let before = account_of(&o);
         let mut after = before.clone();
         for a in aws_actions(&plan) {
-            seen.insert(a.op());
+            seen.borrow_mut().insert(a.op());
             apply_to(&mut after, a);
         }
-        let ctx_msg = || {
-            format!(
-                "case {case}\nspec: {:#?}\nminted: {:?}\nobserved: {o:#?}\nplan: {:#?}",
-                p.spec.identity, p.minted, plan.actions
-            )
-        };
-
-        // 1. No write to a role zerofn may not change; bystanders see nothing.
-        for role in o.role.iter().chain(o.dedicated_role.iter()) {
-            let changed = before.roles.get(&role.name) != after.roles.get(&role.name);
-            if changed {
-                assert!(
-                    may_change(&p, role, &o),
-                    "wrote to {} it may not change\n{}",
-                    role.name,
-                    ctx_msg()
-                );
-            }
+        match judge_writes(&p, &o, &plan, (&before, &after)) {
+            Change::Moved => moved.set(moved.get() + 1),
+            Change::InPlace => in_place.set(in_place.get() + 1),
+            Change::None => {}
         }
-        if after.function_role != before.function_role {
-            moved += 1;
-            assert!(
-                !before.roles.contains_key(&after.function_role)
-                    || o.dedicated_role.as_ref().is_some_and(
-                        |d| d.name == after.function_role && p.minted.iter().any(|m| m.unique_id == d.role_id)
-                    ),
-                "switched to a role zerofn did not mint\n{}",
-                ctx_msg()
-            );
-        } else if before.roles.get(&before.function_role) != after.roles.get(&after.function_role) {
-            in_place += 1;
-        }
-
-        // 2. The function gains nothing beyond what is declared, in any world.
-        let (Some(fb), Some(fa)) = (
-            before.roles.get(&before.function_role),
-            after.roles.get(&after.function_role),
-        ) else {
-            continue;
-        };
-        for w in worlds(&before, &after, &mut r) {
-            for q in &reqs {
-                if iam::allowed(fa, q, &w) && !iam::allowed(fb, q, &w) {
-                    assert!(
-                        declared_allows(&p.spec, q),
-                        "{q:?} is newly allowed and not declared\n{}",
-                        ctx_msg()
-                    );
-                }
-            }
-        }
-
-        // 3. No Deny statement disappears from the function, and the boundary
-        //    that limited it still does (or the declared one replaces it).
-        for d in iam::deny_statements(fb) {
-            assert!(
-                iam::deny_statements(fa)
-                    .iter()
-                    .any(|x| PolicyDocument::from_statements(vec![x.clone()])
-                        .same_as(&PolicyDocument::from_statements(vec![d.clone()]))),
-                "Deny {d:?} disappeared\n{}",
-                ctx_msg()
-            );
-        }
-        if let Some(b) = &fb.boundary {
-            let declared = p
-                .spec
-                .identity
-                .as_ref()
-                .and_then(|i| i.aws.as_ref())
-                .and_then(|a| a.permissions_boundary.as_ref());
-            assert!(
-                fa.boundary.as_ref() == Some(b) || (fa.boundary.is_some() && fa.boundary.as_ref() == declared),
-                "boundary {b} was dropped\n{}",
-                ctx_msg()
-            );
-        }
-    }
+        judge_access(&p, &plan, (&before, &after), mixed);
+        Ok(())
+    });
+    let seen = seen.into_inner();
     for op in [
         "CreateRole",
         "PutRolePolicy",
@@ -2081,5 +2177,6 @@ fn identity_writes_never_widen_and_never_touch_a_bystander() {
     ] {
         assert!(seen.contains(op), "the sweep never produced {op}");
     }
+    let (in_place, moved) = (in_place.get(), moved.get());
     assert!(in_place > 100 && moved > 100, "in place {in_place}, moved {moved}");
 }

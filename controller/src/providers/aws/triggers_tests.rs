@@ -7,9 +7,13 @@
 
 use super::*;
 use crate::api::*;
+use crate::fixtures::{SpecExt, aws_spec, sweep};
 use crate::providers::aws::model::*;
 use crate::providers::aws::policy::parse_resource_policy;
+use proptest::prelude::*;
+use proptest::sample::select;
 use serde_json::{Map, Value, json};
+use std::cell::{Cell, RefCell};
 
 const ACCT: &str = "123456789012";
 const FN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
@@ -174,37 +178,17 @@ impl World {
 }
 
 fn spec(public: PublicAccess, remove_unlisted: bool, invokers: Vec<AwsInvoker>) -> FunctionPostureSpec {
-    FunctionPostureSpec {
-        account_ref: AccountRef {
-            kind: AccountKind::CloudAccount,
-            name: "prod".into(),
-        },
-        function: FunctionTarget {
-            aws: Some(AwsFunctionRef {
-                name: "orders".into(),
-                region: Some("eu-west-1".into()),
-            }),
-            azure: None,
-            gcp: None,
-        },
-        mode: Mode::Enforce,
-        identity: None,
-        triggers: Some(TriggerControl {
-            public_access: public,
-            remove_unlisted,
-            aws: Some(AwsTriggers {
-                invokers,
-                event_sources: vec![],
-                function_url: None,
-            }),
-            azure: None,
-            gcp: None,
+    aws_spec("orders").with_triggers(TriggerControl {
+        public_access: public,
+        remove_unlisted,
+        aws: Some(AwsTriggers {
+            invokers,
+            event_sources: vec![],
+            function_url: None,
         }),
-        network: None,
-        supply_chain: None,
-        observability: None,
-        resync_interval: None,
-    }
+        azure: None,
+        gcp: None,
+    })
 }
 
 fn s3_invoker() -> AwsInvoker {
@@ -598,27 +582,10 @@ fn requests() -> Vec<Request> {
     out
 }
 
-/// IAM's `*`/`?` matching.
+/// IAM's `*`/`?` matching, case-sensitive (the identity sweep's evaluator's:
+/// neither is the planner's).
 fn glob(pattern: &str, value: &str) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
-    let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    super::tests::iam::glob(pattern, value, false)
 }
 
 /// ArnLike / ArnEquals: each of the six colon-separated parts on its own.
@@ -833,79 +800,81 @@ fn the_evaluator_reads_policies_as_iam_does() {
 
 // ------------------------------------------------------------ the sweep
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<T: Clone>(&mut self, v: &[T]) -> T {
-        v[(self.next() % v.len() as u64) as usize].clone()
-    }
-    fn coin(&mut self) -> bool {
-        self.next().is_multiple_of(2)
+const CONDITION_OPERATORS: [&str; 15] = [
+    "StringEquals",
+    "StringNotEquals",
+    "StringLike",
+    "StringNotLike",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "StringEqualsIfExists",
+    "ArnLikeIfExists",
+    "StringNotEqualsIfExists",
+    "Null",
+    "ForAllValues:StringEquals",
+    "ForAnyValue:StringLike",
+    "stringequals",
+];
+
+const CONDITION_KEYS: [&str; 5] = [
+    "AWS:SourceArn",
+    "aws:sourcearn",
+    "AWS:SourceAccount",
+    "aws:SourceAccount",
+    "lambda:FunctionUrlAuthType",
+];
+
+/// The values a generated condition compares its key with: matching,
+/// other, and wildcard ones.
+fn condition_values(op: &str, key: &str) -> Vec<&'static str> {
+    let key = key.to_ascii_lowercase();
+    if op == "Null" {
+        vec!["true", "false"]
+    } else if key.ends_with("arn") {
+        vec![
+            BUCKET,
+            "arn:aws:s3:::other",
+            "arn:aws:s3:::*",
+            "arn:aws:s3:::orders-*",
+            "arn:aws:s3:::orders-in?",
+        ]
+    } else if key.ends_with("account") {
+        vec![ACCT, "999999999999", "*", "12345678901?"]
+    } else {
+        vec!["NONE", "AWS_IAM"]
     }
 }
 
-fn random_condition(r: &mut Rng) -> Value {
-    let mut cond = Map::new();
-    for _ in 0..(r.next() % 4) {
-        let op = r.pick(&[
-            "StringEquals",
-            "StringNotEquals",
-            "StringLike",
-            "StringNotLike",
-            "ArnEquals",
-            "ArnLike",
-            "ArnNotEquals",
-            "ArnNotLike",
-            "StringEqualsIfExists",
-            "ArnLikeIfExists",
-            "StringNotEqualsIfExists",
-            "Null",
-            "ForAllValues:StringEquals",
-            "ForAnyValue:StringLike",
-            "stringequals",
-        ]);
-        let key = r.pick(&[
-            "AWS:SourceArn",
-            "aws:sourcearn",
-            "AWS:SourceAccount",
-            "aws:SourceAccount",
-            "lambda:FunctionUrlAuthType",
-        ]);
-        let value = if op == "Null" {
-            r.pick(&["true", "false"])
-        } else if key.to_ascii_lowercase().ends_with("arn") {
-            r.pick(&[
-                BUCKET,
-                "arn:aws:s3:::other",
-                "arn:aws:s3:::*",
-                "arn:aws:s3:::orders-*",
-                "arn:aws:s3:::orders-in?",
-            ])
-        } else if key.to_ascii_lowercase().ends_with("account") {
-            r.pick(&[ACCT, "999999999999", "*", "12345678901?"])
-        } else {
-            r.pick(&["NONE", "AWS_IAM"])
-        };
-        let entry = cond.entry(op.to_string()).or_insert_with(|| json!({}));
-        entry[key] = json!(value);
-    }
-    Value::Object(cond)
+/// Up to three (operator, key, value) entries, negated and IfExists
+/// operators and key case variants included; a later entry on the same
+/// operator and key replaces an earlier one, as in a JSON object.
+fn any_condition() -> impl Strategy<Value = Value> {
+    let entry = (select(CONDITION_OPERATORS.to_vec()), select(CONDITION_KEYS.to_vec()))
+        .prop_flat_map(|(op, key)| (Just(op), Just(key), select(condition_values(op, key))));
+    proptest::collection::vec(entry, 0..4).prop_map(|entries| {
+        let mut cond = Map::new();
+        for (op, key, value) in entries {
+            let entry = cond.entry(op.to_string()).or_insert_with(|| json!({}));
+            entry[key] = json!(value);
+        }
+        Value::Object(cond)
+    })
 }
 
-fn random_statement(r: &mut Rng, sid: String) -> Value {
-    if r.next().is_multiple_of(6) {
-        let mut st = declared_s3(&sid);
-        if r.coin() {
+/// A statement as GetPolicy returns it (its Sid set by the caller): the
+/// declared grant (or one to a look-alike principal), or any principal,
+/// NotPrincipal, Allow or Deny, action spelling and condition.
+fn any_statement() -> impl Strategy<Value = Value> {
+    let declared = any::<bool>().prop_map(|look_alike| {
+        let mut st = declared_s3("");
+        if look_alike {
             st["Principal"] = json!({"Service": "s3.amazonaws.com.cn"});
         }
-        return st;
-    }
-    let principal = r.pick(&[
+        st
+    });
+    let principal = select(vec![
         json!("*"),
         json!({"AWS": "*"}),
         json!({"Service": "s3.amazonaws.com"}),
@@ -915,27 +884,58 @@ fn random_statement(r: &mut Rng, sid: String) -> Value {
         json!({"AWS": "555555555555"}),
         json!({"AWS": format!("arn:aws:iam::{PARTNER}:root"), "Service": "s3.amazonaws.com"}),
     ]);
-    let mut st = json!({
-        "Sid": sid,
-        "Effect": if r.next().is_multiple_of(5) { "Deny" } else { "Allow" },
-        "Action": r.pick(&["lambda:InvokeFunction", "lambda:InvokeFunctionUrl", "lambda:*", "lambda:invokefunction"]),
-        "Resource": FN_ARN,
-    });
-    if r.next().is_multiple_of(10) {
-        st["NotPrincipal"] = principal;
-    } else {
-        st["Principal"] = principal;
-    }
-    let cond = random_condition(r);
-    if cond.as_object().is_some_and(|c| !c.is_empty()) {
-        st["Condition"] = cond;
-    }
-    st
+    let other = (
+        principal,
+        proptest::bool::weighted(0.2),
+        select(vec![
+            "lambda:InvokeFunction",
+            "lambda:InvokeFunctionUrl",
+            "lambda:*",
+            "lambda:invokefunction",
+        ]),
+        proptest::bool::weighted(0.1),
+        any_condition(),
+    )
+        .prop_map(|(principal, deny, action, not_principal, cond)| {
+            let mut st = json!({
+                "Sid": "",
+                "Effect": if deny { "Deny" } else { "Allow" },
+                "Action": action,
+                "Resource": FN_ARN,
+            });
+            st[if not_principal { "NotPrincipal" } else { "Principal" }] = principal;
+            if cond.as_object().is_some_and(|c| !c.is_empty()) {
+                st["Condition"] = cond;
+            }
+            st
+        });
+    prop_oneof![1 => declared, 5 => other]
 }
 
-fn random_world(r: &mut Rng, invokers: &[AwsInvoker]) -> World {
-    let mut w = World::new();
-    // Sometimes a statement already holds the Sid zerofn would use.
+/// One invocation path as generated: its statements, whether the first
+/// takes the Sid zerofn would use, and its URL's AuthType.
+type PathShape = (Vec<Value>, bool, Option<String>);
+
+fn any_path() -> impl Strategy<Value = PathShape> {
+    (
+        proptest::collection::vec(any_statement(), 0..4),
+        proptest::bool::weighted(0.2),
+        select(vec![None, Some("NONE".to_string()), Some("AWS_IAM".to_string())]),
+    )
+}
+
+/// The unqualified path, and perhaps an alias and a version (which has no URL).
+type Paths = (PathShape, Option<PathShape>, Option<PathShape>);
+
+fn any_paths() -> impl Strategy<Value = Paths> {
+    (
+        any_path(),
+        proptest::option::of(any_path()),
+        proptest::option::of(any_path()),
+    )
+}
+
+fn world_of((bare, alias, version): Paths, invokers: &[AwsInvoker]) -> World {
     let taken = grant_sid(
         &grants(
             &AwsTriggers {
@@ -945,45 +945,53 @@ fn random_world(r: &mut Rng, invokers: &[AwsInvoker]) -> World {
             &ctx(),
         )[0],
     );
-    for q in [None, Some("live"), Some("3")] {
-        if q.is_some() && r.coin() {
+    let mut w = World::new();
+    for (q, shape) in [(None, Some(bare)), (Some("live"), alias), (Some("3"), version)] {
+        let Some((statements, take_sid, url)) = shape else {
             continue;
-        }
+        };
         let path = w.path(q);
-        for i in 0..(r.next() % 4) {
-            let sid = if i == 0 && r.next().is_multiple_of(5) {
+        for (i, mut st) in statements.into_iter().enumerate() {
+            st["Sid"] = json!(if i == 0 && take_sid {
                 taken.clone()
             } else {
                 format!("s{i}")
-            };
-            let st = random_statement(r, sid);
+            });
             path.statements.push(st);
         }
         if q != Some("3") {
-            path.url = r.pick(&[None, Some("NONE".to_string()), Some("AWS_IAM".to_string())]);
+            path.url = url;
         }
     }
     w
 }
 
+/// A generated case: the declared invokers (the partner's or not), the
+/// posture, and the function's paths before enforcing.
+fn any_triggers_case() -> impl Strategy<Value = (Vec<AwsInvoker>, Posture, World)> {
+    (
+        any::<bool>(),
+        select(vec![PublicAccess::Deny, PublicAccess::RequireAuth]),
+        any::<bool>(),
+        any_paths(),
+    )
+        .prop_map(|(partner, public, remove_unlisted, paths)| {
+            let mut invokers = vec![s3_invoker()];
+            if partner {
+                invokers.push(partner_invoker());
+            }
+            let p = posture(spec(public, remove_unlisted, invokers.clone()));
+            let world = world_of(paths, &invokers);
+            (invokers, p, world)
+        })
+}
+
 #[test]
 fn enforcing_never_admits_a_request_that_was_kept_out_except_the_declared_ones() {
-    let mut r = Rng(0x2545f4914f6cdd1d);
     let reqs = requests();
-    let mut seen: BTreeSet<(&'static str, bool)> = BTreeSet::new();
-    let mut narrowed = 0;
-    for case in 0..1500 {
-        let mut invokers = vec![s3_invoker()];
-        if r.coin() {
-            invokers.push(partner_invoker());
-        }
-        let s = spec(
-            r.pick(&[PublicAccess::Deny, PublicAccess::RequireAuth]),
-            r.coin(),
-            invokers.clone(),
-        );
-        let p = posture(s);
-        let before = random_world(&mut r, &invokers);
+    let seen: RefCell<BTreeSet<(&'static str, bool)>> = RefCell::default();
+    let narrowed = Cell::new(0);
+    sweep(1500, any_triggers_case(), |(invokers, p, before)| {
         let plan = plan_for(&p, &before);
         let actions = aws_actions(&plan);
         for a in &actions {
@@ -994,32 +1002,34 @@ fn enforcing_never_admits_a_request_that_was_kept_out_except_the_declared_ones()
                 | AwsAction::DeleteFunctionUrl { qualifier, .. } => qualifier.is_some(),
                 _ => false,
             };
-            seen.insert((a.op(), qualified));
+            seen.borrow_mut().insert((a.op(), qualified));
         }
         let mut after = before.clone();
         after.apply(&actions);
 
         for (q, path) in &before.paths {
             for st in path.statements.iter().filter(|s| s["Effect"] == "Deny") {
-                assert!(
+                prop_assert!(
                     after.paths[q].statements.contains(st),
-                    "case {case}: Deny {st} on {q:?} was removed\nactions: {actions:#?}"
+                    "Deny {st} on {q:?} was removed\nactions: {actions:#?}"
                 );
             }
         }
         for req in &reqs {
             let (was, is) = (allows(&before, req), allows(&after, req));
             if is && !was {
-                assert!(
+                prop_assert!(
                     declared(&invokers, req),
-                    "case {case}: {req:?} is let in by enforcing\nbefore: {before:#?}\nactions: {actions:#?}"
+                    "{req:?} is let in by enforcing\nactions: {actions:#?}"
                 );
             }
             if was && !is {
-                narrowed += 1;
+                narrowed.set(narrowed.get() + 1);
             }
         }
-    }
+        Ok(())
+    });
+    let seen = seen.into_inner();
     for op in [
         ("AddPermission", false),
         ("AddPermission", true),
@@ -1030,7 +1040,7 @@ fn enforcing_never_admits_a_request_that_was_kept_out_except_the_declared_ones()
     ] {
         assert!(seen.contains(&op), "the sweep never produced {op:?}: {seen:?}");
     }
-    assert!(narrowed > 0, "the sweep never closed anything");
+    assert!(narrowed.get() > 0, "the sweep never closed anything");
 }
 
 #[test]

@@ -3,7 +3,10 @@
 
 use super::*;
 use crate::api::FunctionPostureSpec;
+use crate::fixtures::sweep;
 use crate::providers::azure::model::{Assignment, AuthSettings, RoleDefinition, WebConfig};
+use proptest::prelude::*;
+use proptest::sample::select;
 use std::collections::BTreeMap;
 
 const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
@@ -445,124 +448,166 @@ fn a_deny_rule_added_after_observation_survives_the_write() {
     assert_eq!(out, vec![office(), late]);
 }
 
-/// Random observed states: every action the planner emits narrows access or
-/// adds exactly what the spec declares.
-#[test]
-fn no_action_grants_beyond_the_spec() {
-    let declared_rules = [office()];
+/// A generated app: every setting either way, any subset of a rule pool
+/// (the declared rule, an undeclared Allow, a Deny, a subnet rule) under any
+/// default action, and, with a system identity, the declared and an
+/// undeclared role held at the declared scope or the whole subscription.
+fn any_app() -> impl Strategy<Value = ObservedApp> {
     let rule_pool = [
         office(),
         json!({"name": "vendor", "priority": 200, "action": "Allow", "ipAddress": "192.0.2.0/24"}),
         json!({"name": "bad", "priority": 50, "action": "Deny", "ipAddress": "198.51.100.7/32"}),
         json!({"name": "vnet", "priority": 300, "action": "Allow", "vnetSubnetResourceId": SUBNET}),
     ];
-    let mut rng = fastrand::Rng::with_seed(7);
-    for _ in 0..3000 {
-        let mut o = compliant();
-        o.https_only = rng.bool();
-        o.public_network_access = if rng.bool() { "Enabled" } else { "Disabled" }.into();
-        o.vnet_route_all = rng.bool();
-        o.virtual_network_subnet_id =
-            [None, Some(SUBNET.to_string()), Some(format!("{SUBNET}x"))][rng.usize(..3)].clone();
-        o.system_principal = rng.bool().then(|| "p1".to_string());
-        o.web = Some(WebConfig {
-            min_tls_version: ["1.0", "1.1", "1.2", "1.3", ""][rng.usize(..5)].into(),
-            ftps_state: ["AllAllowed", "FtpsOnly", "Disabled"][rng.usize(..3)].into(),
-            ip_security_restrictions: rule_pool.iter().filter(|_| rng.bool()).cloned().collect::<Vec<_>>(),
-            default_action: [None, Some("Allow".to_string()), Some("Deny".to_string())][rng.usize(..3)].clone(),
+    let web = (
+        select(vec!["1.0", "1.1", "1.2", "1.3", ""]),
+        select(vec!["AllAllowed", "FtpsOnly", "Disabled"]),
+        any::<[bool; 4]>(),
+        select(vec![None, Some("Allow".to_string()), Some("Deny".to_string())]),
+    )
+        .prop_map(move |(tls, ftps, rules, default_action)| WebConfig {
+            min_tls_version: tls.into(),
+            ftps_state: ftps.into(),
+            ip_security_restrictions: rule_pool
+                .iter()
+                .zip(rules)
+                .filter(|(_, on)| *on)
+                .map(|(r, _)| r.clone())
+                .collect(),
+            default_action,
             ..WebConfig::default()
         });
-        o.publishing = Some((rng.bool(), rng.bool()));
-        o.auth = Some(AuthSettings {
-            enabled: rng.bool(),
-            require_authentication: rng.bool(),
-            unauthenticated_client_action: [None, Some("AllowAnonymous".to_string()), Some("Return401".to_string())]
-                [rng.usize(..3)]
-            .clone(),
-            has_identity_provider: rng.bool(),
-        });
-        o.assignments = if o.system_principal.is_some() {
-            let mut held = Vec::new();
-            for r in [READER, CONTRIBUTOR] {
-                if rng.bool() {
-                    held.push(Assignment {
-                        id: format!("{STORAGE}/providers/Microsoft.Authorization/roleAssignments/{r}"),
-                        role: r.to_string(),
-                        scope: if rng.bool() {
-                            STORAGE.into()
-                        } else {
-                            format!("/subscriptions/{SUB}")
-                        },
-                    });
+    let auth = (
+        any::<[bool; 3]>(),
+        select(vec![
+            None,
+            Some("AllowAnonymous".to_string()),
+            Some("Return401".to_string()),
+        ]),
+    )
+        .prop_map(
+            |([enabled, require_authentication, has_identity_provider], action)| AuthSettings {
+                enabled,
+                require_authentication,
+                unauthenticated_client_action: action,
+                has_identity_provider,
+            },
+        );
+    (
+        any::<[bool; 4]>(),
+        select(vec![None, Some(SUBNET.to_string()), Some(format!("{SUBNET}x"))]),
+        web,
+        any::<(bool, bool)>(),
+        auth,
+        any::<[(bool, bool); 2]>(),
+    )
+        .prop_map(
+            |([https_only, enabled, route_all, identity], subnet, web, publishing, auth, roles)| {
+                let mut o = compliant();
+                o.https_only = https_only;
+                o.public_network_access = if enabled { "Enabled" } else { "Disabled" }.into();
+                o.vnet_route_all = route_all;
+                o.virtual_network_subnet_id = subnet;
+                o.system_principal = identity.then(|| "p1".to_string());
+                o.web = Some(web);
+                o.publishing = Some(publishing);
+                o.auth = Some(auth);
+                o.assignments = identity.then(|| {
+                    [READER, CONTRIBUTOR]
+                        .into_iter()
+                        .zip(roles)
+                        .filter(|(_, (held, _))| *held)
+                        .map(|(r, (_, at_storage))| Assignment {
+                            id: format!("{STORAGE}/providers/Microsoft.Authorization/roleAssignments/{r}"),
+                            role: r.to_string(),
+                            scope: if at_storage {
+                                STORAGE.into()
+                            } else {
+                                format!("/subscriptions/{SUB}")
+                            },
+                        })
+                        .collect()
+                });
+                o
+            },
+        )
+}
+
+/// Whether one action only narrows access or adds what the spec declares.
+fn judge_action(a: &AzureAction, p: &Plan, o: &ObservedApp) {
+    let declared_rules = [office()];
+    match a {
+        AzureAction::PatchSite {
+            https_only,
+            public_network_access,
+            virtual_network_subnet_id,
+            vnet_route_all_enabled,
+            ..
+        } => {
+            assert!(https_only.is_none_or(|v| v));
+            assert!(public_network_access.as_deref().is_none_or(|v| v == "Disabled"));
+            assert!(virtual_network_subnet_id.as_deref().is_none_or(|v| v == SUBNET));
+            assert!(vnet_route_all_enabled.is_none_or(|v| v));
+        }
+        AzureAction::PatchWebConfig {
+            min_tls_version,
+            ftps_state,
+            ip_security_restrictions,
+            ..
+        } => {
+            assert!(min_tls_version.as_deref().is_none_or(|v| v == "1.2"));
+            assert!(ftps_state.as_deref().is_none_or(|v| v == "Disabled"));
+            for r in ip_security_restrictions.iter().flatten() {
+                let declared = declared_rules.contains(r);
+                let observed = o.web.as_ref().is_some_and(|w| w.ip_security_restrictions.contains(r));
+                assert!(declared || observed, "a rule from nowhere: {r}");
+                // An undeclared Allow rule survives only when the spec keeps unlisted ones.
+                if !declared && r["action"] == "Allow" {
+                    assert!(
+                        p.findings
+                            .iter()
+                            .any(|f| f.check == "azure.triggers.unlistedAccessRestriction" && !f.remediable)
+                    );
                 }
             }
-            Some(held)
-        } else {
-            None
-        };
+        }
+        AzureAction::CreateRoleAssignment {
+            scope,
+            role_definition_id,
+            ..
+        } => {
+            assert_eq!(scope, STORAGE);
+            assert!(role_definition_id.ends_with(READER));
+        }
+        AzureAction::EnableSystemIdentity { user_assigned, .. } => {
+            assert_eq!(user_assigned.len(), o.user_assigned.len());
+        }
+        AzureAction::SetTag { key, value, .. } => {
+            assert_eq!(key, names::OWNER_TAG);
+            assert_eq!(value.as_deref(), Some(OWNER));
+        }
+        AzureAction::RequireAuthentication { .. }
+        | AzureAction::DisableBasicPublishing { .. }
+        | AzureAction::DeleteRoleAssignment { .. } => {}
+    }
+}
+
+/// Generated observed states: every action the planner emits narrows access
+/// or adds exactly what the spec declares.
+#[test]
+fn no_action_grants_beyond_the_spec() {
+    sweep(3000, (any_app(), any::<bool>()), |(o, remove_unlisted)| {
         let mut s = spec_json();
-        s["triggers"]["removeUnlisted"] = json!(rng.bool());
+        s["triggers"]["removeUnlisted"] = json!(remove_unlisted);
         let p = plan(&posture_from(s), &o);
         for a in actions(&p) {
-            match a {
-                AzureAction::PatchSite {
-                    https_only,
-                    public_network_access,
-                    virtual_network_subnet_id,
-                    vnet_route_all_enabled,
-                    ..
-                } => {
-                    assert!(https_only.is_none_or(|v| v));
-                    assert!(public_network_access.as_deref().is_none_or(|v| v == "Disabled"));
-                    assert!(virtual_network_subnet_id.as_deref().is_none_or(|v| v == SUBNET));
-                    assert!(vnet_route_all_enabled.is_none_or(|v| v));
-                }
-                AzureAction::PatchWebConfig {
-                    min_tls_version,
-                    ftps_state,
-                    ip_security_restrictions,
-                    ..
-                } => {
-                    assert!(min_tls_version.as_deref().is_none_or(|v| v == "1.2"));
-                    assert!(ftps_state.as_deref().is_none_or(|v| v == "Disabled"));
-                    for r in ip_security_restrictions.iter().flatten() {
-                        let declared = declared_rules.contains(r);
-                        let observed = o.web.as_ref().is_some_and(|w| w.ip_security_restrictions.contains(r));
-                        assert!(declared || observed, "a rule from nowhere: {r}");
-                        // An undeclared Allow rule survives only when the spec keeps unlisted ones.
-                        if !declared && r["action"] == "Allow" {
-                            assert!(
-                                p.findings
-                                    .iter()
-                                    .any(|f| f.check == "azure.triggers.unlistedAccessRestriction" && !f.remediable)
-                            );
-                        }
-                    }
-                }
-                AzureAction::CreateRoleAssignment {
-                    scope,
-                    role_definition_id,
-                    ..
-                } => {
-                    assert_eq!(scope, STORAGE);
-                    assert!(role_definition_id.ends_with(READER));
-                }
-                AzureAction::EnableSystemIdentity { user_assigned, .. } => {
-                    assert_eq!(user_assigned.len(), o.user_assigned.len());
-                }
-                AzureAction::SetTag { key, value, .. } => {
-                    assert_eq!(key, names::OWNER_TAG);
-                    assert_eq!(value.as_deref(), Some(OWNER));
-                }
-                AzureAction::RequireAuthentication { .. }
-                | AzureAction::DisableBasicPublishing { .. }
-                | AzureAction::DeleteRoleAssignment { .. } => {}
-            }
+            judge_action(a, &p, &o);
         }
         if p.findings.is_empty() {
-            assert!(p.actions.is_empty());
+            prop_assert!(p.actions.is_empty());
         }
-    }
+        Ok(())
+    });
 }
 
 // ------------------------------------------------- no false COMPLIANT (issue 10)

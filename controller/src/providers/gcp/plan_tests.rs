@@ -3,7 +3,11 @@
 
 use super::*;
 use crate::api::*;
+use crate::fixtures::{SpecExt, gcp_spec, sweep};
 use crate::providers::gcp::model::{DedicatedAccount, EventTrigger, Exclusivity, UnjudgedRole};
+use proptest::prelude::*;
+use proptest::sample::select;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 const P: &str = "shop-prod";
@@ -13,21 +17,9 @@ const CONNECTOR: &str = "projects/shop-prod/locations/europe-west1/connectors/eg
 const ME: &str = "serviceAccount:checkout@shop-prod.iam.gserviceaccount.com";
 
 fn spec() -> FunctionPostureSpec {
-    FunctionPostureSpec {
-        account_ref: AccountRef {
-            kind: AccountKind::CloudAccount,
-            name: "gcp".into(),
-        },
-        function: FunctionTarget {
-            aws: None,
-            azure: None,
-            gcp: Some(GcpFunctionRef {
-                location: "europe-west1".into(),
-                name: "orders".into(),
-            }),
-        },
-        mode: Mode::Enforce,
-        identity: Some(IdentityControl {
+    gcp_spec("europe-west1", "orders")
+        .with_account(AccountKind::CloudAccount, "gcp")
+        .with_identity(IdentityControl {
             dedicated: true,
             create_if_shared: true,
             edit_in_place_if_exclusive: false,
@@ -36,8 +28,8 @@ fn spec() -> FunctionPostureSpec {
             gcp: Some(GcpIdentity {
                 roles: Some(vec!["roles/datastore.user".into()]),
             }),
-        }),
-        triggers: Some(TriggerControl {
+        })
+        .with_triggers(TriggerControl {
             public_access: PublicAccess::Deny,
             remove_unlisted: true,
             aws: None,
@@ -47,19 +39,15 @@ fn spec() -> FunctionPostureSpec {
                 invokers: Some(vec![ME.into()]),
                 event_trigger: None,
             }),
-        }),
-        network: Some(NetworkControl {
+        })
+        .with_network(NetworkControl {
             aws: None,
             azure: None,
             gcp: Some(GcpNetwork {
                 vpc_connector: CONNECTOR.into(),
                 egress: GcpEgress::AllTraffic,
             }),
-        }),
-        supply_chain: None,
-        observability: None,
-        resync_interval: None,
-    }
+        })
 }
 
 fn grant(member: &str, role: &str) -> InvokeGrant {
@@ -793,23 +781,6 @@ fn correct_configurations_are_compliant() {
 
 // ---------------------------------------------------------------- the sweep
 
-/// Deterministic generator for the sweep.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn coin(&mut self) -> bool {
-        self.next().is_multiple_of(2)
-    }
-    fn pick<T: Clone>(&mut self, v: &[T]) -> T {
-        v[(self.next() % v.len() as u64) as usize].clone()
-    }
-}
-
 /// The evaluator's own view of the world: plain (role, member, conditional)
 /// bindings, written without any of the planner's or applier's functions.
 #[derive(Clone, Debug, PartialEq)]
@@ -892,52 +863,78 @@ impl World {
     }
 }
 
-#[test]
-fn no_plan_ever_widens_access_or_touches_a_bystander() {
-    let mut r = Rng(0x2545f4914f6cdd1d);
-    let mut seen = BTreeSet::new();
-    let declared_roles: BTreeSet<String> = ["roles/datastore.user".to_string()].into();
-    let dedicated = dedicated_email();
-    let event_sa = "events@shop-prod.iam.gserviceaccount.com";
-    let accounts = [
+/// Service accounts a function may run as: its own, the project's two
+/// default ones, a default one of another project, the dedicated one, and
+/// the event trigger's.
+fn accounts() -> Vec<String> {
+    vec![
         SA.to_string(),
         "123456789012-compute@developer.gserviceaccount.com".to_string(),
         "shop-prod@appspot.gserviceaccount.com".to_string(),
         // A default account named with a wrong number: another project's.
         "999-compute@developer.gserviceaccount.com".to_string(),
-        dedicated.clone(),
-        event_sa.to_string(),
-    ];
-    for i in 0..5000 {
-        let mut s = spec();
-        s.mode = r.pick(&[Mode::Enforce, Mode::Audit]);
-        let idc = s.identity.as_mut().unwrap();
-        idc.create_if_shared = r.coin();
-        idc.edit_in_place_if_exclusive = r.coin();
-        let t = s.triggers.as_mut().unwrap();
-        t.remove_unlisted = r.coin();
-        t.public_access = r.pick(&[PublicAccess::Deny, PublicAccess::RequireAuth]);
-        t.gcp.as_mut().unwrap().invokers = r.pick(&[None, Some(vec![]), Some(vec![ME.to_string()])]);
+        dedicated_email(),
+        EVENT_SA.to_string(),
+    ]
+}
 
-        let mut o = compliant();
-        o.service_account = r.pick(&accounts);
-        let current = o.account();
-        let foreign = current.starts_with("999-");
-        o.service_account_unique_id = (!foreign).then(|| format!("uid-{current}"));
-        if r.coin() {
-            // Shared with another function.
-            o.shared_with = vec!["projects/shop-prod/locations/us-central1/functions/x".into()];
-        }
-        let minted_current = r.coin() && !foreign;
-        let dedicated_exists = r.coin() || current == dedicated;
-        let dedicated_minted = r.coin();
-        if minted_current {
-            o.minted.insert(format!("uid-{current}"));
-        }
-        if dedicated_minted {
-            o.minted.insert(format!("uid-{dedicated}"));
-        }
-        o.exclusivity = r.pick(&[
+const EVENT_SA: &str = "events@shop-prod.iam.gserviceaccount.com";
+
+/// Service bindings the generator may hold: public ones, the declared
+/// invoker, invoke-capable roles other than run.invoker, the event
+/// trigger's account, and a role that cannot invoke.
+const SERVICE_BINDINGS: [(&str, &str); 7] = [
+    (INVOKER, "allUsers"),
+    (INVOKER, ME),
+    ("roles/run.admin", "user:dev@example.com"),
+    ("roles/editor", "allAuthenticatedUsers"),
+    ("projects/shop-prod/roles/caller", "group:callers@example.com"),
+    (INVOKER, "serviceAccount:events@shop-prod.iam.gserviceaccount.com"),
+    ("roles/run.viewer", "user:viewer@example.com"),
+];
+
+fn any_gcp_spec() -> impl Strategy<Value = FunctionPostureSpec> {
+    (
+        select(vec![Mode::Enforce, Mode::Audit]),
+        any::<[bool; 3]>(),
+        select(vec![PublicAccess::Deny, PublicAccess::RequireAuth]),
+        select(vec![None, Some(vec![]), Some(vec![ME.to_string()])]),
+    )
+        .prop_map(|(mode, [create, in_place, remove_unlisted], public, invokers)| {
+            let mut s = spec();
+            s.mode = mode;
+            let idc = s.identity.as_mut().unwrap();
+            idc.create_if_shared = create;
+            idc.edit_in_place_if_exclusive = in_place;
+            let t = s.triggers.as_mut().unwrap();
+            t.remove_unlisted = remove_unlisted;
+            t.public_access = public;
+            t.gcp.as_mut().unwrap().invokers = invokers;
+            s
+        })
+}
+
+/// The choices behind a generated function; `gcp_case` builds it.
+#[derive(Clone, Debug)]
+struct Choices {
+    account: String,
+    shared: bool,
+    minted_current: bool,
+    dedicated_exists: bool,
+    dedicated_minted: bool,
+    exclusivity: Option<Exclusivity>,
+    current_roles: Vec<&'static str>,
+    conditional_admin: bool,
+    dedicated_roles: Vec<&'static str>,
+    bindings: [(bool, bool); 7],
+    event_trigger: bool,
+    unlabelled: bool,
+}
+
+fn any_choices() -> impl Strategy<Value = Choices> {
+    (
+        (select(accounts()), any::<[bool; 4]>()),
+        select(vec![
             None,
             Some(Exclusivity {
                 actors: Some(BTreeSet::new()),
@@ -951,183 +948,275 @@ fn no_plan_ever_widens_access_or_touches_a_bystander() {
                 actors: Some(BTreeSet::new()),
                 unobserved: vec!["GKE workloads".into()],
             }),
-        ]);
-
-        // The observed project policy, from which the planner's view derives.
-        let mut world = World {
-            project: vec![("roles/owner".into(), "user:owner@example.com".into(), false)],
-            service: vec![],
-            runs_as: current.clone(),
-            created: BTreeSet::new(),
-        };
-        for role in r.pick(&[
+        ]),
+        select(vec![
             vec![],
             vec!["roles/editor"],
             vec!["roles/datastore.user", "roles/owner"],
             vec!["roles/datastore.user"],
-        ]) {
-            world.project.push((role.into(), member(&current), false));
+        ]),
+        any::<bool>(),
+        select(vec![vec![], vec!["roles/owner"], vec!["roles/datastore.user"]]),
+        proptest::array::uniform7((any::<bool>(), proptest::bool::weighted(0.2))),
+        any::<[bool; 2]>(),
+    )
+        .prop_map(
+            |(
+                (account, [shared, minted_current, dedicated_exists, dedicated_minted]),
+                exclusivity,
+                current_roles,
+                conditional_admin,
+                dedicated_roles,
+                bindings,
+                [event_trigger, unlabelled],
+            )| Choices {
+                account,
+                shared,
+                minted_current,
+                dedicated_exists,
+                dedicated_minted,
+                exclusivity,
+                current_roles,
+                conditional_admin,
+                dedicated_roles,
+                bindings,
+                event_trigger,
+                unlabelled,
+            },
+        )
+}
+
+/// A generated case: the spec, the function as observed, the world the
+/// evaluator holds it in, and which accounts zerofn's record says it minted.
+#[derive(Clone, Debug)]
+struct Case {
+    spec: FunctionPostureSpec,
+    observed: ObservedFunction,
+    world: World,
+    minted_current: bool,
+    dedicated_minted: bool,
+}
+
+fn gcp_case(spec: FunctionPostureSpec, c: Choices) -> Case {
+    let dedicated = dedicated_email();
+    let mut o = compliant();
+    o.service_account = c.account;
+    let current = o.account();
+    let foreign = current.starts_with("999-");
+    o.service_account_unique_id = (!foreign).then(|| format!("uid-{current}"));
+    if c.shared {
+        o.shared_with = vec!["projects/shop-prod/locations/us-central1/functions/x".into()];
+    }
+    let minted_current = c.minted_current && !foreign;
+    let dedicated_exists = c.dedicated_exists || current == dedicated;
+    if minted_current {
+        o.minted.insert(format!("uid-{current}"));
+    }
+    if c.dedicated_minted {
+        o.minted.insert(format!("uid-{dedicated}"));
+    }
+    o.exclusivity = c.exclusivity;
+
+    // The observed project policy, from which the planner's view derives.
+    let mut world = World {
+        project: vec![("roles/owner".into(), "user:owner@example.com".into(), false)],
+        service: vec![],
+        runs_as: current.clone(),
+        created: BTreeSet::new(),
+    };
+    for role in c.current_roles {
+        world.project.push((role.into(), member(&current), false));
+    }
+    if c.conditional_admin {
+        world
+            .project
+            .push(("roles/storage.admin".into(), member(&current), true));
+    }
+    if dedicated_exists && current != dedicated {
+        for role in c.dedicated_roles {
+            world.project.push((role.into(), member(&dedicated), false));
         }
-        if r.coin() {
-            world
-                .project
-                .push(("roles/storage.admin".into(), member(&current), true));
+    }
+    for ((role, m), (bound, conditional)) in SERVICE_BINDINGS.into_iter().zip(c.bindings) {
+        if bound {
+            world.service.push((role.into(), m.into(), conditional));
         }
-        if dedicated_exists && current != dedicated {
-            for role in r.pick(&[vec![], vec!["roles/owner"], vec!["roles/datastore.user"]]) {
-                world.project.push((role.into(), member(&dedicated), false));
-            }
-        }
-        for (role, m) in [
-            (INVOKER, "allUsers"),
-            (INVOKER, ME),
-            ("roles/run.admin", "user:dev@example.com"),
-            ("roles/editor", "allAuthenticatedUsers"),
-            ("projects/shop-prod/roles/caller", "group:callers@example.com"),
-            (INVOKER, "serviceAccount:events@shop-prod.iam.gserviceaccount.com"),
-            ("roles/run.viewer", "user:viewer@example.com"),
-        ] {
-            if r.coin() {
-                world.service.push((role.into(), m.into(), r.next().is_multiple_of(5)));
-            }
-        }
-        if r.coin() {
-            o.event_trigger = Some(EventTrigger {
-                service_account: event_sa.into(),
-                ..EventTrigger::default()
-            });
-        }
-        // The planner's view of that world.
-        let roles_of = |m: &str, conditional: bool| -> BTreeSet<String> {
-            world
-                .project
-                .iter()
-                .filter(|(_, x, c)| x == m && *c == conditional)
-                .map(|(r, _, _)| r.clone())
-                .collect()
-        };
-        o.project_roles = roles_of(&member(&current), false);
-        o.conditional_roles = roles_of(&member(&current), true);
-        o.dedicated = dedicated_exists.then(|| DedicatedAccount {
-            email: dedicated.clone(),
-            unique_id: format!("uid-{dedicated}"),
-            roles: roles_of(&member(&dedicated), false),
+    }
+    if c.event_trigger {
+        o.event_trigger = Some(EventTrigger {
+            service_account: EVENT_SA.into(),
+            ..EventTrigger::default()
         });
-        o.invokers = Some(
-            world
-                .service
-                .iter()
-                .filter(|(r, _, _)| EVAL_INVOKE_ROLES.contains(&r.as_str()))
-                .map(|(r, m, c)| InvokeGrant {
-                    member: m.clone(),
-                    role: r.clone(),
-                    conditional: *c,
-                })
-                .collect(),
-        );
-        if r.coin() {
-            o.labels.clear();
-        }
+    }
+    // The planner's view of that world.
+    let roles_of = |m: &str, conditional: bool| -> BTreeSet<String> {
+        world
+            .project
+            .iter()
+            .filter(|(_, x, c)| x == m && *c == conditional)
+            .map(|(r, _, _)| r.clone())
+            .collect()
+    };
+    o.project_roles = roles_of(&member(&current), false);
+    o.conditional_roles = roles_of(&member(&current), true);
+    o.dedicated = dedicated_exists.then(|| DedicatedAccount {
+        email: dedicated.clone(),
+        unique_id: format!("uid-{dedicated}"),
+        roles: roles_of(&member(&dedicated), false),
+    });
+    o.invokers = Some(
+        world
+            .service
+            .iter()
+            .filter(|(r, _, _)| EVAL_INVOKE_ROLES.contains(&r.as_str()))
+            .map(|(r, m, c)| InvokeGrant {
+                member: m.clone(),
+                role: r.clone(),
+                conditional: *c,
+            })
+            .collect(),
+    );
+    if c.unlabelled {
+        o.labels.clear();
+    }
+    Case {
+        spec,
+        observed: o,
+        world,
+        minted_current,
+        dedicated_minted: c.dedicated_minted,
+    }
+}
 
-        let p = plan(&posture(s.clone()), &o);
-        let acts = actions(&p);
-        for a in &acts {
-            seen.insert(a.op());
-        }
-        let after = world.after(&acts);
-        let declared_invokers: BTreeSet<String> = s
-            .triggers
+fn any_gcp_case() -> impl Strategy<Value = Case> {
+    (any_gcp_spec(), any_choices()).prop_map(|(s, c)| gcp_case(s, c))
+}
+
+/// Which of the two accounts zerofn may change, judged from the raw
+/// evidence (not from the planner's reading of it): the current one, the
+/// dedicated one.
+fn may_change(case: &Case, after: &World) -> (bool, bool) {
+    let (s, o) = (&case.spec, &case.observed);
+    let current = o.account();
+    let foreign = current.starts_with("999-");
+    let exclusive_evidence = s.identity.as_ref().unwrap().edit_in_place_if_exclusive
+        && o.exclusivity
             .as_ref()
-            .and_then(|t| t.gcp.as_ref())
-            .and_then(|g| g.invokers.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+            .is_some_and(|e| e.actors.as_ref().is_some_and(BTreeSet::is_empty) && e.unobserved.is_empty());
+    let is_default = current.ends_with("-compute@developer.gserviceaccount.com")
+        || current.ends_with("@appspot.gserviceaccount.com");
+    let current_ok = !is_default && !foreign && o.shared_with.is_empty() && (case.minted_current || exclusive_evidence);
+    let dedicated_ok = after.created.contains(&dedicated_email()) || case.dedicated_minted;
+    (current_ok, dedicated_ok)
+}
 
-        // Which accounts zerofn may change, judged from the raw evidence.
-        let exclusive_evidence = s.identity.as_ref().unwrap().edit_in_place_if_exclusive
-            && o.exclusivity
-                .as_ref()
-                .is_some_and(|e| e.actors.as_ref().is_some_and(BTreeSet::is_empty) && e.unobserved.is_empty());
-        let is_default = current.ends_with("-compute@developer.gserviceaccount.com")
-            || current.ends_with("@appspot.gserviceaccount.com");
-        let may_change_current =
-            !is_default && !foreign && o.shared_with.is_empty() && (minted_current || exclusive_evidence);
-        let new_dedicated = after.created.contains(&dedicated);
-        let may_change_dedicated = new_dedicated || dedicated_minted;
+fn declared_roles() -> BTreeSet<String> {
+    ["roles/datastore.user".to_string()].into()
+}
 
-        for m in world.members().union(&after.members()) {
-            let (before_r, after_r) = (world.roles(m), after.roles(m));
-            let mine =
-                (m == &member(&current) && may_change_current) || (m == &member(&dedicated) && may_change_dedicated);
-            if mine {
-                assert!(
-                    after_r.difference(&before_r).all(|r| declared_roles.contains(r)),
-                    "case {i}: {m} gained undeclared roles {after_r:?} (had {before_r:?})"
-                );
-            } else {
-                assert_eq!(before_r, after_r, "case {i}: bystander {m} changed\n{o:#?}\n{acts:#?}");
-            }
-            if after.can_invoke(m) && !world.can_invoke(m) {
-                assert!(declared_invokers.contains(m), "case {i}: {m} may now invoke");
-            }
-            if m == "serviceAccount:events@shop-prod.iam.gserviceaccount.com" && o.event_trigger.is_some() {
-                assert_eq!(
-                    world.can_invoke(m),
-                    after.can_invoke(m),
-                    "case {i}: event delivery changed"
-                );
-            }
-        }
-        for pub_m in PUBLIC_MEMBERS {
+/// Only the accounts zerofn may change gain roles, and only declared ones;
+/// nobody may newly invoke unless declared; event delivery, public members
+/// and conditional bindings are as they were.
+fn judge_members(case: &Case, after: &World, acts: &[&GcpAction]) {
+    let (world, o) = (&case.world, &case.observed);
+    let (may_change_current, may_change_dedicated) = may_change(case, after);
+    let (current, dedicated) = (member(&o.account()), member(&dedicated_email()));
+    let declared_invokers: BTreeSet<String> = case
+        .spec
+        .triggers
+        .as_ref()
+        .and_then(|t| t.gcp.as_ref())
+        .and_then(|g| g.invokers.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    for m in world.members().union(&after.members()) {
+        let (before_r, after_r) = (world.roles(m), after.roles(m));
+        let mine = (m == &current && may_change_current) || (m == &dedicated && may_change_dedicated);
+        if mine {
             assert!(
-                !after.can_invoke(pub_m) || world.can_invoke(pub_m),
-                "case {i}: {pub_m} may now invoke"
+                after_r.difference(&before_r).all(|r| declared_roles().contains(r)),
+                "{m} gained undeclared roles {after_r:?} (had {before_r:?})"
             );
+        } else {
+            assert_eq!(before_r, after_r, "bystander {m} changed\n{acts:#?}");
         }
-        let conditional = |w: &World| -> Vec<(String, String, bool)> {
-            w.project.iter().chain(&w.service).filter(|b| b.2).cloned().collect()
-        };
-        assert_eq!(
-            conditional(&world),
-            conditional(&after),
-            "case {i}: a conditional binding changed"
+        if after.can_invoke(m) && !world.can_invoke(m) {
+            assert!(declared_invokers.contains(m), "{m} may now invoke");
+        }
+        if m == "serviceAccount:events@shop-prod.iam.gserviceaccount.com" && o.event_trigger.is_some() {
+            assert_eq!(world.can_invoke(m), after.can_invoke(m), "event delivery changed");
+        }
+    }
+    for pub_m in PUBLIC_MEMBERS {
+        assert!(
+            !after.can_invoke(pub_m) || world.can_invoke(pub_m),
+            "{pub_m} may now invoke"
         );
-        if after.runs_as != world.runs_as {
-            assert_eq!(after.runs_as, dedicated, "case {i}: switched elsewhere");
-            assert!(
-                may_change_dedicated,
-                "case {i}: switched to an account zerofn cannot prove it minted"
-            );
-            assert!(
-                after
-                    .roles(&member(&dedicated))
-                    .iter()
-                    .all(|r| declared_roles.contains(r)),
-                "case {i}: the new identity holds undeclared roles"
-            );
-        }
-        for a in &acts {
-            if let GcpAction::PatchFunction {
+    }
+    let conditional = |w: &World| -> Vec<(String, String, bool)> {
+        w.project.iter().chain(&w.service).filter(|b| b.2).cloned().collect()
+    };
+    assert_eq!(conditional(world), conditional(after), "a conditional binding changed");
+}
+
+/// The function moves only to the dedicated account, one zerofn can prove
+/// it minted, holding only declared roles.
+fn judge_switch(case: &Case, after: &World) {
+    if after.runs_as == case.world.runs_as {
+        return;
+    }
+    let dedicated = dedicated_email();
+    assert_eq!(after.runs_as, dedicated, "switched elsewhere");
+    assert!(
+        may_change(case, after).1,
+        "switched to an account zerofn cannot prove it minted"
+    );
+    assert!(
+        after
+            .roles(&member(&dedicated))
+            .iter()
+            .all(|r| declared_roles().contains(r)),
+        "the new identity holds undeclared roles"
+    );
+}
+
+/// At most one update of the function, which never opens ingress or egress.
+fn judge_patches(acts: &[&GcpAction]) {
+    let patches: Vec<_> = acts
+        .iter()
+        .filter_map(|a| match a {
+            GcpAction::PatchFunction {
                 ingress,
                 egress,
                 vpc_connector,
                 ..
-            } = a
-            {
-                assert!(ingress.as_deref() != Some("ALLOW_ALL"), "case {i}: opened ingress");
-                assert!(egress.as_deref().is_none_or(|e| e == "ALL_TRAFFIC"));
-                assert!(vpc_connector.as_deref().is_none_or(|c| c == CONNECTOR));
-            }
-        }
-        assert!(
-            acts.iter()
-                .filter(|a| matches!(a, GcpAction::PatchFunction { .. }))
-                .count()
-                <= 1,
-            "case {i}: more than one update of the function"
-        );
+            } => Some((ingress, egress, vpc_connector)),
+            _ => None,
+        })
+        .collect();
+    for (ingress, egress, vpc_connector) in &patches {
+        assert!(ingress.as_deref() != Some("ALLOW_ALL"), "opened ingress");
+        assert!(egress.as_deref().is_none_or(|e| e == "ALL_TRAFFIC"));
+        assert!(vpc_connector.as_deref().is_none_or(|c| c == CONNECTOR));
     }
+    assert!(patches.len() <= 1, "more than one update of the function");
+}
+
+#[test]
+fn no_plan_ever_widens_access_or_touches_a_bystander() {
+    let seen = RefCell::new(BTreeSet::new());
+    sweep(5000, any_gcp_case(), |case| {
+        let p = plan(&posture(case.spec.clone()), &case.observed);
+        let acts = actions(&p);
+        seen.borrow_mut().extend(acts.iter().map(|a| a.op()));
+        let after = case.world.after(&acts);
+        judge_members(&case, &after, &acts);
+        judge_switch(&case, &after);
+        judge_patches(&acts);
+        Ok(())
+    });
+    let seen = seen.into_inner();
     for op in [
         "CreateServiceAccount",
         "SetIamPolicy(project)",
