@@ -1554,7 +1554,7 @@ pub(super) mod iam {
         }
     }
 
-    fn applies(s: &Statement, r: &Request, w: &World) -> bool {
+    pub fn applies(s: &Statement, r: &Request, w: &World) -> bool {
         let action = if !s.actions.is_empty() {
             s.actions.iter().any(|a| glob(a, &r.action, true))
         } else if !s.not_actions.is_empty() {
@@ -1783,7 +1783,8 @@ fn requests() -> Vec<iam::Request> {
 }
 
 /// What the posture declares, read from the spec by the test itself: the
-/// declared statements (any condition) and the baseline's actions.
+/// declared statements and the Allows of the declared managed policies (in
+/// any condition world), and the baseline's actions.
 fn declared_allows(s: &FunctionPostureSpec, r: &iam::Request) -> bool {
     let Some(aws) = s.identity.as_ref().and_then(|i| i.aws.as_ref()) else {
         return false;
@@ -1792,6 +1793,16 @@ fn declared_allows(s: &FunctionPostureSpec, r: &iam::Request) -> bool {
         st.effect == Effect::Allow
             && st.actions.iter().any(|a| iam::glob(a, &r.action, true))
             && st.resources.iter().any(|x| iam::glob(x, &r.resource, false))
+    });
+    let every_condition_holds = iam::World {
+        truths: BTreeMap::new(),
+        default: true,
+    };
+    let managed = aws.managed_policies.iter().any(|arn| {
+        iam::managed(arn)
+            .statements
+            .iter()
+            .any(|st| st.effect == Effect::Allow && iam::applies(st, r, &every_condition_holds))
     });
     let baseline = aws.baseline
         && [
@@ -1809,7 +1820,7 @@ fn declared_allows(s: &FunctionPostureSpec, r: &iam::Request) -> bool {
         ]
         .iter()
         .any(|a| a.eq_ignore_ascii_case(&r.action));
-    declared || baseline
+    declared || managed || baseline
 }
 
 /// The test's own reading of the identity rule: may zerofn change this role?
