@@ -4,8 +4,9 @@
 //! fields zerofn owns are changed.
 
 use crate::providers::ActionSummary;
+use crate::providers::patch::{Field, Patch};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "op")]
@@ -27,28 +28,12 @@ pub enum AzureAction {
     /// PATCH the site's properties named here.
     PatchSite {
         site: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        https_only: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        public_network_access: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        virtual_network_subnet_id: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        vnet_route_all_enabled: Option<bool>,
+        patch: Patch<SiteField>,
     },
     /// PATCH config/web with the settings named here.
     PatchWebConfig {
         site: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        min_tls_version: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ftps_state: Option<String>,
-        /// The whole list (ARM replaces it), with default action Deny.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ip_security_restrictions: Option<Vec<Value>>,
-        /// The SCM site's whole list, with its default action Deny.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        scm_ip_security_restrictions: Option<Vec<Value>>,
+        patch: Patch<WebField>,
     },
     /// Read-modify-write of authsettingsV2: platform enabled,
     /// requireAuthentication true, unauthenticated callers refused; the
@@ -76,6 +61,123 @@ pub enum AzureAction {
         role: String,
         scope: String,
     },
+}
+
+/// One property of a site PATCH.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SiteField {
+    HttpsOnly(bool),
+    PublicNetworkAccess(String),
+    VirtualNetworkSubnetId(String),
+    VnetRouteAllEnabled(bool),
+}
+
+impl SiteField {
+    /// The property's value in the request body.
+    pub fn value(&self) -> Value {
+        match self {
+            SiteField::HttpsOnly(v) | SiteField::VnetRouteAllEnabled(v) => json!(v),
+            SiteField::PublicNetworkAccess(v) | SiteField::VirtualNetworkSubnetId(v) => json!(v),
+        }
+    }
+}
+
+impl Field for SiteField {
+    fn path(&self) -> &'static str {
+        match self {
+            SiteField::HttpsOnly(_) => "httpsOnly",
+            SiteField::PublicNetworkAccess(_) => "publicNetworkAccess",
+            SiteField::VirtualNetworkSubnetId(_) => "virtualNetworkSubnetId",
+            SiteField::VnetRouteAllEnabled(_) => "vnetRouteAllEnabled",
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{}={}", self.path(), plain(&self.value()))
+    }
+}
+
+/// One setting of a config/web PATCH.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WebField {
+    MinTlsVersion(String),
+    FtpsState(String),
+    /// The whole list (ARM replaces it), with default action Deny.
+    IpSecurityRestrictions(Vec<Value>),
+    /// The SCM site's whole list, with its default action Deny.
+    ScmIpSecurityRestrictions(Vec<Value>),
+}
+
+impl WebField {
+    /// The access restrictions a list field writes, if it is one.
+    pub fn rules(&self) -> Option<&[Value]> {
+        match self {
+            WebField::IpSecurityRestrictions(r) | WebField::ScmIpSecurityRestrictions(r) => Some(r),
+            WebField::MinTlsVersion(_) | WebField::FtpsState(_) => None,
+        }
+    }
+
+    /// The setting a list field's default action (always Deny) goes in.
+    pub fn default_action_path(&self) -> Option<&'static str> {
+        match self {
+            WebField::IpSecurityRestrictions(_) => Some("ipSecurityRestrictionsDefaultAction"),
+            WebField::ScmIpSecurityRestrictions(_) => Some("scmIpSecurityRestrictionsDefaultAction"),
+            WebField::MinTlsVersion(_) | WebField::FtpsState(_) => None,
+        }
+    }
+
+    /// The setting's value in the request body, as planned.
+    pub fn value(&self) -> Value {
+        match self {
+            WebField::MinTlsVersion(v) | WebField::FtpsState(v) => json!(v),
+            WebField::IpSecurityRestrictions(r) | WebField::ScmIpSecurityRestrictions(r) => json!(r),
+        }
+    }
+}
+
+impl Field for WebField {
+    fn path(&self) -> &'static str {
+        match self {
+            WebField::MinTlsVersion(_) => "minTlsVersion",
+            WebField::FtpsState(_) => "ftpsState",
+            WebField::IpSecurityRestrictions(_) => "ipSecurityRestrictions",
+            WebField::ScmIpSecurityRestrictions(_) => "scmIpSecurityRestrictions",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            WebField::MinTlsVersion(v) | WebField::FtpsState(v) => format!("{}={v}", self.path()),
+            WebField::IpSecurityRestrictions(r) | WebField::ScmIpSecurityRestrictions(r) => format!(
+                "{}=[{}], default action Deny",
+                self.path(),
+                r.iter()
+                    .map(|x| x["name"].as_str().unwrap_or("?"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// A value as a person reads it: a string without its quotes.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A patch's changes as a person reads them, comma separated.
+fn described<F: Field>(patch: &Patch<F>) -> String {
+    patch
+        .fields()
+        .iter()
+        .map(Field::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn short(site: &str) -> &str {
@@ -125,61 +227,9 @@ impl AzureAction {
                     None => format!("remove tag {key}"),
                 },
             ),
-            AzureAction::PatchSite {
-                site,
-                https_only,
-                public_network_access,
-                virtual_network_subnet_id,
-                vnet_route_all_enabled,
-            } => {
-                let mut d = Vec::new();
-                if let Some(v) = https_only {
-                    d.push(format!("httpsOnly={v}"));
-                }
-                if let Some(v) = public_network_access {
-                    d.push(format!("publicNetworkAccess={v}"));
-                }
-                if let Some(v) = virtual_network_subnet_id {
-                    d.push(format!("virtualNetworkSubnetId={v}"));
-                }
-                if let Some(v) = vnet_route_all_enabled {
-                    d.push(format!("vnetRouteAllEnabled={v}"));
-                }
-                (site_label(site), d.join(", "))
-            }
-            AzureAction::PatchWebConfig {
-                site,
-                min_tls_version,
-                ftps_state,
-                ip_security_restrictions,
-                scm_ip_security_restrictions,
-            } => {
-                let mut d = Vec::new();
-                if let Some(v) = min_tls_version {
-                    d.push(format!("minTlsVersion={v}"));
-                }
-                if let Some(v) = ftps_state {
-                    d.push(format!("ftpsState={v}"));
-                }
-                if let Some(r) = ip_security_restrictions {
-                    d.push(format!(
-                        "ipSecurityRestrictions=[{}], default action Deny",
-                        r.iter()
-                            .map(|x| x["name"].as_str().unwrap_or("?").to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                if let Some(r) = scm_ip_security_restrictions {
-                    d.push(format!(
-                        "scmIpSecurityRestrictions=[{}], default action Deny",
-                        r.iter()
-                            .map(|x| x["name"].as_str().unwrap_or("?").to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                (format!("{}/config/web", site_label(site)), d.join(", "))
+            AzureAction::PatchSite { site, patch } => (site_label(site), described(patch)),
+            AzureAction::PatchWebConfig { site, patch } => {
+                (format!("{}/config/web", site_label(site)), described(patch))
             }
             AzureAction::RequireAuthentication { site } => (
                 format!("{}/config/authsettingsV2", site_label(site)),

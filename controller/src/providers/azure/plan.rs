@@ -9,40 +9,26 @@
 //! undeclared Deny access restrictions are kept; settings ARM replaces
 //! wholesale are changed field by field at write time.
 
-use super::action::AzureAction;
-use super::model::{AuthSettings, ObservedApp, RoleDefinition, WebConfig};
+use super::action::{AzureAction, SiteField, WebField};
+use super::model::{Assignment, AuthSettings, ObservedApp, RoleDefinition, WebConfig};
 use super::names;
 use crate::api::{
-    AzureAccessRestriction, AzurePublicNetworkAccess, AzureTriggers, IdentityControl, Mode, PublicAccess, TracingMode,
-    TriggerControl,
+    AzureAccessRestriction, AzurePublicNetworkAccess, AzureRoleAssignment, AzureTriggers, IdentityControl, Mode,
+    PublicAccess, TracingMode, TriggerControl,
 };
 use crate::findings::{Control, Finding, Severity};
-use crate::providers::{Action, Blocked, Note, Plan, Posture};
+use crate::providers::assemble::{self, Ownership, Phase, PlanBuilder};
+use crate::providers::patch::Patch;
+use crate::providers::{Action, Note, Plan, Posture};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-
-#[derive(Default)]
-struct SitePatch {
-    https_only: Option<bool>,
-    public_network_access: Option<String>,
-    subnet: Option<String>,
-    route_all: Option<bool>,
-}
-
-#[derive(Default)]
-struct WebPatch {
-    min_tls: Option<String>,
-    ftps: Option<String>,
-    restrictions: Option<Vec<Value>>,
-    scm_restrictions: Option<Vec<Value>>,
-}
 
 /// The writes planned for one site: the app itself or one of its slots.
 #[derive(Default)]
 struct Target {
     id: String,
-    site: SitePatch,
-    web: WebPatch,
+    site: Patch<SiteField>,
+    web: Patch<WebField>,
     publishing: Vec<AzureAction>,
     auth: bool,
 }
@@ -55,47 +41,31 @@ impl Target {
         }
     }
 
-    /// The target's writes, in order: site properties, config/web,
-    /// publishing policies, authentication.
-    fn into_actions(self) -> Vec<AzureAction> {
-        let mut actions = Vec::new();
-        let s = self.site;
-        if s.https_only.is_some() || s.public_network_access.is_some() || s.subnet.is_some() || s.route_all.is_some() {
-            actions.push(AzureAction::PatchSite {
-                site: self.id.clone(),
-                https_only: s.https_only,
-                public_network_access: s.public_network_access,
-                virtual_network_subnet_id: s.subnet,
-                vnet_route_all_enabled: s.route_all,
-            });
+    /// The target's writes, all configuring the site, in order: site
+    /// properties, config/web, publishing policies, authentication.
+    fn push_into(self, plan: &mut PlanBuilder<AzureAction>) {
+        if !self.site.is_empty() {
+            let site = self.id.clone();
+            plan.push(Phase::Configure, AzureAction::PatchSite { site, patch: self.site });
         }
-        let w = self.web;
-        if w.min_tls.is_some() || w.ftps.is_some() || w.restrictions.is_some() || w.scm_restrictions.is_some() {
-            actions.push(AzureAction::PatchWebConfig {
-                site: self.id.clone(),
-                min_tls_version: w.min_tls,
-                ftps_state: w.ftps,
-                ip_security_restrictions: w.restrictions,
-                scm_ip_security_restrictions: w.scm_restrictions,
-            });
+        if !self.web.is_empty() {
+            let site = self.id.clone();
+            plan.push(Phase::Configure, AzureAction::PatchWebConfig { site, patch: self.web });
         }
-        actions.extend(self.publishing);
+        for a in self.publishing {
+            plan.push(Phase::Configure, a);
+        }
         if self.auth {
-            actions.push(AzureAction::RequireAuthentication { site: self.id });
+            plan.push(Phase::Configure, AzureAction::RequireAuthentication { site: self.id });
         }
-        actions
     }
 }
 
 #[derive(Default)]
 struct Builder {
-    findings: Vec<Finding>,
-    claim: Vec<AzureAction>,
-    enable: Option<AzureAction>,
+    plan: PlanBuilder<AzureAction>,
     app: Target,
     slots: Vec<Target>,
-    create: Vec<AzureAction>,
-    delete: Vec<AzureAction>,
     notes: Vec<Note>,
 }
 
@@ -117,92 +87,95 @@ impl Surface<'_> {
     fn field(&self, f: &str) -> String {
         format!("{}{f}", self.field)
     }
+
+    /// The finding field of one rule of a config/web list.
+    fn rule_field(&self, list: &str, rule: &Value) -> String {
+        self.field(&format!("config/web.{list}[{}]", rule["name"].as_str().unwrap_or("?")))
+    }
 }
 
+/// The order of the writes: the claim (tag) first; the system-assigned
+/// identity is created, then granted its declared roles, before the sites
+/// are configured; undeclared role assignments go last, so the app never
+/// holds neither the old grants nor the new ones.
 pub fn plan(p: &Posture, o: &ObservedApp) -> Plan {
     let mut b = Builder {
         app: Target::new(&o.id),
         ..Builder::default()
     };
-    let blocked = ownership(p, o, &mut b);
+    let blocked = match assemble::ownership(
+        p.mode() == Mode::Enforce,
+        o.tags.get(names::OWNER_TAG).map(String::as_str),
+        &p.owner,
+        |v| format!("{v} (tag {})", names::OWNER_TAG),
+    ) {
+        Ownership::Blocked(blocked) => Some(blocked),
+        Ownership::Unclaimed => {
+            b.plan.push(
+                Phase::Claim,
+                AzureAction::SetTag {
+                    site: o.id.clone(),
+                    key: names::OWNER_TAG.to_string(),
+                    value: Some(p.owner.clone()),
+                },
+            );
+            None
+        }
+        Ownership::Held => None,
+    };
     if let Some(id) = &p.spec.identity {
         identity(id, o, &mut b);
     }
     if let Some(t) = &p.spec.triggers {
-        let app = Surface {
-            field: String::new(),
-            label: "the app".into(),
-            https_only: o.https_only,
-            public_network_access: &o.public_network_access,
-            web: o.web.as_ref(),
-            auth: o.auth.as_ref(),
-            publishing: o.publishing,
-        };
-        triggers(t, &app, &mut b.app, &mut b.findings);
-        for slot in &o.slots {
-            let surface = Surface {
-                field: format!("slots/{}/", slot.name),
-                label: format!("deployment slot {}", slot.name),
-                https_only: slot.https_only,
-                public_network_access: &slot.public_network_access,
-                web: slot.web.as_ref(),
-                auth: slot.auth.as_ref(),
-                publishing: None,
-            };
-            let mut target = Target::new(&slot.id);
-            triggers(t, &surface, &mut target, &mut b.findings);
-            b.slots.push(target);
-        }
+        surfaces(t, o, &mut b);
     }
     network(p, o, &mut b);
     supply_chain(p, o, &mut b);
     observability(p, o, &mut b);
-
-    let mut findings = b.findings;
-    findings.sort_by(|a, b| (a.control, &a.check, &a.field).cmp(&(b.control, &b.check, &b.field)));
-    let mut actions = Vec::new();
-    if blocked.is_none() {
-        actions.extend(b.claim);
-        actions.extend(b.enable);
-        actions.extend(b.app.into_actions());
-        for slot in b.slots {
-            actions.extend(slot.into_actions());
-        }
-        // Grants the function needs first, then the ones it must lose: no
-        // window in which it holds neither.
-        actions.extend(b.create);
-        actions.extend(b.delete);
+    b.app.push_into(&mut b.plan);
+    for slot in b.slots {
+        slot.push_into(&mut b.plan);
     }
+    let assembled = b.plan.assemble(blocked.as_ref());
     Plan {
         function: format!("{}/{}", o.resource_group, o.name),
         principal: o
             .system_principal
             .clone()
             .or_else(|| o.user_assigned.values().next().cloned()),
-        findings,
-        actions: actions.into_iter().map(Action::Azure).collect(),
+        findings: assembled.findings,
+        actions: assembled.actions.into_iter().map(Action::Azure).collect(),
         blocked,
         notes: b.notes,
     }
 }
 
-fn ownership(p: &Posture, o: &ObservedApp, b: &mut Builder) -> Option<Blocked> {
-    if p.mode() != Mode::Enforce {
-        return None;
-    }
-    match o.tags.get(names::OWNER_TAG) {
-        Some(v) if *v != p.owner => Some(Blocked::Conflict {
-            owner: format!("{v} (tag {})", names::OWNER_TAG),
-        }),
-        Some(_) => None,
-        None => {
-            b.claim.push(AzureAction::SetTag {
-                site: o.id.clone(),
-                key: names::OWNER_TAG.to_string(),
-                value: Some(p.owner.clone()),
-            });
-            None
-        }
+/// The trigger checks of the app and of each deployment slot, each a site
+/// with its own settings and writes.
+fn surfaces(t: &TriggerControl, o: &ObservedApp, b: &mut Builder) {
+    let app = Surface {
+        field: String::new(),
+        label: "the app".into(),
+        https_only: o.https_only,
+        public_network_access: &o.public_network_access,
+        web: o.web.as_ref(),
+        auth: o.auth.as_ref(),
+        publishing: o.publishing,
+    };
+    triggers(t, &app, &mut b.app, &mut b.plan);
+    for slot in &o.slots {
+        let surface = Surface {
+            field: format!("slots/{}/", slot.name),
+            label: format!("deployment slot {}", slot.name),
+            https_only: slot.https_only,
+            public_network_access: &slot.public_network_access,
+            web: slot.web.as_ref(),
+            auth: slot.auth.as_ref(),
+            publishing: None,
+        };
+        let mut target = Target::new(&slot.id);
+        triggers(t, &surface, &mut target, &mut b.plan);
+        b.slots.push(target);
     }
 }
 
@@ -256,63 +229,105 @@ fn in_subscription(scope: &str, subscription: &str) -> bool {
 }
 
 fn identity(id: &IdentityControl, o: &ObservedApp, b: &mut Builder) {
-    let mut enabling = false;
-    if id.dedicated {
-        if o.system_principal.is_none() {
-            let ua: Vec<String> = o.user_assigned.keys().cloned().collect();
-            b.findings.push(
-                Finding::builder(Control::Identity, "azure.identity.noSystemAssigned", "identity.type")
-                    .observed(if ua.is_empty() {
-                        "None".to_string()
-                    } else {
-                        format!("UserAssigned ({})", ua.len())
-                    })
-                    .desired("SystemAssigned")
-                    .severity(Severity::High)
-                    .remediable(true)
-                    .message(
-                        "the app has no system-assigned identity, the one identity that is its alone and goes away with it",
-                    ),
-            );
-            b.enable = Some(AzureAction::EnableSystemIdentity {
-                site: o.id.clone(),
-                user_assigned: ua,
-            });
-            enabling = true;
-        }
-        for (uai, others) in &o.shared_user_assigned {
-            b.findings.push(
-                Finding::builder(
-                    Control::Identity,
-                    "azure.identity.sharedUserAssigned",
-                    format!("identity.userAssignedIdentities[{uai}]"),
-                )
-                .observed(format!("also attached to {}", others.join(", ")))
-                .desired("an identity only this app uses")
-                .severity(Severity::High)
-                .remediable(false)
-                .message(format!(
-                    "the user-assigned identity {} is shared with {}: a compromise of one is a compromise of all; it is reported, never detached, because the app may rely on it",
-                    uai.rsplit('/').next().unwrap_or(uai),
-                    others.join(", ")
-                )),
-            );
-        }
-    }
-
+    let enabling = id.dedicated && dedicated_identity(o, b);
     let Some(declared) = id.azure.as_ref().and_then(|a| a.role_assignments.as_ref()) else {
         return;
     };
-    let mut want: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut scopes_as_written = std::collections::BTreeMap::new();
+    let want = wanted_assignments(declared, o, b);
+    let have = match (&o.system_principal, &o.assignments) {
+        (Some(_), Some(a)) => a.clone(),
+        // The identity is enabled by this plan: its principal holds nothing.
+        (None, _) if enabling => Vec::new(),
+        _ => {
+            b.plan.finding(
+                Finding::builder(Control::Identity, "azure.identity.noPrincipal", "identity.principalId")
+                    .observed("no system-assigned identity")
+                    .desired("a system-assigned identity holding the declared roles")
+                    .severity(Severity::Medium)
+                    .remediable(false)
+                    .message("role assignments are checked on the system-assigned identity, which the app does not have (identity.dedicated is false)"),
+            );
+            return;
+        }
+    };
+    for a in &have {
+        if !want.contains_key(&(a.role.clone(), names::normalize_scope(&a.scope))) {
+            undeclared_assignment(a, o, b);
+        }
+    }
+    let have_keys: BTreeSet<(String, String)> = have
+        .iter()
+        .map(|a| (a.role.clone(), names::normalize_scope(&a.scope)))
+        .collect();
+    for ((guid, _), scope) in want.into_iter().filter(|(k, _)| !have_keys.contains(k)) {
+        missing_assignment(&guid, scope, o, b);
+    }
+}
+
+/// The app needs an identity of its own: the system-assigned one, enabled
+/// when missing (whether this plan enables it). Shared user-assigned
+/// identities are reported, never detached.
+fn dedicated_identity(o: &ObservedApp, b: &mut Builder) -> bool {
+    let enabling = o.system_principal.is_none();
+    if enabling {
+        let ua: Vec<String> = o.user_assigned.keys().cloned().collect();
+        b.plan.finding(
+            Finding::builder(Control::Identity, "azure.identity.noSystemAssigned", "identity.type")
+                .observed(if ua.is_empty() {
+                    "None".to_string()
+                } else {
+                    format!("UserAssigned ({})", ua.len())
+                })
+                .desired("SystemAssigned")
+                .severity(Severity::High)
+                .remediable(true)
+                .message(
+                    "the app has no system-assigned identity, the one identity that is its alone and goes away with it",
+                ),
+        );
+        b.plan.push(
+            Phase::Create,
+            AzureAction::EnableSystemIdentity {
+                site: o.id.clone(),
+                user_assigned: ua,
+            },
+        );
+    }
+    for (uai, others) in &o.shared_user_assigned {
+        b.plan.finding(
+            Finding::builder(
+                Control::Identity,
+                "azure.identity.sharedUserAssigned",
+                format!("identity.userAssignedIdentities[{uai}]"),
+            )
+            .observed(format!("also attached to {}", others.join(", ")))
+            .desired("an identity only this app uses")
+            .severity(Severity::High)
+            .remediable(false)
+            .message(format!(
+                "the user-assigned identity {} is shared with {}: a compromise of one is a compromise of all; it is reported, never detached, because the app may rely on it",
+                uai.rsplit('/').next().unwrap_or(uai),
+                others.join(", ")
+            )),
+        );
+    }
+    enabling
+}
+
+/// The declared assignments, keyed by role id and normalized scope, with
+/// the scope as written; a role that does not exist is reported.
+fn wanted_assignments(
+    declared: &[AzureRoleAssignment],
+    o: &ObservedApp,
+    b: &mut Builder,
+) -> BTreeMap<(String, String), String> {
+    let mut want = BTreeMap::new();
     for d in declared {
         match o.roles.get(&d.role).cloned().flatten() {
             Some(guid) => {
-                let key = (guid, names::normalize_scope(&d.scope));
-                scopes_as_written.insert(key.clone(), d.scope.clone());
-                want.insert(key);
+                want.insert((guid, names::normalize_scope(&d.scope)), d.scope.clone());
             }
-            None => b.findings.push(
+            None => b.plan.finding(
                 Finding::builder(
                     Control::Identity,
                     "azure.identity.unknownRole",
@@ -329,76 +344,64 @@ fn identity(id: &IdentityControl, o: &ObservedApp, b: &mut Builder) {
             ),
         }
     }
-    let have = match (&o.system_principal, &o.assignments) {
-        (Some(_), Some(a)) => a.clone(),
-        // The identity is enabled by this plan: its principal holds nothing.
-        (None, _) if enabling => Vec::new(),
-        _ => {
-            b.findings.push(
-                Finding::builder(Control::Identity, "azure.identity.noPrincipal", "identity.principalId")
-                    .observed("no system-assigned identity")
-                    .desired("a system-assigned identity holding the declared roles")
-                    .severity(Severity::Medium)
-                    .remediable(false)
-                    .message("role assignments are checked on the system-assigned identity, which the app does not have (identity.dedicated is false)"),
-            );
-            return;
-        }
-    };
-    let have_keys: BTreeSet<(String, String)> = have
-        .iter()
-        .map(|a| (a.role.clone(), names::normalize_scope(&a.scope)))
-        .collect();
-    for a in &have {
-        let key = (a.role.clone(), names::normalize_scope(&a.scope));
-        if want.contains(&key) {
-            continue;
-        }
-        let ours = in_subscription(&a.scope, &o.subscription);
-        let broad = is_broad(&a.role, o.role_definitions.get(&a.role));
-        b.findings.push(
-            Finding::builder(
-                Control::Identity,
-                "azure.identity.undeclaredRoleAssignment",
-                format!("roleAssignments[{}]", a.id.rsplit('/').next().unwrap_or(&a.id)),
+    want
+}
+
+/// A role assignment the posture does not declare: removed when it is in
+/// the subscription zerofn governs, reported when it is inherited from above.
+fn undeclared_assignment(a: &Assignment, o: &ObservedApp, b: &mut Builder) {
+    let ours = in_subscription(&a.scope, &o.subscription);
+    let broad = is_broad(&a.role, o.role_definitions.get(&a.role));
+    b.plan.finding(
+        Finding::builder(
+            Control::Identity,
+            "azure.identity.undeclaredRoleAssignment",
+            format!("roleAssignments[{}]", a.id.rsplit('/').next().unwrap_or(&a.id)),
+        )
+        .observed(format!("role {} at {}", a.role, a.scope))
+        .desired("only the declared role assignments")
+        .severity(if broad { Severity::Critical } else { Severity::High })
+        .remediable(ours)
+        .message(if ours {
+            format!(
+                "the app's identity holds role {} at {}, which is not declared",
+                a.role, a.scope
             )
-            .observed(format!("role {} at {}", a.role, a.scope))
-            .desired("only the declared role assignments")
-            .severity(if broad { Severity::Critical } else { Severity::High })
-            .remediable(ours)
-            .message(if ours {
-                format!("the app's identity holds role {} at {}, which is not declared", a.role, a.scope)
-            } else {
-                format!(
-                    "the app's identity inherits role {} from {}, above the subscription zerofn governs; remove it there",
-                    a.role, a.scope
-                )
-            }),
-        );
-        if ours {
-            b.delete.push(AzureAction::DeleteRoleAssignment {
+        } else {
+            format!(
+                "the app's identity inherits role {} from {}, above the subscription zerofn governs; remove it there",
+                a.role, a.scope
+            )
+        }),
+    );
+    if ours {
+        b.plan.push(
+            Phase::Revoke,
+            AzureAction::DeleteRoleAssignment {
                 id: a.id.clone(),
                 role: a.role.clone(),
                 scope: a.scope.clone(),
-            });
-        }
-    }
-    for key in want.difference(&have_keys) {
-        let (guid, _) = key;
-        let scope = scopes_as_written.get(key).cloned().unwrap_or_else(|| key.1.clone());
-        b.findings.push(
-            Finding::builder(
-                Control::Identity,
-                "azure.identity.missingRoleAssignment",
-                "roleAssignments",
-            )
-            .observed("absent")
-            .desired(format!("role {guid} at {scope}"))
-            .severity(Severity::Low)
-            .remediable(true)
-            .message(format!("the app's identity lacks the declared role {guid} at {scope}")),
+            },
         );
-        b.create.push(AzureAction::CreateRoleAssignment {
+    }
+}
+
+fn missing_assignment(guid: &str, scope: String, o: &ObservedApp, b: &mut Builder) {
+    b.plan.finding(
+        Finding::builder(
+            Control::Identity,
+            "azure.identity.missingRoleAssignment",
+            "roleAssignments",
+        )
+        .observed("absent")
+        .desired(format!("role {guid} at {scope}"))
+        .severity(Severity::Low)
+        .remediable(true)
+        .message(format!("the app's identity lacks the declared role {guid} at {scope}")),
+    );
+    b.plan.push(
+        Phase::Grant,
+        AzureAction::CreateRoleAssignment {
             site: o.id.clone(),
             name: names::assignment_name(&o.id, guid, &scope),
             role_definition_id: format!(
@@ -407,8 +410,8 @@ fn identity(id: &IdentityControl, o: &ObservedApp, b: &mut Builder) {
             ),
             scope,
             principal_id: o.system_principal.clone(),
-        });
-    }
+        },
+    );
 }
 
 /// The ARM shape of a declared access restriction: always an Allow rule.
@@ -563,7 +566,7 @@ fn describe(v: &Value) -> String {
     format!("{d} (priority {})", k.priority)
 }
 
-fn triggers(t: &TriggerControl, s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
+fn triggers(t: &TriggerControl, s: &Surface, target: &mut Target, plan: &mut PlanBuilder<AzureAction>) {
     let a: AzureTriggers = t.azure.clone().unwrap_or_default();
     let want_closed = match a.public_network_access {
         Some(AzurePublicNetworkAccess::Disabled) => true,
@@ -573,7 +576,7 @@ fn triggers(t: &TriggerControl, s: &Surface, target: &mut Target, findings: &mut
     };
     let closed = s.public_network_access == "Disabled";
     if want_closed && !closed {
-        findings.push(
+        plan.finding(
             Finding::builder(
                 Control::Triggers,
                 "azure.triggers.publicNetworkAccess",
@@ -588,30 +591,30 @@ fn triggers(t: &TriggerControl, s: &Surface, target: &mut Target, findings: &mut
                 s.label
             )),
         );
-        target.site.public_network_access = Some("Disabled".into());
+        target.site.set(SiteField::PublicNetworkAccess("Disabled".into()));
     }
 
     if let (Some(declared), Some(web)) = (&a.access_restrictions, s.web) {
-        restrictions(declared, t.remove_unlisted, web, s, target, findings);
+        restrictions(declared, t.remove_unlisted, web, s, target, plan);
         // A closed public endpoint closes the SCM site too.
         if !(want_closed || closed) {
             let keys = declared.iter().map(|d| rule_key(&restriction_json(d))).collect();
-            scm(&keys, t.remove_unlisted, web, s, target, findings);
+            scm(&keys, t.remove_unlisted, web, s, target, plan);
         }
     }
 
     if a.require_authentication
         && let Some(auth) = s.auth
     {
-        authentication(auth, s, target, findings);
+        authentication(auth, s, target, plan);
     }
 
     if a.harden_transport {
-        transport(s, target, findings);
+        transport(s, target, plan);
     }
 }
 
-fn authentication(auth: &AuthSettings, s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
+fn authentication(auth: &AuthSettings, s: &Surface, target: &mut Target, plan: &mut PlanBuilder<AzureAction>) {
     let anonymous_allowed = auth
         .unauthenticated_client_action
         .as_deref()
@@ -620,7 +623,7 @@ fn authentication(auth: &AuthSettings, s: &Surface, target: &mut Target, finding
         return;
     }
     let can_fix = auth.has_identity_provider;
-    findings.push(
+    plan.finding(
         Finding::builder(
             Control::Triggers,
             "azure.triggers.authentication",
@@ -646,9 +649,9 @@ fn authentication(auth: &AuthSettings, s: &Surface, target: &mut Target, finding
     target.auth = can_fix;
 }
 
-fn transport(s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
+fn transport(s: &Surface, target: &mut Target, plan: &mut PlanBuilder<AzureAction>) {
     if !s.https_only {
-        findings.push(
+        plan.finding(
             Finding::builder(
                 Control::Triggers,
                 "azure.triggers.httpsOnly",
@@ -660,11 +663,11 @@ fn transport(s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
             .remediable(true)
             .message(format!("{} answers plain HTTP", s.label)),
         );
-        target.site.https_only = Some(true);
+        target.site.set(SiteField::HttpsOnly(true));
     }
     if let Some(web) = s.web {
         if !tls_at_least_1_2(&web.min_tls_version) {
-            findings.push(
+            plan.finding(
                 Finding::builder(
                     Control::Triggers,
                     "azure.triggers.minTlsVersion",
@@ -676,10 +679,10 @@ fn transport(s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
                 .remediable(true)
                 .message(format!("{} accepts TLS versions older than 1.2", s.label)),
             );
-            target.web.min_tls = Some("1.2".into());
+            target.web.set(WebField::MinTlsVersion("1.2".into()));
         }
         if web.ftps_state != "Disabled" {
-            findings.push(
+            plan.finding(
                 Finding::builder(
                     Control::Triggers,
                     "azure.triggers.ftpsState",
@@ -691,7 +694,7 @@ fn transport(s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
                 .remediable(true)
                 .message(format!("FTP(S) deployment to {} is open", s.label)),
             );
-            target.web.ftps = Some("Disabled".into());
+            target.web.set(WebField::FtpsState("Disabled".into()));
         }
     }
     if let Some((ftp, scm)) = s.publishing {
@@ -700,7 +703,7 @@ fn transport(s: &Surface, target: &mut Target, findings: &mut Vec<Finding>) {
             (scm, "scm", "azure.triggers.basicPublishing.scm"),
         ] {
             if allowed {
-                findings.push(
+                plan.finding(
                     Finding::builder(
                         Control::Triggers,
                         check,
@@ -735,106 +738,109 @@ fn restrictions(
     web: &WebConfig,
     s: &Surface,
     target: &mut Target,
-    findings: &mut Vec<Finding>,
+    plan: &mut PlanBuilder<AzureAction>,
 ) {
     let want: Vec<Value> = declared.iter().map(restriction_json).collect();
     let want_keys: BTreeSet<_> = want.iter().map(rule_key).collect();
     let observed: Vec<&Value> = web.ip_security_restrictions.iter().filter(|r| !implicit(r)).collect();
     let have_keys: BTreeSet<_> = observed.iter().map(|r| rule_key(r)).collect();
-    let mut changed = false;
+    let mut changed = open_by_default(web, s, plan);
     let mut kept = Vec::new();
-    if web.default_action.as_deref() != Some("Deny") {
-        findings.push(
-            Finding::builder(
-                Control::Triggers,
-                "azure.triggers.accessRestrictionsDefault",
-                s.field("config/web.ipSecurityRestrictionsDefaultAction"),
-            )
-            .observed(web.default_action.as_deref().unwrap_or("Allow"))
-            .desired("Deny")
-            .severity(Severity::High)
-            .remediable(true)
-            .message(format!(
-                "traffic no access restriction of {} matches is let in",
-                s.label
-            )),
-        );
-        changed = true;
-    }
-    for r in &observed {
-        let key = rule_key(r);
-        if want_keys.contains(&key) {
-            continue;
-        }
-        if key.action == "deny" {
-            kept.push((*r).clone());
-            continue;
-        }
-        let open = open_rule(r);
-        let remove = remove_unlisted || open;
-        let name = r["name"].as_str().unwrap_or("?");
-        findings.push(
-            Finding::builder(
-                Control::Triggers,
-                if open {
-                    "azure.triggers.openAccessRestriction"
-                } else {
-                    "azure.triggers.unlistedAccessRestriction"
-                },
-                s.field(&format!("config/web.ipSecurityRestrictions[{name}]")),
-            )
-            .observed(describe(r))
-            .desired("declared access restrictions only")
-            .severity(if open { Severity::Critical } else { Severity::High })
-            .remediable(remove)
-            .message(match (open, remove) {
-                (true, _) => format!(
-                    "rule {name} lets every address reach {}: it is an explicit rule, not the platform's default, and it is removed whatever removeUnlisted says",
-                    s.label
-                ),
-                (false, true) => format!("{} may reach {} but is not declared", describe(r), s.label),
-                (false, false) => format!(
-                    "{} may reach {} but is not declared (kept: triggers.removeUnlisted is false)",
-                    describe(r),
-                    s.label
-                ),
-            }),
-        );
-        if remove {
+    for r in observed.into_iter().filter(|r| !want_keys.contains(&rule_key(r))) {
+        if rule_key(r).action != "deny" && undeclared_allow(r, remove_unlisted, s, plan) {
             changed = true;
         } else {
-            kept.push((*r).clone());
+            kept.push(r.clone());
         }
     }
-    for w in &want {
-        if !have_keys.contains(&rule_key(w)) {
-            findings.push(
-                Finding::builder(
-                    Control::Triggers,
-                    "azure.triggers.missingAccessRestriction",
-                    s.field(&format!(
-                        "config/web.ipSecurityRestrictions[{}]",
-                        w["name"].as_str().unwrap_or("?")
-                    )),
-                )
-                .observed("absent")
-                .desired(describe(w))
-                .severity(Severity::Low)
-                .remediable(true)
-                .message(format!(
-                    "the declared access restriction {} of {} is missing",
-                    describe(w),
-                    s.label
-                )),
-            );
-            changed = true;
-        }
+    for w in want.iter().filter(|w| !have_keys.contains(&rule_key(w))) {
+        missing_rule(w, s, plan);
+        changed = true;
     }
     if changed {
         let mut rules = want;
         rules.extend(kept);
-        target.web.restrictions = Some(rules);
+        target.web.set(WebField::IpSecurityRestrictions(rules));
     }
+}
+
+/// Traffic no rule matches is let in: a finding, and the reason to write
+/// the list with default action Deny.
+fn open_by_default(web: &WebConfig, s: &Surface, plan: &mut PlanBuilder<AzureAction>) -> bool {
+    if web.default_action.as_deref() == Some("Deny") {
+        return false;
+    }
+    plan.finding(
+        Finding::builder(
+            Control::Triggers,
+            "azure.triggers.accessRestrictionsDefault",
+            s.field("config/web.ipSecurityRestrictionsDefaultAction"),
+        )
+        .observed(web.default_action.as_deref().unwrap_or("Allow"))
+        .desired("Deny")
+        .severity(Severity::High)
+        .remediable(true)
+        .message(format!(
+            "traffic no access restriction of {} matches is let in",
+            s.label
+        )),
+    );
+    true
+}
+
+/// An Allow rule the posture does not declare: reported, and removed
+/// (true) unless removeUnlisted is false and the rule is not open.
+fn undeclared_allow(r: &Value, remove_unlisted: bool, s: &Surface, plan: &mut PlanBuilder<AzureAction>) -> bool {
+    let open = open_rule(r);
+    let remove = remove_unlisted || open;
+    let name = r["name"].as_str().unwrap_or("?");
+    plan.finding(
+        Finding::builder(
+            Control::Triggers,
+            if open {
+                "azure.triggers.openAccessRestriction"
+            } else {
+                "azure.triggers.unlistedAccessRestriction"
+            },
+            s.rule_field("ipSecurityRestrictions", r),
+        )
+        .observed(describe(r))
+        .desired("declared access restrictions only")
+        .severity(if open { Severity::Critical } else { Severity::High })
+        .remediable(remove)
+        .message(match (open, remove) {
+            (true, _) => format!(
+                "rule {name} lets every address reach {}: it is an explicit rule, not the platform's default, and it is removed whatever removeUnlisted says",
+                s.label
+            ),
+            (false, true) => format!("{} may reach {} but is not declared", describe(r), s.label),
+            (false, false) => format!(
+                "{} may reach {} but is not declared (kept: triggers.removeUnlisted is false)",
+                describe(r),
+                s.label
+            ),
+        }),
+    );
+    remove
+}
+
+fn missing_rule(w: &Value, s: &Surface, plan: &mut PlanBuilder<AzureAction>) {
+    plan.finding(
+        Finding::builder(
+            Control::Triggers,
+            "azure.triggers.missingAccessRestriction",
+            s.rule_field("ipSecurityRestrictions", w),
+        )
+        .observed("absent")
+        .desired(describe(w))
+        .severity(Severity::Low)
+        .remediable(true)
+        .message(format!(
+            "the declared access restriction {} of {} is missing",
+            describe(w),
+            s.label
+        )),
+    );
 }
 
 /// The SCM (Kudu) site: deployment and console access to the app. It must
@@ -850,7 +856,7 @@ fn scm(
     web: &WebConfig,
     s: &Surface,
     target: &mut Target,
-    findings: &mut Vec<Finding>,
+    plan: &mut PlanBuilder<AzureAction>,
 ) {
     if web.scm_use_main {
         return;
@@ -866,14 +872,11 @@ fn scm(
             wide.push(describe(r));
         } else {
             keep.push(r.clone());
-            findings.push(
+            plan.finding(
                 Finding::builder(
                     Control::Triggers,
                     "azure.triggers.scmUnlistedAccessRestriction",
-                    s.field(&format!(
-                        "config/web.scmIpSecurityRestrictions[{}]",
-                        r["name"].as_str().unwrap_or("?")
-                    )),
+                    s.rule_field("scmIpSecurityRestrictions", r),
                 )
                 .observed(describe(r))
                 .desired("the declared access restrictions only")
@@ -898,7 +901,7 @@ fn scm(
         ));
     }
     observed.extend(wide);
-    findings.push(
+    plan.finding(
         Finding::builder(
             Control::Triggers,
             "azure.triggers.scmAccessRestrictions",
@@ -913,7 +916,7 @@ fn scm(
             s.label
         )),
     );
-    target.web.scm_restrictions = Some(keep);
+    target.web.set(WebField::ScmIpSecurityRestrictions(keep));
 }
 
 fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
@@ -926,7 +929,7 @@ fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
         .is_some_and(|s| names::normalize_scope(s) == names::normalize_scope(&n.subnet_id));
     if !same {
         let none = o.virtual_network_subnet_id.is_none();
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(
                 Control::Network,
                 if none {
@@ -946,10 +949,10 @@ fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
                 "the app is integrated with another subnet than declared"
             }),
         );
-        b.app.site.subnet = Some(n.subnet_id.clone());
+        b.app.site.set(SiteField::VirtualNetworkSubnetId(n.subnet_id.clone()));
     }
     if n.route_all_egress && !o.vnet_route_all {
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(
                 Control::Network,
                 "azure.network.routeAll",
@@ -961,7 +964,7 @@ fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
             .remediable(true)
             .message("only private-range traffic goes through the virtual network; the rest bypasses its controls"),
         );
-        b.app.site.route_all = Some(true);
+        b.app.site.set(SiteField::VnetRouteAllEnabled(true));
     }
 }
 
@@ -970,7 +973,7 @@ fn supply_chain(p: &Posture, o: &ObservedApp, b: &mut Builder) {
         return;
     };
     if sc.require_run_from_package && o.app_setting(names::RUN_FROM_PACKAGE) == Some(false) {
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(
                 Control::SupplyChain,
                 "azure.supplyChain.runFromPackage",
@@ -993,7 +996,7 @@ fn observability(p: &Posture, o: &ObservedApp, b: &mut Builder) {
                 .iter()
                 .any(|s| o.app_setting(s) == Some(true));
             if !connected && o.app_settings.is_some() {
-                b.findings.push(
+                b.plan.finding(
                     Finding::builder(
                         Control::Observability,
                         "azure.observability.applicationInsights",

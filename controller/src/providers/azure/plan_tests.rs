@@ -4,6 +4,7 @@
 use super::*;
 use crate::api::FunctionPostureSpec;
 use crate::fixtures::sweep;
+use crate::providers::Blocked;
 use crate::providers::azure::model::{Assignment, AuthSettings, RoleDefinition, WebConfig};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -88,6 +89,45 @@ fn compliant() -> ObservedApp {
         role_definitions: BTreeMap::new(),
         slots: Vec::new(),
     }
+}
+
+fn site_patch(site: &str, fields: impl IntoIterator<Item = SiteField>) -> AzureAction {
+    AzureAction::PatchSite {
+        site: site.into(),
+        patch: fields.into_iter().collect(),
+    }
+}
+
+/// The fields of a PatchSite; none for any other action.
+fn site_fields(a: &AzureAction) -> &[SiteField] {
+    match a {
+        AzureAction::PatchSite { patch, .. } => patch.fields(),
+        _ => &[],
+    }
+}
+
+/// The fields of a PatchWebConfig; none for any other action.
+fn web_fields(a: &AzureAction) -> &[WebField] {
+    match a {
+        AzureAction::PatchWebConfig { patch, .. } => patch.fields(),
+        _ => &[],
+    }
+}
+
+/// The main site's access restrictions a PatchWebConfig writes, if any.
+fn main_rules(a: &AzureAction) -> Option<&Vec<Value>> {
+    web_fields(a).iter().find_map(|f| match f {
+        WebField::IpSecurityRestrictions(r) => Some(r),
+        _ => None,
+    })
+}
+
+/// The SCM site's access restrictions a PatchWebConfig writes, if any.
+fn scm_rules(a: &AzureAction) -> Option<&Vec<Value>> {
+    web_fields(a).iter().find_map(|f| match f {
+        WebField::ScmIpSecurityRestrictions(r) => Some(r),
+        _ => None,
+    })
 }
 
 fn checks(p: &Plan) -> Vec<&str> {
@@ -248,7 +288,7 @@ fn public_access_deny_closes_the_public_endpoint() {
     o.public_network_access = "Enabled".into();
     let p = plan(&posture(), &o);
     assert_eq!(checks(&p), vec!["azure.triggers.publicNetworkAccess"]);
-    assert!(matches!(actions(&p)[0], AzureAction::PatchSite { public_network_access: Some(v), .. } if v == "Disabled"));
+    assert!(site_fields(actions(&p)[0]).contains(&SiteField::PublicNetworkAccess("Disabled".into())));
     // Declared Enabled never reopens a closed endpoint.
     let mut s = spec_json();
     s["triggers"]["azure"]["publicNetworkAccess"] = json!("Enabled");
@@ -275,13 +315,7 @@ fn access_restrictions_converge_on_the_declared_allow_rules_with_default_deny() 
             "azure.triggers.unlistedAccessRestriction"
         ]
     );
-    match actions(&p)[0] {
-        AzureAction::PatchWebConfig {
-            ip_security_restrictions: Some(rules),
-            ..
-        } => assert_eq!(rules, &vec![office(), deny]),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(main_rules(actions(&p)[0]), Some(&vec![office(), deny]));
     // removeUnlisted false: the stray Allow rule is reported and kept.
     let mut s = spec_json();
     s["triggers"]["removeUnlisted"] = json!(false);
@@ -292,13 +326,7 @@ fn access_restrictions_converge_on_the_declared_allow_rules_with_default_deny() 
         .find(|f| f.check == "azure.triggers.unlistedAccessRestriction")
         .expect("finding");
     assert!(!kept.remediable);
-    match actions(&p)[0] {
-        AzureAction::PatchWebConfig {
-            ip_security_restrictions: Some(rules),
-            ..
-        } => assert_eq!(rules.len(), 3),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(main_rules(actions(&p)[0]).map(Vec::len), Some(3));
 }
 
 #[test]
@@ -355,13 +383,17 @@ fn transport_hardening_covers_https_tls_ftps_and_basic_publishing() {
         ]
     );
     let a = actions(&p);
-    assert!(a.contains(&&AzureAction::PatchWebConfig {
-        site: SITE.into(),
-        min_tls_version: Some("1.2".into()),
-        ftps_state: Some("Disabled".into()),
-        ip_security_restrictions: None,
-        scm_ip_security_restrictions: None
-    }));
+    assert!(
+        a.contains(&&AzureAction::PatchWebConfig {
+            site: SITE.into(),
+            patch: [
+                WebField::MinTlsVersion("1.2".into()),
+                WebField::FtpsState("Disabled".into())
+            ]
+            .into_iter()
+            .collect()
+        })
+    );
     assert_eq!(
         a.iter()
             .filter(|a| matches!(a, AzureAction::DisableBasicPublishing { .. }))
@@ -394,13 +426,13 @@ fn network_integration_and_route_all() {
     );
     assert_eq!(
         actions(&p),
-        vec![&AzureAction::PatchSite {
-            site: SITE.into(),
-            https_only: None,
-            public_network_access: None,
-            virtual_network_subnet_id: Some(SUBNET.into()),
-            vnet_route_all_enabled: Some(true)
-        }]
+        vec![&site_patch(
+            SITE,
+            [
+                SiteField::VirtualNetworkSubnetId(SUBNET.into()),
+                SiteField::VnetRouteAllEnabled(true)
+            ]
+        )]
     );
     // Case differences in ARM ids are not drift.
     let mut o = compliant();
@@ -537,27 +569,24 @@ fn any_app() -> impl Strategy<Value = ObservedApp> {
 fn judge_action(a: &AzureAction, p: &Plan, o: &ObservedApp) {
     let declared_rules = [office()];
     match a {
-        AzureAction::PatchSite {
-            https_only,
-            public_network_access,
-            virtual_network_subnet_id,
-            vnet_route_all_enabled,
-            ..
-        } => {
-            assert!(https_only.is_none_or(|v| v));
-            assert!(public_network_access.as_deref().is_none_or(|v| v == "Disabled"));
-            assert!(virtual_network_subnet_id.as_deref().is_none_or(|v| v == SUBNET));
-            assert!(vnet_route_all_enabled.is_none_or(|v| v));
+        AzureAction::PatchSite { patch, .. } => {
+            for f in patch.fields() {
+                match f {
+                    SiteField::HttpsOnly(v) | SiteField::VnetRouteAllEnabled(v) => assert!(v),
+                    SiteField::PublicNetworkAccess(v) => assert_eq!(v, "Disabled"),
+                    SiteField::VirtualNetworkSubnetId(v) => assert_eq!(v, SUBNET),
+                }
+            }
         }
-        AzureAction::PatchWebConfig {
-            min_tls_version,
-            ftps_state,
-            ip_security_restrictions,
-            ..
-        } => {
-            assert!(min_tls_version.as_deref().is_none_or(|v| v == "1.2"));
-            assert!(ftps_state.as_deref().is_none_or(|v| v == "Disabled"));
-            for r in ip_security_restrictions.iter().flatten() {
+        AzureAction::PatchWebConfig { .. } => {
+            for f in web_fields(a) {
+                match f {
+                    WebField::MinTlsVersion(v) => assert_eq!(v, "1.2"),
+                    WebField::FtpsState(v) => assert_eq!(v, "Disabled"),
+                    WebField::IpSecurityRestrictions(_) | WebField::ScmIpSecurityRestrictions(_) => {}
+                }
+            }
+            for r in main_rules(a).into_iter().flatten() {
                 let declared = declared_rules.contains(r);
                 let observed = o.web.as_ref().is_some_and(|w| w.ip_security_restrictions.contains(r));
                 assert!(declared || observed, "a rule from nowhere: {r}");
@@ -787,11 +816,8 @@ fn the_open_rule_goes_even_when_unlisted_rules_are_kept_and_pins_stay() {
     let mut s = reachable_spec();
     s["triggers"]["removeUnlisted"] = json!(false);
     let p = plan(&posture_from(s), &o);
-    match web_patch(&p, SITE) {
-        Some(AzureAction::PatchWebConfig {
-            ip_security_restrictions: Some(rules),
-            ..
-        }) => {
+    match web_patch(&p, SITE).and_then(main_rules) {
+        Some(rules) => {
             assert!(!rules.contains(&any), "the open rule stayed: {rules:?}");
             // Kept rules are kept whole: tag, pins and all.
             assert!(rules.contains(&vendor) && rules.contains(&block), "{rules:?}");
@@ -810,13 +836,10 @@ fn the_open_rule_goes_even_when_unlisted_rules_are_kept_and_pins_stay() {
     }
     let p = plan(&posture_from(reachable_spec()), &o);
     assert!(checks(&p).contains(&"azure.triggers.missingAccessRestriction"));
-    match web_patch(&p, SITE) {
-        Some(AzureAction::PatchWebConfig {
-            ip_security_restrictions: Some(rules),
-            ..
-        }) => assert_eq!(rules, &vec![office(), fd_pinned()]),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        web_patch(&p, SITE).and_then(main_rules),
+        Some(&vec![office(), fd_pinned()])
+    );
 }
 
 #[test]
@@ -835,12 +858,9 @@ fn every_deny_access_restriction_is_kept() {
         w.scm_ip_security_restrictions = denies.to_vec();
     }
     let p = plan(&posture_from(reachable_spec()), &o);
-    match web_patch(&p, SITE) {
-        Some(AzureAction::PatchWebConfig {
-            ip_security_restrictions: Some(rules),
-            scm_ip_security_restrictions: Some(scm),
-            ..
-        }) => {
+    let patch = web_patch(&p, SITE);
+    match (patch.and_then(main_rules), patch.and_then(scm_rules)) {
+        (Some(rules), Some(scm)) => {
             for d in &denies {
                 assert!(rules.contains(d), "main lost {d}");
                 assert!(scm.contains(d), "SCM lost {d}");
@@ -936,13 +956,13 @@ fn a_public_slot_is_closed_by_its_own_writes() {
     assert!(p.findings.iter().all(|f| f.field.starts_with("slots/staging/")));
     assert_eq!(
         actions(&p),
-        vec![&AzureAction::PatchSite {
-            site: format!("{SITE}/slots/staging"),
-            https_only: Some(true),
-            public_network_access: Some("Disabled".into()),
-            virtual_network_subnet_id: None,
-            vnet_route_all_enabled: None,
-        }]
+        vec![&site_patch(
+            &format!("{SITE}/slots/staging"),
+            [
+                SiteField::PublicNetworkAccess("Disabled".into()),
+                SiteField::HttpsOnly(true)
+            ]
+        )]
     );
 }
 
@@ -1054,27 +1074,20 @@ fn site_state(public_network_access: &str, web: &WebConfig) -> SiteState {
 fn apply_to(states: &mut BTreeMap<String, SiteState>, p: &Plan) {
     for a in actions(p) {
         match a {
-            AzureAction::PatchSite {
-                site,
-                public_network_access: Some(v),
-                ..
-            } => {
-                if let Some(s) = states.get_mut(site) {
-                    s.public = v != "Disabled";
+            AzureAction::PatchSite { site, patch } => {
+                for f in patch.fields() {
+                    if let (SiteField::PublicNetworkAccess(v), Some(s)) = (f, states.get_mut(site)) {
+                        s.public = v != "Disabled";
+                    }
                 }
             }
-            AzureAction::PatchWebConfig {
-                site,
-                ip_security_restrictions,
-                scm_ip_security_restrictions,
-                ..
-            } => {
+            AzureAction::PatchWebConfig { site, .. } => {
                 if let Some(s) = states.get_mut(site) {
-                    if let Some(rules) = ip_security_restrictions {
+                    if let Some(rules) = main_rules(a) {
                         s.rules = rules.clone();
                         s.default_deny = true;
                     }
-                    if let Some(rules) = scm_ip_security_restrictions {
+                    if let Some(rules) = scm_rules(a) {
                         s.scm_rules = rules.clone();
                         s.scm_default_deny = true;
                     }

@@ -4,6 +4,7 @@
 
 use super::names;
 use crate::providers::ActionSummary;
+use crate::providers::patch::{Field, Patch};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -24,24 +25,7 @@ pub enum GcpAction {
     /// One PATCH of the function with an update mask naming exactly the
     /// fields that still differ when it is written. Labels are read right
     /// before the write and only zerofn's ownership label changes.
-    PatchFunction {
-        name: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        service_account: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ingress: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        vpc_connector: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        egress: Option<String>,
-        /// Claim the function: set the ownership label to this value.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        claim: Option<String>,
-        /// Release the function: drop the ownership label if it still holds
-        /// this value.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        release: Option<String>,
-    },
+    PatchFunction { name: String, patch: Patch<FunctionField> },
     /// Grant roles/run.invoker to declared invokers and remove undeclared
     /// members from the invoke-granting bindings of the function's service.
     UpdateInvokers {
@@ -58,7 +42,53 @@ pub struct MemberRole {
     pub role: String,
 }
 
+/// One field of a function PATCH.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionField {
+    ServiceAccount(String),
+    Ingress(String),
+    VpcConnector(String),
+    Egress(String),
+    /// Claim the function: set the ownership label to this value.
+    Claim(String),
+    /// Release the function: drop the ownership label if it still holds
+    /// this value.
+    Release(String),
+}
+
+impl Field for FunctionField {
+    fn path(&self) -> &'static str {
+        match self {
+            FunctionField::ServiceAccount(_) => "service_config.service_account_email",
+            FunctionField::Ingress(_) => "service_config.ingress_settings",
+            FunctionField::VpcConnector(_) => "service_config.vpc_connector",
+            FunctionField::Egress(_) => "service_config.vpc_connector_egress_settings",
+            FunctionField::Claim(_) | FunctionField::Release(_) => "labels",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            FunctionField::ServiceAccount(v) => format!("serviceConfig.serviceAccountEmail={v}"),
+            FunctionField::Ingress(v) => format!("serviceConfig.ingressSettings={v}"),
+            FunctionField::VpcConnector(v) => format!("serviceConfig.vpcConnector={v}"),
+            FunctionField::Egress(v) => format!("serviceConfig.vpcConnectorEgressSettings={v}"),
+            FunctionField::Claim(v) => format!("labels.{}={v}", names::OWNER_LABEL),
+            FunctionField::Release(v) => format!("labels.{} removed (was {v})", names::OWNER_LABEL),
+        }
+    }
+}
+
 impl GcpAction {
+    /// Release a function: drop the ownership label if it still holds `mine`.
+    pub fn release(name: String, mine: String) -> GcpAction {
+        GcpAction::PatchFunction {
+            name,
+            patch: Patch::from_iter([FunctionField::Release(mine)]),
+        }
+    }
+
     pub fn op(&self) -> &'static str {
         match self {
             GcpAction::CreateServiceAccount { .. } => "CreateServiceAccount",
@@ -68,34 +98,13 @@ impl GcpAction {
         }
     }
 
-    /// The update mask a PatchFunction sends.
+    /// The update mask a PatchFunction sends (at most: `apply` leaves out
+    /// what already holds when it writes).
     pub fn mask(&self) -> Vec<&'static str> {
-        let GcpAction::PatchFunction {
-            service_account,
-            ingress,
-            vpc_connector,
-            egress,
-            claim,
-            release,
-            ..
-        } = self
-        else {
-            return Vec::new();
-        };
-        [
-            service_account
-                .is_some()
-                .then_some("service_config.service_account_email"),
-            ingress.is_some().then_some("service_config.ingress_settings"),
-            vpc_connector.is_some().then_some("service_config.vpc_connector"),
-            egress
-                .is_some()
-                .then_some("service_config.vpc_connector_egress_settings"),
-            (claim.is_some() || release.is_some()).then_some("labels"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        match self {
+            GcpAction::PatchFunction { patch, .. } => patch.paths(),
+            _ => Vec::new(),
+        }
     }
 
     pub fn summary(&self) -> ActionSummary {
@@ -115,39 +124,10 @@ impl GcpAction {
                 format!("projects/{project}"),
                 format!("{member}: add [{}] remove [{}]", add.join(","), remove.join(",")),
             ),
-            GcpAction::PatchFunction {
-                name,
-                service_account,
-                ingress,
-                vpc_connector,
-                egress,
-                claim,
-                release,
-            } => {
-                let mut parts = Vec::new();
-                if let Some(v) = service_account {
-                    parts.push(format!("serviceConfig.serviceAccountEmail={v}"));
-                }
-                if let Some(v) = ingress {
-                    parts.push(format!("serviceConfig.ingressSettings={v}"));
-                }
-                if let Some(v) = vpc_connector {
-                    parts.push(format!("serviceConfig.vpcConnector={v}"));
-                }
-                if let Some(v) = egress {
-                    parts.push(format!("serviceConfig.vpcConnectorEgressSettings={v}"));
-                }
-                if let Some(v) = claim {
-                    parts.push(format!("labels.{}={v}", names::OWNER_LABEL));
-                }
-                if let Some(v) = release {
-                    parts.push(format!("labels.{} removed (was {v})", names::OWNER_LABEL));
-                }
-                (
-                    name.clone(),
-                    format!("{} (updateMask {})", parts.join(" "), self.mask().join(",")),
-                )
-            }
+            GcpAction::PatchFunction { name, patch } => (
+                name.clone(),
+                format!("{} (updateMask {})", patch.describe(), patch.paths().join(",")),
+            ),
             GcpAction::UpdateInvokers { service, add, remove } => (
                 service.clone(),
                 format!(

@@ -9,13 +9,15 @@
 //! - A service account created a moment ago may be refused for a while
 //!   (propagation): such refusals are retried for a bounded time.
 
-use super::action::GcpAction;
+use super::action::{FunctionField, GcpAction};
 use super::client::{Caller, Clients, code, map_err};
 use super::names;
 use super::observe::{INVOKER, project_policy_request, service_policy_request};
+use crate::providers::patch::Field;
 use crate::providers::retry::{Backoff, Cause, GaveUp, Policy as RetryPolicy, Progress, Unfinished, Verdict};
 use crate::providers::{MintedIdentity, ProviderError};
 use google_cloud_functions_v2::model::service_config::{IngressSettings, VpcConnectorEgressSettings};
+use google_cloud_functions_v2::model::{Function, ServiceConfig};
 use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_iam_v1::model::{Binding, Policy};
@@ -388,75 +390,70 @@ impl Applier<'_> {
 /// that differ from `current` (None: nothing differs, nothing to send). The
 /// labels are `current`'s with only zerofn's ownership label changed; a
 /// claim on a function another owner labelled meanwhile is refused.
-pub fn patched(
-    current: google_cloud_functions_v2::model::Function,
-    action: &GcpAction,
-) -> Result<Option<(google_cloud_functions_v2::model::Function, Vec<&'static str>)>, ProviderError> {
-    let GcpAction::PatchFunction {
-        name,
-        service_account,
-        ingress,
-        vpc_connector,
-        egress,
-        claim,
-        release,
-    } = action
-    else {
+pub fn patched(current: Function, action: &GcpAction) -> Result<Option<(Function, Vec<&'static str>)>, ProviderError> {
+    let GcpAction::PatchFunction { name, patch } = action else {
         return Ok(None);
     };
     let mut f = current;
+    // Sent whole, as read, with the fields below changed.
+    service_config(&mut f);
     let mut mask = Vec::new();
-    let mut sc = f.service_config.clone().unwrap_or_default();
-    if let Some(v) = service_account
-        && sc.service_account_email != *v
-    {
-        sc.service_account_email = v.clone();
-        mask.push("service_config.service_account_email");
-    }
-    if let Some(v) = ingress {
-        let want = IngressSettings::from(v.as_str());
-        if sc.ingress_settings != want {
-            sc.ingress_settings = want;
-            mask.push("service_config.ingress_settings");
-        }
-    }
-    if let Some(v) = vpc_connector
-        && sc.vpc_connector != *v
-    {
-        sc.vpc_connector = v.clone();
-        mask.push("service_config.vpc_connector");
-    }
-    if let Some(v) = egress {
-        let want = VpcConnectorEgressSettings::from(v.as_str());
-        if sc.vpc_connector_egress_settings != want {
-            sc.vpc_connector_egress_settings = want;
-            mask.push("service_config.vpc_connector_egress_settings");
-        }
-    }
-    f.service_config = Some(sc);
-    let held = f.labels.get(names::OWNER_LABEL).cloned();
-    if let Some(mine) = claim {
-        match &held {
-            Some(v) if v == mine => {}
-            Some(v) => {
+    for field in patch.fields() {
+        match set_field(&mut f, field) {
+            Ok(true) => mask.push(field.path()),
+            Ok(false) => {}
+            Err(Claimed(other)) => {
                 return Err(ProviderError::Conflict(format!(
-                    "{name}: label {}={v} was set by another owner since it was observed; nothing is written",
+                    "{name}: label {}={other} was set by another owner since it was observed; nothing is written",
                     names::OWNER_LABEL
                 )));
             }
-            None => {
-                f.labels.insert(names::OWNER_LABEL.to_string(), mine.clone());
-                mask.push("labels");
-            }
         }
     }
-    if let Some(mine) = release
-        && held.as_ref() == Some(mine)
-    {
-        f.labels.remove(names::OWNER_LABEL);
-        mask.push("labels");
-    }
     Ok((!mask.is_empty()).then_some((f, mask)))
+}
+
+/// The ownership label holds another owner's value.
+struct Claimed(String);
+
+/// Set one field on the function as read at write time. Ok(true): it
+/// changed, so the mask names it.
+fn set_field(f: &mut Function, field: &FunctionField) -> Result<bool, Claimed> {
+    let changed = match field {
+        FunctionField::ServiceAccount(v) => assign(&mut service_config(f).service_account_email, v.clone()),
+        FunctionField::Ingress(v) => assign(
+            &mut service_config(f).ingress_settings,
+            IngressSettings::from(v.as_str()),
+        ),
+        FunctionField::VpcConnector(v) => assign(&mut service_config(f).vpc_connector, v.clone()),
+        FunctionField::Egress(v) => assign(
+            &mut service_config(f).vpc_connector_egress_settings,
+            VpcConnectorEgressSettings::from(v.as_str()),
+        ),
+        FunctionField::Claim(mine) => match f.labels.get(names::OWNER_LABEL) {
+            Some(v) if v == mine => false,
+            Some(v) => return Err(Claimed(v.clone())),
+            None => {
+                f.labels.insert(names::OWNER_LABEL.to_string(), mine.clone());
+                true
+            }
+        },
+        FunctionField::Release(mine) => {
+            f.labels.get(names::OWNER_LABEL) == Some(mine) && f.labels.remove(names::OWNER_LABEL).is_some()
+        }
+    };
+    Ok(changed)
+}
+
+fn service_config(f: &mut Function) -> &mut ServiceConfig {
+    f.service_config.get_or_insert_with(ServiceConfig::default)
+}
+
+/// Put `want` in `slot`; whether that changed it.
+fn assign<T: PartialEq>(slot: &mut T, want: T) -> bool {
+    let changed = *slot != want;
+    *slot = want;
+    changed
 }
 
 #[cfg(test)]
@@ -523,14 +520,14 @@ mod tests {
     }
 
     fn patch(claim: Option<&str>, ingress: Option<&str>) -> GcpAction {
+        let fields = [
+            Some(FunctionField::ServiceAccount("a@p.iam.gserviceaccount.com".into())),
+            ingress.map(|v| FunctionField::Ingress(v.into())),
+            claim.map(|v| FunctionField::Claim(v.into())),
+        ];
         GcpAction::PatchFunction {
             name: "projects/p/locations/l/functions/f".into(),
-            service_account: Some("a@p.iam.gserviceaccount.com".into()),
-            ingress: ingress.map(str::to_string),
-            vpc_connector: None,
-            egress: None,
-            claim: claim.map(str::to_string),
-            release: None,
+            patch: fields.into_iter().flatten().collect(),
         }
     }
 
@@ -567,15 +564,7 @@ mod tests {
 
     #[test]
     fn release_drops_only_our_own_label() {
-        let release = |held: &str| GcpAction::PatchFunction {
-            name: "projects/p/locations/l/functions/f".into(),
-            service_account: None,
-            ingress: None,
-            vpc_connector: None,
-            egress: None,
-            claim: None,
-            release: Some(held.to_string()),
-        };
+        let release = |held: &str| GcpAction::release("projects/p/locations/l/functions/f".into(), held.into());
         let now = function(&[(names::OWNER_LABEL, "me"), ("team", "x")]);
         let (f, mask) = patched(now.clone(), &release("me")).unwrap().unwrap();
         assert_eq!(mask, vec!["labels"]);

@@ -147,15 +147,7 @@ impl GcpProvider {
         if f.labels.get(names::OWNER_LABEL) != Some(&mine) {
             return Ok(());
         }
-        let action = GcpAction::PatchFunction {
-            name,
-            service_account: None,
-            ingress: None,
-            vpc_connector: None,
-            egress: None,
-            claim: None,
-            release: Some(mine),
-        };
+        let action = GcpAction::release(name, mine);
         self.applier().apply(&action).await.map(|_| ())
     }
 

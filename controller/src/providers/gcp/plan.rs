@@ -10,35 +10,33 @@
 //! function's own event trigger keeps its invoke grant; build settings and
 //! event triggers are reported, never changed.
 
-use super::action::{GcpAction, MemberRole};
+use super::action::{FunctionField, GcpAction, MemberRole};
 use super::model::{InvokeGrant, ObservedFunction};
 use super::names;
 use super::observe::INVOKER;
 use crate::api::{GcpEgress, GcpIngress, GcpTriggers, IdentityControl, Mode, PublicAccess, TriggerControl};
 use crate::findings::{Control, Finding, Severity};
-use crate::providers::{Action, Blocked, Note, Plan, Posture};
+use crate::providers::assemble::{self, Ownership, Phase, PlanBuilder};
+use crate::providers::patch::Patch;
+use crate::providers::{Action, Note, Plan, Posture};
 use std::collections::BTreeSet;
 
 const PUBLIC_MEMBERS: [&str; 2] = ["allUsers", "allAuthenticatedUsers"];
 const BROAD_ROLES: [&str; 3] = ["roles/owner", "roles/editor", "roles/iam.securityAdmin"];
 
-#[derive(Default)]
-struct Patch {
-    claim: Option<String>,
-    service_account: Option<String>,
-    ingress: Option<String>,
-    vpc_connector: Option<String>,
-    egress: Option<String>,
-}
-
+/// A plan in the making: the phased actions and findings, and the fields of
+/// the one PATCH of the function that every control adds to.
 #[derive(Default)]
 struct Builder {
-    findings: Vec<Finding>,
-    create: Vec<GcpAction>,
-    roles: Vec<GcpAction>,
-    patch: Patch,
-    invokers: Vec<GcpAction>,
+    plan: PlanBuilder<GcpAction>,
+    patch: Patch<FunctionField>,
     notes: Vec<Note>,
+}
+
+impl Builder {
+    fn finding(&mut self, f: Finding) {
+        self.plan.finding(f);
+    }
 }
 
 pub fn ingress_name(i: GcpIngress) -> &'static str {
@@ -56,9 +54,18 @@ pub fn egress_name(e: GcpEgress) -> &'static str {
     }
 }
 
+/// The order of the writes: a new account is created (Create) and given
+/// its roles (Grant) before the one PATCH switches the function to it
+/// (Configure); the invokers of its service change last (Revoke).
 pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan {
     let mut b = Builder::default();
-    let blocked = ownership(p, o, &mut b);
+    let mine = names::owner_label_value(&p.owner);
+    let owner = assemble::ownership(
+        p.mode() == Mode::Enforce,
+        o.labels.get(names::OWNER_LABEL).map(String::as_str),
+        &mine,
+        |v| format!("label {}={v}", names::OWNER_LABEL),
+    );
     if let Some(id) = &p.spec.identity {
         identity(id, o, &mut b);
     }
@@ -76,58 +83,33 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan {
                     .into(),
         });
     }
-
-    let mut findings = b.findings;
-    findings.sort_by(|a, b| (a.control, &a.check, &a.field).cmp(&(b.control, &b.check, &b.field)));
-    let mut actions = Vec::new();
-    if blocked.is_none() {
-        actions.extend(b.create);
-        actions.extend(b.roles);
-        // One update of the function (one redeploy): the ownership claim and
-        // every configuration change together.
-        let pt = b.patch;
-        if pt.claim.is_some()
-            || pt.service_account.is_some()
-            || pt.ingress.is_some()
-            || pt.vpc_connector.is_some()
-            || pt.egress.is_some()
-        {
-            actions.push(GcpAction::PatchFunction {
-                name: o.name.clone(),
-                service_account: pt.service_account,
-                ingress: pt.ingress,
-                vpc_connector: pt.vpc_connector,
-                egress: pt.egress,
-                claim: pt.claim,
-                release: None,
-            });
+    let blocked = match owner {
+        Ownership::Blocked(blocked) => Some(blocked),
+        // The claim is a field of the one PATCH (one redeploy), named last
+        // in it, so it lands with the configuration, not before it.
+        Ownership::Unclaimed => {
+            b.patch.set(FunctionField::Claim(mine));
+            None
         }
-        actions.extend(b.invokers);
+        Ownership::Held => None,
+    };
+    if !b.patch.is_empty() {
+        b.plan.push(
+            Phase::Configure,
+            GcpAction::PatchFunction {
+                name: o.name.clone(),
+                patch: b.patch,
+            },
+        );
     }
+    let assembled = b.plan.assemble(blocked.as_ref());
     Plan {
         function: format!("{}/{}", o.location, o.id),
         principal: Some(o.service_account.clone()).filter(|s| !s.is_empty()),
-        findings,
-        actions: actions.into_iter().map(Action::Gcp).collect(),
+        findings: assembled.findings,
+        actions: assembled.actions.into_iter().map(Action::Gcp).collect(),
         blocked,
         notes: b.notes,
-    }
-}
-
-fn ownership(p: &Posture, o: &ObservedFunction, b: &mut Builder) -> Option<Blocked> {
-    if p.mode() != Mode::Enforce {
-        return None;
-    }
-    let mine = names::owner_label_value(&p.owner);
-    match o.labels.get(names::OWNER_LABEL) {
-        Some(v) if *v != mine => Some(Blocked::Conflict {
-            owner: format!("label {}={v}", names::OWNER_LABEL),
-        }),
-        Some(_) => None,
-        None => {
-            b.patch.claim = Some(mine);
-            None
-        }
     }
 }
 
@@ -158,6 +140,12 @@ fn edit_authority(id: &IdentityControl, o: &ObservedFunction) -> Result<String, 
             "zerofn did not mint {account} (no record of its uniqueId {uid}) and identity.editInPlaceIfExclusive is off"
         ));
     }
+    exclusive(o)
+}
+
+/// Whether an opted-in account is provably the function's alone.
+fn exclusive(o: &ObservedFunction) -> Result<String, String> {
+    let account = o.account();
     let not_proved = |why: String| Err(format!("{account} cannot be proved exclusive to this function: {why}"));
     let Some(ex) = &o.exclusivity else {
         return not_proved("who else uses it was not observed".into());
@@ -203,119 +191,211 @@ fn mint_target(o: &ObservedFunction) -> MintTarget {
     }
 }
 
-/// Create (if needed) the dedicated account, give it exactly the declared
-/// roles and switch the function to it. The old account is not touched.
-fn mint_and_switch(o: &ObservedFunction, want: &BTreeSet<String>, target: &MintTarget, email: &str, b: &mut Builder) {
-    let have = match target {
-        MintTarget::Create => {
-            b.create.push(GcpAction::CreateServiceAccount {
-                project: o.project.clone(),
-                account_id: names::dedicated_account_id(&o.id, &o.name),
-                display_name: format!("{}{}", names::MANAGED_DISPLAY_PREFIX, o.id),
-            });
-            BTreeSet::new()
+/// What the identity checks decide from, worked out once.
+struct Identity<'a> {
+    id: &'a IdentityControl,
+    o: &'a ObservedFunction,
+    /// The declared project roles, if the posture declares them.
+    declared: Option<BTreeSet<String>>,
+    /// The account the function runs as now.
+    account: String,
+    /// The dedicated account zerofn mints for it.
+    dedicated: String,
+    target: MintTarget,
+    /// Why the current account's roles may (Ok) or may not (Err) change.
+    authority: Result<String, String>,
+    /// Whether the function may move to the dedicated account: it is (or
+    /// will be) provably zerofn's and not the account already in use.
+    can_switch: bool,
+}
+
+impl<'a> Identity<'a> {
+    fn new(id: &'a IdentityControl, o: &'a ObservedFunction) -> Self {
+        let declared: Option<BTreeSet<String>> = id
+            .gcp
+            .as_ref()
+            .and_then(|g| g.roles.as_ref())
+            .map(|r| r.iter().cloned().collect());
+        let account = o.account();
+        let dedicated = names::account_email(&names::dedicated_account_id(&o.id, &o.name), &o.project);
+        let target = mint_target(o);
+        let can_switch = id.create_if_shared
+            && declared.is_some()
+            && account != dedicated
+            && !matches!(target, MintTarget::Unproven(_));
+        Identity {
+            id,
+            o,
+            declared,
+            account,
+            dedicated,
+            target,
+            authority: edit_authority(id, o),
+            can_switch,
         }
-        MintTarget::Reuse(roles) => roles.clone(),
-        MintTarget::Unproven(_) => return,
-    };
-    let add: Vec<String> = want.difference(&have).cloned().collect();
-    let remove: Vec<String> = have.difference(want).cloned().collect();
-    if !add.is_empty() || !remove.is_empty() {
-        b.roles.push(GcpAction::UpdateProjectRoles {
-            project: o.project.clone(),
-            member: member(email),
-            add,
-            remove,
-        });
     }
-    b.patch.service_account = Some(email.to_string());
+
+    /// Why an existing account of the dedicated name is not used, if so.
+    fn unproven_note(&self) -> String {
+        match &self.target {
+            MintTarget::Unproven(uid) => format!(
+                "; {} exists but zerofn has no record of creating it (uniqueId {uid}), so it is not adopted",
+                self.dedicated
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// Create (if needed) the dedicated account, give it exactly the
+    /// declared roles and switch the function to it. The old account is not
+    /// touched.
+    fn mint_and_switch(&self, want: &BTreeSet<String>, b: &mut Builder) {
+        let o = self.o;
+        let have = match &self.target {
+            MintTarget::Create => {
+                b.plan.push(
+                    Phase::Create,
+                    GcpAction::CreateServiceAccount {
+                        project: o.project.clone(),
+                        account_id: names::dedicated_account_id(&o.id, &o.name),
+                        display_name: format!("{}{}", names::MANAGED_DISPLAY_PREFIX, o.id),
+                    },
+                );
+                BTreeSet::new()
+            }
+            MintTarget::Reuse(roles) => roles.clone(),
+            MintTarget::Unproven(_) => return,
+        };
+        let add: Vec<String> = want.difference(&have).cloned().collect();
+        let remove: Vec<String> = have.difference(want).cloned().collect();
+        if !add.is_empty() || !remove.is_empty() {
+            b.plan.push(
+                Phase::Grant,
+                GcpAction::UpdateProjectRoles {
+                    project: o.project.clone(),
+                    member: member(&self.dedicated),
+                    add,
+                    remove,
+                },
+            );
+        }
+        b.patch.set(FunctionField::ServiceAccount(self.dedicated.clone()));
+    }
 }
 
 fn identity(id: &IdentityControl, o: &ObservedFunction, b: &mut Builder) {
-    let declared: Option<BTreeSet<String>> = id
-        .gcp
-        .as_ref()
-        .and_then(|g| g.roles.as_ref())
-        .map(|r| r.iter().cloned().collect());
-    let on_default = o.runs_as_default();
-    let shared = !o.shared_with.is_empty();
-    let account = o.account();
-    let dedicated_email = names::account_email(&names::dedicated_account_id(&o.id, &o.name), &o.project);
-    let target = mint_target(o);
-    let authority = edit_authority(id, o);
-    // Moving is possible when the dedicated account is (or will be) provably
-    // zerofn's and is not the account the function already runs as.
-    let can_switch = id.create_if_shared
-        && declared.is_some()
-        && account != dedicated_email
-        && !matches!(target, MintTarget::Unproven(_));
-    let unproven_note = match &target {
-        MintTarget::Unproven(uid) => format!(
-            "; {dedicated_email} exists but zerofn has no record of creating it (uniqueId {uid}), so it is not adopted"
-        ),
-        _ => String::new(),
-    };
-    let mut switching = false;
-
-    if id.dedicated && (on_default || shared) {
-        let (check, problem) = if on_default {
-            (
-                "gcp.identity.defaultServiceAccount",
-                format!("runs as the default account {account}, which every default workload of the project shares"),
-            )
-        } else {
-            (
-                "gcp.identity.sharedServiceAccount",
-                format!("shares {account} with {}", o.shared_with.join(", ")),
-            )
-        };
-        let message = if can_switch {
-            format!(
-                "the function {problem}; it moves to the dedicated account {dedicated_email}, which holds only the declared roles (the old account is left as it is)"
-            )
-        } else {
-            format!(
-                "the function {problem}: a compromise of one is a compromise of all; set identity.createIfShared to give it its own account{unproven_note}"
-            )
-        };
-        b.findings.push(
-            Finding::builder(Control::Identity, check, "serviceConfig.serviceAccountEmail")
-                .observed(if shared {
-                    format!("{account} (also used by {})", o.shared_with.join(", "))
-                } else {
-                    account.clone()
-                })
-                .desired(if can_switch {
-                    dedicated_email.clone()
-                } else {
-                    "a service account only this function uses".into()
-                })
-                .severity(Severity::High)
-                .remediable(can_switch)
-                .message(message),
-        );
-        if let (true, Some(want)) = (can_switch, &declared) {
-            mint_and_switch(o, want, &target, &dedicated_email, b);
-            switching = true;
-        }
+    let cx = Identity::new(id, o);
+    let shares = o.runs_as_default() || !o.shared_with.is_empty();
+    let switching = id.dedicated && shares && own_account(&cx, b);
+    if let Some(want) = &cx.declared {
+        declared_roles(&cx, want, switching, b);
     }
+}
 
-    let Some(want) = declared else { return };
-    let extra: Vec<String> = o.project_roles.difference(&want).cloned().collect();
+/// The function shares its account (the project's default one, or another
+/// function's): report it, and move the function to the dedicated account
+/// when it may. Whether it moves.
+fn own_account(cx: &Identity, b: &mut Builder) -> bool {
+    let o = cx.o;
+    let account = &cx.account;
+    let (check, problem) = if o.runs_as_default() {
+        (
+            "gcp.identity.defaultServiceAccount",
+            format!("runs as the default account {account}, which every default workload of the project shares"),
+        )
+    } else {
+        (
+            "gcp.identity.sharedServiceAccount",
+            format!("shares {account} with {}", o.shared_with.join(", ")),
+        )
+    };
+    let message = if cx.can_switch {
+        format!(
+            "the function {problem}; it moves to the dedicated account {}, which holds only the declared roles (the old account is left as it is)",
+            cx.dedicated
+        )
+    } else {
+        format!(
+            "the function {problem}: a compromise of one is a compromise of all; set identity.createIfShared to give it its own account{}",
+            cx.unproven_note()
+        )
+    };
+    b.finding(
+        Finding::builder(Control::Identity, check, "serviceConfig.serviceAccountEmail")
+            .observed(if o.shared_with.is_empty() {
+                account.clone()
+            } else {
+                format!("{account} (also used by {})", o.shared_with.join(", "))
+            })
+            .desired(if cx.can_switch {
+                cx.dedicated.clone()
+            } else {
+                "a service account only this function uses".into()
+            })
+            .severity(Severity::High)
+            .remediable(cx.can_switch)
+            .message(message),
+    );
+    match (&cx.declared, cx.can_switch) {
+        (Some(want), true) => {
+            cx.mint_and_switch(want, b);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// How drift in the account's roles is fixed: by moving the function, by
+/// changing the roles in place, or not at all (and why).
+struct RoleFix {
+    switching: bool,
+    in_place: bool,
+    /// Appended to each finding's message.
+    why: String,
+}
+
+/// The account's project roles against the declared ones. An account
+/// zerofn may not change is left alone (the identity rule) and the function
+/// moves to one zerofn minted, when it may.
+fn declared_roles(cx: &Identity, want: &BTreeSet<String>, switching: bool, b: &mut Builder) {
+    let o = cx.o;
+    let extra: Vec<String> = o.project_roles.difference(want).cloned().collect();
     let missing: Vec<String> = want.difference(&o.project_roles).cloned().collect();
     let drift = !extra.is_empty() || !missing.is_empty();
-    let edit_in_place = !switching && authority.is_ok();
-    if drift && !switching && !edit_in_place && can_switch {
-        // The identity rule: an account zerofn may not change is left alone
-        // and the function moves to one it minted.
-        mint_and_switch(o, &want, &target, &dedicated_email, b);
+    let in_place = !switching && cx.authority.is_ok();
+    let mut switching = switching;
+    if drift && !switching && !in_place && cx.can_switch {
+        cx.mint_and_switch(want, b);
         switching = true;
     }
-    let fixable = switching || edit_in_place;
-    let why = match (&authority, switching) {
+    let fix = RoleFix {
+        switching,
+        in_place,
+        why: role_fix_reason(cx, switching),
+    };
+    role_findings(cx, &extra, &missing, &fix, b);
+    conditional_role_findings(cx, want, fix.switching, b);
+    if fix.in_place && drift {
+        // One write that sets the account's roles to the declared ones.
+        b.plan.push(
+            Phase::Grant,
+            GcpAction::UpdateProjectRoles {
+                project: o.project.clone(),
+                member: member(&cx.account),
+                add: missing,
+                remove: extra,
+            },
+        );
+    }
+}
+
+fn role_fix_reason(cx: &Identity, switching: bool) -> String {
+    let account = &cx.account;
+    match (&cx.authority, switching) {
         (_, true) => format!(
-            "; the function moves to {dedicated_email}, which holds only the declared roles{}",
-            authority
+            "; the function moves to {}, which holds only the declared roles{}",
+            cx.dedicated,
+            cx.authority
                 .as_ref()
                 .err()
                 .map(|w| format!(", and {account} is not changed ({w})"))
@@ -323,23 +403,30 @@ fn identity(id: &IdentityControl, o: &ObservedFunction, b: &mut Builder) {
         ),
         (Ok(case), false) => format!("; changed in place: {case}"),
         (Err(w), false) => format!(
-            "; its roles are not changed: {w}{unproven_note}{}",
-            if id.create_if_shared {
+            "; its roles are not changed: {w}{}{}",
+            cx.unproven_note(),
+            if cx.id.create_if_shared {
                 ""
             } else {
                 "; set identity.createIfShared to move the function to an account zerofn mints"
             }
         ),
-    };
-    for role in &extra {
+    }
+}
+
+fn role_findings(cx: &Identity, extra: &[String], missing: &[String], fix: &RoleFix, b: &mut Builder) {
+    let (o, account) = (cx.o, &cx.account);
+    let fixable = fix.switching || fix.in_place;
+    let why = &fix.why;
+    for role in extra {
         let broad = BROAD_ROLES.contains(&role.as_str());
-        b.findings.push(
+        b.finding(
             Finding::builder(
                 Control::Identity,
                 "gcp.identity.undeclaredRole",
                 format!("projects/{}:bindings[{role}]", o.project),
             )
-            .observed(format!("{} holds {role}", member(&account)))
+            .observed(format!("{} holds {role}", member(account)))
             .desired("only the declared roles")
             .severity(if broad { Severity::Critical } else { Severity::High })
             .remediable(fixable)
@@ -348,34 +435,41 @@ fn identity(id: &IdentityControl, o: &ObservedFunction, b: &mut Builder) {
             )),
         );
     }
-    for role in &missing {
-        b.findings.push(
+    for role in missing {
+        b.finding(
             Finding::builder(
                 Control::Identity,
                 "gcp.identity.missingRole",
                 format!("projects/{}:bindings[{role}]", o.project),
             )
             .observed("absent")
-            .desired(format!("{} holds {role}", member(&account)))
+            .desired(format!("{} holds {role}", member(account)))
             .severity(Severity::Low)
             .remediable(fixable)
             .message(format!("{account} lacks the declared role {role}{why}")),
         );
     }
-    for role in o.conditional_roles.difference(&want) {
-        b.findings.push(
+}
+
+/// Conditional bindings zerofn did not write are never changed; only a move
+/// to the dedicated account leaves them behind.
+fn conditional_role_findings(cx: &Identity, want: &BTreeSet<String>, switching: bool, b: &mut Builder) {
+    let (o, account) = (cx.o, &cx.account);
+    for role in o.conditional_roles.difference(want) {
+        b.finding(
             Finding::builder(
                 Control::Identity,
                 "gcp.identity.conditionalRole",
                 format!("projects/{}:bindings[{role}]", o.project),
             )
-            .observed(format!("{} holds {role} under a condition", member(&account)))
+            .observed(format!("{} holds {role} under a condition", member(account)))
             .desired("only the declared roles")
             .severity(Severity::Medium)
             .remediable(switching)
             .message(if switching {
                 format!(
-                    "{account} holds {role} under a condition; the function moves to {dedicated_email}, which holds only the declared roles"
+                    "{account} holds {role} under a condition; the function moves to {}, which holds only the declared roles",
+                    cx.dedicated
                 )
             } else {
                 format!(
@@ -384,52 +478,91 @@ fn identity(id: &IdentityControl, o: &ObservedFunction, b: &mut Builder) {
             }),
         );
     }
-    if edit_in_place && drift {
-        b.roles.push(GcpAction::UpdateProjectRoles {
-            project: o.project.clone(),
-            member: member(&account),
-            add: missing,
-            remove: extra,
-        });
-    }
 }
 
 fn triggers(t: &TriggerControl, o: &ObservedFunction, b: &mut Builder) {
     let g: GcpTriggers = t.gcp.clone().unwrap_or_default();
+    ingress(t, &g, o, b);
+    if let Some(grants) = &o.invokers {
+        invokers(t, &g, grants, o, b);
+    }
+    unjudged_roles(o, b);
+    if let (Some(allow), Some(et)) = (&g.event_trigger, &o.event_trigger) {
+        let checks = [
+            (
+                "gcp.triggers.eventServiceAccount",
+                "eventTrigger.serviceAccountEmail",
+                &et.service_account,
+                &allow.service_accounts,
+                "service account",
+            ),
+            (
+                "gcp.triggers.eventTopic",
+                "eventTrigger.pubsubTopic",
+                &et.pubsub_topic,
+                &allow.pubsub_topics,
+                "topic",
+            ),
+            (
+                "gcp.triggers.eventType",
+                "eventTrigger.eventType",
+                &et.event_type,
+                &allow.event_types,
+                "event type",
+            ),
+        ];
+        for (check, field, have, allowed, what) in checks {
+            if !allowed.is_empty() && !allowed.contains(have) {
+                b.finding(
+                    Finding::builder(Control::Triggers, check, field)
+                        .observed(have)
+                        .desired(format!("one of {}", allowed.join(", ")))
+                        .severity(Severity::Medium)
+                        .remediable(false)
+                        .message(format!("the event trigger's {what} {have} is not allowlisted; event triggers are reported, not changed")),
+                );
+            }
+        }
+    }
+}
+
+/// The ingress setting: declared, or internal only when public access is
+/// denied.
+fn ingress(t: &TriggerControl, g: &GcpTriggers, o: &ObservedFunction, b: &mut Builder) {
     let want_ingress = g.ingress.map(ingress_name).or(match t.public_access {
         PublicAccess::Deny => Some("ALLOW_INTERNAL_ONLY"),
         PublicAccess::RequireAuth => None,
     });
-    if let Some(want) = want_ingress
-        && o.ingress != want
-    {
-        b.findings.push(
-            Finding::builder(
-                Control::Triggers,
-                "gcp.triggers.ingress",
-                "serviceConfig.ingressSettings",
-            )
-            .observed(&o.ingress)
-            .desired(want)
-            .severity(if o.ingress == "ALLOW_ALL" {
-                Severity::High
-            } else {
-                Severity::Medium
-            })
-            .remediable(true)
-            .message(format!(
-                "the function accepts traffic from {} sources",
-                o.ingress.to_lowercase().replace('_', " ")
-            )),
-        );
-        b.patch.ingress = Some(want.to_string());
-    }
+    let Some(want) = want_ingress.filter(|w| o.ingress != *w) else {
+        return;
+    };
+    b.finding(
+        Finding::builder(
+            Control::Triggers,
+            "gcp.triggers.ingress",
+            "serviceConfig.ingressSettings",
+        )
+        .observed(&o.ingress)
+        .desired(want)
+        .severity(if o.ingress == "ALLOW_ALL" {
+            Severity::High
+        } else {
+            Severity::Medium
+        })
+        .remediable(true)
+        .message(format!(
+            "the function accepts traffic from {} sources",
+            o.ingress.to_lowercase().replace('_', " ")
+        )),
+    );
+    b.patch.set(FunctionField::Ingress(want.to_string()));
+}
 
-    if let Some(grants) = &o.invokers {
-        invokers(t, &g, grants, o, b);
-    }
+/// Roles on the service whose permissions could not be read: whether their
+/// members may invoke is not judged, so it is reported, never passed.
+fn unjudged_roles(o: &ObservedFunction, b: &mut Builder) {
     for u in &o.unjudged_roles {
-        b.findings.push(
+        b.finding(
             Finding::builder(
                 Control::Triggers,
                 "gcp.triggers.unjudgedRole",
@@ -445,42 +578,6 @@ fn triggers(t: &TriggerControl, o: &ObservedFunction, b: &mut Builder) {
                 u.reason,
                 u.members.join(", ")
             )),
-        );
-    }
-
-    if let (Some(allow), Some(et)) = (&g.event_trigger, &o.event_trigger) {
-        let mut report = |check: &str, field: &str, have: &str, allowed: &[String], what: &str| {
-            if !allowed.is_empty() && !allowed.iter().any(|a| a == have) {
-                b.findings.push(
-                    Finding::builder(Control::Triggers, check, field)
-                        .observed(have)
-                        .desired(format!("one of {}", allowed.join(", ")))
-                        .severity(Severity::Medium)
-                        .remediable(false)
-                        .message(format!("the event trigger's {what} {have} is not allowlisted; event triggers are reported, not changed")),
-                );
-            }
-        };
-        report(
-            "gcp.triggers.eventServiceAccount",
-            "eventTrigger.serviceAccountEmail",
-            &et.service_account,
-            &allow.service_accounts,
-            "service account",
-        );
-        report(
-            "gcp.triggers.eventTopic",
-            "eventTrigger.pubsubTopic",
-            &et.pubsub_topic,
-            &allow.pubsub_topics,
-            "topic",
-        );
-        report(
-            "gcp.triggers.eventType",
-            "eventTrigger.eventType",
-            &et.event_type,
-            &allow.event_types,
-            "event type",
         );
     }
 }
@@ -502,67 +599,14 @@ fn event_trigger_member(o: &ObservedFunction) -> Option<String> {
 fn invokers(t: &TriggerControl, g: &GcpTriggers, grants: &[InvokeGrant], o: &ObservedFunction, b: &mut Builder) {
     let declared: Option<BTreeSet<String>> = g.invokers.as_ref().map(|v| v.iter().cloned().collect());
     let event_member = event_trigger_member(o);
-    let mut remove = Vec::new();
-    for grant in grants {
-        let m = &grant.member;
-        let public = PUBLIC_MEMBERS.contains(&m.as_str());
-        let undeclared = declared.as_ref().is_some_and(|d| !d.contains(m));
-        if !public && !undeclared {
-            continue;
-        }
-        let field = format!("{}:bindings[{}]", o.service, grant.role);
-        let keep_reason = if grant.conditional {
-            Some(
-                "the binding has a condition, and zerofn does not change conditional bindings it did not write"
-                    .to_string(),
-            )
-        } else if event_member.as_deref() == Some(m.as_str()) {
-            Some(
-                "it is the service account of the function's own event trigger, and removing it would stop event delivery; declare it in triggers.gcp.invokers"
-                    .to_string(),
-            )
-        } else if !public && !t.remove_unlisted {
-            Some("triggers.removeUnlisted is false".to_string())
-        } else {
-            None
-        };
-        let (check, severity) = if public {
-            ("gcp.triggers.publicInvoker", Severity::Critical)
-        } else if keep_reason.is_some() && event_member.as_deref() == Some(m.as_str()) {
-            ("gcp.triggers.eventTriggerInvoker", Severity::Medium)
-        } else {
-            ("gcp.triggers.unlistedInvoker", Severity::High)
-        };
-        let what = if public {
-            format!("{m} may invoke the function through {}", grant.role)
-        } else {
-            format!(
-                "{m} may invoke the function through {} but is not a declared invoker",
-                grant.role
-            )
-        };
-        b.findings.push(
-            Finding::builder(Control::Triggers, check, field)
-                .observed(m)
-                .desired("declared invokers only")
-                .severity(severity)
-                .remediable(keep_reason.is_none())
-                .message(match &keep_reason {
-                    Some(r) => format!("{what} (kept: {r})"),
-                    None => what,
-                }),
-        );
-        if keep_reason.is_none() {
-            remove.push(MemberRole {
-                member: m.clone(),
-                role: grant.role.clone(),
-            });
-        }
-    }
+    let mut remove: Vec<MemberRole> = grants
+        .iter()
+        .filter_map(|grant| undeclared_invoker(t, declared.as_ref(), event_member.as_deref(), grant, o, b))
+        .collect();
     let able: BTreeSet<&String> = grants.iter().filter(|g| !g.conditional).map(|g| &g.member).collect();
     let mut add = Vec::new();
     for m in declared.iter().flatten().filter(|m| !able.contains(m)) {
-        b.findings.push(
+        b.finding(
             Finding::builder(
                 Control::Triggers,
                 "gcp.triggers.missingInvoker",
@@ -579,12 +623,81 @@ fn invokers(t: &TriggerControl, g: &GcpTriggers, grants: &[InvokeGrant], o: &Obs
     remove.sort();
     remove.dedup();
     if !add.is_empty() || !remove.is_empty() {
-        b.invokers.push(GcpAction::UpdateInvokers {
-            service: o.service.clone(),
-            add,
-            remove,
-        });
+        // Who may call the function narrows last, after it is configured;
+        // the invokers it adds are declared ones.
+        b.plan.push(
+            Phase::Revoke,
+            GcpAction::UpdateInvokers {
+                service: o.service.clone(),
+                add,
+                remove,
+            },
+        );
     }
+}
+
+/// Judge one invoke grant: a public or undeclared member is reported, and
+/// returned for removal unless it must be kept.
+fn undeclared_invoker(
+    t: &TriggerControl,
+    declared: Option<&BTreeSet<String>>,
+    event_member: Option<&str>,
+    grant: &InvokeGrant,
+    o: &ObservedFunction,
+    b: &mut Builder,
+) -> Option<MemberRole> {
+    let m = &grant.member;
+    let public = PUBLIC_MEMBERS.contains(&m.as_str());
+    let undeclared = declared.is_some_and(|d| !d.contains(m));
+    if !public && !undeclared {
+        return None;
+    }
+    let delivers_events = event_member == Some(m.as_str());
+    let keep_reason = if grant.conditional {
+        Some("the binding has a condition, and zerofn does not change conditional bindings it did not write")
+    } else if delivers_events {
+        Some(
+            "it is the service account of the function's own event trigger, and removing it would stop event delivery; declare it in triggers.gcp.invokers",
+        )
+    } else if !public && !t.remove_unlisted {
+        Some("triggers.removeUnlisted is false")
+    } else {
+        None
+    };
+    let (check, severity) = if public {
+        ("gcp.triggers.publicInvoker", Severity::Critical)
+    } else if keep_reason.is_some() && delivers_events {
+        ("gcp.triggers.eventTriggerInvoker", Severity::Medium)
+    } else {
+        ("gcp.triggers.unlistedInvoker", Severity::High)
+    };
+    let what = if public {
+        format!("{m} may invoke the function through {}", grant.role)
+    } else {
+        format!(
+            "{m} may invoke the function through {} but is not a declared invoker",
+            grant.role
+        )
+    };
+    b.finding(
+        Finding::builder(
+            Control::Triggers,
+            check,
+            format!("{}:bindings[{}]", o.service, grant.role),
+        )
+        .observed(m)
+        .desired("declared invokers only")
+        .severity(severity)
+        .remediable(keep_reason.is_none())
+        .message(match keep_reason {
+            Some(r) => format!("{what} (kept: {r})"),
+            None => what,
+        }),
+    );
+    keep_reason.is_none().then(|| MemberRole {
+        member: m.clone(),
+        role: grant.role.clone(),
+    })
 }
 
 fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
@@ -593,7 +706,7 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
     };
     if o.vpc_connector != n.vpc_connector {
         let none = o.vpc_connector.is_empty();
-        b.findings.push(
+        b.finding(
             Finding::builder(
                 Control::Network,
                 if none {
@@ -613,11 +726,11 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
                 "the function uses another VPC connector than declared".to_string()
             }),
         );
-        b.patch.vpc_connector = Some(n.vpc_connector.clone());
+        b.patch.set(FunctionField::VpcConnector(n.vpc_connector.clone()));
     }
     let want = egress_name(n.egress);
     if o.egress != want {
-        b.findings.push(
+        b.finding(
             Finding::builder(
                 Control::Network,
                 "gcp.network.egress",
@@ -629,7 +742,7 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
             .remediable(true)
             .message("not all of the function's egress goes through the VPC connector"),
         );
-        b.patch.egress = Some(want.to_string());
+        b.patch.set(FunctionField::Egress(want.to_string()));
     }
 }
 
@@ -641,7 +754,7 @@ fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
         if let Some(allowed) = allowed
             && !allowed.iter().any(|a| a == have)
         {
-            b.findings.push(
+            b.finding(
                 Finding::builder(Control::SupplyChain, check, field)
                     .observed(if have.is_empty() { "unset" } else { have })
                     .desired(format!("one of {}", allowed.join(", ")))

@@ -104,6 +104,14 @@ fn run(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan {
     plan(&posture(s), o)
 }
 
+/// The fields of a PatchFunction; none for any other action.
+fn patch_fields(a: &GcpAction) -> &[FunctionField] {
+    match a {
+        GcpAction::PatchFunction { patch, .. } => patch.fields(),
+        _ => &[],
+    }
+}
+
 fn checks(p: &Plan) -> Vec<&str> {
     p.findings.iter().map(|f| f.check.as_str()).collect()
 }
@@ -152,14 +160,7 @@ fn shared_account_moves_to_a_new_dedicated_one_with_the_declared_roles() {
         },
         "the new account gets the declared roles; the shared one is not touched"
     );
-    let GcpAction::PatchFunction {
-        service_account: Some(s),
-        ..
-    } = a[2]
-    else {
-        panic!("{a:#?}")
-    };
-    assert_eq!(s, &email);
+    assert_eq!(patch_fields(a[2]), [FunctionField::ServiceAccount(email)]);
     assert_eq!(a[2].mask(), vec!["service_config.service_account_email"]);
     assert_eq!(a.len(), 3);
 }
@@ -306,7 +307,7 @@ fn an_account_zerofn_did_not_mint_is_left_alone_and_the_function_moves() {
         ),
         "the old account keeps its roles: {a:#?}"
     );
-    assert!(matches!(a[2], GcpAction::PatchFunction { service_account: Some(s), .. } if *s == dedicated_email()));
+    assert!(patch_fields(a[2]).contains(&FunctionField::ServiceAccount(dedicated_email())));
     let editor = p
         .findings
         .iter()
@@ -435,7 +436,7 @@ fn public_ingress_and_public_invokers_are_closed() {
         ]
     );
     let a = actions(&p);
-    assert!(matches!(a[0], GcpAction::PatchFunction { ingress: Some(i), .. } if i == "ALLOW_INTERNAL_ONLY"));
+    assert!(patch_fields(a[0]).contains(&FunctionField::Ingress("ALLOW_INTERNAL_ONLY".into())));
     assert_eq!(
         a[1],
         &GcpAction::UpdateInvokers {
@@ -547,10 +548,10 @@ fn ownership_label_is_claimed_keeping_other_labels_and_respected() {
     let mut o = compliant();
     o.labels = BTreeMap::from([("team".to_string(), "checkout".to_string())]);
     let p = run(spec(), &o);
-    let GcpAction::PatchFunction { claim: Some(l), .. } = actions(&p)[0] else {
-        panic!()
-    };
-    assert_eq!(l, &names::owner_label_value("test/shop/orders"));
+    assert_eq!(
+        patch_fields(actions(&p)[0]),
+        [FunctionField::Claim(names::owner_label_value("test/shop/orders"))]
+    );
     assert_eq!(actions(&p)[0].mask(), vec!["labels"]);
     o.labels.insert(names::OWNER_LABEL.into(), "someone-else".into());
     o.ingress = "ALLOW_ALL".into();
@@ -570,7 +571,7 @@ fn ownership_label_is_claimed_keeping_other_labels_and_respected() {
     assert!(
         actions(&p)
             .iter()
-            .all(|a| !matches!(a, GcpAction::PatchFunction { claim: Some(_), .. })),
+            .all(|a| !patch_fields(a).iter().any(|f| matches!(f, FunctionField::Claim(_)))),
         "Audit claims nothing (its planned writes are shown, never applied)"
     );
 }
@@ -852,9 +853,11 @@ impl World {
                         w.service.push((INVOKER.into(), m.clone(), false));
                     }
                 }
-                GcpAction::PatchFunction { service_account, .. } => {
-                    if let Some(sa) = service_account {
-                        w.runs_as = sa.clone();
+                GcpAction::PatchFunction { patch, .. } => {
+                    for f in patch.fields() {
+                        if let FunctionField::ServiceAccount(sa) = f {
+                            w.runs_as = sa.clone();
+                        }
                     }
                 }
             }
@@ -1183,24 +1186,19 @@ fn judge_switch(case: &Case, after: &World) {
 
 /// At most one update of the function, which never opens ingress or egress.
 fn judge_patches(acts: &[&GcpAction]) {
-    let patches: Vec<_> = acts
-        .iter()
-        .filter_map(|a| match a {
-            GcpAction::PatchFunction {
-                ingress,
-                egress,
-                vpc_connector,
-                ..
-            } => Some((ingress, egress, vpc_connector)),
-            _ => None,
-        })
-        .collect();
-    for (ingress, egress, vpc_connector) in &patches {
-        assert!(ingress.as_deref() != Some("ALLOW_ALL"), "opened ingress");
-        assert!(egress.as_deref().is_none_or(|e| e == "ALL_TRAFFIC"));
-        assert!(vpc_connector.as_deref().is_none_or(|c| c == CONNECTOR));
+    for f in acts.iter().flat_map(|a| patch_fields(a)) {
+        match f {
+            FunctionField::Ingress(v) => assert!(v != "ALLOW_ALL", "opened ingress"),
+            FunctionField::Egress(v) => assert_eq!(v, "ALL_TRAFFIC"),
+            FunctionField::VpcConnector(v) => assert_eq!(v, CONNECTOR),
+            FunctionField::ServiceAccount(_) | FunctionField::Claim(_) | FunctionField::Release(_) => {}
+        }
     }
-    assert!(patches.len() <= 1, "more than one update of the function");
+    let patches = acts
+        .iter()
+        .filter(|a| matches!(a, GcpAction::PatchFunction { .. }))
+        .count();
+    assert!(patches <= 1, "more than one update of the function");
 }
 
 #[test]
