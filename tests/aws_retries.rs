@@ -9,6 +9,7 @@ use std::time::Duration;
 use zerofn::api::{AwsAccount, FunctionPostureSpec};
 use zerofn::metrics::{Metrics, Outcome};
 use zerofn::providers::Tuning;
+use zerofn::providers::aws::action::ConfigField;
 use zerofn::providers::aws::{AwsAction, AwsProvider, StaticCredentials, client};
 use zerofn::providers::{Action, Posture, Provider, ProviderError};
 use zerofn_sim::scripted::{Reply, Scripted};
@@ -67,10 +68,7 @@ fn posture() -> Posture {
 fn tracing_update() -> Action {
     Action::Aws(AwsAction::UpdateFunctionConfiguration {
         function_arn: FN.into(),
-        role: None,
-        vpc: None,
-        tracing_mode: Some("Active".into()),
-        logging: None,
+        fields: [ConfigField::TracingMode("Active".into())].into_iter().collect(),
     })
 }
 
@@ -232,10 +230,11 @@ async fn a_role_not_yet_propagated_is_retried() {
     .await;
     let switch = Action::Aws(AwsAction::UpdateFunctionConfiguration {
         function_arn: FN.into(),
-        role: Some("arn:aws:iam::123456789012:role/zerofn/zerofn-orders-0a1b2c3d".into()),
-        vpc: None,
-        tracing_mode: None,
-        logging: None,
+        fields: [ConfigField::Role(
+            "arn:aws:iam::123456789012:role/zerofn/zerofn-orders-0a1b2c3d".into(),
+        )]
+        .into_iter()
+        .collect(),
     });
     provider
         .apply(&posture(), &switch)

@@ -2,6 +2,7 @@
 //! exactly what the posture declares (see `plan` and its no-widening test).
 
 use crate::providers::ActionSummary;
+use crate::providers::patch::{Field, Patch};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,14 +48,7 @@ pub enum AwsAction {
     /// One call for every configuration field that drifted.
     UpdateFunctionConfiguration {
         function_arn: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        role: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        vpc: Option<VpcUpdate>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tracing_mode: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        logging: Option<LoggingUpdate>,
+        fields: Patch<ConfigField>,
     },
     /// `qualifier`: the alias or version whose policy it writes (None: the
     /// function's own).
@@ -117,6 +111,74 @@ pub struct LoggingUpdate {
     pub system_log_level: Option<String>,
 }
 
+/// One field UpdateFunctionConfiguration sets. The summary and the request
+/// are both derived from a `Patch` of these.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigField {
+    /// The execution role's ARN.
+    Role(String),
+    Vpc(VpcUpdate),
+    /// `Active` or `PassThrough`.
+    TracingMode(String),
+    Logging(LoggingUpdate),
+}
+
+impl Field for ConfigField {
+    fn path(&self) -> &'static str {
+        match self {
+            ConfigField::Role(_) => "Role",
+            ConfigField::Vpc(_) => "VpcConfig",
+            ConfigField::TracingMode(_) => "TracingConfig",
+            ConfigField::Logging(_) => "LoggingConfig",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            ConfigField::Role(r) => format!("Role={r}"),
+            ConfigField::Vpc(v) => format!(
+                "VpcConfig.SubnetIds=[{}] VpcConfig.SecurityGroupIds=[{}]",
+                join(&v.subnet_ids),
+                join(&v.security_group_ids)
+            ),
+            ConfigField::TracingMode(t) => format!("TracingConfig.Mode={t}"),
+            ConfigField::Logging(l) => format!("LoggingConfig.LogFormat={}", l.log_format),
+        }
+    }
+}
+
+/// What a configuration patch sets, field by field.
+impl Patch<ConfigField> {
+    pub fn role(&self) -> Option<&str> {
+        self.fields().iter().find_map(|f| match f {
+            ConfigField::Role(r) => Some(r.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn vpc(&self) -> Option<&VpcUpdate> {
+        self.fields().iter().find_map(|f| match f {
+            ConfigField::Vpc(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    pub fn tracing_mode(&self) -> Option<&str> {
+        self.fields().iter().find_map(|f| match f {
+            ConfigField::TracingMode(t) => Some(t.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn logging(&self) -> Option<&LoggingUpdate> {
+        self.fields().iter().find_map(|f| match f {
+            ConfigField::Logging(l) => Some(l),
+            _ => None,
+        })
+    }
+}
+
 /// The ARN of the alias or version an action writes to.
 fn qualified(function_arn: &str, qualifier: &Option<String>) -> String {
     match qualifier {
@@ -150,117 +212,118 @@ impl AwsAction {
     }
 
     pub fn summary(&self) -> ActionSummary {
-        let (target, detail) = match self {
-            AwsAction::TagFunction {
+        ActionSummary {
+            op: self.op().to_string(),
+            target: self.target(),
+            detail: self.detail(),
+        }
+    }
+
+    /// What the action writes to: a function (or one of its aliases and
+    /// versions), a role, or an event source mapping.
+    fn target(&self) -> String {
+        match self {
+            AwsAction::TagFunction { function_arn, .. }
+            | AwsAction::UntagFunction { function_arn, .. }
+            | AwsAction::UpdateFunctionConfiguration { function_arn, .. }
+            | AwsAction::PutFunctionCodeSigningConfig { function_arn, .. } => function_arn.clone(),
+            AwsAction::AddPermission {
                 function_arn,
-                key,
-                value,
-            } => (function_arn.clone(), format!("{key}={value}")),
-            AwsAction::UntagFunction { function_arn, key } => (function_arn.clone(), format!("remove tag {key}")),
-            AwsAction::CreateRole { role_name, path, .. } => (
-                format!("{path}{role_name}"),
-                "new execution role, trusted by lambda.amazonaws.com only".to_string(),
-            ),
+                qualifier,
+                ..
+            }
+            | AwsAction::RemovePermission {
+                function_arn,
+                qualifier,
+                ..
+            }
+            | AwsAction::UpdateFunctionUrlAuthType {
+                function_arn,
+                qualifier,
+                ..
+            }
+            | AwsAction::DeleteFunctionUrl {
+                function_arn,
+                qualifier,
+                ..
+            } => qualified(function_arn, qualifier),
+            AwsAction::CreateRole { role_name, path, .. } => format!("{path}{role_name}"),
+            AwsAction::PutRolePolicy { role_name, .. }
+            | AwsAction::DeleteRolePolicy { role_name, .. }
+            | AwsAction::DetachRolePolicy { role_name, .. }
+            | AwsAction::PutRolePermissionsBoundary { role_name, .. } => role_name.clone(),
+            AwsAction::DisableEventSourceMapping { uuid, .. } => uuid.clone(),
+        }
+    }
+
+    /// What changes, as a person reads it.
+    fn detail(&self) -> String {
+        match self {
+            AwsAction::TagFunction { key, value, .. } => format!("{key}={value}"),
+            AwsAction::UntagFunction { key, .. } => format!("remove tag {key}"),
+            AwsAction::CreateRole { .. } => "new execution role, trusted by lambda.amazonaws.com only".to_string(),
             AwsAction::PutRolePolicy {
-                role_name,
-                policy_name,
-                document,
+                policy_name, document, ..
             } => {
                 let actions = super::policy::PolicyDocument::parse(document)
                     .map(|d| join(&d.allowed_actions()))
                     .unwrap_or_default();
-                (
-                    role_name.clone(),
-                    format!("inline policy {policy_name} = declared + baseline [{actions}]"),
-                )
+                format!("inline policy {policy_name} = declared + baseline [{actions}]")
             }
-            AwsAction::DeleteRolePolicy { role_name, policy_name } => {
-                (role_name.clone(), format!("delete inline policy {policy_name}"))
+            AwsAction::DeleteRolePolicy { policy_name, .. } => format!("delete inline policy {policy_name}"),
+            AwsAction::DetachRolePolicy { policy_arn, .. } => format!("detach managed policy {policy_arn}"),
+            AwsAction::PutRolePermissionsBoundary { boundary_arn, .. } => {
+                format!("permissions boundary {boundary_arn}")
             }
-            AwsAction::DetachRolePolicy { role_name, policy_arn } => {
-                (role_name.clone(), format!("detach managed policy {policy_arn}"))
-            }
-            AwsAction::PutRolePermissionsBoundary {
-                role_name,
-                boundary_arn,
-            } => (role_name.clone(), format!("permissions boundary {boundary_arn}")),
-            AwsAction::UpdateFunctionConfiguration {
-                function_arn,
-                role,
-                vpc,
-                tracing_mode,
-                logging,
-            } => {
-                let mut parts = Vec::new();
-                if let Some(r) = role {
-                    parts.push(format!("Role={r}"));
-                }
-                if let Some(v) = vpc {
-                    parts.push(format!(
-                        "VpcConfig.SubnetIds=[{}] VpcConfig.SecurityGroupIds=[{}]",
-                        join(&v.subnet_ids),
-                        join(&v.security_group_ids)
-                    ));
-                }
-                if let Some(t) = tracing_mode {
-                    parts.push(format!("TracingConfig.Mode={t}"));
-                }
-                if let Some(l) = logging {
-                    parts.push(format!("LoggingConfig.LogFormat={}", l.log_format));
-                }
-                (function_arn.clone(), parts.join(" "))
-            }
+            AwsAction::UpdateFunctionConfiguration { fields, .. } => fields.describe(),
             AwsAction::AddPermission {
-                function_arn,
-                qualifier,
                 statement_id,
                 principal,
                 action,
                 source_arn,
                 source_account,
-            } => (
-                qualified(function_arn, qualifier),
-                format!(
-                    "allow {principal} {action} (Sid {statement_id}, AWS:SourceArn={}, AWS:SourceAccount={})",
-                    source_arn.as_deref().unwrap_or("-"),
-                    source_account.as_deref().unwrap_or("-")
-                ),
+                ..
+            } => format!(
+                "allow {principal} {action} (Sid {statement_id}, AWS:SourceArn={}, AWS:SourceAccount={})",
+                source_arn.as_deref().unwrap_or("-"),
+                source_account.as_deref().unwrap_or("-")
             ),
-            AwsAction::RemovePermission {
-                function_arn,
-                qualifier,
-                statement_id,
-            } => (
-                qualified(function_arn, qualifier),
-                format!("remove statement {statement_id}"),
-            ),
-            AwsAction::UpdateFunctionUrlAuthType {
-                function_arn,
-                qualifier,
-                auth_type,
-            } => (
-                qualified(function_arn, qualifier),
-                format!("function URL AuthType={auth_type}"),
-            ),
-            AwsAction::DeleteFunctionUrl {
-                function_arn,
-                qualifier,
-            } => (qualified(function_arn, qualifier), "delete function URL".to_string()),
-            AwsAction::DisableEventSourceMapping { uuid, event_source_arn } => {
-                (uuid.clone(), format!("disable mapping from {event_source_arn}"))
+            AwsAction::RemovePermission { statement_id, .. } => format!("remove statement {statement_id}"),
+            AwsAction::UpdateFunctionUrlAuthType { auth_type, .. } => format!("function URL AuthType={auth_type}"),
+            AwsAction::DeleteFunctionUrl { .. } => "delete function URL".to_string(),
+            AwsAction::DisableEventSourceMapping { event_source_arn, .. } => {
+                format!("disable mapping from {event_source_arn}")
             }
             AwsAction::PutFunctionCodeSigningConfig {
-                function_arn,
                 code_signing_config_arn,
-            } => (
-                function_arn.clone(),
-                format!("code signing config {code_signing_config_arn}"),
-            ),
-        };
-        ActionSummary {
-            op: self.op().to_string(),
-            target,
-            detail,
+                ..
+            } => format!("code signing config {code_signing_config_arn}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_summary_is_its_fields_in_plan_order() {
+        let fields: Patch<ConfigField> = [
+            ConfigField::Role("arn:aws:iam::123456789012:role/zerofn/r".into()),
+            ConfigField::TracingMode("Active".into()),
+        ]
+        .into_iter()
+        .collect();
+        let s = AwsAction::UpdateFunctionConfiguration {
+            function_arn: "arn:f".into(),
+            fields,
+        }
+        .summary();
+        assert_eq!(s.op, "UpdateFunctionConfiguration");
+        assert_eq!(s.target, "arn:f");
+        assert_eq!(
+            s.detail,
+            "Role=arn:aws:iam::123456789012:role/zerofn/r TracingConfig.Mode=Active"
+        );
     }
 }

@@ -10,11 +10,13 @@
 //! - Throttling is retried with jittered backoff by the SDK's retry policy;
 //!   zerofn's own waits and retries follow `providers::retry`.
 
-use super::action::AwsAction;
+use super::action::{AwsAction, ConfigField};
 use super::client::{Clients, code, map_err, message};
 use super::names;
+use crate::providers::patch::Patch;
 use crate::providers::retry::{Backoff, Cause, Policy, Progress, Unfinished, Verdict};
 use crate::providers::{ProviderError, Tuning};
+use aws_sdk_lambda::operation::update_function_configuration::builders::UpdateFunctionConfigurationFluentBuilder as ConfigRequest;
 use aws_sdk_lambda::types::{
     ApplicationLogLevel, FunctionUrlAuthType, LastUpdateStatus, LogFormat, LoggingConfig, State, SystemLogLevel,
     TracingConfig, TracingMode, VpcConfig,
@@ -49,20 +51,21 @@ impl Applier<'_> {
     }
 
     pub async fn apply(&self, action: &AwsAction) -> Result<(), ProviderError> {
-        let lambda = self.lambda()?;
         match action {
             AwsAction::TagFunction {
                 function_arn,
                 key,
                 value,
             } => {
-                self.function_write("TagResource", function_arn, false, || {
+                let lambda = self.lambda()?;
+                self.function_write(action.op(), function_arn, false, || {
                     lambda.tag_resource().resource(function_arn).tags(key, value).send()
                 })
                 .await
             }
             AwsAction::UntagFunction { function_arn, key } => {
-                self.function_write("UntagResource", function_arn, false, || {
+                let lambda = self.lambda()?;
+                self.function_write(action.op(), function_arn, false, || {
                     lambda.untag_resource().resource(function_arn).tag_keys(key).send()
                 })
                 .await
@@ -72,96 +75,117 @@ impl Applier<'_> {
             AwsAction::CreateRole { role_name, .. } => Err(ProviderError::Unrecorded(format!(
                 "CreateRole {role_name}: roles are created only with a write-ahead record"
             ))),
+            AwsAction::PutRolePolicy { .. }
+            | AwsAction::DeleteRolePolicy { .. }
+            | AwsAction::DetachRolePolicy { .. }
+            | AwsAction::PutRolePermissionsBoundary { .. } => self.role_write(action).await,
+            AwsAction::UpdateFunctionConfiguration { function_arn, fields } => {
+                self.update_configuration(function_arn, fields).await
+            }
+            AwsAction::AddPermission { .. } | AwsAction::RemovePermission { .. } => self.permission_write(action).await,
+            AwsAction::UpdateFunctionUrlAuthType { .. } | AwsAction::DeleteFunctionUrl { .. } => {
+                self.url_write(action).await
+            }
+            AwsAction::DisableEventSourceMapping { uuid, .. } => self.disable_mapping(uuid).await,
+            AwsAction::PutFunctionCodeSigningConfig {
+                function_arn,
+                code_signing_config_arn,
+            } => {
+                let lambda = self.lambda()?;
+                self.function_write(action.op(), function_arn, true, || {
+                    lambda
+                        .put_function_code_signing_config()
+                        .function_name(function_arn)
+                        .code_signing_config_arn(code_signing_config_arn)
+                        .send()
+                })
+                .await
+            }
+        }
+    }
+
+    /// A write to a role's permissions. Removing what is gone already is
+    /// success.
+    async fn role_write(&self, action: &AwsAction) -> Result<(), ProviderError> {
+        let iam = &self.clients.iam;
+        let op = action.op();
+        match action {
             AwsAction::PutRolePolicy {
                 role_name,
                 policy_name,
                 document,
-            } => self
-                .clients
-                .iam
-                .put_role_policy()
-                .role_name(role_name)
-                .policy_name(policy_name)
-                .policy_document(document)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| map_err("PutRolePolicy", role_name, e)),
-            AwsAction::DeleteRolePolicy { role_name, policy_name } => gone_is_ok(
-                self.clients
-                    .iam
-                    .delete_role_policy()
+            } => iam_done(
+                op,
+                role_name,
+                iam.put_role_policy()
+                    .role_name(role_name)
+                    .policy_name(policy_name)
+                    .policy_document(document)
+                    .send()
+                    .await,
+            ),
+            AwsAction::DeleteRolePolicy { role_name, policy_name } => gone_is_ok(iam_done(
+                op,
+                role_name,
+                iam.delete_role_policy()
                     .role_name(role_name)
                     .policy_name(policy_name)
                     .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| map_err("DeleteRolePolicy", role_name, e)),
-            ),
-            AwsAction::DetachRolePolicy { role_name, policy_arn } => gone_is_ok(
-                self.clients
-                    .iam
-                    .detach_role_policy()
+                    .await,
+            )),
+            AwsAction::DetachRolePolicy { role_name, policy_arn } => gone_is_ok(iam_done(
+                op,
+                role_name,
+                iam.detach_role_policy()
                     .role_name(role_name)
                     .policy_arn(policy_arn)
                     .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| map_err("DetachRolePolicy", role_name, e)),
-            ),
+                    .await,
+            )),
             AwsAction::PutRolePermissionsBoundary {
                 role_name,
                 boundary_arn,
-            } => self
-                .clients
-                .iam
-                .put_role_permissions_boundary()
-                .role_name(role_name)
-                .permissions_boundary(boundary_arn)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| map_err("PutRolePermissionsBoundary", role_name, e)),
-            AwsAction::UpdateFunctionConfiguration {
-                function_arn,
-                role,
-                vpc,
-                tracing_mode,
-                logging,
-            } => {
-                self.update_configuration(
-                    function_arn,
-                    role.as_deref(),
-                    vpc.as_ref(),
-                    tracing_mode.as_deref(),
-                    logging.as_ref(),
-                )
-                .await
-            }
+            } => iam_done(
+                op,
+                role_name,
+                iam.put_role_permissions_boundary()
+                    .role_name(role_name)
+                    .permissions_boundary(boundary_arn)
+                    .send()
+                    .await,
+            ),
+            other => Err(misrouted(other)),
+        }
+    }
+
+    /// Add or remove one statement of a function's (or an alias's, a
+    /// version's) resource policy. Both are idempotent.
+    async fn permission_write(&self, action: &AwsAction) -> Result<(), ProviderError> {
+        let lambda = self.lambda()?;
+        match action {
             AwsAction::AddPermission {
                 function_arn,
                 qualifier,
                 statement_id,
                 principal,
-                action,
+                action: invoke,
                 source_arn,
                 source_account,
             } => {
                 let res = self
-                    .function_write("AddPermission", function_arn, false, || {
-                        let mut req = lambda
+                    .function_write(action.op(), function_arn, false, || {
+                        let req = lambda
                             .add_permission()
                             .function_name(function_arn)
                             .set_qualifier(qualifier.clone())
                             .statement_id(statement_id)
-                            .action(action)
+                            .action(invoke)
                             .principal(principal)
                             .set_source_arn(source_arn.clone())
                             .set_source_account(source_account.clone());
-                        if action == "lambda:InvokeFunctionUrl" {
-                            req = req.function_url_auth_type(FunctionUrlAuthType::AwsIam);
-                        }
-                        req.send()
+                        let url_only = invoke == "lambda:InvokeFunctionUrl";
+                        req.set_function_url_auth_type(url_only.then_some(FunctionUrlAuthType::AwsIam))
+                            .send()
                     })
                     .await;
                 match res {
@@ -176,7 +200,7 @@ impl Applier<'_> {
                 qualifier,
                 statement_id,
             } => gone_is_ok(
-                self.function_write("RemovePermission", function_arn, false, || {
+                self.function_write(action.op(), function_arn, false, || {
                     lambda
                         .remove_permission()
                         .function_name(function_arn)
@@ -186,12 +210,20 @@ impl Applier<'_> {
                 })
                 .await,
             ),
+            other => Err(misrouted(other)),
+        }
+    }
+
+    /// Require IAM authentication on a function URL, or delete the URL.
+    async fn url_write(&self, action: &AwsAction) -> Result<(), ProviderError> {
+        let lambda = self.lambda()?;
+        match action {
             AwsAction::UpdateFunctionUrlAuthType {
                 function_arn,
                 qualifier,
                 auth_type,
             } => {
-                self.function_write("UpdateFunctionUrlConfig", function_arn, false, || {
+                self.function_write(action.op(), function_arn, false, || {
                     lambda
                         .update_function_url_config()
                         .function_name(function_arn)
@@ -205,7 +237,7 @@ impl Applier<'_> {
                 function_arn,
                 qualifier,
             } => gone_is_ok(
-                self.function_write("DeleteFunctionUrlConfig", function_arn, false, || {
+                self.function_write(action.op(), function_arn, false, || {
                     lambda
                         .delete_function_url_config()
                         .function_name(function_arn)
@@ -214,20 +246,7 @@ impl Applier<'_> {
                 })
                 .await,
             ),
-            AwsAction::DisableEventSourceMapping { uuid, .. } => self.disable_mapping(uuid).await,
-            AwsAction::PutFunctionCodeSigningConfig {
-                function_arn,
-                code_signing_config_arn,
-            } => {
-                self.function_write("PutFunctionCodeSigningConfig", function_arn, true, || {
-                    lambda
-                        .put_function_code_signing_config()
-                        .function_name(function_arn)
-                        .code_signing_config_arn(code_signing_config_arn)
-                        .send()
-                })
-                .await
-            }
+            other => Err(misrouted(other)),
         }
     }
 
@@ -308,46 +327,11 @@ impl Applier<'_> {
         })
     }
 
-    async fn update_configuration(
-        &self,
-        arn: &str,
-        role: Option<&str>,
-        vpc: Option<&super::action::VpcUpdate>,
-        tracing_mode: Option<&str>,
-        logging: Option<&super::action::LoggingUpdate>,
-    ) -> Result<(), ProviderError> {
+    async fn update_configuration(&self, arn: &str, fields: &Patch<ConfigField>) -> Result<(), ProviderError> {
         let lambda = self.lambda()?;
         let write = move || {
             self.function_write("UpdateFunctionConfiguration", arn, true, move || {
-                let mut req = lambda.update_function_configuration().function_name(arn);
-                if let Some(r) = role {
-                    req = req.role(r);
-                }
-                if let Some(v) = vpc {
-                    req = req.vpc_config(
-                        VpcConfig::builder()
-                            .set_subnet_ids(Some(v.subnet_ids.iter().cloned().collect()))
-                            .set_security_group_ids(Some(v.security_group_ids.iter().cloned().collect()))
-                            .set_ipv6_allowed_for_dual_stack(v.ipv6_allowed_for_dual_stack)
-                            .build(),
-                    );
-                }
-                if let Some(t) = tracing_mode {
-                    req = req.tracing_config(TracingConfig::builder().mode(TracingMode::from(t)).build());
-                }
-                if let Some(l) = logging {
-                    req = req.logging_config(
-                        LoggingConfig::builder()
-                            .log_format(LogFormat::from(l.log_format.as_str()))
-                            .set_log_group(l.log_group.clone())
-                            .set_application_log_level(
-                                l.application_log_level.as_deref().map(ApplicationLogLevel::from),
-                            )
-                            .set_system_log_level(l.system_log_level.as_deref().map(SystemLogLevel::from))
-                            .build(),
-                    );
-                }
-                req.send()
+                configuration_request(lambda, arn, fields).send()
             })
         };
         let propagation = Policy {
@@ -480,6 +464,55 @@ pub fn name_taken(role_name: &str, role_id: &str) -> ProviderError {
     ))
 }
 
+/// The UpdateFunctionConfiguration request: the patch's fields, in order,
+/// and nothing else, so what is sent is what the summary says.
+fn configuration_request(lambda: &aws_sdk_lambda::Client, arn: &str, fields: &Patch<ConfigField>) -> ConfigRequest {
+    let req = lambda.update_function_configuration().function_name(arn);
+    fields.fields().iter().fold(req, set_field)
+}
+
+fn set_field(req: ConfigRequest, field: &ConfigField) -> ConfigRequest {
+    match field {
+        ConfigField::Role(r) => req.role(r),
+        ConfigField::Vpc(v) => req.vpc_config(
+            VpcConfig::builder()
+                .set_subnet_ids(Some(v.subnet_ids.iter().cloned().collect()))
+                .set_security_group_ids(Some(v.security_group_ids.iter().cloned().collect()))
+                .set_ipv6_allowed_for_dual_stack(v.ipv6_allowed_for_dual_stack)
+                .build(),
+        ),
+        ConfigField::TracingMode(t) => {
+            req.tracing_config(TracingConfig::builder().mode(TracingMode::from(t.as_str())).build())
+        }
+        ConfigField::Logging(l) => req.logging_config(
+            LoggingConfig::builder()
+                .log_format(LogFormat::from(l.log_format.as_str()))
+                .set_log_group(l.log_group.clone())
+                .set_application_log_level(l.application_log_level.as_deref().map(ApplicationLogLevel::from))
+                .set_system_log_level(l.system_log_level.as_deref().map(SystemLogLevel::from))
+                .build(),
+        ),
+    }
+}
+
+/// An IAM write's outcome, named by its operation and role.
+fn iam_done<T, E>(
+    op: &str,
+    role_name: &str,
+    res: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> Result<(), ProviderError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    res.map(drop).map_err(|e| map_err(op, role_name, e))
+}
+
+/// An action handed to a writer that does not make it: a mistake in
+/// `Applier::apply`'s routing, refused rather than skipped.
+fn misrouted(action: &AwsAction) -> ProviderError {
+    ProviderError::Refused(format!("{}: routed to the wrong writer (a zerofn bug)", action.op()))
+}
+
 fn gone_is_ok(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
     match r {
         Err(ProviderError::NotFound(_)) => Ok(()),
@@ -498,6 +531,34 @@ fn is_iam_propagation(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configuration_request_sends_the_patched_fields_and_nothing_else() {
+        let conf = aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("eu-west-1"))
+            .build();
+        let lambda = aws_sdk_lambda::Client::from_conf(conf);
+        let fields: Patch<ConfigField> = [
+            ConfigField::TracingMode("Active".into()),
+            ConfigField::Role("arn:aws:iam::123456789012:role/zerofn/r".into()),
+        ]
+        .into_iter()
+        .collect();
+        let req = configuration_request(&lambda, "arn:f", &fields);
+        let input = req.as_input();
+        assert_eq!(input.get_function_name().as_deref(), Some("arn:f"));
+        assert_eq!(
+            input.get_role().as_deref(),
+            Some("arn:aws:iam::123456789012:role/zerofn/r")
+        );
+        assert_eq!(
+            input.get_tracing_config().as_ref().and_then(|t| t.mode()),
+            Some(&TracingMode::Active)
+        );
+        assert!(input.get_vpc_config().is_none(), "a field not planned is not sent");
+        assert!(input.get_logging_config().is_none(), "a field not planned is not sent");
+    }
 
     #[test]
     fn iam_propagation_refusals_are_recognised() {

@@ -13,7 +13,7 @@
 //!   not set is never removed or replaced; a minted role carries both;
 //! - a layer is never stripped.
 
-use super::action::{AwsAction, LoggingUpdate, VpcUpdate};
+use super::action::{AwsAction, ConfigField, LoggingUpdate, VpcUpdate};
 use super::model::{FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole};
 use super::names;
 use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, ResourceStatement, Statement, Verdict, judge};
@@ -21,7 +21,9 @@ use crate::api::{
     AwsIdentity, AwsTriggers, Effect, FunctionUrlPolicy, IdentityControl, InvokeAction, Mode, PublicAccess,
     TracingMode, TriggerControl,
 };
-use crate::findings::{Control, Finding, Severity};
+use crate::findings::{Control, Finding, FindingBuilder, Severity};
+use crate::providers::assemble::{Ownership, Phase, PlanBuilder, ownership};
+use crate::providers::patch::Patch;
 use crate::providers::{Action, Blocked, Plan, Posture};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,33 +37,24 @@ pub struct AccountContext {
 /// Managed policies so broad that attaching them is an account takeover risk.
 const ADMIN_POLICIES: [&str; 3] = ["AdministratorAccess", "PowerUserAccess", "IAMFullAccess"];
 
+/// A plan as its steps find it: the findings and phased writes, and the
+/// fields the one UpdateFunctionConfiguration will set.
 #[derive(Default)]
-struct Builder {
-    findings: Vec<Finding>,
-    claim: Vec<AwsAction>,
-    role_setup: Vec<AwsAction>,
-    role_policies: Vec<AwsAction>,
-    role_cleanup: Vec<AwsAction>,
-    config: ConfigUpdate,
-    permissions_first: Vec<AwsAction>,
-    permissions_add: Vec<AwsAction>,
-    permissions_remove: Vec<AwsAction>,
-    url: Vec<AwsAction>,
-    mappings: Vec<AwsAction>,
-    signing: Vec<AwsAction>,
+struct Draft {
+    plan: PlanBuilder<AwsAction>,
+    config: Patch<ConfigField>,
 }
 
-#[derive(Default)]
-struct ConfigUpdate {
-    role: Option<String>,
-    vpc: Option<VpcUpdate>,
-    tracing_mode: Option<String>,
-    logging: Option<LoggingUpdate>,
-}
-
+/// The order of the writes follows the phases (`assemble`), and each step
+/// below says which phase a write belongs to. On AWS that means: the claim;
+/// a minted role; its boundary and policy, and each declared invoke grant
+/// (a statement whose Sid the grant reuses is removed right before it); the
+/// function's configuration, switching the role only once it holds its
+/// policy and setting a VPC only once the role may manage ENIs; then every
+/// removal, statements before the function URL is made to require IAM.
 pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
-    let mut b = Builder::default();
-    let blocked = ownership(p, o, &mut b);
+    let mut b = Draft::default();
+    let blocked = claim(p, o, &mut b);
     if let Some(id) = &p.spec.identity {
         identity(p, id, acct, o, &mut b);
     }
@@ -72,42 +65,22 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
     supply_chain(p, o, &mut b);
     observability(p, o, &mut b);
 
-    let mut findings = b.findings;
-    findings.sort_by(|a, b| (a.control, &a.check, &a.field).cmp(&(b.control, &b.check, &b.field)));
-
-    let mut actions: Vec<AwsAction> = Vec::new();
-    if blocked.is_none() {
-        actions.extend(b.claim);
-        actions.extend(b.role_setup);
-        actions.extend(b.role_policies);
-        let c = b.config;
-        if c.role.is_some() || c.vpc.is_some() || c.tracing_mode.is_some() || c.logging.is_some() {
-            // After the role holds its policy (Lambda checks the role may
-            // manage ENIs when a VPC is set), before old grants are removed.
-            actions.push(AwsAction::UpdateFunctionConfiguration {
+    let Draft { mut plan, config } = b;
+    if !config.is_empty() {
+        plan.push(
+            Phase::Configure,
+            AwsAction::UpdateFunctionConfiguration {
                 function_arn: o.arn.clone(),
-                role: c.role,
-                vpc: c.vpc,
-                tracing_mode: c.tracing_mode,
-                logging: c.logging,
-            });
-        }
-        actions.extend(b.role_cleanup);
-        // Statements whose Sid a new grant reuses go first; then the new
-        // grants, so a trigger is never without its compliant statement; then
-        // the removals.
-        actions.extend(b.permissions_first);
-        actions.extend(b.permissions_add);
-        actions.extend(b.permissions_remove);
-        actions.extend(b.url);
-        actions.extend(b.mappings);
-        actions.extend(b.signing);
+                fields: config,
+            },
+        );
     }
+    let out = plan.assemble(blocked.as_ref());
     Plan {
         function: format!("{}/{}", o.region, o.name),
         principal: Some(o.role_arn.clone()),
-        findings,
-        actions: actions.into_iter().map(Action::Aws).collect(),
+        findings: out.findings,
+        actions: out.actions.into_iter().map(Action::Aws).collect(),
         blocked,
         notes: Vec::new(),
     }
@@ -115,20 +88,23 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
 
 // ------------------------------------------------------------------ ownership
 
-fn ownership(p: &Posture, o: &ObservedFunction, b: &mut Builder) -> Option<Blocked> {
-    if p.mode() != Mode::Enforce {
-        return None;
-    }
+/// Claim the function with the owner tag, or find it held by another
+/// posture. Tags that could not be read neither claim nor block.
+fn claim(p: &Posture, o: &ObservedFunction, b: &mut Draft) -> Option<Blocked> {
     let tags = o.tags.as_ref()?;
-    match tags.get(names::OWNER_TAG) {
-        Some(owner) if owner != &p.owner => Some(Blocked::Conflict { owner: owner.clone() }),
-        Some(_) => None,
-        None => {
-            b.claim.push(AwsAction::TagFunction {
-                function_arn: o.arn.clone(),
-                key: names::OWNER_TAG.to_string(),
-                value: p.owner.clone(),
-            });
+    let marker = tags.get(names::OWNER_TAG).map(String::as_str);
+    match ownership(p.mode() == Mode::Enforce, marker, &p.owner, str::to_string) {
+        Ownership::Held => None,
+        Ownership::Blocked(blocked) => Some(blocked),
+        Ownership::Unclaimed => {
+            b.plan.push(
+                Phase::Claim,
+                AwsAction::TagFunction {
+                    function_arn: o.arn.clone(),
+                    key: names::OWNER_TAG.to_string(),
+                    value: p.owner.clone(),
+                },
+            );
             None
         }
     }
@@ -469,7 +445,7 @@ fn detach_risk(role: &ObservedRole, arn: &str) -> Option<String> {
 
 // ------------------------------------------------------------------ identity: the plan
 
-fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Builder) {
+fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Draft) {
     let aws = id.aws.clone().unwrap_or(AwsIdentity {
         permissions: None,
         baseline: true,
@@ -485,61 +461,21 @@ fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &Observ
         _ => Vec::new(),
     };
     let move_wanted = (id.dedicated && shared) || (!standing.editable() && !drifts.is_empty());
-    let mint = if move_wanted {
-        mint_target(p, id, &aws, acct, o)
+    let (switch_to, blocker) = if move_wanted {
+        destination(p, id, &aws, acct, o, b)
     } else {
-        Err(String::new())
+        (None, None)
     };
-    let switch_to: Option<ObservedRole> = match &mint {
-        Ok(Some(existing)) => Some(existing.clone()),
-        Ok(None) => {
-            let (name, arn) = dedicated_role(acct, o);
-            b.role_setup.push(AwsAction::CreateRole {
-                role_name: name.clone(),
-                path: names::ROLE_PATH.to_string(),
-                trust_policy: super::policy::lambda_trust_policy().to_json(),
-                description: format!("Dedicated execution role of {} (zerofn)", o.arn),
-                tags: BTreeMap::from([
-                    (names::MANAGED_TAG.to_string(), names::MANAGED_VALUE.to_string()),
-                    (names::OWNER_TAG.to_string(), p.owner.clone()),
-                ]),
-            });
-            Some(ObservedRole {
-                arn,
-                name,
-                ..ObservedRole::default()
-            })
-        }
-        Err(_) => None,
-    };
-    let blocker = mint.err().filter(|e| !e.is_empty());
-    if let Some(r) = &switch_to {
-        b.config.role = Some(r.arn.clone());
-    }
-
     if id.dedicated && shared {
         shared_role_finding(o, switch_to.as_ref(), blocker.as_deref(), b);
     }
-    if id.dedicated
-        && let Some(role) = &o.role
-        && !role.trust.trusts_only_lambda()
-    {
-        b.findings.push(
-            Finding::builder(Control::Identity, "aws.identity.roleTrust", "Role.AssumeRolePolicyDocument")
-                .observed(role.trust.to_json())
-                .desired("trusted by lambda.amazonaws.com only")
-                .severity(Severity::High)
-                .remediable(false)
-                .message(format!(
-                    "role {} can be assumed by more than Lambda, so others can act with the function's permissions; zerofn does not change trust policies it did not write",
-                    role.arn
-                )),
-        );
+    if id.dedicated {
+        trust_finding(o, b);
     }
 
     let Some(desired) = desired else { return };
     let Some(current) = &o.role else {
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(Control::Identity, "aws.identity.roleNotObserved", "Configuration.Role")
                 .observed(&o.role_arn)
                 .desired("a role of this account zerofn can read")
@@ -555,7 +491,100 @@ fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &Observ
 
     // Findings describe the role the function runs as now; actions go to the
     // role it will run as.
-    let why = match (&switch_to, standing.editable()) {
+    let why = drift_outcome(switch_to.as_ref(), &standing, blocker.as_deref(), current);
+    for d in drifts {
+        let remediable = switch_to.is_some() || (standing.editable() && d.in_place);
+        b.plan.finding(d.finding(remediable, &why));
+    }
+
+    if let Some(target) = &switch_to {
+        // Narrowing is allowed, widening is not: the minted role keeps every
+        // Deny and the boundary that limited the function on the old role,
+        // those of its managed policies included (`mint_target` refuses a
+        // role whose managed policies could not all be read). The function
+        // does not run as it yet, so what it must not hold goes before the
+        // switch.
+        let old_denies = inline_denies(current).chain(managed_denies(current).unwrap_or_default());
+        let carried = with_denies(&desired_on(&desired, target), old_denies);
+        let boundary = carried_boundary(&aws, o);
+        converge(target, &carried, boundary.as_deref(), &allow, Phase::Grant, b);
+    } else if standing.editable() {
+        let desired = desired_on(&desired, current);
+        let boundary = aws.permissions_boundary.as_deref();
+        converge(current, &desired, boundary, &allow, Phase::Revoke, b);
+    }
+}
+
+/// The role the function moves to (created first when zerofn has none
+/// yet), or why it cannot move.
+fn destination(
+    p: &Posture,
+    id: &IdentityControl,
+    aws: &AwsIdentity,
+    acct: &AccountContext,
+    o: &ObservedFunction,
+    b: &mut Draft,
+) -> (Option<ObservedRole>, Option<String>) {
+    let target = match mint_target(p, id, aws, acct, o) {
+        Ok(Some(existing)) => existing,
+        Ok(None) => {
+            let (create, role) = mint(p, acct, o);
+            b.plan.push(Phase::Create, create);
+            role
+        }
+        Err(why) => return (None, Some(why)),
+    };
+    b.config.set(ConfigField::Role(target.arn.clone()));
+    (Some(target), None)
+}
+
+/// The CreateRole of the function's dedicated role, and that role as it
+/// will be: trusted by Lambda alone, holding nothing yet.
+fn mint(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> (AwsAction, ObservedRole) {
+    let (name, arn) = dedicated_role(acct, o);
+    let create = AwsAction::CreateRole {
+        role_name: name.clone(),
+        path: names::ROLE_PATH.to_string(),
+        trust_policy: super::policy::lambda_trust_policy().to_json(),
+        description: format!("Dedicated execution role of {} (zerofn)", o.arn),
+        tags: BTreeMap::from([
+            (names::MANAGED_TAG.to_string(), names::MANAGED_VALUE.to_string()),
+            (names::OWNER_TAG.to_string(), p.owner.clone()),
+        ]),
+    };
+    let role = ObservedRole {
+        arn,
+        name,
+        ..ObservedRole::default()
+    };
+    (create, role)
+}
+
+fn trust_finding(o: &ObservedFunction, b: &mut Draft) {
+    let Some(role) = o.role.as_ref().filter(|r| !r.trust.trusts_only_lambda()) else {
+        return;
+    };
+    b.plan.finding(
+        Finding::builder(Control::Identity, "aws.identity.roleTrust", "Role.AssumeRolePolicyDocument")
+            .observed(role.trust.to_json())
+            .desired("trusted by lambda.amazonaws.com only")
+            .severity(Severity::High)
+            .remediable(false)
+            .message(format!(
+                "role {} can be assumed by more than Lambda, so others can act with the function's permissions; zerofn does not change trust policies it did not write",
+                role.arn
+            )),
+    );
+}
+
+/// What happens about the role's drift, said after each drift finding.
+fn drift_outcome(
+    switch_to: Option<&ObservedRole>,
+    standing: &Standing,
+    blocker: Option<&str>,
+    current: &ObservedRole,
+) -> String {
+    match (switch_to, standing.editable()) {
         (Some(r), _) => format!(
             "the function moves to {} (minted by zerofn), which holds only the declared permissions and keeps the old role's Deny statements and boundary; {} is not changed ({})",
             r.arn,
@@ -567,37 +596,8 @@ fn identity(p: &Posture, id: &IdentityControl, acct: &AccountContext, o: &Observ
             "{} is not changed: {}{}",
             current.name,
             standing.describe(),
-            blocker.as_deref().map(|e| format!("; {e}")).unwrap_or_default()
+            blocker.map(|e| format!("; {e}")).unwrap_or_default()
         ),
-    };
-    for d in drifts {
-        let remediable = switch_to.is_some() || (standing.editable() && d.in_place);
-        b.findings.push(
-            Finding::builder(Control::Identity, d.check, d.field)
-                .observed(d.observed)
-                .desired(d.desired)
-                .severity(d.severity)
-                .remediable(remediable)
-                .message(format!("{}; {why}", d.message)),
-        );
-    }
-
-    if let Some(target) = &switch_to {
-        // Narrowing is allowed, widening is not: the minted role keeps every
-        // Deny and the boundary that limited the function on the old role,
-        // those of its managed policies included (`mint_target` refuses a
-        // role whose managed policies could not all be read).
-        let old_denies = inline_denies(current).chain(managed_denies(current).unwrap_or_default());
-        let carried = with_denies(&desired_on(&desired, target), old_denies);
-        converge(target, &carried, carried_boundary(&aws, o).as_deref(), &allow, b);
-    } else if standing.editable() {
-        converge(
-            current,
-            &desired_on(&desired, current),
-            aws.permissions_boundary.as_deref(),
-            &allow,
-            b,
-        );
     }
 }
 
@@ -690,7 +690,7 @@ fn carried_boundary(aws: &AwsIdentity, o: &ObservedFunction) -> Option<String> {
         .or_else(|| o.role.as_ref().and_then(|r| r.permissions_boundary.clone()))
 }
 
-fn shared_role_finding(o: &ObservedFunction, switch_to: Option<&ObservedRole>, blocker: Option<&str>, b: &mut Builder) {
+fn shared_role_finding(o: &ObservedFunction, switch_to: Option<&ObservedRole>, blocker: Option<&str>, b: &mut Draft) {
     let others = o.role_shared_with.join(", ");
     let message = match (switch_to, blocker) {
         (Some(r), _) => format!(
@@ -703,7 +703,7 @@ fn shared_role_finding(o: &ObservedFunction, switch_to: Option<&ObservedRole>, b
         ),
         (None, None) => format!("role {} is shared with {others}", o.role_arn),
     };
-    b.findings.push(
+    b.plan.finding(
         Finding::builder(Control::Identity, "aws.identity.sharedRole", "Configuration.Role")
             .observed(format!("{} (also used by {others})", o.role_arn))
             .desired(match switch_to {
@@ -729,174 +729,220 @@ struct Drift {
     in_place: bool,
 }
 
+impl Drift {
+    /// The finding, with what happens about it (`outcome`).
+    fn finding(self, remediable: bool, outcome: &str) -> Finding {
+        Finding::builder(Control::Identity, self.check, self.field)
+            .observed(self.observed)
+            .desired(self.desired)
+            .severity(self.severity)
+            .remediable(remediable)
+            .message(format!("{}; {outcome}", self.message))
+    }
+}
+
 fn role_drift(
     desired: &PolicyDocument,
     aws: &AwsIdentity,
     allow: &BTreeSet<String>,
     current: &ObservedRole,
 ) -> Vec<Drift> {
-    let mut out = Vec::new();
-    match current.inline_policies.get(names::INLINE_POLICY_NAME) {
-        Some(doc) if doc.same_as(desired) => {}
-        observed => out.push(Drift {
-            check: "aws.identity.inlinePolicy",
-            field: format!("Role.RolePolicyList[{}]", names::INLINE_POLICY_NAME),
-            observed: observed.map(PolicyDocument::to_json).unwrap_or_else(|| "absent".into()),
-            desired: desired.to_json(),
-            severity: Severity::Medium,
-            message: match observed {
-                None => format!(
-                    "role {} has no inline policy {} holding the declared permissions and baseline",
-                    current.name,
-                    names::INLINE_POLICY_NAME
-                ),
-                Some(_) => format!(
-                    "inline policy {} of {} differs from the declared permissions and baseline",
-                    names::INLINE_POLICY_NAME,
-                    current.name
-                ),
-            },
-            in_place: true,
-        }),
+    let mut out: Vec<Drift> = own_policy_drift(desired, current).into_iter().collect();
+    out.extend(extra_inline_drifts(current));
+    out.extend(managed_policy_drifts(allow, current));
+    out.extend(boundary_drift(aws, current));
+    out
+}
+
+/// zerofn's own inline policy, when it does not hold exactly `desired`.
+fn own_policy_drift(desired: &PolicyDocument, current: &ObservedRole) -> Option<Drift> {
+    let observed = current.inline_policies.get(names::INLINE_POLICY_NAME);
+    if observed.is_some_and(|doc| doc.same_as(desired)) {
+        return None;
     }
-    for (name, doc) in current
-        .inline_policies
+    Some(Drift {
+        check: "aws.identity.inlinePolicy",
+        field: format!("Role.RolePolicyList[{}]", names::INLINE_POLICY_NAME),
+        observed: observed.map(PolicyDocument::to_json).unwrap_or_else(|| "absent".into()),
+        desired: desired.to_json(),
+        severity: Severity::Medium,
+        message: match observed {
+            None => format!(
+                "role {} has no inline policy {} holding the declared permissions and baseline",
+                current.name,
+                names::INLINE_POLICY_NAME
+            ),
+            Some(_) => format!(
+                "inline policy {} of {} differs from the declared permissions and baseline",
+                names::INLINE_POLICY_NAME,
+                current.name
+            ),
+        },
+        in_place: true,
+    })
+}
+
+/// Inline policies other than zerofn's that allow something. A policy of
+/// Deny statements only is a guardrail: it stays as it is.
+fn extra_inline_policies(role: &ObservedRole) -> impl Iterator<Item = (&String, &PolicyDocument)> {
+    role.inline_policies
         .iter()
         .filter(|(n, d)| *n != names::INLINE_POLICY_NAME && d.statements.iter().any(|s| s.effect == Effect::Allow))
-    {
-        // A policy of Deny statements only is a guardrail: it stays as it is.
-        let admin = doc.grants_everything();
-        out.push(Drift {
-            check: "aws.identity.extraInlinePolicy",
-            field: format!("Role.RolePolicyList[{name}]"),
-            observed: doc.to_json(),
-            desired: if holds_deny(doc) {
-                "its Deny statements only".into()
-            } else {
-                "absent".into()
-            },
-            severity: if admin { Severity::Critical } else { Severity::High },
-            message: format!(
-                "inline policy {name} of {} is not declared{}{}",
-                current.name,
-                if admin {
-                    " and allows every action on every resource"
+}
+
+fn extra_inline_drifts(current: &ObservedRole) -> Vec<Drift> {
+    extra_inline_policies(current)
+        .map(|(name, doc)| {
+            let admin = doc.grants_everything();
+            Drift {
+                check: "aws.identity.extraInlinePolicy",
+                field: format!("Role.RolePolicyList[{name}]"),
+                observed: doc.to_json(),
+                desired: if holds_deny(doc) {
+                    "its Deny statements only".into()
                 } else {
-                    ""
+                    "absent".into()
                 },
-                if holds_deny(doc) {
-                    " (its Deny statements are kept: the policy is rewritten to hold only them)"
-                } else {
-                    ""
-                }
-            ),
-            in_place: true,
-        });
-    }
-    for arn in current
+                severity: if admin { Severity::Critical } else { Severity::High },
+                message: format!(
+                    "inline policy {name} of {} is not declared{}{}",
+                    current.name,
+                    if admin {
+                        " and allows every action on every resource"
+                    } else {
+                        ""
+                    },
+                    if holds_deny(doc) {
+                        " (its Deny statements are kept: the policy is rewritten to hold only them)"
+                    } else {
+                        ""
+                    }
+                ),
+                in_place: true,
+            }
+        })
+        .collect()
+}
+
+fn managed_policy_drifts(allow: &BTreeSet<String>, current: &ObservedRole) -> Vec<Drift> {
+    current
         .attached_policies
         .iter()
         .filter(|a| !allow.contains(*a) && !managed_guardrail(current, a))
-    {
-        let admin = ADMIN_POLICIES.iter().any(|n| arn.ends_with(&format!(":policy/{n}")));
-        let risk = detach_risk(current, arn);
-        out.push(Drift {
-            check: "aws.identity.unlistedManagedPolicy",
-            field: format!("Role.AttachedManagedPolicies[{arn}]"),
-            observed: arn.clone(),
-            desired: "not attached (not in identity.aws.managedPolicies)".into(),
-            severity: if admin { Severity::Critical } else { Severity::High },
-            message: format!(
-                "managed policy {arn} is attached to {} but not allowlisted{}",
-                current.name,
-                risk.as_deref()
-                    .map(|why| format!("; it is never detached from this role: {why}"))
-                    .unwrap_or_default()
-            ),
-            in_place: risk.is_none(),
-        });
-    }
-    if let Some(boundary) = &aws.permissions_boundary
-        && current.permissions_boundary.as_ref() != Some(boundary)
-    {
-        let other = current.permissions_boundary.as_deref();
-        out.push(Drift {
-            check: "aws.identity.permissionsBoundary",
-            field: "Role.PermissionsBoundary".into(),
-            observed: other.unwrap_or("none").into(),
-            desired: boundary.clone(),
-            severity: Severity::Medium,
-            message: match other {
-                None => format!("role {} does not carry the declared permissions boundary", current.name),
-                Some(o) => format!(
-                    "role {} carries boundary {o}, not the declared one; a boundary zerofn did not set is never removed or replaced",
-                    current.name
+        .map(|arn| {
+            let admin = ADMIN_POLICIES.iter().any(|n| arn.ends_with(&format!(":policy/{n}")));
+            let risk = detach_risk(current, arn);
+            Drift {
+                check: "aws.identity.unlistedManagedPolicy",
+                field: format!("Role.AttachedManagedPolicies[{arn}]"),
+                observed: arn.clone(),
+                desired: "not attached (not in identity.aws.managedPolicies)".into(),
+                severity: if admin { Severity::Critical } else { Severity::High },
+                message: format!(
+                    "managed policy {arn} is attached to {} but not allowlisted{}",
+                    current.name,
+                    risk.as_deref()
+                        .map(|why| format!("; it is never detached from this role: {why}"))
+                        .unwrap_or_default()
                 ),
-            },
-            in_place: other.is_none(),
-        });
+                in_place: risk.is_none(),
+            }
+        })
+        .collect()
+}
+
+fn boundary_drift(aws: &AwsIdentity, current: &ObservedRole) -> Option<Drift> {
+    let boundary = aws.permissions_boundary.as_ref()?;
+    if current.permissions_boundary.as_ref() == Some(boundary) {
+        return None;
     }
-    out
+    let other = current.permissions_boundary.as_deref();
+    Some(Drift {
+        check: "aws.identity.permissionsBoundary",
+        field: "Role.PermissionsBoundary".into(),
+        observed: other.unwrap_or("none").into(),
+        desired: boundary.clone(),
+        severity: Severity::Medium,
+        message: match other {
+            None => format!("role {} does not carry the declared permissions boundary", current.name),
+            Some(o) => format!(
+                "role {} carries boundary {o}, not the declared one; a boundary zerofn did not set is never removed or replaced",
+                current.name
+            ),
+        },
+        in_place: other.is_none(),
+    })
 }
 
 /// Bring `target` to the declared state: zerofn's inline policy, the
 /// boundary (only where none is set), no undeclared Allow statements, no
 /// managed policy outside the allowlist unless it may hold a Deny. Every
-/// Deny statement stays.
+/// Deny statement stays. The boundary and policy are granted; what goes
+/// goes in phase `removals`: after them, or, for a role the function does
+/// not run as yet, before the function is switched to it.
 fn converge(
     target: &ObservedRole,
     desired: &PolicyDocument,
     boundary: Option<&str>,
     allow: &BTreeSet<String>,
-    b: &mut Builder,
+    removals: Phase,
+    b: &mut Draft,
 ) {
     if let Some(boundary) = boundary
         && target.permissions_boundary.is_none()
     {
         // Before the policy: the role is never broader than the boundary allows.
-        b.role_policies.push(AwsAction::PutRolePermissionsBoundary {
-            role_name: target.name.clone(),
-            boundary_arn: boundary.to_string(),
-        });
+        b.plan.push(
+            Phase::Grant,
+            AwsAction::PutRolePermissionsBoundary {
+                role_name: target.name.clone(),
+                boundary_arn: boundary.to_string(),
+            },
+        );
     }
     if !target
         .inline_policies
         .get(names::INLINE_POLICY_NAME)
         .is_some_and(|d| d.same_as(desired))
     {
-        b.role_policies.push(AwsAction::PutRolePolicy {
-            role_name: target.name.clone(),
-            policy_name: names::INLINE_POLICY_NAME.to_string(),
-            document: desired.to_json(),
-        });
+        b.plan.push(
+            Phase::Grant,
+            AwsAction::PutRolePolicy {
+                role_name: target.name.clone(),
+                policy_name: names::INLINE_POLICY_NAME.to_string(),
+                document: desired.to_json(),
+            },
+        );
     }
-    for (name, doc) in target
-        .inline_policies
-        .iter()
-        .filter(|(n, d)| *n != names::INLINE_POLICY_NAME && d.statements.iter().any(|s| s.effect == Effect::Allow))
-    {
-        if holds_deny(doc) {
-            b.role_cleanup.push(AwsAction::PutRolePolicy {
-                role_name: target.name.clone(),
-                policy_name: name.clone(),
-                document: PolicyDocument::from_statements(denies(doc).cloned().collect()).to_json(),
-            });
-        } else {
-            b.role_cleanup.push(AwsAction::DeleteRolePolicy {
-                role_name: target.name.clone(),
-                policy_name: name.clone(),
-            });
-        }
+    for (name, doc) in extra_inline_policies(target) {
+        let role_name = target.name.clone();
+        let policy_name = name.clone();
+        b.plan.push(
+            removals,
+            if holds_deny(doc) {
+                let document = PolicyDocument::from_statements(denies(doc).cloned().collect()).to_json();
+                AwsAction::PutRolePolicy {
+                    role_name,
+                    policy_name,
+                    document,
+                }
+            } else {
+                AwsAction::DeleteRolePolicy { role_name, policy_name }
+            },
+        );
     }
     for arn in target
         .attached_policies
         .iter()
         .filter(|a| !allow.contains(*a) && detach_risk(target, a).is_none())
     {
-        b.role_cleanup.push(AwsAction::DetachRolePolicy {
-            role_name: target.name.clone(),
-            policy_arn: arn.clone(),
-        });
+        b.plan.push(
+            removals,
+            AwsAction::DetachRolePolicy {
+                role_name: target.name.clone(),
+                policy_arn: arn.clone(),
+            },
+        );
     }
 }
 
@@ -959,14 +1005,38 @@ fn invoke_paths(o: &ObservedFunction) -> Vec<InvokePath<'_>> {
     paths
 }
 
-fn triggers(t: &TriggerControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Builder) {
+fn triggers(t: &TriggerControl, acct: &AccountContext, o: &ObservedFunction, b: &mut Draft) {
     let aws = t.aws.clone().unwrap_or_default();
     let grants = grants(&aws, acct);
-    for path in invoke_paths(o) {
-        let dormant = resource_policy(t, &grants, &path, o, b);
-        function_url(t, &aws, &path, &dormant, o, b);
+    let paths = invoke_paths(o);
+    let dormant: Vec<Vec<String>> = paths
+        .iter()
+        .map(|path| resource_policy(t, &grants, path, o, b))
+        .collect();
+    // Each URL change is pushed after every statement removal: requiring
+    // IAM authentication must not wake, even for a moment, a grant that is
+    // on its way out.
+    for (path, dormant) in paths.iter().zip(&dormant) {
+        function_url(t, &aws, path, dormant, o, b);
     }
     event_sources(t, &aws, o, b);
+}
+
+/// What becomes of one statement of a resource policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// It is declared grant `i`, scoped as declared.
+    Holds(usize),
+    /// It is a sloppy copy of declared grant `i`: a statement scoped as
+    /// declared replaces it.
+    Replaced(usize),
+    Removed,
+    /// It stays: a Deny, or an undeclared grant `removeUnlisted: false`
+    /// keeps. `dormant`: it could admit a URL caller once the URL requires
+    /// IAM authentication.
+    Kept {
+        dormant: bool,
+    },
 }
 
 /// Judge every statement of one path's resource policy: keep Deny and the
@@ -983,138 +1053,31 @@ fn resource_policy(
     grants: &[InvokeGrant],
     path: &InvokePath,
     o: &ObservedFunction,
-    b: &mut Builder,
+    b: &mut Draft,
 ) -> Vec<String> {
-    let mut dormant = Vec::new();
-    let qualifier = path.qualifier.map(str::to_string);
     let mut satisfied = vec![false; grants.len()];
     let mut replaced = vec![false; grants.len()];
-    let mut removed_sids: BTreeSet<String> = BTreeSet::new();
-
+    let mut removals = Vec::new();
+    let mut dormant = Vec::new();
     for st in path.statements {
-        let verdict = judge(st);
-        if verdict == Verdict::Deny {
-            // A Deny only narrows: it stays, whatever the posture declares.
-            continue;
-        }
         let sid = st.sid.clone().unwrap_or_default();
-        let field = format!("{}Policy.Statement[{sid}]", path.field);
-        let principal = st
-            .principal
-            .clone()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "?".into());
-        let matches: Vec<(usize, GrantMatch)> = grants
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (i, g.compare(st, &verdict)))
-            .collect();
-        if let Some((i, _)) = matches.iter().find(|(_, m)| *m == GrantMatch::Exact) {
-            satisfied[*i] = true;
-            continue;
-        }
-        let mut remove = || {
-            removed_sids.insert(sid.clone());
-            b.permissions_remove.push(AwsAction::RemovePermission {
-                function_arn: o.arn.clone(),
-                qualifier: qualifier.clone(),
-                statement_id: sid.clone(),
-            });
-        };
-        let label = &path.label;
-        if let Some((i, _)) = matches.iter().find(|(_, m)| *m == GrantMatch::Loose) {
-            let g = &grants[*i];
-            replaced[*i] = true;
-            let how = match &verdict {
-                Verdict::Unscoped { .. } => verdict.gaps(),
-                _ => "scoped otherwise than declared".into(),
-            };
-            b.findings.push(
-                Finding::builder(Control::Triggers, "aws.triggers.unscopedInvoker", format!("{field}.Condition"))
-                    .observed(format!("{principal} {how}"))
-                    .desired(format!(
-                        "{principal} with AWS:SourceArn={} AWS:SourceAccount={}",
-                        g.source_arn.as_deref().unwrap_or("-"),
-                        g.source_account.as_deref().unwrap_or("-")
-                    ))
-                    .severity(verdict.severity().unwrap_or(Severity::Medium))
-                    .remediable(true)
-                    .message(format!(
-                        "statement {sid} lets {principal} invoke {label} {how}: it is replaced by a statement scoped as declared"
-                    )),
-            );
-            remove();
-            continue;
-        }
-        match &verdict {
-            Verdict::Public => {
-                b.findings.push(
-                    Finding::builder(
-                        Control::Triggers,
-                        "aws.triggers.publicPrincipal",
-                        format!("{field}.Principal"),
-                    )
-                    .observed("*")
-                    .desired("declared invokers only")
-                    .severity(Severity::Critical)
-                    .remediable(true)
-                    .message(format!("statement {sid} lets anyone invoke {label}")),
-                );
-                remove();
+        match fate(t, grants, path, st, b) {
+            Fate::Holds(i) => satisfied[i] = true,
+            Fate::Replaced(i) => {
+                replaced[i] = true;
+                removals.push(sid);
             }
-            Verdict::Unscoped { any_account, .. } => {
-                let gaps = verdict.gaps();
-                b.findings.push(
-                    Finding::builder(
-                        Control::Triggers,
-                        "aws.triggers.unscopedInvoker",
-                        format!("{field}.Condition"),
-                    )
-                    .observed(format!("{principal} {gaps}"))
-                    .desired("declared invokers only, each with AWS:SourceArn and AWS:SourceAccount")
-                    .severity(verdict.severity().unwrap_or(Severity::High))
-                    .remediable(true)
-                    .message(format!(
-                        "statement {sid} lets {principal} invoke {label} {gaps}: {} (confused deputy)",
-                        if *any_account {
-                            "a resource of that service in any account can trigger it"
-                        } else {
-                            "other resources of that service can trigger it"
-                        }
-                    )),
-                );
-                remove();
-            }
-            Verdict::Scoped { .. } | Verdict::Deny => {
-                b.findings.push(
-                    Finding::builder(Control::Triggers, "aws.triggers.unlistedInvoker", format!("{field}.Principal"))
-                        .observed(principal.clone())
-                        .desired("declared invokers only")
-                        .severity(Severity::High)
-                        .remediable(t.remove_unlisted)
-                        .message(if t.remove_unlisted {
-                            format!("statement {sid} lets {principal} invoke {label}, which is not a declared invoker")
-                        } else {
-                            format!(
-                                "statement {sid} lets {principal} invoke {label}, which is not a declared invoker (kept: triggers.removeUnlisted is false)"
-                            )
-                        }),
-                );
-                if t.remove_unlisted {
-                    remove();
-                } else if st.covers_action(InvokeAction::InvokeFunctionUrl.as_str()) {
-                    dormant.push(sid.clone());
-                }
-            }
+            Fate::Removed => removals.push(sid),
+            Fate::Kept { dormant: true } => dormant.push(sid),
+            Fate::Kept { dormant: false } => {}
         }
     }
-
     // Sids of the statements that stay: a new grant must not reuse one.
     let kept: BTreeSet<&str> = path
         .statements
         .iter()
         .filter_map(|st| st.sid.as_deref())
-        .filter(|sid| !removed_sids.contains(*sid))
+        .filter(|sid| !removals.iter().any(|r| r.as_str() == *sid))
         .collect();
     for (i, g) in grants.iter().enumerate() {
         // The function itself carries every declared grant; an alias or a
@@ -1129,44 +1092,186 @@ fn resource_policy(
             sid = format!("{sid}-1");
         }
         if !replaced[i] {
-            b.findings.push(
-                Finding::builder(Control::Triggers, "aws.triggers.missingInvoker", "Policy.Statement")
-                    .observed("absent")
-                    .desired(format!(
-                        "{} {} from {}",
-                        g.principal_param,
-                        g.action.as_str(),
-                        g.source_arn.as_deref().unwrap_or("-")
-                    ))
-                    .severity(Severity::Low)
-                    .remediable(true)
-                    .message(format!(
-                        "declared invoker {} has no grant on the function",
-                        g.principal_param
-                    )),
-            );
+            b.plan.finding(missing_invoker(g));
         }
-        if removed_sids.contains(&sid) {
-            // Our Sid is taken by a statement being removed: remove it first.
-            if let Some(pos) = b.permissions_remove.iter().position(|a| {
-                matches!(a, AwsAction::RemovePermission { statement_id, qualifier: q, .. }
-                    if *statement_id == sid && *q == qualifier)
-            }) {
-                let a = b.permissions_remove.remove(pos);
-                b.permissions_first.push(a);
-            }
+        if let Some(pos) = removals.iter().position(|r| *r == sid) {
+            // Our Sid is taken by a statement being removed: it goes right
+            // before the grant that reuses its Sid.
+            b.plan
+                .push(Phase::Grant, remove_statement(o, path, removals.remove(pos)));
         }
-        b.permissions_add.push(AwsAction::AddPermission {
-            function_arn: o.arn.clone(),
-            qualifier: qualifier.clone(),
-            statement_id: sid,
-            principal: g.principal_param.clone(),
-            action: g.action.as_str().to_string(),
-            source_arn: g.source_arn.clone(),
-            source_account: g.source_account.clone(),
-        });
+        b.plan.push(Phase::Grant, add_grant(o, path, g, sid));
+    }
+    for sid in removals {
+        b.plan.push(Phase::Revoke, remove_statement(o, path, sid));
     }
     dormant
+}
+
+fn remove_statement(o: &ObservedFunction, path: &InvokePath, statement_id: String) -> AwsAction {
+    AwsAction::RemovePermission {
+        function_arn: o.arn.clone(),
+        qualifier: path.qualifier.map(str::to_string),
+        statement_id,
+    }
+}
+
+fn add_grant(o: &ObservedFunction, path: &InvokePath, g: &InvokeGrant, statement_id: String) -> AwsAction {
+    AwsAction::AddPermission {
+        function_arn: o.arn.clone(),
+        qualifier: path.qualifier.map(str::to_string),
+        statement_id,
+        principal: g.principal_param.clone(),
+        action: g.action.as_str().to_string(),
+        source_arn: g.source_arn.clone(),
+        source_account: g.source_account.clone(),
+    }
+}
+
+fn missing_invoker(g: &InvokeGrant) -> Finding {
+    Finding::builder(Control::Triggers, "aws.triggers.missingInvoker", "Policy.Statement")
+        .observed("absent")
+        .desired(format!(
+            "{} {} from {}",
+            g.principal_param,
+            g.action.as_str(),
+            g.source_arn.as_deref().unwrap_or("-")
+        ))
+        .severity(Severity::Low)
+        .remediable(true)
+        .message(format!(
+            "declared invoker {} has no grant on the function",
+            g.principal_param
+        ))
+}
+
+/// One statement as its findings name it.
+struct Seen<'a> {
+    sid: String,
+    /// Prefix of the finding fields, e.g. `Alias[live].Policy.Statement[s3]`.
+    field: String,
+    principal: String,
+    /// How messages name the path.
+    label: &'a str,
+}
+
+/// Judge one statement, reporting what is wrong with it.
+fn fate(t: &TriggerControl, grants: &[InvokeGrant], path: &InvokePath, st: &ResourceStatement, b: &mut Draft) -> Fate {
+    let verdict = judge(st);
+    if verdict == Verdict::Deny {
+        // A Deny only narrows: it stays, whatever the posture declares.
+        return Fate::Kept { dormant: false };
+    }
+    let matches: Vec<GrantMatch> = grants.iter().map(|g| g.compare(st, &verdict)).collect();
+    if let Some(i) = matches.iter().position(|m| *m == GrantMatch::Exact) {
+        return Fate::Holds(i);
+    }
+    let sid = st.sid.clone().unwrap_or_default();
+    let seen = Seen {
+        field: format!("{}Policy.Statement[{sid}]", path.field),
+        sid,
+        principal: st
+            .principal
+            .clone()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "?".into()),
+        label: &path.label,
+    };
+    if let Some(i) = matches.iter().position(|m| *m == GrantMatch::Loose) {
+        b.plan.finding(seen.loose_copy(&grants[i], &verdict));
+        return Fate::Replaced(i);
+    }
+    match &verdict {
+        Verdict::Public => {
+            b.plan.finding(seen.public());
+            Fate::Removed
+        }
+        Verdict::Unscoped { any_account, .. } => {
+            b.plan.finding(seen.unscoped(&verdict, *any_account));
+            Fate::Removed
+        }
+        Verdict::Scoped { .. } | Verdict::Deny => {
+            b.plan.finding(seen.unlisted(t.remove_unlisted));
+            if t.remove_unlisted {
+                Fate::Removed
+            } else {
+                Fate::Kept {
+                    dormant: st.covers_action(InvokeAction::InvokeFunctionUrl.as_str()),
+                }
+            }
+        }
+    }
+}
+
+impl Seen<'_> {
+    /// A finding on the statement's `part` (`Principal`, `Condition`).
+    fn on(&self, check: &str, part: &str) -> FindingBuilder {
+        Finding::builder(Control::Triggers, check, format!("{}.{part}", self.field))
+    }
+
+    fn loose_copy(&self, g: &InvokeGrant, verdict: &Verdict) -> Finding {
+        let how = match verdict {
+            Verdict::Unscoped { .. } => verdict.gaps(),
+            _ => "scoped otherwise than declared".into(),
+        };
+        let (sid, principal, label) = (&self.sid, &self.principal, self.label);
+        self.on("aws.triggers.unscopedInvoker", "Condition")
+            .observed(format!("{principal} {how}"))
+            .desired(format!(
+                "{principal} with AWS:SourceArn={} AWS:SourceAccount={}",
+                g.source_arn.as_deref().unwrap_or("-"),
+                g.source_account.as_deref().unwrap_or("-")
+            ))
+            .severity(verdict.severity().unwrap_or(Severity::Medium))
+            .remediable(true)
+            .message(format!(
+                "statement {sid} lets {principal} invoke {label} {how}: it is replaced by a statement scoped as declared"
+            ))
+    }
+
+    fn public(&self) -> Finding {
+        self.on("aws.triggers.publicPrincipal", "Principal")
+            .observed("*")
+            .desired("declared invokers only")
+            .severity(Severity::Critical)
+            .remediable(true)
+            .message(format!("statement {} lets anyone invoke {}", self.sid, self.label))
+    }
+
+    fn unscoped(&self, verdict: &Verdict, any_account: bool) -> Finding {
+        let gaps = verdict.gaps();
+        let (sid, principal, label) = (&self.sid, &self.principal, self.label);
+        let reach = if any_account {
+            "a resource of that service in any account can trigger it"
+        } else {
+            "other resources of that service can trigger it"
+        };
+        self.on("aws.triggers.unscopedInvoker", "Condition")
+            .observed(format!("{principal} {gaps}"))
+            .desired("declared invokers only, each with AWS:SourceArn and AWS:SourceAccount")
+            .severity(verdict.severity().unwrap_or(Severity::High))
+            .remediable(true)
+            .message(format!(
+                "statement {sid} lets {principal} invoke {label} {gaps}: {reach} (confused deputy)"
+            ))
+    }
+
+    fn unlisted(&self, remove: bool) -> Finding {
+        let (sid, principal, label) = (&self.sid, &self.principal, self.label);
+        let kept = if remove {
+            ""
+        } else {
+            " (kept: triggers.removeUnlisted is false)"
+        };
+        self.on("aws.triggers.unlistedInvoker", "Principal")
+            .observed(principal)
+            .desired("declared invokers only")
+            .severity(Severity::High)
+            .remediable(remove)
+            .message(format!(
+                "statement {sid} lets {principal} invoke {label}, which is not a declared invoker{kept}"
+            ))
+    }
 }
 
 /// A path's function URL: none under `Forbidden`, otherwise `AWS_IAM`.
@@ -1177,76 +1282,90 @@ fn function_url(
     path: &InvokePath,
     dormant: &[String],
     o: &ObservedFunction,
-    b: &mut Builder,
+    b: &mut Draft,
 ) {
     let Some(url) = path.url else { return };
     let url_policy = aws.function_url.unwrap_or(match t.public_access {
         PublicAccess::Deny => FunctionUrlPolicy::Forbidden,
         PublicAccess::RequireAuth => FunctionUrlPolicy::Allowed,
     });
+    let function_arn = o.arn.clone();
     let qualifier = path.qualifier.map(str::to_string);
     let public = url.auth_type != "AWS_IAM";
-    let label = &path.label;
     if url_policy == FunctionUrlPolicy::Forbidden {
-        b.findings.push(
-            Finding::builder(
-                Control::Triggers,
-                "aws.triggers.functionUrl",
-                format!("{}FunctionUrlConfig", path.field),
-            )
-            .observed(format!("{} (AuthType {})", url.url, url.auth_type))
-            .desired("no function URL")
-            .severity(if public { Severity::Critical } else { Severity::Medium })
-            .remediable(true)
-            .message(format!(
-                "{label} has a URL{} but the posture forbids one (publicAccess Deny or functionUrl Forbidden)",
-                if public { " that anyone can call" } else { "" }
-            )),
+        b.plan.finding(forbidden_url(path, url, public));
+        b.plan.push(
+            Phase::Revoke,
+            AwsAction::DeleteFunctionUrl {
+                function_arn,
+                qualifier,
+            },
         );
-        b.url.push(AwsAction::DeleteFunctionUrl {
-            function_arn: o.arn.clone(),
-            qualifier,
-        });
     } else if public {
         // Without authentication a URL caller is anonymous, so grants to
         // named principals do not apply; with AWS_IAM they do. Waking an
         // undeclared grant would widen access: the user decides.
-        let fixable = dormant.is_empty();
-        b.findings.push(
-            Finding::builder(
-                Control::Triggers,
-                "aws.triggers.publicUrl",
-                format!("{}FunctionUrlConfig.AuthType", path.field),
-            )
-            .observed(&url.auth_type)
-            .desired("AWS_IAM")
-            .severity(Severity::Critical)
-            .remediable(fixable)
-            .message(if fixable {
-                format!(
-                    "function URL {} of {label} can be called without authentication",
-                    url.url
-                )
-            } else {
-                format!(
-                    "function URL {} of {label} can be called without authentication; requiring AWS_IAM would let the undeclared statements {} in, which triggers.removeUnlisted false keeps: remove them or set removeUnlisted",
-                    url.url,
-                    dormant.join(", ")
-                )
-            }),
-        );
-        if !fixable {
-            return;
+        b.plan.finding(public_url(path, url, dormant));
+        if dormant.is_empty() {
+            // Requiring authentication takes anonymous access away: a removal.
+            b.plan.push(
+                Phase::Revoke,
+                AwsAction::UpdateFunctionUrlAuthType {
+                    function_arn,
+                    qualifier,
+                    auth_type: "AWS_IAM".into(),
+                },
+            );
         }
-        b.url.push(AwsAction::UpdateFunctionUrlAuthType {
-            function_arn: o.arn.clone(),
-            qualifier,
-            auth_type: "AWS_IAM".into(),
-        });
     }
 }
 
-fn event_sources(t: &TriggerControl, aws: &AwsTriggers, o: &ObservedFunction, b: &mut Builder) {
+fn forbidden_url(path: &InvokePath, url: &FunctionUrl, public: bool) -> Finding {
+    Finding::builder(
+        Control::Triggers,
+        "aws.triggers.functionUrl",
+        format!("{}FunctionUrlConfig", path.field),
+    )
+    .observed(format!("{} (AuthType {})", url.url, url.auth_type))
+    .desired("no function URL")
+    .severity(if public { Severity::Critical } else { Severity::Medium })
+    .remediable(true)
+    .message(format!(
+        "{} has a URL{} but the posture forbids one (publicAccess Deny or functionUrl Forbidden)",
+        path.label,
+        if public { " that anyone can call" } else { "" }
+    ))
+}
+
+/// A URL without authentication; fixable unless requiring it would wake
+/// the `dormant` statements.
+fn public_url(path: &InvokePath, url: &FunctionUrl, dormant: &[String]) -> Finding {
+    let fixable = dormant.is_empty();
+    let label = &path.label;
+    Finding::builder(
+        Control::Triggers,
+        "aws.triggers.publicUrl",
+        format!("{}FunctionUrlConfig.AuthType", path.field),
+    )
+    .observed(&url.auth_type)
+    .desired("AWS_IAM")
+    .severity(Severity::Critical)
+    .remediable(fixable)
+    .message(if fixable {
+        format!(
+            "function URL {} of {label} can be called without authentication",
+            url.url
+        )
+    } else {
+        format!(
+            "function URL {} of {label} can be called without authentication; requiring AWS_IAM would let the undeclared statements {} in, which triggers.removeUnlisted false keeps: remove them or set removeUnlisted",
+            url.url,
+            dormant.join(", ")
+        )
+    })
+}
+
+fn event_sources(t: &TriggerControl, aws: &AwsTriggers, o: &ObservedFunction, b: &mut Draft) {
     let allowed: BTreeSet<&str> = aws.event_sources.iter().map(String::as_str).collect();
     for m in o.event_source_mappings.iter().filter(|m| m.active()) {
         let source = m
@@ -1256,7 +1375,7 @@ fn event_sources(t: &TriggerControl, aws: &AwsTriggers, o: &ObservedFunction, b:
         if allowed.contains(source.as_str()) {
             continue;
         }
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(Control::Triggers, "aws.triggers.unlistedEventSource", format!("EventSourceMapping[{}]", m.uuid))
                 .observed(format!("{source} ({})", m.state))
                 .desired("disabled (not in triggers.aws.eventSources)")
@@ -1269,17 +1388,20 @@ fn event_sources(t: &TriggerControl, aws: &AwsTriggers, o: &ObservedFunction, b:
                 }),
         );
         if t.remove_unlisted {
-            b.mappings.push(AwsAction::DisableEventSourceMapping {
-                uuid: m.uuid.clone(),
-                event_source_arn: source,
-            });
+            b.plan.push(
+                Phase::Revoke,
+                AwsAction::DisableEventSourceMapping {
+                    uuid: m.uuid.clone(),
+                    event_source_arn: source,
+                },
+            );
         }
     }
 }
 
 // ------------------------------------------------------------------ network
 
-fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
+fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(n) = p.spec.network.as_ref().and_then(|n| n.aws.as_ref()) else {
         return;
     };
@@ -1295,7 +1417,7 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
     };
     let mut drift = false;
     if observed.subnet_ids.is_empty() {
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(Control::Network, "aws.network.noVpc", "VpcConfig.SubnetIds")
                 .observed("not attached to a VPC")
                 .desired(list(&subnets))
@@ -1305,7 +1427,7 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
         );
         drift = true;
     } else if observed.subnet_ids != subnets {
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(Control::Network, "aws.network.subnets", "VpcConfig.SubnetIds")
                 .observed(list(&observed.subnet_ids))
                 .desired(list(&subnets))
@@ -1316,7 +1438,7 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
         drift = true;
     }
     if !observed.subnet_ids.is_empty() && observed.security_group_ids != groups {
-        b.findings.push(
+        b.plan.finding(
             Finding::builder(
                 Control::Network,
                 "aws.network.securityGroups",
@@ -1331,11 +1453,11 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
         drift = true;
     }
     if drift {
-        b.config.vpc = Some(VpcUpdate {
+        b.config.set(ConfigField::Vpc(VpcUpdate {
             subnet_ids: subnets,
             security_group_ids: groups,
             ipv6_allowed_for_dual_stack: o.vpc.as_ref().and_then(|v| v.ipv6_allowed_for_dual_stack),
-        });
+        }));
     }
 }
 
@@ -1352,103 +1474,112 @@ fn split_layer(arn: &str) -> (String, Option<String>) {
     }
 }
 
-fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
+fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(sc) = p.spec.supply_chain.as_ref().and_then(|s| s.aws.as_ref()) else {
         return;
     };
     if let Some(csc) = &sc.code_signing_config_arn {
-        let cs = o.code_signing.clone().unwrap_or_default();
-        if !cs.declared_exists {
-            b.findings.push(
-                Finding::builder(
-                    Control::SupplyChain,
-                    "aws.supplyChain.codeSigningConfig",
-                    "CodeSigningConfigArn",
-                )
-                .observed(cs.attached_arn.as_deref().unwrap_or("none"))
-                .desired(csc)
-                .severity(Severity::High)
-                .remediable(false)
-                .message(format!("the declared code signing config {csc} does not exist")),
-            );
-        } else {
-            if cs.attached_arn.as_deref() != Some(csc.as_str()) {
-                b.findings.push(
-                    Finding::builder(
-                        Control::SupplyChain,
-                        "aws.supplyChain.codeSigningConfig",
-                        "CodeSigningConfigArn",
-                    )
-                    .observed(cs.attached_arn.as_deref().unwrap_or("none"))
-                    .desired(csc)
-                    .severity(Severity::High)
-                    .remediable(true)
-                    .message("unsigned or untrusted code can be deployed to the function"),
-                );
-                b.signing.push(AwsAction::PutFunctionCodeSigningConfig {
-                    function_arn: o.arn.clone(),
-                    code_signing_config_arn: csc.clone(),
-                });
-            }
-            if cs.declared_policy.as_deref() != Some("Enforce") {
-                b.findings.push(
-                    Finding::builder(
-                        Control::SupplyChain,
-                        "aws.supplyChain.codeSigningPolicy",
-                        "CodeSigningConfig.CodeSigningPolicies.UntrustedArtifactOnDeployment",
-                    )
-                    .observed(cs.declared_policy.as_deref().unwrap_or("unknown"))
-                    .desired("Enforce")
-                    .severity(Severity::Medium)
-                    .remediable(false)
-                    .message(format!(
-                        "code signing config {csc} only warns on untrusted code; set its policy to Enforce (zerofn does not change a config other functions may share)"
-                    )),
-                );
-            }
-        }
+        code_signing(csc, o, b);
     }
     if let Some(allowed) = &sc.allowed_layers {
         for layer in &o.layers {
-            let (base, version) = split_layer(layer);
-            if version.is_none() {
-                b.findings.push(
-                    Finding::builder(
-                        Control::SupplyChain,
-                        "aws.supplyChain.unpinnedLayer",
-                        format!("Layers[{layer}]"),
-                    )
-                    .observed(layer)
-                    .desired("a layer version ARN")
-                    .severity(Severity::Medium)
-                    .remediable(false)
-                    .message(format!(
-                        "layer {layer} has no explicit version; layers are reported, never removed"
-                    )),
-                );
-            } else if !allowed.iter().any(|a| a == layer || *a == base) {
-                b.findings.push(
-                    Finding::builder(
-                        Control::SupplyChain,
-                        "aws.supplyChain.layerNotAllowed",
-                        format!("Layers[{layer}]"),
-                    )
-                    .observed(layer)
-                    .desired(format!("one of {}", allowed.join(", ")))
-                    .severity(Severity::High)
-                    .remediable(false)
-                    .message(format!(
-                        "layer {layer} is not in supplyChain.aws.allowedLayers; layers are reported, never removed"
-                    )),
-                );
+            if let Some(f) = layer_finding(layer, allowed) {
+                b.plan.finding(f);
             }
         }
     }
 }
 
+/// The declared code signing config: attached, and enforcing. Its policy is
+/// only reported: other functions may share the config.
+fn code_signing(csc: &str, o: &ObservedFunction, b: &mut Draft) {
+    let cs = o.code_signing.clone().unwrap_or_default();
+    let attached = cs.attached_arn.as_deref();
+    let finding = |remediable: bool, message: String| {
+        Finding::builder(
+            Control::SupplyChain,
+            "aws.supplyChain.codeSigningConfig",
+            "CodeSigningConfigArn",
+        )
+        .observed(attached.unwrap_or("none"))
+        .desired(csc)
+        .severity(Severity::High)
+        .remediable(remediable)
+        .message(message)
+    };
+    if !cs.declared_exists {
+        b.plan.finding(finding(
+            false,
+            format!("the declared code signing config {csc} does not exist"),
+        ));
+        return;
+    }
+    if attached != Some(csc) {
+        b.plan.finding(finding(
+            true,
+            "unsigned or untrusted code can be deployed to the function".into(),
+        ));
+        b.plan.push(
+            Phase::Configure,
+            AwsAction::PutFunctionCodeSigningConfig {
+                function_arn: o.arn.clone(),
+                code_signing_config_arn: csc.to_string(),
+            },
+        );
+    }
+    if cs.declared_policy.as_deref() != Some("Enforce") {
+        b.plan.finding(
+            Finding::builder(
+                Control::SupplyChain,
+                "aws.supplyChain.codeSigningPolicy",
+                "CodeSigningConfig.CodeSigningPolicies.UntrustedArtifactOnDeployment",
+            )
+            .observed(cs.declared_policy.as_deref().unwrap_or("unknown"))
+            .desired("Enforce")
+            .severity(Severity::Medium)
+            .remediable(false)
+            .message(format!(
+                "code signing config {csc} only warns on untrusted code; set its policy to Enforce (zerofn does not change a config other functions may share)"
+            )),
+        );
+    }
+}
+
+/// What is wrong with one layer, if anything: layers are reported, never
+/// removed.
+fn layer_finding(layer: &str, allowed: &[String]) -> Option<Finding> {
+    let (base, version) = split_layer(layer);
+    let finding = |check: &str| {
+        Finding::builder(Control::SupplyChain, check, format!("Layers[{layer}]"))
+            .observed(layer)
+            .remediable(false)
+    };
+    if version.is_none() {
+        Some(
+            finding("aws.supplyChain.unpinnedLayer")
+                .desired("a layer version ARN")
+                .severity(Severity::Medium)
+                .message(format!(
+                    "layer {layer} has no explicit version; layers are reported, never removed"
+                )),
+        )
+    } else if !allowed.iter().any(|a| a == layer || *a == base) {
+        Some(
+            finding("aws.supplyChain.layerNotAllowed")
+                .desired(format!("one of {}", allowed.join(", ")))
+                .severity(Severity::High)
+                .message(format!(
+                    "layer {layer} is not in supplyChain.aws.allowedLayers; layers are reported, never removed"
+                )),
+        )
+    } else {
+        None
+    }
+}
+
 // ------------------------------------------------------------------ observability
 
-fn observability(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
+fn observability(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(obs) = &p.spec.observability else { return };
     if let Some(mode) = obs.tracing {
         let want = match mode {
@@ -1457,7 +1588,7 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
         };
         let have = o.tracing_mode.as_deref().unwrap_or("PassThrough");
         if have != want {
-            b.findings.push(
+            b.plan.finding(
                 Finding::builder(
                     Control::Observability,
                     "aws.observability.tracing",
@@ -1469,13 +1600,13 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
                 .remediable(true)
                 .message("requests through the function are not traced end to end"),
             );
-            b.config.tracing_mode = Some(want.to_string());
+            b.config.set(ConfigField::TracingMode(want.to_string()));
         }
     }
     if obs.structured_logs == Some(true) {
         let have = o.logging.log_format.as_deref().unwrap_or("Text");
         if have != "JSON" {
-            b.findings.push(
+            b.plan.finding(
                 Finding::builder(
                     Control::Observability,
                     "aws.observability.logFormat",
@@ -1487,12 +1618,12 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
                 .remediable(true)
                 .message("logs are plain text, so they cannot be queried or correlated by field"),
             );
-            b.config.logging = Some(LoggingUpdate {
+            b.config.set(ConfigField::Logging(LoggingUpdate {
                 log_format: "JSON".into(),
                 log_group: o.logging.log_group.clone(),
                 application_log_level: o.logging.application_log_level.clone(),
                 system_log_level: o.logging.system_log_level.clone(),
-            });
+            }));
         }
     }
 }

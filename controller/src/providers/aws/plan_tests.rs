@@ -261,15 +261,14 @@ fn shared_role_moves_to_a_new_dedicated_role() {
         policy_role, role_name,
         "policy goes on the new role, never on the shared one"
     );
-    let AwsAction::UpdateFunctionConfiguration {
-        role: Some(r),
-        vpc: None,
-        ..
-    } = acts[2]
-    else {
+    let AwsAction::UpdateFunctionConfiguration { fields, .. } = acts[2] else {
         unreachable!()
     };
-    assert_eq!(r, &format!("arn:aws:iam::123456789012:role/zerofn/{role_name}"));
+    assert_eq!(
+        fields.role(),
+        Some(format!("arn:aws:iam::123456789012:role/zerofn/{role_name}").as_str())
+    );
+    assert_eq!(fields.vpc(), None);
 }
 
 #[test]
@@ -557,9 +556,10 @@ fn no_vpc_and_partial_vpc() {
     });
     let p = run(full_spec(), &o);
     assert_eq!(checks(&p), vec!["aws.network.securityGroups"]);
-    let AwsAction::UpdateFunctionConfiguration { vpc: Some(v), .. } = aws_actions(&p)[0] else {
+    let AwsAction::UpdateFunctionConfiguration { fields, .. } = aws_actions(&p)[0] else {
         unreachable!()
     };
+    let v = fields.vpc().expect("a VPC update");
     assert_eq!(v.security_group_ids, ["sg-0a1b2c3d".to_string()].into());
     assert_eq!(
         v.ipv6_allowed_for_dual_stack,
@@ -626,15 +626,11 @@ fn tracing_and_logging_merge_into_one_update() {
         vec!["aws.observability.logFormat", "aws.observability.tracing"]
     );
     assert_eq!(ops(&p), vec!["UpdateFunctionConfiguration"]);
-    let AwsAction::UpdateFunctionConfiguration {
-        tracing_mode,
-        logging: Some(l),
-        ..
-    } = aws_actions(&p)[0]
-    else {
+    let AwsAction::UpdateFunctionConfiguration { fields, .. } = aws_actions(&p)[0] else {
         unreachable!()
     };
-    assert_eq!(tracing_mode.as_deref(), Some("Active"));
+    let l = fields.logging().expect("a logging update");
+    assert_eq!(fields.tracing_mode(), Some("Active"));
     assert_eq!(
         l.log_group.as_deref(),
         Some("/aws/lambda/orders"),
@@ -943,13 +939,9 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
                 .then_some(())
                 .ok_or("undeclared boundary".into())
         }
-        AwsAction::UpdateFunctionConfiguration {
-            role,
-            vpc,
-            tracing_mode,
-            logging,
-            ..
-        } => {
+        AwsAction::UpdateFunctionConfiguration { fields, .. } => {
+            let (role, vpc) = (fields.role(), fields.vpc());
+            let (tracing_mode, logging) = (fields.tracing_mode(), fields.logging());
             if let Some(r) = role
                 && !r.ends_with(&format!("role/zerofn/{dedicated}"))
             {
@@ -970,7 +962,7 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
             if tracing_mode.is_some() && s.observability.as_ref().and_then(|x| x.tracing).is_none() {
                 return Err("tracing not declared".into());
             }
-            if logging.as_ref().is_some_and(|l| l.log_format != "JSON") {
+            if logging.is_some_and(|l| l.log_format != "JSON") {
                 return Err("log format not JSON".into());
             }
             Ok(())
@@ -1742,8 +1734,10 @@ fn apply_to(acct: &mut Account, a: &AwsAction) {
             r.boundary = Some(boundary_arn.clone());
             acct.roles.insert(role_name.clone(), r);
         }
-        AwsAction::UpdateFunctionConfiguration { role: Some(arn), .. } => {
-            acct.function_role = arn.rsplit('/').next().unwrap_or_default().to_string();
+        AwsAction::UpdateFunctionConfiguration { fields, .. } => {
+            if let Some(arn) = fields.role() {
+                acct.function_role = arn.rsplit('/').next().unwrap_or_default().to_string();
+            }
         }
         _ => {}
     }
@@ -2190,4 +2184,138 @@ fn identity_writes_never_widen_and_never_touch_a_bystander() {
     }
     let (in_place, moved) = (in_place.get(), moved.get());
     assert!(in_place > 100 && moved > 100, "in place {in_place}, moved {moved}");
+}
+
+// ------------------------------------------------------------------ write order
+
+/// Where the first action `is` holds stands in the plan.
+fn position(p: &Plan, what: &str, is: impl Fn(&AwsAction) -> bool) -> usize {
+    aws_actions(p)
+        .into_iter()
+        .position(is)
+        .unwrap_or_else(|| panic!("no {what} in {:#?}", p.actions))
+}
+
+fn is_role_switch(a: &AwsAction) -> bool {
+    matches!(a, AwsAction::UpdateFunctionConfiguration { fields, .. } if fields.role().is_some())
+}
+
+#[test]
+fn a_statement_whose_sid_a_grant_reuses_goes_right_before_that_grant() {
+    let declared = grants(&triggers(PublicAccess::Deny).aws.unwrap(), &ctx());
+    let taken = grant_sid(&declared[0]);
+    let mut o = compliant();
+    o.resource_policy = Some(
+        parse_resource_policy(&format!(
+            r#"{{"Statement":[
+            {{"Sid":"open","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"x"}},
+            {{"Sid":"{taken}","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"x"}}]}}"#
+        ))
+        .unwrap(),
+    );
+    let p = run(full_spec(), &o);
+    let writes: Vec<(&str, &str)> = aws_actions(&p)
+        .into_iter()
+        .map(|a| match a {
+            AwsAction::AddPermission { statement_id, .. } | AwsAction::RemovePermission { statement_id, .. } => {
+                (a.op(), statement_id.as_str())
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        writes,
+        vec![
+            ("RemovePermission", taken.as_str()),
+            ("AddPermission", taken.as_str()),
+            ("RemovePermission", "open"),
+        ],
+        "the taken Sid is freed just before the grant; every other removal waits for the grant"
+    );
+}
+
+#[test]
+fn a_function_moves_to_a_role_only_once_it_holds_its_policy_and_nothing_undeclared() {
+    let mut o = compliant();
+    o.role_shared_with = vec!["arn:aws:lambda:eu-west-1:123456789012:function:billing".into()];
+    let name = names::dedicated_role_name("orders", FN_ARN);
+    let mut mine = role(&name);
+    mine.arn = format!("arn:aws:iam::123456789012:role/zerofn/{name}");
+    mine.inline_policies.insert(
+        "added-later".into(),
+        doc(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#),
+    );
+    o.dedicated_role = Some(mine.clone());
+    o.vpc = None;
+    let p = plan(&minted_posture(full_spec(), &[&mine]), &ctx(), &o);
+    let policy = position(&p, "zerofn's policy", |a| {
+        matches!(a, AwsAction::PutRolePolicy { role_name, policy_name, .. }
+            if *role_name == name && policy_name == names::INLINE_POLICY_NAME)
+    });
+    let strip = position(&p, "the undeclared policy's removal", |a| {
+        matches!(a, AwsAction::DeleteRolePolicy { role_name, policy_name }
+            if *role_name == name && policy_name == "added-later")
+    });
+    let switch = position(&p, "the switch", is_role_switch);
+    let AwsAction::UpdateFunctionConfiguration { fields, .. } = aws_actions(&p)[switch] else {
+        unreachable!()
+    };
+    assert!(fields.vpc().is_some(), "the VPC is set with the switch: {fields:?}");
+    assert!(
+        policy < switch,
+        "the role holds its policy (ENI rights included) before the function runs as it"
+    );
+    assert!(
+        strip < switch,
+        "the function never runs as a role holding more than declared"
+    );
+}
+
+#[test]
+fn in_place_what_replaces_comes_before_what_goes() {
+    let mut o = compliant();
+    let r = o.role.as_mut().unwrap();
+    r.inline_policies.insert(
+        names::INLINE_POLICY_NAME.into(),
+        doc(r#"{"Statement":{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*"}}"#),
+    );
+    r.inline_policies.insert(
+        "everything".into(),
+        doc(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#),
+    );
+    o.vpc = None;
+    o.resource_policy = Some(
+        parse_resource_policy(
+            r#"{"Statement":[{"Sid":"open","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"x"}]}"#,
+        )
+        .unwrap(),
+    );
+    let p = run_minted(full_spec(), &o);
+    let policy = position(&p, "zerofn's policy", |a| matches!(a, AwsAction::PutRolePolicy { .. }));
+    let vpc = position(
+        &p,
+        "the VPC update",
+        |a| matches!(a, AwsAction::UpdateFunctionConfiguration { fields, .. } if fields.vpc().is_some()),
+    );
+    let strip = position(&p, "the undeclared policy's removal", |a| {
+        matches!(a, AwsAction::DeleteRolePolicy { .. })
+    });
+    let grant = position(&p, "the declared grant", |a| {
+        matches!(a, AwsAction::AddPermission { .. })
+    });
+    let open = position(&p, "the public statement's removal", |a| {
+        matches!(a, AwsAction::RemovePermission { .. })
+    });
+    assert!(
+        policy < vpc,
+        "the role may manage ENIs before the function is put in a VPC"
+    );
+    assert!(
+        policy < strip,
+        "the declared policy is in place before the undeclared one goes"
+    );
+    assert!(
+        grant < open,
+        "the declared invoker is granted before the public statement goes"
+    );
 }
