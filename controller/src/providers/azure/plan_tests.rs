@@ -256,6 +256,27 @@ fn undeclared_assignments_go_and_declared_ones_come() {
     assert_eq!(a.len(), 2);
 }
 
+/// The phases on Azure: the claim, then the declared role comes before the
+/// site is locked down, and an undeclared role goes only after both.
+#[test]
+fn claim_then_grants_then_configuration_then_removals() {
+    let mut o = compliant();
+    o.tags.clear();
+    o.https_only = false;
+    let sub_scope = format!("/subscriptions/{SUB}");
+    o.assignments = Some(vec![Assignment {
+        id: format!("{sub_scope}/providers/Microsoft.Authorization/roleAssignments/bbbb"),
+        role: CONTRIBUTOR.into(),
+        scope: sub_scope,
+    }]);
+    let p = plan(&posture(), &o);
+    let ops: Vec<&str> = actions(&p).iter().map(|a| a.op()).collect();
+    assert_eq!(
+        ops,
+        vec!["PatchTags", "CreateRoleAssignment", "PatchSite", "DeleteRoleAssignment"]
+    );
+}
+
 #[test]
 fn role_assignment_names_are_deterministic_so_a_rerun_finds_them() {
     let mut o = compliant();
