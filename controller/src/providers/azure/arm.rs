@@ -35,34 +35,51 @@ pub struct ArmError {
     pub op: String,
     /// The `Retry-After` of the answer, if it had one.
     pub retry_after: Option<Duration>,
+    /// Why no answer came, when none did.
+    pub unanswered: Option<NoAnswer>,
+}
+
+/// Why an ARM call got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// Nothing within the attempt timeout or the call deadline.
+    Timeout,
+    /// The connection, TLS or I/O failed.
+    Transport,
+    /// A link ARM handed us leads elsewhere: it is never followed.
+    UntrustedLink,
+    /// The path makes no URL: nothing was sent.
+    InvalidPath,
 }
 
 impl ArmError {
     pub fn provider(&self) -> ProviderError {
         let msg = format!("{}: {} {}: {}", self.op, self.status, self.code, self.message);
-        match (self.status, self.code.as_str()) {
-            (0, "Timeout") => ProviderError::Timeout(msg),
-            (0, "UntrustedLink") => ProviderError::Cloud(msg),
-            (0, _) => ProviderError::Unreachable(msg),
-            (401 | 403, _) => ProviderError::Auth(msg),
-            (404, _) => ProviderError::NotFound(msg),
-            (409, _) => ProviderError::Conflict(msg),
-            (429, _) => ProviderError::Throttled(msg),
-            (400 | 422, _) => ProviderError::Refused(msg),
-            (s, _) if s >= 500 => ProviderError::Unreachable(msg),
-            _ => ProviderError::Cloud(msg),
+        match (self.unanswered, self.status) {
+            (Some(NoAnswer::Timeout), _) => ProviderError::Timeout(msg),
+            (Some(NoAnswer::Transport), _) => ProviderError::Unreachable(msg),
+            (Some(NoAnswer::UntrustedLink | NoAnswer::InvalidPath), _) => ProviderError::Cloud(msg),
+            (None, 401 | 403) => ProviderError::Auth(msg),
+            (None, 404) => ProviderError::NotFound(msg),
+            (None, 409) => ProviderError::Conflict(msg),
+            (None, 429) => ProviderError::Throttled(msg),
+            (None, 400 | 422) => ProviderError::Refused(msg),
+            (None, s) if s >= 500 => ProviderError::Unreachable(msg),
+            (None, _) => ProviderError::Cloud(msg),
         }
     }
 
     /// Whether another attempt may succeed: throttling (obeying
     /// `Retry-After`), a conflict with an operation in progress, a server
-    /// error, or no answer. A refused credential is answered 401: never.
+    /// error, or no answer in time. A refused credential is answered 401,
+    /// and a link or path zerofn will not send to stays so: never.
     fn verdict(&self) -> Verdict {
-        let cause = match (self.status, self.code.as_str()) {
-            (429, _) => Cause::throttled,
-            (409, "Conflict" | "AnotherOperationInProgress") => Cause::conflict,
-            (0, _) => Cause::unavailable,
-            (s, _) if s >= 500 => Cause::unavailable,
+        let cause = match (self.unanswered, self.status, self.code.as_str()) {
+            (Some(NoAnswer::Timeout | NoAnswer::Transport), _, _) => Cause::unavailable,
+            (Some(NoAnswer::UntrustedLink | NoAnswer::InvalidPath), _, _) => return Verdict::Fail,
+            (None, 429, _) => Cause::throttled,
+            (None, 409, "Conflict" | "AnotherOperationInProgress") => Cause::conflict,
+            (None, s, _) if s >= 500 => Cause::unavailable,
             _ => return Verdict::Fail,
         };
         match self.retry_after {
@@ -71,13 +88,15 @@ impl ArmError {
         }
     }
 
-    fn no_answer(op: &str, code: &str, message: String) -> ArmError {
+    /// A call that got no answer; `code` names the cause in messages.
+    fn no_answer(op: &str, why: NoAnswer, code: &str, message: String) -> ArmError {
         ArmError {
             status: 0,
             code: code.into(),
             message,
             op: op.to_string(),
             retry_after: None,
+            unanswered: Some(why),
         }
     }
 }
@@ -182,7 +201,7 @@ impl Arm {
         let mut url = self
             .endpoint
             .join(path)
-            .map_err(|e| ArmError::no_answer("", "InvalidPath", format!("{path}: {e}")))?;
+            .map_err(|e| ArmError::no_answer("", NoAnswer::InvalidPath, "InvalidPath", format!("{path}: {e}")))?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("api-version", api_version);
@@ -196,7 +215,7 @@ impl Arm {
     /// A URL ARM handed us (nextLink, operation status): only followed on
     /// the ARM host itself.
     fn trusted(&self, link: &str, op: &str) -> Result<Url, ArmError> {
-        let refuse = |why: String| ArmError::no_answer(op, "UntrustedLink", why);
+        let refuse = |why: String| ArmError::no_answer(op, NoAnswer::UntrustedLink, "UntrustedLink", why);
         let url = Url::parse(link).map_err(|e| refuse(format!("{link}: {e}")))?;
         if url.scheme() != "https"
             || url.host_str() != self.endpoint.host_str()
@@ -250,6 +269,7 @@ impl Arm {
                 GaveUp::Failed(e) => e,
                 GaveUp::Deadline(_) => ArmError::no_answer(
                     op,
+                    NoAnswer::Timeout,
                     "Timeout",
                     format!("{op} did not succeed within {:?}", self.tuning.call_deadline),
                 ),
@@ -260,13 +280,21 @@ impl Arm {
     fn unanswered(&self, op: &str, unsent: Unsent) -> ArmError {
         self.record(op, Outcome::transport_error);
         match unsent {
-            Unsent::Silent(limit) => ArmError::no_answer(op, "Timeout", format!("no answer within {limit:?}")),
+            Unsent::Silent(limit) => {
+                ArmError::no_answer(op, NoAnswer::Timeout, "Timeout", format!("no answer within {limit:?}"))
+            }
             // A credential the authority refused: as ARM would answer it.
             Unsent::Failed(e) if matches!(e.kind(), azure_core::error::ErrorKind::Credential) => ArmError {
                 status: 401,
-                ..ArmError::no_answer(op, &format!("{:?}", e.kind()), e.to_string())
+                code: format!("{:?}", e.kind()),
+                message: e.to_string(),
+                op: op.to_string(),
+                retry_after: None,
+                unanswered: None,
             },
-            Unsent::Failed(e) => ArmError::no_answer(op, &format!("{:?}", e.kind()), e.to_string()),
+            Unsent::Failed(e) => {
+                ArmError::no_answer(op, NoAnswer::Transport, &format!("{:?}", e.kind()), e.to_string())
+            }
         }
     }
 
@@ -292,6 +320,7 @@ impl Arm {
                 .unwrap_or_else(|| String::from_utf8_lossy(&raw).chars().take(300).collect()),
             op: op.to_string(),
             retry_after: retry_after(&headers),
+            unanswered: None,
         };
         let outcome = match status {
             429 => Outcome::throttled,
@@ -378,6 +407,7 @@ impl Arm {
                             .to_string(),
                         op: op.to_string(),
                         retry_after: None,
+                        unanswered: None,
                     }),
                     _ => Ok(pending),
                 },
@@ -389,6 +419,7 @@ impl Arm {
             Unfinished::Failed(e) => e,
             Unfinished::Deadline => ArmError::no_answer(
                 op,
+                NoAnswer::Timeout,
                 "Timeout",
                 format!("operation {link} not done after {:?}", self.tuning.operation_wait),
             ),
@@ -413,9 +444,16 @@ mod tests {
     fn failure(status: u16, code: &str, retry_after: Option<u64>) -> ArmError {
         ArmError {
             status,
+            code: code.into(),
+            message: "m".into(),
+            op: "PutSite".into(),
             retry_after: retry_after.map(Duration::from_secs),
-            ..ArmError::no_answer("PutSite", code, "m".into())
+            unanswered: None,
         }
+    }
+
+    fn unanswered(why: NoAnswer) -> ArmError {
+        ArmError::no_answer("PutSite", why, "", "m".into())
     }
 
     #[test]
@@ -437,8 +475,11 @@ mod tests {
             e(400, "InvalidRequestContent").provider(),
             ProviderError::Refused(_)
         ));
-        assert!(matches!(e(0, "Io").provider(), ProviderError::Unreachable(_)));
-        assert!(matches!(e(0, "Timeout").provider(), ProviderError::Timeout(_)));
+        let no = |why| unanswered(why).provider();
+        assert!(matches!(no(NoAnswer::Transport), ProviderError::Unreachable(_)));
+        assert!(matches!(no(NoAnswer::Timeout), ProviderError::Timeout(_)));
+        assert!(matches!(no(NoAnswer::UntrustedLink), ProviderError::Cloud(_)));
+        assert!(matches!(no(NoAnswer::InvalidPath), ProviderError::Cloud(_)));
     }
 
     #[test]
@@ -454,7 +495,15 @@ mod tests {
         assert_eq!(busy.verdict(), Verdict::Retry(Cause::conflict));
         assert_eq!(e(409, "RoleAssignmentExists", None).verdict(), Verdict::Fail);
         assert_eq!(e(503, "", None).verdict(), Verdict::Retry(Cause::unavailable));
-        assert_eq!(e(0, "Timeout", None).verdict(), Verdict::Retry(Cause::unavailable));
+        let no = |why| unanswered(why).verdict();
+        assert_eq!(no(NoAnswer::Timeout), Verdict::Retry(Cause::unavailable));
+        assert_eq!(no(NoAnswer::Transport), Verdict::Retry(Cause::unavailable));
+        assert_eq!(
+            no(NoAnswer::UntrustedLink),
+            Verdict::Fail,
+            "a link elsewhere stays elsewhere"
+        );
+        assert_eq!(no(NoAnswer::InvalidPath), Verdict::Fail);
         assert_eq!(e(401, "Credential", None).verdict(), Verdict::Fail);
         assert_eq!(e(400, "InvalidRequestContent", None).verdict(), Verdict::Fail);
     }
