@@ -1148,55 +1148,11 @@ fn requests() -> Vec<Request> {
     out
 }
 
-fn random_web(rng: &mut fastrand::Rng, pool: &[Value]) -> WebConfig {
-    let pick = |rng: &mut fastrand::Rng| pool.iter().filter(|_| rng.u8(..4) == 0).cloned().collect::<Vec<_>>();
-    let default =
-        |rng: &mut fastrand::Rng| [None, Some("Allow".to_string()), Some("Deny".to_string())][rng.usize(..3)].clone();
-    // ARM shows the implicit rule of the list's own default action, if any.
-    let with_implicit = |rng: &mut fastrand::Rng, mut rules: Vec<Value>, default: &Option<String>| {
-        rules.retain(|r| r["priority"] != json!(2147483647));
-        if rng.bool() {
-            let deny = default.as_deref() == Some("Deny");
-            rules.push(
-                json!({"name": if deny { "Deny all" } else { "Allow all" }, "priority": 2147483647,
-                              "action": if deny { "Deny" } else { "Allow" }, "ipAddress": "Any"}),
-            );
-        }
-        rules
-    };
-    let (mut main_default, scm_default) = (default(rng), default(rng));
-    let (mut main, scm) = (pick(rng), pick(rng));
-    // Half the estates start near the posture (office and a Front Door
-    // rule, pinned or not, maybe one more rule), where a near miss looks
-    // compliant: that is where a false COMPLIANT hides.
-    if rng.bool() {
-        main = vec![office(), if rng.bool() { fd_pinned() } else { fd_plain() }];
-        if rng.bool() {
-            main.push(pool[rng.usize(..pool.len())].clone());
-        }
-        if rng.u8(..4) != 0 {
-            main_default = Some("Deny".into());
-        }
-    }
-    WebConfig {
-        min_tls_version: "1.2".into(),
-        ftps_state: "Disabled".into(),
-        ip_security_restrictions: with_implicit(rng, main, &main_default),
-        default_action: main_default,
-        scm_ip_security_restrictions: with_implicit(rng, scm, &scm_default),
-        scm_use_main: rng.bool(),
-        scm_default_action: scm_default,
-    }
-}
-
-/// Generated apps and slots with Deny rules, header-pinned and XffProxy
-/// rules, explicit Allow Any, the implicit rules and open SCM sites:
-/// enforcing never lets a request in that was kept out before unless the
-/// posture declares it, never drops a Deny rule, and a plan without
-/// findings means nothing beyond the posture can get in.
-#[test]
-fn enforcing_never_widens_who_can_reach_the_app_and_compliance_is_real() {
-    let pool = [
+/// Rules an estate may hold: the declared ones, a plain Front Door rule,
+/// wider Allows, an XffProxy rule, Deny rules (one header-pinned) and the
+/// implicit rules.
+fn rule_pool() -> Vec<Value> {
+    vec![
         office(),
         fd_pinned(),
         fd_plain(),
@@ -1211,7 +1167,113 @@ fn enforcing_never_widens_who_can_reach_the_app_and_compliance_is_real() {
         json!({"name": "denyany", "priority": 90, "action": "Deny", "ipAddress": "Any"}),
         json!({"name": "Allow all", "priority": 2147483647, "action": "Allow", "ipAddress": "Any"}),
         json!({"name": "Deny all", "priority": 2147483647, "action": "Deny", "ipAddress": "Any"}),
-    ];
+    ]
+}
+
+/// Some rules and a default action.
+fn any_rule_list() -> impl Strategy<Value = (Vec<Value>, Option<String>)> {
+    let defaults = vec![None, Some("Allow".to_string()), Some("Deny".to_string())];
+    (proptest::sample::subsequence(rule_pool(), 0..=5), select(defaults))
+}
+
+/// A main list near the posture (office and a Front Door rule, pinned or
+/// not, maybe one more rule, mostly a Deny default), where a near miss
+/// looks compliant: that is where a false COMPLIANT hides.
+fn any_near_miss() -> impl Strategy<Value = (Vec<Value>, Option<String>)> {
+    (
+        any::<bool>(),
+        proptest::option::of(select(rule_pool())),
+        proptest::bool::weighted(0.75),
+    )
+        .prop_map(|(pinned, extra, deny)| {
+            let mut rules = vec![office(), if pinned { fd_pinned() } else { fd_plain() }];
+            rules.extend(extra);
+            (rules, deny.then(|| "Deny".to_string()))
+        })
+}
+
+/// A rule list as ARM shows it: the only implicit rule it may hold is the
+/// one of the list's own default action.
+fn as_arm_shows(mut rules: Vec<Value>, default: &Option<String>, shown: bool) -> Vec<Value> {
+    rules.retain(|r| r["priority"] != json!(2147483647));
+    if shown {
+        let deny = default.as_deref() == Some("Deny");
+        rules.push(
+            json!({"name": if deny { "Deny all" } else { "Allow all" }, "priority": 2147483647,
+                          "action": if deny { "Deny" } else { "Allow" }, "ipAddress": "Any"}),
+        );
+    }
+    rules
+}
+
+fn any_web() -> impl Strategy<Value = WebConfig> {
+    let main = prop_oneof![any_rule_list(), any_near_miss()];
+    (main, any_rule_list(), any::<[bool; 3]>()).prop_map(
+        |((main, default), (scm, scm_default), [main_shown, scm_shown, scm_use_main])| WebConfig {
+            min_tls_version: "1.2".into(),
+            ftps_state: "Disabled".into(),
+            ip_security_restrictions: as_arm_shows(main, &default, main_shown),
+            default_action: default,
+            scm_ip_security_restrictions: as_arm_shows(scm, &scm_default, scm_shown),
+            scm_use_main,
+            scm_default_action: scm_default,
+        },
+    )
+}
+
+fn any_public_network_access() -> impl Strategy<Value = String> {
+    proptest::bool::weighted(0.25).prop_map(|off| if off { "Disabled" } else { "Enabled" }.to_string())
+}
+
+/// An app (and maybe its staging slot) and a reachability posture that
+/// keeps or removes unlisted rules and maybe denies public access.
+fn any_reach_case() -> impl Strategy<Value = (ObservedApp, Value)> {
+    (
+        (any_public_network_access(), any_web()),
+        proptest::option::of((any_public_network_access(), any_web())),
+        any::<bool>(),
+        proptest::bool::weighted(0.25),
+    )
+        .prop_map(|((access, web), slot, remove_unlisted, deny_public)| {
+            let mut o = reachable_compliant();
+            o.public_network_access = access;
+            o.web = Some(web);
+            if let Some((access, web)) = slot {
+                let mut slot = staging(&o);
+                slot.public_network_access = access;
+                slot.web = Some(web);
+                o.slots.push(slot);
+            }
+            let mut s = reachable_spec();
+            s["triggers"]["removeUnlisted"] = json!(remove_unlisted);
+            if deny_public {
+                s["triggers"]["publicAccess"] = json!("Deny");
+            }
+            (o, s)
+        })
+}
+
+/// Each site's access as the evaluator models it, by site id.
+fn site_states(o: &ObservedApp) -> BTreeMap<String, SiteState> {
+    let app = o
+        .web
+        .as_ref()
+        .map(|w| (o.id.clone(), site_state(&o.public_network_access, w)));
+    let slots = o.slots.iter().filter_map(|slot| {
+        slot.web
+            .as_ref()
+            .map(|w| (slot.id.clone(), site_state(&slot.public_network_access, w)))
+    });
+    app.into_iter().chain(slots).collect()
+}
+
+/// Nobody kept out before gets in after unless the posture declares it, and
+/// a plan without findings means nobody beyond the posture gets in.
+fn judge_reach(
+    o: &ObservedApp,
+    p: &Plan,
+    (before, after): (&BTreeMap<String, SiteState>, &BTreeMap<String, SiteState>),
+) {
     let declared: Vec<Value> = posture_from(reachable_spec())
         .spec
         .triggers
@@ -1222,67 +1284,60 @@ fn enforcing_never_widens_who_can_reach_the_app_and_compliance_is_real() {
         .map(restriction_json)
         .collect();
     let declared_allows = |r: &Request| declared.iter().any(|d| rule_matches(d, r));
-    let reqs = requests();
-    let mut rng = fastrand::Rng::with_seed(10);
-    let mut compliant_seen = 0;
-    for _ in 0..1500 {
-        let mut o = reachable_compliant();
-        o.public_network_access = if rng.u8(..4) == 0 { "Disabled" } else { "Enabled" }.into();
-        o.web = Some(random_web(&mut rng, &pool));
-        if rng.bool() {
-            let mut slot = staging(&o);
-            slot.public_network_access = if rng.u8(..4) == 0 { "Disabled" } else { "Enabled" }.into();
-            slot.web = Some(random_web(&mut rng, &pool));
-            o.slots.push(slot);
-        }
-        let mut s = reachable_spec();
-        s["triggers"]["removeUnlisted"] = json!(rng.bool());
-        if rng.u8(..4) == 0 {
-            s["triggers"]["publicAccess"] = json!("Deny");
-        }
-        let p = plan(&posture_from(s), &o);
-
-        let mut before: BTreeMap<String, SiteState> = BTreeMap::new();
-        if let Some(w) = &o.web {
-            before.insert(o.id.clone(), site_state(&o.public_network_access, w));
-        }
-        for slot in &o.slots {
-            if let Some(w) = &slot.web {
-                before.insert(slot.id.clone(), site_state(&slot.public_network_access, w));
-            }
-        }
-        let mut after = before.clone();
-        apply_to(&mut after, &p);
-        let target = |r: &Request| match r.slot {
-            None => o.id.clone(),
-            Some(name) => format!("{SITE}/slots/{name}"),
-        };
-        for r in &reqs {
-            let Some(b) = before.get(&target(r)) else { continue };
-            let a = &after[&target(r)];
-            let (was, is) = (site_allows(b, r), site_allows(a, r));
-            assert!(
-                !is || was || declared_allows(r),
-                "enforcing let in {r:?}\nbefore {b:?}\nafter {a:?}\nplan {:?}",
-                p.actions
-            );
-            if p.findings.is_empty() {
-                assert!(!was || declared_allows(r), "COMPLIANT, yet {r:?} gets in\nstate {b:?}");
-            }
-        }
-        // Deny rules survive every rewrite, pins and all.
-        for (id, b) in &before {
-            let a = &after[id];
-            for d in b.rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
-                assert!(a.rules.contains(d), "main list of {id} lost {d}");
-            }
-            for d in b.scm_rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
-                assert!(a.scm_rules.contains(d), "SCM list of {id} lost {d}");
-            }
-        }
+    let target = |r: &Request| match r.slot {
+        None => o.id.clone(),
+        Some(name) => format!("{SITE}/slots/{name}"),
+    };
+    for r in &requests() {
+        let Some(b) = before.get(&target(r)) else { continue };
+        let a = &after[&target(r)];
+        let (was, is) = (site_allows(b, r), site_allows(a, r));
+        assert!(
+            !is || was || declared_allows(r),
+            "enforcing let in {r:?}\nbefore {b:?}\nafter {a:?}\nplan {:?}",
+            p.actions
+        );
         if p.findings.is_empty() {
-            compliant_seen += 1;
+            assert!(!was || declared_allows(r), "COMPLIANT, yet {r:?} gets in\nstate {b:?}");
         }
     }
-    assert!(compliant_seen > 0, "the generator never produced a compliant estate");
+}
+
+/// Deny rules survive every rewrite, pins and all.
+fn judge_denies_kept(before: &BTreeMap<String, SiteState>, after: &BTreeMap<String, SiteState>) {
+    for (id, b) in before {
+        let a = &after[id];
+        for d in b.rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
+            assert!(a.rules.contains(d), "main list of {id} lost {d}");
+        }
+        for d in b.scm_rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
+            assert!(a.scm_rules.contains(d), "SCM list of {id} lost {d}");
+        }
+    }
+}
+
+/// Generated apps and slots with Deny rules, header-pinned and XffProxy
+/// rules, explicit Allow Any, the implicit rules and open SCM sites:
+/// enforcing never lets a request in that was kept out before unless the
+/// posture declares it, never drops a Deny rule, and a plan without
+/// findings means nothing beyond the posture can get in.
+#[test]
+fn enforcing_never_widens_who_can_reach_the_app_and_compliance_is_real() {
+    let compliant_seen = std::cell::Cell::new(0);
+    sweep(1500, any_reach_case(), |(o, s)| {
+        let p = plan(&posture_from(s), &o);
+        let before = site_states(&o);
+        let mut after = before.clone();
+        apply_to(&mut after, &p);
+        judge_reach(&o, &p, (&before, &after));
+        judge_denies_kept(&before, &after);
+        if p.findings.is_empty() {
+            compliant_seen.set(compliant_seen.get() + 1);
+        }
+        Ok(())
+    });
+    assert!(
+        compliant_seen.get() > 0,
+        "the generator never produced a compliant estate"
+    );
 }
