@@ -440,7 +440,8 @@ mod tests {
         })
     }
 
-    /// (case, kind, account, expected refusal reason)
+    /// (case, kind, account, expected refusal reason): a table, long because
+    /// every tenancy rule has its rows here, side by side.
     fn tenancy_cases() -> Vec<(&'static str, AccountKind, AccountConfig, Option<Reason>)> {
         use AccountKind::{CloudAccount as Ns, ClusterCloudAccount as Cluster};
         let gcp = |endpoint: Option<&str>, anonymous: bool| {

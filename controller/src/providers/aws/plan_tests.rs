@@ -897,6 +897,7 @@ fn role_of(name: &str) -> ObservedRole {
 }
 
 /// Whether an action only removes access or adds what the spec declares.
+/// One arm per kind of action; long because the arms read best together.
 fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), String> {
     let s = &p.spec;
     let dedicated = names::dedicated_role_name(&o.name, &o.arn);

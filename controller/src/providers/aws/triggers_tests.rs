@@ -259,6 +259,8 @@ struct Open {
     fix: (&'static str, Option<&'static str>),
 }
 
+/// The open configurations, one row each. Long because it is a table: the
+/// rows read best side by side.
 fn open_configurations() -> Vec<Open> {
     let fine = || World::new().with(None, declared_s3("s3"));
     vec![
@@ -439,6 +441,8 @@ fn plan_for(p: &Posture, w: &World) -> Plan {
     plan(p, &ctx(), &w.observe())
 }
 
+/// A table of scoped configurations (long for that reason), each planned
+/// alone and together: none is reported.
 #[test]
 fn scoped_configurations_raise_no_alarm() {
     let partner_url = json!({"Sid": "partner", "Effect": "Allow",

@@ -713,6 +713,8 @@ fn web_patch<'a>(p: &'a Plan, site: &str) -> Option<&'a AzureAction> {
         .find(|a| matches!(a, AzureAction::PatchWebConfig { site: s, .. } if s == site))
 }
 
+/// A table of open configurations (long for that reason): each is a
+/// Critical or High finding, and Enforce fixes it.
 #[test]
 fn every_open_configuration_is_a_critical_or_high_finding_fixed_in_enforce() {
     type Case = (&'static str, fn(&mut ObservedApp), &'static str, Severity);

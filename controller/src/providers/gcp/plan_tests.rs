@@ -1000,6 +1000,8 @@ struct Case {
     dedicated_minted: bool,
 }
 
+/// The world a generated case starts in: the function, its accounts and
+/// their bindings. Long because each choice maps to one part of it, in order.
 fn gcp_case(spec: FunctionPostureSpec, c: Choices) -> Case {
     let dedicated = dedicated_email();
     let mut o = compliant();
