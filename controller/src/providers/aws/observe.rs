@@ -554,32 +554,24 @@ impl Observer<'_> {
         lambda: &aws_sdk_lambda::Client,
         arn: &str,
     ) -> Result<BTreeMap<Option<String>, FunctionUrl>, ProviderError> {
-        let mut out = BTreeMap::new();
-        let mut marker = None;
-        loop {
-            self.pacer.ready().await;
+        let urls = paged(self.pacer, |marker| async move {
             let page = lambda
                 .list_function_url_configs()
                 .function_name(arn)
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| map_err("ListFunctionUrlConfigs", arn, e))?;
-            for c in page.function_url_configs() {
-                out.insert(
-                    qualifier_of(c.function_arn()),
-                    FunctionUrl {
-                        auth_type: c.auth_type().as_str().to_string(),
-                        url: c.function_url().to_string(),
-                    },
-                );
-            }
-            marker = page.next_marker().map(str::to_string);
-            if marker.is_none() {
-                break;
-            }
-        }
-        Ok(out)
+            let urls = page.function_url_configs().iter().map(|c| {
+                let url = FunctionUrl {
+                    auth_type: c.auth_type().as_str().to_string(),
+                    url: c.function_url().to_string(),
+                };
+                (qualifier_of(c.function_arn()), url)
+            });
+            Ok((urls.collect(), page.next_marker().map(str::to_string)))
+        });
+        Ok(urls.await?.into_iter().collect())
     }
 
     /// Every alias and published version, each with its own resource policy
@@ -591,49 +583,36 @@ impl Observer<'_> {
         arn: &str,
         mut urls: BTreeMap<Option<String>, FunctionUrl>,
     ) -> Result<Vec<ObservedQualifier>, ProviderError> {
-        let mut found: Vec<(QualifierKind, String)> = Vec::new();
-        let mut marker = None;
-        loop {
-            self.pacer.ready().await;
+        let aliases = paged(self.pacer, |marker| async move {
             let page = lambda
                 .list_aliases()
                 .function_name(arn)
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| map_err("ListAliases", arn, e))?;
-            found.extend(
-                page.aliases()
-                    .iter()
-                    .filter_map(|a| a.name())
-                    .map(|n| (QualifierKind::Alias, n.to_string())),
-            );
-            marker = page.next_marker().map(str::to_string);
-            if marker.is_none() {
-                break;
-            }
-        }
-        loop {
-            self.pacer.ready().await;
+            let names = page.aliases().iter().filter_map(|a| a.name());
+            let found = names.map(|n| (QualifierKind::Alias, n.to_string()));
+            Ok((found.collect(), page.next_marker().map(str::to_string)))
+        });
+        let mut found: Vec<(QualifierKind, String)> = aliases.await?;
+        let versions = paged(self.pacer, |marker| async move {
             let page = lambda
                 .list_versions_by_function()
                 .function_name(arn)
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| map_err("ListVersionsByFunction", arn, e))?;
-            found.extend(
-                page.versions()
-                    .iter()
-                    .filter_map(|v| v.version())
-                    .filter(|v| *v != "$LATEST")
-                    .map(|v| (QualifierKind::Version, v.to_string())),
-            );
-            marker = page.next_marker().map(str::to_string);
-            if marker.is_none() {
-                break;
-            }
-        }
+            let published = page
+                .versions()
+                .iter()
+                .filter_map(|v| v.version())
+                .filter(|v| *v != "$LATEST");
+            let found = published.map(|v| (QualifierKind::Version, v.to_string()));
+            Ok((found.collect(), page.next_marker().map(str::to_string)))
+        });
+        found.extend(versions.await?);
         // A URL on an alias created after the alias list was read is still
         // an invocation path.
         for q in urls.keys().flatten() {
@@ -737,9 +716,50 @@ impl Observer<'_> {
     }
 }
 
+/// Every item of a list Lambda pages with `Marker`, each page paced:
+/// `page` reads the page at a marker and returns its items and the next
+/// marker.
+async fn paged<T, F, Fut>(pacer: &Pacer, mut page: F) -> Result<Vec<T>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
+{
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        pacer.ready().await;
+        let (items, next) = page(marker).await?;
+        out.extend(items);
+        match next {
+            Some(next) => marker = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn paged_lists_follow_the_marker_to_the_last_page() {
+        let pacer = Pacer::per_second(1000);
+        let asked = std::sync::Mutex::new(Vec::new());
+        let items = paged(&pacer, |marker: Option<String>| {
+            asked.lock().map(|mut a| a.push(marker.clone())).ok();
+            async move {
+                Ok(match marker.as_deref() {
+                    None => (vec!["a", "b"], Some("m1".to_string())),
+                    Some("m1") => (vec![], Some("m2".to_string())),
+                    _ => (vec!["c"], None),
+                })
+            }
+        })
+        .await;
+        assert_eq!(items.ok(), Some(vec!["a", "b", "c"]));
+        let asked = asked.into_inner().unwrap_or_default();
+        assert_eq!(asked, vec![None, Some("m1".to_string()), Some("m2".to_string())]);
+    }
 
     #[test]
     fn qualifiers_are_stripped_from_mapping_function_arns() {
