@@ -1,6 +1,7 @@
 //! Log setup: human-readable on stderr for the CLI, JSON lines for the
 //! controller; `RUST_LOG` overrides the level.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(verbose: u8, json: bool) {
@@ -21,6 +22,9 @@ pub fn init(verbose: u8, json: bool) {
     let _ = if json {
         builder.json().flatten_event(true).with_current_span(false).try_init()
     } else {
-        builder.with_target(false).try_init()
+        // Colour codes only where a terminal reads them, never into a file
+        // or a pipe.
+        let ansi = std::io::stderr().is_terminal();
+        builder.with_target(false).with_ansi(ansi).try_init()
     };
 }

@@ -36,6 +36,13 @@ fn a_malformed_manifest_exits_2_naming_the_file_and_field() {
 }
 
 #[test]
+fn an_unknown_log_format_exits_2_naming_the_flag() {
+    let (code, _, err) = zerofn(&["run", "--log-format", "jsn"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--log-format") && err.contains("jsn"), "{err}");
+}
+
+#[test]
 fn crds_prints_every_kind() {
     let (code, out, err) = zerofn(&["crds"]);
     assert_eq!(code, 0, "{err}");

@@ -104,6 +104,15 @@ pub struct RunArgs {
     pub state: Option<PathBuf>,
 }
 
+/// How the controller writes its log lines.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON lines, for log pipelines.
+    Json,
+    /// Human-readable lines; coloured only on a terminal.
+    Text,
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ControllerArgs {
     /// Identifies this installation in the cloud ownership marker; two
@@ -149,8 +158,8 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "2s", value_parser = parse_duration_arg)]
     pub retry_period: Duration,
     /// json (default, for log pipelines) or text.
-    #[arg(long, default_value = "json")]
-    pub log_format: String,
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
     /// PEM file of root certificates trusted, in addition to the system's,
     /// for Azure endpoints (a private ARM endpoint, a TLS-inspecting proxy,
     /// a stand-in).
