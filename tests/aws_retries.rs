@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use zerofn::api::{AwsAccount, AwsFunctionRef, FunctionPostureSpec, FunctionTarget, Mode};
 use zerofn::metrics::{Metrics, Outcome};
-use zerofn::providers::Tuning;
 use zerofn::providers::aws::{AwsAction, AwsProvider, StaticCredentials, client};
-use zerofn::providers::{Action, Posture, Provider, ProviderError};
+use zerofn::providers::{Cloud, Posture, ProviderError, Tuning};
 use zerofn_sim::scripted::{Reply, Scripted};
 
 const FN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
@@ -39,7 +38,7 @@ fn tuning() -> Tuning {
         propagation: Duration::from_secs(20),
         call_deadline: Duration::from_secs(10),
         attempt_timeout: Duration::from_secs(5),
-        ..Tuning::default()
+        ..AwsProvider::default_tuning()
     }
 }
 
@@ -86,14 +85,14 @@ fn posture() -> Posture {
     )
 }
 
-fn tracing_update() -> Action {
-    Action::Aws(AwsAction::UpdateFunctionConfiguration {
+fn tracing_update() -> AwsAction {
+    AwsAction::UpdateFunctionConfiguration {
         function_arn: FN.into(),
         role: None,
         vpc: None,
         tracing_mode: Some("Active".into()),
         logging: None,
-    })
+    }
 }
 
 #[tokio::test]
@@ -252,13 +251,13 @@ async fn a_role_not_yet_propagated_is_retried() {
         Duration::from_secs(60),
     )
     .await;
-    let switch = Action::Aws(AwsAction::UpdateFunctionConfiguration {
+    let switch = AwsAction::UpdateFunctionConfiguration {
         function_arn: FN.into(),
         role: Some("arn:aws:iam::123456789012:role/zerofn/zerofn-orders-0a1b2c3d".into()),
         vpc: None,
         tracing_mode: None,
         logging: None,
-    });
+    };
     provider
         .apply(&posture(), &switch)
         .await

@@ -22,7 +22,7 @@ use crate::api::{
     TracingMode, TriggerControl,
 };
 use crate::findings::{Control, Finding, Severity};
-use crate::providers::{Action, Blocked, Plan, Posture};
+use crate::providers::{Blocked, Plan, Posture};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Facts about the account the plan needs.
@@ -59,7 +59,7 @@ struct ConfigUpdate {
     logging: Option<LoggingUpdate>,
 }
 
-pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
+pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan<AwsAction> {
     let mut b = Builder::default();
     let blocked = ownership(p, o, &mut b);
     if let Some(id) = &p.spec.identity {
@@ -107,7 +107,7 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
         function: format!("{}/{}", o.region, o.name),
         principal: Some(o.role_arn.clone()),
         findings,
-        actions: actions.into_iter().map(Action::Aws).collect(),
+        actions,
         blocked,
         notes: Vec::new(),
     }

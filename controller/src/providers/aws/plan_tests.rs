@@ -175,7 +175,7 @@ fn full_spec() -> FunctionPostureSpec {
     }
 }
 
-fn run(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan {
+fn run(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan<AwsAction> {
     plan(&posture(s), &ctx(), o)
 }
 
@@ -193,33 +193,21 @@ fn minted_posture(s: FunctionPostureSpec, roles: &[&ObservedRole]) -> Posture {
 }
 
 /// Plan for a function whose current role zerofn minted (case (a)).
-fn run_minted(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan {
+fn run_minted(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan<AwsAction> {
     let r = o.role.clone().expect("a role");
     plan(&minted_posture(s, &[&r]), &ctx(), o)
 }
 
-fn checks(p: &Plan) -> Vec<&str> {
+fn checks(p: &Plan<AwsAction>) -> Vec<&str> {
     p.findings.iter().map(|f| f.check.as_str()).collect()
 }
 
-fn ops(p: &Plan) -> Vec<&'static str> {
-    p.actions
-        .iter()
-        .map(|a| match a {
-            Action::Aws(a) => a.op(),
-            other => panic!("not an AWS action: {other:?}"),
-        })
-        .collect()
+fn ops(p: &Plan<AwsAction>) -> Vec<&'static str> {
+    p.actions.iter().map(|a| a.op()).collect()
 }
 
-fn aws_actions(p: &Plan) -> Vec<&AwsAction> {
-    p.actions
-        .iter()
-        .map(|a| match a {
-            Action::Aws(a) => a,
-            other => panic!("not an AWS action: {other:?}"),
-        })
-        .collect()
+fn aws_actions(p: &Plan<AwsAction>) -> Vec<&AwsAction> {
+    p.actions.iter().collect()
 }
 
 #[test]
@@ -993,11 +981,7 @@ fn no_action_ever_grants_beyond_the_spec() {
         let p = posture(s);
         let plan = plan(&p, &ctx(), &o);
         if p.mode() == Mode::Audit {
-            assert!(
-                plan.actions
-                    .iter()
-                    .all(|a| !matches!(a, Action::Aws(AwsAction::TagFunction { .. })))
-            );
+            assert!(plan.actions.iter().all(|a| !matches!(a, AwsAction::TagFunction { .. })));
         }
         for a in aws_actions(&plan) {
             actions_seen.insert(a.op());
@@ -1063,7 +1047,7 @@ fn with_admin_policy(mut o: ObservedFunction) -> ObservedFunction {
     o
 }
 
-fn writes_to(p: &Plan, role_name: &str) -> Vec<&'static str> {
+fn writes_to(p: &Plan<AwsAction>, role_name: &str) -> Vec<&'static str> {
     aws_actions(p)
         .into_iter()
         .filter(|a| match a {

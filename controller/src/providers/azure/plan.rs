@@ -17,7 +17,7 @@ use crate::api::{
     TriggerControl,
 };
 use crate::findings::{Control, Finding, Severity};
-use crate::providers::{Action, Blocked, Note, Plan, Posture};
+use crate::providers::{Blocked, Note, Plan, Posture};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -119,7 +119,7 @@ impl Surface<'_> {
     }
 }
 
-pub fn plan(p: &Posture, o: &ObservedApp) -> Plan {
+pub fn plan(p: &Posture, o: &ObservedApp) -> Plan<AzureAction> {
     let mut b = Builder {
         app: Target::new(&o.id),
         ..Builder::default()
@@ -180,7 +180,7 @@ pub fn plan(p: &Posture, o: &ObservedApp) -> Plan {
             .clone()
             .or_else(|| o.user_assigned.values().next().cloned()),
         findings,
-        actions: actions.into_iter().map(Action::Azure).collect(),
+        actions,
         blocked,
         notes: b.notes,
     }

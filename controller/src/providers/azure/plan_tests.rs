@@ -87,18 +87,12 @@ fn compliant() -> ObservedApp {
     }
 }
 
-fn checks(p: &Plan) -> Vec<&str> {
+fn checks(p: &Plan<AzureAction>) -> Vec<&str> {
     p.findings.iter().map(|f| f.check.as_str()).collect()
 }
 
-fn actions(p: &Plan) -> Vec<&AzureAction> {
-    p.actions
-        .iter()
-        .map(|a| match a {
-            Action::Azure(a) => a,
-            other => panic!("not an Azure action: {other:?}"),
-        })
-        .collect()
+fn actions(p: &Plan<AzureAction>) -> Vec<&AzureAction> {
+    p.actions.iter().collect()
 }
 
 #[test]
@@ -137,7 +131,7 @@ fn enforce_claims_an_unowned_app_and_refuses_one_owned_elsewhere() {
         plan(&posture_from(audit), &o)
             .actions
             .iter()
-            .all(|a| !matches!(a, Action::Azure(AzureAction::SetTag { .. })))
+            .all(|a| !matches!(a, AzureAction::SetTag { .. }))
     );
 }
 
@@ -217,7 +211,7 @@ fn undeclared_assignments_go_and_declared_ones_come() {
 fn role_assignment_names_are_deterministic_so_a_rerun_finds_them() {
     let mut o = compliant();
     o.assignments = Some(Vec::new());
-    let n = |p: &Plan| match actions(p)[0] {
+    let n = |p: &Plan<AzureAction>| match actions(p)[0] {
         AzureAction::CreateRoleAssignment { name, .. } => name.clone(),
         other => panic!("{other:?}"),
     };
@@ -612,7 +606,7 @@ fn staging(o: &ObservedApp) -> crate::providers::azure::model::ObservedSlot {
     }
 }
 
-fn web_patch<'a>(p: &'a Plan, site: &str) -> Option<&'a AzureAction> {
+fn web_patch<'a>(p: &'a Plan<AzureAction>, site: &str) -> Option<&'a AzureAction> {
     actions(p)
         .into_iter()
         .find(|a| matches!(a, AzureAction::PatchWebConfig { site: s, .. } if s == site))
@@ -1006,7 +1000,7 @@ fn site_state(public_network_access: &str, web: &WebConfig) -> SiteState {
 }
 
 /// The planned writes applied to the observed sites, as ARM would.
-fn apply_to(states: &mut BTreeMap<String, SiteState>, p: &Plan) {
+fn apply_to(states: &mut BTreeMap<String, SiteState>, p: &Plan<AzureAction>) {
     for a in actions(p) {
         match a {
             AzureAction::PatchSite {

@@ -16,7 +16,7 @@ use super::names;
 use super::observe::INVOKER;
 use crate::api::{GcpEgress, GcpIngress, GcpTriggers, IdentityControl, Mode, PublicAccess, TriggerControl};
 use crate::findings::{Control, Finding, Severity};
-use crate::providers::{Action, Blocked, Note, Plan, Posture};
+use crate::providers::{Blocked, Note, Plan, Posture};
 use std::collections::BTreeSet;
 
 const PUBLIC_MEMBERS: [&str; 2] = ["allUsers", "allAuthenticatedUsers"];
@@ -56,7 +56,7 @@ pub fn egress_name(e: GcpEgress) -> &'static str {
     }
 }
 
-pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan {
+pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
     let mut b = Builder::default();
     let blocked = ownership(p, o, &mut b);
     if let Some(id) = &p.spec.identity {
@@ -108,7 +108,7 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan {
         function: format!("{}/{}", o.location, o.id),
         principal: Some(o.service_account.clone()).filter(|s| !s.is_empty()),
         findings,
-        actions: actions.into_iter().map(Action::Gcp).collect(),
+        actions,
         blocked,
         notes: b.notes,
     }
