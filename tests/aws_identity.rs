@@ -12,10 +12,10 @@ use std::time::Duration;
 use zerofn::api::{AwsAccount, FunctionPostureSpec};
 use zerofn::engine::{self, MintLog};
 use zerofn::metrics::Metrics;
-use zerofn::providers::Tuning;
+use zerofn::providers::adapter::Adapter;
 use zerofn::providers::aws::policy::PolicyDocument;
 use zerofn::providers::aws::{AwsProvider, StaticCredentials, names};
-use zerofn::providers::{MintIntent, MintedIdentity, Posture, ProviderError};
+use zerofn::providers::{Cloud, MintIntent, MintedIdentity, Posture, ProviderError};
 use zerofn_sim::aws::Aws;
 use zerofn_sim::localstack::{ACCOUNT_ID, LocalStack, REGION};
 use zerofn_tests::{Run, TempDir, prefix, zerofn};
@@ -562,7 +562,7 @@ impl MintLog for DiesAfterCreate {
 }
 
 /// A fresh provider (a fresh process) for the stand-in.
-async fn provider(aws: &Aws) -> AwsProvider {
+async fn provider(aws: &Aws) -> Adapter<AwsProvider> {
     let account = AwsAccount {
         account_id: Some(ACCOUNT_ID.into()),
         region: REGION.into(),
@@ -574,14 +574,16 @@ async fn provider(aws: &Aws) -> AwsProvider {
         secret_access_key: "test".into(),
         session_token: None,
     };
-    AwsProvider::new(
-        account,
-        Some(creds),
-        Arc::new(Metrics::default()),
-        Tuning::default(),
-        Duration::from_secs(60),
+    Adapter::new(
+        AwsProvider::new(
+            account,
+            Some(creds),
+            Arc::new(Metrics::default()),
+            AwsProvider::default_tuning(),
+            Duration::from_secs(60),
+        )
+        .await,
     )
-    .await
 }
 
 /// The posture `posture()` writes, as the controller hands it to a provider.

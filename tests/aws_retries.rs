@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use zerofn::api::{AwsAccount, FunctionPostureSpec};
 use zerofn::metrics::{Metrics, Outcome};
-use zerofn::providers::Tuning;
 use zerofn::providers::aws::action::ConfigField;
 use zerofn::providers::aws::{AwsAction, AwsProvider, StaticCredentials, client};
-use zerofn::providers::{Action, Posture, Provider, ProviderError};
+use zerofn::providers::{Cloud, Posture, ProviderError, Tuning};
 use zerofn_sim::scripted::{Reply, Scripted};
 
 const FN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
@@ -40,7 +39,7 @@ fn tuning() -> Tuning {
         propagation: Duration::from_secs(20),
         call_deadline: Duration::from_secs(10),
         attempt_timeout: Duration::from_secs(5),
-        ..Tuning::default()
+        ..AwsProvider::default_tuning()
     }
 }
 
@@ -65,11 +64,11 @@ fn posture() -> Posture {
     Posture::new("test", "ns", "orders", spec)
 }
 
-fn tracing_update() -> Action {
-    Action::Aws(AwsAction::UpdateFunctionConfiguration {
+fn tracing_update() -> AwsAction {
+    AwsAction::UpdateFunctionConfiguration {
         function_arn: FN.into(),
         fields: [ConfigField::TracingMode("Active".into())].into_iter().collect(),
-    })
+    }
 }
 
 #[tokio::test]
@@ -228,14 +227,14 @@ async fn a_role_not_yet_propagated_is_retried() {
         Duration::from_secs(60),
     )
     .await;
-    let switch = Action::Aws(AwsAction::UpdateFunctionConfiguration {
+    let switch = AwsAction::UpdateFunctionConfiguration {
         function_arn: FN.into(),
         fields: [ConfigField::Role(
             "arn:aws:iam::123456789012:role/zerofn/zerofn-orders-0a1b2c3d".into(),
         )]
         .into_iter()
         .collect(),
-    });
+    };
     provider
         .apply(&posture(), &switch)
         .await

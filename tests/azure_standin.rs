@@ -573,7 +573,7 @@ async fn release_removes_only_our_ownership_tag_through_the_tags_api() {
     .expect("account");
     let tuning = zerofn::providers::Tuning {
         extra_roots: vec![arm.ca_pem().to_string()],
-        ..Default::default()
+        ..<zerofn::providers::azure::AzureProvider as zerofn::providers::Cloud>::default_tuning()
     };
     let provider = zerofn::providers::azure::AzureProvider::new(
         account,
@@ -588,7 +588,7 @@ async fn release_removes_only_our_ownership_tag_through_the_tags_api() {
         "function": {"azure": {"resourceGroup": RG, "name": "edge"}},
     }))
     .expect("spec");
-    use zerofn::providers::Provider;
+    use zerofn::providers::Cloud;
     // Another owner's posture releases nothing.
     let stranger = zerofn::providers::Posture::new("other", "shop", "edge", spec.clone());
     provider.release(&stranger).await.expect("release");

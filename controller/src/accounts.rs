@@ -18,17 +18,11 @@ use crate::api::validate::{self, AccountRule};
 use crate::api::{
     AccountConfig, AccountKind, AccountRef, Cloud, CloudAccountSpec, ClusterCloudAccountSpec, FunctionPostureSpec,
 };
-use crate::metrics::Metrics;
-use crate::providers::Tuning;
-use crate::providers::aws::{AwsProvider, StaticCredentials};
+use crate::providers::cloud::SecretData;
+use crate::providers::registry::{self, ConnectOptions, secret_name};
 use crate::providers::{Provider, ProviderError};
 use crate::reason::Reason;
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Secret data, decoded.
-pub type SecretData = BTreeMap<String, Vec<u8>>;
 
 /// An account a posture may use, with where its Secret must live.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,46 +179,6 @@ pub fn within_ceiling(account: &ResolvedAccount, spec: &FunctionPostureSpec) -> 
     ))
 }
 
-/// The Secret an account names, if any.
-pub fn secret_name(config: &AccountConfig) -> Option<&str> {
-    match config {
-        AccountConfig::Aws(a) => a.credentials_secret_ref.as_ref().map(|s| s.name.as_str()),
-        AccountConfig::Azure(a) => a.client_secret_ref.as_ref().map(|s| s.name.as_str()),
-        AccountConfig::Gcp(g) => g.credentials_secret_ref.as_ref().map(|s| s.name.as_str()),
-    }
-}
-
-fn text(secret: &SecretData, key: &str, name: &str) -> Result<String, Refusal> {
-    let v = secret
-        .get(key)
-        .ok_or_else(|| refuse(Reason::SecretInvalid, format!("Secret {name} has no key {key}")))?;
-    String::from_utf8(v.clone())
-        .map(|s| s.trim().to_string())
-        .map_err(|_| refuse(Reason::SecretInvalid, format!("Secret {name} key {key} is not UTF-8")))
-}
-
-/// Static AWS credentials from the account's Secret.
-pub fn aws_credentials(name: &str, secret: &SecretData) -> Result<StaticCredentials, Refusal> {
-    Ok(StaticCredentials {
-        access_key_id: text(secret, "aws_access_key_id", name)?,
-        secret_access_key: text(secret, "aws_secret_access_key", name)?,
-        session_token: secret
-            .contains_key("aws_session_token")
-            .then(|| text(secret, "aws_session_token", name))
-            .transpose()?,
-    })
-}
-
-/// How providers are built (shared by every account of a run).
-#[derive(Clone, Debug)]
-pub struct ConnectOptions {
-    pub metrics: Arc<Metrics>,
-    /// Retries, timeouts and waits of every cloud call.
-    pub tuning: Tuning,
-    /// How long account-wide observations are reused.
-    pub inventory_ttl: Duration,
-}
-
 /// Build the provider that reaches an account. `secret` is the account's
 /// Secret (already read from `secret_namespace`), when it names one.
 pub async fn connect(
@@ -235,8 +189,7 @@ pub async fn connect(
     // Checked again here, right before any client exists: nothing that
     // builds a provider can skip it.
     permit(&account.key, account.kind, &account.config).map_err(|r| ProviderError::Config(r.message))?;
-    let secret_ref = secret_name(&account.config);
-    let secret = match (secret_ref, secret) {
+    let secret = match (secret_name(&account.config), secret) {
         (Some(name), None) => {
             return Err(ProviderError::Config(format!(
                 "{} names Secret {}/{name}, which does not exist",
@@ -246,69 +199,7 @@ pub async fn connect(
         (Some(name), Some(s)) => Some((name, s)),
         (None, _) => None,
     };
-    match &account.config {
-        AccountConfig::Aws(aws) => {
-            let creds = secret
-                .map(|(name, s)| aws_credentials(name, s))
-                .transpose()
-                .map_err(|r| ProviderError::Config(r.message))?;
-            Ok(Arc::new(
-                AwsProvider::new(
-                    aws.clone(),
-                    creds,
-                    opts.metrics.clone(),
-                    opts.tuning.clone(),
-                    opts.inventory_ttl,
-                )
-                .await,
-            ))
-        }
-        AccountConfig::Gcp(gcp) => {
-            let key = secret
-                .map(|(name, s)| {
-                    let field = gcp
-                        .credentials_secret_ref
-                        .as_ref()
-                        .and_then(|r| r.key.as_deref())
-                        .unwrap_or("key.json");
-                    let bytes = s
-                        .get(field)
-                        .ok_or_else(|| ProviderError::Config(format!("Secret {name} has no key {field}")))?;
-                    serde_json::from_slice::<serde_json::Value>(bytes)
-                        .map_err(|e| ProviderError::Config(format!("Secret {name} key {field} is not a JSON key: {e}")))
-                })
-                .transpose()?;
-            Ok(Arc::new(
-                crate::providers::gcp::GcpProvider::new(
-                    gcp.clone(),
-                    key,
-                    opts.metrics.clone(),
-                    opts.tuning.clone(),
-                    opts.inventory_ttl,
-                )
-                .await?,
-            ))
-        }
-        AccountConfig::Azure(azure) => {
-            let client_secret = secret
-                .map(|(name, s)| {
-                    let field = azure
-                        .client_secret_ref
-                        .as_ref()
-                        .and_then(|r| r.key.as_deref())
-                        .unwrap_or("client_secret");
-                    text(s, field, name).map_err(|r| ProviderError::Config(r.message))
-                })
-                .transpose()?;
-            Ok(Arc::new(crate::providers::azure::AzureProvider::new(
-                azure.clone(),
-                client_secret,
-                opts.metrics.clone(),
-                opts.tuning.clone(),
-                opts.inventory_ttl,
-            )?))
-        }
-    }
+    registry::connect(&account.config, secret, opts).await
 }
 
 #[cfg(test)]
@@ -605,16 +496,5 @@ mod tests {
             "{}",
             refused.message
         );
-    }
-
-    #[test]
-    fn aws_credentials_need_both_keys() {
-        let mut s = SecretData::new();
-        s.insert("aws_access_key_id".into(), b"AKIA\n".to_vec());
-        assert_eq!(aws_credentials("c", &s).unwrap_err().reason, "SecretInvalid");
-        s.insert("aws_secret_access_key".into(), b"sk".to_vec());
-        let c = aws_credentials("c", &s).unwrap();
-        assert_eq!(c.access_key_id, "AKIA");
-        assert_eq!(c.session_token, None);
     }
 }

@@ -250,106 +250,17 @@ pub async fn enforce_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Cloud;
-    use crate::findings::{Control, Finding};
     use crate::fixtures::{SpecExt, aws_spec};
-    use crate::providers::Blocked;
-    use crate::providers::aws::AwsAction;
+    use crate::providers::adapter::Adapter;
+    use crate::providers::testing::{MINTED, TestCloud, role};
     use futures::FutureExt;
     use futures::future::BoxFuture;
     use std::sync::Mutex;
 
-    /// A cloud whose drift is a list of names; each action fixes one.
-    #[derive(Default)]
-    struct Fake {
-        drift: Mutex<Vec<String>>,
-        fail_on: Option<String>,
-        blocked: bool,
-        assessed: Mutex<u32>,
-        applied: Mutex<Vec<String>>,
-        invalidated: Mutex<u32>,
-        /// What `minted` answers, and the records each assess was given.
-        mints: Vec<MintedIdentity>,
-        seen_minted: Mutex<Vec<Vec<MintedIdentity>>>,
-        /// Applying the action of this name mints `role(9)`.
-        mint_on: Option<String>,
-        minted_now: Mutex<Vec<MintedIdentity>>,
-    }
+    type Fake = Adapter<TestCloud>;
 
-    fn action(name: &str) -> Action {
-        Action::Aws(AwsAction::TagFunction {
-            function_arn: "f".into(),
-            key: name.into(),
-            value: String::new(),
-        })
-    }
-
-    fn name_of(a: &Action) -> String {
-        let Action::Aws(AwsAction::TagFunction { key, .. }) = a else {
-            unreachable!()
-        };
-        key.clone()
-    }
-
-    impl Provider for Fake {
-        fn cloud(&self) -> Cloud {
-            Cloud::Aws
-        }
-        fn reached(&self) -> Option<String> {
-            None
-        }
-        fn assess<'a>(&'a self, p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
-            async move {
-                *self.assessed.lock().unwrap() += 1;
-                self.seen_minted.lock().unwrap().push(p.minted.clone());
-                let drift = self.drift.lock().unwrap().clone();
-                Ok(Plan {
-                    function: "f".into(),
-                    principal: None,
-                    findings: drift
-                        .iter()
-                        .map(|d| Finding::builder(Control::Network, d, "x").message("m"))
-                        .collect(),
-                    actions: drift.iter().map(|d| action(d)).collect(),
-                    blocked: self.blocked.then(|| Blocked::Conflict { owner: "other".into() }),
-                    notes: Vec::new(),
-                })
-            }
-            .boxed()
-        }
-        fn apply<'a>(&'a self, _p: &'a Posture, a: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
-            async move {
-                let n = name_of(a);
-                if self.fail_on.as_deref() == Some(n.as_str()) {
-                    return Err(ProviderError::Refused(n));
-                }
-                if self.mint_on.as_deref() == Some(n.as_str()) {
-                    self.minted_now.lock().unwrap().push(role(9));
-                }
-                self.applied.lock().unwrap().push(n.clone());
-                self.drift.lock().unwrap().retain(|d| *d != n);
-                Ok(())
-            }
-            .boxed()
-        }
-        fn invalidate(&self) {
-            *self.invalidated.lock().unwrap() += 1;
-        }
-        fn release<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
-            async { Ok(()) }.boxed()
-        }
-        fn minted(&self, _p: &Posture) -> Vec<MintedIdentity> {
-            let mut all = self.mints.clone();
-            all.extend(self.minted_now.lock().unwrap().iter().cloned());
-            all
-        }
-        fn intent(&self, _p: &Posture, a: &Action) -> Option<MintIntent> {
-            (self.mint_on.as_deref() == Some(name_of(a).as_str())).then(|| MintIntent {
-                principal: role(9).principal,
-                nonce: "n".into(),
-                at: "t".into(),
-            })
-        }
+    fn fake(drift: &[&str]) -> Fake {
+        Adapter::new(TestCloud::drifting(drift))
     }
 
     /// A log that notes what had been applied when each record arrived.
@@ -367,7 +278,7 @@ mod tests {
     impl MintLog for Log<'_> {
         fn record<'a>(&'a self, minted: &'a [MintedIdentity]) -> BoxFuture<'a, Result<(), String>> {
             async move {
-                let applied = self.fake.applied.lock().unwrap().clone();
+                let applied = self.fake.inner().applied();
                 self.records.lock().unwrap().push((minted.to_vec(), applied));
                 if self.fail {
                     Err("status write refused".into())
@@ -379,7 +290,7 @@ mod tests {
         }
         fn intend<'a>(&'a self, intent: &'a MintIntent) -> BoxFuture<'a, Result<(), String>> {
             async move {
-                let applied = self.fake.applied.lock().unwrap().clone();
+                let applied = self.fake.inner().applied();
                 self.intents.lock().unwrap().push((intent.clone(), applied));
                 if self.fail_intent {
                     Err("status write refused".into())
@@ -391,7 +302,7 @@ mod tests {
         }
         fn writing(&self) -> BoxFuture<'_, Result<(), String>> {
             async move {
-                let applied = self.fake.applied.lock().unwrap().len();
+                let applied = self.fake.inner().applied().len();
                 self.writing.lock().unwrap().push(applied);
                 if self.fail_writing {
                     Err("status write refused".into())
@@ -437,80 +348,73 @@ mod tests {
         };
         let o = reconcile(&f, &posture(Mode::Enforce), &l).await.unwrap();
         assert!(matches!(o.applied.failed, Some((_, ProviderError::MarkUnrecorded(_)))));
-        assert!(f.applied.lock().unwrap().is_empty());
+        assert!(f.inner().applied().is_empty());
     }
 
     #[tokio::test]
     async fn a_minted_identity_is_recorded_before_the_next_action_runs() {
-        let f = Fake {
+        let f = Adapter::new(TestCloud {
             mint_on: Some("create".into()),
-            ..fake(&["create", "switch"])
-        };
+            ..TestCloud::drifting(&["create", "switch"])
+        });
         let log = log(&f, false);
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(o.applied.failed.is_none());
         let records = log.records.lock().unwrap().clone();
-        assert_eq!(records, vec![(vec![role(9)], vec!["create".to_string()])]);
-        assert_eq!(*f.applied.lock().unwrap(), vec!["create", "switch"]);
+        assert_eq!(records, vec![(vec![role(MINTED)], vec!["create".to_string()])]);
+        assert_eq!(f.inner().applied(), vec!["create", "switch"]);
         // The intent was kept before the create call was sent.
         let intents = log.intents.lock().unwrap().clone();
         assert_eq!(intents.len(), 1);
-        assert_eq!(intents[0].0.principal, role(9).principal);
+        assert_eq!(intents[0].0.principal, role(MINTED).principal);
         assert!(intents[0].1.is_empty(), "{intents:?}");
     }
 
     #[tokio::test]
     async fn an_unrecorded_intent_stops_the_plan_before_the_create() {
-        let f = Fake {
+        let f = Adapter::new(TestCloud {
             mint_on: Some("create".into()),
-            ..fake(&["create", "switch"])
-        };
+            ..TestCloud::drifting(&["create", "switch"])
+        });
         let log = Log {
             fail_intent: true,
             ..log(&f, false)
         };
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(matches!(o.applied.failed, Some((_, ProviderError::Unrecorded(_)))));
-        assert!(f.applied.lock().unwrap().is_empty());
+        assert!(f.inner().applied().is_empty());
     }
 
     #[tokio::test]
     async fn an_unrecorded_mint_stops_the_plan_before_the_switch() {
-        let f = Fake {
+        let f = Adapter::new(TestCloud {
             mint_on: Some("create".into()),
-            ..fake(&["create", "switch"])
-        };
+            ..TestCloud::drifting(&["create", "switch"])
+        });
         let log = log(&f, true);
         let o = reconcile(&f, &posture(Mode::Enforce), &log).await.unwrap();
         assert!(matches!(o.applied.failed, Some((_, ProviderError::Unrecorded(_)))));
-        assert_eq!(*f.applied.lock().unwrap(), vec!["create"]);
-    }
-
-    fn role(n: u8) -> MintedIdentity {
-        MintedIdentity {
-            principal: format!("arn:aws:iam::1:role/zerofn/r{n}"),
-            unique_id: format!("AROA{n}"),
-        }
+        assert_eq!(f.inner().applied(), vec!["create"]);
     }
 
     #[tokio::test]
     async fn minted_identities_reach_the_outcome_and_the_reobservation() {
-        let f = Fake {
+        let f = Adapter::new(TestCloud {
             mints: vec![role(2)],
-            ..fake(&["a"])
-        };
+            ..TestCloud::drifting(&["a"])
+        });
         let mut p = posture(Mode::Enforce);
         p.minted = vec![role(1)];
         let o = reconcile(&f, &p, &InMemory).await.unwrap();
         assert_eq!(o.applied.minted, vec![role(2)]);
-        let seen = f.seen_minted.lock().unwrap().clone();
+        let seen = f.inner().seen_minted.lock().unwrap().clone();
         assert_eq!(seen, vec![vec![role(1)], vec![role(1), role(2)]]);
 
         // The batch form does the same.
-        let f = Arc::new(Fake {
+        let f = Arc::new(Adapter::new(TestCloud {
             mints: vec![role(3)],
-            ..fake(&["a"])
-        });
+            ..TestCloud::drifting(&["a"])
+        }));
         let items = vec![Bound {
             posture: posture(Mode::Enforce),
             provider: f.clone(),
@@ -518,7 +422,7 @@ mod tests {
         let plans = assess_all(&items, 1).await;
         let (applied, _) = enforce_all(&items, &plans, 1, &|_| Box::new(InMemory)).await;
         assert_eq!(applied[0].minted, vec![role(3)]);
-        assert_eq!(f.seen_minted.lock().unwrap().last().unwrap(), &vec![role(3)]);
+        assert_eq!(f.inner().seen_minted.lock().unwrap().last().unwrap(), &vec![role(3)]);
     }
 
     #[test]
@@ -534,19 +438,12 @@ mod tests {
         Posture::new("c", "ns", "p", aws_spec("f").with_mode(mode))
     }
 
-    fn fake(drift: &[&str]) -> Fake {
-        Fake {
-            drift: Mutex::new(drift.iter().map(|s| s.to_string()).collect()),
-            ..Fake::default()
-        }
-    }
-
     #[tokio::test]
     async fn audit_observes_and_never_writes() {
         let f = fake(&["a", "b"]);
         let o = reconcile(&f, &posture(Mode::Audit), &InMemory).await.unwrap();
         assert_eq!(o.current().findings.len(), 2);
-        assert!(f.applied.lock().unwrap().is_empty());
+        assert!(f.inner().applied().is_empty());
         assert!(o.after.is_none());
     }
 
@@ -554,13 +451,13 @@ mod tests {
     async fn enforce_applies_then_reports_the_reobserved_state() {
         let f = fake(&["a", "b"]);
         let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
-        assert_eq!(*f.applied.lock().unwrap(), vec!["a", "b"]);
+        assert_eq!(f.inner().applied(), vec!["a", "b"]);
         assert_eq!(
-            *f.invalidated.lock().unwrap(),
+            *f.inner().invalidated.lock().unwrap(),
             1,
             "cached observations are dropped after writing"
         );
-        assert_eq!(*f.assessed.lock().unwrap(), 2);
+        assert_eq!(*f.inner().assessed.lock().unwrap(), 2);
         assert!(o.current().compliant());
         assert_eq!(o.before.findings.len(), 2);
     }
@@ -569,32 +466,32 @@ mod tests {
     async fn compliant_posture_is_observed_once_and_written_never() {
         let f = fake(&[]);
         let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
-        assert_eq!(*f.assessed.lock().unwrap(), 1);
+        assert_eq!(*f.inner().assessed.lock().unwrap(), 1);
         assert!(!o.applied.wrote());
     }
 
     #[tokio::test]
     async fn a_failed_action_stops_the_rest() {
-        let f = Fake {
+        let f = Adapter::new(TestCloud {
             fail_on: Some("b".into()),
-            ..fake(&["a", "b", "c"])
-        };
+            ..TestCloud::drifting(&["a", "b", "c"])
+        });
         let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
-        assert_eq!(*f.applied.lock().unwrap(), vec!["a"]);
+        assert_eq!(f.inner().applied(), vec!["a"]);
         let (failed, e) = o.applied.failed.as_ref().unwrap();
-        assert_eq!(failed.op, "TagResource");
+        assert_eq!((failed.op.as_str(), failed.detail.as_str()), ("Fix", "b"));
         assert!(matches!(e, crate::providers::ProviderError::Refused(_)), "{e}");
         assert_eq!(o.current().findings.len(), 2, "status shows what is still wrong");
     }
 
     #[tokio::test]
     async fn a_blocked_plan_writes_nothing() {
-        let f = Fake {
+        let f = Adapter::new(TestCloud {
             blocked: true,
-            ..fake(&["a"])
-        };
+            ..TestCloud::drifting(&["a"])
+        });
         let o = reconcile(&f, &posture(Mode::Enforce), &InMemory).await.unwrap();
-        assert!(f.applied.lock().unwrap().is_empty());
+        assert!(f.inner().applied().is_empty());
         assert!(o.before.blocked.is_some());
     }
 

@@ -7,10 +7,10 @@
 //! document, the object and the field, and nothing reaches a cloud until every
 //! document is valid.
 
-use crate::accounts::SecretData;
 use crate::api::{
     self, CloudAccountSpec, ClusterCloudAccountSpec, FunctionPostureSpec, schema_check, validate::FieldError,
 };
+use crate::providers::cloud::SecretData;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -67,9 +67,8 @@ reasons! {
     CredentialsRequired,
     /// The posture declares more than its account's permission ceiling.
     CeilingExceeded,
-    // The account's Secret.
-    /// The Secret lacks a key the cloud needs, or a value is not UTF-8.
-    SecretInvalid,
+    // The account's Secret (one its cloud cannot read is
+    // `AccountMisconfigured`).
     /// The Secret the account names does not exist.
     SecretNotFound,
     /// The controller may not `get` the Secret (RBAC).

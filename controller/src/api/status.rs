@@ -67,13 +67,13 @@ pub struct FunctionPostureStatus {
     /// cloud returned: the only proof zerofn accepts that an identity is its
     /// own to change. Kept for as long as the posture exists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub minted_identities: Vec<crate::providers::MintedIdentity>,
+    pub minted_identities: Vec<MintedIdentity>,
     /// Identities zerofn set out to create for this posture, each recorded
     /// before the create call with a nonce the call stamps on the identity:
     /// how a controller that died between the call and recording the unique
     /// id proves, after a restart, that the identity is the one it created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mint_intents: Vec<crate::providers::MintIntent>,
+    pub mint_intents: Vec<MintIntent>,
     /// True once zerofn may have written its ownership marker to the
     /// function: set before the first write to the cloud, never unset. A
     /// posture without it is deleted at once, as there is nothing to release.
@@ -88,6 +88,36 @@ impl FunctionPostureStatus {
     pub fn may_hold_marker(&self) -> bool {
         self.ownership_marked || self.last_enforced_time.is_some() || !self.minted_identities.is_empty()
     }
+}
+
+/// An identity zerofn created for a posture. Ownership is proved by the cloud's
+/// own immutable unique id (AWS RoleId, GCP service account uniqueId) recorded
+/// when zerofn created it, never by a name or a tag that anyone could set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MintedIdentity {
+    /// Role ARN or service account email.
+    pub principal: String,
+    /// The unique id the cloud returned when zerofn created the identity.
+    pub unique_id: String,
+}
+
+/// The write-ahead record of an identity zerofn is about to create, kept
+/// before the create call is sent. A process that dies after the cloud
+/// created the identity and before its unique id was recorded leaves this
+/// record behind: the next one proves the identity is the one it created
+/// when the identity carries the record's nonce (set atomically by the
+/// create call) and was created no earlier than the record. Without it, such
+/// an identity could never be proved zerofn's and the posture would be stuck.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MintIntent {
+    /// Role ARN or service account email the identity will have.
+    pub principal: String,
+    /// A random value the create call stamps on the identity.
+    pub nonce: String,
+    /// When the record was written (RFC 3339).
+    pub at: String,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -4,13 +4,14 @@ mod report;
 pub mod state;
 pub mod terminal;
 
-use crate::accounts::{self, ConnectOptions, ResolvedAccount};
+use crate::accounts::{self, ResolvedAccount};
 use crate::api::{self, FunctionPostureSpec};
 use crate::engine::{self, Bound};
 use crate::manifests::{self, ManifestError, Object};
 use crate::metrics::Metrics;
 use crate::providers::circuit::Circuit;
-use crate::providers::{Posture, Provider, ProviderError, Tuning};
+use crate::providers::registry::{self, ConnectOptions};
+use crate::providers::{Posture, Provider, ProviderError};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::HashMap;
 use std::io::Write;
@@ -206,8 +207,8 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| format!("zerofn-{}", std::process::id()))
     });
-    let tuning = match tuning(args.azure_ca_file.as_deref()) {
-        Ok(t) => t,
+    let extra_roots = match extra_roots(args.azure_ca_file.as_deref()) {
+        Ok(roots) => roots,
         Err(e) => {
             let _ = writeln!(err, "zerofn run: {e}");
             return EXIT_ERROR;
@@ -232,7 +233,7 @@ async fn run_controller(args: ControllerArgs, err: &mut dyn Write) -> u8 {
         concurrency: args.concurrency,
         connect: ConnectOptions {
             metrics: Arc::new(Metrics::default()),
-            tuning,
+            extra_roots,
             inventory_ttl: args.inventory_ttl,
         },
         leader,
@@ -309,18 +310,17 @@ fn print_manifest_errors(errors: &[ManifestError], err: &mut dyn Write) {
     let _ = writeln!(err, "{} error(s); nothing was sent to any cloud", errors.len());
 }
 
-/// The default tuning, trusting the extra roots of `--azure-ca-file` (only
-/// Azure's HTTPS client takes extra roots today).
-fn tuning(ca_file: Option<&std::path::Path>) -> Result<Tuning, String> {
-    let mut t = Tuning::default();
-    if let Some(path) = ca_file {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("--azure-ca-file {}: {e}", path.display()))?;
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(format!("--azure-ca-file {}: no PEM certificate in it", path.display()));
-        }
-        t.extra_roots.push(pem);
+/// The extra roots of `--azure-ca-file`, trusted on top of each cloud's
+/// default tuning (only Azure's HTTPS client takes extra roots today).
+fn extra_roots(ca_file: Option<&std::path::Path>) -> Result<Vec<String>, String> {
+    let Some(path) = ca_file else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("--azure-ca-file {}: {e}", path.display()))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!("--azure-ca-file {}: no PEM certificate in it", path.display()));
     }
-    Ok(t)
+    Ok(vec![pem])
 }
 
 /// Longer than any CLI run: an account marked down stays down for the run.
@@ -353,7 +353,7 @@ type Prepared = (Vec<Item>, Vec<Arc<Circuit>>);
 async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec<ManifestError>> {
     let m = manifests::load(&args.paths)?;
     let resolved = resolve_all(&m, &args.controller_namespace)?;
-    let tuning = tuning(args.azure_ca_file.as_deref()).map_err(|message| {
+    let extra_roots = extra_roots(args.azure_ca_file.as_deref()).map_err(|message| {
         vec![ManifestError {
             source: None,
             object: None,
@@ -363,7 +363,7 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
     })?;
     let opts = ConnectOptions {
         metrics: metrics.clone(),
-        tuning,
+        extra_roots,
         // One CLI run reads each account once (and once more after enforcing).
         inventory_ttl: Duration::from_secs(3600),
     };
@@ -401,7 +401,7 @@ fn resolve_all<'m>(
                 continue;
             }
         };
-        if let Some(secret) = accounts::secret_name(&a.config)
+        if let Some(secret) = registry::secret_name(&a.config)
             && m.secret(&a.secret_namespace, secret).is_none()
         {
             let message = format!(
@@ -432,7 +432,7 @@ async fn connect_all(
     for (o, account) in resolved {
         if !providers.contains_key(&account.key) {
             let secret =
-                accounts::secret_name(&account.config).and_then(|name| m.secret(&account.secret_namespace, name));
+                registry::secret_name(&account.config).and_then(|name| m.secret(&account.secret_namespace, name));
             let p = accounts::connect(&account, secret, opts)
                 .await
                 .map(|p| Arc::new(Circuit::new(p, RUN_LONG)))

@@ -180,6 +180,10 @@ mod tests {
         fn intent(&self, _: &Posture, _: &Action) -> Option<MintIntent> {
             None
         }
+        fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            async { Err(ProviderError::Timeout("no answer".into())) }.boxed()
+        }
     }
 
     fn posture() -> Posture {

@@ -1,22 +1,33 @@
 //! The seam between the cloud-neutral engine and each cloud.
 //!
-//! A provider observes one function (reusing account-wide observations it
-//! caches per account), runs its cloud's pure `plan`, and applies one action
-//! at a time. The engine never sees a cloud type.
+//! A cloud implements `cloud::Cloud` with its own types: it observes one
+//! function (reusing account-wide observations it caches per account), runs
+//! its pure `plan`, and applies one action at a time. `adapter::Adapter`
+//! puts any cloud behind the object-safe `Provider` the engine holds, and
+//! `registry` maps each account config to its cloud. The engine never sees a
+//! cloud type.
 
+pub mod adapter;
 pub mod assemble;
 pub mod aws;
 pub mod azure;
 pub mod cache;
 pub mod circuit;
+pub mod cloud;
 pub mod gcp;
 pub mod pace;
 pub mod patch;
+pub mod registry;
 pub mod retry;
+#[cfg(test)]
+pub mod testing;
 
+pub use crate::api::{MintIntent, MintedIdentity};
+pub use adapter::Action;
+pub use cloud::{Cloud, CloudAction};
 pub use retry::Tuning;
 
-use crate::api::{Cloud, FunctionPostureSpec, Mode};
+use crate::api::{self, FunctionPostureSpec, Mode};
 use crate::findings::{Control, Finding};
 use crate::reason::Reason;
 use futures::future::BoxFuture;
@@ -78,55 +89,6 @@ impl Posture {
     }
 }
 
-/// An identity zerofn created for a posture. Ownership is proved by the cloud's
-/// own immutable unique id (AWS RoleId, GCP service account uniqueId) recorded
-/// when zerofn created it, never by a name or a tag that anyone could set.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MintedIdentity {
-    /// Role ARN or service account email.
-    pub principal: String,
-    /// The unique id the cloud returned when zerofn created the identity.
-    pub unique_id: String,
-}
-
-/// The write-ahead record of an identity zerofn is about to create, kept
-/// before the create call is sent. A process that dies after the cloud
-/// created the identity and before its unique id was recorded leaves this
-/// record behind: the next one proves the identity is the one it created
-/// when the identity carries the record's nonce (set atomically by the
-/// create call) and was created no earlier than the record. Without it, such
-/// an identity could never be proved zerofn's and the posture would be stuck.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MintIntent {
-    /// Role ARN or service account email the identity will have.
-    pub principal: String,
-    /// A random value the create call stamps on the identity.
-    pub nonce: String,
-    /// When the record was written (RFC 3339).
-    pub at: String,
-}
-
-/// One write a provider would make, in a form every cloud shares.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Action {
-    Aws(aws::AwsAction),
-    Azure(azure::AzureAction),
-    Gcp(gcp::GcpAction),
-}
-
-impl Action {
-    pub fn summary(&self) -> ActionSummary {
-        match self {
-            Action::Aws(a) => a.summary(),
-            Action::Azure(a) => a.summary(),
-            Action::Gcp(a) => a.summary(),
-        }
-    }
-}
-
 /// What an action does, for people (CLI table, events) and machines (JSON).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ActionSummary {
@@ -172,23 +134,49 @@ pub struct Note {
     pub message: String,
 }
 
-/// The outcome of observing and planning one posture.
-#[derive(Clone, Debug, Default)]
-pub struct Plan {
+/// The outcome of observing and planning one posture: a cloud's plan holds
+/// its own actions, the engine's (`Plan`) erased ones.
+#[derive(Clone, Debug)]
+pub struct Plan<A = Action> {
     /// Human name of the function, e.g. `eu-west-1/orders-api`.
     pub function: String,
     /// The identity the function runs as now.
     pub principal: Option<String>,
     pub findings: Vec<Finding>,
     /// Writes Enforce would make, in order.
-    pub actions: Vec<Action>,
+    pub actions: Vec<A>,
     pub blocked: Option<Blocked>,
     pub notes: Vec<Note>,
 }
 
-impl Plan {
+impl<A> Default for Plan<A> {
+    fn default() -> Self {
+        Plan {
+            function: String::new(),
+            principal: None,
+            findings: Vec::new(),
+            actions: Vec::new(),
+            blocked: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+impl<A> Plan<A> {
     pub fn compliant(&self) -> bool {
         self.findings.is_empty()
+    }
+
+    /// The same plan with each action turned into another type.
+    pub fn map_actions<B>(self, f: impl FnMut(A) -> B) -> Plan<B> {
+        Plan {
+            function: self.function,
+            principal: self.principal,
+            findings: self.findings,
+            actions: self.actions.into_iter().map(f).collect(),
+            blocked: self.blocked,
+            notes: self.notes,
+        }
     }
 }
 
@@ -261,9 +249,11 @@ impl ProviderError {
 }
 
 /// One cloud account's observe / apply, object safe so the engine can hold
-/// providers of every cloud side by side.
+/// providers of every cloud side by side. `adapter::Adapter` is the one
+/// implementation for a cloud; wrappers (`circuit::Circuit`) forward every
+/// call.
 pub trait Provider: Send + Sync {
-    fn cloud(&self) -> Cloud;
+    fn cloud(&self) -> api::Cloud;
 
     /// The account the credentials reached (AWS account id, subscription,
     /// project), once known.
@@ -300,8 +290,7 @@ pub trait Provider: Send + Sync {
     /// One cheap call that proves the account answers (and the credentials
     /// work), so a caller can fail every posture of an unreachable account
     /// at once instead of each waiting out its own retries. Callers bound it
-    /// with their own deadline.
-    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
-    }
+    /// with their own deadline. No default: an account is never reported
+    /// reachable without being asked.
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
 }

@@ -24,8 +24,9 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Retry and wait tuning, shared by every cloud. Defaults suit the real
-/// clouds; tests shorten them.
+/// Retry and wait tuning, one type for every cloud. Each cloud has its own
+/// defaults (`Cloud::default_tuning`, which starts from `Default` and sets
+/// what differs); tests shorten them.
 #[derive(Clone, Debug)]
 pub struct Tuning {
     /// Attempts of one call, the first included.
@@ -55,6 +56,7 @@ pub struct Tuning {
     pub extra_roots: Vec<String>,
 }
 
+/// What the clouds' defaults share.
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {

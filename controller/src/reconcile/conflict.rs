@@ -67,27 +67,10 @@ impl ConflictIndex {
 }
 
 /// The function a posture targets, as the index keys it: the real account
-/// when the CloudAccount declares it, else the CloudAccount itself.
+/// when the CloudAccount declares it, else the CloudAccount itself (each
+/// cloud says how, `providers::registry::function_key`).
 pub fn function_key(account: &crate::accounts::ResolvedAccount, target: &crate::api::FunctionTarget) -> Option<String> {
-    use crate::api::AccountConfig;
-    match (&account.config, target) {
-        (AccountConfig::Aws(a), crate::api::FunctionTarget { aws: Some(f), .. }) => Some(format!(
-            "aws/{}/{}/{}",
-            a.account_id.as_deref().unwrap_or(&account.key),
-            f.region.as_deref().unwrap_or(&a.region),
-            f.name
-        )),
-        (AccountConfig::Azure(a), crate::api::FunctionTarget { azure: Some(f), .. }) => Some(format!(
-            "azure/{}/{}/{}",
-            a.subscription_id.to_ascii_lowercase(),
-            f.resource_group.to_ascii_lowercase(),
-            f.name.to_ascii_lowercase()
-        )),
-        (AccountConfig::Gcp(g), crate::api::FunctionTarget { gcp: Some(f), .. }) => {
-            Some(format!("gcp/{}/{}/{}", g.project_id, f.location, f.name))
-        }
-        _ => None,
-    }
+    crate::providers::registry::function_key(&account.key, &account.config, target)
 }
 
 #[cfg(test)]
@@ -106,15 +89,15 @@ mod tests {
     fn the_earlier_posture_holds_whoever_reconciles_first() {
         let idx = ConflictIndex::default();
         let (old, new) = (c("old", "2026-01-01T00:00:00Z"), c("new", "2026-02-01T00:00:00Z"));
-        let alive = |_: &Claimant| Some("aws/f".to_string());
+        let alive = |_: &Claimant| Some("fn/f".to_string());
         // The later one reconciles first and takes the slot...
-        assert_eq!(idx.contend("aws/f", &new, alive), None);
+        assert_eq!(idx.contend("fn/f", &new, alive), None);
         // ...the earlier one takes it over...
-        assert_eq!(idx.contend("aws/f", &old, alive), None);
+        assert_eq!(idx.contend("fn/f", &old, alive), None);
         // ...and from then on the later one is in conflict.
-        assert_eq!(idx.contend("aws/f", &new, alive), Some(old.clone()));
+        assert_eq!(idx.contend("fn/f", &new, alive), Some(old.clone()));
         assert_eq!(
-            idx.contend("aws/f", &old, alive),
+            idx.contend("fn/f", &old, alive),
             None,
             "the holder is not in conflict with itself"
         );
@@ -124,20 +107,20 @@ mod tests {
     fn a_holder_that_is_gone_or_moved_gives_way() {
         let idx = ConflictIndex::default();
         let (old, new) = (c("old", "1"), c("new", "2"));
-        idx.contend("aws/f", &old, |_| None);
-        assert_eq!(idx.contend("aws/f", &new, |_| None), None, "holder deleted");
+        idx.contend("fn/f", &old, |_| None);
+        assert_eq!(idx.contend("fn/f", &new, |_| None), None, "holder deleted");
         let idx = ConflictIndex::default();
-        idx.contend("aws/f", &old, |_| None);
+        idx.contend("fn/f", &old, |_| None);
         assert_eq!(
-            idx.contend("aws/f", &new, |_| Some("aws/other".into())),
+            idx.contend("fn/f", &new, |_| Some("fn/other".into())),
             None,
             "holder targets another function"
         );
         let idx = ConflictIndex::default();
-        idx.contend("aws/f", &old, |_| None);
+        idx.contend("fn/f", &old, |_| None);
         idx.release(&old);
         assert_eq!(
-            idx.contend("aws/f", &new, |_| Some("aws/f".into())),
+            idx.contend("fn/f", &new, |_| Some("fn/f".into())),
             None,
             "holder released"
         );

@@ -5,7 +5,9 @@
 use super::account_status::Reach;
 use super::context::Context;
 use super::secrets::SecretError;
-use crate::accounts::{self, Refusal, ResolvedAccount, SecretData};
+use crate::accounts::{self, Refusal, ResolvedAccount};
+use crate::providers::cloud::SecretData;
+use crate::providers::registry;
 use crate::providers::{Provider, ProviderError};
 use crate::reason::Reason;
 use std::sync::Arc;
@@ -52,7 +54,7 @@ impl std::fmt::Display for Unusable {
 
 /// The account's Secret, when it names one: `(data, resourceVersion)`.
 async fn read_secret(ctx: &Context, account: &ResolvedAccount) -> Result<Option<(SecretData, String)>, SecretError> {
-    let Some(name) = accounts::secret_name(&account.config) else {
+    let Some(name) = registry::secret_name(&account.config) else {
         return Ok(None);
     };
     let f = ctx.secrets.get(&ctx.client, &account.secret_namespace, name).await?;

@@ -28,9 +28,9 @@ pub mod secrets;
 pub mod server;
 pub mod status;
 
-use crate::accounts::{self, ConnectOptions};
 use crate::api::{AccountKind, CloudAccount, ClusterCloudAccount, FunctionPosture};
 use crate::metrics::Metrics;
+use crate::providers::registry::{self, ConnectOptions};
 use context::{Context, Settings};
 use futures::StreamExt;
 use kube::api::Api;
@@ -121,7 +121,7 @@ fn refs_using_secret(
         let secret = a
             .spec
             .config()
-            .and_then(|c| accounts::secret_name(&c).map(str::to_string));
+            .and_then(|c| registry::secret_name(&c).map(str::to_string));
         if a.namespace().as_deref() == Some(ns) && secret.as_deref() == Some(name) {
             out.extend(refs_using(postures, AccountKind::CloudAccount, Some(ns), &a.name_any()));
         }
@@ -131,7 +131,7 @@ fn refs_using_secret(
             let secret = a
                 .spec
                 .config()
-                .and_then(|c| accounts::secret_name(&c).map(str::to_string));
+                .and_then(|c| registry::secret_name(&c).map(str::to_string));
             if secret.as_deref() == Some(name) {
                 out.extend(refs_using(
                     postures,

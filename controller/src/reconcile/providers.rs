@@ -1,8 +1,10 @@
 //! One provider per cloud account, rebuilt when the account or its Secret
 //! changes. Building goes through a factory so tests can supply fake clouds.
 
-use crate::accounts::{ConnectOptions, ResolvedAccount, SecretData};
+use crate::accounts::ResolvedAccount;
 use crate::providers::circuit::Circuit;
+use crate::providers::cloud::SecretData;
+use crate::providers::registry::ConnectOptions;
 use crate::providers::{Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;

@@ -8,8 +8,9 @@
 //! watch. The provider cache rebuilds a provider when the Secret's
 //! resourceVersion changes.
 
-use crate::accounts::{self, SecretData};
 use crate::api::{CloudAccount, ClusterCloudAccount};
+use crate::providers::cloud::SecretData;
+use crate::providers::registry;
 use crate::reason::Reason;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -199,14 +200,14 @@ pub fn named_secrets(
     let mut out = HashSet::new();
     for a in accounts.state() {
         if let (Some(ns), Some(config)) = (a.namespace(), a.spec.config())
-            && let Some(name) = accounts::secret_name(&config)
+            && let Some(name) = registry::secret_name(&config)
         {
             out.insert((ns, name.to_string()));
         }
     }
     for a in cluster_accounts.state() {
         if let Some(config) = a.spec.config()
-            && let Some(name) = accounts::secret_name(&config)
+            && let Some(name) = registry::secret_name(&config)
         {
             out.insert((controller_namespace.to_string(), name.to_string()));
         }

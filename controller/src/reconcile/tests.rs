@@ -4,12 +4,14 @@
 use super::context::{Context, Settings};
 use super::posture::{FINALIZER, reconcile};
 use super::providers::{ProviderCache, ProviderFactory};
-use crate::accounts::{ResolvedAccount, SecretData};
+use crate::accounts::ResolvedAccount;
 use crate::api::*;
 use crate::findings::{Control, Finding, Severity};
 use crate::metrics::Metrics;
-use crate::providers::aws::AwsAction;
-use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError};
+use crate::providers::adapter::Adapter;
+use crate::providers::cloud::SecretData;
+use crate::providers::testing::TestCloud;
+use crate::providers::{Provider, ProviderError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response};
@@ -23,80 +25,17 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A cloud whose function has the given findings; each action clears them.
-#[derive(Default)]
-struct FakeCloud {
-    findings: Mutex<Vec<Finding>>,
-    applied: Mutex<Vec<String>>,
-    released: Mutex<u32>,
-    probes: Mutex<u32>,
-}
-
-impl Provider for FakeCloud {
-    fn cloud(&self) -> Cloud {
-        Cloud::Aws
-    }
-    fn reached(&self) -> Option<String> {
-        Some("123456789012".into())
-    }
-    fn assess<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
-        async move {
-            let findings = self.findings.lock().unwrap().clone();
-            let actions = findings
-                .iter()
-                .map(|f| {
-                    Action::Aws(AwsAction::DeleteFunctionUrl {
-                        function_arn: format!("arn:aws:lambda:::{}", f.check),
-                        qualifier: None,
-                    })
-                })
-                .collect();
-            Ok(Plan {
-                function: "eu-west-1/orders".into(),
-                principal: Some("arn:aws:iam::123456789012:role/orders".into()),
-                findings,
-                actions,
-                blocked: None,
-                notes: Vec::new(),
-            })
-        }
-        .boxed()
-    }
-    fn apply<'a>(&'a self, _p: &'a Posture, a: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
-        async move {
-            self.applied.lock().unwrap().push(a.summary().op);
-            self.findings.lock().unwrap().clear();
-            Ok(())
-        }
-        .boxed()
-    }
-    fn invalidate(&self) {}
-    fn release<'a>(&'a self, _p: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
-        async move {
-            *self.released.lock().unwrap() += 1;
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn minted(&self, _p: &Posture) -> Vec<MintedIdentity> {
-        Vec::new()
-    }
-
-    fn intent(&self, _p: &Posture, _a: &Action) -> Option<MintIntent> {
-        None
-    }
-
-    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
-        async move {
-            *self.probes.lock().unwrap() += 1;
-            Ok(())
-        }
-        .boxed()
+/// The test cloud, reaching the account the fixtures declare, its function
+/// drifting by `findings`.
+fn cloud(findings: Vec<Finding>) -> TestCloud {
+    TestCloud {
+        drift: Mutex::new(findings),
+        reached: Some("123456789012".into()),
+        ..TestCloud::default()
     }
 }
 
-struct Factory(Arc<FakeCloud>);
+struct Factory(Arc<Adapter<TestCloud>>);
 
 impl ProviderFactory for Factory {
     fn connect<'a>(
@@ -186,7 +125,7 @@ type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 struct Fixture {
     ctx: Arc<Context>,
-    cloud: Arc<FakeCloud>,
+    cloud: Arc<Adapter<TestCloud>>,
     _postures: Writer<DeserializeGuard<FunctionPosture>>,
     _accounts: Writer<CloudAccount>,
     _cluster: Writer<ClusterCloudAccount>,
@@ -203,7 +142,7 @@ where
     w.apply_watcher_event(&watcher::Event::InitDone);
 }
 
-fn fixture(accounts: Vec<ClusterCloudAccount>, postures: Vec<FunctionPosture>, cloud: FakeCloud) -> (Fixture, Handle) {
+fn fixture(accounts: Vec<ClusterCloudAccount>, postures: Vec<FunctionPosture>, cloud: TestCloud) -> (Fixture, Handle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let (a_reader, mut a_writer) = reflector::store::<CloudAccount>();
@@ -215,7 +154,7 @@ fn fixture(accounts: Vec<ClusterCloudAccount>, postures: Vec<FunctionPosture>, c
         &mut p_writer,
         postures.into_iter().map(|p| DeserializeGuard(Ok(p))).collect(),
     );
-    let cloud = Arc::new(cloud);
+    let cloud = Arc::new(Adapter::new(cloud));
     let ctx = Context::new(
         client.clone(),
         Recorder::new(
@@ -354,7 +293,7 @@ where
 #[tokio::test]
 async fn a_new_posture_gets_the_finalizer_first_and_touches_no_cloud() {
     let fp = posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z");
-    let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud(vec![]));
     let answer = finalized(fp.clone());
     let result = scenario(&f, fp, handle, |mut h| async move {
         let s = expect(&mut h, |_| serde_json::to_value(answer).unwrap()).await;
@@ -371,13 +310,13 @@ async fn a_new_posture_gets_the_finalizer_first_and_touches_no_cloud() {
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
-    assert!(f.cloud.applied.lock().unwrap().is_empty());
+    assert!(f.cloud.inner().applied().is_empty());
 }
 
 #[tokio::test]
 async fn a_compliant_posture_gets_a_ready_status_by_server_side_apply() {
     let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
-    let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud(vec![]));
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
         let s = expect(&mut h, echo_status(&echo)).await;
@@ -397,41 +336,34 @@ async fn a_compliant_posture_gets_a_ready_status_by_server_side_apply() {
         h
     })
     .await;
-    let action = result.expect("reconciled");
-    assert_eq!(
-        action,
-        kube::runtime::controller::Action::requeue(action_requeue(&action))
+    let resync = requeue_after(&result.expect("reconciled")).expect("a compliant posture is resynced");
+    // spec.resyncInterval is 2m; the jitter adds up to 10%.
+    assert!(
+        (Duration::from_secs(120)..=Duration::from_secs(132)).contains(&resync),
+        "resync in {resync:?}"
     );
     assert!(
-        f.cloud.applied.lock().unwrap().is_empty(),
+        f.cloud.inner().applied().is_empty(),
         "a compliant posture writes nothing to the cloud"
     );
 }
 
-/// The requeue duration of an action (the jitter makes it not fixed).
-fn action_requeue(a: &kube::runtime::controller::Action) -> Duration {
-    let d = format!("{a:?}");
-    assert!(d.contains("requeue_after: Some"), "{d}");
-    let secs: f64 = d
-        .split("requeue_after: Some(")
-        .nth(1)
-        .and_then(|r| r.split('s').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{d}"));
-    assert!(
-        (120.0..=132.0).contains(&secs),
-        "spec.resyncInterval 2m with up to 10% jitter, got {secs}"
-    );
-    Duration::from_secs_f64(secs)
+/// When the reconciler asked to run again; None when it waits for a change
+/// (kube's `Action` shows it only in its Debug output).
+fn requeue_after(a: &kube::runtime::controller::Action) -> Option<Duration> {
+    let shown = format!("{a:?}");
+    let after = shown.split("requeue_after: Some(").nth(1)?.split(')').next()?;
+    let secs: f64 = match after.strip_suffix("ms") {
+        Some(ms) => ms.parse::<f64>().ok()? / 1000.0,
+        None => after.strip_suffix('s')?.parse().ok()?,
+    };
+    Some(Duration::from_secs_f64(secs))
 }
 
 #[tokio::test]
 async fn enforcing_publishes_an_event_per_write_then_the_status() {
     let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
-    let cloud = FakeCloud {
-        findings: Mutex::new(vec![drift()]),
-        ..FakeCloud::default()
-    };
+    let cloud = cloud(vec![drift()]);
     let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud);
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
@@ -450,7 +382,10 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
         assert_eq!(e.body["type"], "Normal");
         assert_eq!(e.body["regarding"]["name"], "orders");
         assert!(
-            e.body["note"].as_str().unwrap().starts_with("DeleteFunctionUrlConfig"),
+            e.body["note"]
+                .as_str()
+                .unwrap()
+                .starts_with("Fix f: aws.triggers.publicUrl"),
             "{:#}",
             e.body
         );
@@ -468,16 +403,13 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(*f.cloud.applied.lock().unwrap(), vec!["DeleteFunctionUrlConfig"]);
+    assert_eq!(f.cloud.inner().applied(), vec!["aws.triggers.publicUrl"]);
 }
 
 #[tokio::test]
 async fn audit_reports_drift_once_and_writes_nothing_to_the_cloud() {
     let fp = finalized(posture("orders", Mode::Audit, "2026-01-01T00:00:00Z"));
-    let cloud = FakeCloud {
-        findings: Mutex::new(vec![drift()]),
-        ..FakeCloud::default()
-    };
+    let cloud = cloud(vec![drift()]);
     let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud);
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
@@ -496,13 +428,13 @@ async fn audit_reports_drift_once_and_writes_nothing_to_the_cloud() {
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
-    assert!(f.cloud.applied.lock().unwrap().is_empty());
+    assert!(f.cloud.inner().applied().is_empty());
 }
 
 #[tokio::test]
 async fn a_missing_account_is_a_status_reason_not_a_crash() {
     let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
-    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let (f, handle) = fixture(vec![], vec![fp.clone()], cloud(vec![]));
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
         let e = expect(&mut h, echo_event).await;
@@ -529,10 +461,7 @@ async fn a_missing_account_is_a_status_reason_not_a_crash() {
 async fn the_later_of_two_postures_for_one_function_is_a_conflict_and_writes_nothing() {
     let first = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
     let second = finalized(posture("orders-copy", Mode::Enforce, "2026-03-01T00:00:00Z"));
-    let cloud = FakeCloud {
-        findings: Mutex::new(vec![drift()]),
-        ..FakeCloud::default()
-    };
+    let cloud = cloud(vec![drift()]);
     let (f, handle) = fixture(vec![account()], vec![first.clone(), second.clone()], cloud);
     // The earlier posture reconciles first and holds the function.
     f.ctx.conflicts.contend(
@@ -562,11 +491,11 @@ async fn the_later_of_two_postures_for_one_function_is_a_conflict_and_writes_not
     .await;
     assert!(result.is_ok(), "{result:?}");
     assert!(
-        f.cloud.applied.lock().unwrap().is_empty(),
+        f.cloud.inner().applied().is_empty(),
         "the later posture wrote to the cloud"
     );
     assert_eq!(
-        *f.cloud.released.lock().unwrap(),
+        *f.cloud.inner().released.lock().unwrap(),
         1,
         "it drops any ownership claim it made"
     );
@@ -590,7 +519,7 @@ async fn deleting_a_posture_that_never_wrote_skips_the_cloud_and_removes_the_fin
         false,
     );
     // No account: with a marker to release it would wait for one.
-    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let (f, handle) = fixture(vec![], vec![fp.clone()], cloud(vec![]));
     let mut gone = fp.clone();
     gone.meta_mut().finalizers = None;
     let result = scenario(&f, fp, handle, |mut h| async move {
@@ -601,7 +530,7 @@ async fn deleting_a_posture_that_never_wrote_skips_the_cloud_and_removes_the_fin
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(*f.cloud.released.lock().unwrap(), 0);
+    assert_eq!(*f.cloud.inner().released.lock().unwrap(), 0);
 }
 
 /// A marker that cannot be released (here: the account is gone) holds the
@@ -613,7 +542,7 @@ async fn a_release_that_cannot_happen_is_retried_within_the_release_timeout() {
         finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
         true,
     );
-    let (f, handle) = fixture(vec![], vec![fp.clone()], FakeCloud::default());
+    let (f, handle) = fixture(vec![], vec![fp.clone()], cloud(vec![]));
     let result = scenario(&f, fp.clone(), handle, |mut h| async move {
         let e = expect(&mut h, echo_event).await;
         assert_eq!(e.body["reason"], "AccountNotFound");
@@ -626,14 +555,11 @@ async fn a_release_that_cannot_happen_is_retried_within_the_release_timeout() {
         f.ctx.count_failure(&fp.metadata.namespace, &fp.metadata.name);
     }
     let action = super::posture::error_policy(Arc::new(DeserializeGuard(Ok(fp))), &err, f.ctx.clone());
-    let d = format!("{action:?}");
-    let secs: f64 = d
-        .split("requeue_after: Some(")
-        .nth(1)
-        .and_then(|r| r.split('s').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{d}"));
-    assert!(secs <= 61.0, "--release-timeout is 60s, retry in {secs}s");
+    let retry = requeue_after(&action).expect("retried");
+    assert!(
+        retry <= Duration::from_secs(61),
+        "--release-timeout is 60s, retry in {retry:?}"
+    );
 }
 
 #[tokio::test]
@@ -642,7 +568,7 @@ async fn deletion_releases_ownership_then_removes_the_finalizer() {
         finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z")),
         true,
     );
-    let (f, handle) = fixture(vec![account()], vec![fp.clone()], FakeCloud::default());
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud(vec![]));
     let mut gone = fp.clone();
     gone.meta_mut().finalizers = None;
     let result = scenario(&f, fp, handle, |mut h| async move {
@@ -659,16 +585,16 @@ async fn deletion_releases_ownership_then_removes_the_finalizer() {
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(*f.cloud.released.lock().unwrap(), 1);
+    assert_eq!(*f.cloud.inner().released.lock().unwrap(), 1);
     assert!(
-        f.cloud.applied.lock().unwrap().is_empty(),
+        f.cloud.inner().applied().is_empty(),
         "deleting a posture never reverts or writes hardening"
     );
 }
 
 #[tokio::test]
 async fn an_object_that_does_not_deserialize_gets_a_status_reason() {
-    let (f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+    let (f, handle) = fixture(vec![account()], vec![], cloud(vec![]));
     let invalid = kube::core::error_boundary::InvalidObject {
         error: "unknown variant `Fix`, expected `Enforce` or `Audit`".into(),
         metadata: kube::api::ObjectMeta {
@@ -709,7 +635,7 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
     if let Some(aws) = acct.spec.aws.as_mut() {
         aws.credentials_secret_ref = Some(SecretRef { name: "creds".into() });
     }
-    let (f, handle) = fixture(vec![acct.clone()], vec![fp.clone()], FakeCloud::default());
+    let (f, handle) = fixture(vec![acct.clone()], vec![fp.clone()], cloud(vec![]));
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
         let get = expect_answered(&mut h, 403, |_| {
@@ -742,7 +668,7 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
-    assert!(f.cloud.applied.lock().unwrap().is_empty());
+    assert!(f.cloud.inner().applied().is_empty());
 }
 
 /// An account no posture uses still gets its status (cloud, the account
@@ -750,7 +676,7 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
 /// probed again before the resync interval.
 #[tokio::test]
 async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
-    let (mut f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+    let (mut f, handle) = fixture(vec![account()], vec![], cloud(vec![]));
     let verifier = tokio::spawn(async move {
         let mut h = handle;
         expect_account_status(&mut h).await;
@@ -761,7 +687,7 @@ async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
         .await
         .expect("the sweep finished");
     let mut handle = verifier.await.expect("the account's status was written");
-    assert_eq!(*f.cloud.probes.lock().unwrap(), 1);
+    assert_eq!(*f.cloud.inner().probes.lock().unwrap(), 1);
 
     let mut reported = account();
     reported.status = Some(CloudAccountStatus {
@@ -786,7 +712,7 @@ async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
         "status written again"
     );
     assert_eq!(
-        *f.cloud.probes.lock().unwrap(),
+        *f.cloud.inner().probes.lock().unwrap(),
         1,
         "probed again before the resync interval"
     );
@@ -798,7 +724,7 @@ async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
 #[tokio::test]
 async fn deleting_an_object_that_does_not_deserialize_ends_after_the_release_timeout() {
     for (ago, removed) in [(1, false), (120, true)] {
-        let (f, handle) = fixture(vec![account()], vec![], FakeCloud::default());
+        let (f, handle) = fixture(vec![account()], vec![], cloud(vec![]));
         let invalid = kube::core::error_boundary::InvalidObject {
             error: "unknown variant `Fix`, expected `Enforce` or `Audit`".into(),
             metadata: kube::api::ObjectMeta {

@@ -3,6 +3,7 @@
 pub mod action;
 mod apply;
 pub mod client;
+pub mod connect;
 pub mod model;
 pub mod names;
 mod observe;
@@ -13,12 +14,12 @@ pub use action::AwsAction;
 pub use client::StaticCredentials;
 pub use plan::AccountContext;
 
-use crate::api::{AwsAccount, Cloud};
+use crate::api::{self, AwsAccount, FunctionTarget};
 use crate::metrics::Metrics;
+use crate::providers::cloud::{Cloud, CloudAction, Secret};
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError, Tuning};
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use crate::providers::registry::ConnectOptions;
+use crate::providers::{ActionSummary, MintIntent, MintedIdentity, Plan, Posture, ProviderError, Tuning};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -130,7 +131,7 @@ impl AwsProvider {
         Ok((f.region.as_deref().unwrap_or(&self.account.region), &f.name))
     }
 
-    async fn assess_inner(&self, p: &Posture) -> Result<Plan, ProviderError> {
+    async fn observe_function(&self, p: &Posture) -> Result<Observed, ProviderError> {
         let ctx = self.context().await?;
         let (region, name) = self.target(p)?;
         self.clients.lambda(region)?;
@@ -140,8 +141,11 @@ impl AwsProvider {
             pacer: &self.pacer,
             ttl: self.ttl,
         };
-        let observed = observer.observe(p, region, name).await?;
-        Ok(plan::plan(&self.with_own_records(p), ctx, &observed))
+        let function = observer.observe(p, region, name).await?;
+        Ok(Observed {
+            account: ctx.clone(),
+            function,
+        })
     }
 
     /// The posture with what this provider minted for it in this process
@@ -276,47 +280,76 @@ impl AwsProvider {
     }
 }
 
-impl Provider for AwsProvider {
-    fn cloud(&self) -> Cloud {
-        Cloud::Aws
+/// One observation of a function, with the account it was made in.
+pub struct Observed {
+    pub account: AccountContext,
+    pub function: model::ObservedFunction,
+}
+
+impl CloudAction for AwsAction {
+    fn summary(&self) -> ActionSummary {
+        AwsAction::summary(self)
+    }
+}
+
+impl Cloud for AwsProvider {
+    const KIND: api::Cloud = api::Cloud::Aws;
+    type Account = AwsAccount;
+    type Action = AwsAction;
+    type Observed = Observed;
+
+    fn secret_name(account: &AwsAccount) -> Option<&str> {
+        connect::secret_name(account)
+    }
+
+    fn default_tuning() -> Tuning {
+        connect::tuning()
+    }
+
+    async fn connect(
+        account: &AwsAccount,
+        secret: Option<Secret<'_>>,
+        tuning: Tuning,
+        opts: &ConnectOptions,
+    ) -> Result<Self, ProviderError> {
+        connect::connect(account, secret, tuning, opts).await
+    }
+
+    fn function_key(account_key: &str, account: &AwsAccount, target: &FunctionTarget) -> Option<String> {
+        connect::function_key(account_key, account, target)
     }
 
     fn reached(&self) -> Option<String> {
         self.context.get().map(|c| c.account_id.clone())
     }
 
-    fn assess<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
-        self.assess_inner(posture).boxed()
+    async fn observe(&self, posture: &Posture) -> Result<Observed, ProviderError> {
+        self.observe_function(posture).await
     }
 
-    fn apply<'a>(&'a self, posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
-        async move {
-            let Action::Aws(a) = action else {
-                return Err(ProviderError::Config(format!(
-                    "not an AWS action: {}",
-                    action.summary()
-                )));
-            };
-            let (region, _) = self.target(posture)?;
-            let applier = apply::Applier {
-                clients: &self.clients,
-                tuning: &self.tuning,
-                region,
-            };
-            match a {
-                AwsAction::CreateRole { .. } => self.create_role(posture, &applier, a).await,
-                _ => applier.apply(a).await,
-            }
+    fn plan(&self, posture: &Posture, observed: &Observed) -> Plan<AwsAction> {
+        plan::plan(&self.with_own_records(posture), &observed.account, &observed.function)
+    }
+
+    async fn apply(&self, posture: &Posture, action: &AwsAction) -> Result<(), ProviderError> {
+        let (region, _) = self.target(posture)?;
+        let applier = apply::Applier {
+            clients: &self.clients,
+            tuning: &self.tuning,
+            region,
+        };
+        match action {
+            AwsAction::CreateRole { .. } => self.create_role(posture, &applier, action).await,
+            _ => applier.apply(action).await,
         }
-        .boxed()
     }
 
     fn invalidate(&self) {
         self.inventory.invalidate();
     }
 
-    fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.release_inner(posture).boxed()
+    async fn release(&self, posture: &Posture) -> Result<(), ProviderError> {
+        self.release_inner(posture).await
     }
 
     fn minted(&self, posture: &Posture) -> Vec<MintedIdentity> {
@@ -328,8 +361,8 @@ impl Provider for AwsProvider {
             .unwrap_or_default()
     }
 
-    fn intent(&self, posture: &Posture, action: &Action) -> Option<MintIntent> {
-        let Action::Aws(AwsAction::CreateRole { role_name, path, .. }) = action else {
+    fn intent(&self, posture: &Posture, action: &AwsAction) -> Option<MintIntent> {
+        let AwsAction::CreateRole { role_name, path, .. } = action else {
             return None;
         };
         // The account is known once the posture was assessed; without it
@@ -355,8 +388,8 @@ impl Provider for AwsProvider {
         Some(intent)
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+    async fn probe(&self) -> Result<(), ProviderError> {
         // GetCallerIdentity: the account check every assessment starts with.
-        async move { self.context().await.map(drop) }.boxed()
+        self.context().await.map(drop)
     }
 }

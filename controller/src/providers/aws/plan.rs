@@ -24,7 +24,7 @@ use crate::api::{
 use crate::findings::{Control, Finding, FindingBuilder, Severity};
 use crate::providers::assemble::{Ownership, Phase, PlanBuilder, ownership};
 use crate::providers::patch::Patch;
-use crate::providers::{Action, Blocked, Plan, Posture};
+use crate::providers::{Blocked, Plan, Posture};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Facts about the account the plan needs.
@@ -52,7 +52,7 @@ struct Draft {
 /// function's configuration, switching the role only once it holds its
 /// policy and setting a VPC only once the role may manage ENIs; then every
 /// removal, statements before the function URL is made to require IAM.
-pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
+pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan<AwsAction> {
     let mut b = Draft::default();
     let blocked = claim(p, o, &mut b);
     if let Some(id) = &p.spec.identity {
@@ -80,7 +80,7 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan {
         function: format!("{}/{}", o.region, o.name),
         principal: Some(o.role_arn.clone()),
         findings: out.findings,
-        actions: out.actions.into_iter().map(Action::Aws).collect(),
+        actions: out.actions,
         blocked,
         notes: Vec::new(),
     }

@@ -160,7 +160,7 @@ fn full_spec() -> FunctionPostureSpec {
     }
 }
 
-fn run(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan {
+fn run(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan<AwsAction> {
     plan(&posture(s), &ctx(), o)
 }
 
@@ -178,33 +178,21 @@ fn minted_posture(s: FunctionPostureSpec, roles: &[&ObservedRole]) -> Posture {
 }
 
 /// Plan for a function whose current role zerofn minted (case (a)).
-fn run_minted(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan {
+fn run_minted(s: FunctionPostureSpec, o: &ObservedFunction) -> Plan<AwsAction> {
     let r = o.role.clone().expect("a role");
     plan(&minted_posture(s, &[&r]), &ctx(), o)
 }
 
-fn checks(p: &Plan) -> Vec<&str> {
+fn checks(p: &Plan<AwsAction>) -> Vec<&str> {
     p.findings.iter().map(|f| f.check.as_str()).collect()
 }
 
-fn ops(p: &Plan) -> Vec<&'static str> {
-    p.actions
-        .iter()
-        .map(|a| match a {
-            Action::Aws(a) => a.op(),
-            other => panic!("not an AWS action: {other:?}"),
-        })
-        .collect()
+fn ops(p: &Plan<AwsAction>) -> Vec<&'static str> {
+    p.actions.iter().map(|a| a.op()).collect()
 }
 
-fn aws_actions(p: &Plan) -> Vec<&AwsAction> {
-    p.actions
-        .iter()
-        .map(|a| match a {
-            Action::Aws(a) => a,
-            other => panic!("not an AWS action: {other:?}"),
-        })
-        .collect()
+fn aws_actions(p: &Plan<AwsAction>) -> Vec<&AwsAction> {
+    p.actions.iter().collect()
 }
 
 #[test]
@@ -1024,9 +1012,7 @@ fn no_action_ever_grants_beyond_the_spec() {
         let plan = plan(&p, &ctx(), &o);
         if p.mode() == Mode::Audit {
             prop_assert!(
-                plan.actions
-                    .iter()
-                    .all(|a| !matches!(a, Action::Aws(AwsAction::TagFunction { .. }))),
+                plan.actions.iter().all(|a| !matches!(a, AwsAction::TagFunction { .. })),
                 "Audit claimed the function"
             );
         }
@@ -1096,7 +1082,7 @@ fn with_admin_policy(mut o: ObservedFunction) -> ObservedFunction {
     o
 }
 
-fn writes_to(p: &Plan, role_name: &str) -> Vec<&'static str> {
+fn writes_to(p: &Plan<AwsAction>, role_name: &str) -> Vec<&'static str> {
     aws_actions(p)
         .into_iter()
         .filter(|a| match a {
@@ -2083,7 +2069,12 @@ enum Change {
 
 /// No write to a role zerofn may not change (bystanders see nothing), and a
 /// move only to a new role or a dedicated one zerofn minted.
-fn judge_writes(p: &Posture, o: &ObservedFunction, plan: &Plan, (before, after): (&Account, &Account)) -> Change {
+fn judge_writes(
+    p: &Posture,
+    o: &ObservedFunction,
+    plan: &Plan<AwsAction>,
+    (before, after): (&Account, &Account),
+) -> Change {
     for role in o.role.iter().chain(o.dedicated_role.iter()) {
         let changed = before.roles.get(&role.name) != after.roles.get(&role.name);
         assert!(
@@ -2111,7 +2102,7 @@ fn judge_writes(p: &Posture, o: &ObservedFunction, plan: &Plan, (before, after):
 /// The function gains nothing beyond what is declared, in any world; no
 /// Deny statement disappears from it, and the boundary that limited it
 /// still does (or the declared one replaces it).
-fn judge_access(p: &Posture, plan: &Plan, (before, after): (&Account, &Account), mixed: [u64; 2]) {
+fn judge_access(p: &Posture, plan: &Plan<AwsAction>, (before, after): (&Account, &Account), mixed: [u64; 2]) {
     let (Some(fb), Some(fa)) = (
         before.roles.get(&before.function_role),
         after.roles.get(&after.function_role),
@@ -2190,7 +2181,7 @@ fn identity_writes_never_widen_and_never_touch_a_bystander() {
 // ------------------------------------------------------------------ write order
 
 /// Where the first action `is` holds stands in the plan.
-fn position(p: &Plan, what: &str, is: impl Fn(&AwsAction) -> bool) -> usize {
+fn position(p: &Plan<AwsAction>, what: &str, is: impl Fn(&AwsAction) -> bool) -> usize {
     aws_actions(p)
         .into_iter()
         .position(is)

@@ -220,14 +220,8 @@ fn ctx() -> AccountContext {
     }
 }
 
-fn aws_actions(p: &Plan) -> Vec<&AwsAction> {
-    p.actions
-        .iter()
-        .map(|a| match a {
-            Action::Aws(a) => a,
-            other => panic!("not an AWS action: {other:?}"),
-        })
-        .collect()
+fn aws_actions(p: &Plan<AwsAction>) -> Vec<&AwsAction> {
+    p.actions.iter().collect()
 }
 
 /// The statement AddPermission writes for the declared S3 invoker.
@@ -437,7 +431,7 @@ fn every_open_path_is_found_and_enforce_closes_it() {
     }
 }
 
-fn plan_for(p: &Posture, w: &World) -> Plan {
+fn plan_for(p: &Posture, w: &World) -> Plan<AwsAction> {
     plan(p, &ctx(), &w.observe())
 }
 

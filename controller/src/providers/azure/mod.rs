@@ -5,6 +5,7 @@
 pub mod action;
 mod apply;
 pub mod arm;
+pub mod connect;
 pub mod model;
 pub mod names;
 mod observe;
@@ -12,14 +13,14 @@ pub mod plan;
 
 pub use action::AzureAction;
 
-use crate::api::{AzureAccount, AzureCredentialKind, Cloud};
+use crate::api::{self, AzureAccount, AzureCredentialKind, FunctionTarget};
 use crate::metrics::Metrics;
+use crate::providers::cloud::{Cloud, CloudAction};
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError, Tuning};
+use crate::providers::registry::ConnectOptions;
+use crate::providers::{ActionSummary, MintIntent, MintedIdentity, Plan, Posture, ProviderError, Tuning};
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -136,11 +137,11 @@ impl AzureProvider {
         }
     }
 
-    async fn assess_inner(&self, p: &Posture) -> Result<Plan, ProviderError> {
+    async fn observe_app(&self, p: &Posture) -> Result<model::ObservedApp, ProviderError> {
         let (rg, name) = self.target(p)?;
         let observed = self.observer().observe(p, rg, name).await?;
         let _ = self.reached.set(self.account.subscription_id.clone());
-        Ok(plan::plan(p, &observed))
+        Ok(observed)
     }
 
     async fn release_inner(&self, p: &Posture) -> Result<(), ProviderError> {
@@ -162,38 +163,61 @@ impl AzureProvider {
     }
 }
 
-impl Provider for AzureProvider {
-    fn cloud(&self) -> Cloud {
-        Cloud::Azure
+impl CloudAction for AzureAction {
+    fn summary(&self) -> ActionSummary {
+        AzureAction::summary(self)
+    }
+}
+
+impl Cloud for AzureProvider {
+    const KIND: api::Cloud = api::Cloud::Azure;
+    type Account = AzureAccount;
+    type Action = AzureAction;
+    type Observed = model::ObservedApp;
+
+    fn secret_name(account: &AzureAccount) -> Option<&str> {
+        connect::secret_name(account)
+    }
+
+    fn default_tuning() -> Tuning {
+        connect::tuning()
+    }
+
+    async fn connect(
+        account: &AzureAccount,
+        secret: Option<crate::providers::cloud::Secret<'_>>,
+        tuning: Tuning,
+        opts: &ConnectOptions,
+    ) -> Result<Self, ProviderError> {
+        connect::connect(account, secret, tuning, opts)
+    }
+
+    fn function_key(_account_key: &str, account: &AzureAccount, target: &FunctionTarget) -> Option<String> {
+        connect::function_key(account, target)
     }
 
     fn reached(&self) -> Option<String> {
         self.reached.get().cloned()
     }
 
-    fn assess<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
-        self.assess_inner(posture).boxed()
+    async fn observe(&self, posture: &Posture) -> Result<model::ObservedApp, ProviderError> {
+        self.observe_app(posture).await
     }
 
-    fn apply<'a>(&'a self, _posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
-        async move {
-            match action {
-                Action::Azure(a) => self.applier().apply(a).await,
-                other => Err(ProviderError::Config(format!(
-                    "not an Azure action: {}",
-                    other.summary()
-                ))),
-            }
-        }
-        .boxed()
+    fn plan(&self, posture: &Posture, observed: &model::ObservedApp) -> Plan<AzureAction> {
+        plan::plan(posture, observed)
+    }
+
+    async fn apply(&self, _posture: &Posture, action: &AzureAction) -> Result<(), ProviderError> {
+        self.applier().apply(action).await
     }
 
     fn invalidate(&self) {
         self.inventory.invalidate();
     }
 
-    fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.release_inner(posture).boxed()
+    async fn release(&self, posture: &Posture) -> Result<(), ProviderError> {
+        self.release_inner(posture).await
     }
 
     // Azure identities zerofn changes are system-assigned (bound to the
@@ -202,30 +226,27 @@ impl Provider for AzureProvider {
         Vec::new()
     }
 
-    fn intent(&self, _posture: &Posture, _action: &Action) -> Option<MintIntent> {
+    fn intent(&self, _posture: &Posture, _action: &AzureAction) -> Option<MintIntent> {
         None
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+    async fn probe(&self) -> Result<(), ProviderError> {
         // One role definition by name: readable by any identity with any
         // role in the subscription, and it needs a token first, so the
         // authority host is proved too.
-        async move {
-            let path = format!(
-                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions",
-                self.account.subscription_id
-            );
-            self.arm
-                .get(
-                    "ListRoleDefinitions",
-                    &path,
-                    arm::AUTHZ_API,
-                    &[("$filter", "roleName eq 'Reader'")],
-                )
-                .await
-                .map(drop)
-                .map_err(|e| e.provider())
-        }
-        .boxed()
+        let path = format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions",
+            self.account.subscription_id
+        );
+        self.arm
+            .get(
+                "ListRoleDefinitions",
+                &path,
+                arm::AUTHZ_API,
+                &[("$filter", "roleName eq 'Reader'")],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| e.provider())
     }
 }

@@ -19,7 +19,7 @@ use crate::api::{
 use crate::findings::{Control, Finding, Severity};
 use crate::providers::assemble::{self, Ownership, Phase, PlanBuilder};
 use crate::providers::patch::Patch;
-use crate::providers::{Action, Note, Plan, Posture};
+use crate::providers::{Note, Plan, Posture};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -98,7 +98,7 @@ impl Surface<'_> {
 /// identity is created, then granted its declared roles, before the sites
 /// are configured; undeclared role assignments go last, so the app never
 /// holds neither the old grants nor the new ones.
-pub fn plan(p: &Posture, o: &ObservedApp) -> Plan {
+pub fn plan(p: &Posture, o: &ObservedApp) -> Plan<AzureAction> {
     let mut b = Builder {
         app: Target::new(&o.id),
         ..Builder::default()
@@ -144,7 +144,7 @@ pub fn plan(p: &Posture, o: &ObservedApp) -> Plan {
             .clone()
             .or_else(|| o.user_assigned.values().next().cloned()),
         findings: assembled.findings,
-        actions: assembled.actions.into_iter().map(Action::Azure).collect(),
+        actions: assembled.actions,
         blocked,
         notes: b.notes,
     }

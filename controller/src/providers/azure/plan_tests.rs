@@ -130,18 +130,12 @@ fn scm_rules(a: &AzureAction) -> Option<&Vec<Value>> {
     })
 }
 
-fn checks(p: &Plan) -> Vec<&str> {
+fn checks(p: &Plan<AzureAction>) -> Vec<&str> {
     p.findings.iter().map(|f| f.check.as_str()).collect()
 }
 
-fn actions(p: &Plan) -> Vec<&AzureAction> {
-    p.actions
-        .iter()
-        .map(|a| match a {
-            Action::Azure(a) => a,
-            other => panic!("not an Azure action: {other:?}"),
-        })
-        .collect()
+fn actions(p: &Plan<AzureAction>) -> Vec<&AzureAction> {
+    p.actions.iter().collect()
 }
 
 #[test]
@@ -180,7 +174,7 @@ fn enforce_claims_an_unowned_app_and_refuses_one_owned_elsewhere() {
         plan(&posture_from(audit), &o)
             .actions
             .iter()
-            .all(|a| !matches!(a, Action::Azure(AzureAction::SetTag { .. })))
+            .all(|a| !matches!(a, AzureAction::SetTag { .. }))
     );
 }
 
@@ -281,7 +275,7 @@ fn claim_then_grants_then_configuration_then_removals() {
 fn role_assignment_names_are_deterministic_so_a_rerun_finds_them() {
     let mut o = compliant();
     o.assignments = Some(Vec::new());
-    let n = |p: &Plan| match actions(p)[0] {
+    let n = |p: &Plan<AzureAction>| match actions(p)[0] {
         AzureAction::CreateRoleAssignment { name, .. } => name.clone(),
         other => panic!("{other:?}"),
     };
@@ -587,7 +581,7 @@ fn any_app() -> impl Strategy<Value = ObservedApp> {
 }
 
 /// Whether one action only narrows access or adds what the spec declares.
-fn judge_action(a: &AzureAction, p: &Plan, o: &ObservedApp) {
+fn judge_action(a: &AzureAction, p: &Plan<AzureAction>, o: &ObservedApp) {
     let declared_rules = [office()];
     match a {
         AzureAction::PatchSite { patch, .. } => {
@@ -707,7 +701,7 @@ fn staging(o: &ObservedApp) -> crate::providers::azure::model::ObservedSlot {
     }
 }
 
-fn web_patch<'a>(p: &'a Plan, site: &str) -> Option<&'a AzureAction> {
+fn web_patch<'a>(p: &'a Plan<AzureAction>, site: &str) -> Option<&'a AzureAction> {
     actions(p)
         .into_iter()
         .find(|a| matches!(a, AzureAction::PatchWebConfig { site: s, .. } if s == site))
@@ -1094,7 +1088,7 @@ fn site_state(public_network_access: &str, web: &WebConfig) -> SiteState {
 }
 
 /// The planned writes applied to the observed sites, as ARM would.
-fn apply_to(states: &mut BTreeMap<String, SiteState>, p: &Plan) {
+fn apply_to(states: &mut BTreeMap<String, SiteState>, p: &Plan<AzureAction>) {
     for a in actions(p) {
         match a {
             AzureAction::PatchSite { site, patch } => {
@@ -1273,7 +1267,7 @@ fn site_states(o: &ObservedApp) -> BTreeMap<String, SiteState> {
 /// a plan without findings means nobody beyond the posture gets in.
 fn judge_reach(
     o: &ObservedApp,
-    p: &Plan,
+    p: &Plan<AzureAction>,
     (before, after): (&BTreeMap<String, SiteState>, &BTreeMap<String, SiteState>),
 ) {
     let declared: Vec<Value> = posture_from(reachable_spec())

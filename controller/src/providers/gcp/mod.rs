@@ -3,6 +3,7 @@
 pub mod action;
 mod apply;
 pub mod client;
+pub mod connect;
 pub mod model;
 pub mod names;
 mod observe;
@@ -11,12 +12,12 @@ pub mod roles;
 
 pub use action::GcpAction;
 
-use crate::api::{Cloud, GcpAccount};
+use crate::api::{self, FunctionTarget, GcpAccount};
 use crate::metrics::Metrics;
+use crate::providers::cloud::{Cloud, CloudAction, Secret};
 use crate::providers::pace::Pacer;
-use crate::providers::{Action, MintIntent, MintedIdentity, Plan, Posture, Provider, ProviderError, Tuning};
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use crate::providers::registry::ConnectOptions;
+use crate::providers::{ActionSummary, MintIntent, MintedIdentity, Plan, Posture, ProviderError, Tuning};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,7 +110,7 @@ impl GcpProvider {
         Ok((&f.location, &f.name))
     }
 
-    async fn assess_inner(&self, p: &Posture) -> Result<Plan, ProviderError> {
+    async fn observe_function(&self, p: &Posture) -> Result<model::ObservedFunction, ProviderError> {
         let number = self.project_number().await?;
         let (location, id) = self.target(p)?;
         let observer = observe::Observer {
@@ -122,8 +123,7 @@ impl GcpProvider {
             project_number: number,
             minted: self.minted_ids(p),
         };
-        let observed = observer.observe(p, location, id).await?;
-        Ok(plan::plan(p, &observed))
+        observer.observe(p, location, id).await
     }
 
     async fn release_inner(&self, p: &Posture) -> Result<(), ProviderError> {
@@ -159,40 +159,64 @@ impl GcpProvider {
     }
 }
 
-impl Provider for GcpProvider {
-    fn cloud(&self) -> Cloud {
-        Cloud::Gcp
+impl CloudAction for GcpAction {
+    fn summary(&self) -> ActionSummary {
+        GcpAction::summary(self)
+    }
+}
+
+impl Cloud for GcpProvider {
+    const KIND: api::Cloud = api::Cloud::Gcp;
+    type Account = GcpAccount;
+    type Action = GcpAction;
+    type Observed = model::ObservedFunction;
+
+    fn secret_name(account: &GcpAccount) -> Option<&str> {
+        connect::secret_name(account)
+    }
+
+    fn default_tuning() -> Tuning {
+        connect::tuning()
+    }
+
+    async fn connect(
+        account: &GcpAccount,
+        secret: Option<Secret<'_>>,
+        tuning: Tuning,
+        opts: &ConnectOptions,
+    ) -> Result<Self, ProviderError> {
+        connect::connect(account, secret, tuning, opts).await
+    }
+
+    fn function_key(_account_key: &str, account: &GcpAccount, target: &FunctionTarget) -> Option<String> {
+        connect::function_key(account, target)
     }
 
     fn reached(&self) -> Option<String> {
         self.number.get().map(|n| format!("{} ({n})", self.account.project_id))
     }
 
-    fn assess<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<Plan, ProviderError>> {
-        self.assess_inner(posture).boxed()
+    async fn observe(&self, posture: &Posture) -> Result<model::ObservedFunction, ProviderError> {
+        self.observe_function(posture).await
     }
 
-    fn apply<'a>(&'a self, posture: &'a Posture, action: &'a Action) -> BoxFuture<'a, Result<(), ProviderError>> {
-        async move {
-            match action {
-                Action::Gcp(a) => {
-                    if let Some(minted) = self.applier().apply(a).await? {
-                        self.record_minted(posture, minted);
-                    }
-                    Ok(())
-                }
-                other => Err(ProviderError::Config(format!("not a GCP action: {}", other.summary()))),
-            }
+    fn plan(&self, posture: &Posture, observed: &model::ObservedFunction) -> Plan<GcpAction> {
+        plan::plan(posture, observed)
+    }
+
+    async fn apply(&self, posture: &Posture, action: &GcpAction) -> Result<(), ProviderError> {
+        if let Some(minted) = self.applier().apply(action).await? {
+            self.record_minted(posture, minted);
         }
-        .boxed()
+        Ok(())
     }
 
     fn invalidate(&self) {
         self.inventory.invalidate();
     }
 
-    fn release<'a>(&'a self, posture: &'a Posture) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.release_inner(posture).boxed()
+    async fn release(&self, posture: &Posture) -> Result<(), ProviderError> {
+        self.release_inner(posture).await
     }
 
     fn minted(&self, posture: &Posture) -> Vec<MintedIdentity> {
@@ -208,19 +232,16 @@ impl Provider for GcpProvider {
     // anyone allowed to update it, so a write-ahead record could not prove
     // one: an account created by a process that died before recording its
     // uniqueId is reported (name taken, not proved) and never adopted.
-    fn intent(&self, _posture: &Posture, _action: &Action) -> Option<MintIntent> {
+    fn intent(&self, _posture: &Posture, _action: &GcpAction) -> Option<MintIntent> {
         None
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+    async fn probe(&self) -> Result<(), ProviderError> {
         // GetProject even when the number is declared: it proves the
         // endpoint answers and the credentials are accepted.
-        async move {
-            observe::project_number(&self.clients, &self.caller, &self.account.project_id)
-                .await
-                .map(drop)
-        }
-        .boxed()
+        observe::project_number(&self.clients, &self.caller, &self.account.project_id)
+            .await
+            .map(drop)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::api::{GcpEgress, GcpIngress, GcpTriggers, IdentityControl, Mode, Publ
 use crate::findings::{Control, Finding, Severity};
 use crate::providers::assemble::{self, Ownership, Phase, PlanBuilder};
 use crate::providers::patch::Patch;
-use crate::providers::{Action, Note, Plan, Posture};
+use crate::providers::{Note, Plan, Posture};
 use std::collections::BTreeSet;
 
 const PUBLIC_MEMBERS: [&str; 2] = ["allUsers", "allAuthenticatedUsers"];
@@ -57,7 +57,7 @@ pub fn egress_name(e: GcpEgress) -> &'static str {
 /// The order of the writes: a new account is created (Create) and given
 /// its roles (Grant) before the one PATCH switches the function to it
 /// (Configure); the invokers of its service change last (Revoke).
-pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan {
+pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
     let mut b = Builder::default();
     let mine = names::owner_label_value(&p.owner);
     let owner = assemble::ownership(
@@ -107,7 +107,7 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan {
         function: format!("{}/{}", o.location, o.id),
         principal: Some(o.service_account.clone()).filter(|s| !s.is_empty()),
         findings: assembled.findings,
-        actions: assembled.actions.into_iter().map(Action::Gcp).collect(),
+        actions: assembled.actions,
         blocked,
         notes: b.notes,
     }
