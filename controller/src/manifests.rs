@@ -388,7 +388,7 @@ impl Manifests {
         let Some(schema) = api::schema_for(&h.kind) else {
             return Err(error(&source, None, "kind", unknown()));
         };
-        let schema_errors = schema_check::check(&schema, doc, "");
+        let schema_errors = schema_check::check(schema, doc, "");
         if !schema_errors.is_empty() {
             return Err(schema_errors
                 .into_iter()

@@ -10,6 +10,7 @@ pub mod kube;
 pub mod kubetools;
 pub mod localstack;
 pub mod process;
+pub mod quota;
 pub mod repo;
 pub mod scaffold;
 pub mod scripted;

@@ -26,8 +26,10 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 }
 
 /// The openAPIV3Schema of the CRD for `kind`, for schema checks of manifests.
-/// Generated once: building the CRDs costs more than checking a document.
-pub fn schema_for(kind: &str) -> Option<serde_json::Value> {
+/// Generated once per process and lent out, never copied: building the CRDs
+/// costs far more than checking a document, and a copy of the posture
+/// schema costs more than checking a small posture against it.
+pub fn schema_for(kind: &str) -> Option<&'static serde_json::Value> {
     static SCHEMAS: std::sync::LazyLock<Vec<(String, serde_json::Value)>> = std::sync::LazyLock::new(|| {
         crds()
             .into_iter()
@@ -45,5 +47,5 @@ pub fn schema_for(kind: &str) -> Option<serde_json::Value> {
             })
             .collect()
     });
-    SCHEMAS.iter().find(|(k, _)| k == kind).map(|(_, s)| s.clone())
+    SCHEMAS.iter().find(|(k, _)| k == kind).map(|(_, s)| s)
 }

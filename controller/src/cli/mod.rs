@@ -514,7 +514,8 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err
         }
     }
     let writes = enforce.then(|| metrics.writes() - writes_before);
-    let report = report::Report::new(rows, writes, metrics.calls_by_op());
+    let mut report = report::Report::new(rows, writes, metrics.calls_by_op());
+    report.throttled_calls = ["aws", "gcp", "azure"].into_iter().map(|c| metrics.throttled(c)).sum();
     let _ = match args.output {
         Output::Json => writeln!(out, "{}", report.json()),
         Output::Table => write!(out, "{}", report.table(enforce)),

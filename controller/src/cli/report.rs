@@ -128,6 +128,9 @@ pub struct Report {
     /// Every cloud call this run made (attempts, retries included), by
     /// `cloud operation`.
     pub cloud_calls: std::collections::BTreeMap<String, u64>,
+    /// Of those, the calls a cloud refused by throttling: waited out and
+    /// retried, so a posture shows one only when its retries ran out.
+    pub throttled_calls: u64,
 }
 
 /// One line of the table. Whatever came from a manifest or the cloud is
@@ -159,6 +162,7 @@ impl Report {
             postures,
             write_calls,
             cloud_calls,
+            throttled_calls: 0,
         }
     }
 

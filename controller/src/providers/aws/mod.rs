@@ -7,6 +7,8 @@ pub mod connect;
 pub mod model;
 pub mod names;
 mod observe;
+#[cfg(test)]
+mod pacing_tests;
 pub mod plan;
 pub mod policy;
 
@@ -17,7 +19,7 @@ pub use plan::AccountContext;
 use crate::api::{self, AwsAccount, FunctionTarget};
 use crate::metrics::Metrics;
 use crate::providers::cloud::{Cloud, CloudAction, Secret};
-use crate::providers::pace::Pacer;
+use crate::providers::pace::{self, Pacer};
 use crate::providers::registry::ConnectOptions;
 use crate::providers::{ActionSummary, MintIntent, MintedIdentity, Plan, Posture, ProviderError, Tuning};
 use std::sync::Arc;
@@ -32,7 +34,11 @@ pub struct AwsProvider {
     account: AwsAccount,
     clients: client::Clients,
     inventory: observe::Inventory,
-    pacer: Pacer,
+    /// Requests per second for the account's pacer (`max_requests_per_second`).
+    rate: u32,
+    /// The account's pacer, shared with every provider of the same account
+    /// id; known once the credentials have told which account they reach.
+    pacer: std::sync::OnceLock<Arc<Pacer>>,
     tuning: Tuning,
     /// How long account-wide observations are reused.
     ttl: Duration,
@@ -79,7 +85,8 @@ impl AwsProvider {
             account,
             clients,
             inventory: observe::Inventory::default(),
-            pacer: Pacer::per_second(rate),
+            rate,
+            pacer: std::sync::OnceLock::new(),
             tuning,
             ttl,
             context: OnceCell::new(),
@@ -121,6 +128,11 @@ impl AwsProvider {
             .await
     }
 
+    fn pacer(&self, ctx: &AccountContext) -> &Pacer {
+        self.pacer
+            .get_or_init(|| pace::shared(&format!("{}:{}", ctx.partition, ctx.account_id), self.rate))
+    }
+
     fn target<'a>(&'a self, p: &'a Posture) -> Result<(&'a str, &'a str), ProviderError> {
         let f = p
             .spec
@@ -138,7 +150,7 @@ impl AwsProvider {
         let observer = observe::Observer {
             clients: &self.clients,
             inventory: &self.inventory,
-            pacer: &self.pacer,
+            pacer: self.pacer(ctx),
             ttl: self.ttl,
         };
         let function = observer.observe(p, region, name).await?;
@@ -252,7 +264,7 @@ impl AwsProvider {
             ctx.partition, ctx.account_id
         );
         let lambda = self.clients.lambda(region)?;
-        self.pacer.ready().await;
+        self.pacer(ctx).ready().await;
         let tags = match lambda.list_tags().resource(&arn).send().await {
             Ok(t) => t.tags().cloned().unwrap_or_default(),
             Err(e) => {
