@@ -492,25 +492,30 @@ pub fn rule_key(v: &Value) -> RuleKey {
 }
 
 /// The rule ARM shows for the default action itself: `Any` at the last
-/// priority, named "Allow all" or "Deny all" — not a rule anyone wrote.
-/// An `Any` rule at any other priority or name is a rule, and an open one.
-pub fn implicit(v: &Value) -> bool {
+/// priority, "Allow all" when the list's default action is Allow (or unset),
+/// "Deny all" when it is Deny — not a rule anyone wrote. An `Any` rule at
+/// any other priority or name, or one that contradicts the list's default,
+/// is a rule, and judged as one: taking an "Allow all" for the implicit rule
+/// of a Deny list would pass an open list as closed.
+pub fn implicit(v: &Value, default_action: Option<&str>) -> bool {
     let k = rule_key(v);
+    let (name, action) = match default_action {
+        Some(d) if d.eq_ignore_ascii_case("Deny") => ("Deny all", "deny"),
+        _ => ("Allow all", "allow"),
+    };
     k.source == "any"
         && k.priority == IMPLICIT_PRIORITY
         && k.headers.is_empty()
         && k.tag == "default"
-        && v["name"]
-            .as_str()
-            .is_some_and(|n| n.eq_ignore_ascii_case("Allow all") || n.eq_ignore_ascii_case("Deny all"))
+        && k.action == action
+        && v["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// An explicit rule that lets every address in: `Any` or a whole address
 /// space, with no header pin.
 pub fn open_rule(v: &Value) -> bool {
     let k = rule_key(v);
-    !implicit(v)
-        && k.action == "allow"
+    k.action == "allow"
         && k.tag != "servicetag"
         && k.headers.is_empty()
         && matches!(k.source.as_str(), "any" | "0.0.0.0/0" | "::/0")
@@ -525,7 +530,11 @@ pub fn with_current_denies(planned: &[Value], current: &[Value]) -> Vec<Value> {
     out.extend(
         current
             .iter()
-            .filter(|r| !implicit(r) && rule_key(r).action == "deny" && !planned_keys.contains(&rule_key(r)))
+            // A "Deny all" at the last priority adds nothing to the Deny
+            // default every enforced list is written with.
+            .filter(|r| {
+                !implicit(r, Some("Deny")) && rule_key(r).action == "deny" && !planned_keys.contains(&rule_key(r))
+            })
             .cloned(),
     );
     out
@@ -742,7 +751,12 @@ fn restrictions(
 ) {
     let want: Vec<Value> = declared.iter().map(restriction_json).collect();
     let want_keys: BTreeSet<_> = want.iter().map(rule_key).collect();
-    let observed: Vec<&Value> = web.ip_security_restrictions.iter().filter(|r| !implicit(r)).collect();
+    let default = web.default_action.as_deref();
+    let observed: Vec<&Value> = web
+        .ip_security_restrictions
+        .iter()
+        .filter(|r| !implicit(r, default))
+        .collect();
     let have_keys: BTreeSet<_> = observed.iter().map(|r| rule_key(r)).collect();
     let mut changed = open_by_default(web, s, plan);
     let mut kept = Vec::new();
@@ -864,7 +878,12 @@ fn scm(
     let default_open = web.scm_default_action.as_deref() != Some("Deny");
     let mut wide = Vec::new();
     let mut keep = Vec::new();
-    for r in web.scm_ip_security_restrictions.iter().filter(|r| !implicit(r)) {
+    let default = web.scm_default_action.as_deref();
+    for r in web
+        .scm_ip_security_restrictions
+        .iter()
+        .filter(|r| !implicit(r, default))
+    {
         let k = rule_key(r);
         if k.action == "deny" || declared.contains(&k) {
             keep.push(r.clone());

@@ -707,6 +707,33 @@ fn web_patch<'a>(p: &'a Plan<AzureAction>, site: &str) -> Option<&'a AzureAction
         .find(|a| matches!(a, AzureAction::PatchWebConfig { site: s, .. } if s == site))
 }
 
+/// ARM shows "Allow all" at the last priority only for a list whose default
+/// is Allow. On a Deny list such a rule was written by someone, lets every
+/// address in, and must never pass for the implicit rule.
+#[test]
+fn an_allow_all_on_a_deny_list_is_an_open_rule_not_the_implicit_one() {
+    let mut o = reachable_compliant();
+    if let Some(w) = o.web.as_mut() {
+        w.default_action = Some("Deny".into());
+        w.ip_security_restrictions.push(arm_implicit_rule(false));
+    }
+    let p = plan(&posture_from(reachable_spec()), &o);
+    let open = p
+        .findings
+        .iter()
+        .find(|f| f.check == "azure.triggers.openAccessRestriction")
+        .expect("the Allow all rule is reported");
+    assert_eq!(open.severity, Severity::Critical);
+    let kept = web_patch(&p, SITE).and_then(main_rules).expect("the list is rewritten");
+    assert!(!kept.contains(&arm_implicit_rule(false)), "{kept:?}");
+    // The implicit rule of the list's own default stays out of the findings.
+    if let Some(w) = o.web.as_mut() {
+        w.ip_security_restrictions.pop();
+        w.ip_security_restrictions.push(arm_implicit_rule(true));
+    }
+    assert!(plan(&posture_from(reachable_spec()), &o).findings.is_empty());
+}
+
 /// A table of open configurations (long for that reason): each is a
 /// Critical or High finding, and Enforce fixes it.
 #[test]
@@ -1188,16 +1215,21 @@ fn any_near_miss() -> impl Strategy<Value = (Vec<Value>, Option<String>)> {
         })
 }
 
-/// A rule list as ARM shows it: the only implicit rule it may hold is the
-/// one of the list's own default action.
+/// The rule ARM shows for a list's default action (the test's own reading).
+fn arm_implicit_rule(deny: bool) -> Value {
+    json!({"name": if deny { "Deny all" } else { "Allow all" }, "priority": 2147483647,
+           "action": if deny { "Deny" } else { "Allow" }, "ipAddress": "Any"})
+}
+
+/// A rule list as ARM shows it: the only implicit rule it shows is the one
+/// of the list's own default action. A rule at that priority that
+/// contradicts the default is one someone wrote (the nasty case: an "Allow
+/// all" on a Deny list) and stays.
 fn as_arm_shows(mut rules: Vec<Value>, default: &Option<String>, shown: bool) -> Vec<Value> {
-    rules.retain(|r| r["priority"] != json!(2147483647));
+    let implicit = arm_implicit_rule(default.as_deref() == Some("Deny"));
+    rules.retain(|r| *r != implicit);
     if shown {
-        let deny = default.as_deref() == Some("Deny");
-        rules.push(
-            json!({"name": if deny { "Deny all" } else { "Allow all" }, "priority": 2147483647,
-                          "action": if deny { "Deny" } else { "Allow" }, "ipAddress": "Any"}),
-        );
+        rules.push(implicit);
     }
     rules
 }
@@ -1303,10 +1335,19 @@ fn judge_reach(
 fn judge_denies_kept(before: &BTreeMap<String, SiteState>, after: &BTreeMap<String, SiteState>) {
     for (id, b) in before {
         let a = &after[id];
-        for d in b.rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
+        let default = |deny: bool| Some(if deny { "Deny" } else { "Allow" });
+        for d in b
+            .rules
+            .iter()
+            .filter(|d| d["action"] == "Deny" && !implicit(d, default(b.default_deny)))
+        {
             assert!(a.rules.contains(d), "main list of {id} lost {d}");
         }
-        for d in b.scm_rules.iter().filter(|d| d["action"] == "Deny" && !implicit(d)) {
+        for d in b
+            .scm_rules
+            .iter()
+            .filter(|d| d["action"] == "Deny" && !implicit(d, default(b.scm_default_deny)))
+        {
             assert!(a.scm_rules.contains(d), "SCM list of {id} lost {d}");
         }
     }
