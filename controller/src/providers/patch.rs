@@ -43,6 +43,12 @@ impl<F: Field> Patch<F> {
         self.0.is_empty()
     }
 
+    /// The first field `pick` takes, as it takes it (each field kind is set
+    /// at most once, so the first is the one).
+    pub fn find<'a, T: ?Sized>(&'a self, pick: impl Fn(&'a F) -> Option<&'a T>) -> Option<&'a T> {
+        self.0.iter().find_map(pick)
+    }
+
     pub fn fields(&self) -> &[F] {
         &self.0
     }

@@ -151,28 +151,28 @@ impl Field for ConfigField {
 /// What a configuration patch sets, field by field.
 impl Patch<ConfigField> {
     pub fn role(&self) -> Option<&str> {
-        self.fields().iter().find_map(|f| match f {
+        self.find(|f| match f {
             ConfigField::Role(r) => Some(r.as_str()),
             _ => None,
         })
     }
 
     pub fn vpc(&self) -> Option<&VpcUpdate> {
-        self.fields().iter().find_map(|f| match f {
+        self.find(|f| match f {
             ConfigField::Vpc(v) => Some(v),
             _ => None,
         })
     }
 
     pub fn tracing_mode(&self) -> Option<&str> {
-        self.fields().iter().find_map(|f| match f {
+        self.find(|f| match f {
             ConfigField::TracingMode(t) => Some(t.as_str()),
             _ => None,
         })
     }
 
     pub fn logging(&self) -> Option<&LoggingUpdate> {
-        self.fields().iter().find_map(|f| match f {
+        self.find(|f| match f {
             ConfigField::Logging(l) => Some(l),
             _ => None,
         })
