@@ -255,6 +255,17 @@ async fn plan_enforce_plan_enforce_on_a_misconfigured_fleet() {
     let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
     assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+    // Ownership came from the tagging API's account-wide read: a compliant
+    // function costs no ListTags, and its published versions no
+    // per-function list either.
+    let calls = &second.json()["cloudCalls"];
+    assert!(calls["aws GetResources"].as_u64() >= Some(1), "{calls:#}");
+    assert_eq!(calls["aws ListTags"].as_u64().unwrap_or(0), 0, "{calls:#}");
+    assert_eq!(
+        calls["aws ListVersionsByFunction"].as_u64().unwrap_or(0),
+        0,
+        "{calls:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

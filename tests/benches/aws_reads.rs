@@ -13,6 +13,8 @@ use zerofn_sim::aws::Aws;
 use zerofn_sim::localstack::{ACCOUNT_ID, LocalStack, REGION};
 use zerofn_tests::{TempDir, zerofn};
 
+/// Every read zerofn may make per function (ListVersionsByFunction only for
+/// a function created after the inventory was taken).
 const PER_FUNCTION: [&str; 6] = [
     "GetPolicy",
     "ListFunctionUrlConfigs",

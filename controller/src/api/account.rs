@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 #[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of aws, azure or gcp must be set"))]
 #[x_kube(validation = Rule::new(r#"!has(self.aws) || has(self.aws.credentialsSecretRef)"#).message("a CloudAccount brings its own credentials: name a Secret of its namespace (the controller's own identity is only for ClusterCloudAccounts)").field_path(".aws.credentialsSecretRef"))]
 #[x_kube(validation = Rule::new(r#"!has(self.aws) || !has(self.aws.endpoint) || self.aws.endpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".aws.endpoint"))]
-#[x_kube(validation = Rule::new(r#"!has(self.aws) || !has(self.aws.endpoints) || ((!has(self.aws.endpoints.lambda) || self.aws.endpoints.lambda.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.iam) || self.aws.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.sts) || self.aws.endpoints.sts.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".aws.endpoints"))]
+#[x_kube(validation = Rule::new(r#"!has(self.aws) || !has(self.aws.endpoints) || ((!has(self.aws.endpoints.lambda) || self.aws.endpoints.lambda.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.iam) || self.aws.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.sts) || self.aws.endpoints.sts.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.tagging) || self.aws.endpoints.tagging.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".aws.endpoints"))]
 #[x_kube(validation = Rule::new(r#"!has(self.azure) || (self.azure.credential == 'ClientSecret' && has(self.azure.clientSecretRef))"#).message("a CloudAccount brings its own credentials: credential ClientSecret with clientSecretRef (workload and managed identity are the controller's own, only for ClusterCloudAccounts)").field_path(".azure.credential"))]
 #[x_kube(validation = Rule::new(r#"!has(self.azure) || !has(self.azure.resourceManagerEndpoint) || self.azure.resourceManagerEndpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".azure.resourceManagerEndpoint"))]
 #[x_kube(validation = Rule::new(r#"!has(self.azure) || !has(self.azure.authorityHost) || self.azure.authorityHost.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the public authority host: an override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".azure.authorityHost"))]
@@ -118,7 +118,7 @@ pub struct CloudAccountStatus {
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[x_kube(validation = Rule::new(r#"!has(self.endpoint) || !self.endpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$') || has(self.credentialsSecretRef)"#).message("a loopback endpoint is for test stand-ins: it takes static credentials from credentialsSecretRef, never the controller's own identity").field_path(".endpoint"))]
-#[x_kube(validation = Rule::new(r#"!has(self.endpoints) || has(self.credentialsSecretRef) || ((!has(self.endpoints.lambda) || !self.endpoints.lambda.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.iam) || !self.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.sts) || !self.endpoints.sts.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes static credentials from credentialsSecretRef, never the controller's own identity").field_path(".endpoints"))]
+#[x_kube(validation = Rule::new(r#"!has(self.endpoints) || has(self.credentialsSecretRef) || ((!has(self.endpoints.lambda) || !self.endpoints.lambda.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.iam) || !self.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.sts) || !self.endpoints.sts.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.tagging) || !self.endpoints.tagging.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes static credentials from credentialsSecretRef, never the controller's own identity").field_path(".endpoints"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsAccount {
     /// Expected account id. Checked against STS GetCallerIdentity, so a
@@ -218,6 +218,23 @@ pub struct AwsEndpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub sts: Option<String>,
+    /// Resource Groups Tagging API endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
+    pub tagging: Option<String>,
+}
+
+impl AwsEndpoints {
+    /// Every override, by its field name: the one list that validation and
+    /// the clients read, so a new service cannot be left unchecked.
+    pub fn named(&self) -> [(&'static str, Option<&String>); 4] {
+        [
+            ("lambda", self.lambda.as_ref()),
+            ("iam", self.iam.as_ref()),
+            ("sts", self.sts.as_ref()),
+            ("tagging", self.tagging.as_ref()),
+        ]
+    }
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

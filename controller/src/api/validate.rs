@@ -317,13 +317,14 @@ fn insecure(fields: &[(&str, Option<&String>)], prefix: &str, pattern: &str, v: 
 
 fn aws_violations(a: &AwsAccount, namespaced: bool, v: &mut Violations) {
     let eps = a.endpoints.clone().unwrap_or_default();
-    let per_service = [eps.lambda.as_ref(), eps.iam.as_ref(), eps.sts.as_ref()];
-    let fields = [
-        ("endpoint", a.endpoint.as_ref()),
-        ("endpoints.lambda", eps.lambda.as_ref()),
-        ("endpoints.iam", eps.iam.as_ref()),
-        ("endpoints.sts", eps.sts.as_ref()),
-    ];
+    let per_service: Vec<Option<&String>> = eps.named().into_iter().map(|(_, url)| url).collect();
+    let named: Vec<(String, Option<&String>)> = eps
+        .named()
+        .into_iter()
+        .map(|(name, url)| (format!("endpoints.{name}"), url))
+        .collect();
+    let mut fields = vec![("endpoint", a.endpoint.as_ref())];
+    fields.extend(named.iter().map(|(name, url)| (name.as_str(), *url)));
     insecure(&fields, "spec.aws", patterns::TOKEN_ENDPOINT, v);
     let has_secret = a.credentials_secret_ref.is_some();
     if namespaced {

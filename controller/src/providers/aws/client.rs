@@ -39,6 +39,8 @@ impl std::fmt::Debug for StaticCredentials {
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub lambda: HashMap<String, aws_sdk_lambda::Client>,
+    /// The Resource Groups Tagging API, in the same Regions as Lambda.
+    pub tagging: HashMap<String, aws_sdk_resourcegroupstagging::Client>,
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
     /// In the account's home region: only to list the enabled regions.
@@ -210,6 +212,18 @@ pub async fn build(
     regions.extend(account.regions.iter().cloned());
     regions.sort();
     regions.dedup();
+    let tagging = regions
+        .iter()
+        .map(|r| {
+            let mut b = aws_sdk_resourcegroupstagging::config::Builder::from(&base)
+                .region(aws_config::Region::new(r.clone()))
+                .interceptor(counter.clone());
+            if let Some(url) = &endpoints.tagging {
+                b = b.endpoint_url(url.clone());
+            }
+            (r.clone(), aws_sdk_resourcegroupstagging::Client::from_conf(b.build()))
+        })
+        .collect();
     let lambda = regions
         .into_iter()
         .map(|r| {
@@ -240,6 +254,7 @@ pub async fn build(
     }
     Clients {
         lambda,
+        tagging,
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
         ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),

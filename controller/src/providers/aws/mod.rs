@@ -4,6 +4,7 @@ pub mod action;
 mod apply;
 pub mod client;
 pub mod connect;
+mod inventory;
 pub mod model;
 pub mod names;
 mod observe;
@@ -11,6 +12,7 @@ mod observe;
 mod pacing_tests;
 pub mod plan;
 pub mod policy;
+mod quota;
 
 pub use action::AwsAction;
 pub use client::StaticCredentials;
@@ -19,7 +21,6 @@ pub use plan::AccountContext;
 use crate::api::{self, AwsAccount, FunctionTarget};
 use crate::metrics::Metrics;
 use crate::providers::cloud::{Cloud, CloudAction, Secret};
-use crate::providers::pace::{self, Pacer};
 use crate::providers::registry::ConnectOptions;
 use crate::providers::{ActionSummary, MintIntent, MintedIdentity, Plan, Posture, ProviderError, Tuning};
 use std::sync::Arc;
@@ -33,12 +34,13 @@ pub const DEFAULT_RATE: u32 = 10;
 pub struct AwsProvider {
     account: AwsAccount,
     clients: client::Clients,
-    inventory: observe::Inventory,
-    /// Requests per second for the account's pacer (`max_requests_per_second`).
+    inventory: inventory::Inventory,
+    /// Requests per second for each of the account's quotas
+    /// (`max_requests_per_second`).
     rate: u32,
-    /// The account's pacer, shared with every provider of the same account
+    /// The account's pacers, shared with every provider of the same account
     /// id; known once the credentials have told which account they reach.
-    pacer: std::sync::OnceLock<Arc<Pacer>>,
+    pacers: std::sync::OnceLock<quota::Pacers>,
     tuning: Tuning,
     /// How long account-wide observations are reused.
     ttl: Duration,
@@ -84,9 +86,9 @@ impl AwsProvider {
         AwsProvider {
             account,
             clients,
-            inventory: observe::Inventory::default(),
+            inventory: inventory::Inventory::default(),
             rate,
-            pacer: std::sync::OnceLock::new(),
+            pacers: std::sync::OnceLock::new(),
             tuning,
             ttl,
             context: OnceCell::new(),
@@ -128,9 +130,8 @@ impl AwsProvider {
             .await
     }
 
-    fn pacer(&self, ctx: &AccountContext) -> &Pacer {
-        self.pacer
-            .get_or_init(|| pace::shared(&format!("{}:{}", ctx.partition, ctx.account_id), self.rate))
+    fn pacers(&self, ctx: &AccountContext) -> &quota::Pacers {
+        self.pacers.get_or_init(|| quota::Pacers::new(ctx, self.rate))
     }
 
     fn target<'a>(&'a self, p: &'a Posture) -> Result<(&'a str, &'a str), ProviderError> {
@@ -150,14 +151,21 @@ impl AwsProvider {
         let observer = observe::Observer {
             clients: &self.clients,
             inventory: &self.inventory,
-            pacer: self.pacer(ctx),
+            pacers: self.pacers(ctx),
             ttl: self.ttl,
+            region,
         };
-        let function = observer.observe(p, region, name).await?;
-        Ok(Observed {
+        let mut observed = Observed {
             account: ctx.clone(),
-            function,
-        })
+            function: observer.observe(p, name).await?,
+        };
+        // The tagging API may lag behind a TagResource: a plan that writes
+        // decides ownership on the function's own tags, so another posture's
+        // fresh claim always blocks, and zerofn's own is never made twice.
+        if observed.function.tags.is_some() && !self.plan(p, &observed).actions.is_empty() {
+            observed.function.tags = Some(observer.listed_tags(&observed.function.arn).await?);
+        }
+        Ok(observed)
     }
 
     /// The posture with what this provider minted for it in this process
@@ -264,7 +272,10 @@ impl AwsProvider {
             ctx.partition, ctx.account_id
         );
         let lambda = self.clients.lambda(region)?;
-        self.pacer(ctx).ready().await;
+        self.pacers(ctx)
+            .get(quota::Quota::LambdaControlPlane, region)
+            .ready()
+            .await;
         let tags = match lambda.list_tags().resource(&arn).send().await {
             Ok(t) => t.tags().cloned().unwrap_or_default(),
             Err(e) => {

@@ -1,6 +1,7 @@
 //! Lambda's request quotas are the account's, so every provider of one
 //! account id must draw on one pacer, whichever CloudAccount it serves.
 
+use super::quota::Quota;
 use super::{AccountContext, AwsProvider, StaticCredentials};
 use crate::api::AwsAccount;
 use crate::metrics::Metrics;
@@ -49,12 +50,20 @@ async fn two_cloud_accounts_on_one_account_id_share_one_pacer() {
         b.context.get().expect("context"),
         other.context.get().expect("context"),
     );
-    assert!(
-        std::ptr::eq(a.pacer(ctx_a), b.pacer(ctx_b)),
-        "two CloudAccounts reaching one account id pace on one pacer"
-    );
-    assert!(
-        !std::ptr::eq(a.pacer(ctx_a), other.pacer(ctx_other)),
-        "another account id has a pacer of its own"
-    );
+    for q in [Quota::GetPolicy, Quota::LambdaControlPlane, Quota::Tagging, Quota::Iam] {
+        assert!(
+            Arc::ptr_eq(
+                &a.pacers(ctx_a).get(q, "eu-west-1"),
+                &b.pacers(ctx_b).get(q, "eu-west-1")
+            ),
+            "two CloudAccounts reaching one account id pace {q:?} on one pacer"
+        );
+        assert!(
+            !Arc::ptr_eq(
+                &a.pacers(ctx_a).get(q, "eu-west-1"),
+                &other.pacers(ctx_other).get(q, "eu-west-1")
+            ),
+            "another account id has a {q:?} pacer of its own"
+        );
+    }
 }

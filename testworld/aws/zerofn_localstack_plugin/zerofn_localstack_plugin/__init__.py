@@ -5,6 +5,8 @@
   ZEROFN_LAMBDA_PREPARE_DELAY_MS).
 - conflicts.py: AWS-like 409s for updates during Pending/InProgress (only with
   a delay).
+- tagging.py: Lambda functions in the tagging API's GetResources (LocalStack
+  answers it from moto, whose Lambda is not LocalStack's).
 - faults.py: /_zerofn/faults, make chosen operations fail N times (throttling).
 - launch.py: ``python -m zerofn_localstack_plugin.launch`` starts LocalStack
   with its files in the run's directory and its connections on loopback.
