@@ -191,6 +191,18 @@ const ACCOUNT_CASES: &[(&str, bool, &str, &[&str])] = &[
         &["spec.aws.endpoints"],
     ),
     (
+        "tenant redirecting the tagging API only",
+        true,
+        "aws: {region: eu-west-1, endpoints: {tagging: 'https://collector.example'}, credentialsSecretRef: {name: c}}\n",
+        &["spec.aws.endpoints"],
+    ),
+    (
+        "tenant sending the controller's identity to a loopback tagging API",
+        true,
+        "aws: {region: eu-west-1, endpoints: {tagging: 'http://127.0.0.1:9'}}\n",
+        &["spec.aws.credentialsSecretRef", "spec.aws.endpoints"],
+    ),
+    (
         "tenant sending the controller's identity to loopback",
         true,
         "aws: {region: eu-west-1, endpoint: 'http://127.0.0.1:9'}\n",
