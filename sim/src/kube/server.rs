@@ -452,6 +452,15 @@ fn selectors(q: &HashMap<String, String>) -> ApiResult<(LabelSelector, FieldSele
     Ok((l, f))
 }
 
+/// Field selectors on events name the core shape (involvedObject.*).
+fn core_fields(t: &ResourceType, o: &Value) -> Value {
+    if t.group == "events.k8s.io" {
+        super::events::to_core(o)
+    } else {
+        o.clone()
+    }
+}
+
 fn list(
     app: &Arc<App>,
     t: &ResourceType,
@@ -460,37 +469,33 @@ fn list(
     v: View,
 ) -> ApiResult<Response> {
     let (labels, fields) = selectors(q)?;
-    let (items, rv) = {
-        let s = app.state();
-        (s.list(t, ns), s.rv)
-    };
-    let core_fields = |o: &Value| {
-        // Field selectors on events name the core shape (involvedObject.*).
-        if t.group == "events.k8s.io" {
-            super::events::to_core(o)
-        } else {
-            o.clone()
-        }
-    };
-    let mut items: Vec<Value> = items
-        .into_iter()
-        .filter(|o| labels.matches(o) && fields.matches(&core_fields(o)))
-        .collect();
     let start = q
         .get("continue")
         .filter(|c| !c.is_empty())
         .map(|c| c.parse::<usize>().unwrap_or(usize::MAX))
         .unwrap_or(0);
     let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
-    let total = items.len();
-    items = items.into_iter().skip(start).collect();
+    // Only the page is copied out of the store: a paged list of N objects
+    // costs N copies in all, not N per page.
+    let (items, rest, rv) = {
+        let s = app.state();
+        let wanted =
+            |o: &&Value| labels.matches(o) && (fields.is_empty() || fields.matches(&core_fields(t, &s.present(t, o))));
+        let mut matching = s.stored(t, ns).filter(wanted);
+        let items: Vec<Value> = matching
+            .by_ref()
+            .skip(start)
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|o| s.present(t, o))
+            .collect();
+        (items, matching.count(), s.rv)
+    };
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if let Some(l) = limit
-        && items.len() > l
+        && rest > 0
     {
-        items.truncate(l);
         meta["continue"] = json!((start + l).to_string());
-        meta["remainingItemCount"] = json!(total - start - l);
+        meta["remainingItemCount"] = json!(rest);
     }
     let body = match v {
         View::Table => table::table(

@@ -257,12 +257,23 @@ impl State {
 
     /// Objects of a kind, in one namespace or all, in name order.
     pub fn list(&self, t: &ResourceType, ns: Option<&str>) -> Vec<Value> {
-        let g = t.store_group().to_string();
+        self.stored(t, ns).map(|o| self.present(t, o)).collect()
+    }
+
+    /// The stored objects of a kind, in one namespace or all, in name order,
+    /// as stored (not yet presented): only the kind's range of keys is read.
+    pub fn stored<'a>(&'a self, t: &ResourceType, ns: Option<&'a str>) -> impl Iterator<Item = &'a Value> + 'a {
+        let (g, plural) = (t.store_group().to_string(), t.plural.clone());
+        let from = (
+            g.clone(),
+            plural.clone(),
+            ns.unwrap_or_default().to_string(),
+            String::new(),
+        );
         self.objects
-            .iter()
-            .filter(|((og, op, ons, _), _)| *og == g && *op == t.plural && ns.is_none_or(|n| ons == n))
-            .map(|(_, o)| self.present(t, o))
-            .collect()
+            .range(from..)
+            .take_while(move |((og, op, ons, _), _)| *og == g && *op == plural && ns.is_none_or(|n| ons == n))
+            .map(|(_, o)| o)
     }
 
     pub fn create(&mut self, t: &ResourceType, ns: &str, mut obj: Value, opts: &WriteOptions) -> ApiResult<Value> {
