@@ -14,13 +14,66 @@ use crate::providers::cache::Cached;
 use crate::providers::pace::Pacer;
 use crate::providers::{Posture, ProviderError};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// One site of the subscription as the planners read it. The inventory
+/// holds one per site, so it keeps these fields and not ARM's whole object
+/// (site config, host names, SKU, state, ...).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SiteRecord {
+    /// ARM id, as ARM spells it.
+    pub id: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    /// principalId of the system-assigned identity, when it has one.
+    pub system_principal: Option<String>,
+    /// Attached user-assigned identities (resource id → principal id).
+    pub user_assigned: BTreeMap<String, String>,
+    pub https_only: bool,
+    pub public_network_access: String,
+    pub virtual_network_subnet_id: Option<String>,
+    pub vnet_route_all: bool,
+}
+
+impl SiteRecord {
+    /// `name` stands in for a site whose answer carries none.
+    pub fn of(site: &Value, name: &str) -> Self {
+        let props = &site["properties"];
+        let identity_type = site["identity"]["type"].as_str().unwrap_or_default();
+        SiteRecord {
+            id: site["id"].as_str().unwrap_or_default().to_string(),
+            name: site["name"].as_str().unwrap_or(name).to_string(),
+            tags: site["tags"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            system_principal: identity_type
+                .contains("SystemAssigned")
+                .then(|| site["identity"]["principalId"].as_str().map(str::to_string))
+                .flatten(),
+            user_assigned: user_assigned(site),
+            https_only: props["httpsOnly"].as_bool().unwrap_or(false),
+            public_network_access: public_network_access(props),
+            virtual_network_subnet_id: props["virtualNetworkSubnetId"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            vnet_route_all: props["vnetRouteAllEnabled"].as_bool().unwrap_or(false),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Inventory {
-    pub sites: Cached<Vec<Value>>,
+    /// Every site of the subscription.
+    pub sites: Cached<Vec<SiteRecord>>,
     /// Role name (lowercase) → role definition GUID; None: no such role.
     /// Role definitions practically never change, so this is not expired.
     pub roles: Mutex<HashMap<String, Option<String>>>,
@@ -129,60 +182,40 @@ fn truthy(v: &Value) -> bool {
 
 /// The app as the subscription's list (or a direct read) shows it, with
 /// the other apps sharing its user-assigned identities.
-fn observed_app(site: &Value, sites: &[Value], subscription: &str, rg: &str, name: &str) -> ObservedApp {
-    let id = site["id"].as_str().unwrap_or_default().to_string();
-    let props = &site["properties"];
-    let mine = user_assigned(site);
+fn observed_app(site: &SiteRecord, sites: &[SiteRecord], subscription: &str, rg: &str) -> ObservedApp {
     let mut shared: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for other in sites.iter().filter(|s| s["id"].as_str().is_some_and(|o| !same(o, &id))) {
-        for uai in user_assigned(other).keys() {
-            if let Some(k) = mine.keys().find(|m| same(m, uai)) {
-                shared
-                    .entry(k.clone())
-                    .or_default()
-                    .push(other["name"].as_str().unwrap_or_default().to_string());
+    for other in sites.iter().filter(|s| !s.id.is_empty() && !same(&s.id, &site.id)) {
+        for uai in other.user_assigned.keys() {
+            if let Some(k) = site.user_assigned.keys().find(|m| same(m, uai)) {
+                shared.entry(k.clone()).or_default().push(other.name.clone());
             }
         }
     }
-    let identity_type = site["identity"]["type"].as_str().unwrap_or_default();
-    let system_principal = identity_type
-        .contains("SystemAssigned")
-        .then(|| site["identity"]["principalId"].as_str().map(str::to_string))
-        .flatten();
     ObservedApp {
-        id,
+        id: site.id.clone(),
         subscription: subscription.to_string(),
         resource_group: rg.to_string(),
-        name: site["name"].as_str().unwrap_or(name).to_string(),
-        tags: site["tags"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        system_principal,
-        user_assigned: mine,
+        name: site.name.clone(),
+        tags: site.tags.clone(),
+        system_principal: site.system_principal.clone(),
+        user_assigned: site.user_assigned.clone(),
         shared_user_assigned: shared,
-        https_only: props["httpsOnly"].as_bool().unwrap_or(false),
-        public_network_access: public_network_access(props),
-        virtual_network_subnet_id: props["virtualNetworkSubnetId"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        vnet_route_all: props["vnetRouteAllEnabled"].as_bool().unwrap_or(false),
+        https_only: site.https_only,
+        public_network_access: site.public_network_access.clone(),
+        virtual_network_subnet_id: site.virtual_network_subnet_id.clone(),
+        vnet_route_all: site.vnet_route_all,
         ..Default::default()
     }
 }
 
 impl Observer<'_> {
-    async fn sites(&self) -> Result<std::sync::Arc<Vec<Value>>, ProviderError> {
+    async fn sites(&self) -> Result<std::sync::Arc<Vec<SiteRecord>>, ProviderError> {
         let path = format!("/subscriptions/{}/providers/Microsoft.Web/sites", self.subscription);
         self.inventory
             .sites
             .get_or_load(self.ttl, || async {
-                self.arm.list("ListSites", &path, WEB_API, &[]).await.map_err(prov)
+                let listed = self.arm.list("ListSites", &path, WEB_API, &[]).await.map_err(prov)?;
+                Ok(listed.iter().map(|s| SiteRecord::of(s, "")).collect())
             })
             .await
     }
@@ -223,7 +256,7 @@ impl Observer<'_> {
     pub async fn observe(&self, p: &Posture, rg: &str, name: &str) -> Result<ObservedApp, ProviderError> {
         let sites = self.sites().await?;
         let site = self.site(&sites, rg, name).await?;
-        let mut o = observed_app(&site, &sites, self.subscription, rg, name);
+        let mut o = observed_app(&site, &sites, self.subscription, rg);
         let spec = &p.spec;
         if let Some(t) = spec.triggers.as_ref().map(|t| t.azure.clone().unwrap_or_default()) {
             self.observe_triggers(&mut o, &t).await?;
@@ -253,18 +286,21 @@ impl Observer<'_> {
 
     /// The app from the subscription's list, or read directly when it was
     /// created after the list was taken.
-    async fn site(&self, sites: &[Value], rg: &str, name: &str) -> Result<Value, ProviderError> {
+    async fn site<'s>(
+        &self,
+        sites: &'s [SiteRecord],
+        rg: &str,
+        name: &str,
+    ) -> Result<Cow<'s, SiteRecord>, ProviderError> {
         let path = site_path(self.subscription, rg, name);
-        let listed = sites.iter().find(|s| {
-            s["name"].as_str().is_some_and(|n| same(n, name)) && s["id"].as_str().is_some_and(|id| same(id, &path))
-        });
-        if let Some(s) = listed {
-            return Ok(s.clone());
+        if let Some(s) = sites.iter().find(|s| same(&s.name, name) && same(&s.id, &path)) {
+            return Ok(Cow::Borrowed(s));
         }
         self.pacer.ready().await;
         self.arm
             .get("GetSite", &path, WEB_API, &[])
             .await
+            .map(|site| Cow::Owned(SiteRecord::of(&site, name)))
             .map_err(|e| match e.status {
                 404 => ProviderError::NotFound(format!(
                     "function app {rg}/{name} in subscription {}",

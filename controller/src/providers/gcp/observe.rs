@@ -10,8 +10,9 @@ use super::roles::{self, Known};
 use crate::providers::cache::Cached;
 use crate::providers::pace::Pacer;
 use crate::providers::{Posture, ProviderError};
-use google_cloud_functions_v2::model::Function;
+use google_cloud_functions_v2::model::{BuildConfig, Function, ServiceConfig};
 use google_cloud_iam_v1::model::{GetPolicyOptions, Policy};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -31,9 +32,69 @@ pub const UNOBSERVED_USERS: [&str; 3] = [
 /// and custom roles) counts as someone else being able to use it.
 const HARMLESS_ACCOUNT_ROLES: [&str; 2] = ["roles/iam.serviceAccountViewer", "roles/viewer"];
 
+/// One function of the project as the planners read it. The inventory
+/// holds one per function of the project, so it keeps these fields and not
+/// the API's whole object (build, runtime, revision, state messages, ...):
+/// at 10,000 functions that is a few MiB instead of tens.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunctionRecord {
+    /// The service account email (empty: the default compute account).
+    pub service_account: String,
+    pub ingress: String,
+    pub vpc_connector: String,
+    /// Empty when the function has no connector and no egress setting.
+    pub egress: String,
+    pub service: String,
+    pub labels: BTreeMap<String, String>,
+    pub docker_repository: String,
+    pub build_service_account: String,
+    pub event_trigger: Option<EventTrigger>,
+}
+
+impl FunctionRecord {
+    pub fn of(f: &Function) -> Self {
+        let (no_service, no_build) = (ServiceConfig::default(), BuildConfig::default());
+        let sc = f.service_config.as_ref().unwrap_or(&no_service);
+        let bc = f.build_config.as_ref().unwrap_or(&no_build);
+        FunctionRecord {
+            service_account: sc.service_account_email.clone(),
+            ingress: name_of(sc.ingress_settings.name(), &sc.ingress_settings),
+            vpc_connector: sc.vpc_connector.clone(),
+            egress: if sc.vpc_connector.is_empty() && sc.vpc_connector_egress_settings.value() == Some(0) {
+                String::new()
+            } else {
+                name_of(
+                    sc.vpc_connector_egress_settings.name(),
+                    &sc.vpc_connector_egress_settings,
+                )
+            },
+            service: sc.service.clone(),
+            labels: f.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            docker_repository: bc.docker_repository.clone(),
+            build_service_account: bc.service_account.clone(),
+            event_trigger: f.event_trigger.as_ref().map(|t| EventTrigger {
+                event_type: t.event_type.clone(),
+                pubsub_topic: t.pubsub_topic.clone(),
+                service_account: t.service_account_email.clone(),
+            }),
+        }
+    }
+
+    /// The account the function runs as (an empty email means the default
+    /// compute account).
+    fn account(&self, default_compute: &str) -> String {
+        if self.service_account.is_empty() {
+            default_compute.to_string()
+        } else {
+            self.service_account.clone()
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Inventory {
-    pub functions: Cached<HashMap<String, Function>>,
+    /// Every function of the project, by resource name.
+    pub functions: Cached<HashMap<String, FunctionRecord>>,
     pub policy: Cached<Policy>,
     /// Service accounts of the project: email → uniqueId.
     pub accounts: Cached<BTreeMap<String, String>>,
@@ -79,7 +140,7 @@ async fn load_functions(
     clients: &Clients,
     caller: &Caller,
     project: &str,
-) -> Result<HashMap<String, Function>, ProviderError> {
+) -> Result<HashMap<String, FunctionRecord>, ProviderError> {
     let mut out = HashMap::new();
     let mut token = String::new();
     let parent = format!("projects/{project}/locations/-");
@@ -94,9 +155,7 @@ async fn load_functions(
                     .send()
             })
             .await?;
-        for f in page.functions {
-            out.insert(f.name.clone(), f);
-        }
+        out.extend(page.functions.iter().map(|f| (f.name.clone(), FunctionRecord::of(f))));
         if page.next_page_token.is_empty() {
             return Ok(out);
         }
@@ -145,25 +204,13 @@ pub fn roles_of(policy: &Policy, member: &str) -> (BTreeSet<String>, BTreeSet<St
 }
 
 /// The other functions of the project that run as the same account.
-fn shared_with(o: &ObservedFunction, functions: &HashMap<String, Function>) -> Vec<String> {
+fn shared_with(o: &ObservedFunction, functions: &HashMap<String, FunctionRecord>) -> Vec<String> {
     let account = o.account();
+    let default_compute = o.default_compute_account();
     let mut shared: Vec<String> = functions
-        .values()
-        .filter(|other| other.name != o.name)
-        .filter(|other| {
-            let a = other
-                .service_config
-                .as_ref()
-                .map(|s| s.service_account_email.as_str())
-                .unwrap_or_default();
-            let a = if a.is_empty() {
-                o.default_compute_account()
-            } else {
-                a.to_string()
-            };
-            a == account
-        })
-        .map(|other| other.name.clone())
+        .iter()
+        .filter(|(name, other)| **name != o.name && other.account(&default_compute) == account)
+        .map(|(name, _)| name.clone())
         .collect();
     shared.sort();
     shared
@@ -193,18 +240,20 @@ impl Observer<'_> {
             .functions
             .get_or_load(self.ttl, || load_functions(self.clients, self.caller, self.project))
             .await?;
-        let f = match functions.get(&name) {
-            Some(f) => f.clone(),
+        let (name, f) = match functions.get(&name) {
+            Some(f) => (name, Cow::Borrowed(f)),
             None => {
                 self.pacer.ready().await;
-                self.caller
+                let f = self
+                    .caller
                     .call("GetFunction", &name, || {
                         self.clients.functions.get_function().set_name(&name).send()
                     })
-                    .await?
+                    .await?;
+                (f.name.clone(), Cow::Owned(FunctionRecord::of(&f)))
             }
         };
-        let mut o = self.observed(&f, location, id);
+        let mut o = self.observed(name, &f, location, id);
         o.shared_with = shared_with(&o, &functions);
         if let Some(declared) = &p.spec.identity {
             self.observe_identity(&mut o, declared.edit_in_place_if_exclusive)
@@ -231,39 +280,22 @@ impl Observer<'_> {
     }
 
     /// The function as Cloud Functions reports it.
-    fn observed(&self, f: &Function, location: &str, id: &str) -> ObservedFunction {
-        let sc = f.service_config.clone().unwrap_or_default();
-        let bc = f.build_config.clone().unwrap_or_default();
+    fn observed(&self, name: String, f: &FunctionRecord, location: &str, id: &str) -> ObservedFunction {
         ObservedFunction {
-            name: f.name.clone(),
+            name,
             project: self.project.to_string(),
             project_number: self.project_number.to_string(),
             location: location.to_string(),
             id: id.to_string(),
-            service_account: sc.service_account_email.clone(),
-            ingress: name_of(sc.ingress_settings.name(), &sc.ingress_settings),
-            vpc_connector: sc.vpc_connector.clone(),
-            egress: if sc.vpc_connector.is_empty() && sc.vpc_connector_egress_settings.value() == Some(0) {
-                String::new()
-            } else {
-                name_of(
-                    sc.vpc_connector_egress_settings.name(),
-                    &sc.vpc_connector_egress_settings,
-                )
-            },
-            service: sc.service.clone(),
-            labels: f
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<BTreeMap<_, _>>(),
-            docker_repository: bc.docker_repository.clone(),
-            build_service_account: bc.service_account.clone(),
-            event_trigger: f.event_trigger.as_ref().map(|t| EventTrigger {
-                event_type: t.event_type.clone(),
-                pubsub_topic: t.pubsub_topic.clone(),
-                service_account: t.service_account_email.clone(),
-            }),
+            service_account: f.service_account.clone(),
+            ingress: f.ingress.clone(),
+            vpc_connector: f.vpc_connector.clone(),
+            egress: f.egress.clone(),
+            service: f.service.clone(),
+            labels: f.labels.clone(),
+            docker_repository: f.docker_repository.clone(),
+            build_service_account: f.build_service_account.clone(),
+            event_trigger: f.event_trigger.clone(),
             minted: self.minted.clone(),
             ..ObservedFunction::default()
         }
