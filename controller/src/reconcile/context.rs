@@ -1,13 +1,13 @@
 //! What every reconcile shares.
 
+use super::cached::CachedPosture;
 use super::conflict::ConflictIndex;
 use super::providers::ProviderCache;
 use super::secrets::SecretCache;
-use crate::api::{CloudAccount, ClusterCloudAccount, FunctionPosture, FunctionPostureStatus};
+use crate::api::{CloudAccount, ClusterCloudAccount, FunctionPostureStatus};
 use crate::findings::Control;
 use crate::metrics::{ControlLabels, Metrics};
 use kube::Client;
-use kube::core::DeserializeGuard;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use std::collections::HashMap;
@@ -41,7 +41,7 @@ pub struct Context {
     pub secrets: SecretCache,
     pub accounts: Store<CloudAccount>,
     pub cluster_accounts: Store<ClusterCloudAccount>,
-    pub postures: Store<DeserializeGuard<FunctionPosture>>,
+    pub postures: Store<CachedPosture>,
     pub conflicts: ConflictIndex,
     pub settings: Settings,
     failures: Mutex<HashMap<String, u32>>,
@@ -86,7 +86,7 @@ impl Context {
         providers: ProviderCache,
         accounts: Store<CloudAccount>,
         cluster_accounts: Store<ClusterCloudAccount>,
-        postures: Store<DeserializeGuard<FunctionPosture>>,
+        postures: Store<CachedPosture>,
         settings: Settings,
     ) -> Self {
         Context {

@@ -16,6 +16,7 @@
 
 pub mod account_probe;
 pub mod account_status;
+pub mod cached;
 pub mod conflict;
 pub mod connect;
 pub mod context;
@@ -28,13 +29,13 @@ pub mod secrets;
 pub mod server;
 pub mod status;
 
-use crate::api::{AccountKind, CloudAccount, ClusterCloudAccount, FunctionPosture};
+use crate::api::{AccountKind, CloudAccount, ClusterCloudAccount};
 use crate::metrics::Metrics;
 use crate::providers::registry::{self, ConnectOptions};
+use cached::CachedPosture;
 use context::{Context, Settings};
 use futures::StreamExt;
 use kube::api::Api;
-use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -56,16 +57,12 @@ pub struct RunOptions {
     pub leader: Option<leader::LeaderConfig>,
 }
 
-type Guarded = DeserializeGuard<FunctionPosture>;
+type Guarded = CachedPosture;
 
-/// What the caches never need: managedFields (every server-side apply adds
-/// an entry) and kubectl's last-applied copy of the whole object. At 10,000
-/// postures they are most of the memory the cache holds.
+/// What the account caches never need (`cached::slim`); the posture cache
+/// drops it while parsing.
 fn slim<K: kube::Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
-    if let Some(a) = obj.meta_mut().annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
+    cached::slim(obj.meta_mut());
 }
 
 /// Only spec, finalizer and deletion changes reconcile; status writes (ours
@@ -97,10 +94,10 @@ fn refs_using(
     postures
         .state()
         .iter()
-        .filter_map(|g| g.0.as_ref().ok())
         .filter(|p| {
-            p.spec.account_ref.kind == kind
-                && p.spec.account_ref.name == name
+            p.spec
+                .as_ref()
+                .is_ok_and(|s| s.account_ref.kind == kind && s.account_ref.name == name)
                 && namespace.is_none_or(|ns| p.namespace().as_deref() == Some(ns))
         })
         .map(|p| ObjectRef::new(&p.name_any()).within(&p.namespace().unwrap_or_default()))
@@ -326,7 +323,6 @@ async fn control(
     let (posture_reader, posture_writer) = reflector::store::<Guarded>();
     let postures = watcher(Api::<Guarded>::all(client.clone()), watcher::Config::default())
         .default_backoff()
-        .modify(slim)
         .reflect(posture_writer)
         .applied_objects()
         .predicate_filter(lifecycle, Default::default());

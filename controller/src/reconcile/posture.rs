@@ -5,6 +5,7 @@
 //! Deleting a posture releases its ownership marker and nothing else.
 
 use super::account_status::{self, Reach};
+use super::cached::CachedPosture;
 use super::conflict::{Claimant, function_key};
 use super::connect::{Unusable, connect};
 use super::context::Context;
@@ -13,13 +14,14 @@ use super::reporter::{Reporter, now};
 use super::secrets::SecretError;
 use super::status::{self, Observation};
 use crate::accounts::{self, ResolvedAccount};
-use crate::api::{FunctionPosture, FunctionPostureStatus, duration, validate};
+use crate::api::{FunctionPosture, FunctionPostureSpec, FunctionPostureStatus, duration, validate};
 use crate::engine;
 use crate::providers::{Blocked, Posture, Provider, ProviderError};
 use crate::reason::Reason;
 use kube::api::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
+use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -36,14 +38,14 @@ fn jittered(d: Duration) -> Duration {
     d + d.mul_f64(fastrand::f64() * 0.1)
 }
 
-pub async fn reconcile(obj: Arc<DeserializeGuard<FunctionPosture>>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(obj: Arc<CachedPosture>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
     tracing::debug!("reconcile started");
-    let result = match &obj.0 {
+    let result = match obj.posture() {
         Ok(fp) => {
             let ns = fp.namespace().unwrap_or_default();
             let api: Api<FunctionPosture> = Api::namespaced(ctx.client.clone(), &ns);
-            finalizer(&api, FINALIZER, Arc::new(fp.clone()), |event| async {
+            finalizer(&api, FINALIZER, Arc::new(fp), |event| async {
                 match event {
                     Finalizer::Apply(fp) => apply(&fp, &ctx).await,
                     Finalizer::Cleanup(fp) => cleanup(&fp, &ctx).await,
@@ -52,7 +54,7 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<FunctionPosture>>, ctx: Arc<Con
             .await
             .map_err(|e| Error::Finalizer(Box::new(e)))
         }
-        Err(invalid) => report_invalid(invalid, &ctx).await,
+        Err(invalid) => report_invalid(&invalid, &ctx).await,
     };
     ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
     let label = if result.is_ok() { "ok" } else { "error" };
@@ -68,7 +70,7 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<FunctionPosture>>, ctx: Arc<Con
 
 /// Backoff per posture after a failed reconcile: exponential with jitter;
 /// throttling waits at least a minute so the account's quota recovers.
-pub fn error_policy(obj: Arc<DeserializeGuard<FunctionPosture>>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(obj: Arc<CachedPosture>, err: &Error, ctx: Arc<Context>) -> Action {
     let category = err.category();
     ctx.metrics
         .errors
@@ -157,7 +159,26 @@ fn engine_posture(ctx: &Context, fp: &FunctionPosture) -> Posture {
     posture
 }
 
+/// The posture with the status the API server holds now. The cache keeps no
+/// status (`cached`), and a cached copy could lag behind this controller's
+/// own last write: the records of minted identities, the write-ahead
+/// intents and the ownership mark a reconcile builds on must be the latest.
+async fn with_status(fp: &FunctionPosture, ctx: &Context) -> Result<Result<FunctionPosture, InvalidObject>, Error> {
+    let api: Api<DeserializeGuard<FunctionPosture>> =
+        Api::namespaced(ctx.client.clone(), &fp.namespace().unwrap_or_default());
+    let read = api.get_status(&fp.name_any()).await?;
+    Ok(read.0.map(|now| FunctionPosture {
+        status: now.status,
+        ..fp.clone()
+    }))
+}
+
 async fn apply(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
+    let fp = match with_status(fp, ctx).await? {
+        Ok(fp) => fp,
+        Err(invalid) => return report_invalid(&invalid, ctx).await,
+    };
+    let fp = &fp;
     let posture = engine_posture(ctx, fp);
     let r = Reporter::new(ctx, fp, posture.declared_controls());
     let resync = jittered(
@@ -220,7 +241,8 @@ async fn resolve(ctx: &Context, fp: &FunctionPosture) -> Result<ResolvedAccount,
     ctx.accounts_synced().await;
     tracing::debug!("account caches synced");
     let ns = fp.namespace().unwrap_or_default();
-    let account = locate_account(ctx, &ns, fp).map_err(|r| Halt::not_synced(r.reason, r.message, Then::Resync))?;
+    let account =
+        locate_account(ctx, &ns, &fp.spec).map_err(|r| Halt::not_synced(r.reason, r.message, Then::Resync))?;
     // Before any Secret is read or any client built.
     if let Err(refusal) = accounts::permit(&account.key, account.kind, &account.config) {
         return Err(refused(ctx, &account, refusal).await);
@@ -265,12 +287,12 @@ async fn hold_function(
     };
     let holder = ctx.conflicts.contend(&key, &claimant(fp), |c| {
         let other = ctx.postures.get(&ObjectRef::new(&c.name).within(&c.namespace))?;
-        let other = other.0.as_ref().ok()?;
+        let spec = other.spec.as_ref().ok()?;
         if other.meta().deletion_timestamp.is_some() {
             return None;
         }
-        let acct = resolve_account(ctx, &c.namespace, other).ok()?;
-        function_key(&acct, &other.spec.function)
+        let acct = resolve_account(ctx, &c.namespace, spec).ok()?;
+        function_key(&acct, &spec.function)
     });
     let Some(h) = holder else { return Ok(()) };
     if let Err(e) = provider.release(posture).await {
@@ -373,17 +395,17 @@ async fn publish_events(outcome: &engine::Outcome, r: &Reporter<'_>) {
     }
 }
 
-fn resolve_account(ctx: &Context, ns: &str, fp: &FunctionPosture) -> Result<ResolvedAccount, accounts::Refusal> {
-    let account = locate_account(ctx, ns, fp)?;
+fn resolve_account(ctx: &Context, ns: &str, spec: &FunctionPostureSpec) -> Result<ResolvedAccount, accounts::Refusal> {
+    let account = locate_account(ctx, ns, spec)?;
     accounts::permit(&account.key, account.kind, &account.config)?;
     Ok(account)
 }
 
-fn locate_account(ctx: &Context, ns: &str, fp: &FunctionPosture) -> Result<ResolvedAccount, accounts::Refusal> {
+fn locate_account(ctx: &Context, ns: &str, spec: &FunctionPostureSpec) -> Result<ResolvedAccount, accounts::Refusal> {
     accounts::locate(
         ns,
-        &fp.spec.account_ref,
-        fp.spec.function.cloud(),
+        &spec.account_ref,
+        spec.function.cloud(),
         |ns, name| {
             ctx.accounts
                 .get(&ObjectRef::new(name).within(ns))
@@ -410,6 +432,11 @@ fn claimant(fp: &FunctionPosture) -> Claimant {
 async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
     ctx.conflicts.release(&claimant(fp));
     ctx.forget_compliance(&fp.namespace().unwrap_or_default(), &fp.name_any());
+    let fp = match with_status(fp, ctx).await? {
+        Ok(fp) => fp,
+        Err(invalid) => return report_invalid(&invalid, ctx).await,
+    };
+    let fp = &fp;
     if !fp.status.as_ref().is_some_and(FunctionPostureStatus::may_hold_marker) {
         // zerofn never wrote to the cloud for this posture: no marker.
         tracing::debug!("no ownership marker to release");
@@ -454,7 +481,7 @@ async fn cleanup(fp: &FunctionPosture, ctx: &Context) -> Result<Action, Error> {
 /// (hardening stays).
 async fn release_marker(ctx: &Context, fp: &FunctionPosture) -> Result<(), (Reason, String)> {
     let ns = fp.namespace().unwrap_or_default();
-    let account = resolve_account(ctx, &ns, fp).map_err(|r| (r.reason, r.message))?;
+    let account = resolve_account(ctx, &ns, &fp.spec).map_err(|r| (r.reason, r.message))?;
     let provider = connect(ctx, &account).await.map_err(|u| (u.reason(), u.to_string()))?;
     let posture = Posture::new(&ctx.settings.cluster_id, &ns, &fp.name_any(), fp.spec.clone());
     provider

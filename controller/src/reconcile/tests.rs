@@ -1,6 +1,7 @@
 //! The reconciler against a mock API server (kube's tower-test), with a fake
 //! cloud: every request the controller makes is checked, in order.
 
+use super::cached::CachedPosture;
 use super::context::{Context, Settings};
 use super::posture::{FINALIZER, reconcile};
 use super::providers::{ProviderCache, ProviderFactory};
@@ -16,11 +17,10 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response};
 use kube::client::Body;
-use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,7 +126,7 @@ type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 struct Fixture {
     ctx: Arc<Context>,
     cloud: Arc<Adapter<TestCloud>>,
-    _postures: Writer<DeserializeGuard<FunctionPosture>>,
+    _postures: Writer<CachedPosture>,
     _accounts: Writer<CloudAccount>,
     _cluster: Writer<ClusterCloudAccount>,
 }
@@ -149,11 +149,8 @@ fn fixture(accounts: Vec<ClusterCloudAccount>, postures: Vec<FunctionPosture>, c
     ready(&mut a_writer, vec![]);
     let (c_reader, mut c_writer) = reflector::store::<ClusterCloudAccount>();
     ready(&mut c_writer, accounts);
-    let (p_reader, mut p_writer) = reflector::store::<DeserializeGuard<FunctionPosture>>();
-    ready(
-        &mut p_writer,
-        postures.into_iter().map(|p| DeserializeGuard(Ok(p))).collect(),
-    );
+    let (p_reader, mut p_writer) = reflector::store::<CachedPosture>();
+    ready(&mut p_writer, postures.into_iter().map(CachedPosture::from).collect());
     let cloud = Arc::new(Adapter::new(cloud));
     let ctx = Context::new(
         client.clone(),
@@ -258,7 +255,19 @@ fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
 }
 
 async fn run(f: &Fixture, fp: FunctionPosture) -> Result<kube::runtime::controller::Action, super::error::Error> {
-    reconcile(Arc::new(DeserializeGuard(Ok(fp))), f.ctx.clone()).await
+    reconcile(Arc::new(CachedPosture::from(fp)), f.ctx.clone()).await
+}
+
+/// A reconcile past the finalizer reads the posture's status first (the
+/// cache holds none); the API server answers with `fp` as it stands.
+async fn expect_status_read(h: &mut Handle, fp: FunctionPosture) {
+    let path = format!(
+        "/apis/zerofn.dev/v1alpha1/namespaces/shop/functionpostures/{}/status",
+        fp.name_any()
+    );
+    let s = expect(h, move |_| serde_json::to_value(fp).unwrap()).await;
+    assert_eq!(s.method, Method::GET);
+    assert_eq!(s.uri.split('?').next(), Some(path.as_str()));
 }
 
 /// Run one reconcile while `verify` answers its requests; both must finish.
@@ -272,7 +281,14 @@ where
     F: FnOnce(Handle) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Handle> + Send + 'static,
 {
-    let verifier = tokio::spawn(verify(handle));
+    let read = fp.finalizers().iter().any(|x| x == FINALIZER).then(|| fp.clone());
+    let verifier = tokio::spawn(async move {
+        let mut h = handle;
+        if let Some(fp) = read {
+            expect_status_read(&mut h, fp).await;
+        }
+        verify(h).await
+    });
     let result = tokio::time::timeout(Duration::from_secs(10), run(f, fp))
         .await
         .expect("the reconcile finished (it waits forever for a request the scenario does not answer)");
@@ -554,7 +570,7 @@ async fn a_release_that_cannot_happen_is_retried_within_the_release_timeout() {
     for _ in 0..8 {
         f.ctx.count_failure(&fp.metadata.namespace, &fp.metadata.name);
     }
-    let action = super::posture::error_policy(Arc::new(DeserializeGuard(Ok(fp))), &err, f.ctx.clone());
+    let action = super::posture::error_policy(Arc::new(CachedPosture::from(fp)), &err, f.ctx.clone());
     let retry = requeue_after(&action).expect("retried");
     assert!(
         retry <= Duration::from_secs(61),
@@ -620,7 +636,7 @@ async fn an_object_that_does_not_deserialize_gets_a_status_reason() {
         assert!(!s.uri.contains("force=true"), "{}", s.uri);
         assert!(s.body.get("apiVersion").is_none(), "{}", s.body);
     });
-    let result = reconcile(Arc::new(DeserializeGuard(Err(invalid))), f.ctx.clone()).await;
+    let result = reconcile(Arc::new(CachedPosture::from(invalid)), f.ctx.clone()).await;
     verifier.await.expect("scenario held");
     assert!(result.is_ok(), "{result:?}");
 }
@@ -761,7 +777,7 @@ async fn deleting_an_object_that_does_not_deserialize_ends_after_the_release_tim
             }
             h
         });
-        let result = reconcile(Arc::new(DeserializeGuard(Err(invalid))), f.ctx.clone()).await;
+        let result = reconcile(Arc::new(CachedPosture::from(invalid)), f.ctx.clone()).await;
         let mut h = verifier.await.expect("scenario held");
         assert!(
             tokio::time::timeout(Duration::from_millis(100), h.next_request())
@@ -778,4 +794,32 @@ async fn deleting_an_object_that_does_not_deserialize_ends_after_the_release_tim
             );
         }
     }
+}
+
+/// The status a reconcile builds on is read from the API server; one that
+/// no longer deserializes is said in the status, like a broken spec.
+#[tokio::test]
+async fn a_status_that_does_not_deserialize_gets_a_status_reason() {
+    let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
+    let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud(vec![]));
+    let mut broken = serde_json::to_value(&fp).unwrap();
+    broken["status"] = json!({"mintedIdentities": "not a list"});
+    let verifier = tokio::spawn(async move {
+        let mut h = handle;
+        let get = expect(&mut h, move |_| broken).await;
+        assert_eq!(get.method, Method::GET);
+        let s = expect(&mut h, |s| json!({"apiVersion": API_VERSION, "kind": "FunctionPosture", "metadata": {"name": "orders"}, "status": s.body["status"]})).await;
+        assert!(s.uri.contains("/functionpostures/orders/status?"), "{}", s.uri);
+        assert!(
+            !s.uri.contains("force=true"),
+            "a merge patch keeps the records: {}",
+            s.uri
+        );
+        assert_eq!(condition(&s.body["status"], "Ready")["reason"], "InvalidObject");
+        h
+    });
+    let result = run(&f, fp).await;
+    verifier.await.expect("scenario held");
+    assert!(result.is_ok(), "{result:?}");
+    assert!(f.cloud.inner().applied().is_empty());
 }
