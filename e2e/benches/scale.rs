@@ -1,8 +1,10 @@
 //! The controller at scale: N FunctionPostures (default 10,000, set
 //! `ZEROFN_BENCH_POSTURES`) on one GCP project of N compliant functions, in
 //! the Kubernetes and GCP stand-ins. Prints the controller's startup time
-//! (spawn → caches synced, /readyz), the time until every posture is Ready,
-//! its peak and settled resident memory, and the cloud calls it made.
+//! (spawn → the "caches synced" log line), the time until every posture is
+//! Ready, its peak and settled resident memory with the settled set split
+//! into anonymous memory (heap, stacks) and file-backed pages (the binary),
+//! and the cloud calls it made.
 //!
 //!     cargo bench -p zerofn-e2e --bench scale
 //!
@@ -32,18 +34,26 @@ fn pid_of(c: &Controller) -> Option<u32> {
     })
 }
 
+/// A field of a /proc file of `name: value kB` lines, in KiB.
+fn kib(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (Anonymous, file-backed) resident KiB, from smaps_rollup.
+fn resident_split(pid: u32) -> (u64, u64) {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let (rss, anon) = (kib(&rollup, "Rss:"), kib(&rollup, "Anonymous:"));
+    (anon, rss.saturating_sub(anon))
+}
+
 /// (VmRSS, VmHWM) in KiB.
 fn memory(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (kib(&status, "VmRSS:"), kib(&status, "VmHWM:"))
 }
 
 #[tokio::main]
@@ -116,11 +126,17 @@ async fn main() {
             "1h",
         ],
     );
-    let mut synced = None;
-    let ready_all = loop {
-        if synced.is_none() && c.log().contains("caches synced") {
-            synced = Some(spawned.elapsed());
+    // Polled often: the Ready count below lists every posture each round.
+    let synced = loop {
+        if c.log().contains("caches synced") {
+            break Some(spawned.elapsed());
         }
+        if spawned.elapsed() > Duration::from_secs(120) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ready_all = loop {
         let ready = cluster
             .kube
             .list("zerofn.dev", "v1alpha1", "functionpostures", Some("shop"))
@@ -143,6 +159,7 @@ async fn main() {
     let pid = pid_of(&c).expect("the zerofn process");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (rss, hwm) = memory(pid);
+    let (anon, file) = resident_split(pid);
     println!(
         "startup (spawn → caches synced): {:.2} s",
         synced.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN)
@@ -152,6 +169,11 @@ async fn main() {
         "controller RSS settled: {:.1} MiB, peak: {:.1} MiB",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
+    );
+    println!(
+        "  settled: anonymous (heap, stacks) {:.1} MiB, file-backed (binary, libraries) {:.1} MiB",
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0
     );
     let calls: u64 = c.cloud_calls().iter().map(|(_, _, n)| n).sum();
     println!(
