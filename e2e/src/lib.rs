@@ -21,25 +21,9 @@ use zerofn_sim::process::{Managed, free_port};
 /// kubectl as the issue names it: the machine's own.
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 
-/// The zerofn binary under test: `ZEROFN_BIN`, or the one cargo built next
-/// to this test (target/<profile>/zerofn).
+/// The zerofn binary under test (see [`zerofn_sim::process::zerofn_bin`]).
 pub fn zerofn_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ZEROFN_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("the test binary knows its path");
-    // target/<profile>/deps/<test>-<hash>
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("zerofn"))
-        .unwrap_or_default();
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo test --workspace` does; for benches `cargo build --release --workspace --bins`) or set ZEROFN_BIN",
-        bin.display()
-    );
-    bin
+    zerofn_sim::process::zerofn_bin().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A temporary directory, removed when dropped.

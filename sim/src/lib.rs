@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod counting;
 pub mod demo;
 pub mod gcp;
 pub mod kube;

@@ -10,6 +10,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The zerofn binary a test or bench runs: `ZEROFN_BIN`, or the one cargo
+/// built in the same profile (`target/<profile>/zerofn`, next to the running
+/// `target/<profile>/deps/<test>-<hash>`).
+pub fn zerofn_bin() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("ZEROFN_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("where is this program: {e}"))?;
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("zerofn"))
+        .unwrap_or_default();
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} is missing: build it first (`cargo test --workspace` does; for benches `cargo build --release --workspace --bins`) or set ZEROFN_BIN",
+            bin.display()
+        ))
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (released before returning; the stand-in
 /// binds it right after).
 pub fn free_port() -> std::io::Result<u16> {
