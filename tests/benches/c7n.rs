@@ -95,7 +95,7 @@ fn expected(n: usize) -> Findings {
 /// One function of the estate, configured by its quarter.
 async fn seed_one(aws: &Aws, i: usize, shared_role: &str, network: &(Vec<String>, String)) {
     let name = name(i);
-    let role = if i % 4 == 0 {
+    let role = if i.is_multiple_of(4) {
         shared_role.to_string()
     } else {
         aws.create_role(&format!("{name}-role")).await.expect("role")
