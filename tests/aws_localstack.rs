@@ -7,6 +7,7 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 use zerofn_sim::aws::{Aws, Fleet};
+use zerofn_sim::counting::{Canned, CountingProxy};
 use zerofn_sim::localstack::{ACCOUNT_ID, LocalStack, REGION};
 use zerofn_tests::{TempDir, prefix, zerofn};
 
@@ -364,6 +365,118 @@ async fn a_posture_owned_elsewhere_is_left_alone() {
     assert!(
         policy_sids(&aws, &fleet.orders).await.contains("public-invoke"),
         "nothing was written"
+    );
+}
+
+/// The fleet with its manifests pointing at a counting proxy in front of
+/// LocalStack, and orders-api claimed by another posture (a TagResource).
+async fn claimed_elsewhere_behind_a_proxy(
+    test: &str,
+) -> (Aws, Fleet, TempDir, zerofn_sim::aws::FleetManifests, CountingProxy) {
+    let (aws, fleet, dir, _) = seeded(test).await;
+    let proxy = CountingProxy::start(&LocalStack::shared().endpoint())
+        .await
+        .expect("counting proxy");
+    let files = fleet.write_manifests(dir.path(), &proxy.endpoint()).expect("manifests");
+    let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}", fleet.orders);
+    aws.lambda
+        .tag_resource()
+        .resource(&arn)
+        .tags("zerofn.dev/owner", "other-cluster/shop/orders-api")
+        .send()
+        .await
+        .unwrap();
+    (aws, fleet, dir, files, proxy)
+}
+
+/// orders-api's row of an enforce report: blocked by the other owner, and
+/// nothing applied.
+fn assert_blocked_by_the_other_owner(run: &zerofn_tests::Run) {
+    let report = run.json();
+    let orders = report["postures"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["posture"] == "shop/orders-api"))
+        .unwrap_or_else(|| panic!("no orders-api in {report:#}"));
+    assert_eq!(
+        orders["blocked"]["owner"], "other-cluster/shop/orders-api",
+        "{orders:#}"
+    );
+    assert!(orders["applied"].as_array().is_none_or(|a| a.is_empty()), "{orders:#}");
+}
+
+/// The tagging API's index may lag behind a TagResource: a plan that would
+/// write is planned again on the function's own tags, so a claim the index
+/// has not caught up with still blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_the_tagging_index_has_not_caught_up_with_still_blocks() {
+    let (aws, fleet, _dir, files, proxy) = claimed_elsewhere_behind_a_proxy("lagging").await;
+    let lagging = serde_json::json!({"PaginationToken": "", "ResourceTagMappingList": []});
+    proxy.answer("tagging GetResources", Canned::json(200, lagging));
+    let args = [
+        "enforce",
+        "--once",
+        "-f",
+        s(&files.account),
+        "-f",
+        s(&files.enforce),
+        "-o",
+        "json",
+    ];
+    let run = zerofn(&args).await;
+    assert_blocked_by_the_other_owner(&run);
+    assert!(
+        policy_sids(&aws, &fleet.orders).await.contains("public-invoke"),
+        "nothing was written"
+    );
+    let counts = proxy.counts();
+    assert!(counts.get("tagging GetResources") >= Some(&1), "{counts:#?}");
+    assert!(counts.get("lambda GET /2017-03-31/tags/*") >= Some(&1), "{counts:#?}");
+}
+
+/// Where the tagging API is denied, ownership is read per function with
+/// ListTags: the account keeps working, a claim elsewhere still blocks, and
+/// the refused index is read once per observation, not once per function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_the_tagging_api_is_denied_ownership_is_read_per_function() {
+    let (aws, fleet, _dir, files, proxy) = claimed_elsewhere_behind_a_proxy("untagged").await;
+    let denied = serde_json::json!({
+        "__type": "AccessDeniedException",
+        "message": format!("User: arn:aws:iam::{ACCOUNT_ID}:user/zerofn is not authorized to perform: tag:GetResources")
+    });
+    proxy.answer("tagging GetResources", Canned::json(400, denied));
+    let args = [
+        "enforce",
+        "--once",
+        "-f",
+        s(&files.account),
+        "-f",
+        s(&files.enforce),
+        "-o",
+        "json",
+    ];
+    let run = zerofn(&args).await;
+    assert_blocked_by_the_other_owner(&run);
+    assert_eq!(run.json()["summary"]["errors"], 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        policy_sids(&aws, &fleet.orders).await.contains("public-invoke"),
+        "nothing was written"
+    );
+
+    proxy.reset();
+    let second = zerofn(&args).await;
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+    let postures = second.json()["postures"].as_array().map_or(0, Vec::len) as u64;
+    let counts = proxy.counts();
+    // Once per observation pass (enforce observes again after applying),
+    // like the account's function listing.
+    assert_eq!(
+        counts.get("tagging GetResources"),
+        counts.get("lambda GET /2015-03-31/functions"),
+        "{counts:#?}"
+    );
+    assert!(
+        counts.get("lambda GET /2017-03-31/tags/*") >= Some(&postures),
+        "one ListTags per posture: {counts:#?}"
     );
 }
 
