@@ -162,8 +162,9 @@ impl AwsProvider {
         // The tagging API may lag behind a TagResource: a plan that writes
         // decides ownership on the function's own tags, so another posture's
         // fresh claim always blocks, and zerofn's own is never made twice.
-        if observed.function.tags.is_some() && !self.plan(p, &observed).actions.is_empty() {
+        if observed.function.tags_may_lag && !self.plan(p, &observed).actions.is_empty() {
             observed.function.tags = Some(observer.listed_tags(&observed.function.arn).await?);
+            observed.function.tags_may_lag = false;
         }
         Ok(observed)
     }

@@ -34,6 +34,9 @@ pub struct ObservedFunction {
     pub code_signing: Option<CodeSigning>,
     /// Observed only for Enforce postures (the ownership marker).
     pub tags: Option<BTreeMap<String, String>>,
+    /// The tags came from the tagging API's index, which may lag behind a
+    /// TagResource: a write must not be decided on them.
+    pub tags_may_lag: bool,
     /// Every alias and published version (never `$LATEST`, which is the
     /// function itself), each an invocation path with its own resource
     /// policy and function URL. Observed with the triggers control.

@@ -95,7 +95,9 @@ impl Observer<'_> {
             self.observe_triggers(&mut o, versions).await?;
         }
         if p.mode() == Mode::Enforce {
-            o.tags = Some(match self.indexed_tags(&fn_arn).await? {
+            let indexed = self.indexed_tags(&fn_arn).await?;
+            o.tags_may_lag = indexed.is_some();
+            o.tags = Some(match indexed {
                 Some(tags) => tags,
                 None => self.listed_tags(&fn_arn).await?,
             });
