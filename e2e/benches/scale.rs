@@ -4,7 +4,8 @@
 //! (spawn → the "caches synced" log line), the time until every posture is
 //! Ready, its peak and settled resident memory with the settled set split
 //! into anonymous memory (heap, stacks) and file-backed pages (the binary),
-//! and the cloud calls it made.
+//! each region of memory it lives in (smaps), and the cloud calls it made.
+//! `MALLOC_ARENA_MAX` passes through to the controller.
 //!
 //!     cargo bench -p zerofn-e2e --bench scale
 //!
@@ -48,6 +49,33 @@ fn resident_split(pid: u32) -> (u64, u64) {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     let (rss, anon) = (kib(&rollup, "Rss:"), kib(&rollup, "Anonymous:"));
     (anon, rss.saturating_sub(anon))
+}
+
+/// Where the resident set lives: resident KiB by region, from smaps. The
+/// main heap (`[heap]`, glibc's brk arena), the other anonymous mappings
+/// (glibc's per-thread arenas, thread stacks and large allocations, which
+/// glibc maps on their own), and each file mapped.
+fn resident_by_region(pid: u32) -> Vec<(String, u64, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut regions: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            current = match fields.nth(4) {
+                Some(path) if path.starts_with('/') => path.rsplit('/').next().unwrap_or(path).to_string(),
+                Some(special) => special.to_string(),
+                None => "anonymous mappings".to_string(),
+            };
+            regions.entry(current.clone()).or_default().0 += 1;
+        } else if first == "Rss:" {
+            regions.entry(current.clone()).or_default().1 += kib(line, "Rss:");
+        }
+    }
+    let mut by_size: Vec<_> = regions.into_iter().map(|(k, (n, rss))| (k, n, rss)).collect();
+    by_size.sort_by_key(|r| std::cmp::Reverse(r.2));
+    by_size
 }
 
 /// (VmRSS, VmHWM) in KiB.
@@ -160,13 +188,14 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (rss, hwm) = memory(pid);
     let (anon, file) = resident_split(pid);
+    let arenas = std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "glibc's default".into());
     println!(
         "startup (spawn → caches synced): {:.2} s",
         synced.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN)
     );
     println!("all {n} postures Ready after {:.1} s", ready_all.as_secs_f64());
     println!(
-        "controller RSS settled: {:.1} MiB, peak: {:.1} MiB",
+        "controller RSS settled: {:.1} MiB, peak: {:.1} MiB (MALLOC_ARENA_MAX: {arenas})",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
@@ -175,6 +204,9 @@ async fn main() {
         anon as f64 / 1024.0,
         file as f64 / 1024.0
     );
+    for (region, mappings, kib) in resident_by_region(pid).iter().filter(|r| r.2 >= 256) {
+        println!("    {:>6.1} MiB  {region} ({mappings} mappings)", *kib as f64 / 1024.0);
+    }
     let calls: u64 = c.cloud_calls().iter().map(|(_, _, n)| n).sum();
     println!(
         "cloud calls: {calls} ({:.3} per posture), writes: {}",
