@@ -15,6 +15,7 @@ pub mod engine;
 pub mod findings;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod fleet;
 pub mod logging;
 pub mod manifests;
 pub mod metrics;

@@ -4,12 +4,14 @@ pub mod account;
 pub mod arn;
 pub mod duration;
 pub mod patterns;
+pub mod policy;
 pub mod posture;
 pub mod schema_check;
 pub mod status;
 pub mod validate;
 
 pub use account::*;
+pub use policy::*;
 pub use posture::*;
 pub use status::*;
 

@@ -47,6 +47,9 @@ pub const LOOPBACK_URL: &str =
 pub const TOKEN_ENDPOINT: &str =
     r"^(https://\S+|http://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?)$";
 pub const K8S_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A function-name pattern of a PosturePolicy: the characters any cloud's
+/// function names use, and the wildcards `*` and `?`.
+pub const NAME_GLOB: &str = r"^[A-Za-z0-9_*?-]+$";
 /// A namespace: a DNS-1123 label.
 pub const K8S_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
@@ -97,6 +100,7 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     (GCP_PROJECT_ID, "a GCP project id", "shop-prod"),
     (GCP_LOCATION, "a GCP region", "europe-west1"),
     (GCP_FUNCTION_NAME, "a Cloud Functions name", "orders-api"),
+    (NAME_GLOB, "a name pattern (letters, digits, -, _, * and ?)", "orders-*"),
     (GCP_ROLE, "an IAM role", "roles/pubsub.subscriber"),
     (
         GCP_MEMBER,
@@ -190,6 +194,7 @@ mod tests {
             DURATION,
             K8S_NAME,
             K8S_LABEL,
+            NAME_GLOB,
             LOOPBACK_URL,
             TOKEN_ENDPOINT,
         ] {

@@ -214,6 +214,41 @@ const AZURE_RESTRICTION_HEADERS: [&str; 4] = [
     "x-forwarded-host",
 ];
 
+/// The CEL rules of a PosturePolicy: exactly one selector cloud, and the
+/// template obeys every rule of a FunctionPosture on that cloud (checked on
+/// the child the template gives a function of that cloud, with the paths
+/// moved under `spec.template`).
+pub fn policy(spec: &super::policy::PosturePolicySpec) -> Vec<FieldError> {
+    let s = &spec.selector;
+    if count(&s.aws, &s.azure, &s.gcp) != 1 {
+        return vec![FieldError {
+            path: "spec.selector".into(),
+            message: "exactly one of selector.aws, selector.azure or selector.gcp must be set".into(),
+        }];
+    }
+    let function = FunctionTarget {
+        aws: s.aws.as_ref().map(|_| AwsFunctionRef {
+            name: "selected".into(),
+            region: None,
+        }),
+        azure: s.azure.as_ref().map(|_| AzureFunctionRef {
+            resource_group: "selected".into(),
+            name: "selected".into(),
+        }),
+        gcp: s.gcp.as_ref().map(|_| GcpFunctionRef {
+            location: "selected1".into(),
+            name: "selected".into(),
+        }),
+    };
+    posture(&spec.posture_for(function))
+        .into_iter()
+        .map(|e| FieldError {
+            path: e.path.replacen("spec.", "spec.template.", 1),
+            message: e.message,
+        })
+        .collect()
+}
+
 /// Rules for a transition from `old` to `new` (the CLI never has an old
 /// object; the reconciler and the API server do).
 pub fn posture_update(new: &FunctionPostureSpec, old: &FunctionPostureSpec) -> Vec<FieldError> {
