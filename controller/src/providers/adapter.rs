@@ -150,4 +150,8 @@ impl<C: Cloud> Provider for Adapter<C> {
     fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
         self.0.probe().boxed()
     }
+
+    fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>> {
+        self.0.functions().boxed()
+    }
 }

@@ -143,6 +143,16 @@ impl Provider for Circuit {
         }
         .boxed()
     }
+
+    fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>> {
+        async move {
+            if let Some(e) = self.open() {
+                return Err(e);
+            }
+            self.observe_result(self.inner.functions().await)
+        }
+        .boxed()
+    }
 }
 
 #[cfg(test)]
@@ -181,6 +191,10 @@ mod tests {
             None
         }
         fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            async { Err(ProviderError::Timeout("no answer".into())) }.boxed()
+        }
+        fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             async { Err(ProviderError::Timeout("no answer".into())) }.boxed()
         }

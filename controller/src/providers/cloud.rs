@@ -120,4 +120,11 @@ pub trait Cloud: Send + Sync + Sized + 'static {
     /// One cheap call that proves the account answers and the credentials
     /// work.
     fn probe(&self) -> impl Future<Output = Result<(), ProviderError>> + Send;
+
+    /// Every function of the account in the account's scope (its regions,
+    /// its project, its subscription), with its tags or labels, from the
+    /// shared account-wide reads: what a PosturePolicy selects from and what
+    /// discovery counts. No per-function read where the cloud lists tags
+    /// account-wide.
+    fn functions(&self) -> impl Future<Output = Result<Vec<crate::fleet::Listed>, ProviderError>> + Send;
 }

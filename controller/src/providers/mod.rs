@@ -293,4 +293,8 @@ pub trait Provider: Send + Sync {
     /// with their own deadline. No default: an account is never reported
     /// reachable without being asked.
     fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
+
+    /// Every function of the account in its scope, with its tags or labels
+    /// (`Cloud::functions`).
+    fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>>;
 }

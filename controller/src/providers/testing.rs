@@ -55,6 +55,8 @@ pub struct TestCloud {
     /// Identities minted before this process started fixing.
     pub mints: Vec<MintedIdentity>,
     pub reached: Option<String>,
+    /// The account's functions, as `functions` lists them.
+    pub listed: Vec<crate::fleet::Listed>,
     /// What the tests read back.
     pub assessed: Mutex<u32>,
     pub seen_minted: Mutex<Vec<Vec<MintedIdentity>>>,
@@ -169,5 +171,9 @@ impl Cloud for TestCloud {
     async fn probe(&self) -> Result<(), ProviderError> {
         *self.probes.lock().unwrap() += 1;
         Ok(())
+    }
+
+    async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
+        Ok(self.listed.clone())
     }
 }

@@ -79,6 +79,9 @@ pub struct Inventory {
     pub mappings: Cached<MappingIndex>,
     /// Read only for postures in Enforce mode.
     pub tags: Cached<TagIndex>,
+    /// Every function's tags; read only to list the account's functions
+    /// (policies, discovery).
+    pub all_tags: Cached<TagIndex>,
     /// Whether the fallback from the tagging API has been reported: once
     /// per account, not once per load.
     pub tagging_fallback_reported: AtomicBool,
@@ -99,6 +102,7 @@ impl Inventory {
         self.roles.invalidate();
         self.mappings.invalidate();
         self.tags.invalidate();
+        self.all_tags.invalidate();
         self.regions_enabled.invalidate();
         self.signing_policies.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.managed_documents.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -316,17 +320,30 @@ pub async fn load_mappings(clients: &Clients, pacers: &Pacers) -> Result<Mapping
 /// A Region where the API is denied or refused is kept with the reason
 /// (ownership is then read per function); an unreachable one fails the load.
 pub async fn load_tags(clients: &Clients, pacers: &Pacers) -> Result<TagIndex, ProviderError> {
+    load_tagged(clients, pacers, Some(names::OWNER_TAG)).await
+}
+
+/// Every tag of every tagged function of the regions in scope (what a
+/// PosturePolicy selects on): GetResources filtered to Lambda functions
+/// only, 100 per page. Kept apart from the owner markers, whose read grows
+/// with the functions zerofn claimed, not with the account.
+pub async fn load_all_tags(clients: &Clients, pacers: &Pacers) -> Result<TagIndex, ProviderError> {
+    load_tagged(clients, pacers, None).await
+}
+
+async fn load_tagged(clients: &Clients, pacers: &Pacers, key: Option<&str>) -> Result<TagIndex, ProviderError> {
     let mut idx = TagIndex::default();
     for (region, tagging) in &clients.tagging {
         let read = paged(pacers.get(Quota::Tagging, region), |token| async move {
+            let filter = key.map(|k| {
+                aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                    .key(k)
+                    .build()
+            });
             let page = tagging
                 .get_resources()
                 .resource_type_filters("lambda:function")
-                .tag_filters(
-                    aws_sdk_resourcegroupstagging::types::TagFilter::builder()
-                        .key(names::OWNER_TAG)
-                        .build(),
-                )
+                .set_tag_filters(filter.map(|f| vec![f]))
                 .resources_per_page(100)
                 .set_pagination_token(token)
                 .send()

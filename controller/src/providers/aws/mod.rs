@@ -416,4 +416,9 @@ impl Cloud for AwsProvider {
         // GetCallerIdentity: the account check every assessment starts with.
         self.context().await.map(drop)
     }
+
+    async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
+        let ctx = self.context().await?;
+        observe::listed(&self.clients, &self.inventory, self.pacers(ctx), self.ttl).await
+    }
 }

@@ -48,6 +48,64 @@ pub struct Observer<'a> {
     pub region: &'a str,
 }
 
+/// Every function of the regions in scope with its tags: the shared
+/// ListFunctions and the tagging API's full index. Where the tagging API
+/// is denied, each function's tags are read with ListTags (paced, reported
+/// once per account), never guessed.
+pub async fn listed(
+    clients: &Clients,
+    inventory: &Inventory,
+    pacers: &Pacers,
+    ttl: Duration,
+) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
+    let functions = inventory
+        .functions
+        .get_or_load(ttl, || load_functions(clients, pacers))
+        .await?;
+    let tags = inventory
+        .all_tags
+        .get_or_load(ttl, || load_all_tags(clients, pacers))
+        .await?;
+    let mut keys: Vec<_> = functions.by_region_name.keys().collect();
+    keys.sort();
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let (region, name) = key;
+        let arn = &functions.by_region_name[key].arn;
+        let tags = match tags.0.get(region) {
+            Some(Ok(tagged)) => tagged.get(arn).cloned().unwrap_or_default(),
+            Some(Err(reason)) => {
+                inventory.report_tagging_fallback(region, reason);
+                let observer = Observer {
+                    clients,
+                    inventory,
+                    pacers,
+                    ttl,
+                    region,
+                };
+                observer.listed_tags(arn).await?
+            }
+            None => {
+                return Err(ProviderError::Config(format!(
+                    "no tagging client for region {region}: its functions cannot be listed with their tags"
+                )));
+            }
+        };
+        out.push(crate::fleet::Listed {
+            target: crate::api::FunctionTarget {
+                aws: Some(crate::api::AwsFunctionRef {
+                    name: name.clone(),
+                    region: Some(region.clone()),
+                }),
+                azure: None,
+                gcp: None,
+            },
+            tags,
+        });
+    }
+    Ok(out)
+}
+
 impl Observer<'_> {
     pub async fn observe(&self, p: &Posture, name: &str) -> Result<ObservedFunction, ProviderError> {
         let spec = &p.spec;

@@ -249,4 +249,8 @@ impl Cloud for AzureProvider {
             .map(drop)
             .map_err(|e| e.provider())
     }
+
+    async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
+        self.observer().listed().await
+    }
 }

@@ -36,6 +36,8 @@ pub struct SiteRecord {
     pub public_network_access: String,
     pub virtual_network_subnet_id: Option<String>,
     pub vnet_route_all: bool,
+    /// A function app (`kind` names `functionapp`), not a web app.
+    pub function_app: bool,
 }
 
 impl SiteRecord {
@@ -66,7 +68,33 @@ impl SiteRecord {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             vnet_route_all: props["vnetRouteAllEnabled"].as_bool().unwrap_or(false),
+            function_app: site["kind"]
+                .as_str()
+                .is_some_and(|k| k.to_ascii_lowercase().split(',').any(|p| p.trim() == "functionapp")),
         }
+    }
+
+    /// The function app as a policy selects it: its resource group (from
+    /// its id) and name, and its tags. None for a web app or an id that
+    /// names no resource group.
+    pub fn listed(&self) -> Option<crate::fleet::Listed> {
+        if !self.function_app {
+            return None;
+        }
+        let mut segments = self.id.split('/');
+        segments.find(|s| s.eq_ignore_ascii_case("resourceGroups"))?;
+        let resource_group = segments.next().filter(|g| !g.is_empty())?;
+        Some(crate::fleet::Listed {
+            target: crate::api::FunctionTarget {
+                aws: None,
+                azure: Some(crate::api::AzureFunctionRef {
+                    resource_group: resource_group.to_string(),
+                    name: self.name.clone(),
+                }),
+                gcp: None,
+            },
+            tags: self.tags.clone(),
+        })
     }
 }
 
@@ -209,6 +237,11 @@ fn observed_app(site: &SiteRecord, sites: &[SiteRecord], subscription: &str, rg:
 }
 
 impl Observer<'_> {
+    /// Every function app of the subscription, from the shared site list.
+    pub async fn listed(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
+        Ok(self.sites().await?.iter().filter_map(SiteRecord::listed).collect())
+    }
+
     async fn sites(&self) -> Result<std::sync::Arc<Vec<SiteRecord>>, ProviderError> {
         let path = format!("/subscriptions/{}/providers/Microsoft.Web/sites", self.subscription);
         self.inventory
@@ -520,5 +553,32 @@ impl Observer<'_> {
             .collect();
         out.sort();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_function_app_is_listed_by_resource_group_name_and_tags_and_a_web_app_is_not() {
+        let app = json!({
+            "id": "/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/rg-shop/providers/Microsoft.Web/sites/orders",
+            "name": "orders",
+            "kind": "functionapp,linux",
+            "tags": {"zerofn": "governed"}
+        });
+        let listed = SiteRecord::of(&app, "").listed().expect("a function app is listed");
+        let f = listed.target.azure.expect("on Azure");
+        assert_eq!((f.resource_group.as_str(), f.name.as_str()), ("rg-shop", "orders"));
+        assert_eq!(listed.tags.get("zerofn").map(String::as_str), Some("governed"));
+
+        let mut web = app.clone();
+        web["kind"] = json!("app,linux");
+        assert!(
+            SiteRecord::of(&web, "").listed().is_none(),
+            "a web app is not a function"
+        );
     }
 }

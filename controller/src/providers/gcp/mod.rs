@@ -243,6 +243,17 @@ impl Cloud for GcpProvider {
             .await
             .map(drop)
     }
+
+    async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
+        observe::listed(
+            &self.clients,
+            &self.caller,
+            &self.inventory,
+            self.ttl,
+            &self.account.project_id,
+        )
+        .await
+    }
 }
 
 /// The spec's project number, if given, must be the one Resource Manager

@@ -232,6 +232,48 @@ pub struct Observer<'a> {
     pub minted: BTreeSet<String>,
 }
 
+/// Every function of the project, with its labels, from the shared
+/// ListFunctions.
+pub async fn listed(
+    clients: &Clients,
+    caller: &Caller,
+    inventory: &Inventory,
+    ttl: std::time::Duration,
+    project: &str,
+) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
+    let functions = inventory
+        .functions
+        .get_or_load(ttl, || load_functions(clients, caller, project))
+        .await?;
+    let mut out: Vec<_> = functions
+        .iter()
+        .filter_map(|(name, f)| {
+            // projects/P/locations/L/functions/N
+            let mut parts = name.split('/').skip(3).step_by(2);
+            let (location, id) = (parts.next()?, parts.next()?);
+            Some(crate::fleet::Listed {
+                target: crate::api::FunctionTarget {
+                    aws: None,
+                    azure: None,
+                    gcp: Some(crate::api::GcpFunctionRef {
+                        location: location.to_string(),
+                        name: id.to_string(),
+                    }),
+                },
+                tags: f.labels.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.target
+            .gcp
+            .as_ref()
+            .map(|g| (&g.location, &g.name))
+            .cmp(&b.target.gcp.as_ref().map(|g| (&g.location, &g.name)))
+    });
+    Ok(out)
+}
+
 impl Observer<'_> {
     pub async fn observe(&self, p: &Posture, location: &str, id: &str) -> Result<ObservedFunction, ProviderError> {
         let name = format!("projects/{}/locations/{location}/functions/{id}", self.project);
