@@ -644,3 +644,63 @@ spec:
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
     assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
 }
+
+/// A PosturePolicy in `plan -f` selects by tag from the account's functions
+/// (the shared inventory and the tagging index, no per-function read to
+/// select), yields to a hand-written posture on a function it selects, and
+/// writes nothing.
+#[tokio::test]
+async fn a_policy_selects_by_tag_and_yields_to_a_hand_written_posture() {
+    let (aws, fleet, dir, files) = seeded("policy").await;
+    // A tag only this test's functions carry: LocalStack is shared.
+    for f in [&fleet.orders, &fleet.reports] {
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{f}");
+        aws.lambda
+            .tag_resource()
+            .resource(arn)
+            .tags("zerofn-fleet", &fleet.prefix)
+            .send()
+            .await
+            .expect("tag");
+    }
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {{name: fleet, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  selector:\n    aws:\n      tags:\n        matchTags: {{zerofn-fleet: \"{}\"}}\n  template:\n    mode: Audit\n    observability: {{tracing: Active}}\n",
+            fleet.prefix
+        ),
+    )
+    .expect("write the policy");
+    let plan = zerofn(&[
+        "plan",
+        "-f",
+        s(&files.account),
+        "-f",
+        s(&files.audit),
+        "-f",
+        s(&policy),
+        "-o",
+        "json",
+    ])
+    .await;
+    let report = plan.json();
+    let rows: Vec<&str> = report["postures"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["posture"].as_str())
+        .collect();
+    let child = format!("shop/fleet → {REGION}/{}", fleet.orders);
+    assert_eq!(rows.len(), 2, "{report:#}");
+    assert!(
+        rows.contains(&"shop/reports"),
+        "the hand-written posture runs: {rows:?}"
+    );
+    assert!(
+        rows.contains(&child.as_str()),
+        "the policy governs the other tagged function: {rows:?}"
+    );
+    assert_eq!(plan.checks(&child), vec!["aws.observability.tracing"]);
+    assert_eq!(report["summary"]["errors"], 0, "{report:#}");
+}

@@ -602,3 +602,63 @@ async fn release_removes_only_our_ownership_tag_through_the_tags_api() {
     assert!(tags["zerofn.dev-owner"].is_null(), "{tags}");
     assert_eq!(tags["team"], "edge", "other tags kept");
 }
+
+/// A PosturePolicy selecting by tag in one resource group governs the
+/// tagged function apps of the subscription's site list, except one a
+/// hand-written posture targets, and writes nothing in `plan`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_selects_by_tag_and_yields_to_a_hand_written_posture() {
+    let tagged = |rg: &str, name: &str| SiteSeed {
+        tags: BTreeMap::from([("zerofn".to_string(), "governed".to_string())]),
+        ..SiteSeed::new(rg, name)
+    };
+    let w = AzureWorld::new(TENANT, SUB)
+        .client(CLIENT, SECRET)
+        .resource_group("rg-other")
+        .site(tagged(RG, "a"))
+        .site(tagged(RG, "b"))
+        .site(tagged(RG, "orders"))
+        .site(tagged("rg-other", "elsewhere"))
+        .site(SiteSeed::new(RG, "untagged"))
+        .page_size(2);
+    let arm = Arm::start(w).await.expect("stand-in");
+    let f = files(&arm);
+    let dir = TempDir::new("azure-policy");
+    let policy = format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {{name: fleet, namespace: shop}}\nspec:\n  accountRef: {{name: azure}}\n  selector:\n    azure:\n      resourceGroups: [{RG}]\n      tags:\n        matchExpressions: [{{key: zerofn, operator: Exists}}]\n  template:\n    observability: {{tracing: Active}}\n"
+    );
+    let policy = dir.write("policy.yaml", &policy).to_string_lossy().into_owned();
+    let run = zerofn(&[
+        "plan",
+        "--azure-ca-file",
+        &f.ca,
+        "-o",
+        "json",
+        "-f",
+        &f.account,
+        "-f",
+        &f.orders,
+        "-f",
+        &policy,
+    ])
+    .await;
+    let report = run.json();
+    let mut rows: Vec<String> = report["postures"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["posture"].as_str().map(str::to_string))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "shop/fleet → rg-fn/a".to_string(),
+            "shop/fleet → rg-fn/b".to_string(),
+            "shop/orders".to_string(),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["summary"]["errors"], 0, "{report:#}");
+    assert_eq!(writes(&run), 0);
+}

@@ -212,3 +212,51 @@ async fn a_malformed_state_file_exits_2_naming_it_and_calls_no_cloud() {
     }
     assert!(cloud.requests().is_empty(), "{:?}", cloud.requests());
 }
+
+const POLICY_HEAD: &str = "apiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {name: fleet, namespace: shop}\nspec:\n  accountRef: {name: prod}\n";
+
+/// A malformed PosturePolicy is refused like a malformed posture: exit 2,
+/// the file, document and field named, no cloud called (the inventory a
+/// policy is expanded against is never listed).
+#[tokio::test]
+async fn a_malformed_policy_names_the_field_and_calls_no_cloud() {
+    let cloud = Scripted::start(vec![], Reply::new(500, "no call was expected"))
+        .await
+        .unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "  selector: {aws: {}, gcp: {}}\n  template: {}\n",
+            "policy.yaml: document 1 (PosturePolicy shop/fleet): spec.selector: exactly one of selector.aws, selector.azure or selector.gcp must be set",
+        ),
+        (
+            "  selector: {aws: {}}\n  template:\n    identity: {createIfShared: true}\n",
+            "policy.yaml: document 1 (PosturePolicy shop/fleet): spec.template.identity.aws: identity.createIfShared on AWS needs identity.aws.permissions",
+        ),
+        (
+            "  selector: {aws: {names: [\"orders/*\"]}}\n  template: {}\n",
+            "policy.yaml: document 1 (PosturePolicy shop/fleet): spec.selector.aws.names[0]",
+        ),
+        (
+            "  selector: {aws: {}}\n  template:\n    mode: Enforce\n    identity:\n      aws:\n        permissions: [{actions: ['iam:*'], resources: ['*']}]\n",
+            "policy.yaml: document 1 (PosturePolicy shop/fleet): spec.template.identity.aws.permissions[0].actions[0]: exceeds the permission ceiling of CloudAccount/shop/prod",
+        ),
+    ];
+    for (body, expected) in cases {
+        let dir = TempDir::new("policy");
+        dir.write("account.yaml", &account(&cloud.url()));
+        dir.write("policy.yaml", &format!("{POLICY_HEAD}{body}"));
+        let run = zerofn(&["plan", "-f", dir.path().to_str().unwrap()]).await;
+        assert_eq!(run.code, 2, "{body}: must exit 2:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "{body}: must say {expected}:\n{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("nothing was sent to any cloud"), "{}", run.stderr);
+    }
+    assert!(
+        cloud.requests().is_empty(),
+        "a cloud was called: {:?}",
+        cloud.requests()
+    );
+}

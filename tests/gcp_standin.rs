@@ -414,3 +414,42 @@ async fn every_invoke_role_is_judged_and_event_delivery_is_kept() {
         "{checks:?}"
     );
 }
+
+/// A PosturePolicy selecting by label governs the labelled functions the
+/// project's ListFunctions returns, except one a hand-written posture
+/// targets, and writes nothing in `plan`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_selects_by_label_and_yields_to_a_hand_written_posture() {
+    let w = GcpWorld::new()
+        .project(P, N)
+        .function(FunctionSeed::new(P, EU, "a").label("zerofn", "governed"))
+        .function(FunctionSeed::new(P, EU, "b").label("zerofn", "governed"))
+        .function(FunctionSeed::new(P, EU, "c").label("zerofn", "governed"))
+        .function(FunctionSeed::new(P, EU, "d").label("zerofn", "other"))
+        .function(FunctionSeed::new(P, EU, "e"));
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-policy");
+    let policy = "---\napiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {name: fleet, namespace: shop}\nspec:\n  accountRef: {name: gcp}\n  selector:\n    gcp:\n      locations: [europe-west1]\n      labels:\n        matchExpressions: [{key: zerofn, operator: In, values: [governed]}]\n  template:\n    observability: {tracing: Active}\n";
+    let yaml = account_yaml(&gcp.url(), None) + &posture_yaml("c", "", "") + policy;
+    let file = dir.write("gcp.yaml", &yaml);
+    let run = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    let report = run.json();
+    let mut rows: Vec<String> = report["postures"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["posture"].as_str().map(str::to_string))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "shop/c".to_string(),
+            format!("shop/fleet → {EU}/a"),
+            format!("shop/fleet → {EU}/b"),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["summary"]["errors"], 0, "{report:#}");
+    assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
+}

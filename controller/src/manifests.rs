@@ -44,6 +44,7 @@ pub struct Manifests {
     pub accounts: Vec<Object<CloudAccountSpec>>,
     pub cluster_accounts: Vec<Object<ClusterCloudAccountSpec>>,
     pub postures: Vec<Object<FunctionPostureSpec>>,
+    pub policies: Vec<Object<api::PosturePolicySpec>>,
     pub secrets: Vec<Object<SecretData>>,
 }
 
@@ -406,6 +407,10 @@ impl Manifests {
                 let spec = checked(&source, &h.object, spec, api::validate::posture)?;
                 self.postures.push(h.into_object(source, spec));
             }
+            "PosturePolicy" => {
+                let spec = checked(&source, &h.object, spec, api::validate::policy)?;
+                self.policies.push(h.into_object(source, spec));
+            }
             "CloudAccount" => {
                 let spec = checked(&source, &h.object, spec, api::validate::cloud_account)?;
                 self.accounts.push(h.into_object(source, spec));
@@ -436,6 +441,9 @@ impl Manifests {
         };
         for o in &self.postures {
             dup("FunctionPosture", &o.namespace, &o.name, &o.source);
+        }
+        for o in &self.policies {
+            dup("PosturePolicy", &o.namespace, &o.name, &o.source);
         }
         for o in &self.accounts {
             dup("CloudAccount", &o.namespace, &o.name, &o.source);

@@ -27,6 +27,13 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![CloudAccount::crd(), ClusterCloudAccount::crd(), FunctionPosture::crd()]
 }
 
+/// Kinds `zerofn plan` reads from files that the controller does not serve
+/// yet: a PosturePolicy is expanded against the live inventory by the CLI;
+/// the controller serves it once it keeps the policy's children.
+fn cli_only_crds() -> Vec<CustomResourceDefinition> {
+    vec![PosturePolicy::crd()]
+}
+
 /// The openAPIV3Schema of the CRD for `kind`, for schema checks of manifests.
 /// Generated once per process and lent out, never copied: building the CRDs
 /// costs far more than checking a document, and a copy of the posture
@@ -35,6 +42,7 @@ pub fn schema_for(kind: &str) -> Option<&'static serde_json::Value> {
     static SCHEMAS: std::sync::LazyLock<Vec<(String, serde_json::Value)>> = std::sync::LazyLock::new(|| {
         crds()
             .into_iter()
+            .chain(cli_only_crds())
             .filter_map(|c| {
                 let kind = c.spec.names.kind.clone();
                 let schema = c

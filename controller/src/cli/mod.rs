@@ -1,5 +1,6 @@
 //! The `zerofn` command line: `plan`, `enforce --once`, `crds`.
 
+mod fleet;
 mod report;
 pub mod state;
 pub mod terminal;
@@ -352,7 +353,13 @@ type Prepared = (Vec<Item>, Vec<Arc<Circuit>>);
 
 async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec<ManifestError>> {
     let m = manifests::load(&args.paths)?;
-    let resolved = resolve_all(&m, &args.controller_namespace)?;
+    let (resolved, policies) = match (
+        resolve_all(&m, &args.controller_namespace),
+        fleet::resolve_policies(&m, &args.controller_namespace),
+    ) {
+        (Ok(r), Ok(p)) => (r, p),
+        (r, p) => return Err(r.err().into_iter().chain(p.err()).flatten().collect()),
+    };
     let extra_roots = extra_roots(args.azure_ca_file.as_deref()).map_err(|message| {
         vec![ManifestError {
             source: None,
@@ -367,7 +374,50 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
         // One CLI run reads each account once (and once more after enforcing).
         inventory_ttl: Duration::from_secs(3600),
     };
-    Ok(connect_all(&m, resolved, &opts, &args.cluster_id).await)
+    let mut connections = Connections {
+        opts,
+        providers: HashMap::new(),
+    };
+    if !policies.is_empty() {
+        // Listing the functions is the first call: an account that does
+        // not answer is marked down before it is asked.
+        for p in &policies {
+            if let Ok(c) = connections.provider(&m, &p.account).await {
+                probe_accounts(std::slice::from_ref(&c), args.probe_timeout).await;
+            }
+        }
+    }
+    let expanded = fleet::expand(&m, &policies, &resolved, &mut connections).await;
+    Ok(connect_all(&m, resolved, expanded, connections, &args.cluster_id).await)
+}
+
+/// One provider (behind a circuit) per account, built on first use; an
+/// account that could not be connected keeps its error.
+pub(crate) struct Connections {
+    opts: ConnectOptions,
+    providers: HashMap<String, Result<Arc<Circuit>, String>>,
+}
+
+impl Connections {
+    pub(crate) async fn provider(
+        &mut self,
+        m: &manifests::Manifests,
+        account: &ResolvedAccount,
+    ) -> Result<Arc<Circuit>, ProviderError> {
+        if !self.providers.contains_key(&account.key) {
+            let secret =
+                registry::secret_name(&account.config).and_then(|name| m.secret(&account.secret_namespace, name));
+            let p = accounts::connect(account, secret, &self.opts)
+                .await
+                .map(|p| Arc::new(Circuit::new(p, RUN_LONG)))
+                .map_err(|e| e.to_string());
+            self.providers.insert(account.key.clone(), p);
+        }
+        match &self.providers[&account.key] {
+            Ok(p) => Ok(p.clone()),
+            Err(e) => Err(ProviderError::Config(e.clone())),
+        }
+    }
 }
 
 /// Every posture's account, resolved before anything is connected: a
@@ -419,37 +469,40 @@ fn resolve_all<'m>(
     if errors.is_empty() { Ok(resolved) } else { Err(errors) }
 }
 
-/// One provider (behind a circuit) per account; a posture whose account
-/// could not be connected carries the error.
+/// Every posture, hand-written or a policy's child, with its provider; a
+/// posture whose account could not be connected carries the error.
 async fn connect_all(
     m: &manifests::Manifests,
     resolved: Vec<(&Object<FunctionPostureSpec>, ResolvedAccount)>,
-    opts: &ConnectOptions,
+    expanded: Vec<fleet::Expanded>,
+    mut connections: Connections,
     cluster_id: &str,
 ) -> Prepared {
-    let mut providers: HashMap<String, Result<Arc<Circuit>, String>> = HashMap::new();
     let mut items = Vec::new();
-    for (o, account) in resolved {
-        if !providers.contains_key(&account.key) {
-            let secret =
-                registry::secret_name(&account.config).and_then(|name| m.secret(&account.secret_namespace, name));
-            let p = accounts::connect(&account, secret, opts)
-                .await
-                .map(|p| Arc::new(Circuit::new(p, RUN_LONG)))
-                .map_err(|e| e.to_string());
-            providers.insert(account.key.clone(), p);
+    let hand_written = resolved
+        .into_iter()
+        .map(|(o, a)| (format!("{}/{}", o.namespace, o.name), o.clone(), a));
+    let children = expanded.into_iter().filter_map(|e| match e {
+        fleet::Expanded::Child { label, object, account } => Some((label, *object, *account)),
+        fleet::Expanded::Failed { label, spec, error } => {
+            items.push(Item {
+                label: label.clone(),
+                posture: Posture::new(cluster_id, "", &label, *spec),
+                provider: Err(error),
+            });
+            None
         }
-        let provider = match &providers[&account.key] {
-            Ok(p) => Ok(p.clone() as Arc<dyn Provider>),
-            Err(e) => Err(ProviderError::Config(e.clone())),
-        };
+    });
+    let all: Vec<_> = hand_written.chain(children).collect();
+    for (label, o, account) in all {
+        let provider = connections.provider(m, &account).await.map(|p| p as Arc<dyn Provider>);
         items.push(Item {
-            label: format!("{}/{}", o.namespace, o.name),
-            posture: Posture::new(cluster_id, &o.namespace, &o.name, o.spec.clone()),
+            label,
+            posture: Posture::new(cluster_id, &o.namespace, &o.name, o.spec),
             provider,
         });
     }
-    let circuits = providers.into_values().filter_map(Result::ok).collect();
+    let circuits = connections.providers.into_values().filter_map(Result::ok).collect();
     (items, circuits)
 }
 
@@ -470,7 +523,10 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err
         }
     };
     if items.is_empty() {
-        let _ = writeln!(err, "no FunctionPosture found in the given files");
+        let _ = writeln!(
+            err,
+            "no FunctionPosture found in the given files, and no PosturePolicy selected a function"
+        );
         return EXIT_ERROR;
     }
     let mut rows: Vec<report::Row> = Vec::new();

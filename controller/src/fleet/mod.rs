@@ -7,3 +7,79 @@ pub mod select;
 
 pub use assign::{Assignment, Candidate, Governor, PolicyId, Superseded, assign};
 pub use select::{Listed, selects};
+
+use crate::api::FunctionTarget;
+use sha2::{Digest, Sha256};
+
+/// Where a function is and its name, as people read it: `region/name`,
+/// `resource-group/name` or `location/name`.
+pub fn function_label(target: &FunctionTarget) -> String {
+    match (&target.aws, &target.azure, &target.gcp) {
+        (Some(f), _, _) => format!("{}/{}", f.region.as_deref().unwrap_or("-"), f.name),
+        (_, Some(f), _) => format!("{}/{}", f.resource_group, f.name),
+        (_, _, Some(f)) => format!("{}/{}", f.location, f.name),
+        _ => String::new(),
+    }
+}
+
+/// The name of the child FunctionPosture a policy keeps for a function:
+/// the policy's name (cut to fit) and a digest of the function, at most 63
+/// characters, so it also fits a label value and an owner marker. Stable:
+/// the CLI and the controller name a child alike.
+pub fn child_name(policy: &str, target: &FunctionTarget) -> String {
+    let cloud = target.cloud().map(|c| c.as_str()).unwrap_or_default();
+    let key = match &target.azure {
+        // ARM names are case-insensitive: one function, one child.
+        Some(_) => function_label(target).to_ascii_lowercase(),
+        None => function_label(target),
+    };
+    let digest = Sha256::digest(format!("{cloud}:{key}").as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let stem: String = policy.chars().take(54).collect();
+    format!("{}-{hex}", stem.trim_end_matches(['-', '.']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::*;
+
+    fn aws(name: &str) -> FunctionTarget {
+        FunctionTarget {
+            aws: Some(AwsFunctionRef {
+                name: name.into(),
+                region: Some("eu-west-1".into()),
+            }),
+            azure: None,
+            gcp: None,
+        }
+    }
+
+    #[test]
+    fn a_child_name_is_stable_short_and_one_per_function() {
+        assert_eq!(child_name("fleet", &aws("orders")), child_name("fleet", &aws("orders")));
+        assert_ne!(
+            child_name("fleet", &aws("orders")),
+            child_name("fleet", &aws("billing"))
+        );
+        let long = "p".repeat(253);
+        let name = child_name(&long, &aws("orders"));
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            crate::api::patterns::matches(crate::api::patterns::K8S_NAME, &name),
+            "{name}"
+        );
+        let app = |rg: &str, n: &str| FunctionTarget {
+            aws: None,
+            azure: Some(AzureFunctionRef {
+                resource_group: rg.into(),
+                name: n.into(),
+            }),
+            gcp: None,
+        };
+        assert_eq!(
+            child_name("fleet", &app("RG-Shop", "Orders")),
+            child_name("fleet", &app("rg-shop", "orders"))
+        );
+    }
+}

@@ -182,7 +182,7 @@ impl<A> Plan<A> {
 
 /// Failures talking to a cloud. `category` labels metrics, `reason` status
 /// conditions and events; both are stable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("credentials refused: {0}")]
     Auth(String),
