@@ -260,3 +260,43 @@ async fn a_malformed_policy_names_the_field_and_calls_no_cloud() {
         cloud.requests()
     );
 }
+
+/// A baseline must be exactly one FunctionPosture: anything else is invalid
+/// input, named, before any cloud call.
+#[tokio::test]
+async fn a_scan_baseline_that_is_not_one_posture_is_refused_before_any_call() {
+    let cloud = Scripted::start(vec![], Reply::new(500, "no call was expected"))
+        .await
+        .unwrap();
+    let dir = TempDir::new("scan-baseline");
+    let accounts = dir.write("account.yaml", &account(&cloud.url()));
+    let baseline = dir.write(
+        "baseline.yaml",
+        &format!(
+            "{POSTURE_HEAD}  function: {{aws: {{name: a}}}}\n---\n{}",
+            POSTURE_HEAD.replace("orders", "other") + "  function: {aws: {name: b}}\n"
+        ),
+    );
+    let run = zerofn(&[
+        "scan",
+        "-f",
+        accounts.to_str().unwrap(),
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("--baseline")
+            && run
+                .stderr
+                .contains("holds 2 FunctionPostures; a baseline is exactly one"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        cloud.requests().is_empty(),
+        "a cloud was called: {:?}",
+        cloud.requests()
+    );
+}

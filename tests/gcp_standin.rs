@@ -2,6 +2,7 @@
 //! seeded with the estate of the acceptance criteria.
 #![forbid(unsafe_code)]
 
+use serde_json::Value;
 use zerofn::providers::gcp::names;
 use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource};
 use zerofn_tests::{TempDir, zerofn};
@@ -451,5 +452,77 @@ async fn a_policy_selects_by_label_and_yields_to_a_hand_written_posture() {
         "{report:#}"
     );
     assert_eq!(report["summary"]["errors"], 0, "{report:#}");
+    assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
+}
+
+/// `zerofn scan` lists every function of the project with what governs it
+/// (a posture of the files, a policy of the files, another zerofn's
+/// marker, or nothing), judges each against a baseline, exits 1 while any
+/// is ungoverned, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_lists_the_ungoverned_functions_exits_1_and_writes_nothing() {
+    let w = GcpWorld::new()
+        .project(P, N)
+        .function(FunctionSeed::new(P, EU, "a").label("zerofn", "governed"))
+        .function(FunctionSeed::new(P, EU, "b"))
+        .function(FunctionSeed::new(P, EU, "c").label(names::OWNER_LABEL, "elsewhere"))
+        .function(FunctionSeed::new(P, EU, "d"))
+        .function(FunctionSeed::new(P, EU, "e"));
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-scan");
+    let policy = "---\napiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {name: fleet, namespace: shop}\nspec:\n  accountRef: {name: gcp}\n  selector:\n    gcp:\n      labels: {matchTags: {zerofn: governed}}\n  template:\n    observability: {tracing: Active}\n";
+    let files = dir.write(
+        "gcp.yaml",
+        &(account_yaml(&gcp.url(), None) + &posture_yaml("b", "", "") + policy),
+    );
+    let baseline = dir.write(
+        "baseline.yaml",
+        &posture_yaml("any", "", "  triggers: {publicAccess: Deny}\n"),
+    );
+    let run = zerofn(&["scan", "-o", "json", "-f", files.to_str().unwrap()]).await;
+    assert_eq!(run.code, 1, "ungoverned functions: {}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let governed: Vec<(String, Value)> = report["functions"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["function"].as_str().unwrap_or_default().to_string(),
+                r["governedBy"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        governed,
+        [
+            (format!("{EU}/a"), Value::from("PosturePolicy shop/fleet")),
+            (format!("{EU}/b"), Value::from("FunctionPosture shop/b")),
+            (format!("{EU}/c"), Value::from("marker elsewhere")),
+            (format!("{EU}/d"), Value::Null),
+            (format!("{EU}/e"), Value::Null),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["summary"]["ungoverned"], 2);
+    assert_eq!(report["writeCalls"], 0);
+
+    let judged = zerofn(&[
+        "scan",
+        "-o",
+        "json",
+        "-f",
+        files.to_str().unwrap(),
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(judged.code, 1, "{}{}", judged.stdout, judged.stderr);
+    let report = judged.json();
+    assert_eq!(report["summary"]["functions"], 5);
+    assert!(
+        report["summary"]["compliant"].is_u64(),
+        "judged against the baseline: {report:#}"
+    );
     assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
 }

@@ -2,6 +2,7 @@
 
 mod fleet;
 mod report;
+mod scan;
 pub mod state;
 pub mod terminal;
 
@@ -53,6 +54,21 @@ pub enum Command {
         /// Enforce once and exit (continuous enforcement is `zerofn run`, in a cluster).
         #[arg(long)]
         once: bool,
+    },
+    /// List every function of the given accounts with what governs it (a
+    /// FunctionPosture or PosturePolicy of the files, or another zerofn's
+    /// ownership marker) and, against an optional baseline posture, its
+    /// findings. Writes nothing. Exit 0 when every function is governed
+    /// (and compliant with the baseline), 1 otherwise, 2 on invalid input
+    /// or an account that could not be listed.
+    Scan {
+        #[command(flatten)]
+        args: RunArgs,
+        /// A file holding one FunctionPosture whose controls every function
+        /// is judged against, in Audit mode (its function and account are
+        /// ignored).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// Run the controller (the container's entrypoint): reconcile every
     /// FunctionPosture in the cluster continuously.
@@ -268,6 +284,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             EXIT_COMPLIANT
         }
         Command::Plan(args) => plan_or_enforce(&args, false, out, err).await,
+        Command::Scan { args, baseline } => scan::scan(&args, baseline.as_deref(), out, err).await,
         Command::Run(args) => run_controller(args, err).await,
         Command::Enforce { args, once } => {
             if !once {

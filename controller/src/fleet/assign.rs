@@ -131,6 +131,7 @@ mod tests {
                 gcp: None,
             },
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            owner: None,
         }
     }
 

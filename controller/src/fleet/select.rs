@@ -10,6 +10,9 @@ pub struct Listed {
     /// The function, with its Region filled in on AWS.
     pub target: FunctionTarget,
     pub tags: BTreeMap<String, String>,
+    /// The ownership marker some zerofn set on the function (its
+    /// `<cluster>/<namespace>/<name>`, as the cloud's marker holds it).
+    pub owner: Option<String>,
 }
 
 /// Whether `selector` selects `f`. A selector on another cloud selects
@@ -111,6 +114,7 @@ mod tests {
                 gcp: None,
             },
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            owner: None,
         }
     }
 
@@ -219,6 +223,7 @@ mod tests {
                 gcp: None,
             },
             tags: BTreeMap::new(),
+            owner: None,
         };
         let s = FunctionSelector {
             aws: None,

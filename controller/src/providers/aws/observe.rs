@@ -100,6 +100,7 @@ pub async fn listed(
                 azure: None,
                 gcp: None,
             },
+            owner: tags.get(names::OWNER_TAG).cloned(),
             tags,
         });
     }

@@ -93,6 +93,7 @@ impl SiteRecord {
                 }),
                 gcp: None,
             },
+            owner: self.tags.get(super::names::OWNER_TAG).cloned(),
             tags: self.tags.clone(),
         })
     }

@@ -260,6 +260,7 @@ pub async fn listed(
                         name: id.to_string(),
                     }),
                 },
+                owner: f.labels.get(super::names::OWNER_LABEL).cloned(),
                 tags: f.labels.clone(),
             })
         })
