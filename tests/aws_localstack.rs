@@ -704,3 +704,66 @@ async fn a_policy_selects_by_tag_and_yields_to_a_hand_written_posture() {
     assert_eq!(plan.checks(&child), vec!["aws.observability.tracing"]);
     assert_eq!(report["summary"]["errors"], 0, "{report:#}");
 }
+
+/// Where the tagging API is denied, a policy still selects by tag: the
+/// account's functions are listed with ListTags each (reported once), never
+/// guessed, and `scan` names the marker another zerofn left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_the_tagging_api_is_denied_a_policy_selects_on_listed_tags() {
+    let (aws, fleet, dir, files, proxy) = claimed_elsewhere_behind_a_proxy("policy-denied").await;
+    for f in [&fleet.orders, &fleet.reports] {
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{f}");
+        aws.lambda
+            .tag_resource()
+            .resource(arn)
+            .tags("zerofn-fleet", &fleet.prefix)
+            .send()
+            .await
+            .expect("tag");
+    }
+    let denied = serde_json::json!({
+        "__type": "AccessDeniedException",
+        "message": format!("User: arn:aws:iam::{ACCOUNT_ID}:user/zerofn is not authorized to perform: tag:GetResources")
+    });
+    proxy.answer("tagging GetResources", Canned::json(400, denied));
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {{name: fleet, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  selector:\n    aws:\n      names: [\"{}*\"]\n      tags:\n        matchTags: {{zerofn-fleet: \"{}\"}}\n  template:\n    observability: {{tracing: Active}}\n",
+            fleet.prefix, fleet.prefix
+        ),
+    )
+    .expect("write the policy");
+    let plan = zerofn(&["plan", "-f", s(&files.account), "-f", s(&policy), "-o", "json"]).await;
+    let report = plan.json();
+    let mut rows: Vec<String> = report["postures"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["posture"].as_str().map(str::to_string))
+        .collect();
+    rows.sort();
+    let mut expected = [&fleet.orders, &fleet.reports].map(|f| format!("shop/fleet → {REGION}/{f}"));
+    expected.sort();
+    assert_eq!(rows, expected, "{report:#}");
+    assert_eq!(report["summary"]["errors"], 0, "{report:#}");
+    let counts = proxy.counts();
+    assert!(
+        counts.get("lambda GET /2017-03-31/tags/*") >= Some(&2),
+        "tags read per function: {counts:#?}"
+    );
+
+    let scan = zerofn(&["scan", "-f", s(&files.account), "-o", "json"]).await;
+    let report = scan.json();
+    let orders = report["functions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["function"] == format!("{REGION}/{}", fleet.orders)))
+        .unwrap_or_else(|| panic!("no orders in {report:#}"));
+    assert_eq!(
+        orders["governedBy"], "marker other-cluster/shop/orders-api",
+        "{orders:#}"
+    );
+    assert_eq!(report["writeCalls"], 0);
+    assert_eq!(scan.code, 1, "the fleet's other functions are ungoverned");
+}
