@@ -526,3 +526,44 @@ async fn scan_lists_the_ungoverned_functions_exits_1_and_writes_nothing() {
     );
     assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
 }
+
+/// Precedence is decided per real function, not per account object: two
+/// CloudAccounts of one project, a policy through each, and the higher
+/// priority governs whichever account it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precedence_holds_across_two_accounts_of_one_project() {
+    let w = GcpWorld::new()
+        .project(P, N)
+        .function(FunctionSeed::new(P, EU, "a").label("zerofn", "governed"));
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-precedence");
+    let second = account_yaml(&gcp.url(), None).replace("name: gcp, namespace", "name: gcp2, namespace");
+    let policy = |name: &str, account: &str, priority: i32| {
+        format!(
+            "---\napiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  accountRef: {{name: {account}}}\n  priority: {priority}\n  selector:\n    gcp: {{labels: {{matchTags: {{zerofn: governed}}}}}}\n  template:\n    observability: {{tracing: Active}}\n"
+        )
+    };
+    let yaml =
+        account_yaml(&gcp.url(), None) + "---\n" + &second + &policy("low", "gcp", 1) + &policy("high", "gcp2", 5);
+    let file = dir.write("gcp.yaml", &yaml);
+    let run = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    let report = run.json();
+    let rows: Vec<&str> = report["postures"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["posture"].as_str())
+        .collect();
+    assert_eq!(rows, [format!("shop/high → {EU}/a")], "{report:#}");
+    let scan = zerofn(&["scan", "-o", "json", "-f", file.to_str().unwrap()])
+        .await
+        .json();
+    let governed: Vec<Value> = scan["functions"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["governedBy"].clone())
+        .collect();
+    assert!(governed.iter().all(|g| *g == "PosturePolicy shop/high"), "{governed:?}");
+    assert_eq!(governed.len(), 2, "the function is listed through both accounts");
+}

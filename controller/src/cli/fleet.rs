@@ -5,10 +5,10 @@
 use super::Connections;
 use crate::accounts::{self, ResolvedAccount};
 use crate::api::{FunctionPostureSpec, FunctionTarget, PosturePolicySpec};
-use crate::fleet::{self, Candidate, Listed, PolicyId};
+use crate::fleet::{self, Assignment, Candidate, Governor, Listed, PolicyId};
 use crate::manifests::{ManifestError, Manifests, Object};
 use crate::providers::{Provider, ProviderError, registry};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A policy whose account resolved under the tenancy rules.
 pub struct ResolvedPolicy<'m> {
@@ -108,76 +108,139 @@ pub fn resolve_policies<'m>(
     if errors.is_empty() { Ok(resolved) } else { Err(errors) }
 }
 
-/// Expand every policy against its account's functions. A function a
-/// hand-written posture targets, or that a policy already governs, gets no
-/// child: nothing is governed twice.
+/// The functions the accounts listed, once per real function (two account
+/// objects may reach one account), and what governs each: one assignment
+/// over all of them, so precedence does not depend on which account object
+/// a policy names.
+pub struct Governance {
+    pub functions: Vec<Listed>,
+    /// Each function's conflict-index key (`registry::function_key`).
+    pub keys: Vec<String>,
+    /// The hand-written posture targeting each function, as
+    /// `FunctionPosture ns/name`.
+    pub postures: Vec<Option<String>>,
+    pub assignment: Assignment,
+}
+
+impl Governance {
+    /// The function `target` as listed through `account`, by its key.
+    pub fn index_of(&self, account: &ResolvedAccount, target: &FunctionTarget) -> Option<usize> {
+        let key = function_key(account, target);
+        self.keys.iter().position(|k| *k == key)
+    }
+
+    /// What governs function `i`, as people read it; None: ungoverned.
+    pub fn governed_by(&self, i: usize) -> Option<String> {
+        match self.assignment.governed.get(&i) {
+            Some(Governor::Posture) => self.postures[i].clone(),
+            Some(Governor::Policy(id)) => Some(format!("PosturePolicy {id}")),
+            None => self.functions[i].owner.as_ref().map(|o| format!("marker {o}")),
+        }
+    }
+}
+
+/// The conflict-index key of a function reached through `account`; a cloud
+/// that cannot key it keys it by the account object and its label.
+fn function_key(account: &ResolvedAccount, target: &FunctionTarget) -> String {
+    registry::function_key(&account.key, &account.config, target)
+        .unwrap_or_else(|| format!("{}/{}", account.key, fleet::function_label(target)))
+}
+
+pub fn govern(
+    listings: &[(&ResolvedAccount, Vec<Listed>)],
+    postures: &[(&Object<FunctionPostureSpec>, ResolvedAccount)],
+    policies: &[ResolvedPolicy<'_>],
+) -> Governance {
+    let by_posture: HashMap<String, String> = postures
+        .iter()
+        .map(|(o, a)| {
+            let label = format!("FunctionPosture {}/{}", o.namespace, o.name);
+            (function_key(a, &o.spec.function), label)
+        })
+        .collect();
+    let mut g = Governance {
+        functions: Vec::new(),
+        keys: Vec::new(),
+        postures: Vec::new(),
+        assignment: Assignment::default(),
+    };
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut scopes: HashMap<&str, BTreeSet<usize>> = HashMap::new();
+    for (account, listed) in listings {
+        for f in listed {
+            let key = function_key(account, &f.target);
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                g.postures.push(by_posture.get(&key).cloned());
+                g.functions.push(f.clone());
+                g.keys.push(key);
+                g.functions.len() - 1
+            });
+            scopes.entry(account.key.as_str()).or_default().insert(i);
+        }
+    }
+    let hand_written: BTreeSet<usize> = (0..g.functions.len()).filter(|i| g.postures[*i].is_some()).collect();
+    let nothing = BTreeSet::new();
+    let candidates: Vec<Candidate<'_>> = policies
+        .iter()
+        .map(|p| Candidate {
+            id: policy_id(p),
+            priority: p.object.spec.priority,
+            created: None,
+            selector: &p.object.spec.selector,
+            scope: Some(scopes.get(p.account.key.as_str()).unwrap_or(&nothing)),
+        })
+        .collect();
+    g.assignment = fleet::assign(&g.functions, &hand_written, &candidates);
+    g
+}
+
+fn policy_id(p: &ResolvedPolicy<'_>) -> PolicyId {
+    PolicyId {
+        namespace: p.object.namespace.clone(),
+        name: p.object.name.clone(),
+    }
+}
+
+/// Expand every policy against the functions its account lists. A function
+/// a hand-written posture targets, or that a policy of higher precedence
+/// governs, gets no child: nothing is governed twice.
 pub async fn expand(
     m: &Manifests,
     policies: &[ResolvedPolicy<'_>],
     postures: &[(&Object<FunctionPostureSpec>, ResolvedAccount)],
     connections: &mut Connections,
 ) -> Vec<Expanded> {
-    let mut taken: HashSet<String> = postures
-        .iter()
-        .filter_map(|(o, a)| registry::function_key(&a.key, &a.config, &o.spec.function))
-        .collect();
-    let mut by_account: BTreeMap<&str, Vec<&ResolvedPolicy<'_>>> = BTreeMap::new();
+    let mut accounts: BTreeMap<&str, &ResolvedAccount> = BTreeMap::new();
     for p in policies {
-        by_account.entry(p.account.key.as_str()).or_default().push(p);
+        accounts.entry(p.account.key.as_str()).or_insert(&p.account);
     }
+    let mut listings = Vec::new();
     let mut out = Vec::new();
-    for group in by_account.into_values() {
-        let account = &group[0].account;
+    for account in accounts.into_values() {
         let listed = match connections.provider(m, account).await {
             Ok(p) => p.functions().await,
             Err(e) => Err(e),
         };
         match listed {
-            Ok(listed) => out.extend(children(&group, &listed, &mut taken)),
-            Err(error) => out.extend(group.iter().map(|p| Expanded::Failed {
-                label: format!("{}/{}", p.object.namespace, p.object.name),
-                spec: Box::new(p.object.spec.posture_for(placeholder(&p.object.spec))),
-                error: error.clone(),
-            })),
+            Ok(listed) => listings.push((account, listed)),
+            Err(error) => {
+                out.extend(
+                    policies
+                        .iter()
+                        .filter(|p| p.account.key == account.key)
+                        .map(|p| Expanded::Failed {
+                            label: format!("{}/{}", p.object.namespace, p.object.name),
+                            spec: Box::new(p.object.spec.posture_for(placeholder(&p.object.spec))),
+                            error: error.clone(),
+                        }),
+                )
+            }
         }
     }
-    out
-}
-
-/// The children of one account's policies, given its functions.
-fn children(group: &[&ResolvedPolicy<'_>], listed: &[Listed], taken: &mut HashSet<String>) -> Vec<Expanded> {
-    let account = &group[0].account;
-    let key = |t: &FunctionTarget| registry::function_key(&account.key, &account.config, t);
-    let hand_written: BTreeSet<usize> = listed
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| key(&f.target).is_some_and(|k| taken.contains(&k)))
-        .map(|(i, _)| i)
-        .collect();
-    let candidates: Vec<Candidate<'_>> = group
-        .iter()
-        .map(|p| Candidate {
-            id: PolicyId {
-                namespace: p.object.namespace.clone(),
-                name: p.object.name.clone(),
-            },
-            priority: p.object.spec.priority,
-            created: None,
-            selector: &p.object.spec.selector,
-        })
-        .collect();
-    let assignment = fleet::assign(listed, &hand_written, &candidates);
-    let mut out = Vec::new();
-    for p in group {
-        let id = PolicyId {
-            namespace: p.object.namespace.clone(),
-            name: p.object.name.clone(),
-        };
-        for i in assignment.children_of(&id) {
-            let target = listed[i].target.clone();
-            if let Some(k) = key(&target) {
-                taken.insert(k);
-            }
+    let g = govern(&listings, postures, policies);
+    for p in policies {
+        for i in g.assignment.children_of(&policy_id(p)) {
+            let target = g.functions[i].target.clone();
             out.push(Expanded::Child {
                 label: format!(
                     "{}/{} → {}",

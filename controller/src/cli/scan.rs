@@ -8,20 +8,20 @@
 //! function is governed (and, with a baseline, compliant), 1 otherwise, 2
 //! on invalid input or an account that could not be listed.
 
-use super::fleet::{ResolvedPolicy, resolve_policies};
+use super::fleet::{govern, resolve_policies};
 use super::terminal::safe;
 use super::{Connections, EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR, Output, RunArgs, probe_accounts, resolve_all};
 use crate::accounts::{self, ResolvedAccount};
 use crate::api::{AccountKind, FunctionPostureSpec, Mode};
 use crate::engine::{self, Bound};
 use crate::findings::Finding;
-use crate::fleet::{self, Candidate, Governor, Listed, PolicyId};
-use crate::manifests::{self, ManifestError, Manifests, Object};
+use crate::fleet;
+use crate::manifests::{self, ManifestError, Manifests};
 use crate::metrics::Metrics;
 use crate::providers::registry::{self, ConnectOptions};
 use crate::providers::{Posture, Provider};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -169,52 +169,6 @@ fn scanned_accounts(m: &Manifests, controller_namespace: &str) -> Result<Vec<Res
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
-/// What governs each listed function of one account.
-fn governance(
-    account: &ResolvedAccount,
-    listed: &[Listed],
-    postures: &[(&Object<FunctionPostureSpec>, ResolvedAccount)],
-    policies: &[ResolvedPolicy<'_>],
-) -> Vec<Option<String>> {
-    let key = |t| registry::function_key(&account.key, &account.config, t);
-    let by_posture: HashMap<String, String> = postures
-        .iter()
-        .filter_map(|(o, a)| {
-            let k = registry::function_key(&a.key, &a.config, &o.spec.function)?;
-            Some((k, format!("FunctionPosture {}/{}", o.namespace, o.name)))
-        })
-        .collect();
-    let hand_written: BTreeSet<usize> = listed
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| key(&f.target).is_some_and(|k| by_posture.contains_key(&k)))
-        .map(|(i, _)| i)
-        .collect();
-    let mine: Vec<&ResolvedPolicy<'_>> = policies.iter().filter(|p| p.account.key == account.key).collect();
-    let candidates: Vec<Candidate<'_>> = mine
-        .iter()
-        .map(|p| Candidate {
-            id: PolicyId {
-                namespace: p.object.namespace.clone(),
-                name: p.object.name.clone(),
-            },
-            priority: p.object.spec.priority,
-            created: None,
-            selector: &p.object.spec.selector,
-        })
-        .collect();
-    let assignment = fleet::assign(listed, &hand_written, &candidates);
-    listed
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match assignment.governed.get(&i) {
-            Some(Governor::Posture) => key(&f.target).and_then(|k| by_posture.get(&k).cloned()),
-            Some(Governor::Policy(id)) => Some(format!("PosturePolicy {id}")),
-            None => f.owner.as_ref().map(|o| format!("marker {o}")),
-        })
-        .collect()
-}
-
 pub async fn scan(args: &RunArgs, baseline: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let prepared = (|| {
         let m = manifests::load(&args.paths)?;
@@ -267,7 +221,8 @@ pub async fn scan(args: &RunArgs, baseline: Option<&Path>, out: &mut dyn Write, 
         functions: Vec::new(),
         accounts_not_listed: Vec::new(),
     };
-    let mut to_judge: Vec<(usize, Bound)> = Vec::new();
+    let mut listings = Vec::new();
+    let mut providers = Vec::new();
     for account in &accounts {
         let listed = match connections.provider(&m, account).await {
             Ok(p) => {
@@ -276,18 +231,21 @@ pub async fn scan(args: &RunArgs, baseline: Option<&Path>, out: &mut dyn Write, 
             }
             Err(e) => Err(e),
         };
-        let (provider, listed) = match listed {
-            Ok(l) => l,
-            Err(e) => {
-                report.accounts_not_listed.push(AccountError {
-                    account: account.key.clone(),
-                    error: e.to_string(),
-                });
-                continue;
+        match listed {
+            Ok((provider, listed)) => {
+                listings.push((account, listed));
+                providers.push(provider);
             }
-        };
-        let governed = governance(account, &listed, &postures, &policies);
-        for (f, governed_by) in listed.into_iter().zip(governed) {
+            Err(e) => report.accounts_not_listed.push(AccountError {
+                account: account.key.clone(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    let governance = govern(&listings, &postures, &policies);
+    let mut to_judge: Vec<(usize, Bound)> = Vec::new();
+    for ((account, listed), provider) in listings.iter().zip(&providers) {
+        for f in listed {
             if let Some(b) = &baseline {
                 let spec = FunctionPostureSpec {
                     function: f.target.clone(),
@@ -306,7 +264,9 @@ pub async fn scan(args: &RunArgs, baseline: Option<&Path>, out: &mut dyn Write, 
                 account: account.key.clone(),
                 cloud: f.target.cloud().map(|c| c.to_string()).unwrap_or_default(),
                 function: fleet::function_label(&f.target),
-                governed_by,
+                governed_by: governance
+                    .index_of(account, &f.target)
+                    .and_then(|i| governance.governed_by(i)),
                 compliant: None,
                 findings: Vec::new(),
                 error: None,

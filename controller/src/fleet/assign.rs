@@ -34,6 +34,9 @@ pub struct Candidate<'a> {
     /// policy not yet created (CLI input) has none and counts as newest.
     pub created: Option<String>,
     pub selector: &'a FunctionSelector,
+    /// The functions the policy's account reaches, as indexes, when the
+    /// listed functions come from several accounts; None: all of them.
+    pub scope: Option<&'a BTreeSet<usize>>,
 }
 
 /// What governs a function.
@@ -98,7 +101,8 @@ pub fn assign(functions: &[Listed], hand_written: &BTreeSet<usize>, policies: &[
     let mut out = Assignment::default();
     for (i, f) in functions.iter().enumerate() {
         let mut winner = hand_written.contains(&i).then_some(Governor::Posture);
-        for p in ranked.iter().filter(|p| selects(p.selector, f)) {
+        let eligible = |p: &&&Candidate<'_>| p.scope.is_none_or(|s| s.contains(&i)) && selects(p.selector, f);
+        for p in ranked.iter().filter(eligible) {
             match &winner {
                 None => winner = Some(Governor::Policy(p.id.clone())),
                 Some(w) => out.superseded.push(Superseded {
@@ -162,6 +166,7 @@ mod tests {
             priority,
             created: created.map(str::to_string),
             selector: s,
+            scope: None,
         }
     }
 
@@ -232,6 +237,19 @@ mod tests {
             winner(&[candidate("unborn", 1, None, &s), candidate("born", 1, new, &s)]),
             policy("born")
         );
+    }
+
+    #[test]
+    fn a_policy_governs_only_what_its_account_reaches() {
+        let fns = [listed("a", &[("zt", "")]), listed("b", &[("zt", "")])];
+        let s = tagged("zt");
+        let t = Some("2026-01-01T00:00:00Z");
+        let only_b = BTreeSet::from([1]);
+        let mut high = candidate("high", 9, t, &s);
+        high.scope = Some(&only_b);
+        let a = assign(&fns, &BTreeSet::new(), &[high, candidate("low", 1, t, &s)]);
+        assert_eq!(a.governed[&0], policy("low"), "outside high's account");
+        assert_eq!(a.governed[&1], policy("high"));
     }
 
     #[test]
