@@ -524,6 +524,33 @@ async fn scan_lists_the_ungoverned_functions_exits_1_and_writes_nothing() {
         report["summary"]["compliant"].is_u64(),
         "judged against the baseline: {report:#}"
     );
+
+    // A baseline for another cloud judges none of them, and passes none.
+    let aws_baseline = dir.write(
+        "aws-baseline.yaml",
+        "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {name: any, namespace: shop}\nspec:\n  accountRef: {name: gcp}\n  function: {aws: {name: any}}\n  observability: {tracing: Active}\n",
+    );
+    let other = zerofn(&[
+        "scan",
+        "-o",
+        "json",
+        "-f",
+        files.to_str().unwrap(),
+        "--baseline",
+        aws_baseline.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(other.code, 1, "{}{}", other.stdout, other.stderr);
+    let report = other.json();
+    assert_eq!(report["summary"]["compliant"], 0, "{report:#}");
+    assert!(
+        report["functions"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["notJudged"] == "the baseline is a posture for aws"),
+        "{report:#}"
+    );
     assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
 }
 

@@ -65,8 +65,9 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
         /// A file holding one FunctionPosture whose controls every function
-        /// is judged against, in Audit mode (its function and account are
-        /// ignored).
+        /// of its cloud is judged against, in Audit mode (its function
+        /// names only the cloud; its account is ignored). Functions of
+        /// other clouds are reported not judged, never compliant.
         #[arg(long)]
         baseline: Option<PathBuf>,
     },

@@ -44,6 +44,10 @@ struct FunctionRow {
     compliant: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     findings: Vec<Finding>,
+    /// Why the baseline did not judge the function (it declares another
+    /// cloud's posture): never counted compliant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_judged: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -87,8 +91,9 @@ fn input_error(field: &str, message: String) -> Vec<ManifestError> {
     }]
 }
 
-/// The baseline: the one FunctionPosture of the file, whose `function` and
-/// `accountRef` are ignored; it is judged in Audit mode.
+/// The baseline: the one FunctionPosture of the file, judged in Audit mode.
+/// Its `function` says only which cloud's functions it judges; its
+/// `accountRef` is ignored.
 fn load_baseline(path: &Path) -> Result<FunctionPostureSpec, Vec<ManifestError>> {
     let m = manifests::load(&[path.to_path_buf()])?;
     match m.postures.as_slice() {
@@ -246,7 +251,14 @@ pub async fn scan(args: &RunArgs, baseline: Option<&Path>, out: &mut dyn Write, 
     let mut to_judge: Vec<(usize, Bound)> = Vec::new();
     for ((account, listed), provider) in listings.iter().zip(&providers) {
         for f in listed {
-            if let Some(b) = &baseline {
+            let cloud = f.target.cloud();
+            let not_judged = baseline.as_ref().filter(|b| b.function.cloud() != cloud).map(|b| {
+                format!(
+                    "the baseline is a posture for {}",
+                    b.function.cloud().map(|c| c.to_string()).unwrap_or_default()
+                )
+            });
+            if let Some(b) = baseline.as_ref().filter(|_| not_judged.is_none()) {
                 let spec = FunctionPostureSpec {
                     function: f.target.clone(),
                     ..b.clone()
@@ -269,6 +281,7 @@ pub async fn scan(args: &RunArgs, baseline: Option<&Path>, out: &mut dyn Write, 
                     .and_then(|i| governance.governed_by(i)),
                 compliant: None,
                 findings: Vec::new(),
+                not_judged,
                 error: None,
             });
         }
@@ -320,6 +333,9 @@ fn table(report: &ScanReport) -> String {
         let governed = f.governed_by.as_deref().unwrap_or("UNGOVERNED");
         let judged = match (&f.error, f.compliant) {
             (Some(e), _) => format!("  ERROR {e}"),
+            (None, None) if f.not_judged.is_some() => {
+                format!("  not judged: {}", f.not_judged.as_deref().unwrap_or_default())
+            }
             (None, Some(true)) => "  compliant".into(),
             (None, Some(false)) => match f.findings.len() {
                 1 => "  1 finding".into(),
