@@ -685,20 +685,15 @@ async fn a_policy_selects_by_tag_and_yields_to_a_hand_written_posture() {
     ])
     .await;
     let report = plan.json();
-    let rows: Vec<&str> = report["postures"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter_map(|r| r["posture"].as_str())
-        .collect();
+    let rows = plan.postures();
     let child = format!("shop/fleet → {REGION}/{}", fleet.orders);
     assert_eq!(rows.len(), 2, "{report:#}");
     assert!(
-        rows.contains(&"shop/reports"),
+        rows.contains(&"shop/reports".to_string()),
         "the hand-written posture runs: {rows:?}"
     );
     assert!(
-        rows.contains(&child.as_str()),
+        rows.contains(&child),
         "the policy governs the other tagged function: {rows:?}"
     );
     assert_eq!(plan.checks(&child), vec!["aws.observability.tracing"]);
@@ -737,13 +732,7 @@ async fn where_the_tagging_api_is_denied_a_policy_selects_on_listed_tags() {
     .expect("write the policy");
     let plan = zerofn(&["plan", "-f", s(&files.account), "-f", s(&policy), "-o", "json"]).await;
     let report = plan.json();
-    let mut rows: Vec<String> = report["postures"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter_map(|r| r["posture"].as_str().map(str::to_string))
-        .collect();
-    rows.sort();
+    let rows = plan.postures();
     let mut expected = [&fleet.orders, &fleet.reports].map(|f| format!("shop/fleet → {REGION}/{f}"));
     expected.sort();
     assert_eq!(rows, expected, "{report:#}");

@@ -643,13 +643,7 @@ async fn a_policy_selects_by_tag_and_yields_to_a_hand_written_posture() {
     ])
     .await;
     let report = run.json();
-    let mut rows: Vec<String> = report["postures"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter_map(|r| r["posture"].as_str().map(str::to_string))
-        .collect();
-    rows.sort();
+    let rows = run.postures();
     assert_eq!(
         rows,
         [

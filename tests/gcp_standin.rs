@@ -435,13 +435,7 @@ async fn a_policy_selects_by_label_and_yields_to_a_hand_written_posture() {
     let file = dir.write("gcp.yaml", &yaml);
     let run = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
     let report = run.json();
-    let mut rows: Vec<String> = report["postures"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter_map(|r| r["posture"].as_str().map(str::to_string))
-        .collect();
-    rows.sort();
+    let rows = run.postures();
     assert_eq!(
         rows,
         [
@@ -575,12 +569,7 @@ async fn precedence_holds_across_two_accounts_of_one_project() {
     let file = dir.write("gcp.yaml", &yaml);
     let run = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
     let report = run.json();
-    let rows: Vec<&str> = report["postures"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter_map(|r| r["posture"].as_str())
-        .collect();
+    let rows = run.postures();
     assert_eq!(rows, [format!("shop/high → {EU}/a")], "{report:#}");
     let scan = zerofn(&["scan", "-o", "json", "-f", file.to_str().unwrap()])
         .await

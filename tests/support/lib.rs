@@ -20,6 +20,19 @@ impl Run {
             .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
     }
 
+    /// The postures of a `-o json` report, as it names them, sorted.
+    pub fn postures(&self) -> Vec<String> {
+        let report = self.json();
+        let mut v: Vec<String> = report["postures"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no postures in {report:#}"))
+            .iter()
+            .filter_map(|r| r["posture"].as_str().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Finding checks of one posture (`namespace/name`), sorted.
     pub fn checks(&self, posture: &str) -> Vec<String> {
         let report = self.json();

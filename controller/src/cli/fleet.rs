@@ -89,19 +89,14 @@ pub fn resolve_policies<'m>(
                 continue;
             }
         };
-        if let Some(secret) = registry::secret_name(&account.config)
-            && m.secret(&account.secret_namespace, secret).is_none()
-        {
-            let message = format!(
-                "{} names Secret {}/{secret}, which is not in the given files",
-                account.key, account.secret_namespace
-            );
-            errors.push(error("spec.accountRef".into(), message));
-        }
         let child = o.spec.posture_for(placeholder(&o.spec));
-        for e in crate::ceiling::check(&child, &account.config) {
-            let message = format!("exceeds the permission ceiling of {}: {}", account.key, e.message);
-            errors.push(error(e.path.replacen("spec.", "spec.template.", 1), message));
+        for (field, message) in super::account_use_errors(m, &account, &child) {
+            // The child's control fields are the policy's template fields.
+            let field = match field.as_str() {
+                "spec.accountRef" => field,
+                _ => field.replacen("spec.", "spec.template.", 1),
+            };
+            errors.push(error(field, message));
         }
         resolved.push(ResolvedPolicy { object: o, account });
     }

@@ -409,6 +409,31 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
     Ok(connect_all(&m, resolved, expanded, connections, &args.cluster_id).await)
 }
 
+/// Why `spec` may not run through `account` as the files stand, by field:
+/// the Secret the account names is not in the files, or the spec asks for
+/// more than the account's permission ceiling.
+fn account_use_errors(
+    m: &manifests::Manifests,
+    account: &ResolvedAccount,
+    spec: &FunctionPostureSpec,
+) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    if let Some(secret) = registry::secret_name(&account.config)
+        && m.secret(&account.secret_namespace, secret).is_none()
+    {
+        let message = format!(
+            "{} names Secret {}/{secret}, which is not in the given files",
+            account.key, account.secret_namespace
+        );
+        errors.push(("spec.accountRef".into(), message));
+    }
+    for e in crate::ceiling::check(spec, &account.config) {
+        let message = format!("exceeds the permission ceiling of {}: {}", account.key, e.message);
+        errors.push((e.path, message));
+    }
+    errors
+}
+
 /// One provider (behind a circuit) per account, built on first use; an
 /// account that could not be connected keeps its error.
 pub(crate) struct Connections {
@@ -469,18 +494,8 @@ fn resolve_all<'m>(
                 continue;
             }
         };
-        if let Some(secret) = registry::secret_name(&a.config)
-            && m.secret(&a.secret_namespace, secret).is_none()
-        {
-            let message = format!(
-                "{} names Secret {}/{secret}, which is not in the given files",
-                a.key, a.secret_namespace
-            );
-            errors.push(posture_error("spec.accountRef".into(), message));
-        }
-        for e in crate::ceiling::check(&o.spec, &a.config) {
-            let message = format!("exceeds the permission ceiling of {}: {}", a.key, e.message);
-            errors.push(posture_error(e.path, message));
+        for (field, message) in account_use_errors(m, &a, &o.spec) {
+            errors.push(posture_error(field, message));
         }
         resolved.push((o, a));
     }
