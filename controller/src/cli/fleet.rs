@@ -109,8 +109,8 @@ pub fn resolve_policies<'m>(
 /// a policy names.
 pub struct Governance {
     pub functions: Vec<Listed>,
-    /// Each function's conflict-index key (`registry::function_key`).
-    pub keys: Vec<String>,
+    /// Conflict-index key (`registry::function_key`) → function.
+    pub index: HashMap<String, usize>,
     /// The hand-written posture targeting each function, as
     /// `FunctionPosture ns/name`.
     pub postures: Vec<Option<String>>,
@@ -121,7 +121,7 @@ impl Governance {
     /// The function `target` as listed through `account`, by its key.
     pub fn index_of(&self, account: &ResolvedAccount, target: &FunctionTarget) -> Option<usize> {
         let key = function_key(account, target);
-        self.keys.iter().position(|k| *k == key)
+        self.index.get(&key).copied()
     }
 
     /// What governs function `i`, as people read it; None: ungoverned.
@@ -155,19 +155,17 @@ pub fn govern(
         .collect();
     let mut g = Governance {
         functions: Vec::new(),
-        keys: Vec::new(),
+        index: HashMap::new(),
         postures: Vec::new(),
         assignment: Assignment::default(),
     };
-    let mut index: HashMap<String, usize> = HashMap::new();
     let mut scopes: HashMap<&str, BTreeSet<usize>> = HashMap::new();
     for (account, listed) in listings {
         for f in listed {
             let key = function_key(account, &f.target);
-            let i = *index.entry(key.clone()).or_insert_with(|| {
-                g.postures.push(by_posture.get(&key).cloned());
+            let i = *g.index.entry(key).or_insert_with_key(|key| {
+                g.postures.push(by_posture.get(key).cloned());
                 g.functions.push(f.clone());
-                g.keys.push(key);
                 g.functions.len() - 1
             });
             scopes.entry(account.key.as_str()).or_default().insert(i);
