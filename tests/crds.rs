@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use kube::core::cel::{validate_cel, validate_cel_update};
-use zerofn::api::{CloudAccount, FunctionPosture, FunctionPostureSpec, validate};
+use zerofn::api::{CloudAccount, FunctionPosture, FunctionPostureSpec, PosturePolicy, PosturePolicySpec, validate};
 
 #[test]
 fn committed_crds_match_the_rust_types() {
@@ -269,6 +269,67 @@ const ACCOUNT_CASES: &[(&str, bool, &str, &[&str])] = &[
         &["spec.azure.credential"],
     ),
 ];
+
+/// PosturePolicy cases the CRD's CEL rules must refuse, with the field each
+/// names; the CLI refuses each at the same field.
+const POLICY_REFUSED: &[(&str, &str, &str)] = &[
+    (
+        "two clouds in one selector",
+        "accountRef: {name: prod}\nselector: {aws: {}, gcp: {}}\ntemplate: {}\n",
+        "spec.selector",
+    ),
+    (
+        "no cloud in the selector",
+        "accountRef: {name: prod}\nselector: {}\ntemplate: {}\n",
+        "spec.selector",
+    ),
+    (
+        "an azure block in the template of an aws selector",
+        "accountRef: {name: prod}\nselector: {aws: {}}\ntemplate: {triggers: {azure: {requireAuthentication: true}}}\n",
+        "spec.template.triggers.azure",
+    ),
+    (
+        "createIfShared without permissions",
+        "accountRef: {name: prod}\nselector: {aws: {}}\ntemplate: {identity: {createIfShared: true}}\n",
+        "spec.template.identity.aws",
+    ),
+    (
+        "In without values",
+        "accountRef: {name: prod}\nselector: {aws: {tags: {matchExpressions: [{key: team, operator: In}]}}}\ntemplate: {}\n",
+        "spec.selector.aws.tags.matchExpressions[0].values",
+    ),
+    (
+        "Exists with values",
+        "accountRef: {name: prod}\nselector: {gcp: {labels: {matchExpressions: [{key: team, operator: Exists, values: [a]}]}}}\ntemplate: {}\n",
+        "spec.selector.gcp.labels.matchExpressions[0].values",
+    ),
+];
+
+#[test]
+fn cel_and_the_cli_refuse_the_same_policies_at_the_same_field() {
+    for (case, yaml, field) in POLICY_REFUSED {
+        let spec: PosturePolicySpec = serde_saphyr::from_str(yaml).expect("case parses");
+        let policy = PosturePolicy::new("fleet", spec);
+        let cel = cel_fields(validate_cel(&policy));
+        assert!(
+            cel.iter().any(|f| f == field),
+            "{case}: CEL should refuse at {field}, refused at {cel:?}"
+        );
+        let rust: Vec<String> = validate::policy(&policy.spec).into_iter().map(|e| e.path).collect();
+        assert!(
+            rust.iter().any(|f| f == field),
+            "{case}: the CLI should refuse at {field}, refused at {rust:?}"
+        );
+    }
+    let fine: PosturePolicySpec = serde_saphyr::from_str(
+        "accountRef: {name: prod}\nselector: {aws: {tags: {matchExpressions: [{key: team, operator: In, values: [web]}]}}}\ntemplate: {mode: Enforce, triggers: {publicAccess: Deny}}\n",
+    )
+    .expect("parses");
+    assert_eq!(
+        cel_fields(validate_cel(&PosturePolicy::new("fleet", fine))),
+        Vec::<String>::new()
+    );
+}
 
 fn cel_fields(r: Result<(), kube::core::cel::ValidationErrors>) -> Vec<String> {
     r.err()

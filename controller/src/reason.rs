@@ -102,6 +102,12 @@ reasons! {
     // An account's Ready condition.
     /// The account's credentials reach the cloud.
     Reachable,
+    // A PosturePolicy's Ready condition.
+    /// Every function the policy governs has a child, and every child is
+    /// Ready.
+    ChildrenReady,
+    /// A child is missing or not Ready yet.
+    ChildrenNotReady,
     // Events only.
     /// An action of the plan was applied.
     Enforced,
@@ -113,6 +119,8 @@ reasons! {
     OwnershipReleased,
     /// A deletion gave up releasing the marker after `--release-timeout`.
     ReleaseAbandoned,
+    /// A policy created, updated or deleted a child FunctionPosture.
+    ChildrenChanged,
 }
 
 impl fmt::Display for Reason {

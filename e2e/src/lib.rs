@@ -277,6 +277,34 @@ impl Cluster {
         self.kube.get("zerofn.dev", "v1alpha1", "functionpostures", ns, name)
     }
 
+    /// A PosturePolicy as the API server holds it.
+    pub fn policy(&self, ns: &str, name: &str) -> Option<Value> {
+        self.kube.get("zerofn.dev", "v1alpha1", "posturepolicies", ns, name)
+    }
+
+    /// The child FunctionPostures of policy `ns/name`, by their label, as
+    /// (child name, function it targets, Ready status).
+    pub fn children(&self, ns: &str, policy: &str) -> Vec<(String, Value, String)> {
+        self.kube
+            .list("zerofn.dev", "v1alpha1", "functionpostures", Some(ns))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["zerofn.dev/policy"] == policy)
+            .map(|p| {
+                let ready = p["status"]["conditions"]
+                    .as_array()
+                    .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                    .and_then(|c| c["status"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                (
+                    p["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                    p["spec"]["function"].clone(),
+                    ready,
+                )
+            })
+            .collect()
+    }
+
     /// One condition of a posture: (status, reason).
     pub fn condition(&self, ns: &str, name: &str, type_: &str) -> Option<(String, String)> {
         let p = self.posture(ns, name)?;

@@ -35,6 +35,8 @@ use serde::{Deserialize, Serialize};
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
+    printcolumn(name = "Functions", type_ = "integer", json_path = ".status.functions.total"),
+    printcolumn(name = "Ungoverned", type_ = "integer", json_path = ".status.functions.ungoverned"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of aws, azure or gcp must be set"))]
@@ -77,6 +79,8 @@ pub struct CloudAccountSpec {
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
+    printcolumn(name = "Functions", type_ = "integer", json_path = ".status.functions.total"),
+    printcolumn(name = "Ungoverned", type_ = "integer", json_path = ".status.functions.ungoverned"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("(has(self.aws) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.gcp) ? 1 : 0) == 1").message("exactly one of aws, azure or gcp must be set"))]
@@ -114,6 +118,22 @@ pub struct CloudAccountStatus {
     /// The account id / subscription id / project id actually reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The account's functions (in its regions) and how many of them a
+    /// FunctionPosture governs, hand-written or a policy's child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<FunctionCounts>,
+}
+
+/// How much of an account zerofn governs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionCounts {
+    /// Functions the account lists.
+    pub total: u32,
+    /// Functions a FunctionPosture targets.
+    pub governed: u32,
+    /// Functions nothing governs.
+    pub ungoverned: u32,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

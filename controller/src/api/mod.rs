@@ -24,14 +24,12 @@ pub const API_VERSION: &str = "zerofn.dev/v1alpha1";
 
 /// Every CRD zerofn serves, in the order `kubectl apply` should see them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![CloudAccount::crd(), ClusterCloudAccount::crd(), FunctionPosture::crd()]
-}
-
-/// Kinds `zerofn plan` reads from files that the controller does not serve
-/// yet: a PosturePolicy is expanded against the live inventory by the CLI;
-/// the controller serves it once it keeps the policy's children.
-fn cli_only_crds() -> Vec<CustomResourceDefinition> {
-    vec![PosturePolicy::crd()]
+    vec![
+        CloudAccount::crd(),
+        ClusterCloudAccount::crd(),
+        FunctionPosture::crd(),
+        PosturePolicy::crd(),
+    ]
 }
 
 /// The openAPIV3Schema of the CRD for `kind`, for schema checks of manifests.
@@ -42,7 +40,6 @@ pub fn schema_for(kind: &str) -> Option<&'static serde_json::Value> {
     static SCHEMAS: std::sync::LazyLock<Vec<(String, serde_json::Value)>> = std::sync::LazyLock::new(|| {
         crds()
             .into_iter()
-            .chain(cli_only_crds())
             .filter_map(|c| {
                 let kind = c.spec.names.kind.clone();
                 let schema = c

@@ -26,10 +26,18 @@ use std::collections::BTreeMap;
     shortname = "pp",
     category = "zerofn",
     namespaced,
+    status = "PosturePolicyStatus",
     doc = "One Zero Trust posture for every function of an account that a selector matches. zerofn keeps a child FunctionPosture per matched function, unless a hand-written FunctionPosture or a policy of higher priority governs it.",
     printcolumn(name = "Account", type_ = "string", json_path = ".spec.accountRef.name"),
+    printcolumn(name = "Matched", type_ = "integer", json_path = ".status.matched"),
+    printcolumn(name = "Compliant", type_ = "integer", json_path = ".status.compliant"),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.template.mode"),
-    printcolumn(name = "Priority", type_ = "integer", json_path = ".spec.priority"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        priority = 1
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("!has(self.template.identity) || !has(self.template.identity.aws) || has(self.selector.aws)").message("identity.aws is set but the function is not on AWS").field_path(".template.identity.aws"))]
@@ -183,6 +191,7 @@ pub struct TagRequirement {
     /// The tag key.
     #[schemars(length(min = 1, max = 128))]
     pub key: String,
+    /// In, NotIn, Exists or DoesNotExist.
     pub operator: TagOperator,
     /// The values for In and NotIn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -210,20 +219,93 @@ pub struct PostureTemplate {
     /// Enforce fixes drift; Audit only reports it. Defaults to Audit.
     #[serde(default)]
     pub mode: Mode,
+    /// Which identity the function runs as and what it may do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityControl>,
+    /// Who may invoke the function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<TriggerControl>,
+    /// Which network the function sits in and how its egress leaves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkControl>,
+    /// Code signing and dependency provenance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supply_chain: Option<SupplyChainControl>,
+    /// Tracing and structured logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observability: Option<ObservabilityControl>,
     /// As a FunctionPosture's `resyncInterval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::DURATION), length(max = 32))]
     pub resync_interval: Option<String>,
+}
+
+/// What the policy governs and how it stands, summed over its children.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PosturePolicyStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready: every function the policy governs has a child FunctionPosture
+    /// and every child is Ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<super::status::Condition>,
+    /// Functions of the account the selector matches, governed by this
+    /// policy or superseded.
+    #[serde(default)]
+    pub matched: u32,
+    /// Functions this policy governs: one child FunctionPosture each.
+    #[serde(default)]
+    pub governed: u32,
+    /// Children whose every declared control is compliant.
+    #[serde(default)]
+    pub compliant: u32,
+    /// Children with findings.
+    #[serde(default)]
+    pub drifted: u32,
+    /// Children that could not observe or judge their function.
+    #[serde(default)]
+    pub errors: u32,
+    /// Matched functions that a hand-written FunctionPosture or a policy of
+    /// higher precedence governs instead.
+    #[serde(default, rename = "superseded")]
+    pub superseded_count: u32,
+    /// The superseded functions and what governs each (at most 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded_by: Vec<SupersededFunction>,
+    /// The most severe findings of the children (at most 5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worst_findings: Vec<ChildFinding>,
+    /// RFC 3339 time the account's functions were last listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_listed_time: Option<String>,
+}
+
+/// A matched function another governor holds.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SupersededFunction {
+    /// The function, as region/name, resource group/name or location/name.
+    pub function: String,
+    /// What governs it: `FunctionPosture ns/name` or `PosturePolicy ns/name`.
+    pub governed_by: String,
+}
+
+/// One child's finding, named by the child.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildFinding {
+    /// The child FunctionPosture.
+    pub posture: String,
+    /// The function, as the child's status names it.
+    pub function: String,
+    /// Critical, High, Medium or Low.
+    pub severity: crate::findings::Severity,
+    /// The cloud API field that differs.
+    pub field: String,
+    /// What a person can act on.
+    pub message: String,
 }
 
 impl PosturePolicySpec {

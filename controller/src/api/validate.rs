@@ -240,11 +240,38 @@ pub fn policy(spec: &super::policy::PosturePolicySpec) -> Vec<FieldError> {
             name: "selected".into(),
         }),
     };
-    posture(&spec.posture_for(function))
+    let mut errors: Vec<FieldError> = posture(&spec.posture_for(function))
         .into_iter()
         .map(|e| FieldError {
             path: e.path.replacen("spec.", "spec.template.", 1),
             message: e.message,
+        })
+        .collect();
+    let tags = [
+        (s.aws.as_ref().map(|a| &a.tags), "spec.selector.aws.tags"),
+        (s.azure.as_ref().map(|a| &a.tags), "spec.selector.azure.tags"),
+        (s.gcp.as_ref().map(|g| &g.labels), "spec.selector.gcp.labels"),
+    ];
+    for (selector, path) in tags {
+        let Some(selector) = selector else { continue };
+        errors.extend(tag_requirements(selector, path));
+    }
+    errors
+}
+
+/// `values` goes with In and NotIn, and only with them (as in a
+/// Kubernetes label selector): an In without values would select nothing
+/// and read as if it selected something.
+fn tag_requirements(selector: &super::policy::TagSelector, path: &str) -> Vec<FieldError> {
+    use super::policy::TagOperator;
+    selector
+        .match_expressions
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.operator, TagOperator::In | TagOperator::NotIn) == r.values.is_empty())
+        .map(|(i, _)| FieldError {
+            path: format!("{path}.matchExpressions[{i}].values"),
+            message: "values: required, and only allowed, with In and NotIn".into(),
         })
         .collect()
 }

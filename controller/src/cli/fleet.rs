@@ -7,7 +7,7 @@ use crate::accounts::{self, ResolvedAccount};
 use crate::api::{FunctionPostureSpec, FunctionTarget, PosturePolicySpec};
 use crate::fleet::{self, Assignment, Candidate, Governor, Listed, PolicyId};
 use crate::manifests::{ManifestError, Manifests, Object};
-use crate::providers::{Provider, ProviderError, registry};
+use crate::providers::{Provider, ProviderError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A policy whose account resolved under the tenancy rules.
@@ -30,33 +30,6 @@ pub enum Expanded {
         spec: Box<FunctionPostureSpec>,
         error: ProviderError,
     },
-}
-
-/// A stand-in function of the policy's cloud, for the checks that need a
-/// posture before any function is known.
-fn placeholder(spec: &PosturePolicySpec) -> FunctionTarget {
-    let mut t = FunctionTarget {
-        aws: None,
-        azure: None,
-        gcp: None,
-    };
-    if spec.selector.aws.is_some() {
-        t.aws = Some(crate::api::AwsFunctionRef {
-            name: "*".into(),
-            region: None,
-        });
-    } else if spec.selector.azure.is_some() {
-        t.azure = Some(crate::api::AzureFunctionRef {
-            resource_group: "*".into(),
-            name: "*".into(),
-        });
-    } else {
-        t.gcp = Some(crate::api::GcpFunctionRef {
-            location: "*".into(),
-            name: "*".into(),
-        });
-    }
-    t
 }
 
 /// Every policy's account, resolved before anything is connected, under
@@ -89,7 +62,7 @@ pub fn resolve_policies<'m>(
                 continue;
             }
         };
-        let child = o.spec.posture_for(placeholder(&o.spec));
+        let child = o.spec.posture_for(fleet::placeholder(&o.spec));
         for (field, message) in super::account_use_errors(m, &account, &child) {
             // The child's control fields are the policy's template fields.
             let field = match field.as_str() {
@@ -120,7 +93,7 @@ pub struct Governance {
 impl Governance {
     /// The function `target` as listed through `account`, by its key.
     pub fn index_of(&self, account: &ResolvedAccount, target: &FunctionTarget) -> Option<usize> {
-        let key = function_key(account, target);
+        let key = fleet::function_key(account, target);
         self.index.get(&key).copied()
     }
 
@@ -134,13 +107,6 @@ impl Governance {
     }
 }
 
-/// The conflict-index key of a function reached through `account`; a cloud
-/// that cannot key it keys it by the account object and its label.
-fn function_key(account: &ResolvedAccount, target: &FunctionTarget) -> String {
-    registry::function_key(&account.key, &account.config, target)
-        .unwrap_or_else(|| format!("{}/{}", account.key, fleet::function_label(target)))
-}
-
 pub fn govern(
     listings: &[(&ResolvedAccount, Vec<Listed>)],
     postures: &[(&Object<FunctionPostureSpec>, ResolvedAccount)],
@@ -150,7 +116,7 @@ pub fn govern(
         .iter()
         .map(|(o, a)| {
             let label = format!("FunctionPosture {}/{}", o.namespace, o.name);
-            (function_key(a, &o.spec.function), label)
+            (fleet::function_key(a, &o.spec.function), label)
         })
         .collect();
     let mut g = Governance {
@@ -162,7 +128,7 @@ pub fn govern(
     let mut scopes: HashMap<&str, BTreeSet<usize>> = HashMap::new();
     for (account, listed) in listings {
         for f in listed {
-            let key = function_key(account, &f.target);
+            let key = fleet::function_key(account, &f.target);
             let i = *g.index.entry(key).or_insert_with_key(|key| {
                 g.postures.push(by_posture.get(key).cloned());
                 g.functions.push(f.clone());
@@ -223,7 +189,7 @@ pub async fn expand(
                         .filter(|p| p.account.key == account.key)
                         .map(|p| Expanded::Failed {
                             label: format!("{}/{}", p.object.namespace, p.object.name),
-                            spec: Box::new(p.object.spec.posture_for(placeholder(&p.object.spec))),
+                            spec: Box::new(p.object.spec.posture_for(fleet::placeholder(&p.object.spec))),
                             error: error.clone(),
                         }),
                 )

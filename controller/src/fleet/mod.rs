@@ -3,7 +3,9 @@
 //! from a provider's shared inventory.
 
 pub mod assign;
+pub mod children;
 pub mod select;
+pub mod summary;
 
 pub use assign::{Assignment, Candidate, Governor, PolicyId, Superseded, assign};
 pub use select::{Listed, selects};
@@ -20,6 +22,42 @@ pub fn function_label(target: &FunctionTarget) -> String {
         (_, _, Some(f)) => format!("{}/{}", f.location, f.name),
         _ => String::new(),
     }
+}
+
+/// A stand-in function of the policy's cloud, for the checks that need a
+/// posture before any function is known.
+pub fn placeholder(spec: &crate::api::PosturePolicySpec) -> FunctionTarget {
+    let mut t = FunctionTarget {
+        aws: None,
+        azure: None,
+        gcp: None,
+    };
+    if spec.selector.aws.is_some() {
+        t.aws = Some(crate::api::AwsFunctionRef {
+            name: "*".into(),
+            region: None,
+        });
+    } else if spec.selector.azure.is_some() {
+        t.azure = Some(crate::api::AzureFunctionRef {
+            resource_group: "*".into(),
+            name: "*".into(),
+        });
+    } else {
+        t.gcp = Some(crate::api::GcpFunctionRef {
+            location: "*".into(),
+            name: "*".into(),
+        });
+    }
+    t
+}
+
+/// The conflict-index key of a function reached through `account`
+/// (`registry::function_key`: the real account when the account object
+/// declares it); a cloud that cannot key it keys it by the account object
+/// and its label.
+pub fn function_key(account: &crate::accounts::ResolvedAccount, target: &FunctionTarget) -> String {
+    crate::providers::registry::function_key(&account.key, &account.config, target)
+        .unwrap_or_else(|| format!("{}/{}", account.key, function_label(target)))
 }
 
 /// The name of the child FunctionPosture a policy keeps for a function:

@@ -9,12 +9,14 @@
 use super::account_status::{self, Reach};
 use super::connect::connect;
 use super::context::Context;
+use super::posture::resolve_account;
 use crate::accounts::ResolvedAccount;
-use crate::api::{AccountConfig, AccountKind, CloudAccountStatus};
-use crate::providers::ProviderError;
+use crate::api::{AccountConfig, AccountKind, CloudAccountStatus, FunctionCounts};
+use crate::fleet;
+use crate::providers::{Provider, ProviderError};
 use futures::StreamExt;
 use kube::ResourceExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// How often the sweep looks for accounts that are due.
@@ -86,12 +88,65 @@ pub async fn sweep(ctx: &Context, last: &mut HashMap<String, Instant>) {
     for a in &due {
         last.insert(a.key.clone(), Instant::now());
     }
+    if due.is_empty() {
+        return;
+    }
+    let governed = governed_keys(ctx);
     futures::stream::iter(due)
-        .for_each_concurrent(CONCURRENCY, |a| probe(ctx, a))
+        .for_each_concurrent(CONCURRENCY, |a| probe(ctx, a, &governed))
         .await;
 }
 
-async fn probe(ctx: &Context, a: Known) {
+/// The functions a FunctionPosture (hand-written or a policy's child)
+/// targets, by conflict-index key.
+fn governed_keys(ctx: &Context) -> HashSet<String> {
+    ctx.postures
+        .state()
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| {
+            let spec = p.spec.as_ref().ok()?;
+            let account = resolve_account(ctx, &p.namespace().unwrap_or_default(), spec).ok()?;
+            Some(fleet::function_key(&account, &spec.function))
+        })
+        .collect()
+}
+
+/// How many of the account's functions are governed, from its shared
+/// inventory. A listing that fails leaves the last counts (the account's
+/// Ready condition says what failed).
+async fn count_functions(
+    ctx: &Context,
+    account: &ResolvedAccount,
+    provider: &dyn Provider,
+    governed: &HashSet<String>,
+) {
+    let listed = match tokio::time::timeout(PROBE_DEADLINE, provider.functions()).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            tracing::debug!(account = %account.key, error = %e, "functions not listed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(account = %account.key, "functions not listed within the deadline");
+            return;
+        }
+    };
+    let total = listed.len();
+    let covered = listed
+        .iter()
+        .filter(|f| governed.contains(&fleet::function_key(account, &f.target)))
+        .count();
+    let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+    let counts = FunctionCounts {
+        total: n(total),
+        governed: n(covered),
+        ungoverned: n(total - covered),
+    };
+    account_status::report_counts(ctx, account, counts).await;
+}
+
+async fn probe(ctx: &Context, a: Known, governed: &HashSet<String>) {
     let secret_namespace = a.namespace.clone().unwrap_or_else(|| ctx.settings.namespace.clone());
     let Some(config) = a.config else {
         // Nothing to write the status against: the cloud is unknown. The
@@ -123,7 +178,10 @@ async fn probe(ctx: &Context, a: Known) {
         ))),
     };
     match answered {
-        Ok(()) => account_status::report(ctx, &account, Reach::Reached(provider.reached())).await,
+        Ok(()) => {
+            account_status::report(ctx, &account, Reach::Reached(provider.reached())).await;
+            count_functions(ctx, &account, provider.as_ref(), governed).await;
+        }
         Err(e) => account_status::report(ctx, &account, Reach::Failed(&e)).await,
     }
 }

@@ -5,7 +5,9 @@
 use super::context::{Context, MANAGER};
 use super::secrets::SecretError;
 use crate::accounts::ResolvedAccount;
-use crate::api::{API_VERSION, AccountKind, CloudAccount, CloudAccountStatus, ClusterCloudAccount, Condition};
+use crate::api::{
+    API_VERSION, AccountKind, CloudAccount, CloudAccountStatus, ClusterCloudAccount, Condition, FunctionCounts,
+};
 use crate::providers::ProviderError;
 use crate::reason::Reason;
 use kube::api::{Api, Patch, PatchParams};
@@ -77,8 +79,44 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
         }],
         cloud: Some(account.config.cloud().to_string()),
         account: reached,
+        // Written by `report_counts`, under its own field manager.
+        functions: None,
     };
-    let params = PatchParams::apply(MANAGER).force();
+    apply_status(ctx, account, MANAGER, serde_json::to_value(&status).unwrap_or_default()).await;
+}
+
+/// Field manager of `status.functions`: apart from the reachability
+/// fields, so neither write drops the other's fields.
+const INVENTORY_MANAGER: &str = "zerofn-inventory";
+
+/// How many of the account's functions are governed; written when it
+/// changes.
+pub async fn report_counts(ctx: &Context, account: &ResolvedAccount, counts: FunctionCounts) {
+    let current = match account.kind {
+        AccountKind::CloudAccount => ctx
+            .accounts
+            .get(&ObjectRef::new(&account.name).within(account.namespace.as_deref().unwrap_or_default()))
+            .map(|a| a.status.clone().and_then(|s| s.functions)),
+        AccountKind::ClusterCloudAccount => ctx
+            .cluster_accounts
+            .get(&ObjectRef::new(&account.name))
+            .map(|a| a.status.clone().and_then(|s| s.functions)),
+    };
+    let Some(current) = current else { return };
+    if current.as_ref() == Some(&counts) {
+        return;
+    }
+    apply_status(
+        ctx,
+        account,
+        INVENTORY_MANAGER,
+        serde_json::json!({ "functions": counts }),
+    )
+    .await;
+}
+
+async fn apply_status(ctx: &Context, account: &ResolvedAccount, manager: &str, status: serde_json::Value) {
+    let params = PatchParams::apply(manager).force();
     let result = match account.kind {
         AccountKind::CloudAccount => {
             let patch = serde_json::json!({ "apiVersion": API_VERSION, "kind": "CloudAccount", "status": status });

@@ -1,6 +1,7 @@
-//! Two FunctionPostures governing one function would fight. The earlier one
-//! (older creationTimestamp; name breaks ties) holds the function; a later
-//! one is marked `Conflict` and writes nothing.
+//! Two FunctionPostures governing one function would fight. A hand-written
+//! posture holds the function before any policy's child; between two of a
+//! kind, the earlier one (older creationTimestamp; name breaks ties). The
+//! other is marked `Conflict` and writes nothing.
 //!
 //! The index keeps the current holder per function and checks it lazily, so
 //! a reconcile costs one lookup instead of a scan of every posture. Across
@@ -17,11 +18,15 @@ pub struct Claimant {
     pub name: String,
     /// RFC 3339 creation time (empty when unknown: sorts first).
     pub created: String,
+    /// A PosturePolicy's child: yields to any hand-written posture, which
+    /// the policy will stop governing the function for.
+    pub policy_child: bool,
 }
 
 impl Claimant {
     fn earlier_than(&self, other: &Claimant) -> bool {
-        (&self.created, &self.namespace, &self.name) < (&other.created, &other.namespace, &other.name)
+        (self.policy_child, &self.created, &self.namespace, &self.name)
+            < (other.policy_child, &other.created, &other.namespace, &other.name)
     }
 
     fn same(&self, other: &Claimant) -> bool {
@@ -82,7 +87,26 @@ mod tests {
             namespace: "ns".into(),
             name: name.into(),
             created: created.into(),
+            policy_child: false,
         }
+    }
+
+    #[test]
+    fn a_hand_written_posture_holds_before_an_older_policy_child() {
+        let idx = ConflictIndex::default();
+        let child = Claimant {
+            policy_child: true,
+            ..c("fleet-1a2b3c4d", "2026-01-01T00:00:00Z")
+        };
+        let hand = c("orders", "2026-06-01T00:00:00Z");
+        let alive = |_: &Claimant| Some("fn/f".to_string());
+        assert_eq!(idx.contend("fn/f", &child, alive), None);
+        assert_eq!(
+            idx.contend("fn/f", &hand, alive),
+            None,
+            "the hand-written one takes over"
+        );
+        assert_eq!(idx.contend("fn/f", &child, alive), Some(hand));
     }
 
     #[test]

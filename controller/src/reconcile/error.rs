@@ -12,6 +12,9 @@ pub enum Error {
     Cloud(#[from] ProviderError),
     #[error("serializing status: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// A deleted policy waits for its children to go.
+    #[error("{0} child FunctionPostures are still being deleted")]
+    ChildrenRemain(usize),
 }
 
 impl Error {
@@ -25,7 +28,7 @@ impl Error {
                 }
                 _ => None,
             },
-            Error::Kube(_) | Error::Serialize(_) => None,
+            Error::Kube(_) | Error::Serialize(_) | Error::ChildrenRemain(_) => None,
         }
     }
 
@@ -41,6 +44,7 @@ impl Error {
             },
             Error::Cloud(e) => e.category(),
             Error::Serialize(_) => "internal",
+            Error::ChildrenRemain(_) => "waiting",
         }
     }
 }

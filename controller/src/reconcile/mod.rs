@@ -22,6 +22,7 @@ pub mod connect;
 pub mod context;
 pub mod error;
 pub mod leader;
+pub mod policy;
 pub mod posture;
 pub mod providers;
 pub mod reporter;
@@ -29,7 +30,7 @@ pub mod secrets;
 pub mod server;
 pub mod status;
 
-use crate::api::{AccountKind, CloudAccount, ClusterCloudAccount};
+use crate::api::{AccountKind, CloudAccount, ClusterCloudAccount, FunctionPosture, PosturePolicy};
 use crate::metrics::Metrics;
 use crate::providers::registry::{self, ConnectOptions};
 use cached::CachedPosture;
@@ -346,6 +347,7 @@ async fn control(
 
     let (p1, p2, p3) = (posture_reader.clone(), posture_reader.clone(), posture_reader.clone());
     let lost_leadership = Arc::new(AtomicBool::new(false));
+    let (stop, leading) = (stop, leading);
     let controller = Controller::for_stream(postures, posture_reader.clone())
         .with_config(controller::Config::default().concurrency(opts.concurrency))
         .watches_stream(accounts_stream, move |a: CloudAccount| {
@@ -355,19 +357,20 @@ async fn control(
             refs_using(&p2, AccountKind::ClusterCloudAccount, None, &a.name_any())
         })
         .reconcile_on(rotated_secrets(ctx.clone(), p3, opts.settings.namespace.clone()))
-        .graceful_shutdown_on(stop_or_lost(stop, leading, lost_leadership.clone()));
+        .graceful_shutdown_on(stop_or_lost(stop.clone(), leading.clone(), lost_leadership.clone()));
 
     let ready = ready_when_synced(health, posture_reader, account_reader, cluster_reader);
     let probes = tokio::spawn(account_probe::run(ctx.clone()));
-    controller
+    let policies = policy_controller(&client, ctx.clone(), &opts, stop.clone(), leading.clone());
+    let postures = controller
         .run(posture::reconcile, posture::error_policy, ctx)
         .for_each(|res| async move {
             match res {
                 Ok((obj, _)) => tracing::debug!(posture = %obj, "reconciled"),
                 Err(e) => tracing::debug!(error = %e, "reconcile error"),
             }
-        })
-        .await;
+        });
+    tokio::join!(postures, policies);
     ready.abort();
     probes.abort();
     // The controller stops on SIGTERM or on lost leadership; only the
@@ -376,6 +379,86 @@ async fn control(
         return Err("leadership lost".into());
     }
     Ok(())
+}
+
+/// A posture's change as a policy sees it: its spec (generation),
+/// deletion, and which policy's child it is. A child's status is read by
+/// its policy when it looks again, not on every status write.
+fn posture_identity(meta: &kube::core::PartialObjectMeta<FunctionPosture>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let m = &meta.metadata;
+    let mut s = std::collections::hash_map::DefaultHasher::new();
+    (
+        m.generation,
+        m.deletion_timestamp.is_some(),
+        m.labels
+            .as_ref()
+            .and_then(|l| l.get(crate::fleet::children::POLICY_LABEL)),
+    )
+        .hash(&mut s);
+    Some(s.finish())
+}
+
+/// Only spec, finalizer and deletion changes of a policy reconcile it;
+/// its own status writes do not.
+fn policy_lifecycle(p: &PosturePolicy) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut s = std::collections::hash_map::DefaultHasher::new();
+    (
+        predicates::generation(p),
+        predicates::finalizers(p),
+        p.metadata.deletion_timestamp.is_some(),
+    )
+        .hash(&mut s);
+    Some(s.finish())
+}
+
+/// The PosturePolicy controller: each policy keeps its children. It is
+/// woken by its own changes, by postures created, changed or deleted
+/// (metadata only: a hand-written posture can take a function from a
+/// policy), and by its own requeue (the inventory refresh).
+fn policy_controller(
+    client: &Client,
+    ctx: Arc<Context>,
+    opts: &RunOptions,
+    stop: watch::Receiver<bool>,
+    leading: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + use<> {
+    let (policy_reader, policy_writer) = reflector::store::<PosturePolicy>();
+    let policies = watcher(Api::<PosturePolicy>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .modify(slim)
+        .reflect(policy_writer)
+        .applied_objects()
+        .predicate_filter(policy_lifecycle, Default::default());
+    let postures = watcher(
+        Api::<kube::core::PartialObjectMeta<FunctionPosture>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects()
+    .predicate_filter(posture_identity, Default::default());
+    let store = policy_reader.clone();
+    let pctx = Arc::new(policy::PolicyContext {
+        ctx,
+        policies: policy_reader.clone(),
+    });
+    let lost = Arc::new(AtomicBool::new(false));
+    let run = Controller::for_stream(policies, policy_reader)
+        .with_config(
+            controller::Config::default()
+                .concurrency(opts.concurrency.clamp(1, 4))
+                .debounce(Duration::from_millis(500)),
+        )
+        .watches_stream(postures, move |p| policy::policies_to_requeue(&store, &p.metadata))
+        .graceful_shutdown_on(stop_or_lost(stop, leading, lost))
+        .run(policy::reconcile, policy::error_policy, pctx);
+    run.for_each(|res| async move {
+        match res {
+            Ok((obj, _)) => tracing::debug!(policy = %obj, "reconciled"),
+            Err(e) => tracing::debug!(error = %e, "policy reconcile error"),
+        }
+    })
 }
 
 #[cfg(test)]

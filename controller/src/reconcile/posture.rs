@@ -395,7 +395,11 @@ async fn publish_events(outcome: &engine::Outcome, r: &Reporter<'_>) {
     }
 }
 
-fn resolve_account(ctx: &Context, ns: &str, spec: &FunctionPostureSpec) -> Result<ResolvedAccount, accounts::Refusal> {
+pub(super) fn resolve_account(
+    ctx: &Context,
+    ns: &str,
+    spec: &FunctionPostureSpec,
+) -> Result<ResolvedAccount, accounts::Refusal> {
     let account = locate_account(ctx, ns, spec)?;
     accounts::permit(&account.key, account.kind, &account.config)?;
     Ok(account)
@@ -426,6 +430,7 @@ fn claimant(fp: &FunctionPosture) -> Claimant {
             .as_ref()
             .map(|t| t.0.to_string())
             .unwrap_or_default(),
+        policy_child: super::policy::is_child(&fp.metadata),
     }
 }
 

@@ -486,6 +486,7 @@ async fn the_later_of_two_postures_for_one_function_is_a_conflict_and_writes_not
             namespace: "shop".into(),
             name: "orders".into(),
             created: "2026-01-01T00:00:00Z".into(),
+            policy_child: false,
         },
         |_| None,
     );
@@ -692,10 +693,47 @@ async fn a_secret_the_controller_may_not_read_is_a_status_reason_on_posture_and_
 /// probed again before the resync interval.
 #[tokio::test]
 async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
-    let (mut f, handle) = fixture(vec![account()], vec![], cloud(vec![]));
+    let listed = ["orders", "billing"]
+        .map(|name| crate::fleet::Listed {
+            target: crate::api::FunctionTarget {
+                aws: Some(crate::api::AwsFunctionRef {
+                    name: name.into(),
+                    region: Some("eu-west-1".into()),
+                }),
+                azure: None,
+                gcp: None,
+            },
+            tags: Default::default(),
+            owner: None,
+        })
+        .to_vec();
+    let (mut f, handle) = fixture(
+        vec![account()],
+        vec![],
+        TestCloud {
+            listed,
+            ..cloud(vec![])
+        },
+    );
     let verifier = tokio::spawn(async move {
         let mut h = handle;
         expect_account_status(&mut h).await;
+        // How much of the account is governed: under a field manager of
+        // its own, so the reachability write never drops it.
+        let counts = expect(&mut h, |s| {
+            let mut a = serde_json::to_value(account()).unwrap();
+            a["status"] = s.body["status"].clone();
+            a
+        })
+        .await;
+        assert_eq!(
+            counts.uri,
+            "/apis/zerofn.dev/v1alpha1/clustercloudaccounts/prod/status?&force=true&fieldManager=zerofn-inventory"
+        );
+        assert_eq!(
+            counts.body["status"]["functions"],
+            json!({"total": 2, "governed": 0, "ungoverned": 2})
+        );
         h
     });
     let mut last = std::collections::HashMap::new();
@@ -718,6 +756,11 @@ async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
         }],
         cloud: Some("aws".into()),
         account: Some("123456789012".into()),
+        functions: Some(crate::api::FunctionCounts {
+            total: 2,
+            governed: 0,
+            ungoverned: 2,
+        }),
     });
     f._cluster.apply_watcher_event(&watcher::Event::Apply(reported));
     super::account_probe::sweep(&f.ctx, &mut last).await;
