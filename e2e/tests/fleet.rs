@@ -8,6 +8,8 @@
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use zerofn_e2e::{Cluster, Controller, World, eventually};
+use zerofn_sim::azure::{Arm, AzureWorld, SiteSeed};
+use zerofn_sim::gcp::{FunctionSeed, GcpStandIn, GcpWorld};
 
 /// One resync of the policy, one inventory refresh, and room for a busy
 /// machine.
@@ -256,4 +258,202 @@ spec:
     let forbidden = world.controller_forbidden();
     assert!(forbidden.is_empty(), "the chart lacks permissions: {forbidden:#?}");
     eprintln!("a newly tagged function was governed {took:?} after it was tagged");
+}
+
+const TENANT: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
+const CLIENT: &str = "c1c1c1c1-0000-4000-8000-000000000001";
+const PROJECT: &str = "shop-prod";
+const LOCATION: &str = "europe-west1";
+const RG: &str = "rg-fn";
+const FUNCTIONS: [&str; 5] = ["orders", "billing", "reports", "extra-1", "extra-2"];
+const TAGGED: [&str; 3] = ["orders", "reports", "extra-1"];
+
+/// The same scenario as on AWS, run once per cloud: `tag` sets or removes
+/// the selecting tag (label) of a function, `marked` says whether a
+/// function carries a zerofn ownership marker.
+struct Scenario<'a> {
+    cluster: &'a Cluster,
+    controller: &'a Controller,
+    /// The target block of a hand-written posture for `reports`.
+    reports_target: String,
+    account: &'a str,
+    function_name: fn(&Value) -> String,
+    tag: &'a dyn Fn(&str, bool),
+    marked: &'a dyn Fn(&str) -> bool,
+}
+
+impl Scenario<'_> {
+    async fn run(&self) {
+        let (cluster, c) = (self.cluster, self.controller);
+        let name = self.function_name;
+        let mut three: Vec<String> = TAGGED.iter().map(|s| s.to_string()).collect();
+        three.sort();
+        wait("3 Ready children", SETTLE, c, cluster, || {
+            governed(cluster, "fleet", name) == three && all_ready(cluster, "fleet", 3)
+        })
+        .await;
+        for f in TAGGED {
+            assert!((self.marked)(f), "{f} carries no ownership marker");
+        }
+        assert!(!(self.marked)("billing") && !(self.marked)("extra-2"));
+
+        (self.tag)("extra-2", true);
+        wait("a child for the newly tagged function", REFRESH, c, cluster, || {
+            governed(cluster, "fleet", name).contains(&"extra-2".to_string())
+        })
+        .await;
+
+        (self.tag)("extra-1", false);
+        wait(
+            "the untagged function's child deleted, its marker released",
+            REFRESH,
+            c,
+            cluster,
+            || !governed(cluster, "fleet", name).contains(&"extra-1".to_string()) && !(self.marked)("extra-1"),
+        )
+        .await;
+
+        cluster
+            .apply(&format!(
+                "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: reports-by-hand, namespace: shop}}\nspec:\n  accountRef: {{name: {}}}\n  function: {}\n  mode: Audit\n",
+                self.account, self.reports_target
+            ))
+            .await;
+        wait(
+            "the policy yields the hand-written function",
+            REFRESH,
+            c,
+            cluster,
+            || {
+                let s = policy_status(cluster);
+                !governed(cluster, "fleet", name).contains(&"reports".to_string())
+                    && s["superseded"] == 1
+                    && s["supersededBy"][0]["governedBy"] == "FunctionPosture shop/reports-by-hand"
+            },
+        )
+        .await;
+        wait("the account counts what is governed", REFRESH, c, cluster, || {
+            let a = cluster
+                .kube
+                .get("zerofn.dev", "v1alpha1", "cloudaccounts", "shop", self.account);
+            a.is_some_and(|a| {
+                a["status"]["functions"] == serde_json::json!({"total": 5, "governed": 3, "ungoverned": 2})
+            })
+        })
+        .await;
+
+        let out = cluster
+            .kubectl_ok(&["delete", "pp", "fleet", "-n", "shop", "--timeout=90s"])
+            .await;
+        assert!(out.contains("deleted"), "{out}");
+        assert!(cluster.children("shop", "fleet").is_empty());
+        for f in FUNCTIONS {
+            assert!(!(self.marked)(f), "{f} keeps a marker");
+        }
+    }
+}
+
+fn policy_yaml(account: &str, selector: &str, template: &str) -> String {
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {{name: fleet, namespace: shop}}\nspec:\n  accountRef: {{name: {account}}}\n  selector: {selector}\n  template: {template}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gcp_policy_follows_its_label_yields_to_a_posture_and_leaves_no_marker() {
+    let cluster = Cluster::start("fleet-gcp").await;
+    let mut world = GcpWorld::new().project(PROJECT, 424242424242);
+    for f in FUNCTIONS {
+        let mut seed = FunctionSeed::new(PROJECT, LOCATION, f).ingress("ALLOW_ALL");
+        if TAGGED.contains(&f) {
+            seed = seed.label("zerofn-fleet", "yes");
+        }
+        world = world.function(seed);
+    }
+    let gcp = GcpStandIn::start(world).await.expect("GCP stand-in");
+    cluster
+        .apply(&format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {PROJECT}\n    projectNumber: \"424242424242\"\n    anonymous: true\n    endpoints: {{functions: \"{g}\", run: \"{g}\", iam: \"{g}\", resourceManager: \"{g}\"}}\n",
+            g = gcp.url()
+        ))
+        .await;
+    cluster
+        .apply(&policy_yaml(
+            "gcp",
+            "{gcp: {labels: {matchTags: {zerofn-fleet: \"yes\"}}}}",
+            "{mode: Enforce, triggers: {publicAccess: Deny}}",
+        ))
+        .await;
+    let c = controller(&cluster, &[]);
+    let tag = |f: &str, on: bool| {
+        assert!(gcp.set_label(PROJECT, LOCATION, f, "zerofn-fleet", on.then_some("yes")));
+    };
+    let marked = |f: &str| {
+        gcp.function(PROJECT, LOCATION, f)
+            .is_some_and(|v| v["labels"].get("zerofn_dev-owner").is_some())
+    };
+    Scenario {
+        cluster: &cluster,
+        controller: &c,
+        reports_target: format!("{{gcp: {{location: {LOCATION}, name: reports}}}}"),
+        account: "gcp",
+        function_name: |f| f["gcp"]["name"].as_str().unwrap_or_default().to_string(),
+        tag: &tag,
+        marked: &marked,
+    }
+    .run()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_azure_policy_follows_its_tag_yields_to_a_posture_and_leaves_no_marker() {
+    let cluster = Cluster::start("fleet-azure").await;
+    let mut world = AzureWorld::new(TENANT, SUB).client(CLIENT, "s3cret");
+    for f in FUNCTIONS {
+        let mut seed = SiteSeed {
+            min_tls_version: "1.0".into(),
+            ..SiteSeed::new(RG, f)
+        };
+        if TAGGED.contains(&f) {
+            seed.tags.insert("zerofn-fleet".into(), "yes".into());
+        }
+        world = world.site(seed);
+    }
+    let arm = Arm::start(world).await.expect("ARM stand-in");
+    let ca = cluster.dir.path().join("azure-ca.pem");
+    std::fs::write(&ca, arm.ca_pem()).expect("CA file");
+    cluster
+        .apply(&format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: azure, namespace: shop}}\nspec:\n  azure:\n    tenantId: {TENANT}\n    subscriptionId: {SUB}\n    clientId: {CLIENT}\n    credential: ClientSecret\n    clientSecretRef: {{name: azure-credentials}}\n    resourceManagerEndpoint: {a}\n    authorityHost: {a}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: azure-credentials, namespace: shop}}\nstringData: {{client_secret: s3cret}}\n",
+            a = arm.url()
+        ))
+        .await;
+    cluster
+        .apply(&policy_yaml(
+            "azure",
+            "{azure: {tags: {matchTags: {zerofn-fleet: \"yes\"}}}}",
+            "{mode: Enforce, triggers: {publicAccess: RequireAuth, azure: {requireAuthentication: false}}}",
+        ))
+        .await;
+    let ca_arg = ca.to_string_lossy().into_owned();
+    let c = controller(&cluster, &["--azure-ca-file", &ca_arg]);
+    let tag = |f: &str, on: bool| {
+        assert!(arm.set_tag(RG, f, "zerofn-fleet", on.then_some("yes")));
+    };
+    let marked = |f: &str| {
+        arm.site(RG, f)
+            .is_some_and(|s| s["tags"].get("zerofn.dev-owner").is_some())
+    };
+    Scenario {
+        cluster: &cluster,
+        controller: &c,
+        reports_target: format!("{{azure: {{resourceGroup: {RG}, name: reports}}}}"),
+        account: "azure",
+        function_name: |f| f["azure"]["name"].as_str().unwrap_or_default().to_string(),
+        tag: &tag,
+        marked: &marked,
+    }
+    .run()
+    .await;
 }

@@ -12,7 +12,7 @@
 
 use super::account_status::{self, Reach};
 use super::connect::{Unusable, connect};
-use super::context::{Context, MANAGER};
+use super::context::{Context, MANAGER, synced};
 use super::error::Error;
 use super::posture::resolve_account;
 use crate::accounts::{self, ResolvedAccount};
@@ -134,6 +134,10 @@ async fn steps(policy: &PosturePolicy, pctx: &PolicyContext) -> Result<Result<bo
         Ok(l) => l,
         Err(n) => return Ok(Err(n)),
     };
+    // Precedence needs every hand-written posture and every other policy:
+    // before the first full lists, a child could be made for a function a
+    // posture already governs.
+    tokio::join!(synced(&ctx.postures), synced(&pctx.policies));
     let plan = govern(pctx, policy, &account, &listed);
     let id = policy_id(policy);
     let governed = plan.assignment.children_of(&id).map(|i| listed[i].target.clone());

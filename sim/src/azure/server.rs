@@ -169,6 +169,20 @@ impl Arm {
         state.sites.get(&key(rg, name)).map(|s| web::site_json(&state, s))
     }
 
+    /// Sets (`Some`) or removes (`None`) one tag of a site out of band, as
+    /// another admin would. False when there is no such site.
+    pub fn set_tag(&self, rg: &str, name: &str, tag: &str, value: Option<&str>) -> bool {
+        let mut state = lock(&self.shared);
+        let Some(site) = state.sites.get_mut(&key(rg, name)) else {
+            return false;
+        };
+        match value {
+            Some(v) => site.tags.insert(tag.to_string(), serde_json::json!(v)),
+            None => site.tags.remove(tag),
+        };
+        true
+    }
+
     /// config/web as GET answers it.
     pub fn site_config(&self, rg: &str, name: &str) -> Option<Value> {
         let state = lock(&self.shared);

@@ -61,6 +61,30 @@ impl GcpStandIn {
         state.functions.get(&key).map(|e| Value::Object(e.value.clone()))
     }
 
+    /// Sets (`Some`) or removes (`None`) one label of a function out of
+    /// band, as another admin would. False when there is no such function.
+    pub fn set_label(&self, project: &str, location: &str, name: &str, label: &str, value: Option<&str>) -> bool {
+        let mut state = lock(&self.shared);
+        let Some(p) = state.project(project) else {
+            return false;
+        };
+        let key = format!("projects/{}/locations/{location}/functions/{name}", p.id);
+        let Some(f) = state.functions.get_mut(&key) else {
+            return false;
+        };
+        let labels = f
+            .value
+            .entry("labels")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Value::Object(labels) = labels {
+            match value {
+                Some(v) => labels.insert(label.to_string(), Value::String(v.to_string())),
+                None => labels.remove(label),
+            };
+        }
+        true
+    }
+
     /// Every function, by name.
     pub fn functions(&self) -> Vec<Value> {
         lock(&self.shared)
