@@ -1,10 +1,14 @@
-//! The controller at scale: N FunctionPostures (default 10,000, set
-//! `ZEROFN_BENCH_POSTURES`) on one GCP project of N compliant functions, in
-//! the Kubernetes and GCP stand-ins. Prints the controller's startup time
+//! The controller at scale, in two shapes (`ZEROFN_BENCH_SHAPE`: `postures`,
+//! `policy`, or both by default), each on one GCP project of N compliant
+//! functions (default 10,000, set `ZEROFN_BENCH_POSTURES`) in the
+//! Kubernetes and GCP stand-ins: N hand-written FunctionPostures, or one
+//! PosturePolicy selecting all N functions (then also the time until every
+//! child exists). Prints the controller's startup time
 //! (spawn → the "caches synced" log line), the time until every posture is
 //! Ready, its peak and settled resident memory with the settled set split
 //! into anonymous memory (heap, stacks) and file-backed pages (the binary),
-//! each region of memory it lives in (smaps), and the cloud calls it made.
+//! each region of memory it lives in (smaps), the cloud calls it made, and
+//! its Kubernetes requests (writes by kind).
 //! `MALLOC_ARENA_MAX` passes through to the controller.
 //!
 //!     cargo bench -p zerofn-e2e --bench scale
@@ -84,6 +88,15 @@ fn memory(pid: u32) -> (u64, u64) {
     (kib(&status, "VmRSS:"), kib(&status, "VmHWM:"))
 }
 
+/// How the N functions are governed.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// One hand-written FunctionPosture per function.
+    Postures,
+    /// One PosturePolicy selecting every function.
+    Policy,
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("ZEROFN_BENCH_POSTURES")
@@ -91,6 +104,70 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let shapes = match std::env::var("ZEROFN_BENCH_SHAPE").as_deref() {
+        Ok("postures") => vec![Shape::Postures],
+        Ok("policy") => vec![Shape::Policy],
+        _ => vec![Shape::Postures, Shape::Policy],
+    };
+    for shape in shapes {
+        run(shape, n).await;
+    }
+}
+
+fn posture_spec(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "accountRef": {"name": "gcp"},
+        "function": {"gcp": {"location": EU, "name": format!("fn-{i:05}")}},
+        "mode": "Audit",
+        "network": {"gcp": {"vpcConnector": CONNECTOR, "egress": "ALL_TRAFFIC"}}
+    })
+}
+
+async fn create_postures(cluster: &Cluster, n: usize) {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("client config");
+    let client = kube::Client::try_from(config).expect("client");
+    let api: Api<FunctionPosture> = Api::namespaced(client, "shop");
+    let created = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let fp: FunctionPosture = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "zerofn.dev/v1alpha1",
+                    "kind": "FunctionPosture",
+                    "metadata": {"name": format!("fn-{i:05}"), "namespace": "shop"},
+                    "spec": posture_spec(i)
+                }))
+                .expect("posture");
+                api.create(&PostParams::default(), &fp).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("postures created");
+    println!("{n} postures created in {:.1} s", created.elapsed().as_secs_f64());
+}
+
+fn ready_postures(cluster: &Cluster) -> (usize, usize) {
+    let all = cluster
+        .kube
+        .list("zerofn.dev", "v1alpha1", "functionpostures", Some("shop"));
+    let ready = all
+        .iter()
+        .filter(|p| {
+            p["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        })
+        .count();
+    (all.len(), ready)
+}
+
+async fn run(shape: Shape, n: usize) {
     let cluster = Cluster::start("scale").await;
     let mut world = GcpWorld::new().project(PROJECT, 424242424242);
     for i in 0..n {
@@ -109,38 +186,20 @@ async fn main() {
             g = gcp.url()
         ))
         .await;
-
-    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("client config");
-    let client = kube::Client::try_from(config).expect("client");
-    let api: Api<FunctionPosture> = Api::namespaced(client, "shop");
-    let created = Instant::now();
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                let fp: FunctionPosture = serde_json::from_value(serde_json::json!({
-                    "apiVersion": "zerofn.dev/v1alpha1",
-                    "kind": "FunctionPosture",
-                    "metadata": {"name": format!("fn-{i:05}"), "namespace": "shop"},
-                    "spec": {
-                        "accountRef": {"name": "gcp"},
-                        "function": {"gcp": {"location": EU, "name": format!("fn-{i:05}")}},
-                        "mode": "Audit",
-                        "network": {"gcp": {"vpcConnector": CONNECTOR, "egress": "ALL_TRAFFIC"}}
-                    }
-                }))
-                .expect("posture");
-                api.create(&PostParams::default(), &fp).await.map(|_| ())
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<Vec<()>>()
-        .await
-        .expect("postures created");
-    println!("{n} postures created in {:.1} s", created.elapsed().as_secs_f64());
+    match shape {
+        Shape::Postures => {
+            println!("\n## {n} hand-written FunctionPostures");
+            create_postures(&cluster, n).await;
+        }
+        Shape::Policy => {
+            println!("\n## one PosturePolicy selecting {n} functions");
+            cluster
+                .apply(&format!(
+                    "apiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {{name: fleet, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  selector: {{gcp: {{names: [\"fn-*\"]}}}}\n  template:\n    mode: Audit\n    network: {{gcp: {{vpcConnector: {CONNECTOR}, egress: ALL_TRAFFIC}}}}\n"
+                ))
+                .await;
+        }
+    }
 
     let spawned = Instant::now();
     let c = cluster.controller(
@@ -164,17 +223,12 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    let mut children_all = None;
     let ready_all = loop {
-        let ready = cluster
-            .kube
-            .list("zerofn.dev", "v1alpha1", "functionpostures", Some("shop"))
-            .iter()
-            .filter(|p| {
-                p["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-            })
-            .count();
+        let (exist, ready) = ready_postures(&cluster);
+        if exist == n && children_all.is_none() {
+            children_all = Some(spawned.elapsed());
+        }
         if ready == n {
             break spawned.elapsed();
         }
@@ -193,6 +247,12 @@ async fn main() {
         "startup (spawn → caches synced): {:.2} s",
         synced.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN)
     );
+    if shape == Shape::Policy {
+        println!(
+            "every child exists after {:.1} s",
+            children_all.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN)
+        );
+    }
     println!("all {n} postures Ready after {:.1} s", ready_all.as_secs_f64());
     println!(
         "controller RSS settled: {:.1} MiB, peak: {:.1} MiB (MALLOC_ARENA_MAX: {arenas})",
@@ -209,8 +269,32 @@ async fn main() {
     }
     let calls: u64 = c.cloud_calls().iter().map(|(_, _, n)| n).sum();
     println!(
-        "cloud calls: {calls} ({:.3} per posture), writes: {}",
+        "cloud calls: {calls} ({:.3} per function), writes: {}",
         calls as f64 / n as f64,
         c.writes()
+    );
+    kubernetes_requests(&cluster, n);
+}
+
+/// The controller's Kubernetes requests, writes split by what they wrote.
+fn kubernetes_requests(cluster: &Cluster, n: usize) {
+    let mine: Vec<_> = cluster
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.user == zerofn_e2e::CONTROLLER_USER)
+        .collect();
+    let writes = |pred: &dyn Fn(&str, &str) -> bool| mine.iter().filter(|r| pred(&r.method, &r.path)).count();
+    let all_writes = writes(&|m, _| m != "GET");
+    let creates = writes(&|m, p| m == "POST" && p.ends_with("/functionpostures"));
+    let status = writes(&|m, p| m == "PATCH" && p.contains("/functionpostures/") && p.ends_with("/status"));
+    let finalizers = writes(&|m, p| m == "PATCH" && p.contains("/functionpostures/") && !p.ends_with("/status"));
+    let policy = writes(&|m, p| m != "GET" && p.contains("/posturepolicies/"));
+    println!(
+        "Kubernetes requests: {} ({} writes, {:.2} per function): children created {creates}, posture finalizers {finalizers}, posture status {status}, policy {policy}, other {}",
+        mine.len(),
+        all_writes,
+        all_writes as f64 / n as f64,
+        all_writes - creates - status - finalizers - policy
     );
 }

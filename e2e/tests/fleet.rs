@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use zerofn_e2e::readme::{same_table, sample};
 use zerofn_e2e::{Cluster, Controller, World, eventually};
 use zerofn_sim::azure::{Arm, AzureWorld, SiteSeed};
 use zerofn_sim::gcp::{FunctionSeed, GcpStandIn, GcpWorld};
@@ -159,9 +160,11 @@ spec:
         s["matched"] == 3 && s["compliant"] == 3 && s["conditions"][0]["status"] == "True"
     })
     .await;
+    // kubectl shows what the README shows.
     let table = world.kubectl_ok(&["get", "pp", "-n", "shop"]).await;
-    for column in ["ACCOUNT", "MATCHED", "COMPLIANT", "MODE", "AGE", "stand-in", "Enforce"] {
-        assert!(table.contains(column), "{column} missing:\n{table}");
+    let readme = zerofn_e2e::readme::readme();
+    if let Err(e) = same_table(&sample(&readme, "kubectl get pp -n shop"), &table) {
+        panic!("{e}");
     }
 
     // A fourth function is tagged: governed within one inventory refresh.
@@ -297,6 +300,32 @@ impl Scenario<'_> {
             assert!((self.marked)(f), "{f} carries no ownership marker");
         }
         assert!(!(self.marked)("billing") && !(self.marked)("extra-2"));
+
+        // A change of the policy reaches every child.
+        cluster
+            .kubectl_ok(&[
+                "patch",
+                "pp",
+                "fleet",
+                "-n",
+                "shop",
+                "--type",
+                "merge",
+                "-p",
+                r#"{"spec":{"template":{"resyncInterval":"5s"}}}"#,
+            ])
+            .await;
+        wait("every child updated", REFRESH, c, cluster, || {
+            let all = cluster
+                .kube
+                .list("zerofn.dev", "v1alpha1", "functionpostures", Some("shop"));
+            let children: Vec<&Value> = all
+                .iter()
+                .filter(|p| p["metadata"]["labels"]["zerofn.dev/policy"] == "fleet")
+                .collect();
+            children.len() == 3 && children.iter().all(|p| p["spec"]["resyncInterval"] == "5s")
+        })
+        .await;
 
         (self.tag)("extra-2", true);
         wait("a child for the newly tagged function", REFRESH, c, cluster, || {
