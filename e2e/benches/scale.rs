@@ -11,7 +11,11 @@
 //! its Kubernetes requests (writes by kind).
 //! `MALLOC_ARENA_MAX` passes through to the controller.
 //!
+//!     cargo build --release -p zerofn --bin zerofn
 //!     cargo bench -p zerofn-e2e --bench scale
+//!
+//! The bench runs `target/release/zerofn` (or `ZEROFN_BIN`), which `cargo
+//! bench` does not rebuild: it refuses a binary older than the sources.
 //!
 //! DESIGN §7 targets: RSS under 64 MiB at 10,000 postures, startup under 1 s.
 #![forbid(unsafe_code)]
@@ -109,9 +113,40 @@ async fn main() {
         Ok("policy") => vec![Shape::Policy],
         _ => vec![Shape::Postures, Shape::Policy],
     };
+    refuse_a_stale_binary();
     for shape in shapes {
         run(shape, n).await;
     }
+}
+
+/// A controller binary built before the last change of its sources would
+/// measure old code (a policy it does not serve waits forever).
+fn refuse_a_stale_binary() {
+    fn newest(dir: &std::path::Path) -> std::time::SystemTime {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => newest(&e.path()),
+                _ => e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH),
+            })
+            .max()
+            .unwrap_or(std::time::UNIX_EPOCH)
+    }
+    if std::env::var_os("ZEROFN_BIN").is_some() {
+        return;
+    }
+    let bin = zerofn_e2e::zerofn_bin();
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let sources = newest(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../controller/src"));
+    assert!(
+        built >= sources,
+        "{} is older than controller/src: run `cargo build --release -p zerofn --bin zerofn` first",
+        bin.display()
+    );
 }
 
 fn posture_spec(i: usize) -> serde_json::Value {
@@ -180,12 +215,7 @@ async fn run(shape: Shape, n: usize) {
             );
     }
     let gcp = GcpStandIn::start(world).await.expect("GCP stand-in");
-    cluster
-        .apply(&format!(
-            "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {PROJECT}\n    projectNumber: \"424242424242\"\n    anonymous: true\n    endpoints: {{functions: \"{g}\", run: \"{g}\", iam: \"{g}\", resourceManager: \"{g}\"}}\n",
-            g = gcp.url()
-        ))
-        .await;
+    cluster.apply(&zerofn_e2e::gcp_account(&gcp.url())).await;
     match shape {
         Shape::Postures => {
             println!("\n## {n} hand-written FunctionPostures");

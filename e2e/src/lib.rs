@@ -322,7 +322,37 @@ impl Cluster {
     pub fn controller(&self, identity: &str, extra: &[&str]) -> Controller {
         Controller::start(self, identity, extra)
     }
+
+    /// The one replica `zerofn-0`, without leader election, with the
+    /// [`FAST`] flags and `extra`.
+    pub fn single_controller(&self, extra: &[&str]) -> Controller {
+        let mut args = FAST.to_vec();
+        args.extend_from_slice(&["--leader-elect", "false"]);
+        args.extend_from_slice(extra);
+        Controller::start(self, "zerofn-0", &args)
+    }
 }
+
+/// A CloudAccount `shop/gcp` for project `shop-prod` (number 424242424242)
+/// of the GCP stand-in at `url`, anonymous, every endpoint at the stand-in.
+pub fn gcp_account(url: &str) -> String {
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: shop-prod\n    projectNumber: \"424242424242\"\n    anonymous: true\n    endpoints: {{functions: \"{url}\", run: \"{url}\", iam: \"{url}\", resourceManager: \"{url}\"}}\n"
+    )
+}
+
+/// Controller flags fast enough for tests; the defaults (5m resync, 30s
+/// inventory, 60s release timeout) are for real quotas.
+pub const FAST: &[&str] = &[
+    "--namespace",
+    "zerofn-system",
+    "--resync-interval",
+    "4s",
+    "--inventory-ttl",
+    "1s",
+    "--release-timeout",
+    "30s",
+];
 
 /// Poll `check` every 250 ms until it holds or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool

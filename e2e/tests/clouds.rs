@@ -88,19 +88,7 @@ spec:
         .await;
 
     let ca_arg = ca.to_string_lossy().into_owned();
-    let c = cluster.controller(
-        "zerofn-0",
-        &[
-            "--namespace",
-            "zerofn-system",
-            "--leader-elect",
-            "false",
-            "--resync-interval",
-            "4s",
-            "--azure-ca-file",
-            &ca_arg,
-        ],
-    );
+    let c = cluster.single_controller(&["--azure-ca-file", &ca_arg]);
     for name in ["orders-gcp", "orders-azure"] {
         let r = cluster.wait_for("shop", name, "Ready", Duration::from_secs(90)).await;
         assert!(

@@ -3,20 +3,8 @@
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
-use zerofn_e2e::{CONTROLLER_USER, Controller, World, eventually};
+use zerofn_e2e::{CONTROLLER_USER, Controller, FAST, World, eventually};
 
-/// Fast enough for tests; the defaults (5m resync, 30s inventory) are for
-/// real quotas.
-const FAST: &[&str] = &[
-    "--namespace",
-    "zerofn-system",
-    "--resync-interval",
-    "4s",
-    "--inventory-ttl",
-    "1s",
-    "--release-timeout",
-    "30s",
-];
 const READY: Duration = Duration::from_secs(120);
 
 fn single(world: &World, identity: &str) -> Controller {

@@ -17,23 +17,6 @@ use zerofn_sim::gcp::{FunctionSeed, GcpStandIn, GcpWorld};
 const REFRESH: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_secs(120);
 
-fn controller(cluster: &Cluster, extra: &[&str]) -> Controller {
-    let mut args = vec![
-        "--namespace",
-        "zerofn-system",
-        "--leader-elect",
-        "false",
-        "--resync-interval",
-        "4s",
-        "--inventory-ttl",
-        "1s",
-        "--release-timeout",
-        "30s",
-    ];
-    args.extend_from_slice(extra);
-    cluster.controller("zerofn-0", &args)
-}
-
 /// The names of the functions the policy's children target, sorted.
 fn governed(cluster: &Cluster, policy: &str, name: impl Fn(&Value) -> String) -> Vec<String> {
     let mut v: Vec<String> = cluster
@@ -132,7 +115,7 @@ spec:
 "#
         ))
         .await;
-    let c = controller(&world, &[]);
+    let c = world.single_controller(&[]);
     let name = |f: &Value| f["aws"]["name"].as_str().unwrap_or_default().to_string();
     let mut three = vec![world.fleet.orders.clone(), world.fleet.reports.clone(), extra1.clone()];
     three.sort();
@@ -401,12 +384,7 @@ async fn a_gcp_policy_follows_its_label_yields_to_a_posture_and_leaves_no_marker
         world = world.function(seed);
     }
     let gcp = GcpStandIn::start(world).await.expect("GCP stand-in");
-    cluster
-        .apply(&format!(
-            "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {PROJECT}\n    projectNumber: \"424242424242\"\n    anonymous: true\n    endpoints: {{functions: \"{g}\", run: \"{g}\", iam: \"{g}\", resourceManager: \"{g}\"}}\n",
-            g = gcp.url()
-        ))
-        .await;
+    cluster.apply(&zerofn_e2e::gcp_account(&gcp.url())).await;
     cluster
         .apply(&policy_yaml(
             "gcp",
@@ -414,7 +392,7 @@ async fn a_gcp_policy_follows_its_label_yields_to_a_posture_and_leaves_no_marker
             "{mode: Enforce, triggers: {publicAccess: Deny}}",
         ))
         .await;
-    let c = controller(&cluster, &[]);
+    let c = cluster.single_controller(&[]);
     let tag = |f: &str, on: bool| {
         assert!(gcp.set_label(PROJECT, LOCATION, f, "zerofn-fleet", on.then_some("yes")));
     };
@@ -466,7 +444,7 @@ async fn an_azure_policy_follows_its_tag_yields_to_a_posture_and_leaves_no_marke
         ))
         .await;
     let ca_arg = ca.to_string_lossy().into_owned();
-    let c = controller(&cluster, &["--azure-ca-file", &ca_arg]);
+    let c = cluster.single_controller(&["--azure-ca-file", &ca_arg]);
     let tag = |f: &str, on: bool| {
         assert!(arm.set_tag(RG, f, "zerofn-fleet", on.then_some("yes")));
     };

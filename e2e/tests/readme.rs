@@ -13,19 +13,7 @@ use zerofn_e2e::{World, eventually, temp_dir, zerofn_bin};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_first_posture_shows_what_the_readme_shows() {
     let world = World::start("first").await;
-    let c = world.controller(
-        "zerofn-0",
-        &[
-            "--namespace",
-            "zerofn-system",
-            "--leader-elect",
-            "false",
-            "--resync-interval",
-            "4s",
-            "--inventory-ttl",
-            "1s",
-        ],
-    );
+    let c = world.single_controller(&[]);
     world.apply_file(&world.manifests.account).await;
     let enforce = std::fs::read_to_string(&world.manifests.enforce).expect("manifests");
     let orders = enforce.split("\n---\n").next().unwrap_or_default();

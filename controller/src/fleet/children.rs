@@ -81,18 +81,7 @@ pub fn changes(desired: Vec<Child>, existing: &[Existing]) -> Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::AwsFunctionRef;
-
-    fn aws(name: &str) -> FunctionTarget {
-        FunctionTarget {
-            aws: Some(AwsFunctionRef {
-                name: name.into(),
-                region: Some("eu-west-1".into()),
-            }),
-            azure: None,
-            gcp: None,
-        }
-    }
+    use crate::fleet::tests::aws;
 
     fn policy(mode: &str) -> PosturePolicySpec {
         serde_saphyr::from_str(&format!(

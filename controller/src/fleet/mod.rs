@@ -82,7 +82,8 @@ mod tests {
     use super::*;
     use crate::api::*;
 
-    fn aws(name: &str) -> FunctionTarget {
+    /// A Lambda function in eu-west-1, for the fleet's tests.
+    pub(super) fn aws(name: &str) -> FunctionTarget {
         FunctionTarget {
             aws: Some(AwsFunctionRef {
                 name: name.into(),

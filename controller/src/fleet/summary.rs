@@ -8,6 +8,39 @@ pub const SUPERSEDED_SHOWN: usize = 20;
 /// Findings named in status, most severe first.
 pub const FINDINGS_SHOWN: usize = 5;
 
+/// What a policy's children say, summed one child at a time: a policy of
+/// 10,000 children is read page by page, and only this is kept.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub children: usize,
+    pub compliant: usize,
+    pub drifted: usize,
+    pub errors: usize,
+    /// The most severe findings so far, at most `FINDINGS_SHOWN`.
+    pub worst: Vec<ChildFinding>,
+}
+
+impl Tally {
+    /// Count one child (`status` None: not judged yet).
+    pub fn add(&mut self, name: &str, status: Option<&FunctionPostureStatus>) {
+        self.children += 1;
+        let Some(s) = status else { return };
+        self.compliant += usize::from(condition_is(s, "Ready", "True"));
+        self.drifted += usize::from(!s.findings.is_empty());
+        self.errors += usize::from(condition_is(s, "Synced", "False"));
+        self.worst.extend(s.findings.iter().map(|f| ChildFinding {
+            posture: name.to_string(),
+            function: s.function.clone().unwrap_or_default(),
+            severity: f.severity,
+            field: f.field.clone(),
+            message: f.message.clone(),
+        }));
+        self.worst
+            .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.posture.cmp(&b.posture)));
+        self.worst.truncate(FINDINGS_SHOWN);
+    }
+}
+
 /// What the policy's reconcile learned.
 pub struct Input<'a> {
     pub generation: Option<i64>,
@@ -18,8 +51,8 @@ pub struct Input<'a> {
     /// Children the policy should have.
     pub governed: usize,
     pub superseded: Vec<SupersededFunction>,
-    /// The children the API server holds, with their status.
-    pub children: &'a [(String, Option<FunctionPostureStatus>)],
+    /// The children the API server holds, summed.
+    pub children: Tally,
 }
 
 fn condition_is(s: &FunctionPostureStatus, type_: &str, status: &str) -> bool {
@@ -28,31 +61,20 @@ fn condition_is(s: &FunctionPostureStatus, type_: &str, status: &str) -> bool {
 
 /// The status of a policy whose functions were listed.
 pub fn build(input: Input<'_>) -> PosturePolicyStatus {
-    let statuses = || input.children.iter().filter_map(|(n, s)| s.as_ref().map(|s| (n, s)));
-    let compliant = statuses().filter(|(_, s)| condition_is(s, "Ready", "True")).count();
-    let drifted = statuses().filter(|(_, s)| !s.findings.is_empty()).count();
-    let errors = statuses().filter(|(_, s)| condition_is(s, "Synced", "False")).count();
-    let mut worst: Vec<ChildFinding> = statuses()
-        .flat_map(|(name, s)| {
-            s.findings.iter().map(move |f| ChildFinding {
-                posture: name.clone(),
-                function: s.function.clone().unwrap_or_default(),
-                severity: f.severity,
-                field: f.field.clone(),
-                message: f.message.clone(),
-            })
-        })
-        .collect();
-    worst.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.posture.cmp(&b.posture)));
-    worst.truncate(FINDINGS_SHOWN);
-    let ready = input.children.len() == input.governed && compliant == input.governed;
+    let Tally {
+        children,
+        compliant,
+        drifted,
+        errors,
+        worst,
+    } = input.children;
+    let ready = children == input.governed && compliant == input.governed;
     let message = if ready {
         format!("{compliant} of {} governed functions are compliant", input.governed)
     } else {
         format!(
-            "{compliant} of {} governed functions are compliant ({} children exist, {errors} could not be judged, {drifted} drifted)",
+            "{compliant} of {} governed functions are compliant ({children} children exist, {errors} could not be judged, {drifted} drifted)",
             input.governed,
-            input.children.len()
         )
     };
     let reason = if ready {
@@ -164,7 +186,11 @@ mod tests {
         })
     }
 
-    fn input<'a>(children: &'a [(String, Option<FunctionPostureStatus>)], governed: usize) -> Input<'a> {
+    fn input(children: &[(String, Option<FunctionPostureStatus>)], governed: usize) -> Input<'static> {
+        let mut tally = Tally::default();
+        for (name, status) in children {
+            tally.add(name, status.as_ref());
+        }
         Input {
             generation: Some(2),
             now: "2026-12-04T00:00:00Z",
@@ -175,7 +201,7 @@ mod tests {
                 function: "eu-west-1/x".into(),
                 governed_by: "FunctionPosture shop/x".into(),
             }],
-            children,
+            children: tally,
         }
     }
 

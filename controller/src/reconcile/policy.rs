@@ -17,8 +17,7 @@ use super::error::Error;
 use super::posture::resolve_account;
 use crate::accounts::{self, ResolvedAccount};
 use crate::api::{
-    API_VERSION, FunctionPosture, FunctionPostureStatus, PosturePolicy, PosturePolicyStatus, SupersededFunction,
-    duration, validate,
+    API_VERSION, FunctionPosture, PosturePolicy, PosturePolicyStatus, SupersededFunction, duration, validate,
 };
 use crate::fleet::children::{self, Changes, Existing, POLICY_LABEL};
 use crate::fleet::{self, Assignment, Candidate, Governor, Listed, PolicyId, summary};
@@ -143,18 +142,14 @@ async fn steps(policy: &PosturePolicy, pctx: &PolicyContext) -> Result<Result<bo
     let governed = plan.assignment.children_of(&id).map(|i| listed[i].target.clone());
     let desired = children::desired(&policy.name_any(), &policy.spec, governed);
     let governed_count = desired.len();
-    let existing = list_children(ctx, policy).await?;
-    let changes = children::changes(desired, &existing.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>());
+    let (existing, tally) = list_children(ctx, policy).await?;
+    let changes = children::changes(desired, &existing);
+    drop(existing);
     sync_children(ctx, policy, &changes).await?;
-    let children_now: Vec<(String, Option<FunctionPostureStatus>)> = if changes.is_empty() {
-        existing.into_iter().map(|(e, s)| (e.name, s)).collect()
+    let tally = if changes.is_empty() {
+        tally
     } else {
-        list_children(ctx, policy)
-            .await?
-            .into_iter()
-            .filter(|(e, _)| !e.deleting)
-            .map(|(e, s)| (e.name, s))
-            .collect()
+        list_children(ctx, policy).await?.1
     };
     let superseded = plan.superseded_of(&id, &listed);
     let now = jiff::Timestamp::now().to_string();
@@ -165,7 +160,7 @@ async fn steps(policy: &PosturePolicy, pctx: &PolicyContext) -> Result<Result<bo
         matched: governed_count + superseded.len(),
         governed: governed_count,
         superseded,
-        children: &children_now,
+        children: tally,
     });
     let ready = status.conditions.iter().any(|c| c.status == "True");
     write_status(ctx, policy, status).await?;
@@ -334,17 +329,17 @@ fn owned_by(meta: &ObjectMeta, policy: &PosturePolicy) -> bool {
 }
 
 /// The policy's children as the API server holds them (read, not cached:
-/// a child created a moment ago must not be created twice), with status.
-async fn list_children(
-    ctx: &Context,
-    policy: &PosturePolicy,
-) -> Result<Vec<(Existing, Option<FunctionPostureStatus>)>, Error> {
+/// a child created a moment ago must not be created twice), and their
+/// status summed. Read a page at a time: only each child's name and spec
+/// and the running tally are kept, never 10,000 statuses at once. A child
+/// being deleted is neither counted nor judged.
+async fn list_children(ctx: &Context, policy: &PosturePolicy) -> Result<(Vec<Existing>, summary::Tally), Error> {
     let api: Api<DeserializeGuard<FunctionPosture>> =
         Api::namespaced(ctx.client.clone(), &policy.namespace().unwrap_or_default());
     let mut params = ListParams::default()
         .labels(&format!("{POLICY_LABEL}={}", policy.name_any()))
         .limit(PAGE);
-    let mut out = Vec::new();
+    let (mut existing, mut tally) = (Vec::new(), summary::Tally::default());
     loop {
         let page = api.list(&params).await?;
         for item in page.items {
@@ -355,18 +350,16 @@ async fn list_children(
             if !owned_by(&meta, policy) {
                 continue;
             }
-            out.push((
-                Existing {
-                    name: meta.name.clone().unwrap_or_default(),
-                    spec,
-                    deleting: meta.deletion_timestamp.is_some(),
-                },
-                status,
-            ));
+            let name = meta.name.clone().unwrap_or_default();
+            let deleting = meta.deletion_timestamp.is_some();
+            if !deleting {
+                tally.add(&name, status.as_ref());
+            }
+            existing.push(Existing { name, spec, deleting });
         }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(c) => params = params.continue_token(&c),
-            None => return Ok(out),
+            None => return Ok((existing, tally)),
         }
     }
 }
@@ -474,15 +467,15 @@ async fn write_status(ctx: &Context, policy: &PosturePolicy, status: PosturePoli
 /// Delete every child; the policy goes once they are gone (each child's
 /// own finalizer releases its function's ownership marker first).
 async fn cleanup(policy: &PosturePolicy, ctx: &Context) -> Result<Action, Error> {
-    let existing = list_children(ctx, policy).await?;
+    let (existing, _) = list_children(ctx, policy).await?;
     if existing.is_empty() {
         return Ok(Action::await_change());
     }
     let changes = Changes {
         delete: existing
             .iter()
-            .filter(|(e, _)| !e.deleting)
-            .map(|(e, _)| e.name.clone())
+            .filter(|e| !e.deleting)
+            .map(|e| e.name.clone())
             .collect(),
         ..Changes::default()
     };
