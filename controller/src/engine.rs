@@ -48,6 +48,14 @@ pub trait MintLog: Send + Sync {
     /// ownership marker, and a deletion must know whether one may exist. A
     /// failure stops the plan before anything is written.
     fn writing(&self) -> BoxFuture<'_, Result<(), String>>;
+
+    /// Called with the first observation when Enforce is about to fix what
+    /// it found: the drift is shown (the controller's status goes Ready
+    /// False and says why) before it is fixed, not only after. Nothing to
+    /// do by default (the CLI reports at the end).
+    fn before_fixing<'a>(&'a self, _found: &'a Plan) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The CLI's log without `--state`: a run keeps its records in the
@@ -152,6 +160,7 @@ pub async fn reconcile(
             after: None,
         });
     }
+    log.before_fixing(&before).await;
     let mut applied = apply(provider, posture, &before.actions, log).await;
     applied.minted = provider.minted(posture);
     provider.invalidate();

@@ -104,6 +104,8 @@ pub struct Metrics {
     pub errors: Family<CategoryLabels, Counter>,
     pub compliant: Family<ControlLabels, Gauge>,
     pub postures: Gauge,
+    /// Findings that appeared where the last status had none like them.
+    pub drift_detected: Family<ControlLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -158,6 +160,12 @@ impl Default for Metrics {
         );
         let postures = Gauge::default();
         registry.register("postures", "FunctionPostures known to the controller", postures.clone());
+        let drift_detected = Family::<ControlLabels, Counter>::default();
+        registry.register(
+            "drift_detected",
+            "Findings observed that the posture's last status did not have, by control",
+            drift_detected.clone(),
+        );
         Metrics {
             registry,
             cloud_requests,
@@ -171,6 +179,7 @@ impl Default for Metrics {
             errors,
             compliant,
             postures,
+            drift_detected,
         }
     }
 }

@@ -57,6 +57,10 @@ pub struct FunctionPostureStatus {
     /// RFC 3339 time of the last observation of the function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_observed_time: Option<String>,
+    /// RFC 3339 time findings last appeared that the status before did not
+    /// have (drift, or a posture's first findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift_time: Option<String>,
     /// RFC 3339 time of the last enforcement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_enforced_time: Option<String>,

@@ -106,6 +106,47 @@ impl fmt::Display for ActionSummary {
     }
 }
 
+/// The longest `action` an events.k8s.io/v1 Event may carry.
+pub const EVENT_ACTION_MAX: usize = 128;
+
+/// An Event `action` that names exactly one change or one finding:
+/// kube-runtime folds events with the same reason and action into one
+/// series that keeps the first note, so two different changes under one
+/// action (the API operation alone) would show the first one's note
+/// forever. Cut to the API's limit with a digest of the whole, so two long
+/// ones still differ.
+pub fn event_action(parts: &[&str]) -> String {
+    let full = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if full.len() <= EVENT_ACTION_MAX {
+        return full;
+    }
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(full.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut cut = EVENT_ACTION_MAX - digest.len() - 1;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{} {digest}", &full[..cut])
+}
+
+impl ActionSummary {
+    /// This change as an Event action: the operation, what it changes and
+    /// the last part of what it acts on (function, alias, role).
+    pub fn event_action(&self) -> String {
+        let on = self.target.rsplit([':', '/']).next().unwrap_or_default();
+        event_action(&[&self.op, &self.detail, "on", on])
+    }
+}
+
 /// Why enforcement is refused for this function even though drift exists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "camelCase")]
@@ -297,4 +338,28 @@ pub trait Provider: Send + Sync {
     /// Every function of the account in its scope, with its tags or labels
     /// (`Cloud::functions`).
     fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>>;
+}
+
+#[cfg(test)]
+mod event_action_tests {
+    use super::*;
+
+    #[test]
+    fn an_event_action_names_its_change_and_fits_the_api() {
+        let remove = |sid: &str| ActionSummary {
+            op: "RemovePermission".into(),
+            target: "arn:aws:lambda:eu-west-1:123456789012:function:orders".into(),
+            detail: format!("remove statement {sid}"),
+        };
+        assert_eq!(
+            remove("sneaky-public").event_action(),
+            "RemovePermission remove statement sneaky-public on orders"
+        );
+        assert_ne!(remove("a").event_action(), remove("b").event_action());
+        let long = |tail: &str| event_action(&["PutRolePolicy", &"x".repeat(200), tail]);
+        assert!(long("a").len() <= EVENT_ACTION_MAX);
+        assert_ne!(long("a"), long("b"), "cut, two actions still differ");
+        let wide = event_action(&["Op", &"é".repeat(100)]);
+        assert!(wide.len() <= EVENT_ACTION_MAX, "cut on a character boundary");
+    }
 }

@@ -346,12 +346,13 @@ async fn report(
         .applied
         .wrote()
         .then(|| (outcome.applied.done.len() + usize::from(outcome.applied.failed.is_some())) as u64);
+    let standing = r.standing();
     let s = status::build(status::Input {
         generation: r.generation(),
         declared: &r.declared,
         cloud: Some(provider.cloud().to_string()),
         now: &now(),
-        previous: r.previous(),
+        previous: standing.as_ref(),
         observation: Observation::Observed {
             plan: outcome.current(),
             enforced_writes: writes,
@@ -364,33 +365,26 @@ async fn report(
 }
 
 async fn publish_events(outcome: &engine::Outcome, r: &Reporter<'_>) {
+    // Drift first: what was found, then what was done about it.
+    r.drift_events(&outcome.current().findings).await;
     for a in &outcome.applied.done {
-        r.event(EventType::Normal, Reason::Enforced, &a.op, format!("{a}"))
+        r.event(EventType::Normal, Reason::Enforced, &a.event_action(), format!("{a}"))
             .await;
     }
     if let Some((a, e)) = &outcome.applied.failed {
-        r.event(EventType::Warning, Reason::EnforceFailed, &a.op, format!("{a}: {e}"))
-            .await;
+        r.event(
+            EventType::Warning,
+            Reason::EnforceFailed,
+            &a.event_action(),
+            format!("{a}: {e}"),
+        )
+        .await;
     }
     let plan = outcome.current();
     if let Some(b @ Blocked::Conflict { .. }) = &plan.blocked
         && r.previous_reason("Synced") != Some(Reason::Conflict.as_str())
     {
         r.event(EventType::Warning, Reason::Conflict, "Enforce", b.to_string())
-            .await;
-    }
-    let before = r
-        .previous()
-        .map(|s| status::finding_keys(&s.findings))
-        .unwrap_or_default();
-    if !plan.findings.is_empty() && status::finding_keys(&plan.findings) != before {
-        let note = plan
-            .findings
-            .iter()
-            .map(|f| format!("{} {}: {}", f.severity, f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        r.event(EventType::Warning, Reason::DriftDetected, "Observe", note)
             .await;
     }
 }

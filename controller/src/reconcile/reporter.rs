@@ -15,6 +15,10 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use std::sync::Mutex;
 
+/// DriftDetected events one observation publishes, one per finding; the
+/// rest are counted in one more.
+const DRIFT_EVENTS: usize = 10;
+
 pub fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -48,6 +52,9 @@ pub struct Reporter<'a> {
     name: String,
     pub declared: Vec<Control>,
     records: Mutex<Records>,
+    /// The status this reconcile last wrote: what the next write of the
+    /// same reconcile is built against.
+    written: Mutex<Option<FunctionPostureStatus>>,
 }
 
 impl engine::MintLog for Reporter<'_> {
@@ -62,6 +69,10 @@ impl engine::MintLog for Reporter<'_> {
     fn writing(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(self.persist_marked())
     }
+
+    fn before_fixing<'a>(&'a self, found: &'a crate::providers::Plan) -> BoxFuture<'a, ()> {
+        Box::pin(self.show_drift(found))
+    }
 }
 
 impl<'a> Reporter<'a> {
@@ -74,6 +85,7 @@ impl<'a> Reporter<'a> {
             name: fp.name_any(),
             declared,
             records: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -98,8 +110,77 @@ impl<'a> Reporter<'a> {
         self.fp.metadata.generation
     }
 
+    /// The status read when the reconcile began.
     pub fn previous(&self) -> Option<&FunctionPostureStatus> {
         self.fp.status.as_ref()
+    }
+
+    /// The status as it stands now: the last one this reconcile wrote, or
+    /// the one it read.
+    pub fn standing(&self) -> Option<FunctionPostureStatus> {
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        written.or_else(|| self.previous().cloned())
+    }
+
+    /// A `DriftDetected` event for each finding the status standing now
+    /// does not have, each under its own action (check and field), so one
+    /// drift never folds into another's event; and the drift counter.
+    pub async fn drift_events(&self, findings: &[crate::findings::Finding]) {
+        let standing = self.standing();
+        let new = status::new_findings(
+            findings,
+            standing.as_ref().map(|s| s.findings.as_slice()).unwrap_or_default(),
+        );
+        for f in &new {
+            self.ctx
+                .metrics
+                .drift_detected
+                .get_or_create(&crate::metrics::ControlLabels {
+                    control: f.control.as_str(),
+                })
+                .inc();
+        }
+        for f in new.iter().take(DRIFT_EVENTS) {
+            let action = crate::providers::event_action(&["Detect", &f.check, &f.field]);
+            let note = format!(
+                "{} {}: {} (observed {}, declared {})",
+                f.severity, f.field, f.message, f.observed, f.desired
+            );
+            self.event(EventType::Warning, Reason::DriftDetected, &action, note)
+                .await;
+        }
+        if new.len() > DRIFT_EVENTS {
+            let note = format!(
+                "{} more findings appeared: see status.findings",
+                new.len() - DRIFT_EVENTS
+            );
+            self.event(EventType::Warning, Reason::DriftDetected, "Detect more", note)
+                .await;
+        }
+    }
+
+    /// What Enforce is about to fix, shown first: its events, then a status
+    /// with the findings (Ready False), so a watcher sees the drift even
+    /// though the same reconcile fixes it. A status that cannot be written
+    /// does not stop the fix; the final status follows.
+    async fn show_drift(&self, found: &crate::providers::Plan) {
+        self.drift_events(&found.findings).await;
+        let standing = self.standing();
+        let s = status::build(status::Input {
+            generation: self.generation(),
+            declared: &self.declared,
+            cloud: self.fp.spec.function.cloud().map(|c| c.to_string()),
+            now: &now(),
+            previous: standing.as_ref(),
+            observation: Observation::Observed {
+                plan: found,
+                enforced_writes: None,
+                enforce_error: None,
+            },
+        });
+        if let Err(e) = self.write(s).await {
+            tracing::warn!(error = %e, "could not show the drift before fixing it");
+        }
     }
 
     /// The reason of the posture's `type_` condition, as last written.
@@ -177,6 +258,7 @@ impl<'a> Reporter<'a> {
         self.api
             .patch_status(&self.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
             .await?;
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
         Ok(())
     }
 

@@ -97,6 +97,9 @@ pub fn build(input: Input<'_>) -> FunctionPostureStatus {
             enforced_writes,
             enforce_error,
         } => {
+            if !new_findings(&plan.findings, &prev.findings).is_empty() {
+                status.last_drift_time = Some(input.now.to_string());
+            }
             record_observation(&mut status, plan, *enforced_writes, input.now);
             control_conditions(&mut conditions, plan, input.declared);
             let synced = synced_condition(plan, enforce_error.as_ref(), input.now);
@@ -219,6 +222,16 @@ fn ready_condition(synced: &Verdict, plan: &Plan) -> Verdict {
             format!("{} finding(s) in {}", plan.findings.len(), names.join(", ")),
         )
     }
+}
+
+/// The findings whose (check, field) the earlier findings do not have:
+/// drift that appeared since.
+pub fn new_findings<'f>(findings: &'f [Finding], earlier: &[Finding]) -> Vec<&'f Finding> {
+    let before = finding_keys(earlier);
+    findings
+        .iter()
+        .filter(|f| before.binary_search(&(f.check.clone(), f.field.clone())).is_err())
+        .collect()
 }
 
 /// The (check, field) pairs of the findings: a change here is worth an event.

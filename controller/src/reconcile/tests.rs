@@ -376,13 +376,45 @@ fn requeue_after(a: &kube::runtime::controller::Action) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs))
 }
 
+/// Drift that Enforce fixes is shown before it is fixed: a DriftDetected
+/// event naming the finding, a status with Ready False; then the Enforced
+/// event naming exactly what changed, then Ready True. Each event's action
+/// names its finding or change, so kube-runtime never folds one drift's
+/// event into another's.
 #[tokio::test]
-async fn enforcing_publishes_an_event_per_write_then_the_status() {
+async fn enforcing_shows_the_drift_then_names_each_write_then_the_status() {
     let fp = finalized(posture("orders", Mode::Enforce, "2026-01-01T00:00:00Z"));
     let cloud = cloud(vec![drift()]);
     let (f, handle) = fixture(vec![account()], vec![fp.clone()], cloud);
     let echo = fp.clone();
     let result = scenario(&f, fp, handle, |mut h| async move {
+        let d = expect(&mut h, echo_event).await;
+        assert_eq!(
+            (d.body["reason"].as_str(), d.body["type"].as_str()),
+            (Some("DriftDetected"), Some("Warning"))
+        );
+        assert_eq!(
+            d.body["action"],
+            "Detect aws.triggers.publicUrl FunctionUrlConfig.AuthType"
+        );
+        let note = d.body["note"].as_str().unwrap();
+        assert!(
+            note.starts_with("Critical FunctionUrlConfig.AuthType: function URL"),
+            "{note}"
+        );
+        let shown = expect(&mut h, echo_status(&echo)).await;
+        let status = &shown.body["status"];
+        assert_eq!(
+            (
+                condition(status, "Ready")["status"].as_str(),
+                condition(status, "Ready")["reason"].as_str()
+            ),
+            (Some("False"), Some("Drift")),
+            "the drift is shown before it is fixed"
+        );
+        assert_eq!(condition(status, "TriggersCompliant")["status"], "False");
+        let drift_time = status["lastDriftTime"].as_str().expect("lastDriftTime").to_string();
+        assert!(status.get("lastEnforcedTime").is_none());
         // Before the first write: the marker may be set from now on.
         let m = expect(&mut h, echo_status(&echo)).await;
         assert_eq!(m.method, Method::PATCH);
@@ -397,6 +429,10 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
         assert_eq!(e.body["reason"], "Enforced");
         assert_eq!(e.body["type"], "Normal");
         assert_eq!(e.body["regarding"]["name"], "orders");
+        assert_eq!(
+            e.body["action"], "Fix aws.triggers.publicUrl on f",
+            "the action names the change"
+        );
         assert!(
             e.body["note"]
                 .as_str()
@@ -413,6 +449,11 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
             "status reports the re-observed state"
         );
         assert_eq!(status["lastEnforcedWrites"], 1);
+        assert_eq!(
+            status["lastDriftTime"],
+            drift_time.as_str(),
+            "the drift stays on record"
+        );
         assert_eq!(status["ownershipMarked"], true, "the full status keeps it");
         expect_account_status(&mut h).await;
         h
@@ -420,6 +461,11 @@ async fn enforcing_publishes_an_event_per_write_then_the_status() {
     .await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(f.cloud.inner().applied(), vec!["aws.triggers.publicUrl"]);
+    let metrics = f.ctx.metrics.encode();
+    assert!(
+        metrics.contains("zerofn_drift_detected_total{control=\"Triggers\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
