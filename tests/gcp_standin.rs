@@ -449,6 +449,24 @@ async fn a_policy_selects_by_label_and_yields_to_a_hand_written_posture() {
     assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
 }
 
+/// A fleet gate on a project where no function matches the policy yet
+/// passes: nothing is governed, so nothing is out of posture (exit 0, said
+/// on stderr), after one listing; no write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_that_selects_nothing_passes_and_says_so() {
+    let w = GcpWorld::new()
+        .project(P, N)
+        .function(FunctionSeed::new(P, EU, "a").label("zerofn", "other"));
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-policy-none");
+    let policy = "---\napiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {name: fleet, namespace: shop}\nspec:\n  accountRef: {name: gcp}\n  selector:\n    gcp:\n      labels: {matchTags: {zerofn: governed}}\n  template:\n    observability: {tracing: Active}\n";
+    let file = dir.write("gcp.yaml", &(account_yaml(&gcp.url(), None) + policy));
+    let run = zerofn(&["plan", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("no function is selected"), "{}", run.stderr);
+    assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
+}
+
 /// `zerofn scan` lists every function of the project with what governs it
 /// (a posture of the files, a policy of the files, another zerofn's
 /// marker, or nothing), judges each against a baseline, exits 1 while any

@@ -366,8 +366,13 @@ struct Item {
     provider: Result<Arc<dyn Provider>, ProviderError>,
 }
 
-/// The postures to run, and one circuit per account that could be built.
-type Prepared = (Vec<Item>, Vec<Arc<Circuit>>);
+/// The postures to run, one circuit per account that could be built, and
+/// how many policies the files held.
+struct Prepared {
+    items: Vec<Item>,
+    circuits: Vec<Arc<Circuit>>,
+    policies: usize,
+}
 
 async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec<ManifestError>> {
     let m = manifests::load(&args.paths)?;
@@ -396,17 +401,26 @@ async fn prepare(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Prepared, Vec
         opts,
         providers: HashMap::new(),
     };
-    if !policies.is_empty() {
-        // Listing the functions is the first call: an account that does
-        // not answer is marked down before it is asked.
-        for p in &policies {
-            if let Ok(c) = connections.provider(&m, &p.account).await {
-                probe_accounts(std::slice::from_ref(&c), args.probe_timeout).await;
-            }
+    // Listing the functions is the first call: each policy's account that
+    // does not answer is marked down before it is asked, all at once and
+    // once per account, not once per policy in turn.
+    let mut policy_accounts = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in &policies {
+        if seen.insert(p.account.key.as_str())
+            && let Ok(c) = connections.provider(&m, &p.account).await
+        {
+            policy_accounts.push(c);
         }
     }
+    probe_accounts(&policy_accounts, args.probe_timeout).await;
     let expanded = fleet::expand(&m, &policies, &resolved, &mut connections).await;
-    Ok(connect_all(&m, resolved, expanded, connections, &args.cluster_id).await)
+    let (items, circuits) = connect_all(&m, resolved, expanded, connections, &args.cluster_id).await;
+    Ok(Prepared {
+        items,
+        circuits,
+        policies: policies.len(),
+    })
 }
 
 /// Why `spec` may not run through `account` as the files stand, by field:
@@ -510,7 +524,7 @@ async fn connect_all(
     expanded: Vec<fleet::Expanded>,
     mut connections: Connections,
     cluster_id: &str,
-) -> Prepared {
+) -> (Vec<Item>, Vec<Arc<Circuit>>) {
     let mut items = Vec::new();
     let hand_written = resolved
         .into_iter()
@@ -548,19 +562,30 @@ async fn plan_or_enforce(args: &RunArgs, enforce: bool, out: &mut dyn Write, err
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let (items, circuits) = match prepare(args, &metrics).await {
+    let Prepared {
+        items,
+        circuits,
+        policies,
+    } = match prepare(args, &metrics).await {
         Ok(i) => i,
         Err(errors) => {
             print_manifest_errors(&errors, err);
             return EXIT_ERROR;
         }
     };
+    if items.is_empty() && policies == 0 {
+        let _ = writeln!(err, "no FunctionPosture or PosturePolicy found in the given files");
+        return EXIT_ERROR;
+    }
     if items.is_empty() {
+        // A fleet gate on an account where no function matches yet passes:
+        // nothing is governed, so nothing is out of posture.
         let _ = writeln!(
             err,
-            "no FunctionPosture found in the given files, and no PosturePolicy selected a function"
+            "no function is selected by the {policies} PosturePolicy(ies) given, and no FunctionPosture was given: nothing to {}",
+            if enforce { "enforce" } else { "plan" }
         );
-        return EXIT_ERROR;
+        return EXIT_COMPLIANT;
     }
     let mut rows: Vec<report::Row> = Vec::new();
     let mut bound = Vec::new();

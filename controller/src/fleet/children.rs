@@ -7,18 +7,21 @@ use std::collections::BTreeMap;
 /// Label on every child, naming its policy (children are listed by it).
 pub const POLICY_LABEL: &str = "zerofn.dev/policy";
 
-/// A child the policy should have.
+/// A child the policy should have: its name, its function and a digest of
+/// the spec the policy gives it (the spec itself is built when written).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Child {
     pub name: String,
-    pub spec: FunctionPostureSpec,
+    pub target: FunctionTarget,
+    pub digest: u64,
 }
 
 /// A child the policy has, as the API server holds it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Existing {
     pub name: String,
-    pub spec: Option<FunctionPostureSpec>,
+    /// `spec_digest` of its spec; None when it does not deserialize.
+    pub digest: Option<u64>,
     /// Being deleted already: nothing more to do for it.
     pub deleting: bool,
 }
@@ -39,6 +42,16 @@ impl Changes {
     }
 }
 
+/// A digest of a spec, to compare a child with what the policy gives it
+/// without keeping 10,000 specs. Stable within a process: the API types
+/// hold no hash maps, so equal specs serialize alike.
+pub fn spec_digest(spec: &FunctionPostureSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(spec).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
 /// One child per governed function, named as the CLI names it.
 pub fn desired(
     policy: &str,
@@ -49,7 +62,8 @@ pub fn desired(
         .into_iter()
         .map(|target| Child {
             name: super::child_name(policy, &target),
-            spec: spec.posture_for(target),
+            digest: spec_digest(&spec.posture_for(target.clone())),
+            target,
         })
         .collect()
 }
@@ -66,7 +80,7 @@ pub fn changes(desired: Vec<Child>, existing: &[Existing]) -> Changes {
         match have.get(child.name.as_str()) {
             None => out.create.push(child),
             Some(e) if e.deleting => {}
-            Some(e) if e.spec.as_ref() != Some(&child.spec) => out.update.push(child),
+            Some(e) if e.digest != Some(child.digest) => out.update.push(child),
             Some(_) => {}
         }
     }
@@ -93,7 +107,7 @@ mod tests {
     fn existing(c: &Child) -> Existing {
         Existing {
             name: c.name.clone(),
-            spec: Some(c.spec.clone()),
+            digest: Some(c.digest),
             deleting: false,
         }
     }
@@ -130,7 +144,7 @@ mod tests {
         have.deleting = true;
         let gone = Existing {
             name: "fleet-old".into(),
-            spec: None,
+            digest: None,
             deleting: true,
         };
         assert!(changes(want, &[have, gone]).is_empty());

@@ -330,9 +330,9 @@ fn owned_by(meta: &ObjectMeta, policy: &PosturePolicy) -> bool {
 
 /// The policy's children as the API server holds them (read, not cached:
 /// a child created a moment ago must not be created twice), and their
-/// status summed. Read a page at a time: only each child's name and spec
-/// and the running tally are kept, never 10,000 statuses at once. A child
-/// being deleted is neither counted nor judged.
+/// status summed. Read a page at a time: only each child's name, a digest
+/// of its spec and the running tally are kept, never 10,000 statuses or
+/// specs at once. A child being deleted is neither counted nor judged.
 async fn list_children(ctx: &Context, policy: &PosturePolicy) -> Result<(Vec<Existing>, summary::Tally), Error> {
     let api: Api<DeserializeGuard<FunctionPosture>> =
         Api::namespaced(ctx.client.clone(), &policy.namespace().unwrap_or_default());
@@ -355,7 +355,8 @@ async fn list_children(ctx: &Context, policy: &PosturePolicy) -> Result<(Vec<Exi
             if !deleting {
                 tally.add(&name, status.as_ref());
             }
-            existing.push(Existing { name, spec, deleting });
+            let digest = spec.as_ref().map(children::spec_digest);
+            existing.push(Existing { name, digest, deleting });
         }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(c) => params = params.continue_token(&c),
@@ -367,7 +368,7 @@ async fn list_children(ctx: &Context, policy: &PosturePolicy) -> Result<(Vec<Exi
 /// The child object: the policy's spec for one function, owned by the
 /// policy and labelled with its name.
 fn child_object(policy: &PosturePolicy, child: &children::Child) -> FunctionPosture {
-    let mut fp = FunctionPosture::new(&child.name, child.spec.clone());
+    let mut fp = FunctionPosture::new(&child.name, policy.spec.posture_for(child.target.clone()));
     fp.metadata.namespace = policy.namespace();
     fp.metadata.labels = Some([(POLICY_LABEL.to_string(), policy.name_any())].into());
     fp.metadata.owner_references = policy.controller_owner_ref(&()).map(|r| vec![r]);
@@ -383,9 +384,16 @@ enum Write {
 
 async fn write(api: Api<FunctionPosture>, w: Write) -> Result<(), Error> {
     match w {
-        Write::Create(fp) => {
-            api.create(&PostParams::default(), &fp).await?;
-        }
+        Write::Create(fp) => match api.create(&PostParams::default(), &fp).await {
+            Ok(_) => {}
+            // A posture the policy does not own holds the child's name: it
+            // is never taken over. The function stays without a child, so
+            // the policy is not Ready and its message counts it.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                tracing::warn!(child = ?fp.metadata.name, "a FunctionPosture the policy does not own has the child's name");
+            }
+            Err(e) => return Err(e.into()),
+        },
         Write::Update(name, patch) => {
             let params = PatchParams::apply(CHILD_MANAGER).force();
             api.patch(&name, &params, &Patch::Apply(&patch)).await?;
