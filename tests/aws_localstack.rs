@@ -756,3 +756,55 @@ async fn where_the_tagging_api_is_denied_a_policy_selects_on_listed_tags() {
     assert_eq!(report["writeCalls"], 0);
     assert_eq!(scan.code, 1, "the fleet's other functions are ungoverned");
 }
+
+/// `network.aws.requirePrivateSubnets`: Enforce moves the function into the
+/// declared subnets, then the re-observation reads their route tables. The
+/// subnet with its own route table sending 0.0.0.0/0 to an internet gateway
+/// is a High finding naming that route; the other, on the VPC's main table,
+/// is private. Route tables are never changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_subnet_is_named_by_its_internet_route_and_left_alone() {
+    let (aws, fleet, dir, files) = seeded("private-subnets").await;
+    let (public, private) = (&fleet.subnets[0], &fleet.subnets[1]);
+    let (rtb, igw) = aws.make_public(public).expect("a public subnet");
+    let posture = dir.write(
+        "private.yaml",
+        &format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: private, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  network:\n    aws:\n      subnetIds: [{public}, {private}]\n      securityGroupIds: [{}]\n      requirePrivateSubnets: true\n",
+            fleet.reports, fleet.security_group
+        ),
+    );
+    let run = zerofn(&[
+        "enforce",
+        "--once",
+        "-f",
+        s(&files.account),
+        "-f",
+        s(&posture),
+        "-o",
+        "json",
+    ])
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 1, "the public subnet stays a finding: {report:#}");
+    assert_eq!(
+        run.checks("shop/private"),
+        vec!["aws.network.publicSubnet"],
+        "{report:#}"
+    );
+    let finding = &report["postures"][0]["findings"][0];
+    assert_eq!(finding["field"], format!("VpcConfig.SubnetIds[{public}]"));
+    assert_eq!(finding["severity"], "High");
+    assert_eq!(finding["remediable"], false);
+    let observed = finding["observed"].as_str().unwrap_or_default();
+    assert_eq!(observed, format!("0.0.0.0/0 → {igw} in {rtb}"));
+    let calls: Vec<String> = report["cloudCalls"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    assert!(calls.iter().any(|c| c.contains("DescribeRouteTables")), "{calls:?}");
+    assert!(
+        !calls.iter().any(|c| c.contains("Route") && !c.contains("Describe")),
+        "route tables are never written: {calls:?}"
+    );
+}

@@ -109,6 +109,40 @@ impl Aws {
         Ok((subnets, sg))
     }
 
+    /// Makes `subnet` public, as a VPC wizard does: an internet gateway on
+    /// its VPC and a route table of its own sending 0.0.0.0/0 there.
+    /// Returns (route table, internet gateway).
+    pub fn make_public(&self, subnet: &str) -> Result<(String, String), BoxError> {
+        let ec2 = |params: &[(&str, &str)]| {
+            let mut all = vec![("Version", "2016-11-15")];
+            all.extend_from_slice(params);
+            self.query("ec2", &all)
+        };
+        let vpc = tag(&ec2(&[("Action", "DescribeSubnets"), ("SubnetId.1", subnet)])?, "vpcId")?;
+        let igw = tag(&ec2(&[("Action", "CreateInternetGateway")])?, "internetGatewayId")?;
+        ec2(&[
+            ("Action", "AttachInternetGateway"),
+            ("InternetGatewayId", &igw),
+            ("VpcId", &vpc),
+        ])?;
+        let rtb = tag(
+            &ec2(&[("Action", "CreateRouteTable"), ("VpcId", &vpc)])?,
+            "routeTableId",
+        )?;
+        ec2(&[
+            ("Action", "CreateRoute"),
+            ("RouteTableId", &rtb),
+            ("DestinationCidrBlock", "0.0.0.0/0"),
+            ("GatewayId", &igw),
+        ])?;
+        ec2(&[
+            ("Action", "AssociateRouteTable"),
+            ("RouteTableId", &rtb),
+            ("SubnetId", subnet),
+        ])?;
+        Ok((rtb, igw))
+    }
+
     pub fn create_queue(&self, name: &str) -> Result<String, BoxError> {
         self.query(
             "sqs",

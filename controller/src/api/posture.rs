@@ -546,6 +546,12 @@ pub struct AwsNetwork {
     /// The function's VpcConfig.SecurityGroupIds, exactly.
     #[schemars(length(min = 1, max = 5), inner(regex(pattern = patterns::AWS_SECURITY_GROUP_ID), length(max = 20)))]
     pub security_group_ids: Vec<String>,
+    /// Each subnet the function is attached to routes nothing to an internet
+    /// gateway: its route table (its own, or the VPC's main table) has no
+    /// 0.0.0.0/0 or ::/0 route to an igw-. NAT gateways and endpoints are
+    /// fine. A public subnet is a High finding naming the route; report-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_private_subnets: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -43,20 +43,29 @@ pub struct Clients {
     pub tagging: HashMap<String, aws_sdk_resourcegroupstagging::Client>,
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
-    /// In the account's home region: only to list the enabled regions.
-    pub ec2: aws_sdk_ec2::Client,
+    /// In the account's home region: to list the enabled regions.
+    pub ec2_home: aws_sdk_ec2::Client,
+    /// In each region of the account: the route tables of the functions'
+    /// subnets.
+    pub ec2: HashMap<String, aws_sdk_ec2::Client>,
     /// Where the retries of zerofn's own wait loops are counted.
     pub metrics: Arc<Metrics>,
 }
 
 impl Clients {
     pub fn lambda(&self, region: &str) -> Result<&aws_sdk_lambda::Client, ProviderError> {
-        self.lambda.get(region).ok_or_else(|| {
-            ProviderError::Config(format!(
-                "region {region} is not in the account's region or regions; add it to spec.aws.regions"
-            ))
-        })
+        self.lambda.get(region).ok_or_else(|| not_in_regions(region))
     }
+
+    pub fn ec2(&self, region: &str) -> Result<&aws_sdk_ec2::Client, ProviderError> {
+        self.ec2.get(region).ok_or_else(|| not_in_regions(region))
+    }
+}
+
+fn not_in_regions(region: &str) -> ProviderError {
+    ProviderError::Config(format!(
+        "region {region} is not in the account's region or regions; add it to spec.aws.regions"
+    ))
 }
 
 /// Counts each attempt by operation and outcome (`zerofn_cloud_requests_total`).
@@ -198,6 +207,22 @@ async fn base_config(account: &AwsAccount, creds: Option<StaticCredentials>, tun
         .build()
 }
 
+/// The account's shared configuration in each of its Regions, with the
+/// service's endpoint where the account names one.
+fn per_region<'a>(
+    base: &'a aws_config::SdkConfig,
+    regions: &'a [String],
+    endpoint: Option<&'a String>,
+) -> impl Iterator<Item = (String, aws_config::SdkConfig)> + 'a {
+    regions.iter().map(move |r| {
+        let mut b = base.to_builder().region(aws_config::Region::new(r.clone()));
+        if let Some(url) = endpoint {
+            b = b.endpoint_url(url.clone());
+        }
+        (r.clone(), b.build())
+    })
+}
+
 pub async fn build(
     account: &AwsAccount,
     creds: Option<StaticCredentials>,
@@ -212,28 +237,22 @@ pub async fn build(
     regions.extend(account.regions.iter().cloned());
     regions.sort();
     regions.dedup();
-    let tagging = regions
-        .iter()
-        .map(|r| {
-            let mut b = aws_sdk_resourcegroupstagging::config::Builder::from(&base)
-                .region(aws_config::Region::new(r.clone()))
-                .interceptor(counter.clone());
-            if let Some(url) = &endpoints.tagging {
-                b = b.endpoint_url(url.clone());
-            }
-            (r.clone(), aws_sdk_resourcegroupstagging::Client::from_conf(b.build()))
+    let tagging = per_region(&base, &regions, endpoints.tagging.as_ref())
+        .map(|(r, conf)| {
+            let b = aws_sdk_resourcegroupstagging::config::Builder::from(&conf).interceptor(counter.clone());
+            (r, aws_sdk_resourcegroupstagging::Client::from_conf(b.build()))
         })
         .collect();
-    let lambda = regions
-        .into_iter()
-        .map(|r| {
-            let mut b = aws_sdk_lambda::config::Builder::from(&base)
-                .region(aws_config::Region::new(r.clone()))
-                .interceptor(counter.clone());
-            if let Some(url) = &endpoints.lambda {
-                b = b.endpoint_url(url.clone());
-            }
+    let lambda = per_region(&base, &regions, endpoints.lambda.as_ref())
+        .map(|(r, conf)| {
+            let b = aws_sdk_lambda::config::Builder::from(&conf).interceptor(counter.clone());
             (r, aws_sdk_lambda::Client::from_conf(b.build()))
+        })
+        .collect();
+    let ec2 = per_region(&base, &regions, None)
+        .map(|(r, conf)| {
+            let b = aws_sdk_ec2::config::Builder::from(&conf).interceptor(counter.clone());
+            (r, aws_sdk_ec2::Client::from_conf(b.build()))
         })
         .collect();
     let global = aws_config::Region::new(global_region(&account.region));
@@ -243,7 +262,7 @@ pub async fn build(
     if let Some(url) = &endpoints.iam {
         iam = iam.endpoint_url(url.clone());
     }
-    let ec2 = aws_sdk_ec2::config::Builder::from(&base)
+    let ec2_home = aws_sdk_ec2::config::Builder::from(&base)
         .region(aws_config::Region::new(account.region.clone()))
         .interceptor(counter.clone());
     let mut sts = aws_sdk_sts::config::Builder::from(&base)
@@ -257,7 +276,8 @@ pub async fn build(
         tagging,
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
-        ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+        ec2_home: aws_sdk_ec2::Client::from_conf(ec2_home.build()),
+        ec2,
         metrics,
     }
 }

@@ -122,6 +122,7 @@ impl Inventory {
 
 pub fn summarize(f: &FunctionConfiguration) -> FunctionSummary {
     let vpc = f.vpc_config().map(|v| Vpc {
+        vpc_id: v.vpc_id().filter(|id| !id.is_empty()).map(str::to_string),
         subnet_ids: v.subnet_ids().iter().cloned().collect(),
         security_group_ids: v.security_group_ids().iter().cloned().collect(),
         ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack(),
@@ -271,7 +272,7 @@ fn observed_role(r: &aws_sdk_iam::types::RoleDetail) -> Result<Option<ObservedRo
 /// case a stand-in lists it anyway. Any failure (denied, timed out) is kept
 /// as the reason, never an error: it only leaves exclusivity unproved.
 pub async fn load_enabled_regions(clients: &Clients) -> Result<EnabledRegions, ProviderError> {
-    let out = match clients.ec2.describe_regions().send().await {
+    let out = match clients.ec2_home.describe_regions().send().await {
         Ok(out) => out,
         Err(e) => return Ok(EnabledRegions(Err(map_err("DescribeRegions", "", e).to_string()))),
     };

@@ -13,6 +13,7 @@ mod pacing_tests;
 pub mod plan;
 pub mod policy;
 mod quota;
+mod routes;
 
 pub use action::AwsAction;
 pub use client::StaticCredentials;

@@ -41,6 +41,28 @@ pub struct ObservedFunction {
     /// function itself), each an invocation path with its own resource
     /// policy and function URL. Observed with the triggers control.
     pub qualifiers: Vec<ObservedQualifier>,
+    /// What the attached subnets route to the internet: observed only when
+    /// the posture requires private subnets.
+    pub subnet_routes: Option<SubnetRoutes>,
+}
+
+/// The routes of the function's subnets to an internet gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubnetRoutes {
+    /// Subnet id → its routes to an internet gateway (none: private).
+    Observed(BTreeMap<String, Vec<InternetRoute>>),
+    /// Why the route tables could not be read: the subnets are not judged.
+    NotObserved(String),
+}
+
+/// A route that sends traffic for everything to an internet gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternetRoute {
+    pub route_table: String,
+    /// 0.0.0.0/0 or ::/0.
+    pub destination: String,
+    /// The igw- it goes to.
+    pub gateway: String,
 }
 
 /// An alias or a published version of the function.
@@ -72,6 +94,7 @@ impl QualifierKind {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Vpc {
+    pub vpc_id: Option<String>,
     pub subnet_ids: BTreeSet<String>,
     pub security_group_ids: BTreeSet<String>,
     pub ipv6_allowed_for_dual_stack: Option<bool>,

@@ -169,6 +169,12 @@ impl Observer<'_> {
         {
             o.code_signing = Some(self.code_signing(&fn_arn, csc).await?);
         }
+        let private = spec.network.as_ref().and_then(|n| n.aws.as_ref());
+        if private.is_some_and(|n| n.require_private_subnets)
+            && let Some(vpc) = o.vpc.as_ref().filter(|v| !v.subnet_ids.is_empty())
+        {
+            o.subnet_routes = Some(super::routes::subnet_routes(self.clients.ec2(self.region)?, vpc).await);
+        }
         Ok(o)
     }
 

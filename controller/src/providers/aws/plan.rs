@@ -14,7 +14,7 @@
 //! - a layer is never stripped.
 
 use super::action::{AwsAction, ConfigField, LoggingUpdate, VpcUpdate};
-use super::model::{FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole};
+use super::model::{FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole, SubnetRoutes};
 use super::names;
 use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, ResourceStatement, Statement, Verdict, judge};
 use crate::api::{
@@ -1401,6 +1401,47 @@ fn event_sources(t: &TriggerControl, aws: &AwsTriggers, o: &ObservedFunction, b:
 
 // ------------------------------------------------------------------ network
 
+/// Each subnet the function is in routes nothing to an internet gateway
+/// (report-only: the route table is shared by whatever else is in the
+/// subnet). Not attached to a VPC is the noVpc finding already.
+fn private_subnets(o: &ObservedFunction, b: &mut Draft) {
+    if o.vpc.as_ref().is_none_or(|v| v.subnet_ids.is_empty()) {
+        return;
+    }
+    let unread = SubnetRoutes::NotObserved("they were not read".into());
+    match o.subnet_routes.as_ref().unwrap_or(&unread) {
+        SubnetRoutes::NotObserved(why) => b.plan.finding(
+            Finding::builder(Control::Network, "aws.network.routesNotObserved", "VpcConfig.SubnetIds")
+                .observed("route tables not read")
+                .desired("no route to an internet gateway")
+                .severity(Severity::Medium)
+                .remediable(false)
+                .message(format!(
+                    "whether the subnets are private could not be judged: {why}; grant ec2:DescribeRouteTables"
+                )),
+        ),
+        SubnetRoutes::Observed(subnets) => {
+            for (subnet, routes) in subnets.iter().filter(|(_, r)| !r.is_empty()) {
+                let shown = routes
+                    .iter()
+                    .map(|r| format!("{} → {} in {}", r.destination, r.gateway, r.route_table))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                b.plan.finding(
+                    Finding::builder(Control::Network, "aws.network.publicSubnet", format!("VpcConfig.SubnetIds[{subnet}]"))
+                        .observed(&shown)
+                        .desired("no route to an internet gateway")
+                        .severity(Severity::High)
+                        .remediable(false)
+                        .message(format!(
+                            "subnet {subnet} is public: {shown}; move the function to a subnet that reaches the internet through NAT or endpoints (zerofn does not change route tables)"
+                        )),
+                );
+            }
+        }
+    }
+}
+
 fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(n) = p.spec.network.as_ref().and_then(|n| n.aws.as_ref()) else {
         return;
@@ -1451,6 +1492,9 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
             .message("the function's security groups differ from the declared ones"),
         );
         drift = true;
+    }
+    if n.require_private_subnets {
+        private_subnets(o, b);
     }
     if drift {
         b.config.set(ConfigField::Vpc(VpcUpdate {

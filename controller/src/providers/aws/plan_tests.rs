@@ -98,6 +98,7 @@ fn compliant() -> ObservedFunction {
         region: "eu-west-1".into(),
         role_arn: ROLE_ARN.into(),
         vpc: Some(Vpc {
+            vpc_id: Some("vpc-0a1b2c3d".into()),
             subnet_ids: ["subnet-0a1b2c3d".to_string()].into(),
             security_group_ids: ["sg-0a1b2c3d".to_string()].into(),
             ipv6_allowed_for_dual_stack: None,
@@ -140,6 +141,7 @@ fn full_spec() -> FunctionPostureSpec {
             aws: Some(AwsNetwork {
                 subnet_ids: vec!["subnet-0a1b2c3d".into()],
                 security_group_ids: vec!["sg-0a1b2c3d".into()],
+                require_private_subnets: false,
             }),
             azure: None,
             gcp: None,
@@ -538,6 +540,7 @@ fn no_vpc_and_partial_vpc() {
     let p = run(full_spec(), &o);
     assert_eq!(checks(&p), vec!["aws.network.noVpc"]);
     o.vpc = Some(Vpc {
+        vpc_id: Some("vpc-0a1b2c3d".into()),
         subnet_ids: ["subnet-0a1b2c3d".to_string()].into(),
         security_group_ids: ["sg-00000000".to_string(), "sg-0a1b2c3d".to_string()].into(),
         ipv6_allowed_for_dual_stack: Some(true),
@@ -554,6 +557,54 @@ fn no_vpc_and_partial_vpc() {
         Some(true),
         "unrelated VPC settings are kept"
     );
+}
+
+/// A subnet whose route table sends everything to an internet gateway is a
+/// High finding naming the route, never fixed (the table is shared); route
+/// tables that could not be read are not judged private; private subnets
+/// pass; without the requirement nothing is read or said.
+#[test]
+fn a_public_subnet_is_named_and_an_unread_route_table_is_not_passed() {
+    let mut spec = full_spec();
+    if let Some(n) = spec.network.as_mut().and_then(|n| n.aws.as_mut()) {
+        n.require_private_subnets = true;
+    }
+    let route = InternetRoute {
+        route_table: "rtb-0a1b".into(),
+        destination: "0.0.0.0/0".into(),
+        gateway: "igw-0a1b".into(),
+    };
+    let mut o = compliant();
+    o.subnet_routes = Some(SubnetRoutes::Observed(
+        [("subnet-0a1b2c3d".to_string(), vec![route])].into(),
+    ));
+    let p = run(spec.clone(), &o);
+    assert_eq!(checks(&p), vec!["aws.network.publicSubnet"]);
+    let f = &p.findings[0];
+    assert_eq!(f.severity, Severity::High);
+    assert!(!f.remediable);
+    assert_eq!(f.field, "VpcConfig.SubnetIds[subnet-0a1b2c3d]");
+    assert!(
+        f.observed.contains("0.0.0.0/0 → igw-0a1b in rtb-0a1b"),
+        "{}",
+        f.observed
+    );
+    assert!(p.actions.is_empty(), "route tables are never changed");
+
+    o.subnet_routes = Some(SubnetRoutes::NotObserved("AccessDenied".into()));
+    let p = run(spec.clone(), &o);
+    assert_eq!(checks(&p), vec!["aws.network.routesNotObserved"]);
+    assert!(p.findings[0].message.contains("AccessDenied"));
+
+    o.subnet_routes = Some(SubnetRoutes::Observed([("subnet-0a1b2c3d".to_string(), vec![])].into()));
+    assert!(run(spec.clone(), &o).findings.is_empty(), "a private subnet passes");
+    o.subnet_routes = None;
+    assert_eq!(
+        checks(&run(spec, &o)),
+        vec!["aws.network.routesNotObserved"],
+        "required but not observed is never a pass"
+    );
+    assert!(run(full_spec(), &o).findings.is_empty());
 }
 
 #[test]
