@@ -808,3 +808,41 @@ async fn a_public_subnet_is_named_by_its_internet_route_and_left_alone() {
         "route tables are never written: {calls:?}"
     );
 }
+
+/// `network.aws.requireFlowLogs`: a flow log on one of the function's two
+/// subnets leaves the other unrecorded, which is named; a flow log on the
+/// VPC covers both. Report-only: nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_no_flow_log_records_is_named_until_the_vpc_has_one() {
+    let (aws, fleet, dir, files) = seeded("flow-logs").await;
+    let (first, second) = (&fleet.subnets[0], &fleet.subnets[1]);
+    let role = aws
+        .create_role(&format!("{}flow-logs", fleet.prefix))
+        .await
+        .expect("delivery role");
+    aws.create_flow_log(first, &role).expect("a subnet flow log");
+    let posture = dir.write(
+        "flow.yaml",
+        &format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: flow, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  network:\n    aws:\n      subnetIds: [{first}, {second}]\n      securityGroupIds: [{}]\n      requireFlowLogs: true\n",
+            fleet.reports, fleet.security_group
+        ),
+    );
+    let args = ["-f", s(&files.account), "-f", s(&posture), "-o", "json"];
+    let run = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    let report = run.json();
+    assert_eq!(run.checks("shop/flow"), vec!["aws.network.noFlowLogs"], "{report:#}");
+    let observed = report["postures"][0]["findings"][0]["observed"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        observed.contains(second.as_str()) && !observed.contains(first.as_str()),
+        "{observed}"
+    );
+    aws.create_flow_log(&aws.vpc_of(first).expect("vpc"), &role)
+        .expect("a VPC flow log");
+    let run = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.checks("shop/flow").is_empty());
+}

@@ -47,21 +47,38 @@ impl Aws {
             .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
             .collect::<Vec<_>>()
             .join("&");
+        self.post(service, "Content-Type: application/x-www-form-urlencoded", &body)
+            .map_err(|e| format!("{service} {params:?}: {e}").into())
+    }
+
+    /// A JSON-protocol call (CloudWatch Logs) without its SDK: `target` is
+    /// the X-Amz-Target, e.g. `Logs_20140328.CreateLogGroup`.
+    pub fn json(&self, service: &str, target: &str, body: &serde_json::Value) -> Result<String, BoxError> {
+        let headers = format!("Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}");
+        self.post(service, &headers, &body.to_string())
+            .map_err(|e| format!("{service} {target}: {e}").into())
+    }
+
+    /// POST `body` to the stand-in with `headers`, signed for `service`
+    /// (the stand-in routes by the credential scope); the whole answer, or
+    /// the answer that was not a 200.
+    fn post(&self, service: &str, headers: &str, body: &str) -> Result<String, String> {
         let host = self.endpoint.trim_start_matches("http://").trim_end_matches('/');
-        let mut s = TcpStream::connect(host).map_err(err)?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).map_err(err)?;
+        let mut s = TcpStream::connect(host).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
         let req = format!(
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+            "POST / HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n\
              Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.region,
             body.len()
         );
-        s.write_all(req.as_bytes()).map_err(err)?;
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
         let mut resp = String::new();
-        s.read_to_string(&mut resp).map_err(err)?;
+        s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
         if !resp.starts_with("HTTP/1.1 200") {
-            return Err(format!("{service} {params:?}: {resp}").into());
+            return Err(resp);
         }
         Ok(resp)
     }
@@ -118,7 +135,7 @@ impl Aws {
             all.extend_from_slice(params);
             self.query("ec2", &all)
         };
-        let vpc = tag(&ec2(&[("Action", "DescribeSubnets"), ("SubnetId.1", subnet)])?, "vpcId")?;
+        let vpc = self.vpc_of(subnet)?;
         let igw = tag(&ec2(&[("Action", "CreateInternetGateway")])?, "internetGatewayId")?;
         ec2(&[
             ("Action", "AttachInternetGateway"),
@@ -141,6 +158,46 @@ impl Aws {
             ("SubnetId", subnet),
         ])?;
         Ok((rtb, igw))
+    }
+
+    /// A flow log of all traffic of `resource` (a VPC or a subnet) to a
+    /// CloudWatch Logs group; returns its id.
+    pub fn create_flow_log(&self, resource: &str, role_arn: &str) -> Result<String, BoxError> {
+        let kind = if resource.starts_with("vpc-") { "VPC" } else { "Subnet" };
+        let group = format!("/zerofn/flow/{resource}");
+        // Delivery to a group that does not exist fails (FAILED status).
+        self.json(
+            "logs",
+            "Logs_20140328.CreateLogGroup",
+            &serde_json::json!({ "logGroupName": group }),
+        )?;
+        let r = self.query(
+            "ec2",
+            &[
+                ("Action", "CreateFlowLogs"),
+                ("Version", "2016-11-15"),
+                ("ResourceId.1", resource),
+                ("ResourceType", kind),
+                ("TrafficType", "ALL"),
+                ("LogDestinationType", "cloud-watch-logs"),
+                ("LogGroupName", &group),
+                ("DeliverLogsPermissionArn", role_arn),
+            ],
+        )?;
+        tag(&r, "item")
+    }
+
+    /// The VPC of a subnet.
+    pub fn vpc_of(&self, subnet: &str) -> Result<String, BoxError> {
+        let r = self.query(
+            "ec2",
+            &[
+                ("Action", "DescribeSubnets"),
+                ("Version", "2016-11-15"),
+                ("SubnetId.1", subnet),
+            ],
+        )?;
+        tag(&r, "vpcId")
     }
 
     pub fn create_queue(&self, name: &str) -> Result<String, BoxError> {

@@ -63,7 +63,10 @@ impl LocalStack {
             // hypercorn binds the given interface (twisted binds 0.0.0.0).
             ("GATEWAY_SERVER", "hypercorn".into()),
             ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
-            ("SERVICES", "lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi".into()),
+            (
+                "SERVICES",
+                "lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs".into(),
+            ),
             ("LAMBDA_RUNTIME_EXECUTOR", "zerofn-noop".into()),
             // No DNS server, no analytics, no update checks: loopback only.
             ("DNS_ADDRESS", "0".into()),

@@ -552,6 +552,10 @@ pub struct AwsNetwork {
     /// fine. A public subnet is a High finding naming the route; report-only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_private_subnets: bool,
+    /// The function's traffic is recorded: its VPC, or each subnet it is
+    /// attached to, has an active flow log. Report-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_flow_logs: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

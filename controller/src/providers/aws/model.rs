@@ -44,6 +44,18 @@ pub struct ObservedFunction {
     /// What the attached subnets route to the internet: observed only when
     /// the posture requires private subnets.
     pub subnet_routes: Option<SubnetRoutes>,
+    /// Which of the VPC and the attached subnets have an active flow log:
+    /// observed only when the posture requires flow logs.
+    pub flow_logs: Option<FlowLogs>,
+}
+
+/// The active flow logs over the function's network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlowLogs {
+    /// The resources (the VPC id, subnet ids) with an active flow log.
+    Observed(BTreeSet<String>),
+    /// Why the flow logs could not be read: not judged.
+    NotObserved(String),
 }
 
 /// The routes of the function's subnets to an internet gateway.

@@ -169,13 +169,28 @@ impl Observer<'_> {
         {
             o.code_signing = Some(self.code_signing(&fn_arn, csc).await?);
         }
-        let private = spec.network.as_ref().and_then(|n| n.aws.as_ref());
-        if private.is_some_and(|n| n.require_private_subnets)
-            && let Some(vpc) = o.vpc.as_ref().filter(|v| !v.subnet_ids.is_empty())
-        {
+        self.observe_network(&mut o, spec.network.as_ref().and_then(|n| n.aws.as_ref()))
+            .await?;
+        Ok(o)
+    }
+
+    /// The route tables and flow logs over the function's subnets, when the
+    /// posture asks about them and the function is in a VPC.
+    async fn observe_network(
+        &self,
+        o: &mut ObservedFunction,
+        declared: Option<&crate::api::AwsNetwork>,
+    ) -> Result<(), ProviderError> {
+        let (Some(n), Some(vpc)) = (declared, o.vpc.as_ref().filter(|v| !v.subnet_ids.is_empty())) else {
+            return Ok(());
+        };
+        if n.require_private_subnets {
             o.subnet_routes = Some(super::routes::subnet_routes(self.clients.ec2(self.region)?, vpc).await);
         }
-        Ok(o)
+        if n.require_flow_logs {
+            o.flow_logs = Some(super::routes::flow_logs(self.clients.ec2(self.region)?, vpc).await);
+        }
+        Ok(())
     }
 
     fn lambda(&self) -> Result<&aws_sdk_lambda::Client, ProviderError> {

@@ -14,7 +14,7 @@
 //! - a layer is never stripped.
 
 use super::action::{AwsAction, ConfigField, LoggingUpdate, VpcUpdate};
-use super::model::{FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole, SubnetRoutes};
+use super::model::{FlowLogs, FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole, SubnetRoutes};
 use super::names;
 use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, ResourceStatement, Statement, Verdict, judge};
 use crate::api::{
@@ -1442,6 +1442,44 @@ fn private_subnets(o: &ObservedFunction, b: &mut Draft) {
     }
 }
 
+/// The VPC, or every attached subnet, has an active flow log (report-only).
+fn flow_logs(o: &ObservedFunction, b: &mut Draft) {
+    let Some(vpc) = o.vpc.as_ref().filter(|v| !v.subnet_ids.is_empty()) else {
+        return;
+    };
+    let finding = |observed: String, message: String| {
+        Finding::builder(Control::Network, "aws.network.noFlowLogs", "VpcConfig.SubnetIds")
+            .observed(observed)
+            .desired("an active flow log on the VPC or on each subnet")
+            .severity(Severity::Medium)
+            .remediable(false)
+            .message(message)
+    };
+    let unread = FlowLogs::NotObserved("they were not read".into());
+    match o.flow_logs.as_ref().unwrap_or(&unread) {
+        FlowLogs::NotObserved(why) => b.plan.finding(finding(
+            "flow logs not read".into(),
+            format!(
+                "whether the function's traffic is recorded could not be judged: {why}; grant ec2:DescribeFlowLogs"
+            ),
+        )),
+        FlowLogs::Observed(active) => {
+            let vpc_logged = vpc.vpc_id.as_ref().is_some_and(|id| active.contains(id));
+            let unlogged: Vec<&String> = vpc.subnet_ids.iter().filter(|s| !active.contains(*s)).collect();
+            if !vpc_logged && !unlogged.is_empty() {
+                let list = unlogged.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+                b.plan.finding(finding(
+                    format!(
+                        "no active flow log on {} or on {list}",
+                        vpc.vpc_id.as_deref().unwrap_or("the VPC")
+                    ),
+                    format!("nothing records the function's traffic: create a flow log on the VPC or on {list}"),
+                ));
+            }
+        }
+    }
+}
+
 fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(n) = p.spec.network.as_ref().and_then(|n| n.aws.as_ref()) else {
         return;
@@ -1495,6 +1533,9 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     }
     if n.require_private_subnets {
         private_subnets(o, b);
+    }
+    if n.require_flow_logs {
+        flow_logs(o, b);
     }
     if drift {
         b.config.set(ConfigField::Vpc(VpcUpdate {

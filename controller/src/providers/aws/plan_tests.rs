@@ -142,6 +142,7 @@ fn full_spec() -> FunctionPostureSpec {
                 subnet_ids: vec!["subnet-0a1b2c3d".into()],
                 security_group_ids: vec!["sg-0a1b2c3d".into()],
                 require_private_subnets: false,
+                require_flow_logs: false,
             }),
             azure: None,
             gcp: None,
@@ -605,6 +606,50 @@ fn a_public_subnet_is_named_and_an_unread_route_table_is_not_passed() {
         "required but not observed is never a pass"
     );
     assert!(run(full_spec(), &o).findings.is_empty());
+}
+
+/// Flow logs on the VPC, or on every attached subnet, pass; a subnet left
+/// out is named; flow logs that could not be read are not judged, never
+/// passed.
+#[test]
+fn traffic_that_nothing_records_is_a_finding() {
+    let mut spec = full_spec();
+    if let Some(n) = spec.network.as_mut().and_then(|n| n.aws.as_mut()) {
+        n.require_flow_logs = true;
+    }
+    let mut o = compliant();
+    let with = |ids: &[&str]| Some(FlowLogs::Observed(ids.iter().map(|s| s.to_string()).collect()));
+    o.flow_logs = with(&["vpc-0a1b2c3d"]);
+    assert!(
+        run(spec.clone(), &o).findings.is_empty(),
+        "a VPC flow log covers every subnet"
+    );
+    o.flow_logs = with(&["subnet-0a1b2c3d"]);
+    assert!(
+        run(spec.clone(), &o).findings.is_empty(),
+        "so do flow logs on each subnet"
+    );
+    o.flow_logs = with(&["subnet-ffffffff"]);
+    let p = run(spec.clone(), &o);
+    assert_eq!(checks(&p), vec!["aws.network.noFlowLogs"]);
+    assert!(
+        p.findings[0].observed.contains("subnet-0a1b2c3d"),
+        "{}",
+        p.findings[0].observed
+    );
+    assert!(!p.findings[0].remediable && p.actions.is_empty());
+    o.flow_logs = Some(FlowLogs::NotObserved("UnauthorizedOperation".into()));
+    assert!(
+        run(spec.clone(), &o).findings[0]
+            .message
+            .contains("UnauthorizedOperation")
+    );
+    o.flow_logs = None;
+    assert_eq!(
+        checks(&run(spec, &o)),
+        vec!["aws.network.noFlowLogs"],
+        "never a pass unobserved"
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! Whether the subnets a function is attached to are private: what their
-//! route tables send to an internet gateway. A subnet without a route
-//! table of its own uses its VPC's main table.
+//! The network a VPC-attached function sits in, read from EC2: whether its
+//! subnets are private (what their route tables send to an internet
+//! gateway; a subnet without a route table of its own uses its VPC's main
+//! table), and whether anything records its traffic (flow logs).
 
 use super::client::map_err;
-use super::model::{InternetRoute, SubnetRoutes, Vpc};
+use super::model::{FlowLogs, InternetRoute, SubnetRoutes, Vpc};
 use crate::providers::ProviderError;
 use aws_sdk_ec2::types::{Filter, RouteState, RouteTable};
 use std::collections::BTreeMap;
@@ -51,6 +52,40 @@ async fn read(ec2: &aws_sdk_ec2::Client, vpc: &Vpc) -> Result<BTreeMap<String, V
         out.insert(subnet.clone(), routes.clone());
     }
     Ok(out)
+}
+
+/// The VPC and subnets of `vpc` that have an active flow log.
+pub async fn flow_logs(ec2: &aws_sdk_ec2::Client, vpc: &Vpc) -> FlowLogs {
+    let mut resources: Vec<String> = vpc.subnet_ids.iter().cloned().collect();
+    resources.extend(vpc.vpc_id.clone());
+    let mut active = std::collections::BTreeSet::new();
+    let mut token = None;
+    loop {
+        let page = match ec2
+            .describe_flow_logs()
+            .filter(filter("resource-id", resources.clone()))
+            .set_next_token(token)
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return FlowLogs::NotObserved(map_err("DescribeFlowLogs", "", e).to_string()),
+        };
+        active.extend(
+            page.flow_logs()
+                .iter()
+                .filter(|f| f.flow_log_status().is_some_and(|s| s.eq_ignore_ascii_case("ACTIVE")))
+                .filter(|f| {
+                    f.deliver_logs_status()
+                        .is_none_or(|s| s.eq_ignore_ascii_case("SUCCESS"))
+                })
+                .filter_map(|f| f.resource_id().map(str::to_string)),
+        );
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if token.is_none() {
+            return FlowLogs::Observed(active);
+        }
+    }
 }
 
 fn filter(name: &str, values: Vec<String>) -> Filter {
