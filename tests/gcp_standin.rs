@@ -449,6 +449,10 @@ async fn a_policy_selects_by_label_and_yields_to_a_hand_written_posture() {
     assert!(gcp.write_requests().is_empty(), "{:?}", gcp.write_requests());
 }
 
+/// A policy `shop/fleet` through account `gcp` governing the functions
+/// labelled `zerofn: governed`, with tracing.
+const GOVERNED_POLICY: &str = "---\napiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {name: fleet, namespace: shop}\nspec:\n  accountRef: {name: gcp}\n  selector:\n    gcp:\n      labels: {matchTags: {zerofn: governed}}\n  template:\n    observability: {tracing: Active}\n";
+
 /// A fleet gate on a project where no function matches the policy yet
 /// passes: nothing is governed, so nothing is out of posture (exit 0, said
 /// on stderr), after one listing; no write.
@@ -459,7 +463,7 @@ async fn a_policy_that_selects_nothing_passes_and_says_so() {
         .function(FunctionSeed::new(P, EU, "a").label("zerofn", "other"));
     let gcp = GcpStandIn::start(w).await.expect("stand-in");
     let dir = TempDir::new("gcp-policy-none");
-    let policy = "---\napiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {name: fleet, namespace: shop}\nspec:\n  accountRef: {name: gcp}\n  selector:\n    gcp:\n      labels: {matchTags: {zerofn: governed}}\n  template:\n    observability: {tracing: Active}\n";
+    let policy = GOVERNED_POLICY;
     let file = dir.write("gcp.yaml", &(account_yaml(&gcp.url(), None) + policy));
     let run = zerofn(&["plan", "-f", file.to_str().unwrap()]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -482,7 +486,7 @@ async fn scan_lists_the_ungoverned_functions_exits_1_and_writes_nothing() {
         .function(FunctionSeed::new(P, EU, "e"));
     let gcp = GcpStandIn::start(w).await.expect("stand-in");
     let dir = TempDir::new("gcp-scan");
-    let policy = "---\napiVersion: zerofn.dev/v1alpha1\nkind: PosturePolicy\nmetadata: {name: fleet, namespace: shop}\nspec:\n  accountRef: {name: gcp}\n  selector:\n    gcp:\n      labels: {matchTags: {zerofn: governed}}\n  template:\n    observability: {tracing: Active}\n";
+    let policy = GOVERNED_POLICY;
     let files = dir.write(
         "gcp.yaml",
         &(account_yaml(&gcp.url(), None) + &posture_yaml("b", "", "") + policy),
