@@ -21,10 +21,15 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Count one child (`status` None: not judged yet).
-    pub fn add(&mut self, name: &str, status: Option<&FunctionPostureStatus>) {
+    /// Count one child at `generation` (`status` None: not judged yet). A
+    /// status written for an older spec (the policy's template just
+    /// changed) says nothing about the spec the child has now: it counts
+    /// as not yet judged, never as compliant.
+    pub fn add(&mut self, name: &str, generation: Option<i64>, status: Option<&FunctionPostureStatus>) {
         self.children += 1;
-        let Some(s) = status else { return };
+        let Some(s) = status.filter(|s| s.observed_generation == generation) else {
+            return;
+        };
         self.compliant += usize::from(condition_is(s, "Ready", "True"));
         self.drifted += usize::from(!s.findings.is_empty());
         self.errors += usize::from(condition_is(s, "Synced", "False"));
@@ -176,6 +181,7 @@ mod tests {
             message: "m".into(),
         };
         Some(FunctionPostureStatus {
+            observed_generation: Some(1),
             conditions: vec![c("Ready", ready), c("Synced", synced)],
             function: Some("eu-west-1/f".into()),
             findings: findings
@@ -189,7 +195,7 @@ mod tests {
     fn input(children: &[(String, Option<FunctionPostureStatus>)], governed: usize) -> Input<'static> {
         let mut tally = Tally::default();
         for (name, status) in children {
-            tally.add(name, status.as_ref());
+            tally.add(name, Some(1), status.as_ref());
         }
         Input {
             generation: Some(2),
@@ -235,6 +241,18 @@ mod tests {
         assert_eq!(build(input(&children, 2)).conditions[0].status, "False");
         let unjudged = vec![("a".to_string(), None)];
         assert_eq!(build(input(&unjudged, 1)).conditions[0].status, "False");
+    }
+
+    /// Right after a template change a child's status still describes its
+    /// old spec: it is not counted compliant, and the policy is not Ready.
+    #[test]
+    fn a_status_for_an_older_spec_is_not_counted_compliant() {
+        let mut tally = Tally::default();
+        tally.add("a", Some(2), child(true, true, &[]).as_ref());
+        assert_eq!(tally.compliant, 0);
+        let mut i = input(&[], 1);
+        i.children = tally;
+        assert_eq!(build(i).conditions[0].status, "False");
     }
 
     #[test]

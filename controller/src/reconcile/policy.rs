@@ -353,7 +353,7 @@ async fn list_children(ctx: &Context, policy: &PosturePolicy) -> Result<(Vec<Exi
             let name = meta.name.clone().unwrap_or_default();
             let deleting = meta.deletion_timestamp.is_some();
             if !deleting {
-                tally.add(&name, status.as_ref());
+                tally.add(&name, meta.generation, status.as_ref());
             }
             let digest = spec.as_ref().map(children::spec_digest);
             existing.push(Existing { name, digest, deleting });
