@@ -268,6 +268,24 @@ const ACCOUNT_CASES: &[(&str, bool, &str, &[&str])] = &[
         "azure: {tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47, subscriptionId: 0b1f6471-1bf0-4dda-aec3-cb9272f09590, credential: ManagedIdentity, authorityHost: 'https://[::1]:8443'}\n",
         &["spec.azure.credential"],
     ),
+    (
+        "a tenant's events from another queue host",
+        true,
+        "azure: {tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47, subscriptionId: 0b1f6471-1bf0-4dda-aec3-cb9272f09590, credential: ClientSecret, clientId: 72f988bf-86f1-41af-91ab-2d7cd011db47, clientSecretRef: {name: s}, events: {queue: 'https://queues.example.com/zerofn-events'}}\n",
+        &["spec.azure.events.queue"],
+    ),
+    (
+        "a tenant's events from a public queue",
+        true,
+        "azure: {tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47, subscriptionId: 0b1f6471-1bf0-4dda-aec3-cb9272f09590, credential: ClientSecret, clientId: 72f988bf-86f1-41af-91ab-2d7cd011db47, clientSecretRef: {name: s}, events: {queue: 'https://shopevents.queue.core.windows.net/zerofn-events'}}\n",
+        &[],
+    ),
+    (
+        "a tenant's Pub/Sub endpoint override",
+        true,
+        "gcp: {projectId: my-project, credentialsSecretRef: {name: k}, endpoints: {pubsub: 'https://pubsub.example.com'}, events: {subscription: projects/my-project/subscriptions/zerofn-events}}\n",
+        &["spec.gcp.endpoints"],
+    ),
 ];
 
 /// PosturePolicy cases the CRD's CEL rules must refuse, with the field each

@@ -12,6 +12,7 @@ pub mod api;
 pub mod ceiling;
 pub mod cli;
 pub mod engine;
+pub mod events;
 pub mod findings;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -78,6 +78,26 @@ pub struct ControlLabels {
     pub control: &'static str,
 }
 
+/// What became of one change event.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum EventOutcome {
+    /// Read from the feed.
+    received,
+    /// Re-checked at least one posture.
+    mapped,
+    /// For no governed function, of a kind not watched, or unreadable.
+    dropped,
+    /// Caused by zerofn's own writes.
+    own,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub cloud: &'static str,
+    pub outcome: EventOutcome,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloudLabels {
     pub cloud: &'static str,
@@ -106,6 +126,12 @@ pub struct Metrics {
     pub postures: Gauge,
     /// Findings that appeared where the last status had none like them.
     pub drift_detected: Family<ControlLabels, Counter>,
+    /// Change events by cloud and what became of them.
+    pub events: Family<EventLabels, Counter>,
+    /// Seconds from a change in the cloud to its event's receipt.
+    pub event_lag: Histogram,
+    /// Failed reads or deletes of an account's change-event feed.
+    pub event_feed_errors: Family<CloudLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -166,7 +192,28 @@ impl Default for Metrics {
             "Findings observed that the posture's last status did not have, by control",
             drift_detected.clone(),
         );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Cloud change events by cloud and outcome (received, mapped, dropped, own)",
+            events.clone(),
+        );
+        let event_lag = Histogram::new([1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]);
+        registry.register(
+            "event_lag_seconds",
+            "Time from a change in the cloud to zerofn receiving its event",
+            event_lag.clone(),
+        );
+        let event_feed_errors = Family::<CloudLabels, Counter>::default();
+        registry.register(
+            "event_feed_errors",
+            "Failed reads or deletes of an account's change-event feed",
+            event_feed_errors.clone(),
+        );
         Metrics {
+            events,
+            event_lag,
+            event_feed_errors,
             registry,
             cloud_requests,
             throttles,

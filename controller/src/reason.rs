@@ -102,6 +102,11 @@ reasons! {
     // An account's Ready condition.
     /// The account's credentials reach the cloud.
     Reachable,
+    // An account's EventsReady condition (failures take the cloud's reason).
+    /// The account's change-event feed is being read.
+    EventsFlowing,
+    /// The feed has not been read yet.
+    EventsStarting,
     // A PosturePolicy's Ready condition.
     /// Every function the policy governs has a child, and every child is
     /// Ready.

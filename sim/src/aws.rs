@@ -216,6 +216,31 @@ impl Aws {
         ))
     }
 
+    /// The URL of queue `name` at the stand-in.
+    pub fn queue_url(&self, name: &str) -> String {
+        format!(
+            "{}/{}/{name}",
+            self.endpoint.trim_end_matches('/'),
+            crate::localstack::ACCOUNT_ID
+        )
+    }
+
+    /// Send `body` to queue `name` (what an EventBridge rule's SQS target
+    /// does with each event it matches).
+    pub fn send_message(&self, name: &str, body: &str) -> Result<(), BoxError> {
+        let url = self.queue_url(name);
+        self.query(
+            "sqs",
+            &[
+                ("Action", "SendMessage"),
+                ("Version", "2012-11-05"),
+                ("QueueUrl", &url),
+                ("MessageBody", body),
+            ],
+        )
+        .map(drop)
+    }
+
     pub async fn create_role(&self, name: &str) -> Result<String, BoxError> {
         let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
@@ -580,6 +605,52 @@ pub struct FleetManifests {
     pub account: std::path::PathBuf,
     pub enforce: std::path::PathBuf,
     pub audit: std::path::PathBuf,
+}
+
+/// A CloudTrail management event as EventBridge delivers it to an SQS
+/// target ("AWS API Call via CloudTrail"): the envelope of the EventBridge
+/// reference around a record of the CloudTrail record-contents reference.
+pub fn cloudtrail_event(source: &str, name: &str, params: serde_json::Value, actor_arn: &str, region: &str) -> String {
+    let now = jiff_now();
+    json!({
+        "version": "0",
+        "id": format!("{:032x}", fastrand::u128(..)),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": format!("aws.{}", source.trim_end_matches(".amazonaws.com")),
+        "account": crate::localstack::ACCOUNT_ID,
+        "time": now,
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": if actor_arn.contains(":assumed-role/") { "AssumedRole" } else { "IAMUser" },
+                "arn": actor_arn,
+                "accountId": crate::localstack::ACCOUNT_ID
+            },
+            "eventTime": now,
+            "eventSource": source,
+            "eventName": name,
+            "awsRegion": region,
+            "sourceIPAddress": "192.0.2.1",
+            "userAgent": "aws-cli/2.15",
+            "requestParameters": params,
+            "responseElements": null,
+            "requestID": format!("{:032x}", fastrand::u128(..)),
+            "eventID": format!("{:032x}", fastrand::u128(..)),
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": crate::localstack::ACCOUNT_ID,
+            "eventCategory": "Management"
+        }
+    })
+    .to_string()
+}
+
+/// Now, as CloudTrail writes times (whole seconds, UTC).
+fn jiff_now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]

@@ -45,9 +45,10 @@ use serde::{Deserialize, Serialize};
 #[x_kube(validation = Rule::new(r#"!has(self.aws) || !has(self.aws.endpoints) || ((!has(self.aws.endpoints.lambda) || self.aws.endpoints.lambda.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.iam) || self.aws.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.sts) || self.aws.endpoints.sts.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.aws.endpoints.tagging) || self.aws.endpoints.tagging.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".aws.endpoints"))]
 #[x_kube(validation = Rule::new(r#"!has(self.azure) || (self.azure.credential == 'ClientSecret' && has(self.azure.clientSecretRef))"#).message("a CloudAccount brings its own credentials: credential ClientSecret with clientSecretRef (workload and managed identity are the controller's own, only for ClusterCloudAccounts)").field_path(".azure.credential"))]
 #[x_kube(validation = Rule::new(r#"!has(self.azure) || !has(self.azure.resourceManagerEndpoint) || self.azure.resourceManagerEndpoint.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".azure.resourceManagerEndpoint"))]
+#[x_kube(validation = Rule::new(r#"!has(self.azure) || !has(self.azure.events) || self.azure.events.queue.matches(r'^https://([a-z0-9]{3,24}\.queue\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)|(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/[a-z0-9]{3,24})?)/[a-z0-9-]{3,63}$')"#).message("a CloudAccount reads its events from a queue of the public Azure clouds (or a loopback test stand-in): another queue host is only for ClusterCloudAccounts").field_path(".azure.events.queue"))]
 #[x_kube(validation = Rule::new(r#"!has(self.azure) || !has(self.azure.authorityHost) || self.azure.authorityHost.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')"#).message("a CloudAccount uses the public authority host: an override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".azure.authorityHost"))]
 #[x_kube(validation = Rule::new(r#"!has(self.gcp) || has(self.gcp.credentialsSecretRef) || (has(self.gcp.anonymous) && self.gcp.anonymous)"#).message("a CloudAccount brings its own credentials: name a Secret of its namespace (Application Default Credentials are the controller's own, only for ClusterCloudAccounts)").field_path(".gcp.credentialsSecretRef"))]
-#[x_kube(validation = Rule::new(r#"!has(self.gcp) || !has(self.gcp.endpoints) || ((!has(self.gcp.endpoints.functions) || self.gcp.endpoints.functions.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.run) || self.gcp.endpoints.run.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.iam) || self.gcp.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.resourceManager) || self.gcp.endpoints.resourceManager.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".gcp.endpoints"))]
+#[x_kube(validation = Rule::new(r#"!has(self.gcp) || !has(self.gcp.endpoints) || ((!has(self.gcp.endpoints.functions) || self.gcp.endpoints.functions.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.run) || self.gcp.endpoints.run.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.iam) || self.gcp.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.resourceManager) || self.gcp.endpoints.resourceManager.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.gcp.endpoints.pubsub) || self.gcp.endpoints.pubsub.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a CloudAccount uses the cloud's public endpoints: an endpoint override (other than a loopback test stand-in) is only for ClusterCloudAccounts").field_path(".gcp.endpoints"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudAccountSpec {
     /// An AWS account, reached through STS.
@@ -122,6 +123,32 @@ pub struct CloudAccountStatus {
     /// FunctionPosture governs, hand-written or a policy's child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<FunctionCounts>,
+    /// The account's change-event feed, when it declares one (condition
+    /// EventsReady says whether it is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventFeedStatus>,
+}
+
+/// What the account's change-event feed delivered since the controller
+/// started leading.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventFeedStatus {
+    /// Messages read from the feed.
+    pub received: u64,
+    /// Events that re-checked at least one posture.
+    pub mapped: u64,
+    /// Events for functions no posture governs, of kinds zerofn does not
+    /// watch, or that could not be read.
+    pub dropped: u64,
+    /// Events caused by zerofn's own writes, skipped.
+    pub own: u64,
+    /// Seconds between the last event's time in the cloud and its receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<u64>,
+    /// When the last event was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_time: Option<String>,
 }
 
 /// How much of an account zerofn governs.
@@ -180,6 +207,22 @@ pub struct AwsAccount {
     /// the default ceiling applies (README, "Security model").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<AwsCeiling>,
+    /// Change events that re-check the affected postures within seconds
+    /// (README, "Drift in seconds"). The resync stays the safety net.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<AwsEvents>,
+}
+
+/// An SQS queue fed by an EventBridge rule on the CloudTrail management
+/// events of Lambda and IAM.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsEvents {
+    /// The queue's URL, `https://sqs.<region>.amazonaws.com/<account>/<name>`.
+    /// It names the queue; requests go to the account's SQS endpoint in that
+    /// Region, never to the URL's host.
+    #[schemars(regex(pattern = patterns::SQS_QUEUE_URL), length(max = 2048))]
+    pub queue_url: String,
 }
 
 /// The most a posture may declare on AWS. Each list left out keeps the
@@ -291,6 +334,21 @@ pub struct AzureAccount {
     /// the default ceiling applies (README, "Security model").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<AzureCeiling>,
+    /// Change events that re-check the affected postures within seconds
+    /// (README, "Drift in seconds"). The resync stays the safety net.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<AzureEvents>,
+}
+
+/// A Storage queue fed by an Event Grid system topic on the subscription.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureEvents {
+    /// The queue's URL, `https://<storage account>.queue.core.windows.net/<queue>`.
+    /// Read with the account's credential (role Storage Queue Data Message
+    /// Processor on the queue).
+    #[schemars(regex(pattern = patterns::AZURE_QUEUE_URL), length(max = 2048))]
+    pub queue: String,
 }
 
 /// The most a posture may declare on Azure. Each list left out keeps the
@@ -318,7 +376,7 @@ pub enum AzureCredentialKind {
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[x_kube(validation = Rule::new(r#"!has(self.endpoints) || has(self.credentialsSecretRef) || (has(self.anonymous) && self.anonymous) || ((!has(self.endpoints.functions) || !self.endpoints.functions.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.run) || !self.endpoints.run.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.iam) || !self.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.resourceManager) || !self.endpoints.resourceManager.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes a key from credentialsSecretRef or anonymous, never the controller's own identity").field_path(".endpoints"))]
+#[x_kube(validation = Rule::new(r#"!has(self.endpoints) || has(self.credentialsSecretRef) || (has(self.anonymous) && self.anonymous) || ((!has(self.endpoints.functions) || !self.endpoints.functions.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.run) || !self.endpoints.run.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.iam) || !self.endpoints.iam.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.resourceManager) || !self.endpoints.resourceManager.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')) && (!has(self.endpoints.pubsub) || !self.endpoints.pubsub.matches(r'^https?://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?$')))"#).message("a loopback endpoint is for test stand-ins: it takes a key from credentialsSecretRef or anonymous, never the controller's own identity").field_path(".endpoints"))]
 #[x_kube(validation = Rule::new("!has(self.anonymous) || !self.anonymous || has(self.endpoints)").message("anonymous is only for emulators: set endpoints too").field_path(".anonymous"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpAccount {
@@ -344,6 +402,19 @@ pub struct GcpAccount {
     /// the default ceiling applies (README, "Security model").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<GcpCeiling>,
+    /// Change events that re-check the affected postures within seconds
+    /// (README, "Drift in seconds"). The resync stays the safety net.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<GcpEvents>,
+}
+
+/// A Pub/Sub subscription fed by a log sink of Cloud Audit Logs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpEvents {
+    /// `projects/<project>/subscriptions/<name>`.
+    #[schemars(regex(pattern = patterns::GCP_SUBSCRIPTION), length(max = 512))]
+    pub subscription: String,
 }
 
 /// The most a posture may declare on GCP.
@@ -376,6 +447,10 @@ pub struct GcpEndpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub resource_manager: Option<String>,
+    /// Pub/Sub endpoint (the change-event subscription).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
+    pub pubsub: Option<String>,
 }
 
 /// A Secret in the account's own namespace.
@@ -414,6 +489,15 @@ impl AccountConfig {
             AccountConfig::Aws(_) => Cloud::Aws,
             AccountConfig::Azure(_) => Cloud::Azure,
             AccountConfig::Gcp(_) => Cloud::Gcp,
+        }
+    }
+
+    /// Whether the account declares a change-event feed.
+    pub fn declares_events(&self) -> bool {
+        match self {
+            AccountConfig::Aws(a) => a.events.is_some(),
+            AccountConfig::Azure(a) => a.events.is_some(),
+            AccountConfig::Gcp(a) => a.events.is_some(),
         }
     }
 

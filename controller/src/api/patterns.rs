@@ -46,6 +46,16 @@ pub const LOOPBACK_URL: &str =
 /// HTTP on loopback only.
 pub const TOKEN_ENDPOINT: &str =
     r"^(https://\S+|http://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/\S*)?)$";
+/// An SQS queue URL: the public endpoint of a Region, or a loopback stand-in.
+pub const SQS_QUEUE_URL: &str = r"^(https://sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?|http://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?)/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$";
+/// A Storage queue a CloudAccount may read events from: one of the public
+/// Azure clouds' queue hosts, or a loopback stand-in (path-style).
+pub const AZURE_PUBLIC_QUEUE: &str = r"^https://([a-z0-9]{3,24}\.queue\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)|(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|localhost)(:[0-9]{1,5})?(/[a-z0-9]{3,24})?)/[a-z0-9-]{3,63}$";
+/// A Storage queue's URL (the queue name last).
+pub const AZURE_QUEUE_URL: &str = r"^https://\S+/[a-z0-9](-?[a-z0-9]){2,62}$";
+/// A Pub/Sub subscription's resource name.
+pub const GCP_SUBSCRIPTION: &str =
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/subscriptions/[A-Za-z][A-Za-z0-9._~+%-]{2,254}$";
 pub const K8S_NAME: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /// A function-name pattern of a PosturePolicy: the characters any cloud's
 /// function names use, and the wildcards `*` and `?`.
@@ -124,6 +134,26 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
         "an https:// URL (plain http only on loopback)",
         "https://lambda.eu-west-1.amazonaws.com",
     ),
+    (
+        SQS_QUEUE_URL,
+        "an SQS queue URL",
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/zerofn-events",
+    ),
+    (
+        AZURE_QUEUE_URL,
+        "a Storage queue URL",
+        "https://shopevents.queue.core.windows.net/zerofn-events",
+    ),
+    (
+        AZURE_PUBLIC_QUEUE,
+        "a queue of the public Azure clouds",
+        "https://shopevents.queue.core.windows.net/zerofn-events",
+    ),
+    (
+        GCP_SUBSCRIPTION,
+        "a Pub/Sub subscription",
+        "projects/shop-prod/subscriptions/zerofn-events",
+    ),
     (K8S_NAME, "a Kubernetes name", "orders-api"),
     (K8S_LABEL, "a Kubernetes namespace", "shop"),
     // Written out where the field is declared.
@@ -197,6 +227,10 @@ mod tests {
             NAME_GLOB,
             LOOPBACK_URL,
             TOKEN_ENDPOINT,
+            SQS_QUEUE_URL,
+            AZURE_QUEUE_URL,
+            AZURE_PUBLIC_QUEUE,
+            GCP_SUBSCRIPTION,
         ] {
             assert!(Regex::new(p).is_ok(), "{p}");
         }

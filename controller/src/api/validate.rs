@@ -442,6 +442,16 @@ fn azure_violations(a: &super::account::AzureAccount, namespaced: bool, v: &mut 
             }
         }
     }
+    if namespaced
+        && let Some(events) = &a.events
+        && !patterns::matches(patterns::AZURE_PUBLIC_QUEUE, &events.queue)
+    {
+        v.push(
+            AccountRule::EndpointOverride,
+            "spec.azure.events.queue",
+            "a CloudAccount reads its events from a queue of the public Azure clouds (or a loopback test stand-in): another queue host is only for ClusterCloudAccounts",
+        );
+    }
     if !static_secret && fields.iter().any(|(_, u)| u.is_some_and(|u| loopback(u))) {
         v.push(
             AccountRule::LoopbackNeedsStaticCredentials,
@@ -458,6 +468,7 @@ fn gcp_violations(g: &super::account::GcpAccount, namespaced: bool, v: &mut Viol
         ("endpoints.run", eps.run.as_ref()),
         ("endpoints.iam", eps.iam.as_ref()),
         ("endpoints.resourceManager", eps.resource_manager.as_ref()),
+        ("endpoints.pubsub", eps.pubsub.as_ref()),
     ];
     insecure(&fields, "spec.gcp", patterns::TOKEN_ENDPOINT, v);
     let own = g.credentials_secret_ref.is_some() || g.anonymous;

@@ -136,6 +136,7 @@ mod tests {
             },
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             owner: None,
+            identity: None,
         }
     }
 

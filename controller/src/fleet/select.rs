@@ -13,6 +13,9 @@ pub struct Listed {
     /// The ownership marker some zerofn set on the function (its
     /// `<cluster>/<namespace>/<name>`, as the cloud's marker holds it).
     pub owner: Option<String>,
+    /// The identity it runs as, as change events name it (AWS role name,
+    /// GCP service account email); None where the listing does not say.
+    pub identity: Option<String>,
 }
 
 /// Whether `selector` selects `f`. A selector on another cloud selects
@@ -115,6 +118,7 @@ mod tests {
             },
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             owner: None,
+            identity: None,
         }
     }
 
@@ -224,6 +228,7 @@ mod tests {
             },
             tags: BTreeMap::new(),
             owner: None,
+            identity: None,
         };
         let s = FunctionSelector {
             aws: None,

@@ -154,4 +154,8 @@ impl<C: Cloud> Provider for Adapter<C> {
     fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>> {
         self.0.functions().boxed()
     }
+
+    fn feed(&self) -> Option<std::sync::Arc<dyn super::feed::EventFeed>> {
+        self.0.feed()
+    }
 }

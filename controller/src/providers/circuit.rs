@@ -153,6 +153,12 @@ impl Provider for Circuit {
         }
         .boxed()
     }
+
+    /// The feed keeps its own pace and reports its own failures (the
+    /// account's EventsReady): it neither opens nor waits on the circuit.
+    fn feed(&self) -> Option<std::sync::Arc<dyn super::feed::EventFeed>> {
+        self.inner.feed()
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +203,9 @@ mod tests {
         fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             async { Err(ProviderError::Timeout("no answer".into())) }.boxed()
+        }
+        fn feed(&self) -> Option<std::sync::Arc<dyn crate::providers::feed::EventFeed>> {
+            None
         }
     }
 

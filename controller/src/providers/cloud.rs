@@ -127,4 +127,8 @@ pub trait Cloud: Send + Sync + Sized + 'static {
     /// discovery counts. No per-function read where the cloud lists tags
     /// account-wide.
     fn functions(&self) -> impl Future<Output = Result<Vec<crate::fleet::Listed>, ProviderError>> + Send;
+
+    /// The account's change-event feed, when the account declares one,
+    /// read with the account's own credentials and endpoints.
+    fn feed(&self) -> Option<std::sync::Arc<dyn super::feed::EventFeed>>;
 }

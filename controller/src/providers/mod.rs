@@ -14,7 +14,9 @@ pub mod azure;
 pub mod cache;
 pub mod circuit;
 pub mod cloud;
+pub mod feed;
 pub mod gcp;
+pub mod https;
 pub mod pace;
 pub mod patch;
 pub mod registry;
@@ -338,6 +340,11 @@ pub trait Provider: Send + Sync {
     /// Every function of the account in its scope, with its tags or labels
     /// (`Cloud::functions`).
     fn functions(&self) -> BoxFuture<'_, Result<Vec<crate::fleet::Listed>, ProviderError>>;
+
+    /// The account's change-event feed, if it declares one. No default: a
+    /// wrapper that forgot to forward it would leave the feed unread while
+    /// the account's status could not say why.
+    fn feed(&self) -> Option<std::sync::Arc<dyn feed::EventFeed>>;
 }
 
 #[cfg(test)]

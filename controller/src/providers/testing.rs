@@ -176,4 +176,8 @@ impl Cloud for TestCloud {
     async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
         Ok(self.listed.clone())
     }
+
+    fn feed(&self) -> Option<std::sync::Arc<dyn crate::providers::feed::EventFeed>> {
+        None
+    }
 }

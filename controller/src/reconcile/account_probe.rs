@@ -27,7 +27,7 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(30);
 const CONCURRENCY: usize = 8;
 
 /// One account as the sweep sees it.
-struct Known {
+pub(super) struct Known {
     key: String,
     kind: AccountKind,
     namespace: Option<String>,
@@ -41,7 +41,31 @@ fn observed(status: Option<&CloudAccountStatus>, generation: Option<i64>) -> boo
     status.is_some_and(|s| s.observed_generation == generation && !s.conditions.is_empty())
 }
 
-fn known(ctx: &Context) -> Vec<Known> {
+impl Known {
+    /// The account as a connection takes it; None when it sets no cloud.
+    fn resolved(self, controller_namespace: &str) -> Option<ResolvedAccount> {
+        let secret_namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| controller_namespace.to_string());
+        Some(ResolvedAccount {
+            key: self.key,
+            kind: self.kind,
+            namespace: self.namespace,
+            name: self.name,
+            config: self.config?,
+            secret_namespace,
+        })
+    }
+
+    /// The account, when it declares a change-event feed.
+    pub(super) fn resolved_with_events(self, controller_namespace: &str) -> Option<ResolvedAccount> {
+        self.resolved(controller_namespace)
+            .filter(|a| a.config.declares_events())
+    }
+}
+
+pub(super) fn known(ctx: &Context) -> Vec<Known> {
     let namespaced = ctx.accounts.state().into_iter().map(|a| {
         let ns = a.namespace().unwrap_or_default();
         Known {
@@ -81,9 +105,13 @@ pub async fn sweep(ctx: &Context, last: &mut HashMap<String, Instant>) {
     let every = ctx.settings.resync;
     let all = known(ctx);
     last.retain(|k, _| all.iter().any(|a| &a.key == k));
+    // A feed that changed state is reported now, not at the next resync.
+    let feeds_changed = ctx.feeds.take_due();
     let due: Vec<Known> = all
         .into_iter()
-        .filter(|a| !a.observed || last.get(&a.key).is_none_or(|t| t.elapsed() >= every))
+        .filter(|a| {
+            !a.observed || feeds_changed.contains(&a.key) || last.get(&a.key).is_none_or(|t| t.elapsed() >= every)
+        })
         .collect();
     for a in &due {
         last.insert(a.key.clone(), Instant::now());
@@ -147,21 +175,13 @@ async fn count_functions(
 }
 
 async fn probe(ctx: &Context, a: Known, governed: &HashSet<String>) {
-    let secret_namespace = a.namespace.clone().unwrap_or_else(|| ctx.settings.namespace.clone());
-    let Some(config) = a.config else {
+    let key = a.key.clone();
+    let Some(account) = a.resolved(&ctx.settings.namespace) else {
         // Nothing to write the status against: the cloud is unknown. The
         // CRD's rules refuse such an object; one stored before them is
         // reported by the postures that name it.
-        tracing::debug!(account = %a.key, "no cloud set; not probed");
+        tracing::debug!(account = %key, "no cloud set; not probed");
         return;
-    };
-    let account = ResolvedAccount {
-        key: a.key,
-        kind: a.kind,
-        namespace: a.namespace,
-        name: a.name,
-        config,
-        secret_namespace,
     };
     let provider = match connect(ctx, &account).await {
         Ok(p) => p,

@@ -4,6 +4,7 @@
 
 use super::context::{Context, MANAGER};
 use super::secrets::SecretError;
+use super::status::set;
 use crate::accounts::ResolvedAccount;
 use crate::api::{
     API_VERSION, AccountKind, CloudAccount, CloudAccountStatus, ClusterCloudAccount, Condition, FunctionCounts,
@@ -54,35 +55,49 @@ pub async fn report(ctx: &Context, account: &ResolvedAccount, reach: Reach<'_>) 
         Reach::SecretUnusable(e) => (false, e.reason(), e.to_string(), current.account.clone()),
         Reach::Refused(r) => (false, r.reason, r.message.clone(), current.account.clone()),
     };
-    let old = current.conditions.iter().find(|c| c.type_ == "Ready");
-    let status_word = if ok { "True" } else { "False" };
-    let unchanged = old.is_some_and(|c| c.status == status_word && reason == c.reason.as_str() && c.message == message)
-        && current.account == reached
-        && current.cloud.as_deref() == Some(account.config.cloud().as_str())
-        && current.observed_generation == generation;
-    if unchanged {
-        return;
-    }
     let now = jiff::Timestamp::now().to_string();
+    let mut conditions = Vec::new();
+    let ready = Condition {
+        type_: "Ready".into(),
+        status: if ok { "True" } else { "False" }.into(),
+        observed_generation: generation,
+        last_transition_time: now.clone(),
+        reason: reason.to_string(),
+        message,
+    };
+    set(&mut conditions, &current.conditions, ready);
+    let feed = account.config.declares_events().then(|| ctx.feeds.health(&account.key));
+    if let Some(health) = &feed {
+        set(&mut conditions, &current.conditions, health.condition(generation, &now));
+    }
     let status = CloudAccountStatus {
         observed_generation: generation,
-        conditions: vec![Condition {
-            type_: "Ready".into(),
-            status: status_word.into(),
-            observed_generation: generation,
-            last_transition_time: old
-                .filter(|c| c.status == status_word)
-                .map(|c| c.last_transition_time.clone())
-                .unwrap_or(now),
-            reason: reason.to_string(),
-            message,
-        }],
+        conditions,
         cloud: Some(account.config.cloud().to_string()),
         account: reached,
         // Written by `report_counts`, under its own field manager.
         functions: None,
+        events: feed.map(|h| h.counts),
     };
+    if same(&current, &status) {
+        return;
+    }
     apply_status(ctx, account, MANAGER, serde_json::to_value(&status).unwrap_or_default()).await;
+}
+
+/// Whether `next` says what `current` says (transition times aside).
+fn same(current: &CloudAccountStatus, next: &CloudAccountStatus) -> bool {
+    let said = |s: &CloudAccountStatus| {
+        s.conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    said(current) == said(next)
+        && current.account == next.account
+        && current.cloud == next.cloud
+        && current.observed_generation == next.observed_generation
+        && current.events == next.events
 }
 
 /// Field manager of `status.functions`: apart from the reachability

@@ -44,6 +44,8 @@ pub struct Context {
     pub postures: Store<CachedPosture>,
     pub conflicts: ConflictIndex,
     pub settings: Settings,
+    /// Each account's change-event feed, as its consumer last found it.
+    pub feeds: super::events::FeedBoard,
     failures: Mutex<HashMap<String, u32>>,
     /// Compliant declared controls per posture, behind the gauges.
     compliance: Mutex<HashMap<String, Vec<Control>>>,
@@ -100,6 +102,7 @@ impl Context {
             postures,
             conflicts: ConflictIndex::default(),
             settings,
+            feeds: Default::default(),
             failures: Mutex::default(),
             compliance: Mutex::default(),
         }

@@ -21,6 +21,7 @@ pub mod conflict;
 pub mod connect;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod leader;
 pub mod policy;
 pub mod posture;
@@ -177,6 +178,11 @@ fn rotated_secrets(
         }
     })
     .flatten()
+}
+
+/// A channel's receiving end as a stream (for `reconcile_on`).
+fn receiver_stream<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
 
 async fn shutdown_signal() {
@@ -346,6 +352,7 @@ async fn control(
     ));
 
     let (p1, p2, p3) = (posture_reader.clone(), posture_reader.clone(), posture_reader.clone());
+    let (requeue, requeued) = tokio::sync::mpsc::channel(1024);
     let lost_leadership = Arc::new(AtomicBool::new(false));
     let (stop, leading) = (stop, leading);
     let controller = Controller::for_stream(postures, posture_reader.clone())
@@ -357,10 +364,12 @@ async fn control(
             refs_using(&p2, AccountKind::ClusterCloudAccount, None, &a.name_any())
         })
         .reconcile_on(rotated_secrets(ctx.clone(), p3, opts.settings.namespace.clone()))
+        .reconcile_on(receiver_stream(requeued))
         .graceful_shutdown_on(stop_or_lost(stop.clone(), leading.clone(), lost_leadership.clone()));
 
     let ready = ready_when_synced(health, posture_reader, account_reader, cluster_reader);
     let probes = tokio::spawn(account_probe::run(ctx.clone()));
+    let feeds = tokio::spawn(events::run(ctx.clone(), requeue));
     let policies = policy_controller(&client, ctx.clone(), &opts, stop.clone(), leading.clone());
     let postures = controller
         .run(posture::reconcile, posture::error_policy, ctx)
@@ -373,6 +382,7 @@ async fn control(
     tokio::join!(postures, policies);
     ready.abort();
     probes.abort();
+    feeds.abort();
     // The controller stops on SIGTERM or on lost leadership; only the
     // latter is an error (the pod restarts and campaigns again).
     if lost_leadership.load(Ordering::Relaxed) {

@@ -38,7 +38,9 @@ pub struct Input<'a> {
     pub observation: Observation<'a>,
 }
 
-fn set(conditions: &mut Vec<Condition>, previous: &[Condition], c: Condition) {
+/// Put `c` in `conditions`, keeping the transition time `previous` had for
+/// the same status.
+pub(super) fn set(conditions: &mut Vec<Condition>, previous: &[Condition], c: Condition) {
     let last = previous
         .iter()
         .find(|p| p.type_ == c.type_)

@@ -751,6 +751,7 @@ async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
             },
             tags: Default::default(),
             owner: None,
+            identity: None,
         })
         .to_vec();
     let (mut f, handle) = fixture(
@@ -807,6 +808,7 @@ async fn an_account_no_posture_uses_gets_a_status_from_a_probe() {
             governed: 0,
             ungoverned: 2,
         }),
+        events: None,
     });
     f._cluster.apply_watcher_event(&watcher::Event::Apply(reported));
     super::account_probe::sweep(&f.ctx, &mut last).await;

@@ -50,6 +50,9 @@ pub struct Clients {
     pub ec2: HashMap<String, aws_sdk_ec2::Client>,
     /// Where the retries of zerofn's own wait loops are counted.
     pub metrics: Arc<Metrics>,
+    /// The account's change-event queue, in the queue's Region, when the
+    /// account declares one.
+    pub sqs: Option<aws_sdk_sqs::Client>,
 }
 
 impl Clients {
@@ -271,7 +274,12 @@ pub async fn build(
     if let Some(url) = &endpoints.sts {
         sts = sts.endpoint_url(url.clone());
     }
+    let sqs = account
+        .events
+        .as_ref()
+        .map(|events| events_client(&base, account, &events.queue_url, tuning));
     Clients {
+        sqs,
         lambda,
         tagging,
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
@@ -280,6 +288,30 @@ pub async fn build(
         ec2,
         metrics,
     }
+}
+
+/// SQS for the change-event queue, in the queue's Region. A long poll
+/// holds the call open for its whole wait, so an attempt may take that
+/// long plus the account's usual attempt timeout. Its calls are not cloud
+/// calls of a posture: they are counted by the event metrics, never as
+/// reads or writes of the estate.
+fn events_client(
+    base: &aws_config::SdkConfig,
+    account: &AwsAccount,
+    queue_url: &str,
+    tuning: &Tuning,
+) -> aws_sdk_sqs::Client {
+    let region = super::feed::queue_region(queue_url).unwrap_or(&account.region);
+    let wait = Duration::from_secs(super::feed::WAIT_SECONDS.unsigned_abs().into());
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(tuning.call_deadline.max(wait + tuning.attempt_timeout))
+        .operation_attempt_timeout(wait + tuning.attempt_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .build();
+    let conf = aws_sdk_sqs::config::Builder::from(base)
+        .region(aws_config::Region::new(region.to_string()))
+        .timeout_config(timeouts);
+    aws_sdk_sqs::Client::from_conf(conf.build())
 }
 
 /// The error code of a failed call, if the service sent one.

@@ -4,6 +4,7 @@ pub mod action;
 mod apply;
 pub mod client;
 pub mod connect;
+mod feed;
 mod inventory;
 pub mod model;
 pub mod names;
@@ -52,6 +53,8 @@ pub struct AwsProvider {
     /// Write-ahead records this provider made, by owner, until the caller's
     /// copy comes back in `Posture::intents`.
     intents: std::sync::Mutex<std::collections::HashMap<String, Vec<MintIntent>>>,
+    /// The account's change-event queue, when it declares one.
+    feed: Option<Arc<feed::AwsFeed>>,
 }
 
 /// How much earlier than the write-ahead record a role's CreateDate may be
@@ -84,7 +87,18 @@ impl AwsProvider {
     ) -> Self {
         let clients = client::build(&account, creds, metrics, &tuning).await;
         let rate = account.max_requests_per_second.unwrap_or(DEFAULT_RATE);
+        let feed = match (&clients.sqs, &account.events) {
+            (Some(sqs), Some(events)) => Some(Arc::new(feed::AwsFeed {
+                sqs: sqs.clone(),
+                sts: clients.sts.clone(),
+                queue_url: events.queue_url.clone(),
+                home_region: account.region.clone(),
+                caller: OnceCell::new(),
+            })),
+            _ => None,
+        };
         AwsProvider {
+            feed,
             account,
             clients,
             inventory: inventory::Inventory::default(),
@@ -421,5 +435,11 @@ impl Cloud for AwsProvider {
     async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {
         let ctx = self.context().await?;
         observe::listed(&self.clients, &self.inventory, self.pacers(ctx), self.ttl).await
+    }
+
+    fn feed(&self) -> Option<Arc<dyn crate::providers::feed::EventFeed>> {
+        self.feed
+            .clone()
+            .map(|f| f as Arc<dyn crate::providers::feed::EventFeed>)
     }
 }

@@ -101,6 +101,12 @@ pub async fn listed(
                 gcp: None,
             },
             owner: tags.get(names::OWNER_TAG).cloned(),
+            identity: functions.by_region_name[key]
+                .role
+                .rsplit('/')
+                .next()
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
             tags,
         });
     }

@@ -139,17 +139,7 @@ fn transport(extra_roots: &[String]) -> Result<Option<azure_core::http::Transpor
     if extra_roots.is_empty() {
         return Ok(None);
     }
-    let mut certs = Vec::new();
-    for pem in extra_roots {
-        certs.push(
-            reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| ProviderError::Config(format!("extra root certificate: {e}")))?,
-        );
-    }
-    let client = reqwest::Client::builder()
-        .tls_certs_merge(certs)
-        .build()
-        .map_err(|e| ProviderError::Config(format!("HTTPS client: {e}")))?;
+    let client = crate::providers::https::client(extra_roots, None)?;
     Ok(Some(azure_core::http::Transport::new(Arc::new(client))))
 }
 

@@ -6,6 +6,7 @@ pub mod action;
 mod apply;
 pub mod arm;
 pub mod connect;
+mod feed;
 pub mod model;
 pub mod names;
 mod observe;
@@ -38,6 +39,8 @@ pub struct AzureProvider {
     pacer: Pacer,
     ttl: Duration,
     reached: OnceLock<String>,
+    /// The subscription's change-event queue, when the account names one.
+    feed: Option<Arc<feed::AzureFeed>>,
 }
 
 fn credential(
@@ -106,8 +109,18 @@ impl AzureProvider {
             .clone()
             .unwrap_or_else(|| PUBLIC_ARM.to_string());
         let credential = credential(&account, client_secret, &tuning)?;
+        let feed = match &account.events {
+            Some(events) => Some(Arc::new(feed::AzureFeed::new(
+                &events.queue,
+                credential.clone(),
+                arm::client_options(&tuning)?,
+                account.client_id.clone(),
+            )?)),
+            None => None,
+        };
         let arm = arm::Arm::new(&endpoint, credential, metrics, tuning)?;
         Ok(AzureProvider {
+            feed,
             account,
             arm,
             inventory: observe::Inventory::default(),
@@ -248,6 +261,12 @@ impl Cloud for AzureProvider {
             .await
             .map(drop)
             .map_err(|e| e.provider())
+    }
+
+    fn feed(&self) -> Option<Arc<dyn crate::providers::feed::EventFeed>> {
+        self.feed
+            .clone()
+            .map(|f| f as Arc<dyn crate::providers::feed::EventFeed>)
     }
 
     async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {

@@ -94,6 +94,8 @@ impl SiteRecord {
                 gcp: None,
             },
             owner: self.tags.get(super::names::OWNER_TAG).cloned(),
+            // Azure's change events name a principal by object id only.
+            identity: None,
             tags: self.tags.clone(),
         })
     }

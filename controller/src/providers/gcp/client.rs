@@ -18,6 +18,8 @@ pub struct Clients {
     pub run: google_cloud_run_v2::client::Services,
     pub iam: google_cloud_iam_admin_v1::client::Iam,
     pub projects: google_cloud_resourcemanager_v3::client::Projects,
+    /// The credentials behind every client (and the change-event feed).
+    pub credentials: google_cloud_auth::credentials::Credentials,
 }
 
 fn credentials(
@@ -60,6 +62,7 @@ pub async fn build(
         }};
     }
     Ok(Clients {
+        credentials: creds.clone(),
         functions: client!(
             google_cloud_functions_v2::client::FunctionService::builder(),
             ep.functions.clone(),

@@ -4,6 +4,7 @@ pub mod action;
 mod apply;
 pub mod client;
 pub mod connect;
+mod feed;
 pub mod model;
 pub mod names;
 mod observe;
@@ -37,6 +38,8 @@ pub struct GcpProvider {
     /// Service accounts this provider created, by posture owner: the proof,
     /// within this process, that zerofn minted them.
     minted: Mutex<BTreeMap<String, Vec<MintedIdentity>>>,
+    /// The project's change-event subscription, when the account names one.
+    feed: Option<Arc<feed::GcpFeed>>,
 }
 
 impl GcpProvider {
@@ -48,8 +51,22 @@ impl GcpProvider {
         tuning: Tuning,
         ttl: Duration,
     ) -> Result<Self, ProviderError> {
+        let own = key
+            .as_ref()
+            .and_then(|k| k["client_email"].as_str().map(str::to_string));
         let clients = client::build(&account, key, &tuning).await?;
+        let feed = match &account.events {
+            Some(events) => Some(Arc::new(feed::GcpFeed::new(
+                account.endpoints.as_ref().and_then(|e| e.pubsub.as_deref()),
+                &events.subscription,
+                clients.credentials.clone(),
+                crate::providers::https::client(&tuning.extra_roots, Some(feed::PULL_TIMEOUT))?,
+                own,
+            ))),
+            None => None,
+        };
         Ok(GcpProvider {
+            feed,
             number: OnceCell::new(),
             account,
             clients,
@@ -242,6 +259,12 @@ impl Cloud for GcpProvider {
         observe::project_number(&self.clients, &self.caller, &self.account.project_id)
             .await
             .map(drop)
+    }
+
+    fn feed(&self) -> Option<Arc<dyn crate::providers::feed::EventFeed>> {
+        self.feed
+            .clone()
+            .map(|f| f as Arc<dyn crate::providers::feed::EventFeed>)
     }
 
     async fn functions(&self) -> Result<Vec<crate::fleet::Listed>, ProviderError> {

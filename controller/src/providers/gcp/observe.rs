@@ -261,6 +261,7 @@ pub async fn listed(
                     }),
                 },
                 owner: f.labels.get(super::names::OWNER_LABEL).cloned(),
+                identity: Some(f.service_account.clone()).filter(|s| !s.is_empty()),
                 tags: f.labels.clone(),
             })
         })
