@@ -256,7 +256,7 @@ mod azure {
         let old = q
             .call("DELETE", &format!("/messages/{id}?popreceipt={}", encode(&stale)), None)
             .await?;
-        assert_error(&old, 404, "MessageNotFound");
+        assert_error(&old, 400, "PopReceiptMismatch");
         assert_eq!(
             arm.queue_length(ACCOUNT, QUEUE),
             Some(1),

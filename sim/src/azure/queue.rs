@@ -222,16 +222,24 @@ impl Queue {
         xml
     }
 
-    /// Delete Message: only with the message's current pop receipt; a
-    /// receipt a later dequeue replaced, like an unknown or expired message,
-    /// is 404 MessageNotFound.
+    /// Delete Message: only with the message's current pop receipt. A
+    /// receipt a later dequeue replaced is 400 PopReceiptMismatch (the
+    /// Queue service error table; the emulator answers the same); a message
+    /// that is gone (deleted, expired, never there) is 404 MessageNotFound.
     pub fn delete(&mut self, id: &str, receipt: &str, now: Timestamp) -> StorageResult<()> {
         self.purge(now);
         let at = self
             .messages
             .iter()
-            .position(|m| m.id == id && m.pop_receipt == receipt)
+            .position(|m| m.id == id)
             .ok_or_else(StorageError::message_not_found)?;
+        if self.messages[at].pop_receipt != receipt {
+            return Err(StorageError::new(
+                400,
+                "PopReceiptMismatch",
+                "The specified pop receipt did not match the pop receipt for a dequeued message.",
+            ));
+        }
         self.messages.remove(at);
         Ok(())
     }
@@ -561,8 +569,9 @@ mod tests {
         let new = unescape(field(&second, "PopReceipt").ok_or("receipt")?).ok_or("unescape")?;
         assert_ne!(old, new);
         let now = t0 + SignedDuration::from_secs(31);
-        assert_eq!(q.delete(id, &old, now), Err(StorageError::message_not_found()));
+        assert!(q.delete(id, &old, now).is_err_and(|e| e.code == "PopReceiptMismatch"));
         assert_eq!(q.delete(id, &new, now), Ok(()));
+        assert_eq!(q.delete(id, &new, now), Err(StorageError::message_not_found()));
         assert_eq!(q.len(now), 0);
         Ok(())
     }
