@@ -109,7 +109,7 @@ impl StorageError {
             "{XML_DECL}<Error><Code>{}</Code><Message>{}\nRequestId:{request_id}\nTime:{}</Message>{detail}</Error>",
             escape(&self.code),
             escape(&self.message),
-            now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            now.strftime("%Y-%m-%dT%H:%M:%S.%7fZ"),
         )
     }
 }
@@ -611,5 +611,10 @@ mod tests {
         assert!(is_queue_path(&["acct", "q", "messages"]) && is_queue_path(&["acct", "q", "messages", "id"]));
         assert!(!is_queue_path(&["subscriptions", "s", "resourceGroups"]));
         assert!(rfc1123(Timestamp::UNIX_EPOCH).starts_with("Thu, 01 Jan 1970 00:00:00 GMT"));
+        let xml = StorageError::queue_not_found().xml("id", Timestamp::UNIX_EPOCH);
+        assert!(
+            xml.ends_with("RequestId:id\nTime:1970-01-01T00:00:00.0000000Z</Message></Error>"),
+            "{xml}"
+        );
     }
 }
