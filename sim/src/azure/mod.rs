@@ -1,6 +1,7 @@
 //! Azure Resource Manager stand-in over HTTPS: Microsoft.Web sites and their
-//! config, role assignments and definitions, managed identities, and a token
-//! endpoint, to the published REST API specs.
+//! config, role assignments and definitions, managed identities, a token
+//! endpoint, and Queue Storage messages (path-style), to the published REST
+//! API specs.
 //!
 //! Seed an [`AzureWorld`], [`Arm::start`] it, point the ARM endpoint and the
 //! authority host at [`Arm::url`] and trust [`Arm::ca_pem`]. README.md
@@ -10,6 +11,7 @@ mod authorization;
 mod errors;
 mod ids;
 mod managed_identity;
+mod queue;
 mod resources;
 mod roles;
 mod server;

@@ -4,8 +4,9 @@
 
 use super::errors::{ArmError, ArmResult, json_response};
 use super::ids::{eq_ci, guid, parse_query};
+use super::token::Audience;
 use super::world::{AzureWorld, State, key};
-use super::{authorization, managed_identity, resources, token, web};
+use super::{authorization, managed_identity, queue, resources, token, web};
 use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
@@ -163,6 +164,34 @@ impl Arm {
             .arm(method, PathMatch::contains_ignore_case(path_contains), times, e);
     }
 
+    /// `https://127.0.0.1:PORT/{account}/{queue}`: the queue, path-style as
+    /// the Azurite emulator serves it (Azure's is
+    /// `https://{account}.queue.core.windows.net/{queue}`).
+    pub fn queue_url(&self, account: &str, queue: &str) -> String {
+        format!("{}/{account}/{queue}", self.url())
+    }
+
+    /// Creates an empty queue; Err on a name Azure refuses or one that exists.
+    pub fn create_queue(&self, account: &str, queue: &str) -> Result<(), String> {
+        lock(&self.shared).add_queue(account, queue)
+    }
+
+    /// Puts a message as Put Message would (visible at once, 7 days to
+    /// live); its MessageId, or None when there is no such queue.
+    pub fn put_message(&self, account: &str, queue: &str, text: &str) -> Option<String> {
+        let mut state = lock(&self.shared);
+        let q = state.queues.get_mut(&(account.to_string(), queue.to_string()))?;
+        Some(q.put_returning_id(text, jiff::Timestamp::now()))
+    }
+
+    /// Messages in a queue that have not expired or been deleted, invisible
+    /// ones included; None when there is no such queue.
+    pub fn queue_length(&self, account: &str, queue: &str) -> Option<usize> {
+        let mut state = lock(&self.shared);
+        let q = state.queues.get_mut(&(account.to_string(), queue.to_string()))?;
+        Some(q.len(jiff::Timestamp::now()))
+    }
+
     /// The site as GET site answers it.
     pub fn site(&self, rg: &str, name: &str) -> Option<Value> {
         let state = lock(&self.shared);
@@ -255,7 +284,17 @@ fn authenticate(state: &State, headers: &HeaderMap) -> ArmResult<()> {
     };
     let value = value.to_str().unwrap_or_default();
     match value.split_once(' ') {
-        Some((scheme, token)) if eq_ci(scheme, "Bearer") && state.tokens.contains(token.trim()) => Ok(()),
+        Some((scheme, token)) if eq_ci(scheme, "Bearer") && state.tokens.get(token.trim()) == Some(&Audience::Arm) => {
+            Ok(())
+        }
+        Some((scheme, token)) if eq_ci(scheme, "Bearer") && state.tokens.contains_key(token.trim()) => {
+            Err(ArmError::new(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token has been obtained for wrong audience or resource 'https://storage.azure.com'. It \
+                 should exactly match with one of the allowed audiences 'https://management.azure.com/'.",
+            ))
+        }
         Some((scheme, _)) if eq_ci(scheme, "Bearer") => Err(ArmError::new(
             401,
             "InvalidAuthenticationToken",
@@ -349,6 +388,10 @@ async fn handle(
     let raw_query = uri.query().unwrap_or_default();
     let path = percent_decode(uri.path(), false).unwrap_or_else(|_| uri.path().to_string());
     let mut state = lock(&shared);
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if queue::is_queue_path(&segs) {
+        return serve_queue(&mut state, &method, &segs, raw_query, &headers, &body);
+    }
     let reply = match state.faults.take(method.as_str(), &path) {
         Some(e) => Err(e),
         None => dispatch(&mut state, &method, &path, raw_query, &headers, &body),
@@ -363,6 +406,33 @@ async fn handle(
     });
     drop(state);
     respond(reply)
+}
+
+/// A Queue service request: armed faults first, answered in the storage
+/// error shape, then the queue itself.
+fn serve_queue(
+    state: &mut State,
+    method: &Method,
+    segs: &[&str],
+    raw_query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let path = format!("/{}", segs.join("/"));
+    if let Some(e) = state.faults.take(method.as_str(), &path) {
+        return queue::fault_response(&e, headers, state);
+    }
+    let query = parse_query(raw_query).unwrap_or_default();
+    let req = queue::QueueRequest {
+        method: method.as_str(),
+        account: segs[0],
+        queue: segs[1],
+        message: segs.get(3).copied(),
+        query: &query,
+        headers,
+        body,
+    };
+    queue::handle(state, &req, jiff::Timestamp::now())
 }
 
 fn dispatch(

@@ -9,6 +9,34 @@ use serde_json::json;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// Whom a token was issued for, from the scope it was requested with: ARM
+/// refuses storage tokens and the Queue service refuses ARM tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Arm,
+    Storage,
+}
+
+/// The audience a `.default` scope asks for, None when the stand-in issues
+/// no tokens for it.
+fn audience(scope: &str, base_url: &str) -> Option<Audience> {
+    let base = base_url.trim_end_matches('/');
+    let arm = [
+        "https://management.azure.com/.default".to_string(),
+        "https://management.azure.com//.default".to_string(),
+        "https://management.core.windows.net/.default".to_string(),
+        format!("{base}/.default"),
+        format!("{base}//.default"),
+    ];
+    if arm.iter().any(|a| a == scope) {
+        Some(Audience::Arm)
+    } else if scope == "https://storage.azure.com/.default" {
+        Some(Audience::Storage)
+    } else {
+        None
+    }
+}
+
 /// An AAD refusal. The description carries no characters JSON must escape:
 /// azure_identity borrows it straight from the body.
 fn aad_error(status: u16, error: &str, code: u32, description: &str) -> Reply {
@@ -73,26 +101,18 @@ pub(crate) fn handle(state: &mut State, tenant: &str, body: &[u8]) -> Reply {
         );
     }
     let scope = field("scope");
-    let base = state.base_url.trim_end_matches('/');
-    let allowed = [
-        "https://management.azure.com/.default".to_string(),
-        "https://management.azure.com//.default".to_string(),
-        "https://management.core.windows.net/.default".to_string(),
-        format!("{base}/.default"),
-        format!("{base}//.default"),
-    ];
-    if !allowed.iter().any(|a| a == scope) {
+    let Some(audience) = audience(scope, &state.base_url) else {
         return aad_error(
             400,
             "invalid_scope",
             1002012,
             &format!(
-                "The provided value for scope '{scope}' is not valid: the stand-in issues Azure Resource Manager tokens only."
+                "The provided value for scope '{scope}' is not valid: the stand-in issues Azure Resource Manager and storage tokens only."
             ),
         );
-    }
+    };
     let token = format!("{}{}", guid().replace('-', ""), guid().replace('-', ""));
-    state.tokens.insert(token.clone());
+    state.tokens.insert(token.clone(), audience);
     Reply::new(
         200,
         json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}),

@@ -4,11 +4,13 @@
 
 use super::errors::ArmError;
 use super::ids::{eq_ci, guid, is_guid, now, scope_contains};
+use super::queue::{self, Queue};
 use super::roles;
+use super::token::Audience;
 use super::webconfig;
 use crate::scaffold::Faults;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 /// A function app as it exists before zerofn looks at it.
@@ -164,7 +166,10 @@ pub(crate) struct State {
     pub assignments: Vec<Assignment>,
     /// client id → (secret, object id of its service principal).
     pub clients: BTreeMap<String, (String, String)>,
-    pub tokens: HashSet<String>,
+    /// Every token issued, with its audience. Tokens never expire.
+    pub tokens: HashMap<String, Audience>,
+    /// Storage queues by (account, queue).
+    pub queues: BTreeMap<(String, String), Queue>,
     pub principals: HashMap<String, Principal>,
     pub operations: HashMap<String, Operation>,
     pub page_size: usize,
@@ -172,6 +177,21 @@ pub(crate) struct State {
     pub principal_delay: Duration,
     /// Errors armed by tests, answered before anything is read or changed.
     pub faults: Faults<ArmError>,
+}
+
+impl State {
+    /// Creates a queue, with Azure's naming rules; a second one of the same
+    /// name is refused (QueueAlreadyExists).
+    pub fn add_queue(&mut self, account: &str, name: &str) -> Result<(), String> {
+        queue::check_account(account)?;
+        queue::check_queue(name)?;
+        let k = (account.to_string(), name.to_string());
+        if self.queues.contains_key(&k) {
+            return Err(format!("queue {account}/{name} already exists"));
+        }
+        self.queues.insert(k, Queue::default());
+        Ok(())
+    }
 }
 
 pub(crate) fn key(rg: &str, name: &str) -> (String, String) {
@@ -306,7 +326,8 @@ impl AzureWorld {
                 uais: BTreeMap::new(),
                 assignments: Vec::new(),
                 clients: BTreeMap::new(),
-                tokens: HashSet::new(),
+                tokens: HashMap::new(),
+                queues: BTreeMap::new(),
                 principals: HashMap::new(),
                 operations: HashMap::new(),
                 page_size: 100,
@@ -444,6 +465,14 @@ impl AzureWorld {
             principal_type: principal_type.to_string(),
             created_on: now(),
         });
+        self
+    }
+
+    /// An empty storage queue, served at `{url}/{account}/{queue}`.
+    pub fn queue(mut self, account: &str, queue: &str) -> Self {
+        if let Err(e) = self.state.add_queue(account, queue) {
+            self.problems.push(e);
+        }
         self
     }
 

@@ -1,6 +1,6 @@
 //! Google Cloud stand-in: Cloud Functions v2, IAM v1 service accounts, Cloud Run v2
-//! IAM policies and Cloud Resource Manager v3 project IAM, to the published
-//! discovery documents.
+//! IAM policies, Cloud Resource Manager v3 project IAM and Pub/Sub v1 pull
+//! subscriptions, to the published discovery documents.
 //!
 //! Seed a [`GcpWorld`], [`GcpStandIn::start`] it, and point the official
 //! google-cloud-rust clients at [`GcpStandIn::url`] with anonymous
@@ -13,6 +13,7 @@ mod functions;
 mod iam;
 mod lro;
 mod policy;
+mod pubsub;
 mod request;
 mod resourcemanager;
 mod roles;

@@ -1,13 +1,14 @@
-//! The HTTP side: one plain-HTTP server (the shared scaffold) serving all four
-//! APIs (their paths do not overlap: `v1/` IAM, `v2/` Cloud Functions and
-//! Cloud Run, `v3/` Resource Manager), the faults tests arm, and the handle
-//! tests inspect and steer the stand-in through.
+//! The HTTP side: one plain-HTTP server (the shared scaffold) serving all five
+//! APIs (their paths do not overlap: `v1/` IAM and Pub/Sub — `serviceAccounts`
+//! vs `subscriptions` —, `v2/` Cloud Functions and Cloud Run, `v3/` Resource
+//! Manager), the faults tests arm, and the handle tests inspect and steer the
+//! stand-in through.
 
 use super::errors::{Code, GcpError, GcpResult, json_response};
 use super::policy::{IamResource, Policy};
 use super::request::{Path, Query};
 use super::world::{GcpWorld, State};
-use super::{functions, iam, lro, resourcemanager, roles, run};
+use super::{functions, iam, lro, pubsub, resourcemanager, roles, run};
 use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +16,9 @@ use axum::extract::State as AxumState;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Whether a call changes something. Resource Manager's getIamPolicy is a
 /// POST that only reads, so the method alone does not tell.
@@ -188,6 +191,55 @@ impl GcpStandIn {
             .arm(method, PathMatch::prefix(path_prefix), times, injected(code));
     }
 
+    /// Creates a Pub/Sub pull subscription in a seeded project, as
+    /// [`GcpWorld::subscription_with`] seeds one.
+    pub fn create_subscription(
+        &self,
+        project: &str,
+        name: &str,
+        ack_deadline_secs: u32,
+        max_delivery_attempts: Option<u32>,
+    ) -> Result<(), GcpError> {
+        lock(&self.shared).add_subscription(project, name, ack_deadline_secs, max_delivery_attempts)
+    }
+
+    /// Publishes a message straight into a subscription (as if to its
+    /// topic) and wakes pulls waiting on it; the message id pulls will show.
+    pub fn publish(
+        &self,
+        project: &str,
+        subscription: &str,
+        data: &[u8],
+        attributes: &[(&str, &str)],
+    ) -> Result<String, GcpError> {
+        let mut state = lock(&self.shared);
+        let key = state.subscription_key(project, subscription)?;
+        let attributes: BTreeMap<String, String> =
+            attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        state.pubsub.publish(&key, data, attributes)
+    }
+
+    /// Messages of a subscription not acknowledged yet, leased ones
+    /// included; None when there is no such subscription.
+    pub fn unacknowledged(&self, project: &str, subscription: &str) -> Option<usize> {
+        let state = lock(&self.shared);
+        let key = state.subscription_key(project, subscription).ok()?;
+        state.pubsub.unacknowledged(&key)
+    }
+
+    /// Messages a dead-letter policy moved out of a subscription after its
+    /// `maxDeliveryAttempts`.
+    pub fn dead_lettered(&self, project: &str, subscription: &str) -> Option<usize> {
+        let state = lock(&self.shared);
+        let key = state.subscription_key(project, subscription).ok()?;
+        state.pubsub.subscriptions.get(&key).map(|s| s.dead_lettered)
+    }
+
+    /// How long a pull that finds nothing is held waiting for a message.
+    pub fn set_pull_hold(&self, hold: Duration) {
+        lock(&self.shared).pubsub.hold = hold;
+    }
+
     /// How many polls a function operation started from now on needs.
     pub fn set_operation_polls(&self, polls: u32) {
         lock(&self.shared).operation_polls = polls.max(1);
@@ -260,6 +312,16 @@ fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &
         ("POST", ["v1", "projects", p, "serviceAccounts", a], Some("getIamPolicy")) => {
             iam::handle_get_policy(state, query, p, a)
         }
+        ("POST", ["v1", "projects", p, "subscriptions", s], Some("pull")) => {
+            let req = pubsub::parse_pull(state, query, p, s, body)?;
+            pubsub::pull_once(state, &req, Instant::now())
+        }
+        ("POST", ["v1", "projects", p, "subscriptions", s], Some("acknowledge")) => {
+            pubsub::handle_acknowledge(state, query, p, s, body)
+        }
+        ("POST", ["v1", "projects", p, "subscriptions", s], Some("modifyAckDeadline")) => {
+            pubsub::handle_modify_ack_deadline(state, query, p, s, body)
+        }
         ("GET", ["v1", "roles", _], None)
         | ("GET", ["v1", "projects", _, "roles", _], None)
         | ("GET", ["v1", "organizations", _, "roles", _], None) => {
@@ -280,13 +342,22 @@ async fn handle(AxumState(shared): AxumState<Shared>, method: Method, uri: Uri, 
     let raw_path = uri.path();
     let raw_query = uri.query().unwrap_or_default();
     let decoded = percent_decode(raw_path, false).unwrap_or_else(|_| raw_path.to_string());
-    let mut state = lock(&shared);
-    let result = match state.faults.take(method.as_str(), &decoded) {
-        Some(e) => Err(e),
-        None => Path::parse(raw_path)
-            .and_then(|path| Query::parse(raw_query).map(|q| (path, q)))
-            .and_then(|(path, query)| route(&mut state, &method, &path, &query, &body)),
+    let (mut result, hold) = {
+        let mut state = lock(&shared);
+        match state.faults.take(method.as_str(), &decoded) {
+            Some(e) => (Err(e), None),
+            None => {
+                let result = serve(&mut state, &method, raw_path, raw_query, &body);
+                (result, pull_hold(&state, &method, raw_path, raw_query, &body))
+            }
+        }
     };
+    if let Some((key, hold)) = hold {
+        result = hold_pull(&shared, &key, Instant::now() + hold, result, || {
+            serve(&mut lock(&shared), &method, raw_path, raw_query, &body)
+        })
+        .await;
+    }
     let (status, answer) = match result {
         Ok(v) => (StatusCode::OK, v),
         Err(e) => (
@@ -294,6 +365,69 @@ async fn handle(AxumState(shared): AxumState<Shared>, method: Method, uri: Uri, 
             e.body(),
         ),
     };
-    drop(state);
     json_response(status, &answer)
+}
+
+fn serve(state: &mut State, method: &Method, raw_path: &str, raw_query: &str, body: &[u8]) -> GcpResult<Value> {
+    let path = Path::parse(raw_path)?;
+    let query = Query::parse(raw_query)?;
+    route(state, method, &path, &query, body)
+}
+
+/// For a valid pull that may wait: its subscription and how long to hold it.
+fn pull_hold(
+    state: &State,
+    method: &Method,
+    raw_path: &str,
+    raw_query: &str,
+    body: &[u8],
+) -> Option<(String, Duration)> {
+    let path = Path::parse(raw_path).ok()?;
+    let query = Query::parse(raw_query).ok()?;
+    match (method.as_str(), path.strs().as_slice(), path.verb.as_deref()) {
+        ("POST", ["v1", "projects", p, "subscriptions", s], Some("pull")) => {
+            let req = pubsub::parse_pull(state, &query, p, s, body).ok()?;
+            req.may_wait.then_some((req.key, state.pubsub.hold))
+        }
+        _ => None,
+    }
+}
+
+/// Holds an empty pull until a message is published or nacked, a lease runs
+/// out, or `until`; then answers what a fresh attempt finds. Real Pub/Sub
+/// holds pulls the same way ("may wait ... until at least one message is
+/// available"), so callers must not rely on `{}` coming back at once.
+async fn hold_pull(
+    shared: &Shared,
+    key: &str,
+    until: Instant,
+    mut result: GcpResult<Value>,
+    mut again: impl FnMut() -> GcpResult<Value>,
+) -> GcpResult<Value> {
+    while is_empty_pull(&result) {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        let (notify, expiry) = {
+            let state = lock(shared);
+            (state.pubsub.notify.clone(), state.pubsub.next_expiry(key))
+        };
+        // Registered before looking again, so a publish in between is not missed.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        result = again();
+        if !is_empty_pull(&result) {
+            break;
+        }
+        let wake = expiry.filter(|e| *e > now).map_or(until, |e| e.min(until));
+        let _ = tokio::time::timeout_at(wake.into(), notified).await;
+        result = again();
+    }
+    result
+}
+
+fn is_empty_pull(result: &GcpResult<Value>) -> bool {
+    matches!(result, Ok(Value::Object(m)) if m.is_empty())
 }

@@ -4,11 +4,13 @@
 
 use super::errors::{GcpError, GcpResult};
 use super::policy::{Binding, Policy};
+use super::pubsub::{self, PubSub};
 use super::request::{is_resource_id, now_rfc3339};
 use super::{functions, iam};
 use crate::scaffold::Faults;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The projects, functions, service accounts and policies a stand-in starts
 /// with. Seeds go through the same validation as API requests, so a world
@@ -24,6 +26,16 @@ pub struct GcpWorld {
     account_policies: Vec<(String, Vec<Binding>)>,
     roles: Vec<SeededRole>,
     operation_polls: Option<u32>,
+    subscriptions: Vec<SubscriptionSeed>,
+    pull_hold: Option<Duration>,
+}
+
+/// A Pub/Sub pull subscription to seed.
+struct SubscriptionSeed {
+    project: String,
+    name: String,
+    ack_deadline_secs: u32,
+    max_delivery_attempts: Option<u32>,
 }
 
 /// A role `iam.roles.get` answers: predefined (`roles/R`) or custom
@@ -112,6 +124,38 @@ impl GcpWorld {
         self
     }
 
+    /// A Pub/Sub pull subscription `projects/{project}/subscriptions/{name}`
+    /// with the default 10 s ack deadline and no dead-letter policy.
+    pub fn subscription(self, project: &str, name: &str) -> GcpWorld {
+        self.subscription_with(project, name, pubsub::DEFAULT_ACK_DEADLINE_SECS, None)
+    }
+
+    /// A Pub/Sub pull subscription with its `ackDeadlineSeconds` (10–600)
+    /// and, when `Some`, a dead-letter policy's `maxDeliveryAttempts` (5–100):
+    /// only then do pulls report `deliveryAttempt`.
+    pub fn subscription_with(
+        mut self,
+        project: &str,
+        name: &str,
+        ack_deadline_secs: u32,
+        max_delivery_attempts: Option<u32>,
+    ) -> GcpWorld {
+        self.subscriptions.push(SubscriptionSeed {
+            project: project.to_string(),
+            name: name.to_string(),
+            ack_deadline_secs,
+            max_delivery_attempts,
+        });
+        self
+    }
+
+    /// How long a pull that finds no message waits for one before answering
+    /// `{}` (default 1 s; Google holds pulls far longer).
+    pub fn pull_hold(mut self, hold: Duration) -> GcpWorld {
+        self.pull_hold = Some(hold);
+        self
+    }
+
     pub(crate) fn build(self) -> GcpResult<State> {
         let mut state = State {
             operation_polls: self.operation_polls.unwrap_or(1).max(1),
@@ -194,6 +238,17 @@ impl GcpWorld {
                 )));
             }
             state.policies.insert(key, Policy::seeded(bindings)?);
+        }
+        if let Some(hold) = self.pull_hold {
+            state.pubsub.hold = hold;
+        }
+        for seed in self.subscriptions {
+            state.add_subscription(
+                &seed.project,
+                &seed.name,
+                seed.ack_deadline_secs,
+                seed.max_delivery_attempts,
+            )?;
         }
         Ok(state)
     }
@@ -381,9 +436,36 @@ pub(crate) struct State {
     /// Changes to apply right after the next getIamPolicy of a resource.
     pub hooks: Vec<(String, PolicyChange)>,
     pub roles: BTreeMap<String, SeededRole>,
+    pub pubsub: PubSub,
 }
 
 impl State {
+    /// Creates a pull subscription in a known project, checked as Google
+    /// checks `subscriptions.create`.
+    pub fn add_subscription(
+        &mut self,
+        project: &str,
+        name: &str,
+        ack_deadline_secs: u32,
+        max_delivery_attempts: Option<u32>,
+    ) -> GcpResult<()> {
+        let key = self.subscription_key(project, name)?;
+        pubsub::check_subscription_id(name)?;
+        self.pubsub.add(key, ack_deadline_secs, max_delivery_attempts)
+    }
+
+    /// `projects/{project id}/subscriptions/{name}`; a project the stand-in
+    /// does not know is refused as everywhere else.
+    pub fn subscription_key(&self, project: &str, name: &str) -> GcpResult<String> {
+        let p = self.project(project).ok_or_else(|| {
+            GcpError::project_denied(
+                "pubsub.subscriptions.consume",
+                &format!("projects/{project}/subscriptions/{name}"),
+            )
+        })?;
+        Ok(format!("projects/{}/subscriptions/{name}", p.id))
+    }
+
     /// A project by id or number, the two forms resource names accept.
     pub fn project(&self, key: &str) -> Option<&Project> {
         self.projects
