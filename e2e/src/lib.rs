@@ -341,6 +341,22 @@ pub fn gcp_account(url: &str) -> String {
     )
 }
 
+/// The Azure stand-in's directory, subscription and app registration the
+/// e2e scenarios use.
+pub const AZURE_TENANT: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+pub const AZURE_SUBSCRIPTION: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
+pub const AZURE_CLIENT: &str = "c1c1c1c1-0000-4000-8000-000000000001";
+pub const AZURE_CLIENT_SECRET: &str = "s3cret";
+
+/// A CloudAccount `shop/azure` for the ARM stand-in at `url` (ARM and
+/// authority host), with its client secret in `shop/azure-credentials`;
+/// `extra` is appended to the `azure:` block (indented four spaces).
+pub fn azure_account(url: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: azure, namespace: shop}}\nspec:\n  azure:\n    tenantId: {AZURE_TENANT}\n    subscriptionId: {AZURE_SUBSCRIPTION}\n    clientId: {AZURE_CLIENT}\n    credential: ClientSecret\n    clientSecretRef: {{name: azure-credentials}}\n    resourceManagerEndpoint: {url}\n    authorityHost: {url}\n{extra}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: azure-credentials, namespace: shop}}\nstringData: {{client_secret: {AZURE_CLIENT_SECRET}}}\n"
+    )
+}
+
 /// Controller flags fast enough for tests; the defaults (5m resync, 30s
 /// inventory, 60s release timeout) are for real quotas.
 pub const FAST: &[&str] = &[

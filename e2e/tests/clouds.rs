@@ -8,9 +8,7 @@ use zerofn_e2e::Cluster;
 use zerofn_sim::azure::{Arm, AzureWorld, SiteSeed};
 use zerofn_sim::gcp::{FunctionSeed, GcpStandIn, GcpWorld};
 
-const TENANT: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
-const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
-const CLIENT: &str = "c1c1c1c1-0000-4000-8000-000000000001";
+use zerofn_e2e::{AZURE_CLIENT as CLIENT, AZURE_SUBSCRIPTION as SUB, AZURE_TENANT as TENANT};
 const PROJECT: &str = "shop-prod";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

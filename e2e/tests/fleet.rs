@@ -246,9 +246,7 @@ spec:
     eprintln!("a newly tagged function was governed {took:?} after it was tagged");
 }
 
-const TENANT: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
-const SUB: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
-const CLIENT: &str = "c1c1c1c1-0000-4000-8000-000000000001";
+use zerofn_e2e::{AZURE_CLIENT, AZURE_CLIENT_SECRET, AZURE_SUBSCRIPTION, AZURE_TENANT};
 const PROJECT: &str = "shop-prod";
 const LOCATION: &str = "europe-west1";
 const RG: &str = "rg-fn";
@@ -416,7 +414,7 @@ async fn a_gcp_policy_follows_its_label_yields_to_a_posture_and_leaves_no_marker
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_azure_policy_follows_its_tag_yields_to_a_posture_and_leaves_no_marker() {
     let cluster = Cluster::start("fleet-azure").await;
-    let mut world = AzureWorld::new(TENANT, SUB).client(CLIENT, "s3cret");
+    let mut world = AzureWorld::new(AZURE_TENANT, AZURE_SUBSCRIPTION).client(AZURE_CLIENT, AZURE_CLIENT_SECRET);
     for f in FUNCTIONS {
         let mut seed = SiteSeed {
             min_tls_version: "1.0".into(),
@@ -430,12 +428,7 @@ async fn an_azure_policy_follows_its_tag_yields_to_a_posture_and_leaves_no_marke
     let arm = Arm::start(world).await.expect("ARM stand-in");
     let ca = cluster.dir.path().join("azure-ca.pem");
     std::fs::write(&ca, arm.ca_pem()).expect("CA file");
-    cluster
-        .apply(&format!(
-            "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: azure, namespace: shop}}\nspec:\n  azure:\n    tenantId: {TENANT}\n    subscriptionId: {SUB}\n    clientId: {CLIENT}\n    credential: ClientSecret\n    clientSecretRef: {{name: azure-credentials}}\n    resourceManagerEndpoint: {a}\n    authorityHost: {a}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: azure-credentials, namespace: shop}}\nstringData: {{client_secret: s3cret}}\n",
-            a = arm.url()
-        ))
-        .await;
+    cluster.apply(&zerofn_e2e::azure_account(&arm.url(), "")).await;
     cluster
         .apply(&policy_yaml(
             "azure",

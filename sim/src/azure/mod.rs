@@ -9,6 +9,7 @@
 
 mod authorization;
 mod errors;
+mod eventgrid;
 mod ids;
 mod managed_identity;
 mod queue;
@@ -21,6 +22,7 @@ mod webconfig;
 mod world;
 
 pub use errors::ArmError;
+pub use eventgrid::resource_write_event;
 pub use roles::BUILTIN_ROLES;
 pub use server::Arm;
 pub use world::{AzureWorld, SiteSeed};

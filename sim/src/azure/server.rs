@@ -212,6 +212,17 @@ impl Arm {
         true
     }
 
+    /// Sets one config/web property of a site out of band, as another admin
+    /// would. False when there is no such site.
+    pub fn set_site_config(&self, rg: &str, name: &str, property: &str, value: Value) -> bool {
+        let mut state = lock(&self.shared);
+        let Some(site) = state.sites.get_mut(&key(rg, name)) else {
+            return false;
+        };
+        site.config.insert(property.to_string(), value);
+        true
+    }
+
     /// config/web as GET answers it.
     pub fn site_config(&self, rg: &str, name: &str) -> Option<Value> {
         let state = lock(&self.shared);

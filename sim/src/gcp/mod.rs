@@ -7,6 +7,7 @@
 //! credentials. README.md beside this file lists the calls served and how
 //! they differ from Google's.
 
+mod audit;
 mod errors;
 mod fieldmask;
 mod functions;
@@ -22,6 +23,7 @@ mod schema;
 mod server;
 mod world;
 
+pub use audit::audit_entry;
 pub use errors::{Code, GcpError};
 pub use policy::{Binding, Condition, IamResource, Policy};
 pub use server::GcpStandIn;
