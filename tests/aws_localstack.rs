@@ -846,3 +846,57 @@ async fn traffic_no_flow_log_records_is_named_until_the_vpc_has_one() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.checks("shop/flow").is_empty());
 }
+
+/// `network.aws.egress`: the security group's default rule (all traffic to
+/// 0.0.0.0/0) is a High finding while the group is not named the
+/// function's own; named in `exclusiveSecurityGroups` (and used by nothing
+/// else), Enforce adds the declared rule, then revokes the open one; a
+/// second enforce writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_all_open_egress_group_is_reported_then_narrowed_when_it_is_the_functions_own() {
+    let (_aws, fleet, dir, files) = seeded("egress").await;
+    let sg = &fleet.security_group;
+    let posture = |exclusive: &str| {
+        format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: egress, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  network:\n    aws:\n      subnetIds: [{}]\n      securityGroupIds: [{sg}]\n      egress: {{cidrs: [10.0.0.0/8], ports: [443]{exclusive}}}\n",
+            fleet.reports, fleet.subnets[0]
+        )
+    };
+    let reported = dir.write("egress.yaml", &posture(""));
+    let args = |f: &std::path::Path| {
+        vec![
+            "enforce".to_string(),
+            "--once".into(),
+            "-f".into(),
+            s(&files.account).into(),
+            "-f".into(),
+            s(f).into(),
+            "-o".into(),
+            "json".into(),
+        ]
+    };
+    let run = zerofn(&args(&reported).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let report = run.json();
+    assert_eq!(run.checks("shop/egress"), vec!["aws.network.openEgress"], "{report:#}");
+    let finding = &report["postures"][0]["findings"][0];
+    assert_eq!(finding["severity"], "High");
+    assert_eq!(finding["observed"], "all traffic to 0.0.0.0/0");
+    assert_eq!(finding["remediable"], false, "not named the function's own");
+
+    let own = dir.write(
+        "egress-own.yaml",
+        &posture(&format!(", exclusiveSecurityGroups: [{sg}]")),
+    );
+    let run = zerofn(&args(&own).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let report = run.json();
+    assert_eq!(run.code, 0, "narrowed and compliant: {report:#}");
+    let calls: Vec<String> = report["cloudCalls"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    for op in ["AuthorizeSecurityGroupEgress", "RevokeSecurityGroupEgress"] {
+        assert!(calls.iter().any(|c| c.contains(op)), "{op} not called: {calls:?}");
+    }
+    let again = zerofn(&args(&own).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+}

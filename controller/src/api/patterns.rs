@@ -6,6 +6,9 @@ pub const AWS_REGION: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$";
 pub const AWS_ACCOUNT_ID: &str = r"^[0-9]{12}$";
 pub const AWS_SUBNET_ID: &str = r"^subnet-[0-9a-f]{8,17}$";
 pub const AWS_SECURITY_GROUP_ID: &str = r"^sg-[0-9a-f]{8,17}$";
+pub const AWS_PREFIX_LIST_ID: &str = r"^pl-[0-9a-f]{8,17}$";
+/// An IPv4 or IPv6 CIDR block.
+pub const CIDR: &str = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$";
 /// Any ARN: `arn:partition:service:region:account:resource`.
 pub const ARN: &str = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:.+$";
 pub const IAM_POLICY_ARN: &str =
@@ -71,6 +74,8 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     (AWS_ACCOUNT_ID, "a 12-digit AWS account id", "123456789012"),
     (AWS_SUBNET_ID, "a subnet id", "subnet-0a1b2c3d"),
     (AWS_SECURITY_GROUP_ID, "a security group id", "sg-0a1b2c3d"),
+    (AWS_PREFIX_LIST_ID, "a managed prefix list id", "pl-6fa54006"),
+    (CIDR, "a CIDR block", "10.0.0.0/16"),
     (ARN, "an ARN", "arn:aws:s3:::orders-in"),
     (
         IAM_POLICY_ARN,
@@ -202,6 +207,8 @@ mod tests {
             AWS_ACCOUNT_ID,
             AWS_SUBNET_ID,
             AWS_SECURITY_GROUP_ID,
+            AWS_PREFIX_LIST_ID,
+            CIDR,
             ARN,
             IAM_POLICY_ARN,
             IAM_ROLE_ARN,

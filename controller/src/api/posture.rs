@@ -556,6 +556,41 @@ pub struct AwsNetwork {
     /// attached to, has an active flow log. Report-only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_flow_logs: bool,
+    /// What the function may reach: each attached security group's egress
+    /// rules allow only these destinations and ports. An undeclared rule is
+    /// a finding (all traffic to 0.0.0.0/0 or ::/0 is High). Enforce
+    /// narrows only the groups listed in `exclusiveSecurityGroups`, and only
+    /// while the account shows nothing else uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<AwsEgress>,
+}
+
+/// The egress a VPC-attached function needs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsEgress {
+    /// Destination CIDRs (IPv4 or IPv6). A rule to a CIDR inside one of
+    /// them is declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(regex(pattern = patterns::CIDR), length(max = 43)))]
+    pub cidrs: Vec<String>,
+    /// Managed prefix lists (`pl-...`), e.g. an S3 or DynamoDB gateway
+    /// endpoint's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(regex(pattern = patterns::AWS_PREFIX_LIST_ID), length(max = 32)))]
+    pub prefix_lists: Vec<String>,
+    /// TCP ports the function connects to. Empty: any port to the declared
+    /// destinations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(range(min = 1, max = 65535)))]
+    pub ports: Vec<u16>,
+    /// Attached security groups that are the function's own: Enforce adds
+    /// the declared rules to them, then revokes the undeclared ones. A group
+    /// another function or any other network interface uses is never
+    /// changed (reported instead), whatever this list says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(regex(pattern = patterns::AWS_SECURITY_GROUP_ID), length(max = 20)))]
+    pub exclusive_security_groups: Vec<String>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

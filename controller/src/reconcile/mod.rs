@@ -264,9 +264,11 @@ pub async fn run(client: Client, opts: RunOptions) -> Result<(), String> {
     result
 }
 
-/// A kind's watch, with its changes also kept in a store for lookups.
-/// Accounts trigger on any change (`touched_objects`); the caller filters
-/// postures further.
+/// A kind's watch, with every change kept in a store for lookups. Only a
+/// change of spec (generation) or a deletion passes on: the controller's
+/// own status writes to an account (reachability, counts, its event feed's
+/// health every 30 s while events flow) must not re-check every posture
+/// that uses it.
 fn watch_into_store<K>(
     client: &Client,
 ) -> (
@@ -282,8 +284,38 @@ where
         .default_backoff()
         .modify(slim)
         .reflect(writer)
-        .touched_objects();
+        .flat_map(spec_changes_and_deletions());
     (reader, stream)
+}
+
+/// The objects of a watch whose generation changed (or that are new), and
+/// every deleted one.
+#[allow(clippy::type_complexity)]
+fn spec_changes_and_deletions<K: kube::Resource + Send + 'static>() -> impl FnMut(
+    Result<watcher::Event<K>, watcher::Error>,
+) -> futures::stream::Iter<
+    std::vec::IntoIter<Result<K, watcher::Error>>,
+> {
+    let mut seen: std::collections::HashMap<(Option<String>, String), Option<i64>> = Default::default();
+    move |event| {
+        let out = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                let key = (o.meta().namespace.clone(), o.meta().name.clone().unwrap_or_default());
+                let generation = o.meta().generation;
+                match seen.insert(key, generation) {
+                    Some(before) if before == generation && generation.is_some() => Vec::new(),
+                    _ => vec![Ok(o)],
+                }
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                seen.remove(&(o.meta().namespace.clone(), o.meta().name.clone().unwrap_or_default()));
+                vec![Ok(o)]
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => Vec::new(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(out)
+    }
 }
 
 /// Resolves when the controller must stop: on SIGTERM, or when leadership

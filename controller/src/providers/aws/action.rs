@@ -90,6 +90,18 @@ pub enum AwsAction {
         function_arn: String,
         code_signing_config_arn: String,
     },
+    /// A declared egress rule, on a security group that is the function's
+    /// own.
+    AuthorizeEgress {
+        group_id: String,
+        rule: super::model::EgressRule,
+    },
+    /// An undeclared egress rule, from a security group that is the
+    /// function's own.
+    RevokeEgress {
+        group_id: String,
+        rule: super::model::EgressRule,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -208,6 +220,8 @@ impl AwsAction {
             AwsAction::DeleteFunctionUrl { .. } => "DeleteFunctionUrlConfig",
             AwsAction::DisableEventSourceMapping { .. } => "UpdateEventSourceMapping",
             AwsAction::PutFunctionCodeSigningConfig { .. } => "PutFunctionCodeSigningConfig",
+            AwsAction::AuthorizeEgress { .. } => "AuthorizeSecurityGroupEgress",
+            AwsAction::RevokeEgress { .. } => "RevokeSecurityGroupEgress",
         }
     }
 
@@ -253,6 +267,7 @@ impl AwsAction {
             | AwsAction::DetachRolePolicy { role_name, .. }
             | AwsAction::PutRolePermissionsBoundary { role_name, .. } => role_name.clone(),
             AwsAction::DisableEventSourceMapping { uuid, .. } => uuid.clone(),
+            AwsAction::AuthorizeEgress { group_id, .. } | AwsAction::RevokeEgress { group_id, .. } => group_id.clone(),
         }
     }
 
@@ -298,6 +313,8 @@ impl AwsAction {
                 code_signing_config_arn,
                 ..
             } => format!("code signing config {code_signing_config_arn}"),
+            AwsAction::AuthorizeEgress { rule, .. } => format!("allow {rule}"),
+            AwsAction::RevokeEgress { rule, .. } => format!("revoke {rule}"),
         }
     }
 }

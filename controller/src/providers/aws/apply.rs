@@ -101,6 +101,35 @@ impl Applier<'_> {
                 })
                 .await
             }
+            AwsAction::AuthorizeEgress { group_id, rule } => {
+                let ec2 = self.clients.ec2(self.region)?;
+                let sent = ec2
+                    .authorize_security_group_egress()
+                    .group_id(group_id)
+                    .ip_permissions(super::routes::ip_permission(rule))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => Ok(()),
+                    // Present already: what was wanted holds.
+                    Err(e) if code(&e) == Some("InvalidPermission.Duplicate") => Ok(()),
+                    Err(e) => Err(map_err(action.op(), group_id, e)),
+                }
+            }
+            AwsAction::RevokeEgress { group_id, rule } => {
+                let ec2 = self.clients.ec2(self.region)?;
+                let sent = ec2
+                    .revoke_security_group_egress()
+                    .group_id(group_id)
+                    .ip_permissions(super::routes::ip_permission(rule))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => Ok(()),
+                    Err(e) if code(&e) == Some("InvalidPermission.NotFound") => Ok(()),
+                    Err(e) => Err(map_err(action.op(), group_id, e)),
+                }
+            }
         }
     }
 

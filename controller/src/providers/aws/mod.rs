@@ -4,6 +4,7 @@ pub mod action;
 mod apply;
 pub mod client;
 pub mod connect;
+mod egress;
 mod feed;
 mod inventory;
 pub mod model;

@@ -47,6 +47,59 @@ pub struct ObservedFunction {
     /// Which of the VPC and the attached subnets have an active flow log:
     /// observed only when the posture requires flow logs.
     pub flow_logs: Option<FlowLogs>,
+    /// The attached security groups' egress rules and who else uses each
+    /// group: observed only when the posture declares egress.
+    pub egress: Option<Egress>,
+}
+
+/// The egress of the function's security groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Egress {
+    Observed(Vec<GroupEgress>),
+    /// Why the groups could not be read: not judged.
+    NotObserved(String),
+}
+
+/// One security group attached to the function.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupEgress {
+    pub group_id: String,
+    pub rules: Vec<EgressRule>,
+    /// Whatever else uses the group (another function, a network interface
+    /// that is not a Lambda one), as evidence says. Empty: the function's
+    /// own, as far as the account shows.
+    pub also_used_by: Vec<String>,
+}
+
+/// One egress permission: a protocol and port range to one destination.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct EgressRule {
+    /// `-1` (every protocol), `tcp`, `udp`, `icmp` or a protocol number.
+    pub protocol: String,
+    /// The port range; None for every port.
+    pub ports: Option<(i32, i32)>,
+    pub destination: Destination,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum Destination {
+    Cidr(String),
+    PrefixList(String),
+    Group(String),
+}
+
+impl std::fmt::Display for EgressRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let to = match &self.destination {
+            Destination::Cidr(c) | Destination::PrefixList(c) | Destination::Group(c) => c,
+        };
+        match (self.protocol.as_str(), self.ports) {
+            ("-1", _) => write!(f, "all traffic to {to}"),
+            (p, Some((a, b))) if a == b => write!(f, "{p}/{a} to {to}"),
+            (p, Some((a, b))) => write!(f, "{p}/{a}-{b} to {to}"),
+            (p, None) => write!(f, "{p} to {to}"),
+        }
+    }
 }
 
 /// The active flow logs over the function's network.

@@ -175,7 +175,7 @@ impl Observer<'_> {
         {
             o.code_signing = Some(self.code_signing(&fn_arn, csc).await?);
         }
-        self.observe_network(&mut o, spec.network.as_ref().and_then(|n| n.aws.as_ref()))
+        self.observe_network(&mut o, spec.network.as_ref().and_then(|n| n.aws.as_ref()), &functions)
             .await?;
         Ok(o)
     }
@@ -186,10 +186,25 @@ impl Observer<'_> {
         &self,
         o: &mut ObservedFunction,
         declared: Option<&crate::api::AwsNetwork>,
+        functions: &super::inventory::FunctionIndex,
     ) -> Result<(), ProviderError> {
         let (Some(n), Some(vpc)) = (declared, o.vpc.as_ref().filter(|v| !v.subnet_ids.is_empty())) else {
             return Ok(());
         };
+        if n.egress.is_some() {
+            let groups: Vec<String> = vpc.security_group_ids.iter().cloned().collect();
+            // Another function of the account in the same group shares it.
+            let users = |group: &str| {
+                functions
+                    .by_region_name
+                    .values()
+                    .filter(|f| f.arn != o.arn)
+                    .filter(|f| f.vpc.as_ref().is_some_and(|v| v.security_group_ids.contains(group)))
+                    .map(|f| format!("function {}", f.name))
+                    .collect()
+            };
+            o.egress = Some(super::routes::egress(self.clients.ec2(self.region)?, &groups, users).await);
+        }
         if n.require_private_subnets {
             o.subnet_routes = Some(super::routes::subnet_routes(self.clients.ec2(self.region)?, vpc).await);
         }

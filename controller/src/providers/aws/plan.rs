@@ -1537,6 +1537,11 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     if n.require_flow_logs {
         flow_logs(o, b);
     }
+    if let Some(declared) = &n.egress
+        && !observed.subnet_ids.is_empty()
+    {
+        super::egress::plan(declared, o.egress.as_ref(), &mut b.plan);
+    }
     if drift {
         b.config.set(ConfigField::Vpc(VpcUpdate {
             subnet_ids: subnets,

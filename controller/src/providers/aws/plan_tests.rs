@@ -143,6 +143,7 @@ fn full_spec() -> FunctionPostureSpec {
                 security_group_ids: vec!["sg-0a1b2c3d".into()],
                 require_private_subnets: false,
                 require_flow_logs: false,
+                egress: None,
             }),
             azure: None,
             gcp: None,
@@ -1097,7 +1098,31 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
         | AwsAction::DeleteFunctionUrl { .. }
         | AwsAction::DisableEventSourceMapping { .. } => Ok(()),
         AwsAction::UntagFunction { .. } => Err("plan never releases ownership".into()),
+        AwsAction::AuthorizeEgress { group_id, rule } => {
+            let e = declared_egress(p).ok_or("egress not declared")?;
+            own_group(e, o, group_id)?;
+            crate::providers::aws::egress::wanted(e)
+                .contains(rule)
+                .then_some(())
+                .ok_or(format!("allowed undeclared egress {rule}"))
+        }
+        AwsAction::RevokeEgress { group_id, .. } => {
+            own_group(declared_egress(p).ok_or("egress not declared")?, o, group_id)
+        }
     }
+}
+
+fn declared_egress(p: &Posture) -> Option<&crate::api::AwsEgress> {
+    p.spec.network.as_ref()?.aws.as_ref()?.egress.as_ref()
+}
+
+/// A security group the posture names exclusive and nothing else uses.
+fn own_group(e: &crate::api::AwsEgress, o: &ObservedFunction, group: &str) -> Result<(), String> {
+    let unshared = matches!(&o.egress, Some(crate::providers::aws::model::Egress::Observed(gs))
+        if gs.iter().any(|g| g.group_id == group && g.also_used_by.is_empty()));
+    (e.exclusive_security_groups.iter().any(|g| g == group) && unshared)
+        .then_some(())
+        .ok_or(format!("changed {group}, which is not the function's own"))
 }
 
 #[test]

@@ -4,9 +4,11 @@
 //! table), and whether anything records its traffic (flow logs).
 
 use super::client::map_err;
-use super::model::{FlowLogs, InternetRoute, SubnetRoutes, Vpc};
+use super::model::{Destination, Egress, EgressRule, FlowLogs, GroupEgress, InternetRoute, SubnetRoutes, Vpc};
 use crate::providers::ProviderError;
-use aws_sdk_ec2::types::{Filter, RouteState, RouteTable};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, RouteState, RouteTable, UserIdGroupPair,
+};
 use std::collections::BTreeMap;
 
 /// The internet routes of each of the VPC's subnets, or why they could not
@@ -86,6 +88,117 @@ pub async fn flow_logs(ec2: &aws_sdk_ec2::Client, vpc: &Vpc) -> FlowLogs {
             return FlowLogs::Observed(active);
         }
     }
+}
+
+/// The function's security groups, their egress rules, and whatever else
+/// uses each: another function of the account (`users`, from the
+/// inventory) or a network interface that is not Lambda's.
+pub async fn egress(ec2: &aws_sdk_ec2::Client, groups: &[String], users: impl Fn(&str) -> Vec<String>) -> Egress {
+    match read_egress(ec2, groups, users).await {
+        Ok(g) => Egress::Observed(g),
+        Err(e) => Egress::NotObserved(e.to_string()),
+    }
+}
+
+async fn read_egress(
+    ec2: &aws_sdk_ec2::Client,
+    groups: &[String],
+    users: impl Fn(&str) -> Vec<String>,
+) -> Result<Vec<GroupEgress>, ProviderError> {
+    let found = ec2
+        .describe_security_groups()
+        .set_group_ids(Some(groups.to_vec()))
+        .send()
+        .await
+        .map_err(|e| map_err("DescribeSecurityGroups", "", e))?;
+    let mut out = Vec::new();
+    for g in found.security_groups() {
+        let group_id = g.group_id().unwrap_or_default().to_string();
+        let mut also_used_by = users(&group_id);
+        also_used_by.extend(other_interfaces(ec2, &group_id).await?);
+        out.push(GroupEgress {
+            rules: g.ip_permissions_egress().iter().flat_map(rules_of).collect(),
+            group_id,
+            also_used_by,
+        });
+    }
+    Ok(out)
+}
+
+/// Network interfaces in the group that are not Lambda's (an instance, a
+/// database, an endpoint): narrowing the group would cut them off.
+async fn other_interfaces(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Result<Vec<String>, ProviderError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = ec2
+            .describe_network_interfaces()
+            .filters(filter("group-id", vec![group_id.to_string()]))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| map_err("DescribeNetworkInterfaces", group_id, e))?;
+        out.extend(
+            page.network_interfaces()
+                .iter()
+                .filter(|n| n.interface_type().is_none_or(|t| t.as_str() != "lambda"))
+                .map(|n| format!("network interface {}", n.network_interface_id().unwrap_or("?"))),
+        );
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// One SDK permission as rules of one destination each.
+fn rules_of(p: &IpPermission) -> Vec<EgressRule> {
+    let protocol = p.ip_protocol().unwrap_or("-1").to_string();
+    let ports = match (p.from_port(), p.to_port()) {
+        (Some(a), Some(b)) if protocol != "-1" && a >= 0 => Some((a, b)),
+        _ => None,
+    };
+    let destinations = p
+        .ip_ranges()
+        .iter()
+        .filter_map(|r| r.cidr_ip().map(|c| Destination::Cidr(c.to_string())))
+        .chain(
+            p.ipv6_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ipv6().map(|c| Destination::Cidr(c.to_string()))),
+        )
+        .chain(
+            p.prefix_list_ids()
+                .iter()
+                .filter_map(|r| r.prefix_list_id().map(|c| Destination::PrefixList(c.to_string()))),
+        )
+        .chain(
+            p.user_id_group_pairs()
+                .iter()
+                .filter_map(|r| r.group_id().map(|c| Destination::Group(c.to_string()))),
+        );
+    destinations
+        .map(|destination| EgressRule {
+            protocol: protocol.clone(),
+            ports,
+            destination,
+        })
+        .collect()
+}
+
+/// A rule as the SDK sends it.
+pub fn ip_permission(rule: &EgressRule) -> IpPermission {
+    let mut b = IpPermission::builder().ip_protocol(&rule.protocol);
+    if let Some((from, to)) = rule.ports {
+        b = b.from_port(from).to_port(to);
+    }
+    match &rule.destination {
+        Destination::Cidr(c) if c.contains(':') => b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build()),
+        Destination::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).build()),
+        Destination::PrefixList(p) => b.prefix_list_ids(PrefixListId::builder().prefix_list_id(p).build()),
+        Destination::Group(g) => b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build()),
+    }
+    .build()
 }
 
 fn filter(name: &str, values: Vec<String>) -> Filter {
