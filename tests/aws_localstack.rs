@@ -900,3 +900,53 @@ async fn an_all_open_egress_group_is_reported_then_narrowed_when_it_is_the_funct
     let again = zerofn(&args(&own).iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
 }
+
+/// `network.aws.flowLogDestination`: with a log group and its delivery
+/// role declared, Enforce creates a flow log of all the VPC's traffic when
+/// nothing records it; a second enforce writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vpc_without_flow_logs_gets_one_to_the_declared_destination() {
+    let (aws, fleet, dir, files) = seeded("flow-create").await;
+    let role = aws
+        .create_role(&format!("{}flow-delivery", fleet.prefix))
+        .await
+        .expect("delivery role");
+    let group = format!("/zerofn/{}flow", fleet.prefix);
+    aws.json(
+        "logs",
+        "Logs_20140328.CreateLogGroup",
+        &serde_json::json!({ "logGroupName": group }),
+    )
+    .expect("log group");
+    let posture = dir.write(
+        "flow-create.yaml",
+        &format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: flow, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  network:\n    aws:\n      subnetIds: [{}]\n      securityGroupIds: [{}]\n      requireFlowLogs: true\n      flowLogDestination: {{logGroup: \"{group}\", deliveryRoleArn: \"{role}\"}}\n",
+            fleet.reports, fleet.subnets[0], fleet.security_group
+        ),
+    );
+    let args = ["-f", s(&files.account), "-f", s(&posture), "-o", "json"];
+    // The first run puts the function in its VPC; the flow log follows once
+    // the VPC is observed.
+    let mut run = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    if run.checks("shop/flow").contains(&"aws.network.noFlowLogs".to_string()) {
+        run = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    }
+    let report = run.json();
+    assert_eq!(run.code, 0, "a flow log now records the VPC: {report:#}");
+    let vpc = aws.vpc_of(&fleet.subnets[0]).expect("vpc");
+    let logs = aws
+        .query(
+            "ec2",
+            &[
+                ("Action", "DescribeFlowLogs"),
+                ("Version", "2016-11-15"),
+                ("Filter.1.Name", "resource-id"),
+                ("Filter.1.Value.1", &vpc),
+            ],
+        )
+        .expect("flow logs");
+    assert!(logs.contains(&group) && logs.contains("ALL"), "{logs}");
+    let again = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+}

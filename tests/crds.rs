@@ -96,6 +96,16 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\ntriggers: {azure: {accessRestrictions: [{name: fd, priority: 1, serviceTag: AzureFrontDoor.Backend, headers: {x-custom: [a]}}]}}\n",
         "spec.triggers.azure.accessRestrictions[0].headers",
     ),
+    (
+        "a flow log destination naming both a log group and a bucket",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nnetwork: {aws: {subnetIds: [subnet-0a1b2c3d], securityGroupIds: [sg-0a1b2c3d], requireFlowLogs: true, flowLogDestination: {logGroup: /vpc/flow, deliveryRoleArn: 'arn:aws:iam::123456789012:role/flow', s3Arn: 'arn:aws:s3:::logs'}}}\n",
+        "spec.network.aws.flowLogDestination",
+    ),
+    (
+        "a log group without its delivery role",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nnetwork: {aws: {subnetIds: [subnet-0a1b2c3d], securityGroupIds: [sg-0a1b2c3d], requireFlowLogs: true, flowLogDestination: {logGroup: /vpc/flow}}}\n",
+        "spec.network.aws.flowLogDestination.deliveryRoleArn",
+    ),
 ];
 
 fn cel_paths(p: &FunctionPosture) -> Vec<String> {

@@ -6,6 +6,8 @@ pub const AWS_REGION: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$";
 pub const AWS_ACCOUNT_ID: &str = r"^[0-9]{12}$";
 pub const AWS_SUBNET_ID: &str = r"^subnet-[0-9a-f]{8,17}$";
 pub const AWS_SECURITY_GROUP_ID: &str = r"^sg-[0-9a-f]{8,17}$";
+/// A CloudWatch Logs group name.
+pub const LOG_GROUP: &str = r"^[\.\-_/#A-Za-z0-9]{1,512}$";
 pub const AWS_PREFIX_LIST_ID: &str = r"^pl-[0-9a-f]{8,17}$";
 /// An IPv4 or IPv6 CIDR block.
 pub const CIDR: &str = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$";
@@ -75,6 +77,7 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     (AWS_SUBNET_ID, "a subnet id", "subnet-0a1b2c3d"),
     (AWS_SECURITY_GROUP_ID, "a security group id", "sg-0a1b2c3d"),
     (AWS_PREFIX_LIST_ID, "a managed prefix list id", "pl-6fa54006"),
+    (LOG_GROUP, "a log group name", "/vpc/flow-logs"),
     (CIDR, "a CIDR block", "10.0.0.0/16"),
     (ARN, "an ARN", "arn:aws:s3:::orders-in"),
     (
@@ -208,6 +211,7 @@ mod tests {
             AWS_SUBNET_ID,
             AWS_SECURITY_GROUP_ID,
             AWS_PREFIX_LIST_ID,
+            LOG_GROUP,
             CIDR,
             ARN,
             IAM_POLICY_ARN,

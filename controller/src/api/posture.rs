@@ -553,9 +553,15 @@ pub struct AwsNetwork {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_private_subnets: bool,
     /// The function's traffic is recorded: its VPC, or each subnet it is
-    /// attached to, has an active flow log. Report-only.
+    /// attached to, has an active flow log. Report-only unless
+    /// `flowLogDestination` is declared.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_flow_logs: bool,
+    /// Where a flow log zerofn creates delivers: with it, Enforce creates a
+    /// flow log of all traffic on the function's VPC when nothing records
+    /// it. An existing flow log is never changed or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_log_destination: Option<FlowLogDestination>,
     /// What the function may reach: each attached security group's egress
     /// rules allow only these destinations and ports. An undeclared rule is
     /// a finding (all traffic to 0.0.0.0/0 or ::/0 is High). Enforce
@@ -563,6 +569,27 @@ pub struct AwsNetwork {
     /// while the account shows nothing else uses them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<AwsEgress>,
+}
+
+/// A flow log's destination: a CloudWatch Logs group with the role that
+/// delivers to it, or an S3 bucket (ARN).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("has(self.s3Arn) != has(self.logGroup)").message("name either logGroup (with deliveryRoleArn) or s3Arn"))]
+#[x_kube(validation = Rule::new("!has(self.logGroup) || has(self.deliveryRoleArn)").message("a CloudWatch Logs destination needs deliveryRoleArn").field_path(".deliveryRoleArn"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlowLogDestination {
+    /// The CloudWatch Logs group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::LOG_GROUP), length(max = 512))]
+    pub log_group: Option<String>,
+    /// The IAM role flow logs assume to deliver to `logGroup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::IAM_ROLE_ARN), length(max = 2048))]
+    pub delivery_role_arn: Option<String>,
+    /// An S3 bucket (or folder) ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::ARN), length(max = 2048))]
+    pub s3_arn: Option<String>,
 }
 
 /// The egress a VPC-attached function needs.

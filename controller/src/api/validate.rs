@@ -48,7 +48,31 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
     no_wildcard_action(spec, &mut e);
     aws_invokers_scoped(spec, &mut e);
     azure_restrictions(spec, &mut e);
+    flow_log_destination(spec, &mut e);
     e.0
+}
+
+/// A flow log destination names a log group (with its delivery role) or a
+/// bucket, not both.
+fn flow_log_destination(spec: &FunctionPostureSpec, e: &mut Errors) {
+    let Some(d) = spec
+        .network
+        .as_ref()
+        .and_then(|n| n.aws.as_ref())
+        .and_then(|a| a.flow_log_destination.as_ref())
+    else {
+        return;
+    };
+    let path = "spec.network.aws.flowLogDestination";
+    if d.s3_arn.is_some() == d.log_group.is_some() {
+        e.push(path, "name either logGroup (with deliveryRoleArn) or s3Arn");
+    }
+    if d.log_group.is_some() && d.delivery_role_arn.is_none() {
+        e.push(
+            format!("{path}.deliveryRoleArn"),
+            "a CloudWatch Logs destination needs deliveryRoleArn",
+        );
+    }
 }
 
 /// Exactly one of `function.aws|azure|gcp`.

@@ -96,6 +96,11 @@ pub enum AwsAction {
         group_id: String,
         rule: super::model::EgressRule,
     },
+    /// A flow log of all the VPC's traffic, to the declared destination.
+    CreateFlowLog {
+        vpc_id: String,
+        destination: crate::api::FlowLogDestination,
+    },
     /// An undeclared egress rule, from a security group that is the
     /// function's own.
     RevokeEgress {
@@ -221,6 +226,7 @@ impl AwsAction {
             AwsAction::DisableEventSourceMapping { .. } => "UpdateEventSourceMapping",
             AwsAction::PutFunctionCodeSigningConfig { .. } => "PutFunctionCodeSigningConfig",
             AwsAction::AuthorizeEgress { .. } => "AuthorizeSecurityGroupEgress",
+            AwsAction::CreateFlowLog { .. } => "CreateFlowLogs",
             AwsAction::RevokeEgress { .. } => "RevokeSecurityGroupEgress",
         }
     }
@@ -268,6 +274,7 @@ impl AwsAction {
             | AwsAction::PutRolePermissionsBoundary { role_name, .. } => role_name.clone(),
             AwsAction::DisableEventSourceMapping { uuid, .. } => uuid.clone(),
             AwsAction::AuthorizeEgress { group_id, .. } | AwsAction::RevokeEgress { group_id, .. } => group_id.clone(),
+            AwsAction::CreateFlowLog { vpc_id, .. } => vpc_id.clone(),
         }
     }
 
@@ -314,6 +321,14 @@ impl AwsAction {
                 ..
             } => format!("code signing config {code_signing_config_arn}"),
             AwsAction::AuthorizeEgress { rule, .. } => format!("allow {rule}"),
+            AwsAction::CreateFlowLog { destination, .. } => format!(
+                "flow log of all traffic to {}",
+                destination
+                    .log_group
+                    .as_deref()
+                    .or(destination.s3_arn.as_deref())
+                    .unwrap_or_default()
+            ),
             AwsAction::RevokeEgress { rule, .. } => format!("revoke {rule}"),
         }
     }

@@ -116,6 +116,7 @@ impl Applier<'_> {
                     Err(e) => Err(map_err(action.op(), group_id, e)),
                 }
             }
+            AwsAction::CreateFlowLog { vpc_id, destination } => self.create_flow_log(vpc_id, destination).await,
             AwsAction::RevokeEgress { group_id, rule } => {
                 let ec2 = self.clients.ec2(self.region)?;
                 let sent = ec2
@@ -130,6 +131,44 @@ impl Applier<'_> {
                     Err(e) => Err(map_err(action.op(), group_id, e)),
                 }
             }
+        }
+    }
+
+    /// A flow log of all the VPC's traffic. EC2 reports a refused resource
+    /// in the answer, not as an error.
+    async fn create_flow_log(
+        &self,
+        vpc_id: &str,
+        destination: &crate::api::FlowLogDestination,
+    ) -> Result<(), ProviderError> {
+        use aws_sdk_ec2::types::{FlowLogsResourceType, LogDestinationType, TrafficType};
+        let ec2 = self.clients.ec2(self.region)?;
+        let mut request = ec2
+            .create_flow_logs()
+            .resource_type(FlowLogsResourceType::Vpc)
+            .resource_ids(vpc_id)
+            .traffic_type(TrafficType::All);
+        request = match (&destination.s3_arn, &destination.log_group) {
+            (Some(bucket), _) => request
+                .log_destination_type(LogDestinationType::S3)
+                .log_destination(bucket),
+            (None, Some(group)) => request
+                .log_destination_type(LogDestinationType::CloudWatchLogs)
+                .log_group_name(group)
+                .set_deliver_logs_permission_arn(destination.delivery_role_arn.clone()),
+            (None, None) => {
+                return Err(ProviderError::Config(
+                    "flowLogDestination names neither logGroup nor s3Arn".into(),
+                ));
+            }
+        };
+        let answer = request.send().await.map_err(|e| map_err("CreateFlowLogs", vpc_id, e))?;
+        match answer.unsuccessful().first() {
+            None => Ok(()),
+            Some(u) => Err(ProviderError::Refused(format!(
+                "CreateFlowLogs {vpc_id}: {}",
+                u.error().and_then(|e| e.message()).unwrap_or("refused")
+            ))),
         }
     }
 

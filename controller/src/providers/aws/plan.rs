@@ -1442,17 +1442,19 @@ fn private_subnets(o: &ObservedFunction, b: &mut Draft) {
     }
 }
 
-/// The VPC, or every attached subnet, has an active flow log (report-only).
-fn flow_logs(o: &ObservedFunction, b: &mut Draft) {
+/// The VPC, or every attached subnet, has an active flow log. With a
+/// declared destination, Enforce creates one on the VPC; an existing flow
+/// log is never changed.
+fn flow_logs(o: &ObservedFunction, destination: Option<&crate::api::FlowLogDestination>, b: &mut Draft) {
     let Some(vpc) = o.vpc.as_ref().filter(|v| !v.subnet_ids.is_empty()) else {
         return;
     };
-    let finding = |observed: String, message: String| {
+    let finding = |observed: String, message: String, remediable: bool| {
         Finding::builder(Control::Network, "aws.network.noFlowLogs", "VpcConfig.SubnetIds")
             .observed(observed)
             .desired("an active flow log on the VPC or on each subnet")
             .severity(Severity::Medium)
-            .remediable(false)
+            .remediable(remediable)
             .message(message)
     };
     let unread = FlowLogs::NotObserved("they were not read".into());
@@ -1462,19 +1464,31 @@ fn flow_logs(o: &ObservedFunction, b: &mut Draft) {
             format!(
                 "whether the function's traffic is recorded could not be judged: {why}; grant ec2:DescribeFlowLogs"
             ),
+            false,
         )),
         FlowLogs::Observed(active) => {
             let vpc_logged = vpc.vpc_id.as_ref().is_some_and(|id| active.contains(id));
             let unlogged: Vec<&String> = vpc.subnet_ids.iter().filter(|s| !active.contains(*s)).collect();
             if !vpc_logged && !unlogged.is_empty() {
                 let list = unlogged.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+                let create = destination.zip(vpc.vpc_id.clone());
                 b.plan.finding(finding(
                     format!(
                         "no active flow log on {} or on {list}",
                         vpc.vpc_id.as_deref().unwrap_or("the VPC")
                     ),
                     format!("nothing records the function's traffic: create a flow log on the VPC or on {list}"),
+                    create.is_some(),
                 ));
+                if let Some((destination, vpc_id)) = create {
+                    b.plan.push(
+                        Phase::Configure,
+                        AwsAction::CreateFlowLog {
+                            vpc_id,
+                            destination: destination.clone(),
+                        },
+                    );
+                }
             }
         }
     }
@@ -1535,7 +1549,7 @@ fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
         private_subnets(o, b);
     }
     if n.require_flow_logs {
-        flow_logs(o, b);
+        flow_logs(o, n.flow_log_destination.as_ref(), b);
     }
     if let Some(declared) = &n.egress
         && !observed.subnet_ids.is_empty()

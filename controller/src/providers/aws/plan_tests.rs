@@ -143,6 +143,7 @@ fn full_spec() -> FunctionPostureSpec {
                 security_group_ids: vec!["sg-0a1b2c3d".into()],
                 require_private_subnets: false,
                 require_flow_logs: false,
+                flow_log_destination: None,
                 egress: None,
             }),
             azure: None,
@@ -639,7 +640,28 @@ fn traffic_that_nothing_records_is_a_finding() {
         p.findings[0].observed
     );
     assert!(!p.findings[0].remediable && p.actions.is_empty());
+    // With a declared destination, Enforce creates one on the VPC; one that
+    // could not be read is never answered with a new one.
+    let mut declared = spec.clone();
+    let destination = crate::api::FlowLogDestination {
+        log_group: Some("/vpc/flow".into()),
+        delivery_role_arn: Some("arn:aws:iam::123456789012:role/flow".into()),
+        s3_arn: None,
+    };
+    if let Some(n) = declared.network.as_mut().and_then(|n| n.aws.as_mut()) {
+        n.flow_log_destination = Some(destination.clone());
+    }
+    let p = run(declared.clone(), &o);
+    assert!(p.findings[0].remediable);
+    assert_eq!(
+        p.actions,
+        vec![AwsAction::CreateFlowLog {
+            vpc_id: "vpc-0a1b2c3d".into(),
+            destination
+        }]
+    );
     o.flow_logs = Some(FlowLogs::NotObserved("UnauthorizedOperation".into()));
+    assert!(run(declared, &o).actions.is_empty(), "nothing created on a guess");
     assert!(
         run(spec.clone(), &o).findings[0]
             .message
@@ -1105,6 +1127,16 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
                 .contains(rule)
                 .then_some(())
                 .ok_or(format!("allowed undeclared egress {rule}"))
+        }
+        AwsAction::CreateFlowLog { destination, .. } => {
+            let declared = s
+                .network
+                .as_ref()
+                .and_then(|n| n.aws.as_ref())
+                .and_then(|a| a.flow_log_destination.as_ref());
+            (declared == Some(destination))
+                .then_some(())
+                .ok_or("flow log to an undeclared destination".into())
         }
         AwsAction::RevokeEgress { group_id, .. } => {
             own_group(declared_egress(p).ok_or("egress not declared")?, o, group_id)
