@@ -656,3 +656,85 @@ async fn a_policy_selects_by_tag_and_yields_to_a_hand_written_posture() {
     assert_eq!(report["summary"]["errors"], 0, "{report:#}");
     assert_eq!(writes(&run), 0);
 }
+
+/// `network.azure.requireEgressControl`, report-only: the integration
+/// subnet's security group, with only the rules ARM adds to every group,
+/// lets the app's traffic out to the internet (a finding naming the group);
+/// an outbound Deny to Internet ahead of the defaults, or a route of
+/// 0.0.0.0/0 to a virtual appliance, controls it. Nothing is written to the
+/// network, and the subnet, group and route table are read with
+/// Microsoft.Network's GETs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integration_subnet_that_lets_the_internet_out_is_reported() {
+    let net = format!("/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network");
+    let subnet = |name: &str| format!("{net}/virtualNetworks/vnet/subnets/{name}");
+    let rule = |name: &str, priority: u32, access: &str, to: &str| {
+        serde_json::json!({
+            "name": name,
+            "properties": {"protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
+                "sourceAddressPrefix": "*", "destinationAddressPrefix": to,
+                "access": access, "priority": priority, "direction": "Outbound"}
+        })
+    };
+    let defaults = serde_json::json!([
+        rule("AllowVnetOutBound", 65000, "Allow", "VirtualNetwork"),
+        rule("AllowInternetOutBound", 65001, "Allow", "Internet"),
+        rule("DenyAllOutBound", 65500, "Deny", "*")
+    ]);
+    let app = |name: &str, in_subnet: &str| SiteSeed {
+        virtual_network_subnet_id: Some(subnet(in_subnet)),
+        ..SiteSeed::new(RG, name)
+    };
+    let world = AzureWorld::new(TENANT, SUB)
+        .client(CLIENT, SECRET)
+        .resource_group("rg-net")
+        .site(app("open", "open"))
+        .site(app("denied", "denied"))
+        .site(app("firewalled", "firewalled"))
+        .network_resource(&subnet("open"), serde_json::json!({"addressPrefix": "10.0.1.0/24", "networkSecurityGroup": {"id": format!("{net}/networkSecurityGroups/nsg-open")}}))
+        .network_resource(&format!("{net}/networkSecurityGroups/nsg-open"), serde_json::json!({"securityRules": [], "defaultSecurityRules": defaults}))
+        .network_resource(&subnet("denied"), serde_json::json!({"addressPrefix": "10.0.2.0/24", "networkSecurityGroup": {"id": format!("{net}/networkSecurityGroups/nsg-denied")}}))
+        .network_resource(&format!("{net}/networkSecurityGroups/nsg-denied"), serde_json::json!({"securityRules": [rule("deny-internet", 4000, "Deny", "Internet")], "defaultSecurityRules": defaults}))
+        .network_resource(&subnet("firewalled"), serde_json::json!({"addressPrefix": "10.0.3.0/24", "routeTable": {"id": format!("{net}/routeTables/to-firewall")}}))
+        .network_resource(&format!("{net}/routeTables/to-firewall"), serde_json::json!({"routes": [{"name": "default", "properties": {"addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.0.4"}}]}));
+    let arm = Arm::start(world).await.expect("stand-in");
+    let dir = TempDir::new("azure-egress");
+    let ca = dir.write("ca.pem", arm.ca_pem()).to_string_lossy().into_owned();
+    let acct = dir.write("account.yaml", &account(&arm)).to_string_lossy().into_owned();
+    let postures: Vec<String> = ["open", "denied", "firewalled"]
+        .iter()
+        .map(|a| {
+            format!(
+                "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: {a}, namespace: shop}}\nspec:\n  accountRef: {{name: azure}}\n  function: {{azure: {{resourceGroup: {RG}, name: {a}}}}}\n  mode: Audit\n  network:\n    azure: {{subnetId: \"{}\", routeAllEgress: false, requireEgressControl: true}}\n",
+                subnet(a)
+            )
+        })
+        .collect();
+    let all = dir
+        .write("postures.yaml", &postures.join("---\n"))
+        .to_string_lossy()
+        .into_owned();
+    let run = zerofn(&["plan", "--azure-ca-file", &ca, "-f", &acct, "-f", &all, "-o", "json"]).await;
+    let report = run.json();
+    assert_eq!(
+        run.checks("shop/open"),
+        vec!["azure.network.egressUncontrolled"],
+        "{report:#}"
+    );
+    assert!(run.checks("shop/denied").is_empty(), "{report:#}");
+    assert!(run.checks("shop/firewalled").is_empty(), "{report:#}");
+    let observed = report["postures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["posture"] == "shop/open")
+        .map(|p| p["findings"][0]["observed"].clone())
+        .unwrap_or_default();
+    assert!(observed.as_str().unwrap_or_default().contains("nsg-open"), "{observed}");
+    assert!(
+        arm.requests()
+            .iter()
+            .all(|r| r.method == "GET" || !r.path.to_ascii_lowercase().contains("microsoft.network")),
+        "the network is never written"
+    );
+}

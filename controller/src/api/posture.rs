@@ -629,6 +629,13 @@ pub struct AzureNetwork {
     /// siteConfig.vnetRouteAllEnabled: all outbound traffic through the VNet.
     #[serde(default = "yes")]
     pub route_all_egress: bool,
+    /// The integration subnet controls the way out: its network security
+    /// group denies outbound traffic to the internet ahead of any rule
+    /// that allows it, or its route table sends 0.0.0.0/0 to a virtual
+    /// appliance (a firewall). Report-only: a subnet's NSG and routes serve
+    /// everything in it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_egress_control: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ mod errors;
 mod eventgrid;
 mod ids;
 mod managed_identity;
+mod network;
 mod queue;
 mod resources;
 mod roles;

@@ -281,6 +281,7 @@ fn supported_versions(namespace: &str) -> &'static [&'static str] {
         "microsoft.authorization" => &["2022-04-01"],
         "microsoft.managedidentity" => &["2023-01-31"],
         "microsoft.resources" => &["2021-04-01", "2022-09-01", "2024-03-01"],
+        "microsoft.network" => super::network::API_VERSIONS,
         _ => &[],
     }
 }
@@ -364,6 +365,7 @@ fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
         "microsoft.web" => web::route(state, req),
         "microsoft.authorization" => authorization::route(state, req, at),
         "microsoft.resources" => resources::route(state, req, at),
+        "microsoft.network" => super::network::route(state, req),
         _ => managed_identity::route(state, req),
     }
 }

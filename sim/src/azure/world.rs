@@ -170,6 +170,9 @@ pub(crate) struct State {
     pub tokens: HashMap<String, Audience>,
     /// Storage queues by (account, queue).
     pub queues: BTreeMap<(String, String), Queue>,
+    /// Microsoft.Network subnets, security groups and route tables: their
+    /// `properties`, by lowercased resource id.
+    pub network: BTreeMap<String, serde_json::Value>,
     pub principals: HashMap<String, Principal>,
     pub operations: HashMap<String, Operation>,
     pub page_size: usize,
@@ -328,6 +331,7 @@ impl AzureWorld {
                 clients: BTreeMap::new(),
                 tokens: HashMap::new(),
                 queues: BTreeMap::new(),
+                network: BTreeMap::new(),
                 principals: HashMap::new(),
                 operations: HashMap::new(),
                 page_size: 100,
@@ -469,6 +473,20 @@ impl AzureWorld {
     }
 
     /// An empty storage queue, served at `{url}/{account}/{queue}`.
+    /// A subnet, network security group or route table, with the
+    /// `properties` its GET answers (e.g. `{"networkSecurityGroup": {"id":
+    /// ...}}` for a subnet, `{"securityRules": [...],
+    /// "defaultSecurityRules": [...]}` for a group, `{"routes": [...]}` for a
+    /// route table).
+    pub fn network_resource(mut self, id: &str, properties: serde_json::Value) -> Self {
+        if !super::network::is_network_resource(id) {
+            self.problems
+                .push(format!("'{id}' is no subnet, security group or route table id"));
+        }
+        self.state.network.insert(id.to_ascii_lowercase(), properties);
+        self
+    }
+
     pub fn queue(mut self, account: &str, queue: &str) -> Self {
         if let Err(e) = self.state.add_queue(account, queue) {
             self.problems.push(e);

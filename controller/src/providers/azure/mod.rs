@@ -6,6 +6,7 @@ pub mod action;
 mod apply;
 pub mod arm;
 pub mod connect;
+mod egress;
 mod feed;
 pub mod model;
 pub mod names;

@@ -46,6 +46,36 @@ pub struct ObservedApp {
     /// The app's deployment slots, each its own site with its own public
     /// endpoint; read when triggers are declared.
     pub slots: Vec<ObservedSlot>,
+    /// What controls the integration subnet's way out; read when the
+    /// posture requires egress control.
+    pub egress_control: Option<EgressControl>,
+}
+
+/// The integration subnet's outbound controls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EgressControl {
+    Observed {
+        subnet: String,
+        /// The subnet's network security group and its outbound rules
+        /// (custom and default), None when it has none.
+        nsg: Option<(String, Vec<OutboundRule>)>,
+        /// The route table's routes: (address prefix, next hop type).
+        routes: Vec<(String, String)>,
+    },
+    /// Why the subnet, its group or its route table could not be read.
+    NotObserved(String),
+}
+
+/// An outbound security rule, as far as the internet is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundRule {
+    pub name: String,
+    pub priority: i64,
+    pub allow: bool,
+    /// Destination prefixes (`Internet`, `*`, CIDRs, service tags).
+    pub destinations: Vec<String>,
+    /// Every protocol and every port.
+    pub all_traffic: bool,
 }
 
 /// One deployment slot (`sites/{app}/slots/{slot}`): what can reach it is

@@ -317,6 +317,14 @@ impl Observer<'_> {
         {
             self.observe_roles(&mut o, declared).await?;
         }
+        let wants_egress = spec
+            .network
+            .as_ref()
+            .and_then(|n| n.azure.as_ref())
+            .is_some_and(|n| n.require_egress_control);
+        if wants_egress && let Some(subnet) = o.virtual_network_subnet_id.clone() {
+            o.egress_control = Some(super::egress::observe(self.arm, &subnet).await);
+        }
         Ok(o)
     }
 

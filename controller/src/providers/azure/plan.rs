@@ -985,6 +985,11 @@ fn network(p: &Posture, o: &ObservedApp, b: &mut Builder) {
         );
         b.app.site.set(SiteField::VnetRouteAllEnabled(true));
     }
+    // Judged on the subnet the app is in; one not integrated is the finding
+    // above already.
+    if n.require_egress_control && o.virtual_network_subnet_id.is_some() {
+        super::egress::plan(o, &mut b.plan);
+    }
 }
 
 fn supply_chain(p: &Posture, o: &ObservedApp, b: &mut Builder) {

@@ -88,6 +88,7 @@ fn compliant() -> ObservedApp {
         roles: BTreeMap::from([("Storage Blob Data Reader".to_string(), Some(READER.to_string()))]),
         role_definitions: BTreeMap::new(),
         slots: Vec::new(),
+        egress_control: None,
     }
 }
 
