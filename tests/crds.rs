@@ -62,6 +62,16 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.identity.aws",
     ),
     (
+        "unused permissions on Azure, where nothing records use",
+        "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\nidentity: {unusedPermissions: {window: 90d}}\n",
+        "spec.identity.unusedPermissions",
+    ),
+    (
+        "unused permissions without declared permissions",
+        "accountRef: {name: prod}\nfunction: {gcp: {location: europe-west1, name: orders}}\nidentity: {unusedPermissions: {window: 90d}}\n",
+        "spec.identity.unusedPermissions",
+    ),
+    (
         "wildcard action",
         "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nidentity: {aws: {permissions: [{actions: ['*'], resources: ['*']}]}}\n",
         "spec.identity.aws.permissions[0].actions",
@@ -130,7 +140,7 @@ fn cel_and_the_cli_refuse_the_same_input_at_the_same_field() {
 #[test]
 fn valid_postures_pass_both() {
     let full = format!(
-        "{BASE}mode: Enforce\nidentity:\n  createIfShared: true\n  aws:\n    permissions: [{{actions: ['dynamodb:GetItem'], resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/t']}}]\ntriggers:\n  aws:\n    invokers: [{{principal: s3.amazonaws.com, sourceArn: 'arn:aws:s3:::b', sourceAccount: '123456789012'}}, {{principal: '123456789012'}}]\nnetwork: {{aws: {{subnetIds: [subnet-0a1b2c3d], securityGroupIds: [sg-0a1b2c3d]}}}}\nobservability: {{tracing: Active, structuredLogs: true}}\n"
+        "{BASE}mode: Enforce\nidentity:\n  createIfShared: true\n  unusedPermissions: {{window: 90d}}\n  aws:\n    permissions: [{{actions: ['dynamodb:GetItem'], resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/t']}}]\ntriggers:\n  aws:\n    invokers: [{{principal: s3.amazonaws.com, sourceArn: 'arn:aws:s3:::b', sourceAccount: '123456789012'}}, {{principal: '123456789012'}}]\nnetwork: {{aws: {{subnetIds: [subnet-0a1b2c3d], securityGroupIds: [sg-0a1b2c3d]}}}}\nobservability: {{tracing: Active, structuredLogs: true}}\n"
     );
     for yaml in [BASE, full.as_str()] {
         let p = posture(yaml);
@@ -292,6 +302,11 @@ const POLICY_REFUSED: &[(&str, &str, &str)] = &[
         "createIfShared without permissions",
         "accountRef: {name: prod}\nselector: {aws: {}}\ntemplate: {identity: {createIfShared: true}}\n",
         "spec.template.identity.aws",
+    ),
+    (
+        "unused permissions in the template of an azure selector",
+        "accountRef: {name: prod}\nselector: {azure: {}}\ntemplate: {identity: {unusedPermissions: {window: 90d}, azure: {}}}\n",
+        "spec.template.identity.unusedPermissions",
     ),
     (
         "In without values",

@@ -37,6 +37,9 @@ pub const GCP_SERVICE_ACCOUNT_EMAIL: &str = r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gser
 
 /// Go-style duration as the API server shows them: `30s`, `5m`, `1h30m`.
 pub const DURATION: &str = r"^([0-9]+(s|m|h))+$";
+/// A look-back window or refresh period: like `DURATION`, with days
+/// (`90d`), and every part more than zero, so the whole is never zero.
+pub const WINDOW: &str = r"^([0-9]*[1-9][0-9]*(s|m|h|d))+$";
 /// A URL on this machine: 127.0.0.0/8, `[::1]` or `localhost`. A token or
 /// signature may go there over plain HTTP, but only when the credentials are
 /// static test credentials (see `validate::account_violations`).
@@ -118,6 +121,7 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
         "orders@shop-prod.iam.gserviceaccount.com",
     ),
     (DURATION, "a duration", "5m"),
+    (WINDOW, "a duration such as 90d (every part more than zero)", "90d"),
     (LOOPBACK_URL, "a loopback URL", "http://127.0.0.1:4566"),
     (
         TOKEN_ENDPOINT,
@@ -192,6 +196,7 @@ mod tests {
             GCP_CONNECTOR,
             GCP_SERVICE_ACCOUNT_EMAIL,
             DURATION,
+            WINDOW,
             K8S_NAME,
             K8S_LABEL,
             NAME_GLOB,
@@ -305,5 +310,7 @@ mod tests {
         assert!(!matches(AWS_FUNCTION_NAME, "orders api"));
         assert!(matches(DURATION, "1h30m"));
         assert!(!matches(DURATION, "5 minutes"));
+        assert!(matches(WINDOW, "90d") && matches(WINDOW, "1d12h") && matches(WINDOW, "10d"));
+        assert!(!matches(WINDOW, "0d") && !matches(WINDOW, "90d0h") && !matches(WINDOW, "90"));
     }
 }

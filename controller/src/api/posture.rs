@@ -51,6 +51,7 @@ use std::collections::BTreeMap;
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.gcp) || has(self.__function__.gcp)").message("supplyChain.gcp is set but the function is not on GCP").field_path(".supplyChain.gcp"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.aws) || (has(self.identity.aws) && has(self.identity.aws.permissions))").message("identity.createIfShared on AWS needs identity.aws.permissions: the new role gets exactly the declared permissions").field_path(".identity.aws"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.gcp) || (has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.createIfShared on GCP needs identity.gcp.roles: the new service account gets exactly the declared roles").field_path(".identity.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.identity) || !has(self.identity.unusedPermissions) || (has(self.__function__.aws) && has(self.identity.aws) && has(self.identity.aws.permissions)) || (has(self.__function__.gcp) && has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.unusedPermissions compares declared permissions with their recorded use: declare identity.aws.permissions (AWS) or identity.gcp.roles (GCP); not observable on Azure, where role assignments carry no record of use").field_path(".identity.unusedPermissions"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FunctionPostureSpec {
     /// The CloudAccount (same namespace) or ClusterCloudAccount that reaches
@@ -188,6 +189,14 @@ pub struct IdentityControl {
     /// identities it minted itself, and otherwise mints one (createIfShared).
     #[serde(default)]
     pub edit_in_place_if_exclusive: bool,
+    /// Report the declared permissions the function has not used within a
+    /// window, from the cloud's own evidence (AWS: IAM last-accessed
+    /// details of the role; GCP: the IAM recommender's policy insights for
+    /// the service account), with the narrower declaration that covers what
+    /// was used. Report-only: zerofn never removes a declared permission.
+    /// Not observable on Azure (refused there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unused_permissions: Option<UnusedPermissions>,
     /// The execution role's permissions (AWS functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsIdentity>,
@@ -201,6 +210,41 @@ pub struct IdentityControl {
 
 fn yes() -> bool {
     true
+}
+
+/// Which declared permissions count as unused, and how often the evidence
+/// is read again.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnusedPermissions {
+    /// A permission not used within this long before the evidence was
+    /// gathered is unused, e.g. `90d` (days, hours, minutes or seconds;
+    /// every part more than zero).
+    #[schemars(regex(pattern = patterns::WINDOW), length(max = 12))]
+    pub window: String,
+    /// How long the evidence read for one identity is reused (an AWS
+    /// last-accessed report is a job IAM runs). Defaults to `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::WINDOW), length(max = 12))]
+    pub refresh_interval: Option<String>,
+}
+
+/// How long evidence of use is reused when the posture does not say.
+pub const DEFAULT_USAGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl UnusedPermissions {
+    /// The window; None only for a value too large to count (the schema
+    /// refuses zero).
+    pub fn window(&self) -> Option<std::time::Duration> {
+        super::duration::parse(&self.window)
+    }
+
+    pub fn refresh(&self) -> std::time::Duration {
+        self.refresh_interval
+            .as_deref()
+            .and_then(super::duration::parse)
+            .unwrap_or(DEFAULT_USAGE_REFRESH)
+    }
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -47,6 +47,45 @@ pub struct ObservedFunction {
     /// Which of the VPC and the attached subnets have an active flow log:
     /// observed only when the posture requires flow logs.
     pub flow_logs: Option<FlowLogs>,
+    /// What IAM's last-accessed report says the role used: observed only
+    /// when the posture asks about unused permissions.
+    pub last_accessed: Option<LastAccessed>,
+}
+
+/// IAM's last-accessed report of a role (GenerateServiceLastAccessedDetails
+/// at action level), or why there is none.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LastAccessed {
+    Observed(AccessReport),
+    /// The job failed, did not complete by its deadline, or could not be
+    /// asked for: nothing is judged.
+    NotObserved(crate::providers::ProviderError),
+}
+
+/// The services (and, where IAM tracks them, the actions) the role's
+/// policies allow, each with when it was last used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessReport {
+    /// When IAM completed the report: the window ends here.
+    pub as_of: jiff::Timestamp,
+    /// By service namespace, lowercase (`s3`, `dynamodb`).
+    pub services: BTreeMap<String, ServiceAccess>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceAccess {
+    /// The last time any action of the service was used with the role.
+    pub last_authenticated: Option<jiff::Timestamp>,
+    /// The actions IAM tracks for the service (as IAM spells them, without
+    /// the prefix), each with its last use. Empty: IAM tracks none of this
+    /// service's actions, so it is judged as a whole only.
+    pub actions: Vec<TrackedAction>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedAction {
+    pub name: String,
+    pub last_accessed: Option<jiff::Timestamp>,
 }
 
 /// The active flow logs over the function's network.

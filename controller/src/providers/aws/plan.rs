@@ -55,8 +55,10 @@ struct Draft {
 pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan<AwsAction> {
     let mut b = Draft::default();
     let blocked = claim(p, o, &mut b);
+    let mut proposals = Vec::new();
     if let Some(id) = &p.spec.identity {
         identity(p, id, acct, o, &mut b);
+        proposals.extend(unused_permissions(id, o, &mut b));
     }
     if let Some(t) = &p.spec.triggers {
         triggers(t, acct, o, &mut b);
@@ -83,7 +85,24 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan<Aw
         actions: out.actions,
         blocked,
         notes: Vec::new(),
+        proposals,
     }
+}
+
+/// Declared actions the role has not used within the window: Low findings
+/// and the narrower declaration, never a write.
+fn unused_permissions(id: &IdentityControl, o: &ObservedFunction, b: &mut Draft) -> Option<crate::findings::Proposal> {
+    let wanted = id.unused_permissions.as_ref()?;
+    let declared = id
+        .aws
+        .as_ref()
+        .and_then(|a| a.permissions.as_deref())
+        .unwrap_or_default();
+    let (findings, proposal) = super::unused::judge(declared, wanted, o.last_accessed.as_ref());
+    for f in findings {
+        b.plan.finding(f);
+    }
+    proposal
 }
 
 // ------------------------------------------------------------------ ownership

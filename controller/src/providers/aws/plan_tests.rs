@@ -45,6 +45,7 @@ fn identity(create: bool) -> IdentityControl {
         dedicated: true,
         create_if_shared: create,
         edit_in_place_if_exclusive: false,
+        unused_permissions: None,
         aws: Some(AwsIdentity {
             permissions: Some(declared_statements()),
             baseline: true,
@@ -2406,4 +2407,87 @@ fn in_place_what_replaces_comes_before_what_goes() {
         grant < open,
         "the declared invoker is granted before the public statement goes"
     );
+}
+
+// ------------------------------------------------------------------ unused permissions
+
+fn with_unused_permissions() -> FunctionPostureSpec {
+    let mut s = full_spec();
+    if let Some(id) = s.identity.as_mut() {
+        id.unused_permissions = Some(UnusedPermissions {
+            window: "90d".into(),
+            refresh_interval: None,
+        });
+    }
+    s
+}
+
+/// DynamoDB used, GetItem used, Query tracked but never used.
+fn last_accessed() -> LastAccessed {
+    let at = |s: &str| s.parse::<jiff::Timestamp>().ok();
+    LastAccessed::Observed(AccessReport {
+        as_of: at("2026-12-01T00:00:00Z").unwrap_or_default(),
+        services: [(
+            "dynamodb".to_string(),
+            ServiceAccess {
+                last_authenticated: at("2026-11-30T00:00:00Z"),
+                actions: vec![
+                    TrackedAction {
+                        name: "GetItem".into(),
+                        last_accessed: at("2026-11-30T00:00:00Z"),
+                    },
+                    TrackedAction {
+                        name: "Query".into(),
+                        last_accessed: None,
+                    },
+                ],
+            },
+        )]
+        .into(),
+    })
+}
+
+#[test]
+fn unused_permissions_are_reported_with_a_proposal_and_nothing_is_written() {
+    let mut o = compliant();
+    o.last_accessed = Some(last_accessed());
+    let p = run_minted(with_unused_permissions(), &o);
+    assert_eq!(checks(&p), vec!["aws.identity.unusedPermission"], "{:#?}", p.findings);
+    assert_eq!(p.findings[0].field, "identity.aws.permissions[0].actions[1]");
+    assert!(
+        p.actions.is_empty(),
+        "a declared permission is never removed: {:?}",
+        ops(&p)
+    );
+    assert_eq!(p.proposals.len(), 1);
+    let proposed: Vec<PolicyStatement> = serde_saphyr::from_str(&p.proposals[0].declaration).expect("YAML");
+    assert_eq!(proposed[0].actions, vec!["dynamodb:GetItem".to_string()]);
+    assert_eq!(
+        proposed[0].sid.as_deref(),
+        Some("ReadOrders"),
+        "the rest of the statement is kept"
+    );
+}
+
+#[test]
+fn a_failed_last_accessed_job_is_reported_and_blocks_no_other_control() {
+    let mut o = compliant();
+    o.tracing_mode = Some("PassThrough".into());
+    o.last_accessed = Some(LastAccessed::NotObserved(crate::providers::ProviderError::Cloud(
+        "last-accessed job j-1 FAILED: ServiceFailure: try again".into(),
+    )));
+    let p = run_minted(with_unused_permissions(), &o);
+    assert_eq!(
+        checks(&p),
+        vec!["aws.identity.unusedPermissionsNotJudged", "aws.observability.tracing"],
+        "{:#?}",
+        p.findings
+    );
+    assert!(p.findings[0].observed.starts_with("CloudError: "));
+    assert_eq!(
+        ops(&p),
+        vec!["UpdateFunctionConfiguration"],
+        "the other controls are still enforced"
+    );
+    assert!(p.proposals.is_empty());
 }

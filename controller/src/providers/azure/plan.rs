@@ -147,6 +147,7 @@ pub fn plan(p: &Posture, o: &ObservedApp) -> Plan<AzureAction> {
         actions: assembled.actions,
         blocked,
         notes: b.notes,
+        proposals: Vec::new(),
     }
 }
 

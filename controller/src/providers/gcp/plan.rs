@@ -110,6 +110,7 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
         actions: assembled.actions,
         blocked,
         notes: b.notes,
+        proposals: Vec::new(),
     }
 }
 

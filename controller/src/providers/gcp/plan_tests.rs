@@ -23,6 +23,7 @@ fn spec() -> FunctionPostureSpec {
             dedicated: true,
             create_if_shared: true,
             edit_in_place_if_exclusive: false,
+            unused_permissions: None,
             aws: None,
             azure: None,
             gcp: Some(GcpIdentity {
