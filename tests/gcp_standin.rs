@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use zerofn::providers::gcp::names;
-use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource};
+use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource, InsightSeed};
 use zerofn_tests::{TempDir, zerofn};
 
 const P: &str = "shop-prod";
@@ -604,4 +604,76 @@ async fn precedence_holds_across_two_accounts_of_one_project() {
         .collect();
     assert!(governed.iter().all(|g| *g == "PosturePolicy shop/high"), "{governed:?}");
     assert_eq!(governed.len(), 2, "the function is listed through both accounts");
+}
+
+/// `identity.unusedPermissions` on GCP: the function's account holds ten
+/// declared roles; the IAM recommender's insights (two pages) say three
+/// were used within 90 days. Seven Low findings, a proposal of the three,
+/// and nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_the_recommender_saw_unused_are_reported_with_a_proposal() {
+    const LEDGER: &str = "ledger-rt@shop-prod.iam.gserviceaccount.com";
+    let roles = [
+        "roles/datastore.user",
+        "roles/pubsub.publisher",
+        "roles/storage.objectViewer",
+        "roles/storage.objectCreator",
+        "roles/secretmanager.secretAccessor",
+        "roles/cloudsql.client",
+        "roles/bigquery.dataViewer",
+        "roles/bigquery.jobUser",
+        "roles/logging.viewer",
+        "roles/monitoring.viewer",
+    ];
+    let member = format!("serviceAccount:{LEDGER}");
+    let mut w = GcpWorld::new()
+        .project(P, N)
+        .service_account(P, "ledger-rt", "ledger runtime")
+        .function(FunctionSeed::new(P, EU, "ledger").service_account(LEDGER))
+        .project_policy(P, roles.iter().map(|r| Binding::new(*r, [member.clone()])).collect())
+        // Another member's insight: not the function's.
+        .policy_insight(InsightSeed::new(
+            P,
+            "user:dev@example.com",
+            "roles/logging.viewer",
+            &[],
+            12,
+        ));
+    for (i, role) in roles.iter().enumerate() {
+        let used: &[&str] = if i < 3 { &["x.y.get"] } else { &[] };
+        w = w.policy_insight(InsightSeed::new(P, &member, role, used, 12));
+    }
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-unused");
+    let url = gcp.url();
+    let list = roles.join(", ");
+    let yaml = format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {P}\n    anonymous: true\n    endpoints: {{functions: \"{url}\", run: \"{url}\", iam: \"{url}\", resourceManager: \"{url}\", recommender: \"{url}\"}}\n---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: ledger, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: ledger}}}}\n  identity:\n    unusedPermissions: {{window: 90d}}\n    gcp: {{roles: [{list}]}}\n"
+    );
+    let file = dir.write("gcp.yaml", &yaml);
+    let plan = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(plan.checks("shop/ledger"), vec!["gcp.identity.unusedRole"; 7]);
+    let report = plan.json();
+    let proposal = &report["postures"][0]["proposals"][0];
+    assert_eq!(proposal["field"], "spec.identity.gcp.roles");
+    let proposed: Vec<String> =
+        serde_saphyr::from_str(proposal["declaration"].as_str().unwrap_or_default()).expect("pasteable YAML");
+    assert_eq!(proposed, roles[..3]);
+    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+    assert_eq!(
+        gcp.count_requests(
+            "GET",
+            "/v1/projects/shop-prod/locations/global/insightTypes/google.iam.policy.Insight/insights"
+        ),
+        2,
+        "both pages read"
+    );
+    let table = zerofn(&["plan", "-f", file.to_str().unwrap()]).await;
+    assert!(
+        table.stdout.contains("proposed spec.identity.gcp.roles"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("- roles/datastore.user"), "{}", table.stdout);
 }

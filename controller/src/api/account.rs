@@ -376,6 +376,11 @@ pub struct GcpEndpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub resource_manager: Option<String>,
+    /// Recommender endpoint (IAM policy insights, for
+    /// identity.unusedPermissions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
+    pub recommender: Option<String>,
 }
 
 /// A Secret in the account's own namespace.

@@ -475,6 +475,7 @@ fn gcp_violations(g: &super::account::GcpAccount, namespaced: bool, v: &mut Viol
         ("endpoints.run", eps.run.as_ref()),
         ("endpoints.iam", eps.iam.as_ref()),
         ("endpoints.resourceManager", eps.resource_manager.as_ref()),
+        ("endpoints.recommender", eps.recommender.as_ref()),
     ];
     insecure(&fields, "spec.gcp", patterns::TOKEN_ENDPOINT, v);
     let own = g.credentials_secret_ref.is_some() || g.anonymous;

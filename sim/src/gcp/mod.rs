@@ -13,6 +13,7 @@ mod functions;
 mod iam;
 mod lro;
 mod policy;
+mod recommender;
 mod request;
 mod resourcemanager;
 mod roles;
@@ -23,5 +24,6 @@ mod world;
 
 pub use errors::{Code, GcpError};
 pub use policy::{Binding, Condition, IamResource, Policy};
+pub use recommender::InsightSeed;
 pub use server::GcpStandIn;
 pub use world::{FunctionSeed, GcpWorld};

@@ -7,7 +7,7 @@ use super::errors::{Code, GcpError, GcpResult, json_response};
 use super::policy::{IamResource, Policy};
 use super::request::{Path, Query};
 use super::world::{GcpWorld, State};
-use super::{functions, iam, lro, resourcemanager, roles, run};
+use super::{functions, iam, lro, recommender, resourcemanager, roles, run};
 use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
@@ -259,6 +259,9 @@ fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &
         ("GET", ["v1", "projects", p, "serviceAccounts", a], None) => iam::handle_get(state, query, p, a),
         ("POST", ["v1", "projects", p, "serviceAccounts", a], Some("getIamPolicy")) => {
             iam::handle_get_policy(state, query, p, a)
+        }
+        ("GET", ["v1", "projects", p, "locations", l, "insightTypes", t, "insights"], None) => {
+            recommender::handle_list(state, query, p, l, t)
         }
         ("GET", ["v1", "roles", _], None)
         | ("GET", ["v1", "projects", _, "roles", _], None)

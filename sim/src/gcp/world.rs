@@ -23,6 +23,7 @@ pub struct GcpWorld {
     run_policies: Vec<((String, String, String), Vec<Binding>)>,
     account_policies: Vec<(String, Vec<Binding>)>,
     roles: Vec<SeededRole>,
+    insights: Vec<super::recommender::InsightSeed>,
     operation_polls: Option<u32>,
 }
 
@@ -102,6 +103,12 @@ impl GcpWorld {
     /// one, an account's policy is empty.
     pub fn service_account_policy(mut self, email: &str, bindings: Vec<Binding>) -> GcpWorld {
         self.account_policies.push((email.to_string(), bindings));
+        self
+    }
+
+    /// An IAM policy insight the Recommender lists for the project.
+    pub fn policy_insight(mut self, seed: super::recommender::InsightSeed) -> GcpWorld {
+        self.insights.push(seed);
         self
     }
 
@@ -185,6 +192,15 @@ impl GcpWorld {
                 .ok_or_else(|| GcpError::invalid(format!("service account policy for unknown {email}")))?;
             let key = format!("projects/{}/serviceAccounts/{email}", sa.project);
             state.policies.insert(key, Policy::seeded(bindings)?);
+        }
+        for seed in self.insights {
+            let id = state
+                .project(&seed.project)
+                .map(|p| p.id.clone())
+                .ok_or_else(|| GcpError::invalid(format!("policy insight for unknown project {}", seed.project)))?;
+            state
+                .insights
+                .push(super::recommender::InsightSeed { project: id, ..seed });
         }
         for ((project, location, service), bindings) in self.run_policies {
             let key = state.run_service_key(&project, &location, &service)?;
@@ -381,6 +397,8 @@ pub(crate) struct State {
     /// Changes to apply right after the next getIamPolicy of a resource.
     pub hooks: Vec<(String, PolicyChange)>,
     pub roles: BTreeMap<String, SeededRole>,
+    /// IAM policy insights, in the order seeded.
+    pub insights: Vec<super::recommender::InsightSeed>,
 }
 
 impl State {

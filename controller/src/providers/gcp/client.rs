@@ -18,6 +18,8 @@ pub struct Clients {
     pub run: google_cloud_run_v2::client::Services,
     pub iam: google_cloud_iam_admin_v1::client::Iam,
     pub projects: google_cloud_resourcemanager_v3::client::Projects,
+    /// IAM policy insights (REST; see `insights`).
+    pub recommender: super::insights::Recommender,
 }
 
 fn credentials(
@@ -76,6 +78,7 @@ pub async fn build(
             ep.resource_manager.clone(),
             "Resource Manager"
         ),
+        recommender: super::insights::Recommender::new(ep.recommender.clone(), creds, tuning)?,
     })
 }
 

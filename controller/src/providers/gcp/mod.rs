@@ -4,11 +4,13 @@ pub mod action;
 mod apply;
 pub mod client;
 pub mod connect;
+pub mod insights;
 pub mod model;
 pub mod names;
 mod observe;
 pub mod plan;
 pub mod roles;
+pub mod unused;
 
 pub use action::GcpAction;
 

@@ -44,6 +44,34 @@ pub struct ObservedFunction {
     /// Roles on the service's IAM policy whose permissions could not be read:
     /// their members may or may not invoke the function.
     pub unjudged_roles: Vec<UnjudgedRole>,
+    /// Which of its roles the account used, from the IAM recommender's
+    /// policy insights: observed only when the posture asks about unused
+    /// permissions.
+    pub role_usage: Option<RoleUsage>,
+}
+
+/// The policy insights about the account's project role bindings, or why
+/// they could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoleUsage {
+    Observed(Vec<RoleInsight>),
+    NotObserved(crate::providers::ProviderError),
+}
+
+/// One permissions-usage insight about one unconditional binding of the
+/// account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleInsight {
+    /// The insight's resource name.
+    pub name: String,
+    pub role: String,
+    /// Permissions of the role used (exercised) or inferred as needed
+    /// within the observation period.
+    pub used_permissions: usize,
+    pub total_permissions: Option<u64>,
+    /// How far back the insight looked.
+    pub observation_period: std::time::Duration,
+    pub last_refresh: Option<jiff::Timestamp>,
 }
 
 /// zerofn's dedicated account for the function, as observed.

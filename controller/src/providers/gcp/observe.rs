@@ -101,6 +101,10 @@ pub struct Inventory {
     /// Whether a role carries run.routes.invoke, for roles read through
     /// iam.roles.get.
     pub roles: Mutex<HashMap<String, bool>>,
+    /// Policy insights by service account: kept for the posture's refresh
+    /// interval and not dropped by `invalidate` (zerofn's writes change
+    /// nothing they say).
+    pub insights: super::insights::InsightCache,
 }
 
 impl Inventory {
@@ -301,6 +305,20 @@ impl Observer<'_> {
         if let Some(declared) = &p.spec.identity {
             self.observe_identity(&mut o, declared.edit_in_place_if_exclusive)
                 .await?;
+            if let Some(u) = &declared.unused_permissions {
+                self.pacer.ready().await;
+                o.role_usage = Some(
+                    super::insights::role_usage(
+                        &self.clients.recommender,
+                        self.caller,
+                        &self.inventory.insights,
+                        self.project,
+                        &o.service_account,
+                        u.refresh(),
+                    )
+                    .await,
+                );
+            }
         }
         if p.spec.triggers.is_some() && !o.service.is_empty() {
             self.pacer.ready().await;

@@ -66,8 +66,10 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
         &mine,
         |v| format!("label {}={v}", names::OWNER_LABEL),
     );
+    let mut proposals = Vec::new();
     if let Some(id) = &p.spec.identity {
         identity(id, o, &mut b);
+        proposals.extend(unused_roles(id, o, &mut b));
     }
     if let Some(t) = &p.spec.triggers {
         triggers(t, o, &mut b);
@@ -110,8 +112,20 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
         actions: assembled.actions,
         blocked,
         notes: b.notes,
-        proposals: Vec::new(),
+        proposals,
     }
+}
+
+/// Declared roles the account has not used within the window: Low
+/// findings and the narrower list, never a write.
+fn unused_roles(id: &IdentityControl, o: &ObservedFunction, b: &mut Builder) -> Option<crate::findings::Proposal> {
+    let wanted = id.unused_permissions.as_ref()?;
+    let declared = id.gcp.as_ref().and_then(|g| g.roles.as_deref()).unwrap_or_default();
+    let (findings, proposal) = super::unused::judge(declared, wanted, o.role_usage.as_ref());
+    for f in findings {
+        b.plan.finding(f);
+    }
+    proposal
 }
 
 fn member(email: &str) -> String {
