@@ -846,3 +846,58 @@ async fn traffic_no_flow_log_records_is_named_until_the_vpc_has_one() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.checks("shop/flow").is_empty());
 }
+
+/// `observability.aws.requiredExtensions`: a function without the required
+/// extension is a High finding; with the exact layer version declared,
+/// Enforce attaches it after the layer the function already has (kept), and
+/// a second enforce writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_extension_is_attached_keeping_the_functions_layers() {
+    let (aws, fleet, dir, files) = seeded("extensions").await;
+    let own = aws
+        .publish_layer(&format!("{}otel", fleet.prefix))
+        .await
+        .expect("the function's own layer");
+    let agent = aws
+        .publish_layer(&format!("{}security-agent", fleet.prefix))
+        .await
+        .expect("the extension");
+    aws.lambda
+        .update_function_configuration()
+        .function_name(&fleet.reports)
+        .layers(&own)
+        .send()
+        .await
+        .expect("the function's own layer attached");
+    aws.wait_ready(&fleet.reports).await.expect("idle");
+    let posture = |extension: &str| {
+        dir.write(
+            "extensions.yaml",
+            &format!(
+                "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: ext, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  observability:\n    aws: {{requiredExtensions: ['{extension}']}}\n",
+                fleet.reports
+            ),
+        )
+    };
+    // A pattern is reported, never attached.
+    let pattern = agent
+        .rsplit_once(':')
+        .map(|(base, _)| base.to_string())
+        .unwrap_or_default();
+    let file = posture(&pattern);
+    let run = zerofn(&["plan", "-f", s(&files.account), "-f", s(&file), "-o", "json"]).await;
+    assert_eq!(run.checks("shop/ext"), vec!["aws.observability.missingExtension"]);
+    assert_eq!(run.json()["postures"][0]["findings"][0]["remediable"], false);
+
+    let file = posture(&agent);
+    let args = ["-f", s(&files.account), "-f", s(&file), "-o", "json"];
+    let first = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert_eq!(
+        aws.layers_of(&fleet.reports).await.expect("layers"),
+        vec![own.clone(), agent.clone()]
+    );
+    let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(second.code, 0, "{}", second.stdout);
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+}

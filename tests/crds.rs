@@ -72,6 +72,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.identity.unusedPermissions",
     ),
     (
+        "aws observability on a gcp function",
+        "accountRef: {name: prod}\nfunction: {gcp: {location: europe-west1, name: orders}}\nobservability: {aws: {requiredExtensions: ['arn:aws:lambda:*:123456789012:layer:agent']}}\n",
+        "spec.observability.aws",
+    ),
+    (
         "wildcard action",
         "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nidentity: {aws: {permissions: [{actions: ['*'], resources: ['*']}]}}\n",
         "spec.identity.aws.permissions[0].actions",

@@ -13,6 +13,10 @@ pub const IAM_POLICY_ARN: &str =
 pub const IAM_ROLE_ARN: &str = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$";
 pub const LAMBDA_LAYER_ARN: &str =
     r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9-]+:[0-9]{12}:layer:[a-zA-Z0-9_-]{1,140}(:[0-9]+)?$";
+/// A layer ARN pattern: a layer (version) ARN in which `*` may stand for
+/// the Region, the account, part of the name or the version.
+pub const LAMBDA_LAYER_PATTERN: &str =
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9*-]+:([0-9]{12}|\*):layer:[a-zA-Z0-9_*-]{1,140}(:([0-9]+|\*))?$";
 pub const LAMBDA_CSC_ARN: &str =
     r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$";
 /// An IAM action such as `s3:GetObject` or `s3:Get*`; `*` alone is refused by
@@ -122,6 +126,11 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     ),
     (DURATION, "a duration", "5m"),
     (WINDOW, "a duration such as 90d (every part more than zero)", "90d"),
+    (
+        LAMBDA_LAYER_PATTERN,
+        "a layer ARN pattern",
+        "arn:aws:lambda:eu-west-1:123456789012:layer:security-agent:*",
+    ),
     (LOOPBACK_URL, "a loopback URL", "http://127.0.0.1:4566"),
     (
         TOKEN_ENDPOINT,
@@ -197,6 +206,7 @@ mod tests {
             GCP_SERVICE_ACCOUNT_EMAIL,
             DURATION,
             WINDOW,
+            LAMBDA_LAYER_PATTERN,
             K8S_NAME,
             K8S_LABEL,
             NAME_GLOB,

@@ -49,6 +49,7 @@ use std::collections::BTreeMap;
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.aws) || has(self.__function__.aws)").message("supplyChain.aws is set but the function is not on AWS").field_path(".supplyChain.aws"))]
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.azure) || has(self.__function__.azure)").message("supplyChain.azure is set but the function is not on Azure").field_path(".supplyChain.azure"))]
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.gcp) || has(self.__function__.gcp)").message("supplyChain.gcp is set but the function is not on GCP").field_path(".supplyChain.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.observability) || !has(self.observability.aws) || has(self.__function__.aws)").message("observability.aws is set but the function is not on AWS").field_path(".observability.aws"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.aws) || (has(self.identity.aws) && has(self.identity.aws.permissions))").message("identity.createIfShared on AWS needs identity.aws.permissions: the new role gets exactly the declared permissions").field_path(".identity.aws"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.gcp) || (has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.createIfShared on GCP needs identity.gcp.roles: the new service account gets exactly the declared roles").field_path(".identity.gcp"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !has(self.identity.unusedPermissions) || (has(self.__function__.aws) && has(self.identity.aws) && has(self.identity.aws.permissions)) || (has(self.__function__.gcp) && has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.unusedPermissions compares declared permissions with their recorded use: declare identity.aws.permissions (AWS) or identity.gcp.roles (GCP); not observable on Azure, where role assignments carry no record of use").field_path(".identity.unusedPermissions"))]
@@ -700,6 +701,24 @@ pub struct ObservabilityControl {
     /// AWS: LoggingConfig.LogFormat JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_logs: Option<bool>,
+    /// Runtime protection and logs (AWS functions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsObservability>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsObservability {
+    /// Runtime protection: layer ARN patterns (`*` matches any run of
+    /// characters; a pattern without a version matches every version) of
+    /// which the function must carry at least one layer each, e.g. a
+    /// security agent's extension. A function without one is a High
+    /// finding. In Enforce mode a missing extension is attached only when
+    /// the pattern is an exact layer version ARN (with its version, in the
+    /// function's Region): the function's layers are kept and never removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(regex(pattern = patterns::LAMBDA_LAYER_PATTERN), length(max = 200)))]
+    pub required_extensions: Vec<String>,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -67,7 +67,7 @@ fn function_on_one_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
 fn blocks_on_the_functions_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
     let f = &spec.function;
     let (aws, azure, gcp) = (f.aws.is_some(), f.azure.is_some(), f.gcp.is_some());
-    let blocks: [(&str, bool, bool, bool); 4] = [
+    let blocks: [(&str, bool, bool, bool); 5] = [
         (
             "identity",
             spec.identity.as_ref().is_some_and(|i| i.aws.is_some()),
@@ -91,6 +91,12 @@ fn blocks_on_the_functions_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
             spec.supply_chain.as_ref().is_some_and(|s| s.aws.is_some()),
             spec.supply_chain.as_ref().is_some_and(|s| s.azure.is_some()),
             spec.supply_chain.as_ref().is_some_and(|s| s.gcp.is_some()),
+        ),
+        (
+            "observability",
+            spec.observability.as_ref().is_some_and(|o| o.aws.is_some()),
+            false,
+            false,
         ),
     ];
     for (name, has_aws, has_azure, has_gcp) in blocks {

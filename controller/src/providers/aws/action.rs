@@ -90,6 +90,13 @@ pub enum AwsAction {
         function_arn: String,
         code_signing_config_arn: String,
     },
+    /// Add declared layer versions (required extensions) to the layers the
+    /// function has when the write is made: read right before it, sent
+    /// with its RevisionId, so a layer is never removed.
+    AttachLayers {
+        function_arn: String,
+        layers: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -208,6 +215,7 @@ impl AwsAction {
             AwsAction::DeleteFunctionUrl { .. } => "DeleteFunctionUrlConfig",
             AwsAction::DisableEventSourceMapping { .. } => "UpdateEventSourceMapping",
             AwsAction::PutFunctionCodeSigningConfig { .. } => "PutFunctionCodeSigningConfig",
+            AwsAction::AttachLayers { .. } => "UpdateFunctionConfiguration",
         }
     }
 
@@ -226,7 +234,8 @@ impl AwsAction {
             AwsAction::TagFunction { function_arn, .. }
             | AwsAction::UntagFunction { function_arn, .. }
             | AwsAction::UpdateFunctionConfiguration { function_arn, .. }
-            | AwsAction::PutFunctionCodeSigningConfig { function_arn, .. } => function_arn.clone(),
+            | AwsAction::PutFunctionCodeSigningConfig { function_arn, .. }
+            | AwsAction::AttachLayers { function_arn, .. } => function_arn.clone(),
             AwsAction::AddPermission {
                 function_arn,
                 qualifier,
@@ -298,6 +307,9 @@ impl AwsAction {
                 code_signing_config_arn,
                 ..
             } => format!("code signing config {code_signing_config_arn}"),
+            AwsAction::AttachLayers { layers, .. } => {
+                format!("Layers += [{}] (the function's own layers kept)", layers.join(","))
+            }
         }
     }
 }

@@ -87,6 +87,7 @@ impl Applier<'_> {
                 self.url_write(action).await
             }
             AwsAction::DisableEventSourceMapping { uuid, .. } => self.disable_mapping(uuid).await,
+            AwsAction::AttachLayers { function_arn, layers } => self.attach_layers(function_arn, layers).await,
             AwsAction::PutFunctionCodeSigningConfig {
                 function_arn,
                 code_signing_config_arn,
@@ -347,6 +348,52 @@ impl Applier<'_> {
         };
         propagation
             .run(write, refused_for_now)
+            .await
+            .map_err(|e| e.into_error())
+    }
+
+    /// Add `layers` to the function's layers as they are right now: read
+    /// with GetFunctionConfiguration and written with its RevisionId, so a
+    /// layer added meanwhile is never dropped (a stale revision is a
+    /// conflict: read again and retried). Nothing is sent when every layer
+    /// is there already.
+    async fn attach_layers(&self, arn: &str, layers: &[String]) -> Result<(), ProviderError> {
+        let lambda = self.lambda()?;
+        self.conflicts()
+            .run(
+                move || async move {
+                    self.wait_idle(arn).await?;
+                    let current = lambda
+                        .get_function_configuration()
+                        .function_name(arn)
+                        .send()
+                        .await
+                        .map_err(|e| map_err("GetFunctionConfiguration", arn, e))?;
+                    let mut merged: Vec<String> = current
+                        .layers()
+                        .iter()
+                        .filter_map(|l| l.arn().map(str::to_string))
+                        .collect();
+                    let missing: Vec<String> = layers.iter().filter(|l| !merged.contains(l)).cloned().collect();
+                    if missing.is_empty() {
+                        return Ok(());
+                    }
+                    merged.extend(missing);
+                    lambda
+                        .update_function_configuration()
+                        .function_name(arn)
+                        .set_layers(Some(merged))
+                        .set_revision_id(current.revision_id().map(str::to_string))
+                        .send()
+                        .await
+                        .map_err(|e| map_err("UpdateFunctionConfiguration", arn, e))?;
+                    self.wait_idle(arn).await
+                },
+                |e| match e {
+                    ProviderError::Conflict(m) if !m.contains("already exists") => Verdict::Retry(Cause::conflict),
+                    _ => Verdict::Fail,
+                },
+            )
             .await
             .map_err(|e| e.into_error())
     }

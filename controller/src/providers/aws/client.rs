@@ -326,9 +326,11 @@ where
         SdkError::ResponseError(_) => ProviderError::Cloud(text),
         SdkError::ServiceError(_) => match code(&e).unwrap_or("") {
             "ResourceNotFoundException" | "NoSuchEntity" | "NoSuchEntityException" => ProviderError::NotFound(text),
-            "ResourceConflictException" | "ConcurrentModification" | "ConcurrentModificationException" => {
-                ProviderError::Conflict(text)
-            }
+            // PreconditionFailed: a RevisionId that is no longer the latest.
+            "ResourceConflictException"
+            | "ConcurrentModification"
+            | "ConcurrentModificationException"
+            | "PreconditionFailedException" => ProviderError::Conflict(text),
             "TooManyRequestsException" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
                 ProviderError::Throttled(text)
             }

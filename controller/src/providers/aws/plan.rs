@@ -1685,6 +1685,9 @@ fn layer_finding(layer: &str, allowed: &[String]) -> Option<Finding> {
 
 fn observability(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(obs) = &p.spec.observability else { return };
+    if let Some(aws) = &obs.aws {
+        required_extensions(p, &aws.required_extensions, o, b);
+    }
     if let Some(mode) = obs.tracing {
         let want = match mode {
             TracingMode::Active => "Active",
@@ -1729,6 +1732,90 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
                 system_log_level: o.logging.system_log_level.clone(),
             }));
         }
+    }
+}
+
+/// Lambda's limit of layers per function.
+const MAX_LAYERS: usize = 5;
+
+/// Whether a layer version ARN matches a required-extension pattern: the
+/// whole ARN, or, for a pattern without a version, the layer's own ARN.
+pub fn extension_matches(pattern: &str, layer: &str) -> bool {
+    let (base, _) = split_layer(layer);
+    super::policy::wildcard_match(pattern, layer) || super::policy::wildcard_match(pattern, &base)
+}
+
+/// Runtime protection: each pattern matched by one of the function's
+/// layers. A missing one is attached only when the pattern names one exact
+/// layer version of the function's Region that the supply-chain allowlist
+/// (if declared) admits and that fits Lambda's limit; otherwise it is
+/// reported with the reason. Layers are only ever added.
+fn required_extensions(p: &Posture, patterns: &[String], o: &ObservedFunction, b: &mut Draft) {
+    let allowed = p
+        .spec
+        .supply_chain
+        .as_ref()
+        .and_then(|s| s.aws.as_ref())
+        .and_then(|s| s.allowed_layers.as_deref());
+    let mut attach: Vec<String> = Vec::new();
+    for pattern in patterns {
+        if o.layers.iter().chain(&attach).any(|l| extension_matches(pattern, l)) {
+            continue;
+        }
+        let blocker = attach_blocker(pattern, o, allowed, o.layers.len() + attach.len());
+        let observed = if o.layers.is_empty() {
+            "no layers".to_string()
+        } else {
+            o.layers.join(",")
+        };
+        let why = blocker.clone().map_or_else(
+            || format!("zerofn attaches {pattern}, keeping the function's own layers"),
+            |r| format!("zerofn does not attach it: {r}"),
+        );
+        b.plan.finding(
+            Finding::builder(Control::Observability, "aws.observability.missingExtension", "Layers")
+                .observed(observed)
+                .desired(pattern)
+                .severity(Severity::High)
+                .remediable(blocker.is_none())
+                .message(format!(
+                    "no layer of the function matches the required extension {pattern}, so its runtime is unprotected; {why}"
+                )),
+        );
+        if blocker.is_none() {
+            attach.push(pattern.clone());
+        }
+    }
+    if !attach.is_empty() {
+        b.plan.push(
+            Phase::Configure,
+            AwsAction::AttachLayers {
+                function_arn: o.arn.clone(),
+                layers: attach,
+            },
+        );
+    }
+}
+
+/// Why a missing extension cannot be attached, if it cannot.
+fn attach_blocker(pattern: &str, o: &ObservedFunction, allowed: Option<&[String]>, layers: usize) -> Option<String> {
+    let (base, version) = split_layer(pattern);
+    let region = pattern.split(':').nth(3).unwrap_or_default();
+    if pattern.contains('*') || version.is_none() {
+        Some(
+            "the pattern names no single layer version (declare the exact ARN with its version to have it attached)"
+                .into(),
+        )
+    } else if region != o.region {
+        Some(format!("the layer is in {region}, the function in {}", o.region))
+    } else if allowed.is_some_and(|a| !a.iter().any(|x| x == pattern || *x == base)) {
+        Some("it is not in supplyChain.aws.allowedLayers".into())
+    } else if layers >= MAX_LAYERS {
+        Some(format!(
+            "the function has {layers} layers, Lambda's limit is {MAX_LAYERS}"
+        ))
+    } else {
+        None
     }
 }
 

@@ -159,6 +159,7 @@ fn full_spec() -> FunctionPostureSpec {
         observability: Some(ObservabilityControl {
             tracing: Some(TracingMode::Active),
             structured_logs: Some(true),
+            aws: None,
         }),
         ..spec()
     }
@@ -1091,6 +1092,19 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
             (declared == Some(code_signing_config_arn))
                 .then_some(())
                 .ok_or("undeclared CSC".into())
+        }
+        AwsAction::AttachLayers { layers, .. } => {
+            let declared: Vec<&String> = s
+                .observability
+                .iter()
+                .flat_map(|o| o.aws.iter())
+                .flat_map(|a| a.required_extensions.iter())
+                .collect();
+            layers
+                .iter()
+                .all(|l| declared.contains(&l))
+                .then_some(())
+                .ok_or("attached an undeclared layer".into())
         }
         AwsAction::RemovePermission { .. }
         | AwsAction::DeleteRolePolicy { .. }
@@ -2490,4 +2504,87 @@ fn a_failed_last_accessed_job_is_reported_and_blocks_no_other_control() {
         "the other controls are still enforced"
     );
     assert!(p.proposals.is_empty());
+}
+
+// ------------------------------------------------------------------ runtime protection
+
+const AGENT: &str = "arn:aws:lambda:eu-west-1:123456789012:layer:security-agent:7";
+
+fn with_extensions(patterns: &[&str]) -> FunctionPostureSpec {
+    let mut s = full_spec();
+    if let Some(obs) = s.observability.as_mut() {
+        obs.aws = Some(AwsObservability {
+            required_extensions: patterns.iter().map(|p| p.to_string()).collect(),
+        });
+    }
+    s
+}
+
+#[test]
+fn a_missing_exact_extension_is_attached_keeping_the_functions_layers() {
+    let mut s = with_extensions(&[AGENT]);
+    if let Some(sc) = s.supply_chain.as_mut().and_then(|s| s.aws.as_mut()) {
+        sc.allowed_layers = Some(vec![
+            "arn:aws:lambda:eu-west-1:123456789012:layer:otel".into(),
+            "arn:aws:lambda:eu-west-1:123456789012:layer:security-agent".into(),
+        ]);
+    }
+    let p = run_minted(s.clone(), &compliant());
+    assert_eq!(checks(&p), vec!["aws.observability.missingExtension"]);
+    assert_eq!(p.findings[0].severity, Severity::High);
+    assert!(p.findings[0].remediable);
+    assert_eq!(
+        aws_actions(&p),
+        vec![&AwsAction::AttachLayers {
+            function_arn: FN_ARN.into(),
+            layers: vec![AGENT.into()],
+        }]
+    );
+    // Once attached, nothing more.
+    let mut after = compliant();
+    after.layers.push(AGENT.into());
+    let p = run_minted(s, &after);
+    assert!(p.findings.is_empty(), "{:#?}", p.findings);
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn a_pattern_is_satisfied_by_any_matching_layer_and_only_reported_when_missing() {
+    let mut o = compliant();
+    o.layers
+        .push("arn:aws:lambda:eu-west-1:123456789012:layer:security-agent:9".into());
+    let mut s = with_extensions(&["arn:aws:lambda:*:123456789012:layer:security-agent"]);
+    if let Some(sc) = s.supply_chain.as_mut().and_then(|s| s.aws.as_mut()) {
+        sc.allowed_layers = None;
+    }
+    assert!(run_minted(s.clone(), &o).findings.is_empty());
+    let p = run_minted(s, &compliant());
+    assert_eq!(checks(&p), vec!["aws.observability.missingExtension"]);
+    assert!(!p.findings[0].remediable, "a pattern names no version to attach");
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn an_extension_is_not_attached_where_it_would_break_a_rule() {
+    let other_region = "arn:aws:lambda:us-east-1:123456789012:layer:security-agent:7";
+    let mut s = with_extensions(&[AGENT, other_region]);
+    // AGENT is not in the declared allowlist (otel only): not attached.
+    let p = run_minted(s.clone(), &compliant());
+    assert_eq!(p.findings.len(), 2, "{:#?}", p.findings);
+    assert!(p.findings.iter().all(|f| !f.remediable));
+    assert!(p.actions.is_empty());
+    // Five layers already: Lambda's limit.
+    if let Some(sc) = s.supply_chain.as_mut() {
+        sc.aws = None;
+    }
+    if let Some(a) = s.observability.as_mut().and_then(|o| o.aws.as_mut()) {
+        a.required_extensions = vec![AGENT.into()];
+    }
+    let mut full = compliant();
+    full.layers = (1..=5)
+        .map(|i| format!("arn:aws:lambda:eu-west-1:123456789012:layer:l{i}:1"))
+        .collect();
+    let p = run_minted(s, &full);
+    assert!(p.findings[0].message.contains("limit"), "{}", p.findings[0].message);
+    assert!(p.actions.is_empty());
 }

@@ -528,6 +528,7 @@ fn observability_is_reported_as_not_applicable() {
     s.observability = Some(ObservabilityControl {
         tracing: Some(TracingMode::Active),
         structured_logs: Some(true),
+        aws: None,
     });
     let p = run(s, &compliant());
     assert!(p.findings.is_empty());
