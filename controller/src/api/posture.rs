@@ -719,6 +719,30 @@ pub struct AwsObservability {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5), inner(regex(pattern = patterns::LAMBDA_LAYER_PATTERN), length(max = 200)))]
     pub required_extensions: Vec<String>,
+    /// The function's log group (`/aws/lambda/<name>`, or its
+    /// LoggingConfig.LogGroup) keeps its events at least this many days
+    /// (one of the values CloudWatch Logs accepts). In Enforce mode a
+    /// shorter retention is raised to it, and a log group that does not
+    /// exist yet is created with it; a longer one, or none (never expire),
+    /// is left alone: zerofn never shortens retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "retention_days")]
+    pub log_retention_days: Option<i32>,
+    /// The function's log group has a subscription filter delivering to
+    /// this destination (a Kinesis stream, Firehose or Lambda ARN, or a
+    /// cross-account CloudWatch Logs destination). Report-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::ARN), length(max = 2048))]
+    pub central_destination: Option<String>,
+}
+
+/// The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+pub const LOG_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+fn retention_days(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "integer", "enum": LOG_RETENTION_DAYS})
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -97,6 +97,15 @@ pub enum AwsAction {
         function_arn: String,
         layers: Vec<String>,
     },
+    /// Raise the retention of the function's log group to the declared
+    /// days, creating the group when it does not exist. Read right before
+    /// the write: a retention as long or longer (or none: never expire) is
+    /// left alone.
+    SetLogRetention {
+        region: String,
+        log_group: String,
+        days: i32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -216,6 +225,7 @@ impl AwsAction {
             AwsAction::DisableEventSourceMapping { .. } => "UpdateEventSourceMapping",
             AwsAction::PutFunctionCodeSigningConfig { .. } => "PutFunctionCodeSigningConfig",
             AwsAction::AttachLayers { .. } => "UpdateFunctionConfiguration",
+            AwsAction::SetLogRetention { .. } => "PutRetentionPolicy",
         }
     }
 
@@ -262,6 +272,7 @@ impl AwsAction {
             | AwsAction::DetachRolePolicy { role_name, .. }
             | AwsAction::PutRolePermissionsBoundary { role_name, .. } => role_name.clone(),
             AwsAction::DisableEventSourceMapping { uuid, .. } => uuid.clone(),
+            AwsAction::SetLogRetention { region, log_group, .. } => format!("{region}:{log_group}"),
         }
     }
 
@@ -309,6 +320,9 @@ impl AwsAction {
             } => format!("code signing config {code_signing_config_arn}"),
             AwsAction::AttachLayers { layers, .. } => {
                 format!("Layers += [{}] (the function's own layers kept)", layers.join(","))
+            }
+            AwsAction::SetLogRetention { days, .. } => {
+                format!("retentionInDays={days} (raised, or the group created; never shortened)")
             }
         }
     }

@@ -88,6 +88,11 @@ impl Applier<'_> {
             }
             AwsAction::DisableEventSourceMapping { uuid, .. } => self.disable_mapping(uuid).await,
             AwsAction::AttachLayers { function_arn, layers } => self.attach_layers(function_arn, layers).await,
+            AwsAction::SetLogRetention {
+                region,
+                log_group,
+                days,
+            } => self.set_log_retention(region, log_group, *days).await,
             AwsAction::PutFunctionCodeSigningConfig {
                 function_arn,
                 code_signing_config_arn,
@@ -396,6 +401,39 @@ impl Applier<'_> {
             )
             .await
             .map_err(|e| e.into_error())
+    }
+
+    /// Raise the log group's retention to `days`, creating the group when
+    /// it does not exist. The retention is read right before the write, so
+    /// one raised meanwhile, or none (never expire), is never shortened.
+    async fn set_log_retention(&self, region: &str, group: &str, days: i32) -> Result<(), ProviderError> {
+        let logs = self.clients.logs(region)?;
+        match super::logs::retention(logs, group).await? {
+            None => match logs.create_log_group().log_group_name(group).send().await {
+                Ok(_) => {}
+                // Lambda (or someone) created it meanwhile: judge it again.
+                Err(e) => match map_err("CreateLogGroup", group, e) {
+                    ProviderError::Conflict(_) => {
+                        if super::logs::retention(logs, group)
+                            .await?
+                            .is_some_and(|r| r.is_none_or(|d| d >= days))
+                        {
+                            return Ok(());
+                        }
+                    }
+                    other => return Err(other),
+                },
+            },
+            Some(current) if current.is_none_or(|d| d >= days) => return Ok(()),
+            Some(_) => {}
+        }
+        logs.put_retention_policy()
+            .log_group_name(group)
+            .retention_in_days(days)
+            .send()
+            .await
+            .map_err(|e| map_err("PutRetentionPolicy", group, e))
+            .map(drop)
     }
 
     /// CreateRole, reporting the RoleId IAM assigned: the proof of ownership

@@ -5,6 +5,7 @@ mod apply;
 pub mod client;
 pub mod connect;
 mod inventory;
+pub mod logs;
 pub mod model;
 pub mod names;
 mod observe;

@@ -50,6 +50,28 @@ pub struct ObservedFunction {
     /// What IAM's last-accessed report says the role used: observed only
     /// when the posture asks about unused permissions.
     pub last_accessed: Option<LastAccessed>,
+    /// The function's log group: observed only when the posture declares a
+    /// retention or a central destination.
+    pub log_group: Option<LogGroupState>,
+}
+
+/// The function's CloudWatch Logs group, or why it could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogGroupState {
+    Observed(LogGroup),
+    NotObserved(crate::providers::ProviderError),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogGroup {
+    pub name: String,
+    /// Lambda creates it at the first invocation.
+    pub exists: bool,
+    /// None: its events never expire.
+    pub retention_days: Option<i32>,
+    /// Where its subscription filters deliver (read only when a central
+    /// destination is declared).
+    pub destinations: Vec<String>,
 }
 
 /// IAM's last-accessed report of a role (GenerateServiceLastAccessedDetails

@@ -1687,6 +1687,12 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(obs) = &p.spec.observability else { return };
     if let Some(aws) = &obs.aws {
         required_extensions(p, &aws.required_extensions, o, b);
+        if let Some(days) = aws.log_retention_days {
+            log_retention(days, o, b);
+        }
+        if let Some(dest) = &aws.central_destination {
+            central_destination(dest, o, b);
+        }
     }
     if let Some(mode) = obs.tracing {
         let want = match mode {
@@ -1733,6 +1739,91 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
             }));
         }
     }
+}
+
+/// The log group as observed, or the finding that says it was not.
+fn observed_group<'o>(o: &'o ObservedFunction, b: &mut Draft) -> Option<&'o super::model::LogGroup> {
+    use super::model::LogGroupState;
+    let unread = crate::providers::ProviderError::Cloud("it was not read".into());
+    let why = match o.log_group.as_ref() {
+        Some(LogGroupState::Observed(g)) => return Some(g),
+        Some(LogGroupState::NotObserved(e)) => e,
+        None => &unread,
+    };
+    let name = super::logs::group_name(o);
+    b.plan.finding(
+        Finding::builder(Control::Observability, "aws.observability.logGroupNotObserved", "LoggingConfig.LogGroup")
+            .observed(format!("{}: {why}", why.reason().as_str()))
+            .desired(format!("{name} readable"))
+            .severity(Severity::Medium)
+            .remediable(false)
+            .message(format!(
+                "the log group {name} could not be judged: {why}; grant logs:DescribeLogGroups and logs:DescribeSubscriptionFilters"
+            )),
+    );
+    None
+}
+
+/// The log group keeps events at least `days`: raised when shorter, the
+/// group created when absent; never shortened (no retention means never
+/// expire, which is longer).
+fn log_retention(days: i32, o: &ObservedFunction, b: &mut Draft) {
+    let Some(g) = observed_group(o, b) else { return };
+    let observed = match (g.exists, g.retention_days) {
+        (false, _) => "no log group yet".to_string(),
+        (true, Some(d)) if d < days => format!("{d} days"),
+        (true, _) => return,
+    };
+    b.plan.finding(
+        Finding::builder(
+            Control::Observability,
+            "aws.observability.logRetention",
+            format!("LogGroup[{}].retentionInDays", g.name),
+        )
+        .observed(observed)
+        .desired(format!("at least {days} days"))
+        .severity(Severity::Medium)
+        .remediable(true)
+        .message(format!(
+            "the function's logs in {} are not kept {days} days; zerofn raises the retention (it never shortens one)",
+            g.name
+        )),
+    );
+    b.plan.push(
+        Phase::Configure,
+        AwsAction::SetLogRetention {
+            region: o.region.clone(),
+            log_group: g.name.clone(),
+            days,
+        },
+    );
+}
+
+/// A subscription filter delivers the function's logs to the declared
+/// destination (report-only: a filter on a shared group is not zerofn's).
+fn central_destination(dest: &str, o: &ObservedFunction, b: &mut Draft) {
+    let Some(g) = observed_group(o, b) else { return };
+    if g.destinations.iter().any(|d| d == dest) {
+        return;
+    }
+    let observed = if !g.exists {
+        "no log group yet".to_string()
+    } else if g.destinations.is_empty() {
+        "no subscription filter".to_string()
+    } else {
+        g.destinations.join(",")
+    };
+    b.plan.finding(
+        Finding::builder(Control::Observability, "aws.observability.centralDestination", format!("LogGroup[{}].subscriptionFilters", g.name))
+            .observed(observed)
+            .desired(dest)
+            .severity(Severity::Medium)
+            .remediable(false)
+            .message(format!(
+                "the function's logs in {} do not reach {dest}; add a subscription filter to it (zerofn does not change subscription filters)",
+                g.name
+            )),
+    );
 }
 
 /// Lambda's limit of layers per function.

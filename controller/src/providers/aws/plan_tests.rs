@@ -1093,6 +1093,16 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
                 .then_some(())
                 .ok_or("undeclared CSC".into())
         }
+        AwsAction::SetLogRetention { days, .. } => {
+            let declared = s
+                .observability
+                .as_ref()
+                .and_then(|o| o.aws.as_ref())
+                .and_then(|a| a.log_retention_days);
+            (declared == Some(*days))
+                .then_some(())
+                .ok_or("undeclared retention".into())
+        }
         AwsAction::AttachLayers { layers, .. } => {
             let declared: Vec<&String> = s
                 .observability
@@ -2515,6 +2525,7 @@ fn with_extensions(patterns: &[&str]) -> FunctionPostureSpec {
     if let Some(obs) = s.observability.as_mut() {
         obs.aws = Some(AwsObservability {
             required_extensions: patterns.iter().map(|p| p.to_string()).collect(),
+            ..AwsObservability::default()
         });
     }
     s
@@ -2587,4 +2598,95 @@ fn an_extension_is_not_attached_where_it_would_break_a_rule() {
     let p = run_minted(s, &full);
     assert!(p.findings[0].message.contains("limit"), "{}", p.findings[0].message);
     assert!(p.actions.is_empty());
+}
+
+// ------------------------------------------------------------------ logs
+
+fn with_logs(days: Option<i32>, destination: Option<&str>) -> FunctionPostureSpec {
+    let mut s = full_spec();
+    if let Some(obs) = s.observability.as_mut() {
+        obs.aws = Some(AwsObservability {
+            log_retention_days: days,
+            central_destination: destination.map(str::to_string),
+            ..AwsObservability::default()
+        });
+    }
+    s
+}
+
+fn group(exists: bool, retention: Option<i32>, destinations: &[&str]) -> Option<LogGroupState> {
+    Some(LogGroupState::Observed(LogGroup {
+        name: "/aws/lambda/orders".into(),
+        exists,
+        retention_days: retention,
+        destinations: destinations.iter().map(|d| d.to_string()).collect(),
+    }))
+}
+
+#[test]
+fn a_shorter_retention_is_raised_and_a_longer_or_none_is_left_alone() {
+    let s = with_logs(Some(30), None);
+    let mut o = compliant();
+    let raise = AwsAction::SetLogRetention {
+        region: "eu-west-1".into(),
+        log_group: "/aws/lambda/orders".into(),
+        days: 30,
+    };
+    for (exists, retention, wanted) in [
+        (true, Some(7), true),
+        (false, None, true),
+        (true, Some(30), false),
+        (true, Some(365), false),
+        (true, None, false),
+    ] {
+        o.log_group = group(exists, retention, &[]);
+        let p = run_minted(s.clone(), &o);
+        if wanted {
+            assert_eq!(checks(&p), vec!["aws.observability.logRetention"], "{retention:?}");
+            assert_eq!(aws_actions(&p), vec![&raise]);
+        } else {
+            assert!(
+                p.findings.is_empty() && p.actions.is_empty(),
+                "{retention:?}: never shortened"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unread_log_group_is_reported_never_passed_and_blocks_nothing_else() {
+    let s = with_logs(
+        Some(30),
+        Some("arn:aws:logs:eu-west-1:123456789012:destination:central"),
+    );
+    let mut o = compliant();
+    o.tracing_mode = None;
+    o.log_group = Some(LogGroupState::NotObserved(crate::providers::ProviderError::Auth(
+        "DescribeLogGroups: AccessDeniedException".into(),
+    )));
+    let p = run_minted(s, &o);
+    assert!(
+        checks(&p).contains(&"aws.observability.logGroupNotObserved"),
+        "{:?}",
+        checks(&p)
+    );
+    assert!(!checks(&p).contains(&"aws.observability.logRetention"));
+    assert_eq!(
+        ops(&p),
+        vec!["UpdateFunctionConfiguration"],
+        "tracing is still enforced"
+    );
+}
+
+#[test]
+fn a_missing_central_destination_is_reported_only() {
+    const DEST: &str = "arn:aws:logs:eu-west-1:123456789012:destination:central";
+    let s = with_logs(None, Some(DEST));
+    let mut o = compliant();
+    o.log_group = group(true, None, &["arn:aws:lambda:eu-west-1:123456789012:function:other"]);
+    let p = run_minted(s.clone(), &o);
+    assert_eq!(checks(&p), vec!["aws.observability.centralDestination"]);
+    assert!(!p.findings[0].remediable && p.actions.is_empty());
+    o.log_group = group(true, None, &[DEST]);
+    assert!(run_minted(s, &o).findings.is_empty());
 }
