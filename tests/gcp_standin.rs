@@ -677,3 +677,55 @@ async fn roles_the_recommender_saw_unused_are_reported_with_a_proposal() {
     );
     assert!(table.stdout.contains("- roles/datastore.user"), "{}", table.stdout);
 }
+
+/// `supplyChain.gcp.requireBinaryAuthorization`: the function's Cloud Run
+/// service enforces none (High); Enforce sets the declared policy with one
+/// service PATCH whose updateMask names only binaryAuthorization, and a
+/// second enforce writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_authorization_is_set_on_the_service_with_only_its_mask() {
+    const POLICY: &str = "projects/shop-prod/platforms/cloudrun/policies/signed-only";
+    let gcp = GcpStandIn::start(
+        GcpWorld::new()
+            .project(P, N)
+            .function(FunctionSeed::new(P, EU, "signed").ingress("ALLOW_INTERNAL_ONLY")),
+    )
+    .await
+    .expect("stand-in");
+    let dir = TempDir::new("gcp-binauthz");
+    let yaml = account_yaml(&gcp.url(), None)
+        + &format!(
+            "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: signed, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: signed}}}}\n  mode: Enforce\n  supplyChain:\n    gcp: {{requireBinaryAuthorization: {POLICY}}}\n"
+        );
+    let file = dir.write("gcp.yaml", &yaml);
+    let args = ["-o", "json", "-f", file.to_str().unwrap()];
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(plan.checks("shop/signed"), vec!["gcp.supplyChain.binaryAuthorization"]);
+    assert_eq!(gcp.binary_authorization(P, EU, "signed"), None);
+
+    let enforce = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+    assert_eq!(
+        gcp.binary_authorization(P, EU, "signed"),
+        Some(serde_json::json!({"policy": POLICY}))
+    );
+    let patches: Vec<_> = gcp
+        .write_requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/services/"))
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    assert!(
+        patches[0]
+            .query
+            .split('&')
+            .any(|kv| kv == "updateMask=binaryAuthorization"),
+        "only binaryAuthorization is masked: {}",
+        patches[0].query
+    );
+    gcp.clear_requests();
+    let again = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+}

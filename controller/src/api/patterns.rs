@@ -39,6 +39,10 @@ pub const GCP_MEMBER: &str = r"^(serviceAccount|user|group|domain|principal|prin
 pub const GCP_CONNECTOR: &str = r"^projects/[^/]+/locations/[^/]+/connectors/[a-z][a-z0-9-]{0,23}$";
 pub const GCP_SERVICE_ACCOUNT_EMAIL: &str = r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$|^[0-9]+-compute@developer\.gserviceaccount\.com$|^[a-z0-9-]+@appspot\.gserviceaccount\.com$";
 
+/// Binary Authorization for a Cloud Run service: `default` or a named
+/// platform policy.
+pub const GCP_BINAUTHZ: &str =
+    r"^(default|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/platforms/cloudrun/policies/[a-zA-Z0-9_.-]{1,63})$";
 /// Go-style duration as the API server shows them: `30s`, `5m`, `1h30m`.
 pub const DURATION: &str = r"^([0-9]+(s|m|h))+$";
 /// A look-back window or refresh period: like `DURATION`, with days
@@ -127,6 +131,11 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     (DURATION, "a duration", "5m"),
     (WINDOW, "a duration such as 90d (every part more than zero)", "90d"),
     (
+        GCP_BINAUTHZ,
+        "default or projects/P/platforms/cloudrun/policies/NAME",
+        "projects/shop-prod/platforms/cloudrun/policies/signed-only",
+    ),
+    (
         LAMBDA_LAYER_PATTERN,
         "a layer ARN pattern",
         "arn:aws:lambda:eu-west-1:123456789012:layer:security-agent:*",
@@ -207,6 +216,7 @@ mod tests {
             DURATION,
             WINDOW,
             LAMBDA_LAYER_PATTERN,
+            GCP_BINAUTHZ,
             K8S_NAME,
             K8S_LABEL,
             NAME_GLOB,

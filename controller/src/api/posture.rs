@@ -687,6 +687,16 @@ pub struct GcpSupplyChain {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100), inner(length(max = 512)))]
     pub allowed_build_service_accounts: Option<Vec<String>>,
+    /// Binary Authorization on the function's Cloud Run service: `default`
+    /// (the project's default policy, binaryAuthorization.useDefault) or a
+    /// named platform policy, projects/P/platforms/cloudrun/policies/NAME.
+    /// A service without any is a High finding; in Enforce mode the declared
+    /// one is set with a service update whose updateMask names only
+    /// binaryAuthorization. A service enforcing another policy is reported,
+    /// never switched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::GCP_BINAUTHZ), length(max = 256))]
+    pub require_binary_authorization: Option<String>,
 }
 
 // ---------------------------------------------------------------- observability

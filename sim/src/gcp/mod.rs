@@ -20,6 +20,7 @@ mod roles;
 mod run;
 mod schema;
 mod server;
+mod services;
 mod world;
 
 pub use errors::{Code, GcpError};

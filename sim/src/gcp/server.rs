@@ -7,7 +7,7 @@ use super::errors::{Code, GcpError, GcpResult, json_response};
 use super::policy::{IamResource, Policy};
 use super::request::{Path, Query};
 use super::world::{GcpWorld, State};
-use super::{functions, iam, lro, recommender, resourcemanager, roles, run};
+use super::{functions, iam, lro, recommender, resourcemanager, roles, run, services};
 use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
@@ -159,6 +159,18 @@ impl GcpStandIn {
         Ok(())
     }
 
+    /// The binaryAuthorization of a Cloud Run service, as `services.get`
+    /// answers it (None: not set, or no such service).
+    pub fn binary_authorization(&self, project: &str, location: &str, service: &str) -> Option<Value> {
+        let state = lock(&self.shared);
+        let key = state.run_service_key(project, location, service).ok()?;
+        state
+            .binary_authorization
+            .get(&key)
+            .filter(|b| !b.is_empty())
+            .map(|b| Value::Object(b.clone()))
+    }
+
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<Recorded> {
         self.server.journal().all()
@@ -248,6 +260,12 @@ fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &
         }
         ("GET", ["v2", "projects", p, "locations", l, "functions"], None) => functions::handle_list(state, query, p, l),
         ("GET", ["v2", "projects", p, "locations", l, "operations", o], None) => lro::handle_get(state, query, p, l, o),
+        ("GET", ["v2", "projects", p, "locations", l, "services", s], None) => {
+            services::handle_get(state, query, p, l, s)
+        }
+        ("PATCH", ["v2", "projects", p, "locations", l, "services", s], None) => {
+            services::handle_patch(state, query, p, l, s, body)
+        }
         ("GET", ["v2", "projects", p, "locations", l, "services", s], Some("getIamPolicy")) => {
             run::handle_get_policy(state, query, p, l, s)
         }

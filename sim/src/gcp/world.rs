@@ -399,6 +399,10 @@ pub(crate) struct State {
     pub roles: BTreeMap<String, SeededRole>,
     /// IAM policy insights, in the order seeded.
     pub insights: Vec<super::recommender::InsightSeed>,
+    /// Cloud Run service name → its binaryAuthorization (empty: none).
+    pub binary_authorization: BTreeMap<String, Map<String, Value>>,
+    /// Cloud Run service name → its generation, bumped by each update.
+    pub service_generations: BTreeMap<String, u64>,
 }
 
 impl State {

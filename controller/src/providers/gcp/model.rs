@@ -48,6 +48,54 @@ pub struct ObservedFunction {
     /// policy insights: observed only when the posture asks about unused
     /// permissions.
     pub role_usage: Option<RoleUsage>,
+    /// The Binary Authorization of the function's Cloud Run service:
+    /// observed only when the posture requires it.
+    pub binary_authorization: Option<BinAuthzState>,
+}
+
+/// What the service enforces, or why it could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BinAuthzState {
+    /// None: no Binary Authorization.
+    Observed(Option<BinAuthz>),
+    NotObserved(crate::providers::ProviderError),
+}
+
+/// `binaryAuthorization.useDefault` or `.policy`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum BinAuthz {
+    UseDefault,
+    Policy(String),
+}
+
+impl BinAuthz {
+    /// As the posture declares it: `default` or the policy's name.
+    pub fn declared(s: &str) -> BinAuthz {
+        if s == "default" {
+            BinAuthz::UseDefault
+        } else {
+            BinAuthz::Policy(s.to_string())
+        }
+    }
+
+    pub fn of(b: &google_cloud_run_v2::model::BinaryAuthorization) -> Option<BinAuthz> {
+        if b.use_default() == Some(&true) {
+            Some(BinAuthz::UseDefault)
+        } else {
+            b.policy()
+                .filter(|p| !p.is_empty())
+                .map(|p| BinAuthz::Policy(p.clone()))
+        }
+    }
+}
+
+impl std::fmt::Display for BinAuthz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BinAuthz::UseDefault => f.write_str("useDefault"),
+            BinAuthz::Policy(p) => write!(f, "policy {p}"),
+        }
+    }
 }
 
 /// The policy insights about the account's project role bindings, or why

@@ -4,7 +4,9 @@
 //! only per-function read, made when triggers are declared.
 
 use super::client::{Caller, Clients};
-use super::model::{DedicatedAccount, EventTrigger, Exclusivity, InvokeGrant, ObservedFunction, UnjudgedRole};
+use super::model::{
+    BinAuthz, BinAuthzState, DedicatedAccount, EventTrigger, Exclusivity, InvokeGrant, ObservedFunction, UnjudgedRole,
+};
 use super::names;
 use super::roles::{self, Known};
 use crate::providers::cache::Cached;
@@ -319,6 +321,25 @@ impl Observer<'_> {
                     .await,
                 );
             }
+        }
+        let binauthz = p
+            .spec
+            .supply_chain
+            .as_ref()
+            .and_then(|s| s.gcp.as_ref())
+            .is_some_and(|g| g.require_binary_authorization.is_some());
+        if binauthz && !o.service.is_empty() {
+            self.pacer.ready().await;
+            let read = self
+                .caller
+                .call("GetService", &o.service, || {
+                    self.clients.run.get_service().set_name(&o.service).send()
+                })
+                .await;
+            o.binary_authorization = Some(match read {
+                Ok(s) => BinAuthzState::Observed(s.binary_authorization.as_ref().and_then(BinAuthz::of)),
+                Err(e) => BinAuthzState::NotObserved(e),
+            });
         }
         if p.spec.triggers.is_some() && !o.service.is_empty() {
             self.pacer.ready().await;

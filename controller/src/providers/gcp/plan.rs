@@ -11,7 +11,7 @@
 //! event triggers are reported, never changed.
 
 use super::action::{FunctionField, GcpAction, MemberRole};
-use super::model::{InvokeGrant, ObservedFunction};
+use super::model::{BinAuthz, BinAuthzState, InvokeGrant, ObservedFunction};
 use super::names;
 use super::observe::INVOKER;
 use crate::api::{GcpEgress, GcpIngress, GcpTriggers, IdentityControl, Mode, PublicAccess, TriggerControl};
@@ -795,6 +795,65 @@ fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
         &sc.allowed_build_service_accounts,
         "service account",
     );
+    if let Some(declared) = &sc.require_binary_authorization {
+        binary_authorization(&BinAuthz::declared(declared), o, b);
+    }
+}
+
+/// The function's Cloud Run service enforces Binary Authorization: the
+/// declared one is set where none is; another one is reported, never
+/// switched (it may be the stricter); an unread service is not judged.
+fn binary_authorization(want: &BinAuthz, o: &ObservedFunction, b: &mut Builder) {
+    let finding = |observed: String, severity: Severity, remediable: bool, message: String| {
+        Finding::builder(
+            Control::SupplyChain,
+            "gcp.supplyChain.binaryAuthorization",
+            "service.binaryAuthorization",
+        )
+        .observed(observed)
+        .desired(want.to_string())
+        .severity(severity)
+        .remediable(remediable)
+        .message(message)
+    };
+    let unread = BinAuthzState::NotObserved(crate::providers::ProviderError::Cloud(
+        "the function has no Cloud Run service to read".into(),
+    ));
+    match o.binary_authorization.as_ref().unwrap_or(&unread) {
+        BinAuthzState::NotObserved(e) => b.finding(finding(
+            format!("{}: {e}", e.reason().as_str()),
+            Severity::Medium,
+            false,
+            format!("whether the function's service enforces Binary Authorization could not be judged: {e}; grant run.services.get"),
+        )),
+        BinAuthzState::Observed(None) => {
+            b.finding(finding(
+                "none".into(),
+                Severity::High,
+                true,
+                format!(
+                    "any image, signed or not, can be deployed to the function's service {}; zerofn sets {want} (updateMask binaryAuthorization)",
+                    o.service
+                ),
+            ));
+            // A restriction, so after the function's own update (which
+            // carries the ownership claim), with the other tightening writes.
+            b.plan.push(
+                Phase::Revoke,
+                GcpAction::SetBinaryAuthorization {
+                    service: o.service.clone(),
+                    method: want.clone(),
+                },
+            );
+        }
+        BinAuthzState::Observed(Some(have)) if have != want => b.finding(finding(
+            have.to_string(),
+            Severity::Medium,
+            false,
+            format!("the function's service enforces {have}, not the declared {want}; zerofn does not switch one enforced policy for another"),
+        )),
+        BinAuthzState::Observed(Some(_)) => {}
+    }
 }
 
 #[cfg(test)]
