@@ -77,6 +77,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.observability.aws",
     ),
     (
+        "azure observability on an aws function",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nobservability: {azure: {logAnalyticsWorkspace: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/central}}\n",
+        "spec.observability.azure",
+    ),
+    (
         "wildcard action",
         "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nidentity: {aws: {permissions: [{actions: ['*'], resources: ['*']}]}}\n",
         "spec.identity.aws.permissions[0].actions",

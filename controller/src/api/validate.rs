@@ -95,7 +95,7 @@ fn blocks_on_the_functions_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
         (
             "observability",
             spec.observability.as_ref().is_some_and(|o| o.aws.is_some()),
-            false,
+            spec.observability.as_ref().is_some_and(|o| o.azure.is_some()),
             false,
         ),
     ];

@@ -160,6 +160,7 @@ fn full_spec() -> FunctionPostureSpec {
             tracing: Some(TracingMode::Active),
             structured_logs: Some(true),
             aws: None,
+            azure: None,
         }),
         ..spec()
     }

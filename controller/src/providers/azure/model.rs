@@ -46,6 +46,9 @@ pub struct ObservedApp {
     /// The app's deployment slots, each its own site with its own public
     /// endpoint; read when triggers are declared.
     pub slots: Vec<ObservedSlot>,
+    /// Where the app's diagnostic settings send FunctionAppLogs: observed
+    /// only when a Log Analytics workspace is declared.
+    pub log_destinations: Option<Result<Vec<String>, crate::providers::ProviderError>>,
 }
 
 /// One deployment slot (`sites/{app}/slots/{slot}`): what can reach it is

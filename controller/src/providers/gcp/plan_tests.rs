@@ -530,6 +530,7 @@ fn observability_is_reported_as_not_applicable() {
         tracing: Some(TracingMode::Active),
         structured_logs: Some(true),
         aws: None,
+        azure: None,
     });
     let p = run(s, &compliant());
     assert!(p.findings.is_empty());
