@@ -82,6 +82,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.observability.azure",
     ),
     (
+        "gcp observability on an aws function",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nobservability: {gcp: {requireLogsKept: true}}\n",
+        "spec.observability.gcp",
+    ),
+    (
         "wildcard action",
         "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nidentity: {aws: {permissions: [{actions: ['*'], resources: ['*']}]}}\n",
         "spec.identity.aws.permissions[0].actions",

@@ -729,3 +729,58 @@ async fn binary_authorization_is_set_on_the_service_with_only_its_mask() {
     assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
     assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
 }
+
+/// `observability.gcp.requireLogsKept`: an exclusion of the `_Default` sink
+/// that drops the function's Cloud Run logs is High, one zerofn does not
+/// evaluate is reported as not judged, one about other resources passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_sink_exclusion_dropping_the_functions_logs_is_reported() {
+    let gcp = GcpStandIn::start(
+        GcpWorld::new()
+            .project(P, N)
+            .function(FunctionSeed::new(P, EU, "quiet").ingress("ALLOW_INTERNAL_ONLY"))
+            .default_sink_exclusion(
+                P,
+                "drop-quiet",
+                r#"resource.type="cloud_run_revision" AND resource.labels.service_name="quiet""#,
+            )
+            .default_sink_exclusion(P, "drop-vms", r#"resource.type="gce_instance""#)
+            .default_sink_exclusion(P, "sampled", r#"sample(insertId, 0.5)"#),
+    )
+    .await
+    .expect("stand-in");
+    let dir = TempDir::new("gcp-sink");
+    let url = gcp.url();
+    let yaml = account_yaml(&url, None).replace(
+        &format!("resourceManager: \"{url}\"}}"),
+        &format!("resourceManager: \"{url}\", logging: \"{url}\"}}"),
+    ) + &format!(
+        "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: quiet, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: quiet}}}}\n  observability:\n    gcp: {{requireLogsKept: true}}\n"
+    );
+    let file = dir.write("gcp.yaml", &yaml);
+    let plan = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let report = plan.json();
+    let findings: Vec<(String, String)> = report["postures"][0]["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    (
+                        f["field"].as_str().unwrap_or_default().to_string(),
+                        f["severity"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        findings,
+        vec![
+            ("sinks/_Default.exclusions[drop-quiet]".to_string(), "High".to_string()),
+            ("sinks/_Default.exclusions[sampled]".to_string(), "Low".to_string()),
+        ],
+        "{report:#}"
+    );
+    assert!(gcp.write_requests().is_empty());
+}

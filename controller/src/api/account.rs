@@ -381,6 +381,11 @@ pub struct GcpEndpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
     pub recommender: Option<String>,
+    /// Cloud Logging endpoint (the `_Default` sink, for
+    /// observability.gcp.requireLogsKept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::TOKEN_ENDPOINT), length(max = 2048))]
+    pub logging: Option<String>,
 }
 
 /// A Secret in the account's own namespace.

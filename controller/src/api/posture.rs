@@ -51,6 +51,7 @@ use std::collections::BTreeMap;
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.gcp) || has(self.__function__.gcp)").message("supplyChain.gcp is set but the function is not on GCP").field_path(".supplyChain.gcp"))]
 #[x_kube(validation = Rule::new("!has(self.observability) || !has(self.observability.aws) || has(self.__function__.aws)").message("observability.aws is set but the function is not on AWS").field_path(".observability.aws"))]
 #[x_kube(validation = Rule::new("!has(self.observability) || !has(self.observability.azure) || has(self.__function__.azure)").message("observability.azure is set but the function is not on Azure").field_path(".observability.azure"))]
+#[x_kube(validation = Rule::new("!has(self.observability) || !has(self.observability.gcp) || has(self.__function__.gcp)").message("observability.gcp is set but the function is not on GCP").field_path(".observability.gcp"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.aws) || (has(self.identity.aws) && has(self.identity.aws.permissions))").message("identity.createIfShared on AWS needs identity.aws.permissions: the new role gets exactly the declared permissions").field_path(".identity.aws"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.gcp) || (has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.createIfShared on GCP needs identity.gcp.roles: the new service account gets exactly the declared roles").field_path(".identity.gcp"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !has(self.identity.unusedPermissions) || (has(self.__function__.aws) && has(self.identity.aws) && has(self.identity.aws.permissions)) || (has(self.__function__.gcp) && has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.unusedPermissions compares declared permissions with their recorded use: declare identity.aws.permissions (AWS) or identity.gcp.roles (GCP); not observable on Azure, where role assignments carry no record of use").field_path(".identity.unusedPermissions"))]
@@ -718,6 +719,20 @@ pub struct ObservabilityControl {
     /// Where the app's logs go (Azure functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureObservability>,
+    /// Whether the function's logs are kept (GCP functions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpObservability>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpObservability {
+    /// No enabled exclusion of the project's `_Default` log sink drops the
+    /// function's logs (its Cloud Run revision's or its Cloud Functions
+    /// resource). An exclusion whose filter zerofn does not evaluate is
+    /// reported as not judged. Report-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_logs_kept: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

@@ -96,7 +96,7 @@ fn blocks_on_the_functions_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
             "observability",
             spec.observability.as_ref().is_some_and(|o| o.aws.is_some()),
             spec.observability.as_ref().is_some_and(|o| o.azure.is_some()),
-            false,
+            spec.observability.as_ref().is_some_and(|o| o.gcp.is_some()),
         ),
     ];
     for (name, has_aws, has_azure, has_gcp) in blocks {
@@ -482,6 +482,7 @@ fn gcp_violations(g: &super::account::GcpAccount, namespaced: bool, v: &mut Viol
         ("endpoints.iam", eps.iam.as_ref()),
         ("endpoints.resourceManager", eps.resource_manager.as_ref()),
         ("endpoints.recommender", eps.recommender.as_ref()),
+        ("endpoints.logging", eps.logging.as_ref()),
     ];
     insecure(&fields, "spec.gcp", patterns::TOKEN_ENDPOINT, v);
     let own = g.credentials_secret_ref.is_some() || g.anonymous;

@@ -11,6 +11,7 @@ mod errors;
 mod fieldmask;
 mod functions;
 mod iam;
+mod logging;
 mod lro;
 mod policy;
 mod recommender;

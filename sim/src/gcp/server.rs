@@ -7,7 +7,7 @@ use super::errors::{Code, GcpError, GcpResult, json_response};
 use super::policy::{IamResource, Policy};
 use super::request::{Path, Query};
 use super::world::{GcpWorld, State};
-use super::{functions, iam, lro, recommender, resourcemanager, roles, run, services};
+use super::{functions, iam, logging, lro, recommender, resourcemanager, roles, run, services};
 use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
@@ -260,6 +260,7 @@ fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &
         }
         ("GET", ["v2", "projects", p, "locations", l, "functions"], None) => functions::handle_list(state, query, p, l),
         ("GET", ["v2", "projects", p, "locations", l, "operations", o], None) => lro::handle_get(state, query, p, l, o),
+        ("GET", ["v2", "projects", p, "sinks", s], None) => logging::handle_get_sink(state, query, p, s),
         ("GET", ["v2", "projects", p, "locations", l, "services", s], None) => {
             services::handle_get(state, query, p, l, s)
         }

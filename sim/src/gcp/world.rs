@@ -24,6 +24,7 @@ pub struct GcpWorld {
     account_policies: Vec<(String, Vec<Binding>)>,
     roles: Vec<SeededRole>,
     insights: Vec<super::recommender::InsightSeed>,
+    sink_exclusions: Vec<(String, String, String)>,
     operation_polls: Option<u32>,
 }
 
@@ -103,6 +104,14 @@ impl GcpWorld {
     /// one, an account's policy is empty.
     pub fn service_account_policy(mut self, email: &str, bindings: Vec<Binding>) -> GcpWorld {
         self.account_policies.push((email.to_string(), bindings));
+        self
+    }
+
+    /// An enabled exclusion `name` with `filter` on the project's `_Default`
+    /// log sink.
+    pub fn default_sink_exclusion(mut self, project: &str, name: &str, filter: &str) -> GcpWorld {
+        self.sink_exclusions
+            .push((project.to_string(), name.to_string(), filter.to_string()));
         self
     }
 
@@ -192,6 +201,18 @@ impl GcpWorld {
                 .ok_or_else(|| GcpError::invalid(format!("service account policy for unknown {email}")))?;
             let key = format!("projects/{}/serviceAccounts/{email}", sa.project);
             state.policies.insert(key, Policy::seeded(bindings)?);
+        }
+        for (project, name, filter) in self.sink_exclusions {
+            let id = state
+                .project(&project)
+                .map(|p| p.id.clone())
+                .ok_or_else(|| GcpError::invalid(format!("sink exclusion for unknown project {project}")))?;
+            state.sink_exclusions.entry(id).or_default().push(json!({
+                "name": name,
+                "filter": filter,
+                "createTime": "2026-01-01T00:00:00Z",
+                "updateTime": "2026-01-01T00:00:00Z",
+            }));
         }
         for seed in self.insights {
             let id = state
@@ -399,6 +420,8 @@ pub(crate) struct State {
     pub roles: BTreeMap<String, SeededRole>,
     /// IAM policy insights, in the order seeded.
     pub insights: Vec<super::recommender::InsightSeed>,
+    /// Project id → the exclusions of its `_Default` log sink.
+    pub sink_exclusions: BTreeMap<String, Vec<Value>>,
     /// Cloud Run service name → its binaryAuthorization (empty: none).
     pub binary_authorization: BTreeMap<String, Map<String, Value>>,
     /// Cloud Run service name → its generation, bumped by each update.

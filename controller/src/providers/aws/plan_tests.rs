@@ -161,6 +161,7 @@ fn full_spec() -> FunctionPostureSpec {
             structured_logs: Some(true),
             aws: None,
             azure: None,
+            gcp: None,
         }),
         ..spec()
     }

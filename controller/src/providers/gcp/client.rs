@@ -19,7 +19,9 @@ pub struct Clients {
     pub iam: google_cloud_iam_admin_v1::client::Iam,
     pub projects: google_cloud_resourcemanager_v3::client::Projects,
     /// IAM policy insights (REST; see `insights`).
-    pub recommender: super::insights::Recommender,
+    pub recommender: super::insights::RestApi,
+    /// Cloud Logging: the `_Default` sink (REST; see `logsink`).
+    pub logging: super::insights::RestApi,
 }
 
 fn credentials(
@@ -78,7 +80,13 @@ pub async fn build(
             ep.resource_manager.clone(),
             "Resource Manager"
         ),
-        recommender: super::insights::Recommender::new(ep.recommender.clone(), creds, tuning)?,
+        recommender: super::insights::RestApi::new(
+            ep.recommender.clone(),
+            super::insights::RECOMMENDER,
+            creds.clone(),
+            tuning,
+        )?,
+        logging: super::insights::RestApi::new(ep.logging.clone(), super::logsink::LOGGING, creds, tuning)?,
     })
 }
 

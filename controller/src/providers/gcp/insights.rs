@@ -20,22 +20,28 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const DEFAULT_ENDPOINT: &str = "https://recommender.googleapis.com";
+pub const RECOMMENDER: &str = "https://recommender.googleapis.com";
 /// Pages of one listing read at most: a token that never ends is an error.
 const MAX_PAGES: usize = 100;
 /// Policy insights are kept for the project as a whole (`locations/global`).
 const INSIGHT_TYPE: &str = "locations/global/insightTypes/google.iam.policy.Insight";
 
-/// The Recommender's REST endpoint, the account's credentials and an HTTP
-/// client bounded by the attempt timeout.
-pub struct Recommender {
+/// A Google REST API without a google-cloud-rust client in the tree (the
+/// Recommender, Cloud Logging): its endpoint, the account's credentials and
+/// an HTTP client bounded by the attempt timeout.
+pub struct RestApi {
     http: reqwest::Client,
-    endpoint: String,
+    pub endpoint: String,
     credentials: Credentials,
 }
 
-impl Recommender {
-    pub fn new(endpoint: Option<String>, credentials: Credentials, tuning: &Tuning) -> Result<Self, ProviderError> {
+impl RestApi {
+    pub fn new(
+        endpoint: Option<String>,
+        default_endpoint: &str,
+        credentials: Credentials,
+        tuning: &Tuning,
+    ) -> Result<Self, ProviderError> {
         let mut certs = Vec::new();
         for pem in &tuning.extra_roots {
             certs.push(
@@ -51,11 +57,11 @@ impl Recommender {
         }
         let http = b
             .build()
-            .map_err(|e| ProviderError::Config(format!("Recommender client: {e}")))?;
-        Ok(Recommender {
+            .map_err(|e| ProviderError::Config(format!("{default_endpoint} client: {e}")))?;
+        Ok(RestApi {
             http,
             endpoint: endpoint
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.into())
+                .unwrap_or_else(|| default_endpoint.into())
                 .trim_end_matches('/')
                 .to_string(),
             credentials,
@@ -64,18 +70,22 @@ impl Recommender {
 
     /// The credentials' headers; a credential that cannot be had is the
     /// account's failure, not a transient one.
-    async fn headers(&self) -> Result<reqwest::header::HeaderMap, ProviderError> {
+    pub async fn headers(&self) -> Result<reqwest::header::HeaderMap, ProviderError> {
         match self.credentials.headers(http::Extensions::new()).await {
             Ok(CacheableResource::New { data, .. }) => Ok(data),
             Ok(CacheableResource::NotModified) => Ok(reqwest::header::HeaderMap::new()),
-            Err(e) => Err(ProviderError::Auth(format!("credentials for the Recommender: {e}"))),
+            Err(e) => Err(ProviderError::Auth(format!("credentials for {}: {e}", self.endpoint))),
         }
     }
 
     /// One GET, answered as the google-cloud-rust clients answer: a Google
     /// error body becomes a service error with its code, anything else an
     /// HTTP error with its status.
-    async fn get(&self, url: &str, headers: reqwest::header::HeaderMap) -> Result<Page, GaxError> {
+    pub async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<T, GaxError> {
         let response = self.http.get(url).headers(headers).send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let response_headers = response.headers().clone();
@@ -144,7 +154,7 @@ pub struct InsightCache(Mutex<HashMap<String, (Instant, Vec<RoleInsight>)>>);
 
 /// The account's role insights: from the cache while fresh, otherwise read.
 pub async fn role_usage(
-    recommender: &Recommender,
+    recommender: &RestApi,
     caller: &Caller,
     cache: &InsightCache,
     project: &str,
@@ -173,7 +183,7 @@ pub async fn role_usage(
 /// Every policy insight of the project about `email`'s unconditional
 /// bindings, page by page.
 pub async fn list(
-    recommender: &Recommender,
+    recommender: &RestApi,
     caller: &Caller,
     project: &str,
     email: &str,
@@ -192,7 +202,7 @@ pub async fn list(
             ));
         }
         let headers = recommender.headers().await?;
-        let page = caller
+        let page: Page = caller
             .call("ListInsights", &parent, || recommender.get(&url, headers.clone()))
             .await?;
         out.extend(
@@ -245,7 +255,7 @@ fn role_insight(i: &Insight) -> Option<RoleInsight> {
 mod tests {
     use super::*;
 
-    /// The shape of an insight as the Recommender documents it (a policy
+    /// The shape of an insight as the RestApi documents it (a policy
     /// insight on a project role binding).
     const DOCUMENTED: &str = r#"{
       "insights": [{

@@ -5,6 +5,7 @@ mod apply;
 pub mod client;
 pub mod connect;
 pub mod insights;
+pub mod logsink;
 pub mod model;
 pub mod names;
 mod observe;

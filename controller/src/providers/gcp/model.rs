@@ -51,6 +51,22 @@ pub struct ObservedFunction {
     /// The Binary Authorization of the function's Cloud Run service:
     /// observed only when the posture requires it.
     pub binary_authorization: Option<BinAuthzState>,
+    /// The exclusions of the project's `_Default` log sink: observed only
+    /// when the posture requires the function's logs to be kept.
+    pub default_sink: Option<SinkState>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkState {
+    Observed(Vec<SinkExclusion>),
+    NotObserved(crate::providers::ProviderError),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkExclusion {
+    pub name: String,
+    pub filter: String,
+    pub disabled: bool,
 }
 
 /// What the service enforces, or why it could not be read.

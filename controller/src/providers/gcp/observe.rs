@@ -322,6 +322,16 @@ impl Observer<'_> {
                 );
             }
         }
+        let keep_logs = p
+            .spec
+            .observability
+            .as_ref()
+            .and_then(|x| x.gcp.as_ref())
+            .is_some_and(|g| g.require_logs_kept);
+        if keep_logs {
+            self.pacer.ready().await;
+            o.default_sink = Some(super::logsink::default_sink(&self.clients.logging, self.caller, self.project).await);
+        }
         let binauthz = p
             .spec
             .supply_chain

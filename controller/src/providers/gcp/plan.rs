@@ -11,7 +11,7 @@
 //! event triggers are reported, never changed.
 
 use super::action::{FunctionField, GcpAction, MemberRole};
-use super::model::{BinAuthz, BinAuthzState, InvokeGrant, ObservedFunction};
+use super::model::{BinAuthz, BinAuthzState, InvokeGrant, ObservedFunction, SinkState};
 use super::names;
 use super::observe::INVOKER;
 use crate::api::{GcpEgress, GcpIngress, GcpTriggers, IdentityControl, Mode, PublicAccess, TriggerControl};
@@ -76,7 +76,19 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
     }
     network(p, o, &mut b);
     supply_chain(p, o, &mut b);
-    if p.spec.observability.is_some() {
+    if p.spec
+        .observability
+        .as_ref()
+        .and_then(|x| x.gcp.as_ref())
+        .is_some_and(|g| g.require_logs_kept)
+    {
+        logs_kept(o, &mut b);
+    }
+    if p.spec
+        .observability
+        .as_ref()
+        .is_some_and(|x| x.tracing.is_some() || x.structured_logs.is_some())
+    {
         b.notes.push(Note {
             control: Control::Observability,
             reason: crate::reason::Reason::NotApplicable,
@@ -797,6 +809,58 @@ fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
     );
     if let Some(declared) = &sc.require_binary_authorization {
         binary_authorization(&BinAuthz::declared(declared), o, b);
+    }
+}
+
+/// No enabled exclusion of the `_Default` sink drops the function's logs
+/// (report-only: the sink is the project's); an exclusion whose filter is
+/// not evaluated, or a sink that could not be read, is not judged.
+fn logs_kept(o: &ObservedFunction, b: &mut Builder) {
+    use super::logsink::{Verdict, judge};
+    let finding = |field: String, observed: String, severity: Severity, message: String| {
+        Finding::builder(Control::Observability, "gcp.observability.logsExcluded", field)
+            .observed(observed)
+            .desired("the function's logs kept by the _Default sink")
+            .severity(severity)
+            .remediable(false)
+            .message(message)
+    };
+    let unread = SinkState::NotObserved(crate::providers::ProviderError::Cloud("it was not read".into()));
+    let exclusions = match o.default_sink.as_ref().unwrap_or(&unread) {
+        SinkState::Observed(x) => x,
+        SinkState::NotObserved(e) => {
+            b.finding(finding(
+                "sinks/_Default".into(),
+                format!("{}: {e}", e.reason().as_str()),
+                Severity::Medium,
+                format!("whether the function's logs are kept could not be judged: {e}; grant logging.sinks.get"),
+            ));
+            return;
+        }
+    };
+    for x in exclusions.iter().filter(|x| !x.disabled) {
+        let field = format!("sinks/_Default.exclusions[{}]", x.name);
+        match judge(&x.filter, o) {
+            Verdict::Spares => {}
+            Verdict::Drops => b.finding(finding(
+                field,
+                x.filter.clone(),
+                Severity::High,
+                format!(
+                    "the _Default sink's exclusion {} drops the function's logs; narrow or disable it (zerofn does not change sinks)",
+                    x.name
+                ),
+            )),
+            Verdict::NotEvaluated => b.finding(finding(
+                field,
+                x.filter.clone(),
+                Severity::Low,
+                format!(
+                    "the _Default sink's exclusion {} has a filter zerofn does not evaluate, so whether it drops the function's logs is not judged",
+                    x.name
+                ),
+            )),
+        }
     }
 }
 

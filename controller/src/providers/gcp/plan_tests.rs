@@ -531,6 +531,7 @@ fn observability_is_reported_as_not_applicable() {
         structured_logs: Some(true),
         aws: None,
         azure: None,
+        gcp: None,
     });
     let p = run(s, &compliant());
     assert!(p.findings.is_empty());
