@@ -950,3 +950,119 @@ async fn a_vpc_without_flow_logs_gets_one_to_the_declared_destination() {
     let again = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
     assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
 }
+
+/// `observability.aws.requiredExtensions`: a function without the required
+/// extension is a High finding; with the exact layer version declared,
+/// Enforce attaches it after the layer the function already has (kept), and
+/// a second enforce writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_extension_is_attached_keeping_the_functions_layers() {
+    let (aws, fleet, dir, files) = seeded("extensions").await;
+    let own = aws
+        .publish_layer(&format!("{}otel", fleet.prefix))
+        .await
+        .expect("the function's own layer");
+    let agent = aws
+        .publish_layer(&format!("{}security-agent", fleet.prefix))
+        .await
+        .expect("the extension");
+    aws.lambda
+        .update_function_configuration()
+        .function_name(&fleet.reports)
+        .layers(&own)
+        .send()
+        .await
+        .expect("the function's own layer attached");
+    aws.wait_ready(&fleet.reports).await.expect("idle");
+    let posture = |extension: &str| {
+        dir.write(
+            "extensions.yaml",
+            &format!(
+                "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: ext, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  observability:\n    aws: {{requiredExtensions: ['{extension}']}}\n",
+                fleet.reports
+            ),
+        )
+    };
+    // A pattern is reported, never attached.
+    let pattern = agent
+        .rsplit_once(':')
+        .map(|(base, _)| base.to_string())
+        .unwrap_or_default();
+    let file = posture(&pattern);
+    let run = zerofn(&["plan", "-f", s(&files.account), "-f", s(&file), "-o", "json"]).await;
+    assert_eq!(run.checks("shop/ext"), vec!["aws.observability.missingExtension"]);
+    assert_eq!(run.json()["postures"][0]["findings"][0]["remediable"], false);
+
+    let file = posture(&agent);
+    let args = ["-f", s(&files.account), "-f", s(&file), "-o", "json"];
+    let first = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert_eq!(
+        aws.layers_of(&fleet.reports).await.expect("layers"),
+        vec![own.clone(), agent.clone()]
+    );
+    let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(second.code, 0, "{}", second.stdout);
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+}
+
+/// `observability.aws.logRetentionDays`: a log group kept 7 days is raised
+/// to the declared 30 (PutRetentionPolicy), a second enforce writes nothing;
+/// a function whose log group does not exist yet gets one created with
+/// the declared retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shorter_log_retention_is_raised_and_never_shortened() {
+    let (aws, fleet, dir, files) = seeded("retention").await;
+    let group = format!("/aws/lambda/{}", fleet.reports);
+    aws.json(
+        "logs",
+        "Logs_20140328.CreateLogGroup",
+        &serde_json::json!({ "logGroupName": group }),
+    )
+    .expect("the function's log group");
+    aws.json(
+        "logs",
+        "Logs_20140328.PutRetentionPolicy",
+        &serde_json::json!({ "logGroupName": group, "retentionInDays": 7 }),
+    )
+    .expect("a week's retention");
+    let retention = |name: String| {
+        let out = aws
+            .json(
+                "logs",
+                "Logs_20140328.DescribeLogGroups",
+                &serde_json::json!({ "logGroupNamePrefix": name }),
+            )
+            .expect("DescribeLogGroups");
+        // The raw HTTP answer: its JSON body.
+        let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let json = body.find('{').zip(body.rfind('}')).map_or("", |(a, z)| &body[a..=z]);
+        let v: Value = serde_json::from_str(json).expect("JSON");
+        v["logGroups"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["logGroupName"] == name.as_str()))
+            .map(|g| g["retentionInDays"].clone())
+    };
+    let posture = dir.write(
+        "retention.yaml",
+        &format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: logs, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  observability:\n    aws: {{logRetentionDays: 30}}\n---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: fresh, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  observability:\n    aws: {{logRetentionDays: 30}}\n",
+            fleet.reports, fleet.billing
+        ),
+    );
+    let args = ["-f", s(&files.account), "-f", s(&posture), "-o", "json"];
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(plan.checks("shop/logs"), vec!["aws.observability.logRetention"]);
+    assert_eq!(plan.checks("shop/fresh"), vec!["aws.observability.logRetention"]);
+    let first = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert_eq!(retention(group.clone()), Some(Value::from(30)));
+    assert_eq!(
+        retention(format!("/aws/lambda/{}", fleet.billing)),
+        Some(Value::from(30)),
+        "created with the declared retention"
+    );
+    let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(second.code, 0, "{}", second.stdout);
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+}

@@ -738,3 +738,40 @@ async fn an_integration_subnet_that_lets_the_internet_out_is_reported() {
         "the network is never written"
     );
 }
+
+/// `observability.azure.logAnalyticsWorkspace`: an app whose diagnostic
+/// setting sends FunctionAppLogs elsewhere is reported (report-only, nothing
+/// written); one sending them to the declared workspace passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_app_logs_reach_the_declared_workspace_or_are_reported() {
+    let workspace = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.OperationalInsights/workspaces/central"
+    );
+    let other =
+        format!("/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.OperationalInsights/workspaces/team");
+    let w = world()
+        .diagnostic_setting(RG, "intake", "to-team", &other, "FunctionAppLogs")
+        .diagnostic_setting(RG, "shared", "to-central", &workspace, "allLogs");
+    let arm = Arm::start(w).await.expect("stand-in");
+    let dir = TempDir::new("azure-logs");
+    let ca = dir.write("ca.pem", arm.ca_pem()).to_string_lossy().into_owned();
+    let mut yaml = account(&arm);
+    for app in ["intake", "shared"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: {app}, namespace: shop}}\nspec:\n  accountRef: {{name: azure}}\n  function: {{azure: {{resourceGroup: {RG}, name: {app}}}}}\n  observability:\n    azure: {{logAnalyticsWorkspace: \"{workspace}\"}}\n"
+        ));
+    }
+    let file = dir.write("logs.yaml", &yaml).to_string_lossy().into_owned();
+    let run = zerofn(&["plan", "-f", &file, "--azure-ca-file", &ca, "-o", "json"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.checks("shop/intake"), vec!["azure.observability.logWorkspace"]);
+    assert!(run.checks("shop/shared").is_empty(), "{}", run.stdout);
+    let report = run.json();
+    let intake = report["postures"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["posture"] == "shop/intake"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(intake["findings"][0]["observed"], other.as_str());
+    assert_eq!(intake["findings"][0]["remediable"], false);
+}

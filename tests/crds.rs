@@ -62,6 +62,31 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.identity.aws",
     ),
     (
+        "unused permissions on Azure, where nothing records use",
+        "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\nidentity: {unusedPermissions: {window: 90d}}\n",
+        "spec.identity.unusedPermissions",
+    ),
+    (
+        "unused permissions without declared permissions",
+        "accountRef: {name: prod}\nfunction: {gcp: {location: europe-west1, name: orders}}\nidentity: {unusedPermissions: {window: 90d}}\n",
+        "spec.identity.unusedPermissions",
+    ),
+    (
+        "aws observability on a gcp function",
+        "accountRef: {name: prod}\nfunction: {gcp: {location: europe-west1, name: orders}}\nobservability: {aws: {requiredExtensions: ['arn:aws:lambda:*:123456789012:layer:agent']}}\n",
+        "spec.observability.aws",
+    ),
+    (
+        "azure observability on an aws function",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nobservability: {azure: {logAnalyticsWorkspace: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/central}}\n",
+        "spec.observability.azure",
+    ),
+    (
+        "gcp observability on an aws function",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nobservability: {gcp: {requireLogsKept: true}}\n",
+        "spec.observability.gcp",
+    ),
+    (
         "wildcard action",
         "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\nidentity: {aws: {permissions: [{actions: ['*'], resources: ['*']}]}}\n",
         "spec.identity.aws.permissions[0].actions",
@@ -140,7 +165,7 @@ fn cel_and_the_cli_refuse_the_same_input_at_the_same_field() {
 #[test]
 fn valid_postures_pass_both() {
     let full = format!(
-        "{BASE}mode: Enforce\nidentity:\n  createIfShared: true\n  aws:\n    permissions: [{{actions: ['dynamodb:GetItem'], resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/t']}}]\ntriggers:\n  aws:\n    invokers: [{{principal: s3.amazonaws.com, sourceArn: 'arn:aws:s3:::b', sourceAccount: '123456789012'}}, {{principal: '123456789012'}}]\nnetwork: {{aws: {{subnetIds: [subnet-0a1b2c3d], securityGroupIds: [sg-0a1b2c3d]}}}}\nobservability: {{tracing: Active, structuredLogs: true}}\n"
+        "{BASE}mode: Enforce\nidentity:\n  createIfShared: true\n  unusedPermissions: {{window: 90d}}\n  aws:\n    permissions: [{{actions: ['dynamodb:GetItem'], resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/t']}}]\ntriggers:\n  aws:\n    invokers: [{{principal: s3.amazonaws.com, sourceArn: 'arn:aws:s3:::b', sourceAccount: '123456789012'}}, {{principal: '123456789012'}}]\nnetwork: {{aws: {{subnetIds: [subnet-0a1b2c3d], securityGroupIds: [sg-0a1b2c3d]}}}}\nobservability: {{tracing: Active, structuredLogs: true}}\n"
     );
     for yaml in [BASE, full.as_str()] {
         let p = posture(yaml);
@@ -291,6 +316,12 @@ const ACCOUNT_CASES: &[(&str, bool, &str, &[&str])] = &[
         &[],
     ),
     (
+        "a tenant's Recommender endpoint override",
+        true,
+        "gcp: {projectId: my-project, credentialsSecretRef: {name: k}, endpoints: {recommender: 'https://recommender.example.com'}}\n",
+        &["spec.gcp.endpoints"],
+    ),
+    (
         "a tenant's Pub/Sub endpoint override",
         true,
         "gcp: {projectId: my-project, credentialsSecretRef: {name: k}, endpoints: {pubsub: 'https://pubsub.example.com'}, events: {subscription: projects/my-project/subscriptions/zerofn-events}}\n",
@@ -320,6 +351,11 @@ const POLICY_REFUSED: &[(&str, &str, &str)] = &[
         "createIfShared without permissions",
         "accountRef: {name: prod}\nselector: {aws: {}}\ntemplate: {identity: {createIfShared: true}}\n",
         "spec.template.identity.aws",
+    ),
+    (
+        "unused permissions in the template of an azure selector",
+        "accountRef: {name: prod}\nselector: {azure: {}}\ntemplate: {identity: {unusedPermissions: {window: 90d}, azure: {}}}\n",
+        "spec.template.identity.unusedPermissions",
     ),
     (
         "In without values",

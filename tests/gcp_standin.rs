@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use zerofn::providers::gcp::names;
-use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource};
+use zerofn_sim::gcp::{Binding, FunctionSeed, GcpStandIn, GcpWorld, IamResource, InsightSeed};
 use zerofn_tests::{TempDir, zerofn};
 
 const P: &str = "shop-prod";
@@ -604,4 +604,183 @@ async fn precedence_holds_across_two_accounts_of_one_project() {
         .collect();
     assert!(governed.iter().all(|g| *g == "PosturePolicy shop/high"), "{governed:?}");
     assert_eq!(governed.len(), 2, "the function is listed through both accounts");
+}
+
+/// `identity.unusedPermissions` on GCP: the function's account holds ten
+/// declared roles; the IAM recommender's insights (two pages) say three
+/// were used within 90 days. Seven Low findings, a proposal of the three,
+/// and nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_the_recommender_saw_unused_are_reported_with_a_proposal() {
+    const LEDGER: &str = "ledger-rt@shop-prod.iam.gserviceaccount.com";
+    let roles = [
+        "roles/datastore.user",
+        "roles/pubsub.publisher",
+        "roles/storage.objectViewer",
+        "roles/storage.objectCreator",
+        "roles/secretmanager.secretAccessor",
+        "roles/cloudsql.client",
+        "roles/bigquery.dataViewer",
+        "roles/bigquery.jobUser",
+        "roles/logging.viewer",
+        "roles/monitoring.viewer",
+    ];
+    let member = format!("serviceAccount:{LEDGER}");
+    let mut w = GcpWorld::new()
+        .project(P, N)
+        .service_account(P, "ledger-rt", "ledger runtime")
+        .function(FunctionSeed::new(P, EU, "ledger").service_account(LEDGER))
+        .project_policy(P, roles.iter().map(|r| Binding::new(*r, [member.clone()])).collect())
+        // Another member's insight: not the function's.
+        .policy_insight(InsightSeed::new(
+            P,
+            "user:dev@example.com",
+            "roles/logging.viewer",
+            &[],
+            12,
+        ));
+    for (i, role) in roles.iter().enumerate() {
+        let used: &[&str] = if i < 3 { &["x.y.get"] } else { &[] };
+        w = w.policy_insight(InsightSeed::new(P, &member, role, used, 12));
+    }
+    let gcp = GcpStandIn::start(w).await.expect("stand-in");
+    let dir = TempDir::new("gcp-unused");
+    let url = gcp.url();
+    let list = roles.join(", ");
+    let yaml = format!(
+        "apiVersion: zerofn.dev/v1alpha1\nkind: CloudAccount\nmetadata: {{name: gcp, namespace: shop}}\nspec:\n  gcp:\n    projectId: {P}\n    anonymous: true\n    endpoints: {{functions: \"{url}\", run: \"{url}\", iam: \"{url}\", resourceManager: \"{url}\", recommender: \"{url}\"}}\n---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: ledger, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: ledger}}}}\n  identity:\n    unusedPermissions: {{window: 90d}}\n    gcp: {{roles: [{list}]}}\n"
+    );
+    let file = dir.write("gcp.yaml", &yaml);
+    let plan = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(plan.checks("shop/ledger"), vec!["gcp.identity.unusedRole"; 7]);
+    let report = plan.json();
+    let proposal = &report["postures"][0]["proposals"][0];
+    assert_eq!(proposal["field"], "spec.identity.gcp.roles");
+    let proposed: Vec<String> =
+        serde_saphyr::from_str(proposal["declaration"].as_str().unwrap_or_default()).expect("pasteable YAML");
+    assert_eq!(proposed, roles[..3]);
+    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+    assert_eq!(
+        gcp.count_requests(
+            "GET",
+            "/v1/projects/shop-prod/locations/global/insightTypes/google.iam.policy.Insight/insights"
+        ),
+        2,
+        "both pages read"
+    );
+    let table = zerofn(&["plan", "-f", file.to_str().unwrap()]).await;
+    assert!(
+        table.stdout.contains("proposed spec.identity.gcp.roles"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("- roles/datastore.user"), "{}", table.stdout);
+}
+
+/// `supplyChain.gcp.requireBinaryAuthorization`: the function's Cloud Run
+/// service enforces none (High); Enforce sets the declared policy with one
+/// service PATCH whose updateMask names only binaryAuthorization, and a
+/// second enforce writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_authorization_is_set_on_the_service_with_only_its_mask() {
+    const POLICY: &str = "projects/shop-prod/platforms/cloudrun/policies/signed-only";
+    let gcp = GcpStandIn::start(
+        GcpWorld::new()
+            .project(P, N)
+            .function(FunctionSeed::new(P, EU, "signed").ingress("ALLOW_INTERNAL_ONLY")),
+    )
+    .await
+    .expect("stand-in");
+    let dir = TempDir::new("gcp-binauthz");
+    let yaml = account_yaml(&gcp.url(), None)
+        + &format!(
+            "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: signed, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: signed}}}}\n  mode: Enforce\n  supplyChain:\n    gcp: {{requireBinaryAuthorization: {POLICY}}}\n"
+        );
+    let file = dir.write("gcp.yaml", &yaml);
+    let args = ["-o", "json", "-f", file.to_str().unwrap()];
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(plan.checks("shop/signed"), vec!["gcp.supplyChain.binaryAuthorization"]);
+    assert_eq!(gcp.binary_authorization(P, EU, "signed"), None);
+
+    let enforce = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+    assert_eq!(
+        gcp.binary_authorization(P, EU, "signed"),
+        Some(serde_json::json!({"policy": POLICY}))
+    );
+    let patches: Vec<_> = gcp
+        .write_requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/services/"))
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    assert!(
+        patches[0]
+            .query
+            .split('&')
+            .any(|kv| kv == "updateMask=binaryAuthorization"),
+        "only binaryAuthorization is masked: {}",
+        patches[0].query
+    );
+    gcp.clear_requests();
+    let again = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+}
+
+/// `observability.gcp.requireLogsKept`: an exclusion of the `_Default` sink
+/// that drops the function's Cloud Run logs is High, one zerofn does not
+/// evaluate is reported as not judged, one about other resources passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_sink_exclusion_dropping_the_functions_logs_is_reported() {
+    let gcp = GcpStandIn::start(
+        GcpWorld::new()
+            .project(P, N)
+            .function(FunctionSeed::new(P, EU, "quiet").ingress("ALLOW_INTERNAL_ONLY"))
+            .default_sink_exclusion(
+                P,
+                "drop-quiet",
+                r#"resource.type="cloud_run_revision" AND resource.labels.service_name="quiet""#,
+            )
+            .default_sink_exclusion(P, "drop-vms", r#"resource.type="gce_instance""#)
+            .default_sink_exclusion(P, "sampled", r#"sample(insertId, 0.5)"#),
+    )
+    .await
+    .expect("stand-in");
+    let dir = TempDir::new("gcp-sink");
+    let url = gcp.url();
+    let yaml = account_yaml(&url, None).replace(
+        &format!("resourceManager: \"{url}\"}}"),
+        &format!("resourceManager: \"{url}\", logging: \"{url}\"}}"),
+    ) + &format!(
+        "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: quiet, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: quiet}}}}\n  observability:\n    gcp: {{requireLogsKept: true}}\n"
+    );
+    let file = dir.write("gcp.yaml", &yaml);
+    let plan = zerofn(&["plan", "-o", "json", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let report = plan.json();
+    let findings: Vec<(String, String)> = report["postures"][0]["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    (
+                        f["field"].as_str().unwrap_or_default().to_string(),
+                        f["severity"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        findings,
+        vec![
+            ("sinks/_Default.exclusions[drop-quiet]".to_string(), "High".to_string()),
+            ("sinks/_Default.exclusions[sampled]".to_string(), "Low".to_string()),
+        ],
+        "{report:#}"
+    );
+    assert!(gcp.write_requests().is_empty());
 }

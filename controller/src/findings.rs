@@ -99,6 +99,47 @@ pub struct Finding {
     pub message: String,
 }
 
+/// A narrower declaration zerofn proposes from the cloud's evidence and never
+/// applies: a person reads it and pastes it into the posture.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Proposal {
+    /// The control the declaration belongs to.
+    pub control: Control,
+    /// The posture field the declaration replaces, e.g.
+    /// `spec.identity.aws.permissions`.
+    pub field: String,
+    /// The declaration, as YAML to paste under that field.
+    pub declaration: String,
+    /// What it is based on and what it leaves out.
+    pub message: String,
+}
+
+/// Longest declaration kept in a proposal: past it the declaration is not
+/// shown (a clipped YAML document would paste as something else).
+const MAX_PROPOSAL_LEN: usize = 16 * 1024;
+
+impl Proposal {
+    pub fn new(control: Control, field: &str, declaration: String, message: String) -> Proposal {
+        let (declaration, message) = if declaration.len() > MAX_PROPOSAL_LEN {
+            (
+                String::new(),
+                format!(
+                    "{message}; the declaration is longer than {MAX_PROPOSAL_LEN} bytes and is not shown here: run `zerofn plan` on the posture"
+                ),
+            )
+        } else {
+            (declaration, message)
+        };
+        Proposal {
+            control,
+            field: field.to_string(),
+            declaration,
+            message,
+        }
+    }
+}
+
 /// Longest text kept in a finding's observed/desired fields: status objects
 /// live in etcd and policy documents can be large.
 const MAX_VALUE_LEN: usize = 1024;

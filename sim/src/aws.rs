@@ -277,6 +277,37 @@ impl Aws {
         Ok(out.function_arn().unwrap_or_default().to_string())
     }
 
+    /// A layer version of a one-file layer: its version ARN.
+    pub async fn publish_layer(&self, name: &str) -> Result<String, BoxError> {
+        let content = aws_sdk_lambda::types::LayerVersionContentInput::builder()
+            .zip_file(aws_sdk_lambda::primitives::Blob::new(zip_one(
+                "python/agent.py",
+                b"ENABLED = True\n",
+            )))
+            .build();
+        let out = self
+            .lambda
+            .publish_layer_version()
+            .layer_name(name)
+            .content(content)
+            .send()
+            .await
+            .map_err(|e| err(aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+        Ok(out.layer_version_arn().unwrap_or_default().to_string())
+    }
+
+    /// The function's layer version ARNs, in order.
+    pub async fn layers_of(&self, name: &str) -> Result<Vec<String>, BoxError> {
+        let c = self
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| err(aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+        Ok(c.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect())
+    }
+
     /// Wait until the function is Active and not being updated.
     pub async fn wait_ready(&self, name: &str) -> Result<(), BoxError> {
         for _ in 0..200 {

@@ -1,6 +1,7 @@
 //! Durations as the API and the CLI write them: `45s`, `5m`, `1h30m`
-//! (`patterns::DURATION`). One parser for `spec.resyncInterval` and every
-//! CLI flag.
+//! (`patterns::DURATION`), and days for look-back windows (`90d`,
+//! `patterns::WINDOW`). One parser for `spec.resyncInterval`,
+//! `identity.unusedPermissions` and every CLI flag.
 //!
 //! Not `kube::core::Duration`: it takes Go's whole syntax (`1.5h`, `300ms`,
 //! `-5m`), which the CRD's pattern refuses, so the CLI would accept what a
@@ -9,7 +10,7 @@
 
 use std::time::Duration;
 
-/// `5m`, `1h30m`, `45s` → Duration; anything else (a bare number, another
+/// `5m`, `1h30m`, `45s`, `90d` → Duration; anything else (a bare number, another
 /// unit, zero) → None.
 pub fn parse(s: &str) -> Option<Duration> {
     let mut total = 0u64;
@@ -17,12 +18,13 @@ pub fn parse(s: &str) -> Option<Duration> {
     for c in s.chars() {
         match c {
             '0'..='9' => n.push(c),
-            's' | 'm' | 'h' => {
+            's' | 'm' | 'h' | 'd' => {
                 let v: u64 = n.parse().ok()?;
                 let unit = match c {
                     's' => 1,
                     'm' => 60,
-                    _ => 3600,
+                    'h' => 3600,
+                    _ => 86_400,
                 };
                 total = total.checked_add(v.checked_mul(unit)?)?;
                 n.clear();
@@ -44,7 +46,8 @@ mod tests {
         assert_eq!(parse("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse("0s"), None);
         assert_eq!(parse("5"), None);
-        assert_eq!(parse("5d"), None);
+        assert_eq!(parse("90d"), Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse("5w"), None);
         assert_eq!(parse("1.5h"), None);
         assert_eq!(parse("-5m"), None);
     }

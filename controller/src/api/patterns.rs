@@ -18,6 +18,10 @@ pub const IAM_POLICY_ARN: &str =
 pub const IAM_ROLE_ARN: &str = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$";
 pub const LAMBDA_LAYER_ARN: &str =
     r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9-]+:[0-9]{12}:layer:[a-zA-Z0-9_-]{1,140}(:[0-9]+)?$";
+/// A layer ARN pattern: a layer (version) ARN in which `*` may stand for
+/// the Region, the account, part of the name or the version.
+pub const LAMBDA_LAYER_PATTERN: &str =
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9*-]+:([0-9]{12}|\*):layer:[a-zA-Z0-9_*-]{1,140}(:([0-9]+|\*))?$";
 pub const LAMBDA_CSC_ARN: &str =
     r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$";
 /// An IAM action such as `s3:GetObject` or `s3:Get*`; `*` alone is refused by
@@ -40,8 +44,15 @@ pub const GCP_MEMBER: &str = r"^(serviceAccount|user|group|domain|principal|prin
 pub const GCP_CONNECTOR: &str = r"^projects/[^/]+/locations/[^/]+/connectors/[a-z][a-z0-9-]{0,23}$";
 pub const GCP_SERVICE_ACCOUNT_EMAIL: &str = r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$|^[0-9]+-compute@developer\.gserviceaccount\.com$|^[a-z0-9-]+@appspot\.gserviceaccount\.com$";
 
+/// Binary Authorization for a Cloud Run service: `default` or a named
+/// platform policy.
+pub const GCP_BINAUTHZ: &str =
+    r"^(default|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/platforms/cloudrun/policies/[a-zA-Z0-9_.-]{1,63})$";
 /// Go-style duration as the API server shows them: `30s`, `5m`, `1h30m`.
 pub const DURATION: &str = r"^([0-9]+(s|m|h))+$";
+/// A look-back window or refresh period: like `DURATION`, with days
+/// (`90d`), and every part more than zero, so the whole is never zero.
+pub const WINDOW: &str = r"^([0-9]*[1-9][0-9]*(s|m|h|d))+$";
 /// A URL on this machine: 127.0.0.0/8, `[::1]` or `localhost`. A token or
 /// signature may go there over plain HTTP, but only when the credentials are
 /// static test credentials (see `validate::account_violations`).
@@ -136,6 +147,17 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
         "orders@shop-prod.iam.gserviceaccount.com",
     ),
     (DURATION, "a duration", "5m"),
+    (WINDOW, "a duration such as 90d (every part more than zero)", "90d"),
+    (
+        GCP_BINAUTHZ,
+        "default or projects/P/platforms/cloudrun/policies/NAME",
+        "projects/shop-prod/platforms/cloudrun/policies/signed-only",
+    ),
+    (
+        LAMBDA_LAYER_PATTERN,
+        "a layer ARN pattern",
+        "arn:aws:lambda:eu-west-1:123456789012:layer:security-agent:*",
+    ),
     (LOOPBACK_URL, "a loopback URL", "http://127.0.0.1:4566"),
     (
         TOKEN_ENDPOINT,
@@ -233,6 +255,9 @@ mod tests {
             GCP_CONNECTOR,
             GCP_SERVICE_ACCOUNT_EMAIL,
             DURATION,
+            WINDOW,
+            LAMBDA_LAYER_PATTERN,
+            GCP_BINAUTHZ,
             K8S_NAME,
             K8S_LABEL,
             NAME_GLOB,
@@ -350,5 +375,7 @@ mod tests {
         assert!(!matches(AWS_FUNCTION_NAME, "orders api"));
         assert!(matches(DURATION, "1h30m"));
         assert!(!matches(DURATION, "5 minutes"));
+        assert!(matches(WINDOW, "90d") && matches(WINDOW, "1d12h") && matches(WINDOW, "10d"));
+        assert!(!matches(WINDOW, "0d") && !matches(WINDOW, "90d0h") && !matches(WINDOW, "90"));
     }
 }

@@ -49,8 +49,12 @@ use std::collections::BTreeMap;
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.aws) || has(self.__function__.aws)").message("supplyChain.aws is set but the function is not on AWS").field_path(".supplyChain.aws"))]
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.azure) || has(self.__function__.azure)").message("supplyChain.azure is set but the function is not on Azure").field_path(".supplyChain.azure"))]
 #[x_kube(validation = Rule::new("!has(self.supplyChain) || !has(self.supplyChain.gcp) || has(self.__function__.gcp)").message("supplyChain.gcp is set but the function is not on GCP").field_path(".supplyChain.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.observability) || !has(self.observability.aws) || has(self.__function__.aws)").message("observability.aws is set but the function is not on AWS").field_path(".observability.aws"))]
+#[x_kube(validation = Rule::new("!has(self.observability) || !has(self.observability.azure) || has(self.__function__.azure)").message("observability.azure is set but the function is not on Azure").field_path(".observability.azure"))]
+#[x_kube(validation = Rule::new("!has(self.observability) || !has(self.observability.gcp) || has(self.__function__.gcp)").message("observability.gcp is set but the function is not on GCP").field_path(".observability.gcp"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.aws) || (has(self.identity.aws) && has(self.identity.aws.permissions))").message("identity.createIfShared on AWS needs identity.aws.permissions: the new role gets exactly the declared permissions").field_path(".identity.aws"))]
 #[x_kube(validation = Rule::new("!has(self.identity) || !(has(self.identity.createIfShared) && self.identity.createIfShared) || !has(self.__function__.gcp) || (has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.createIfShared on GCP needs identity.gcp.roles: the new service account gets exactly the declared roles").field_path(".identity.gcp"))]
+#[x_kube(validation = Rule::new("!has(self.identity) || !has(self.identity.unusedPermissions) || (has(self.__function__.aws) && has(self.identity.aws) && has(self.identity.aws.permissions)) || (has(self.__function__.gcp) && has(self.identity.gcp) && has(self.identity.gcp.roles))").message("identity.unusedPermissions compares declared permissions with their recorded use: declare identity.aws.permissions (AWS) or identity.gcp.roles (GCP); not observable on Azure, where role assignments carry no record of use").field_path(".identity.unusedPermissions"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FunctionPostureSpec {
     /// The CloudAccount (same namespace) or ClusterCloudAccount that reaches
@@ -188,6 +192,14 @@ pub struct IdentityControl {
     /// identities it minted itself, and otherwise mints one (createIfShared).
     #[serde(default)]
     pub edit_in_place_if_exclusive: bool,
+    /// Report the declared permissions the function has not used within a
+    /// window, from the cloud's own evidence (AWS: IAM last-accessed
+    /// details of the role; GCP: the IAM recommender's policy insights for
+    /// the service account), with the narrower declaration that covers what
+    /// was used. Report-only: zerofn never removes a declared permission.
+    /// Not observable on Azure (refused there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unused_permissions: Option<UnusedPermissions>,
     /// The execution role's permissions (AWS functions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsIdentity>,
@@ -201,6 +213,41 @@ pub struct IdentityControl {
 
 fn yes() -> bool {
     true
+}
+
+/// Which declared permissions count as unused, and how often the evidence
+/// is read again.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnusedPermissions {
+    /// A permission not used within this long before the evidence was
+    /// gathered is unused, e.g. `90d` (days, hours, minutes or seconds;
+    /// every part more than zero).
+    #[schemars(regex(pattern = patterns::WINDOW), length(max = 12))]
+    pub window: String,
+    /// How long the evidence read for one identity is reused (an AWS
+    /// last-accessed report is a job IAM runs). Defaults to `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::WINDOW), length(max = 12))]
+    pub refresh_interval: Option<String>,
+}
+
+/// How long evidence of use is reused when the posture does not say.
+pub const DEFAULT_USAGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl UnusedPermissions {
+    /// The window; None only for a value too large to count (the schema
+    /// refuses zero).
+    pub fn window(&self) -> Option<std::time::Duration> {
+        super::duration::parse(&self.window)
+    }
+
+    pub fn refresh(&self) -> std::time::Duration {
+        self.refresh_interval
+            .as_deref()
+            .and_then(super::duration::parse)
+            .unwrap_or(DEFAULT_USAGE_REFRESH)
+    }
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -711,6 +758,16 @@ pub struct GcpSupplyChain {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100), inner(length(max = 512)))]
     pub allowed_build_service_accounts: Option<Vec<String>>,
+    /// Binary Authorization on the function's Cloud Run service: `default`
+    /// (the project's default policy, binaryAuthorization.useDefault) or a
+    /// named platform policy, projects/P/platforms/cloudrun/policies/NAME.
+    /// A service without any is a High finding; in Enforce mode the declared
+    /// one is set with a service update whose updateMask names only
+    /// binaryAuthorization. A service enforcing another policy is reported,
+    /// never switched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::GCP_BINAUTHZ), length(max = 256))]
+    pub require_binary_authorization: Option<String>,
 }
 
 // ---------------------------------------------------------------- observability
@@ -725,6 +782,75 @@ pub struct ObservabilityControl {
     /// AWS: LoggingConfig.LogFormat JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_logs: Option<bool>,
+    /// Runtime protection and logs (AWS functions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsObservability>,
+    /// Where the app's logs go (Azure functions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureObservability>,
+    /// Whether the function's logs are kept (GCP functions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpObservability>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcpObservability {
+    /// No enabled exclusion of the project's `_Default` log sink drops the
+    /// function's logs (its Cloud Run revision's or its Cloud Functions
+    /// resource). An exclusion whose filter zerofn does not evaluate is
+    /// reported as not judged. Report-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_logs_kept: bool,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureObservability {
+    /// A diagnostic setting of the app sends its FunctionAppLogs to this
+    /// Log Analytics workspace (ARM resource id). Report-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::AZURE_RESOURCE_ID), length(max = 2048))]
+    pub log_analytics_workspace: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsObservability {
+    /// Runtime protection: layer ARN patterns (`*` matches any run of
+    /// characters; a pattern without a version matches every version) of
+    /// which the function must carry at least one layer each, e.g. a
+    /// security agent's extension. A function without one is a High
+    /// finding. In Enforce mode a missing extension is attached only when
+    /// the pattern is an exact layer version ARN (with its version, in the
+    /// function's Region): the function's layers are kept and never removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(regex(pattern = patterns::LAMBDA_LAYER_PATTERN), length(max = 200)))]
+    pub required_extensions: Vec<String>,
+    /// The function's log group (`/aws/lambda/<name>`, or its
+    /// LoggingConfig.LogGroup) keeps its events at least this many days
+    /// (one of the values CloudWatch Logs accepts). In Enforce mode a
+    /// shorter retention is raised to it, and a log group that does not
+    /// exist yet is created with it; a longer one, or none (never expire),
+    /// is left alone: zerofn never shortens retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "retention_days")]
+    pub log_retention_days: Option<i32>,
+    /// The function's log group has a subscription filter delivering to
+    /// this destination (a Kinesis stream, Firehose or Lambda ARN, or a
+    /// cross-account CloudWatch Logs destination). Report-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::ARN), length(max = 2048))]
+    pub central_destination: Option<String>,
+}
+
+/// The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+pub const LOG_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+fn retention_days(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "integer", "enum": LOG_RETENTION_DAYS})
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Status of a FunctionPosture: conditions a person and `kubectl wait` read,
 //! and the findings behind them.
 
-use crate::findings::Finding;
+use crate::findings::{Finding, Proposal};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,10 @@ pub struct FunctionPostureStatus {
     /// What differs from the declared posture, after the last enforcement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// Narrower declarations zerofn proposes from the cloud's evidence of
+    /// use (identity.unusedPermissions), ready to paste; never applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<Proposal>,
     /// Findings left out of `findings` to keep the object small.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub findings_truncated: u32,

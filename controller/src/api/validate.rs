@@ -45,6 +45,7 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
     function_on_one_cloud(spec, &mut e);
     blocks_on_the_functions_cloud(spec, &mut e);
     create_if_shared_declares(spec, &mut e);
+    unused_permissions_observable(spec, &mut e);
     no_wildcard_action(spec, &mut e);
     aws_invokers_scoped(spec, &mut e);
     azure_restrictions(spec, &mut e);
@@ -90,7 +91,7 @@ fn function_on_one_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
 fn blocks_on_the_functions_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
     let f = &spec.function;
     let (aws, azure, gcp) = (f.aws.is_some(), f.azure.is_some(), f.gcp.is_some());
-    let blocks: [(&str, bool, bool, bool); 4] = [
+    let blocks: [(&str, bool, bool, bool); 5] = [
         (
             "identity",
             spec.identity.as_ref().is_some_and(|i| i.aws.is_some()),
@@ -114,6 +115,12 @@ fn blocks_on_the_functions_cloud(spec: &FunctionPostureSpec, e: &mut Errors) {
             spec.supply_chain.as_ref().is_some_and(|s| s.aws.is_some()),
             spec.supply_chain.as_ref().is_some_and(|s| s.azure.is_some()),
             spec.supply_chain.as_ref().is_some_and(|s| s.gcp.is_some()),
+        ),
+        (
+            "observability",
+            spec.observability.as_ref().is_some_and(|o| o.aws.is_some()),
+            spec.observability.as_ref().is_some_and(|o| o.azure.is_some()),
+            spec.observability.as_ref().is_some_and(|o| o.gcp.is_some()),
         ),
     ];
     for (name, has_aws, has_azure, has_gcp) in blocks {
@@ -158,6 +165,22 @@ fn create_if_shared_declares(spec: &FunctionPostureSpec, e: &mut Errors) {
                 "identity.createIfShared on GCP needs identity.gcp.roles: the new service account gets exactly the declared roles",
             );
         }
+    }
+}
+
+/// The unused-permission report compares declared permissions with their
+/// use, so something must be declared; and Azure keeps no record of which
+/// permissions of a role assignment were used. Either way, declaring the
+/// report would read as if something had been checked.
+fn unused_permissions_observable(spec: &FunctionPostureSpec, e: &mut Errors) {
+    let Some(id) = spec.identity.as_ref().filter(|i| i.unused_permissions.is_some()) else {
+        return;
+    };
+    let f = &spec.function;
+    let aws = f.aws.is_some() && id.aws.as_ref().is_some_and(|a| a.permissions.is_some());
+    let gcp = f.gcp.is_some() && id.gcp.as_ref().is_some_and(|g| g.roles.is_some());
+    if !aws && !gcp {
+        e.push("spec.identity.unusedPermissions", "identity.unusedPermissions compares declared permissions with their recorded use: declare identity.aws.permissions (AWS) or identity.gcp.roles (GCP); not observable on Azure, where role assignments carry no record of use");
     }
 }
 
@@ -493,6 +516,8 @@ fn gcp_violations(g: &super::account::GcpAccount, namespaced: bool, v: &mut Viol
         ("endpoints.iam", eps.iam.as_ref()),
         ("endpoints.resourceManager", eps.resource_manager.as_ref()),
         ("endpoints.pubsub", eps.pubsub.as_ref()),
+        ("endpoints.recommender", eps.recommender.as_ref()),
+        ("endpoints.logging", eps.logging.as_ref()),
     ];
     insecure(&fields, "spec.gcp", patterns::TOKEN_ENDPOINT, v);
     let own = g.credentials_secret_ref.is_some() || g.anonymous;

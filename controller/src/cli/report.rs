@@ -44,6 +44,9 @@ pub struct Row {
     /// Declared controls that do not apply on this cloud.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<crate::providers::Note>,
+    /// Narrower declarations proposed from evidence, never applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<crate::findings::Proposal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorView>,
     /// Identities this run minted, with the unique id that proves it: what
@@ -67,6 +70,7 @@ impl Row {
             applied: Vec::new(),
             blocked: None,
             notes: Vec::new(),
+            proposals: Vec::new(),
             error: None,
             minted_identities: Vec::new(),
         }
@@ -82,6 +86,7 @@ impl Row {
                 self.findings = p.findings;
                 self.blocked = p.blocked;
                 self.notes = p.notes;
+                self.proposals = p.proposals;
             }
             Err(e) => self.error = Some(ErrorView::from(&e)),
         }
@@ -215,6 +220,12 @@ impl Report {
             }
             for n in &r.notes {
                 line!(out, "  {:<8}  {:<13}  {}", "n/a", n.control, n.message);
+            }
+            for p in &r.proposals {
+                line!(out, "  proposed {} (never applied; {}):", p.field, p.message);
+                for l in p.declaration.lines() {
+                    line!(out, "    {l}");
+                }
             }
             if !r.applied.is_empty() {
                 line!(out, "  applied:");

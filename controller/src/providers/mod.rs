@@ -190,6 +190,8 @@ pub struct Plan<A = Action> {
     pub actions: Vec<A>,
     pub blocked: Option<Blocked>,
     pub notes: Vec<Note>,
+    /// Narrower declarations proposed from evidence: never applied.
+    pub proposals: Vec<crate::findings::Proposal>,
 }
 
 impl<A> Default for Plan<A> {
@@ -201,6 +203,7 @@ impl<A> Default for Plan<A> {
             actions: Vec::new(),
             blocked: None,
             notes: Vec::new(),
+            proposals: Vec::new(),
         }
     }
 }
@@ -219,13 +222,14 @@ impl<A> Plan<A> {
             actions: self.actions.into_iter().map(f).collect(),
             blocked: self.blocked,
             notes: self.notes,
+            proposals: self.proposals,
         }
     }
 }
 
 /// Failures talking to a cloud. `category` labels metrics, `reason` status
 /// conditions and events; both are stable.
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     #[error("credentials refused: {0}")]
     Auth(String),

@@ -129,6 +129,7 @@ impl Cloud for TestCloud {
             actions: observed.iter().map(|f| Fix { check: f.check.clone() }).collect(),
             blocked: self.blocked.then(|| Blocked::Conflict { owner: "other".into() }),
             notes: Vec::new(),
+            proposals: Vec::new(),
         }
     }
 

@@ -182,6 +182,7 @@ fn record_observation(status: &mut FunctionPostureStatus, plan: &Plan, enforced_
     status.findings_truncated = findings.len().saturating_sub(MAX_FINDINGS) as u32;
     findings.truncate(MAX_FINDINGS);
     status.findings = findings;
+    status.proposals = plan.proposals.clone();
 }
 
 /// One `<Control>Compliant` condition per declared control.

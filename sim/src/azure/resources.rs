@@ -87,7 +87,7 @@ fn set(state: &mut State, k: &(String, String), tags: Map<String, Value>) {
 }
 
 /// The site or slot a scope names; other scopes are not served.
-fn site_key(state: &State, scope: &[&str]) -> ArmResult<(String, String)> {
+pub(crate) fn site_key(state: &State, scope: &[&str]) -> ArmResult<(String, String)> {
     let (rg, name) = match scope {
         [s, _, r, rg, p, ns, t, name] | [s, _, r, rg, p, ns, t, name, _, _]
             if eq_ci(s, "subscriptions")

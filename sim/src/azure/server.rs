@@ -282,6 +282,7 @@ fn supported_versions(namespace: &str) -> &'static [&'static str] {
         "microsoft.managedidentity" => &["2023-01-31"],
         "microsoft.resources" => &["2021-04-01", "2022-09-01", "2024-03-01"],
         "microsoft.network" => super::network::API_VERSIONS,
+        "microsoft.insights" => &["2021-05-01-preview"],
         _ => &[],
     }
 }
@@ -318,6 +319,18 @@ fn authenticate(state: &State, headers: &HeaderMap) -> ArmResult<()> {
             "Authentication failed. The 'Authorization' header is provided in an invalid format.",
         )),
     }
+}
+
+/// GET {site}/providers/Microsoft.Insights/diagnosticSettings: the app's
+/// diagnostic settings (list only; they are read, never written, here).
+fn diagnostic_settings(state: &State, req: &Req, at: usize) -> ArmResult<Reply> {
+    let rest: Vec<String> = req.segs[at + 2..].iter().map(|s| s.to_ascii_lowercase()).collect();
+    if req.method != "GET" || rest != ["diagnosticsettings"] {
+        return Err(req.no_route());
+    }
+    let k = super::resources::site_key(state, &req.segs[..at])?;
+    let value = state.diagnostic_settings.get(&k).cloned().unwrap_or_default();
+    Ok(Reply::ok(serde_json::json!({ "value": value })))
 }
 
 fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
@@ -366,6 +379,7 @@ fn route(state: &mut State, req: &Req) -> ArmResult<Reply> {
         "microsoft.authorization" => authorization::route(state, req, at),
         "microsoft.resources" => resources::route(state, req, at),
         "microsoft.network" => super::network::route(state, req),
+        "microsoft.insights" => diagnostic_settings(state, req, at),
         _ => managed_identity::route(state, req),
     }
 }

@@ -180,6 +180,8 @@ pub(crate) struct State {
     pub principal_delay: Duration,
     /// Errors armed by tests, answered before anything is read or changed.
     pub faults: Faults<ArmError>,
+    /// Diagnostic settings (Microsoft.Insights) by site key, as ARM lists them.
+    pub diagnostic_settings: BTreeMap<(String, String), Vec<Value>>,
 }
 
 impl State {
@@ -338,9 +340,46 @@ impl AzureWorld {
                 identity_polls: 1,
                 principal_delay: Duration::ZERO,
                 faults: Faults::default(),
+                diagnostic_settings: BTreeMap::new(),
             },
             problems: Vec::new(),
         }
+    }
+
+    /// A diagnostic setting of the app `app` (seeded before it) sending
+    /// the log `category` (or, for `allLogs`, that category group) to the
+    /// Log Analytics workspace `workspace_id`.
+    pub fn diagnostic_setting(mut self, rg: &str, app: &str, name: &str, workspace_id: &str, category: &str) -> Self {
+        let site = key(rg, app);
+        if !self.state.sites.contains_key(&site) {
+            self.problems
+                .push(format!("diagnostic setting {name}: no app {app} seeded before it"));
+        }
+        let id = format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Web/sites/{app}/providers/microsoft.insights/diagnosticSettings/{name}",
+            self.state.sub
+        );
+        let log = if category == "allLogs" {
+            serde_json::json!({"categoryGroup": "allLogs", "enabled": true})
+        } else {
+            serde_json::json!({"category": category, "enabled": true})
+        };
+        self.state
+            .diagnostic_settings
+            .entry(site)
+            .or_default()
+            .push(serde_json::json!({
+                "id": id,
+                "name": name,
+                "type": "Microsoft.Insights/diagnosticSettings",
+                "properties": {
+                    "workspaceId": workspace_id,
+                    "logs": [log],
+                    "metrics": [],
+                    "logAnalyticsDestinationType": null,
+                },
+            }));
+        self
     }
 
     /// An empty resource group (sites and identities create theirs).

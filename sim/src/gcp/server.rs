@@ -8,7 +8,7 @@ use super::errors::{Code, GcpError, GcpResult, json_response};
 use super::policy::{IamResource, Policy};
 use super::request::{Path, Query};
 use super::world::{GcpWorld, State};
-use super::{functions, iam, lro, pubsub, resourcemanager, roles, run};
+use super::{functions, iam, logging, lro, pubsub, recommender, resourcemanager, roles, run, services};
 use crate::scaffold::{self, Listener, PathMatch, Recorded, Server, percent_decode};
 use axum::Router;
 use axum::body::Bytes;
@@ -162,6 +162,18 @@ impl GcpStandIn {
         Ok(())
     }
 
+    /// The binaryAuthorization of a Cloud Run service, as `services.get`
+    /// answers it (None: not set, or no such service).
+    pub fn binary_authorization(&self, project: &str, location: &str, service: &str) -> Option<Value> {
+        let state = lock(&self.shared);
+        let key = state.run_service_key(project, location, service).ok()?;
+        state
+            .binary_authorization
+            .get(&key)
+            .filter(|b| !b.is_empty())
+            .map(|b| Value::Object(b.clone()))
+    }
+
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<Recorded> {
         self.server.journal().all()
@@ -300,6 +312,13 @@ fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &
         }
         ("GET", ["v2", "projects", p, "locations", l, "functions"], None) => functions::handle_list(state, query, p, l),
         ("GET", ["v2", "projects", p, "locations", l, "operations", o], None) => lro::handle_get(state, query, p, l, o),
+        ("GET", ["v2", "projects", p, "sinks", s], None) => logging::handle_get_sink(state, query, p, s),
+        ("GET", ["v2", "projects", p, "locations", l, "services", s], None) => {
+            services::handle_get(state, query, p, l, s)
+        }
+        ("PATCH", ["v2", "projects", p, "locations", l, "services", s], None) => {
+            services::handle_patch(state, query, p, l, s, body)
+        }
         ("GET", ["v2", "projects", p, "locations", l, "services", s], Some("getIamPolicy")) => {
             run::handle_get_policy(state, query, p, l, s)
         }
@@ -321,6 +340,9 @@ fn route(state: &mut State, method: &Method, path: &Path, query: &Query, body: &
         }
         ("POST", ["v1", "projects", p, "subscriptions", s], Some("modifyAckDeadline")) => {
             pubsub::handle_modify_ack_deadline(state, query, p, s, body)
+        }
+        ("GET", ["v1", "projects", p, "locations", l, "insightTypes", t, "insights"], None) => {
+            recommender::handle_list(state, query, p, l, t)
         }
         ("GET", ["v1", "roles", _], None)
         | ("GET", ["v1", "projects", _, "roles", _], None)

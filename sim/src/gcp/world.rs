@@ -25,6 +25,8 @@ pub struct GcpWorld {
     run_policies: Vec<((String, String, String), Vec<Binding>)>,
     account_policies: Vec<(String, Vec<Binding>)>,
     roles: Vec<SeededRole>,
+    insights: Vec<super::recommender::InsightSeed>,
+    sink_exclusions: Vec<(String, String, String)>,
     operation_polls: Option<u32>,
     subscriptions: Vec<SubscriptionSeed>,
     pull_hold: Option<Duration>,
@@ -114,6 +116,20 @@ impl GcpWorld {
     /// one, an account's policy is empty.
     pub fn service_account_policy(mut self, email: &str, bindings: Vec<Binding>) -> GcpWorld {
         self.account_policies.push((email.to_string(), bindings));
+        self
+    }
+
+    /// An enabled exclusion `name` with `filter` on the project's `_Default`
+    /// log sink.
+    pub fn default_sink_exclusion(mut self, project: &str, name: &str, filter: &str) -> GcpWorld {
+        self.sink_exclusions
+            .push((project.to_string(), name.to_string(), filter.to_string()));
+        self
+    }
+
+    /// An IAM policy insight the Recommender lists for the project.
+    pub fn policy_insight(mut self, seed: super::recommender::InsightSeed) -> GcpWorld {
+        self.insights.push(seed);
         self
     }
 
@@ -229,6 +245,27 @@ impl GcpWorld {
                 .ok_or_else(|| GcpError::invalid(format!("service account policy for unknown {email}")))?;
             let key = format!("projects/{}/serviceAccounts/{email}", sa.project);
             state.policies.insert(key, Policy::seeded(bindings)?);
+        }
+        for (project, name, filter) in self.sink_exclusions {
+            let id = state
+                .project(&project)
+                .map(|p| p.id.clone())
+                .ok_or_else(|| GcpError::invalid(format!("sink exclusion for unknown project {project}")))?;
+            state.sink_exclusions.entry(id).or_default().push(json!({
+                "name": name,
+                "filter": filter,
+                "createTime": "2026-01-01T00:00:00Z",
+                "updateTime": "2026-01-01T00:00:00Z",
+            }));
+        }
+        for seed in self.insights {
+            let id = state
+                .project(&seed.project)
+                .map(|p| p.id.clone())
+                .ok_or_else(|| GcpError::invalid(format!("policy insight for unknown project {}", seed.project)))?;
+            state
+                .insights
+                .push(super::recommender::InsightSeed { project: id, ..seed });
         }
         for ((project, location, service), bindings) in self.run_policies {
             let key = state.run_service_key(&project, &location, &service)?;
@@ -437,6 +474,14 @@ pub(crate) struct State {
     pub hooks: Vec<(String, PolicyChange)>,
     pub roles: BTreeMap<String, SeededRole>,
     pub pubsub: PubSub,
+    /// IAM policy insights, in the order seeded.
+    pub insights: Vec<super::recommender::InsightSeed>,
+    /// Project id → the exclusions of its `_Default` log sink.
+    pub sink_exclusions: BTreeMap<String, Vec<Value>>,
+    /// Cloud Run service name → its binaryAuthorization (empty: none).
+    pub binary_authorization: BTreeMap<String, Map<String, Value>>,
+    /// Cloud Run service name → its generation, bumped by each update.
+    pub service_generations: BTreeMap<String, u64>,
 }
 
 impl State {

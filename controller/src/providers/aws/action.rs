@@ -107,6 +107,22 @@ pub enum AwsAction {
         group_id: String,
         rule: super::model::EgressRule,
     },
+    /// Add declared layer versions (required extensions) to the layers the
+    /// function has when the write is made: read right before it, sent
+    /// with its RevisionId, so a layer is never removed.
+    AttachLayers {
+        function_arn: String,
+        layers: Vec<String>,
+    },
+    /// Raise the retention of the function's log group to the declared
+    /// days, creating the group when it does not exist. Read right before
+    /// the write: a retention as long or longer (or none: never expire) is
+    /// left alone.
+    SetLogRetention {
+        region: String,
+        log_group: String,
+        days: i32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -228,6 +244,8 @@ impl AwsAction {
             AwsAction::AuthorizeEgress { .. } => "AuthorizeSecurityGroupEgress",
             AwsAction::CreateFlowLog { .. } => "CreateFlowLogs",
             AwsAction::RevokeEgress { .. } => "RevokeSecurityGroupEgress",
+            AwsAction::AttachLayers { .. } => "UpdateFunctionConfiguration",
+            AwsAction::SetLogRetention { .. } => "PutRetentionPolicy",
         }
     }
 
@@ -246,7 +264,8 @@ impl AwsAction {
             AwsAction::TagFunction { function_arn, .. }
             | AwsAction::UntagFunction { function_arn, .. }
             | AwsAction::UpdateFunctionConfiguration { function_arn, .. }
-            | AwsAction::PutFunctionCodeSigningConfig { function_arn, .. } => function_arn.clone(),
+            | AwsAction::PutFunctionCodeSigningConfig { function_arn, .. }
+            | AwsAction::AttachLayers { function_arn, .. } => function_arn.clone(),
             AwsAction::AddPermission {
                 function_arn,
                 qualifier,
@@ -275,6 +294,7 @@ impl AwsAction {
             AwsAction::DisableEventSourceMapping { uuid, .. } => uuid.clone(),
             AwsAction::AuthorizeEgress { group_id, .. } | AwsAction::RevokeEgress { group_id, .. } => group_id.clone(),
             AwsAction::CreateFlowLog { vpc_id, .. } => vpc_id.clone(),
+            AwsAction::SetLogRetention { region, log_group, .. } => format!("{region}:{log_group}"),
         }
     }
 
@@ -330,6 +350,12 @@ impl AwsAction {
                     .unwrap_or_default()
             ),
             AwsAction::RevokeEgress { rule, .. } => format!("revoke {rule}"),
+            AwsAction::AttachLayers { layers, .. } => {
+                format!("Layers += [{}] (the function's own layers kept)", layers.join(","))
+            }
+            AwsAction::SetLogRetention { days, .. } => {
+                format!("retentionInDays={days} (raised, or the group created; never shortened)")
+            }
         }
     }
 }

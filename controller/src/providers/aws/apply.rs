@@ -87,6 +87,12 @@ impl Applier<'_> {
                 self.url_write(action).await
             }
             AwsAction::DisableEventSourceMapping { uuid, .. } => self.disable_mapping(uuid).await,
+            AwsAction::AttachLayers { function_arn, layers } => self.attach_layers(function_arn, layers).await,
+            AwsAction::SetLogRetention {
+                region,
+                log_group,
+                days,
+            } => self.set_log_retention(region, log_group, *days).await,
             AwsAction::PutFunctionCodeSigningConfig {
                 function_arn,
                 code_signing_config_arn,
@@ -417,6 +423,85 @@ impl Applier<'_> {
             .run(write, refused_for_now)
             .await
             .map_err(|e| e.into_error())
+    }
+
+    /// Add `layers` to the function's layers as they are right now: read
+    /// with GetFunctionConfiguration and written with its RevisionId, so a
+    /// layer added meanwhile is never dropped (a stale revision is a
+    /// conflict: read again and retried). Nothing is sent when every layer
+    /// is there already.
+    async fn attach_layers(&self, arn: &str, layers: &[String]) -> Result<(), ProviderError> {
+        let lambda = self.lambda()?;
+        self.conflicts()
+            .run(
+                move || async move {
+                    self.wait_idle(arn).await?;
+                    let current = lambda
+                        .get_function_configuration()
+                        .function_name(arn)
+                        .send()
+                        .await
+                        .map_err(|e| map_err("GetFunctionConfiguration", arn, e))?;
+                    let mut merged: Vec<String> = current
+                        .layers()
+                        .iter()
+                        .filter_map(|l| l.arn().map(str::to_string))
+                        .collect();
+                    let missing: Vec<String> = layers.iter().filter(|l| !merged.contains(l)).cloned().collect();
+                    if missing.is_empty() {
+                        return Ok(());
+                    }
+                    merged.extend(missing);
+                    lambda
+                        .update_function_configuration()
+                        .function_name(arn)
+                        .set_layers(Some(merged))
+                        .set_revision_id(current.revision_id().map(str::to_string))
+                        .send()
+                        .await
+                        .map_err(|e| map_err("UpdateFunctionConfiguration", arn, e))?;
+                    self.wait_idle(arn).await
+                },
+                |e| match e {
+                    ProviderError::Conflict(m) if !m.contains("already exists") => Verdict::Retry(Cause::conflict),
+                    _ => Verdict::Fail,
+                },
+            )
+            .await
+            .map_err(|e| e.into_error())
+    }
+
+    /// Raise the log group's retention to `days`, creating the group when
+    /// it does not exist. The retention is read right before the write, so
+    /// one raised meanwhile, or none (never expire), is never shortened.
+    async fn set_log_retention(&self, region: &str, group: &str, days: i32) -> Result<(), ProviderError> {
+        let logs = self.clients.logs(region)?;
+        match super::logs::retention(logs, group).await? {
+            None => match logs.create_log_group().log_group_name(group).send().await {
+                Ok(_) => {}
+                // Lambda (or someone) created it meanwhile: judge it again.
+                Err(e) => match map_err("CreateLogGroup", group, e) {
+                    ProviderError::Conflict(_) => {
+                        if super::logs::retention(logs, group)
+                            .await?
+                            .is_some_and(|r| r.is_none_or(|d| d >= days))
+                        {
+                            return Ok(());
+                        }
+                    }
+                    other => return Err(other),
+                },
+            },
+            Some(current) if current.is_none_or(|d| d >= days) => return Ok(()),
+            Some(_) => {}
+        }
+        logs.put_retention_policy()
+            .log_group_name(group)
+            .retention_in_days(days)
+            .send()
+            .await
+            .map_err(|e| map_err("PutRetentionPolicy", group, e))
+            .map(drop)
     }
 
     /// CreateRole, reporting the RoleId IAM assigned: the proof of ownership

@@ -48,6 +48,8 @@ pub struct Clients {
     /// In each region of the account: the route tables of the functions'
     /// subnets.
     pub ec2: HashMap<String, aws_sdk_ec2::Client>,
+    /// In each region of the account: the functions' log groups.
+    pub logs: HashMap<String, aws_sdk_cloudwatchlogs::Client>,
     /// Where the retries of zerofn's own wait loops are counted.
     pub metrics: Arc<Metrics>,
     /// The account's change-event queue, in the queue's Region, when the
@@ -62,6 +64,10 @@ impl Clients {
 
     pub fn ec2(&self, region: &str) -> Result<&aws_sdk_ec2::Client, ProviderError> {
         self.ec2.get(region).ok_or_else(|| not_in_regions(region))
+    }
+
+    pub fn logs(&self, region: &str) -> Result<&aws_sdk_cloudwatchlogs::Client, ProviderError> {
+        self.logs.get(region).ok_or_else(|| not_in_regions(region))
     }
 }
 
@@ -258,6 +264,12 @@ pub async fn build(
             (r, aws_sdk_ec2::Client::from_conf(b.build()))
         })
         .collect();
+    let logs = per_region(&base, &regions, None)
+        .map(|(r, conf)| {
+            let b = aws_sdk_cloudwatchlogs::config::Builder::from(&conf).interceptor(counter.clone());
+            (r, aws_sdk_cloudwatchlogs::Client::from_conf(b.build()))
+        })
+        .collect();
     let global = aws_config::Region::new(global_region(&account.region));
     let mut iam = aws_sdk_iam::config::Builder::from(&base)
         .region(global.clone())
@@ -286,6 +298,7 @@ pub async fn build(
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
         ec2_home: aws_sdk_ec2::Client::from_conf(ec2_home.build()),
         ec2,
+        logs,
         metrics,
     }
 }
@@ -358,9 +371,12 @@ where
         SdkError::ResponseError(_) => ProviderError::Cloud(text),
         SdkError::ServiceError(_) => match code(&e).unwrap_or("") {
             "ResourceNotFoundException" | "NoSuchEntity" | "NoSuchEntityException" => ProviderError::NotFound(text),
-            "ResourceConflictException" | "ConcurrentModification" | "ConcurrentModificationException" => {
-                ProviderError::Conflict(text)
-            }
+            "ResourceAlreadyExistsException" => ProviderError::Conflict(text),
+            // PreconditionFailed: a RevisionId that is no longer the latest.
+            "ResourceConflictException"
+            | "ConcurrentModification"
+            | "ConcurrentModificationException"
+            | "PreconditionFailedException" => ProviderError::Conflict(text),
             "TooManyRequestsException" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
                 ProviderError::Throttled(text)
             }

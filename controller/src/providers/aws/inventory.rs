@@ -94,6 +94,10 @@ pub struct Inventory {
     /// A document is read only for a role whose policies zerofn may change
     /// or replace, and once per account and TTL however many roles hold it.
     pub managed_documents: std::sync::Mutex<HashMap<String, (Instant, ManagedDocument)>>,
+    /// IAM last-accessed reports by role: kept for the posture's refresh
+    /// interval and, unlike the rest, not dropped by `invalidate` (zerofn's
+    /// own writes change nothing a report says, and each is a job IAM runs).
+    pub last_accessed: super::usage::ReportCache,
 }
 
 impl Inventory {

@@ -7,6 +7,7 @@ pub mod connect;
 mod egress;
 mod feed;
 mod inventory;
+pub mod logs;
 pub mod model;
 pub mod names;
 mod observe;
@@ -16,6 +17,8 @@ pub mod plan;
 pub mod policy;
 mod quota;
 mod routes;
+pub mod unused;
+pub mod usage;
 
 pub use action::AwsAction;
 pub use client::StaticCredentials;
@@ -175,6 +178,20 @@ impl AwsProvider {
             account: ctx.clone(),
             function: observer.observe(p, name).await?,
         };
+        if let Some(u) = p.spec.identity.as_ref().and_then(|i| i.unused_permissions.as_ref()) {
+            self.pacers(ctx).get(quota::Quota::Iam, region).ready().await;
+            let wait = self.tuning.operation("aws", &self.clients.metrics);
+            observed.function.last_accessed = Some(
+                usage::last_accessed(
+                    &self.clients.iam,
+                    &self.inventory.last_accessed,
+                    &observed.function.role_arn,
+                    u.refresh(),
+                    wait,
+                )
+                .await,
+            );
+        }
         // The tagging API may lag behind a TagResource: a plan that writes
         // decides ownership on the function's own tags, so another posture's
         // fresh claim always blocks, and zerofn's own is never made twice.

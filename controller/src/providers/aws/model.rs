@@ -50,6 +50,12 @@ pub struct ObservedFunction {
     /// The attached security groups' egress rules and who else uses each
     /// group: observed only when the posture declares egress.
     pub egress: Option<Egress>,
+    /// What IAM's last-accessed report says the role used: observed only
+    /// when the posture asks about unused permissions.
+    pub last_accessed: Option<LastAccessed>,
+    /// The function's log group: observed only when the posture declares a
+    /// retention or a central destination.
+    pub log_group: Option<LogGroupState>,
 }
 
 /// The egress of the function's security groups.
@@ -100,6 +106,61 @@ impl std::fmt::Display for EgressRule {
             (p, None) => write!(f, "{p} to {to}"),
         }
     }
+}
+
+/// The function's CloudWatch Logs group, or why it could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogGroupState {
+    Observed(LogGroup),
+    NotObserved(crate::providers::ProviderError),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogGroup {
+    pub name: String,
+    /// Lambda creates it at the first invocation.
+    pub exists: bool,
+    /// None: its events never expire.
+    pub retention_days: Option<i32>,
+    /// Where its subscription filters deliver (read only when a central
+    /// destination is declared).
+    pub destinations: Vec<String>,
+}
+
+/// IAM's last-accessed report of a role (GenerateServiceLastAccessedDetails
+/// at action level), or why there is none.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LastAccessed {
+    Observed(AccessReport),
+    /// The job failed, did not complete by its deadline, or could not be
+    /// asked for: nothing is judged.
+    NotObserved(crate::providers::ProviderError),
+}
+
+/// The services (and, where IAM tracks them, the actions) the role's
+/// policies allow, each with when it was last used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessReport {
+    /// When IAM completed the report: the window ends here.
+    pub as_of: jiff::Timestamp,
+    /// By service namespace, lowercase (`s3`, `dynamodb`).
+    pub services: BTreeMap<String, ServiceAccess>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceAccess {
+    /// The last time any action of the service was used with the role.
+    pub last_authenticated: Option<jiff::Timestamp>,
+    /// The actions IAM tracks for the service (as IAM spells them, without
+    /// the prefix), each with its last use. Empty: IAM tracks none of this
+    /// service's actions, so it is judged as a whole only.
+    pub actions: Vec<TrackedAction>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedAction {
+    pub name: String,
+    pub last_accessed: Option<jiff::Timestamp>,
 }
 
 /// The active flow logs over the function's network.

@@ -177,6 +177,13 @@ impl Observer<'_> {
         }
         self.observe_network(&mut o, spec.network.as_ref().and_then(|n| n.aws.as_ref()), &functions)
             .await?;
+        if let Some(aws) = spec.observability.as_ref().and_then(|x| x.aws.as_ref())
+            && (aws.log_retention_days.is_some() || aws.central_destination.is_some())
+        {
+            let name = super::logs::group_name(&o);
+            let logs = self.clients.logs(self.region)?;
+            o.log_group = Some(super::logs::observe(logs, &name, aws.central_destination.is_some()).await);
+        }
         Ok(o)
     }
 

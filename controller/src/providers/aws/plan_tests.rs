@@ -45,6 +45,7 @@ fn identity(create: bool) -> IdentityControl {
         dedicated: true,
         create_if_shared: create,
         edit_in_place_if_exclusive: false,
+        unused_permissions: None,
         aws: Some(AwsIdentity {
             permissions: Some(declared_statements()),
             baseline: true,
@@ -160,6 +161,9 @@ fn full_spec() -> FunctionPostureSpec {
         observability: Some(ObservabilityControl {
             tracing: Some(TracingMode::Active),
             structured_logs: Some(true),
+            aws: None,
+            azure: None,
+            gcp: None,
         }),
         ..spec()
     }
@@ -1113,6 +1117,29 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
             (declared == Some(code_signing_config_arn))
                 .then_some(())
                 .ok_or("undeclared CSC".into())
+        }
+        AwsAction::SetLogRetention { days, .. } => {
+            let declared = s
+                .observability
+                .as_ref()
+                .and_then(|o| o.aws.as_ref())
+                .and_then(|a| a.log_retention_days);
+            (declared == Some(*days))
+                .then_some(())
+                .ok_or("undeclared retention".into())
+        }
+        AwsAction::AttachLayers { layers, .. } => {
+            let declared: Vec<&String> = s
+                .observability
+                .iter()
+                .flat_map(|o| o.aws.iter())
+                .flat_map(|a| a.required_extensions.iter())
+                .collect();
+            layers
+                .iter()
+                .all(|l| declared.contains(&l))
+                .then_some(())
+                .ok_or("attached an undeclared layer".into())
         }
         AwsAction::RemovePermission { .. }
         | AwsAction::DeleteRolePolicy { .. }
@@ -2463,4 +2490,262 @@ fn in_place_what_replaces_comes_before_what_goes() {
         grant < open,
         "the declared invoker is granted before the public statement goes"
     );
+}
+
+// ------------------------------------------------------------------ unused permissions
+
+fn with_unused_permissions() -> FunctionPostureSpec {
+    let mut s = full_spec();
+    if let Some(id) = s.identity.as_mut() {
+        id.unused_permissions = Some(UnusedPermissions {
+            window: "90d".into(),
+            refresh_interval: None,
+        });
+    }
+    s
+}
+
+/// DynamoDB used, GetItem used, Query tracked but never used.
+fn last_accessed() -> LastAccessed {
+    let at = |s: &str| s.parse::<jiff::Timestamp>().ok();
+    LastAccessed::Observed(AccessReport {
+        as_of: at("2026-12-01T00:00:00Z").unwrap_or_default(),
+        services: [(
+            "dynamodb".to_string(),
+            ServiceAccess {
+                last_authenticated: at("2026-11-30T00:00:00Z"),
+                actions: vec![
+                    TrackedAction {
+                        name: "GetItem".into(),
+                        last_accessed: at("2026-11-30T00:00:00Z"),
+                    },
+                    TrackedAction {
+                        name: "Query".into(),
+                        last_accessed: None,
+                    },
+                ],
+            },
+        )]
+        .into(),
+    })
+}
+
+#[test]
+fn unused_permissions_are_reported_with_a_proposal_and_nothing_is_written() {
+    let mut o = compliant();
+    o.last_accessed = Some(last_accessed());
+    let p = run_minted(with_unused_permissions(), &o);
+    assert_eq!(checks(&p), vec!["aws.identity.unusedPermission"], "{:#?}", p.findings);
+    assert_eq!(p.findings[0].field, "identity.aws.permissions[0].actions[1]");
+    assert!(
+        p.actions.is_empty(),
+        "a declared permission is never removed: {:?}",
+        ops(&p)
+    );
+    assert_eq!(p.proposals.len(), 1);
+    let proposed: Vec<PolicyStatement> = serde_saphyr::from_str(&p.proposals[0].declaration).expect("YAML");
+    assert_eq!(proposed[0].actions, vec!["dynamodb:GetItem".to_string()]);
+    assert_eq!(
+        proposed[0].sid.as_deref(),
+        Some("ReadOrders"),
+        "the rest of the statement is kept"
+    );
+}
+
+#[test]
+fn a_failed_last_accessed_job_is_reported_and_blocks_no_other_control() {
+    let mut o = compliant();
+    o.tracing_mode = Some("PassThrough".into());
+    o.last_accessed = Some(LastAccessed::NotObserved(crate::providers::ProviderError::Cloud(
+        "last-accessed job j-1 FAILED: ServiceFailure: try again".into(),
+    )));
+    let p = run_minted(with_unused_permissions(), &o);
+    assert_eq!(
+        checks(&p),
+        vec!["aws.identity.unusedPermissionsNotJudged", "aws.observability.tracing"],
+        "{:#?}",
+        p.findings
+    );
+    assert!(p.findings[0].observed.starts_with("CloudError: "));
+    assert_eq!(
+        ops(&p),
+        vec!["UpdateFunctionConfiguration"],
+        "the other controls are still enforced"
+    );
+    assert!(p.proposals.is_empty());
+}
+
+// ------------------------------------------------------------------ runtime protection
+
+const AGENT: &str = "arn:aws:lambda:eu-west-1:123456789012:layer:security-agent:7";
+
+fn with_extensions(patterns: &[&str]) -> FunctionPostureSpec {
+    let mut s = full_spec();
+    if let Some(obs) = s.observability.as_mut() {
+        obs.aws = Some(AwsObservability {
+            required_extensions: patterns.iter().map(|p| p.to_string()).collect(),
+            ..AwsObservability::default()
+        });
+    }
+    s
+}
+
+#[test]
+fn a_missing_exact_extension_is_attached_keeping_the_functions_layers() {
+    let mut s = with_extensions(&[AGENT]);
+    if let Some(sc) = s.supply_chain.as_mut().and_then(|s| s.aws.as_mut()) {
+        sc.allowed_layers = Some(vec![
+            "arn:aws:lambda:eu-west-1:123456789012:layer:otel".into(),
+            "arn:aws:lambda:eu-west-1:123456789012:layer:security-agent".into(),
+        ]);
+    }
+    let p = run_minted(s.clone(), &compliant());
+    assert_eq!(checks(&p), vec!["aws.observability.missingExtension"]);
+    assert_eq!(p.findings[0].severity, Severity::High);
+    assert!(p.findings[0].remediable);
+    assert_eq!(
+        aws_actions(&p),
+        vec![&AwsAction::AttachLayers {
+            function_arn: FN_ARN.into(),
+            layers: vec![AGENT.into()],
+        }]
+    );
+    // Once attached, nothing more.
+    let mut after = compliant();
+    after.layers.push(AGENT.into());
+    let p = run_minted(s, &after);
+    assert!(p.findings.is_empty(), "{:#?}", p.findings);
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn a_pattern_is_satisfied_by_any_matching_layer_and_only_reported_when_missing() {
+    let mut o = compliant();
+    o.layers
+        .push("arn:aws:lambda:eu-west-1:123456789012:layer:security-agent:9".into());
+    let mut s = with_extensions(&["arn:aws:lambda:*:123456789012:layer:security-agent"]);
+    if let Some(sc) = s.supply_chain.as_mut().and_then(|s| s.aws.as_mut()) {
+        sc.allowed_layers = None;
+    }
+    assert!(run_minted(s.clone(), &o).findings.is_empty());
+    let p = run_minted(s, &compliant());
+    assert_eq!(checks(&p), vec!["aws.observability.missingExtension"]);
+    assert!(!p.findings[0].remediable, "a pattern names no version to attach");
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn an_extension_is_not_attached_where_it_would_break_a_rule() {
+    let other_region = "arn:aws:lambda:us-east-1:123456789012:layer:security-agent:7";
+    let mut s = with_extensions(&[AGENT, other_region]);
+    // AGENT is not in the declared allowlist (otel only): not attached.
+    let p = run_minted(s.clone(), &compliant());
+    assert_eq!(p.findings.len(), 2, "{:#?}", p.findings);
+    assert!(p.findings.iter().all(|f| !f.remediable));
+    assert!(p.actions.is_empty());
+    // Five layers already: Lambda's limit.
+    if let Some(sc) = s.supply_chain.as_mut() {
+        sc.aws = None;
+    }
+    if let Some(a) = s.observability.as_mut().and_then(|o| o.aws.as_mut()) {
+        a.required_extensions = vec![AGENT.into()];
+    }
+    let mut full = compliant();
+    full.layers = (1..=5)
+        .map(|i| format!("arn:aws:lambda:eu-west-1:123456789012:layer:l{i}:1"))
+        .collect();
+    let p = run_minted(s, &full);
+    assert!(p.findings[0].message.contains("limit"), "{}", p.findings[0].message);
+    assert!(p.actions.is_empty());
+}
+
+// ------------------------------------------------------------------ logs
+
+fn with_logs(days: Option<i32>, destination: Option<&str>) -> FunctionPostureSpec {
+    let mut s = full_spec();
+    if let Some(obs) = s.observability.as_mut() {
+        obs.aws = Some(AwsObservability {
+            log_retention_days: days,
+            central_destination: destination.map(str::to_string),
+            ..AwsObservability::default()
+        });
+    }
+    s
+}
+
+fn group(exists: bool, retention: Option<i32>, destinations: &[&str]) -> Option<LogGroupState> {
+    Some(LogGroupState::Observed(LogGroup {
+        name: "/aws/lambda/orders".into(),
+        exists,
+        retention_days: retention,
+        destinations: destinations.iter().map(|d| d.to_string()).collect(),
+    }))
+}
+
+#[test]
+fn a_shorter_retention_is_raised_and_a_longer_or_none_is_left_alone() {
+    let s = with_logs(Some(30), None);
+    let mut o = compliant();
+    let raise = AwsAction::SetLogRetention {
+        region: "eu-west-1".into(),
+        log_group: "/aws/lambda/orders".into(),
+        days: 30,
+    };
+    for (exists, retention, wanted) in [
+        (true, Some(7), true),
+        (false, None, true),
+        (true, Some(30), false),
+        (true, Some(365), false),
+        (true, None, false),
+    ] {
+        o.log_group = group(exists, retention, &[]);
+        let p = run_minted(s.clone(), &o);
+        if wanted {
+            assert_eq!(checks(&p), vec!["aws.observability.logRetention"], "{retention:?}");
+            assert_eq!(aws_actions(&p), vec![&raise]);
+        } else {
+            assert!(
+                p.findings.is_empty() && p.actions.is_empty(),
+                "{retention:?}: never shortened"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unread_log_group_is_reported_never_passed_and_blocks_nothing_else() {
+    let s = with_logs(
+        Some(30),
+        Some("arn:aws:logs:eu-west-1:123456789012:destination:central"),
+    );
+    let mut o = compliant();
+    o.tracing_mode = None;
+    o.log_group = Some(LogGroupState::NotObserved(crate::providers::ProviderError::Auth(
+        "DescribeLogGroups: AccessDeniedException".into(),
+    )));
+    let p = run_minted(s, &o);
+    assert!(
+        checks(&p).contains(&"aws.observability.logGroupNotObserved"),
+        "{:?}",
+        checks(&p)
+    );
+    assert!(!checks(&p).contains(&"aws.observability.logRetention"));
+    assert_eq!(
+        ops(&p),
+        vec!["UpdateFunctionConfiguration"],
+        "tracing is still enforced"
+    );
+}
+
+#[test]
+fn a_missing_central_destination_is_reported_only() {
+    const DEST: &str = "arn:aws:logs:eu-west-1:123456789012:destination:central";
+    let s = with_logs(None, Some(DEST));
+    let mut o = compliant();
+    o.log_group = group(true, None, &["arn:aws:lambda:eu-west-1:123456789012:function:other"]);
+    let p = run_minted(s.clone(), &o);
+    assert_eq!(checks(&p), vec!["aws.observability.centralDestination"]);
+    assert!(!p.findings[0].remediable && p.actions.is_empty());
+    o.log_group = group(true, None, &[DEST]);
+    assert!(run_minted(s, &o).findings.is_empty());
 }

@@ -124,7 +124,7 @@ fn expand_account(a: &str) -> String {
 }
 
 /// IAM's `*` / `?` matching of action names.
-fn wildcard_match(pattern: &str, value: &str) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, value: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern.len() == value.len() && pattern.chars().zip(value.chars()).all(|(p, v)| p == '?' || p == v),
         Some((head, rest)) => {

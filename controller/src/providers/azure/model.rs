@@ -49,6 +49,9 @@ pub struct ObservedApp {
     /// What controls the integration subnet's way out; read when the
     /// posture requires egress control.
     pub egress_control: Option<EgressControl>,
+    /// Where the app's diagnostic settings send FunctionAppLogs: observed
+    /// only when a Log Analytics workspace is declared.
+    pub log_destinations: Option<Result<Vec<String>, crate::providers::ProviderError>>,
 }
 
 /// The integration subnet's outbound controls.

@@ -5,6 +5,9 @@
 //! assignments — are made only for the controls the posture declares.
 
 use super::arm::{AUTHZ_API, Arm, ArmError, WEB_API};
+
+/// Microsoft.Insights diagnostic settings.
+const INSIGHTS_API: &str = "2021-05-01-preview";
 use super::model::{
     Assignment, AuthSettings, ObservedApp, ObservedSlot, RoleDefinition, WebConfig, any_identity_provider,
 };
@@ -325,6 +328,14 @@ impl Observer<'_> {
         if wants_egress && let Some(subnet) = o.virtual_network_subnet_id.clone() {
             o.egress_control = Some(super::egress::observe(self.arm, &subnet).await);
         }
+        let wants_workspace = spec
+            .observability
+            .as_ref()
+            .and_then(|ob| ob.azure.as_ref())
+            .is_some_and(|a| a.log_analytics_workspace.is_some());
+        if wants_workspace {
+            o.log_destinations = Some(self.log_destinations(&o.id).await);
+        }
         Ok(o)
     }
 
@@ -396,6 +407,40 @@ impl Observer<'_> {
     }
 
     /// Whether each app setting is on; only that: the values are secrets.
+    /// The Log Analytics workspaces the app's diagnostic settings send its
+    /// `FunctionAppLogs` to (the category, or the `allLogs` group, enabled),
+    /// or why they could not be read: never a guess.
+    async fn log_destinations(&self, id: &str) -> Result<Vec<String>, ProviderError> {
+        self.pacer.ready().await;
+        let settings = self
+            .arm
+            .list(
+                "ListDiagnosticSettings",
+                &format!("{id}/providers/Microsoft.Insights/diagnosticSettings"),
+                INSIGHTS_API,
+                &[],
+            )
+            .await
+            .map_err(prov)?;
+        Ok(settings
+            .iter()
+            .filter(|s| {
+                s["properties"]["logs"].as_array().is_some_and(|logs| {
+                    logs.iter().any(|l| {
+                        l["enabled"] == true
+                            && (l["category"]
+                                .as_str()
+                                .is_some_and(|c| c.eq_ignore_ascii_case("FunctionAppLogs"))
+                                || l["categoryGroup"]
+                                    .as_str()
+                                    .is_some_and(|g| g.eq_ignore_ascii_case("allLogs")))
+                    })
+                })
+            })
+            .filter_map(|s| s["properties"]["workspaceId"].as_str().map(str::to_string))
+            .collect())
+    }
+
     async fn app_settings(&self, id: &str) -> Result<BTreeMap<String, bool>, ProviderError> {
         self.pacer.ready().await;
         let url = self

@@ -147,6 +147,7 @@ pub fn plan(p: &Posture, o: &ObservedApp) -> Plan<AzureAction> {
         actions: assembled.actions,
         blocked,
         notes: b.notes,
+        proposals: Vec::new(),
     }
 }
 
@@ -1012,8 +1013,47 @@ fn supply_chain(p: &Posture, o: &ObservedApp, b: &mut Builder) {
     }
 }
 
+/// A diagnostic setting sends the app's FunctionAppLogs to the declared
+/// workspace (report-only: diagnostic settings are the platform team's);
+/// settings that could not be read are not judged, never passed.
+fn log_workspace(workspace: &str, o: &ObservedApp, b: &mut Builder) {
+    let finding = |observed: String, message: String| {
+        Finding::builder(
+            Control::Observability,
+            "azure.observability.logWorkspace",
+            "diagnosticSettings.properties.workspaceId",
+        )
+        .observed(observed)
+        .desired(workspace)
+        .severity(Severity::Medium)
+        .remediable(false)
+        .message(message)
+    };
+    match &o.log_destinations {
+        Some(Ok(sent)) if sent.iter().any(|w| w.eq_ignore_ascii_case(workspace)) => {}
+        Some(Ok(sent)) => b.plan.finding(finding(
+            if sent.is_empty() { "FunctionAppLogs sent nowhere".into() } else { sent.join(",") },
+            format!("no diagnostic setting sends the app's FunctionAppLogs to {workspace}; add one (zerofn does not change diagnostic settings)"),
+        )),
+        Some(Err(e)) => b.plan.finding(finding(
+            format!("{}: {e}", e.reason().as_str()),
+            format!("where the app's logs go could not be judged: {e}; grant Microsoft.Insights/diagnosticSettings/read"),
+        )),
+        None => b.plan.finding(finding(
+            "not read".into(),
+            "where the app's logs go was not read".into(),
+        )),
+    }
+}
+
 fn observability(p: &Posture, o: &ObservedApp, b: &mut Builder) {
     let Some(ob) = &p.spec.observability else { return };
+    if let Some(w) = ob.azure.as_ref().and_then(|a| a.log_analytics_workspace.as_ref()) {
+        log_workspace(w, o, b);
+        if ob.tracing.is_none() {
+            return;
+        }
+    }
     match ob.tracing {
         Some(TracingMode::Active) => {
             let connected = names::APP_INSIGHTS_SETTINGS

@@ -89,6 +89,7 @@ fn compliant() -> ObservedApp {
         role_definitions: BTreeMap::new(),
         slots: Vec::new(),
         egress_control: None,
+        log_destinations: None,
     }
 }
 
@@ -1378,4 +1379,21 @@ fn enforcing_never_widens_who_can_reach_the_app_and_compliance_is_real() {
         compliant_seen.get() > 0,
         "the generator never produced a compliant estate"
     );
+}
+
+#[test]
+fn unread_diagnostic_settings_are_reported_never_passed() {
+    const WS: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/central";
+    let mut v = spec_json();
+    v["observability"] = json!({"azure": {"logAnalyticsWorkspace": WS}});
+    let p = posture_from(v);
+    let mut o = compliant();
+    o.log_destinations = Some(Err(crate::providers::ProviderError::Auth("denied".into())));
+    let out = plan(&p, &o);
+    assert_eq!(out.findings.len(), 1, "{:#?}", out.findings);
+    assert_eq!(out.findings[0].check, "azure.observability.logWorkspace");
+    assert!(out.findings[0].observed.starts_with("CloudAuthFailed"));
+    assert!(out.actions.is_empty());
+    o.log_destinations = Some(Ok(vec![WS.to_ascii_uppercase()]));
+    assert!(plan(&p, &o).findings.is_empty(), "ARM ids compare without case");
 }

@@ -33,6 +33,13 @@ pub enum GcpAction {
         add: Vec<String>,
         remove: Vec<MemberRole>,
     },
+    /// Set the declared Binary Authorization on the function's Cloud Run
+    /// service (updateMask `binaryAuthorization` only), when the service
+    /// has none at write time.
+    SetBinaryAuthorization {
+        service: String,
+        method: super::model::BinAuthz,
+    },
 }
 
 /// One member of one unconditional binding.
@@ -95,6 +102,7 @@ impl GcpAction {
             GcpAction::UpdateProjectRoles { .. } => "SetIamPolicy(project)",
             GcpAction::PatchFunction { .. } => "UpdateFunction",
             GcpAction::UpdateInvokers { .. } => "SetIamPolicy(service)",
+            GcpAction::SetBinaryAuthorization { .. } => "UpdateService",
         }
     }
 
@@ -139,6 +147,10 @@ impl GcpAction {
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
+            ),
+            GcpAction::SetBinaryAuthorization { service, method } => (
+                service.clone(),
+                format!("binaryAuthorization: {method} (updateMask binaryAuthorization)"),
             ),
         };
         ActionSummary {

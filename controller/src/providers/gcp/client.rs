@@ -20,6 +20,10 @@ pub struct Clients {
     pub projects: google_cloud_resourcemanager_v3::client::Projects,
     /// The credentials behind every client (and the change-event feed).
     pub credentials: google_cloud_auth::credentials::Credentials,
+    /// IAM policy insights (REST; see `insights`).
+    pub recommender: super::insights::RestApi,
+    /// Cloud Logging: the `_Default` sink (REST; see `logsink`).
+    pub logging: super::insights::RestApi,
 }
 
 fn credentials(
@@ -79,6 +83,13 @@ pub async fn build(
             ep.resource_manager.clone(),
             "Resource Manager"
         ),
+        recommender: super::insights::RestApi::new(
+            ep.recommender.clone(),
+            super::insights::RECOMMENDER,
+            creds.clone(),
+            tuning,
+        )?,
+        logging: super::insights::RestApi::new(ep.logging.clone(), super::logsink::LOGGING, creds, tuning)?,
     })
 }
 

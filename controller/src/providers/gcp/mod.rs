@@ -5,11 +5,14 @@ mod apply;
 pub mod client;
 pub mod connect;
 mod feed;
+pub mod insights;
+pub mod logsink;
 pub mod model;
 pub mod names;
 mod observe;
 pub mod plan;
 pub mod roles;
+pub mod unused;
 
 pub use action::GcpAction;
 

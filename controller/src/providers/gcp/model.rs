@@ -44,6 +44,98 @@ pub struct ObservedFunction {
     /// Roles on the service's IAM policy whose permissions could not be read:
     /// their members may or may not invoke the function.
     pub unjudged_roles: Vec<UnjudgedRole>,
+    /// Which of its roles the account used, from the IAM recommender's
+    /// policy insights: observed only when the posture asks about unused
+    /// permissions.
+    pub role_usage: Option<RoleUsage>,
+    /// The Binary Authorization of the function's Cloud Run service:
+    /// observed only when the posture requires it.
+    pub binary_authorization: Option<BinAuthzState>,
+    /// The exclusions of the project's `_Default` log sink: observed only
+    /// when the posture requires the function's logs to be kept.
+    pub default_sink: Option<SinkState>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkState {
+    Observed(Vec<SinkExclusion>),
+    NotObserved(crate::providers::ProviderError),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkExclusion {
+    pub name: String,
+    pub filter: String,
+    pub disabled: bool,
+}
+
+/// What the service enforces, or why it could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BinAuthzState {
+    /// None: no Binary Authorization.
+    Observed(Option<BinAuthz>),
+    NotObserved(crate::providers::ProviderError),
+}
+
+/// `binaryAuthorization.useDefault` or `.policy`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum BinAuthz {
+    UseDefault,
+    Policy(String),
+}
+
+impl BinAuthz {
+    /// As the posture declares it: `default` or the policy's name.
+    pub fn declared(s: &str) -> BinAuthz {
+        if s == "default" {
+            BinAuthz::UseDefault
+        } else {
+            BinAuthz::Policy(s.to_string())
+        }
+    }
+
+    pub fn of(b: &google_cloud_run_v2::model::BinaryAuthorization) -> Option<BinAuthz> {
+        if b.use_default() == Some(&true) {
+            Some(BinAuthz::UseDefault)
+        } else {
+            b.policy()
+                .filter(|p| !p.is_empty())
+                .map(|p| BinAuthz::Policy(p.clone()))
+        }
+    }
+}
+
+impl std::fmt::Display for BinAuthz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BinAuthz::UseDefault => f.write_str("useDefault"),
+            BinAuthz::Policy(p) => write!(f, "policy {p}"),
+        }
+    }
+}
+
+/// The policy insights about the account's project role bindings, or why
+/// they could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoleUsage {
+    Observed(Vec<RoleInsight>),
+    NotObserved(crate::providers::ProviderError),
+}
+
+/// One permissions-usage insight about one unconditional binding of the
+/// account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleInsight {
+    /// The insight's resource name.
+    pub name: String,
+    pub role: String,
+    /// Permissions of the role used (exercised) or inferred as needed
+    /// within the observation period.
+    pub used_permissions: usize,
+    pub total_permissions: Option<u64>,
+    /// How far back the insight looked.
+    pub observation_period: std::time::Duration,
+    pub last_refresh: Option<jiff::Timestamp>,
 }
 
 /// zerofn's dedicated account for the function, as observed.

@@ -4,7 +4,9 @@
 //! only per-function read, made when triggers are declared.
 
 use super::client::{Caller, Clients};
-use super::model::{DedicatedAccount, EventTrigger, Exclusivity, InvokeGrant, ObservedFunction, UnjudgedRole};
+use super::model::{
+    BinAuthz, BinAuthzState, DedicatedAccount, EventTrigger, Exclusivity, InvokeGrant, ObservedFunction, UnjudgedRole,
+};
 use super::names;
 use super::roles::{self, Known};
 use crate::providers::cache::Cached;
@@ -101,6 +103,10 @@ pub struct Inventory {
     /// Whether a role carries run.routes.invoke, for roles read through
     /// iam.roles.get.
     pub roles: Mutex<HashMap<String, bool>>,
+    /// Policy insights by service account: kept for the posture's refresh
+    /// interval and not dropped by `invalidate` (zerofn's writes change
+    /// nothing they say).
+    pub insights: super::insights::InsightCache,
 }
 
 impl Inventory {
@@ -302,6 +308,49 @@ impl Observer<'_> {
         if let Some(declared) = &p.spec.identity {
             self.observe_identity(&mut o, declared.edit_in_place_if_exclusive)
                 .await?;
+            if let Some(u) = &declared.unused_permissions {
+                self.pacer.ready().await;
+                o.role_usage = Some(
+                    super::insights::role_usage(
+                        &self.clients.recommender,
+                        self.caller,
+                        &self.inventory.insights,
+                        self.project,
+                        &o.service_account,
+                        u.refresh(),
+                    )
+                    .await,
+                );
+            }
+        }
+        let keep_logs = p
+            .spec
+            .observability
+            .as_ref()
+            .and_then(|x| x.gcp.as_ref())
+            .is_some_and(|g| g.require_logs_kept);
+        if keep_logs {
+            self.pacer.ready().await;
+            o.default_sink = Some(super::logsink::default_sink(&self.clients.logging, self.caller, self.project).await);
+        }
+        let binauthz = p
+            .spec
+            .supply_chain
+            .as_ref()
+            .and_then(|s| s.gcp.as_ref())
+            .is_some_and(|g| g.require_binary_authorization.is_some());
+        if binauthz && !o.service.is_empty() {
+            self.pacer.ready().await;
+            let read = self
+                .caller
+                .call("GetService", &o.service, || {
+                    self.clients.run.get_service().set_name(&o.service).send()
+                })
+                .await;
+            o.binary_authorization = Some(match read {
+                Ok(s) => BinAuthzState::Observed(s.binary_authorization.as_ref().and_then(BinAuthz::of)),
+                Err(e) => BinAuthzState::NotObserved(e),
+            });
         }
         if p.spec.triggers.is_some() && !o.service.is_empty() {
             self.pacer.ready().await;

@@ -11,7 +11,7 @@
 //! event triggers are reported, never changed.
 
 use super::action::{FunctionField, GcpAction, MemberRole};
-use super::model::{InvokeGrant, ObservedFunction};
+use super::model::{BinAuthz, BinAuthzState, InvokeGrant, ObservedFunction, SinkState};
 use super::names;
 use super::observe::INVOKER;
 use crate::api::{GcpEgress, GcpIngress, GcpTriggers, IdentityControl, Mode, PublicAccess, TriggerControl};
@@ -66,15 +66,29 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
         &mine,
         |v| format!("label {}={v}", names::OWNER_LABEL),
     );
+    let mut proposals = Vec::new();
     if let Some(id) = &p.spec.identity {
         identity(id, o, &mut b);
+        proposals.extend(unused_roles(id, o, &mut b));
     }
     if let Some(t) = &p.spec.triggers {
         triggers(t, o, &mut b);
     }
     network(p, o, &mut b);
     supply_chain(p, o, &mut b);
-    if p.spec.observability.is_some() {
+    if p.spec
+        .observability
+        .as_ref()
+        .and_then(|x| x.gcp.as_ref())
+        .is_some_and(|g| g.require_logs_kept)
+    {
+        logs_kept(o, &mut b);
+    }
+    if p.spec
+        .observability
+        .as_ref()
+        .is_some_and(|x| x.tracing.is_some() || x.structured_logs.is_some())
+    {
         b.notes.push(Note {
             control: Control::Observability,
             reason: crate::reason::Reason::NotApplicable,
@@ -110,7 +124,20 @@ pub fn plan(p: &Posture, o: &ObservedFunction) -> Plan<GcpAction> {
         actions: assembled.actions,
         blocked,
         notes: b.notes,
+        proposals,
     }
+}
+
+/// Declared roles the account has not used within the window: Low
+/// findings and the narrower list, never a write.
+fn unused_roles(id: &IdentityControl, o: &ObservedFunction, b: &mut Builder) -> Option<crate::findings::Proposal> {
+    let wanted = id.unused_permissions.as_ref()?;
+    let declared = id.gcp.as_ref().and_then(|g| g.roles.as_deref()).unwrap_or_default();
+    let (findings, proposal) = super::unused::judge(declared, wanted, o.role_usage.as_ref());
+    for f in findings {
+        b.plan.finding(f);
+    }
+    proposal
 }
 
 fn member(email: &str) -> String {
@@ -780,6 +807,117 @@ fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Builder) {
         &sc.allowed_build_service_accounts,
         "service account",
     );
+    if let Some(declared) = &sc.require_binary_authorization {
+        binary_authorization(&BinAuthz::declared(declared), o, b);
+    }
+}
+
+/// No enabled exclusion of the `_Default` sink drops the function's logs
+/// (report-only: the sink is the project's); an exclusion whose filter is
+/// not evaluated, or a sink that could not be read, is not judged.
+fn logs_kept(o: &ObservedFunction, b: &mut Builder) {
+    use super::logsink::{Verdict, judge};
+    let finding = |field: String, observed: String, severity: Severity, message: String| {
+        Finding::builder(Control::Observability, "gcp.observability.logsExcluded", field)
+            .observed(observed)
+            .desired("the function's logs kept by the _Default sink")
+            .severity(severity)
+            .remediable(false)
+            .message(message)
+    };
+    let unread = SinkState::NotObserved(crate::providers::ProviderError::Cloud("it was not read".into()));
+    let exclusions = match o.default_sink.as_ref().unwrap_or(&unread) {
+        SinkState::Observed(x) => x,
+        SinkState::NotObserved(e) => {
+            b.finding(finding(
+                "sinks/_Default".into(),
+                format!("{}: {e}", e.reason().as_str()),
+                Severity::Medium,
+                format!("whether the function's logs are kept could not be judged: {e}; grant logging.sinks.get"),
+            ));
+            return;
+        }
+    };
+    for x in exclusions.iter().filter(|x| !x.disabled) {
+        let field = format!("sinks/_Default.exclusions[{}]", x.name);
+        match judge(&x.filter, o) {
+            Verdict::Spares => {}
+            Verdict::Drops => b.finding(finding(
+                field,
+                x.filter.clone(),
+                Severity::High,
+                format!(
+                    "the _Default sink's exclusion {} drops the function's logs; narrow or disable it (zerofn does not change sinks)",
+                    x.name
+                ),
+            )),
+            Verdict::NotEvaluated => b.finding(finding(
+                field,
+                x.filter.clone(),
+                Severity::Low,
+                format!(
+                    "the _Default sink's exclusion {} has a filter zerofn does not evaluate, so whether it drops the function's logs is not judged",
+                    x.name
+                ),
+            )),
+        }
+    }
+}
+
+/// The function's Cloud Run service enforces Binary Authorization: the
+/// declared one is set where none is; another one is reported, never
+/// switched (it may be the stricter); an unread service is not judged.
+fn binary_authorization(want: &BinAuthz, o: &ObservedFunction, b: &mut Builder) {
+    let finding = |observed: String, severity: Severity, remediable: bool, message: String| {
+        Finding::builder(
+            Control::SupplyChain,
+            "gcp.supplyChain.binaryAuthorization",
+            "service.binaryAuthorization",
+        )
+        .observed(observed)
+        .desired(want.to_string())
+        .severity(severity)
+        .remediable(remediable)
+        .message(message)
+    };
+    let unread = BinAuthzState::NotObserved(crate::providers::ProviderError::Cloud(
+        "the function has no Cloud Run service to read".into(),
+    ));
+    match o.binary_authorization.as_ref().unwrap_or(&unread) {
+        BinAuthzState::NotObserved(e) => b.finding(finding(
+            format!("{}: {e}", e.reason().as_str()),
+            Severity::Medium,
+            false,
+            format!("whether the function's service enforces Binary Authorization could not be judged: {e}; grant run.services.get"),
+        )),
+        BinAuthzState::Observed(None) => {
+            b.finding(finding(
+                "none".into(),
+                Severity::High,
+                true,
+                format!(
+                    "any image, signed or not, can be deployed to the function's service {}; zerofn sets {want} (updateMask binaryAuthorization)",
+                    o.service
+                ),
+            ));
+            // A restriction, so after the function's own update (which
+            // carries the ownership claim), with the other tightening writes.
+            b.plan.push(
+                Phase::Revoke,
+                GcpAction::SetBinaryAuthorization {
+                    service: o.service.clone(),
+                    method: want.clone(),
+                },
+            );
+        }
+        BinAuthzState::Observed(Some(have)) if have != want => b.finding(finding(
+            have.to_string(),
+            Severity::Medium,
+            false,
+            format!("the function's service enforces {have}, not the declared {want}; zerofn does not switch one enforced policy for another"),
+        )),
+        BinAuthzState::Observed(Some(_)) => {}
+    }
 }
 
 #[cfg(test)]

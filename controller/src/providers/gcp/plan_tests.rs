@@ -23,6 +23,7 @@ fn spec() -> FunctionPostureSpec {
             dedicated: true,
             create_if_shared: true,
             edit_in_place_if_exclusive: false,
+            unused_permissions: None,
             aws: None,
             azure: None,
             gcp: Some(GcpIdentity {
@@ -505,6 +506,7 @@ fn build_settings_and_event_triggers_are_only_reported() {
                 "projects/shop-prod/locations/europe-west1/repositories/gcf-artifacts".into(),
             ]),
             allowed_build_service_accounts: None,
+            require_binary_authorization: None,
         }),
     });
     s.triggers.as_mut().unwrap().gcp.as_mut().unwrap().event_trigger = Some(GcpEventTriggerAllowlist {
@@ -527,6 +529,9 @@ fn observability_is_reported_as_not_applicable() {
     s.observability = Some(ObservabilityControl {
         tracing: Some(TracingMode::Active),
         structured_logs: Some(true),
+        aws: None,
+        azure: None,
+        gcp: None,
     });
     let p = run(s, &compliant());
     assert!(p.findings.is_empty());
@@ -847,6 +852,7 @@ impl World {
                         w.service.push((INVOKER.into(), m.clone(), false));
                     }
                 }
+                GcpAction::SetBinaryAuthorization { .. } => {}
                 GcpAction::PatchFunction { patch, .. } => {
                     for f in patch.fields() {
                         if let FunctionField::ServiceAccount(sa) = f {
@@ -1219,4 +1225,60 @@ fn no_plan_ever_widens_access_or_touches_a_bystander() {
     ] {
         assert!(seen.contains(op), "sweep never produced {op}");
     }
+}
+
+// ------------------------------------------------------------------ binary authorization
+
+fn with_binauthz(declared: &str) -> FunctionPostureSpec {
+    let mut s = spec();
+    s.supply_chain = Some(SupplyChainControl {
+        aws: None,
+        azure: None,
+        gcp: Some(GcpSupplyChain {
+            require_binary_authorization: Some(declared.into()),
+            ..GcpSupplyChain::default()
+        }),
+    });
+    s
+}
+
+#[test]
+fn a_service_without_binary_authorization_gets_the_declared_one() {
+    let mut o = compliant();
+    o.binary_authorization = Some(BinAuthzState::Observed(None));
+    let p = run(with_binauthz("default"), &o);
+    assert_eq!(
+        p.findings.iter().map(|f| f.check.as_str()).collect::<Vec<_>>(),
+        vec!["gcp.supplyChain.binaryAuthorization"]
+    );
+    assert_eq!(p.findings[0].severity, Severity::High);
+    assert!(actions(&p).iter().any(|a| matches!(
+        a,
+        GcpAction::SetBinaryAuthorization { method: BinAuthz::UseDefault, service } if *service == o.service
+    )));
+    o.binary_authorization = Some(BinAuthzState::Observed(Some(BinAuthz::UseDefault)));
+    let p = run(with_binauthz("default"), &o);
+    assert!(p.findings.is_empty() && p.actions.is_empty());
+}
+
+#[test]
+fn another_enforced_policy_is_reported_never_switched_and_an_unread_service_never_passed() {
+    let mut o = compliant();
+    o.binary_authorization = Some(BinAuthzState::Observed(Some(BinAuthz::Policy(
+        "projects/shop-prod/platforms/cloudrun/policies/strict".into(),
+    ))));
+    let p = run(with_binauthz("default"), &o);
+    assert_eq!(p.findings.len(), 1);
+    assert!(!p.findings[0].remediable);
+    assert!(
+        !actions(&p)
+            .iter()
+            .any(|a| matches!(a, GcpAction::SetBinaryAuthorization { .. }))
+    );
+    o.binary_authorization = Some(BinAuthzState::NotObserved(crate::providers::ProviderError::Auth(
+        "denied".into(),
+    )));
+    let p = run(with_binauthz("default"), &o);
+    assert_eq!(p.findings.len(), 1);
+    assert!(p.findings[0].observed.starts_with("CloudAuthFailed"));
 }

@@ -1,0 +1,196 @@
+//! Cloud Run v2 services as far as zerofn reads and writes them
+//! (`run.projects.locations.services.get` and `.patch`, discovery document
+//! `run.v2.json`): a service exists when its function (or
+//! [`super::GcpWorld::run_service`]) seeded it, and carries its
+//! `binaryAuthorization` (`useDefault` or `policy`, a oneof, plus
+//! `breakglassJustification`).
+//!
+//! PATCH is served only with an `updateMask` whose paths stay inside
+//! `binaryAuthorization`: a mask-less PATCH replaces the whole service
+//! (template included), which the stand-in does not model, so it answers
+//! INVALID_ARGUMENT naming that instead of pretending. The update answers
+//! with an operation that is already done, its response the service.
+
+use super::errors::{GcpError, GcpResult};
+use super::request::{Query, now_rfc3339};
+use super::world::State;
+use serde_json::{Map, Value, json};
+
+const SERVICE_TYPE: &str = "type.googleapis.com/google.cloud.run.v2.Service";
+/// The mask paths served, as camelCase JSON names.
+const MASKABLE: [&str; 4] = [
+    "binaryAuthorization",
+    "binaryAuthorization.useDefault",
+    "binaryAuthorization.policy",
+    "binaryAuthorization.breakglassJustification",
+];
+
+fn key(state: &State, project: &str, location: &str, service: &str, permission: &str) -> GcpResult<String> {
+    let resource = format!("projects/{project}/locations/{location}/services/{service}");
+    let p = state
+        .project(project)
+        .ok_or_else(|| GcpError::project_denied(permission, &resource))?;
+    let key = format!("projects/{}/locations/{location}/services/{service}", p.id);
+    if !state.policies.contains_key(&key) {
+        return Err(GcpError::not_found(format!("Resource '{resource}' was not found")));
+    }
+    Ok(key)
+}
+
+/// The service as `services.get` answers it.
+fn to_json(state: &State, key: &str) -> Value {
+    let mut s = Map::new();
+    s.insert("name".into(), json!(key));
+    s.insert("uid".into(), json!(format!("{:x}", fnv(key))));
+    let generation = state.service_generations.get(key).copied().unwrap_or(1);
+    s.insert("generation".into(), json!(generation.to_string()));
+    s.insert("ingress".into(), json!("INGRESS_TRAFFIC_ALL"));
+    s.insert("launchStage".into(), json!("GA"));
+    if let Some(b) = state.binary_authorization.get(key).filter(|b| !b.is_empty()) {
+        s.insert("binaryAuthorization".into(), Value::Object(b.clone()));
+    }
+    s.insert("etag".into(), json!(format!("\"{generation}\"")));
+    Value::Object(s)
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// GET v2/projects/{p}/locations/{l}/services/{s}
+pub(crate) fn handle_get(
+    state: &State,
+    query: &Query,
+    project: &str,
+    location: &str,
+    service: &str,
+) -> GcpResult<Value> {
+    query.check(&[])?;
+    let key = key(state, project, location, service, "run.services.get")?;
+    Ok(to_json(state, &key))
+}
+
+/// The `binaryAuthorization` of a request body, checked as the API reads
+/// it: known fields only, `useDefault` and `policy` a oneof.
+fn binary_authorization(body: &Map<String, Value>) -> GcpResult<Map<String, Value>> {
+    let Some(b) = body.get("binaryAuthorization") else {
+        return Ok(Map::new());
+    };
+    let Value::Object(b) = b else {
+        return Err(GcpError::invalid(
+            "Invalid JSON payload received. binaryAuthorization must be an object",
+        ));
+    };
+    let mut out = Map::new();
+    for (k, v) in b {
+        match (k.as_str(), v) {
+            ("useDefault" | "use_default", Value::Bool(true)) => {
+                out.insert("useDefault".into(), json!(true));
+            }
+            ("useDefault" | "use_default", Value::Bool(false)) => {}
+            ("policy" | "breakglassJustification" | "breakglass_justification", Value::String(s)) => {
+                if !s.is_empty() {
+                    let name = if k == "policy" {
+                        "policy"
+                    } else {
+                        "breakglassJustification"
+                    };
+                    out.insert(name.into(), json!(s));
+                }
+            }
+            _ => {
+                return Err(GcpError::invalid(format!(
+                    "Invalid JSON payload received. Unknown name or wrong type \"{k}\" at 'service.binary_authorization'"
+                )));
+            }
+        }
+    }
+    if out.contains_key("useDefault") && out.contains_key("policy") {
+        return Err(GcpError::invalid(
+            "Invalid JSON payload received. Oneof field 'binauthz_method' is already set: useDefault and policy",
+        ));
+    }
+    if let Some(policy) = out.get("policy").and_then(Value::as_str)
+        && !(policy.starts_with("projects/") && policy.contains("/platforms/cloudrun/policies/"))
+    {
+        return Err(GcpError::invalid(format!(
+            "binaryAuthorization.policy {policy:?} is not projects/PROJECT/platforms/cloudrun/policies/POLICY"
+        )));
+    }
+    Ok(out)
+}
+
+/// PATCH v2/projects/{p}/locations/{l}/services/{s}?updateMask=...
+pub(crate) fn handle_patch(
+    state: &mut State,
+    query: &Query,
+    project: &str,
+    location: &str,
+    service: &str,
+    body: &[u8],
+) -> GcpResult<Value> {
+    query.check(&["updateMask", "validateOnly", "allowMissing"])?;
+    let key = key(state, project, location, service, "run.services.update")?;
+    let Some(mask) = query.get("updateMask").filter(|m| !m.is_empty()) else {
+        return Err(GcpError::invalid(
+            "the GCP stand-in serves only masked service updates (updateMask within binaryAuthorization): without a mask the whole service, template included, is replaced",
+        ));
+    };
+    let paths: Vec<&str> = mask.split(',').map(str::trim).collect();
+    if let Some(p) = paths.iter().find(|p| !MASKABLE.contains(p)) {
+        return Err(GcpError::invalid(format!(
+            "Invalid field mask path \"{p}\": the GCP stand-in updates only binaryAuthorization"
+        )));
+    }
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| GcpError::invalid(format!("Invalid JSON payload received. {e}")))?;
+    let Value::Object(body) = body else {
+        return Err(GcpError::invalid("Invalid JSON payload received. Expected an object"));
+    };
+    if let Some(n) = body.get("name").and_then(Value::as_str).filter(|n| !n.is_empty())
+        && !n.ends_with(&format!("/locations/{location}/services/{service}"))
+    {
+        return Err(GcpError::invalid(format!(
+            "service.name {n:?} does not match the service in the URL"
+        )));
+    }
+    let wanted = binary_authorization(&body)?;
+    if query.get("validateOnly") != Some("true") {
+        let current = state.binary_authorization.entry(key.clone()).or_default();
+        for path in &paths {
+            match path.strip_prefix("binaryAuthorization.") {
+                None => *current = wanted.clone(),
+                Some(field) => match wanted.get(field) {
+                    Some(v) => {
+                        // Setting one member of the oneof clears the other.
+                        if field == "useDefault" {
+                            current.remove("policy");
+                        } else if field == "policy" {
+                            current.remove("useDefault");
+                        }
+                        current.insert(field.to_string(), v.clone());
+                    }
+                    None => {
+                        current.remove(field);
+                    }
+                },
+            }
+        }
+        *state.service_generations.entry(key.clone()).or_insert(1) += 1;
+    }
+    let mut response = match to_json(state, &key) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    response.insert("@type".into(), json!(SERVICE_TYPE));
+    let mut metadata = response.clone();
+    metadata.insert("updateTime".into(), json!(now_rfc3339()));
+    Ok(json!({
+        "name": format!("projects/{project}/locations/{location}/operations/{:016x}", fnv(&format!("{key}{}", now_rfc3339()))),
+        "metadata": metadata,
+        "done": true,
+        "response": response,
+    }))
+}
