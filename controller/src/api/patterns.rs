@@ -5,6 +5,11 @@ pub const AWS_FUNCTION_NAME: &str = r"^[a-zA-Z0-9_-]{1,64}$";
 pub const AWS_REGION: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$";
 pub const AWS_ACCOUNT_ID: &str = r"^[0-9]{12}$";
 pub const AWS_SUBNET_ID: &str = r"^subnet-[0-9a-f]{8,17}$";
+/// An API Gateway id (REST/HTTP API, authorizer, request validator).
+pub const API_ID: &str = r"^[a-zA-Z0-9]{1,64}$";
+/// An API resource path.
+pub const API_PATH: &str = r"^/[^\s]*$";
+pub const HTTP_METHOD: &str = r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)$";
 pub const AWS_SECURITY_GROUP_ID: &str = r"^sg-[0-9a-f]{8,17}$";
 /// Any ARN: `arn:partition:service:region:account:resource`.
 pub const ARN: &str = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:.+$";

@@ -1,10 +1,12 @@
 //! AWS Lambda: every AWS column of the control map.
 
 pub mod action;
+mod apigw;
 mod apply;
 pub mod client;
 pub mod connect;
 mod feed;
+pub mod front_doors;
 mod inventory;
 pub mod model;
 pub mod names;

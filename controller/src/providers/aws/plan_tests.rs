@@ -69,6 +69,7 @@ fn triggers(public: PublicAccess) -> TriggerControl {
             }],
             event_sources: vec!["arn:aws:sqs:eu-west-1:123456789012:orders".into()],
             function_url: None,
+            api_gateway: None,
         }),
         azure: None,
         gcp: None,
@@ -1097,6 +1098,9 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
         | AwsAction::DeleteFunctionUrl { .. }
         | AwsAction::DisableEventSourceMapping { .. } => Ok(()),
         AwsAction::UntagFunction { .. } => Err("plan never releases ownership".into()),
+        AwsAction::AuthorizeApiMethod { .. }
+        | AwsAction::AttachRequestValidator { .. }
+        | AwsAction::DeployApiStage { .. } => super::front_doors_tests::narrows(a, o.front_doors.as_ref()),
     }
 }
 
