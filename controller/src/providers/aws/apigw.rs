@@ -9,7 +9,6 @@
 use super::client::{Clients, map_err};
 use super::front_doors::invokes;
 use super::model::{ApiRead, ApiRoute, RequestValidator, RestApi, RestMethod};
-use super::quota::{Pacers, Quota};
 use crate::providers::ProviderError;
 use crate::providers::pace::Pacer;
 use std::collections::{BTreeMap, HashMap};
@@ -18,18 +17,18 @@ use std::collections::{BTreeMap, HashMap};
 /// as not read rather than read without end.
 const MAX_PAGES: usize = 20;
 
-/// What zerofn can see of API `id` in `region` that reaches `function_arn`.
-pub async fn read(clients: &Clients, pacers: &Pacers, region: &str, id: &str, function_arn: &str) -> ApiRead {
+/// What zerofn can see of API `id` in `region` that reaches `function_arn`,
+/// every call waiting on `pace` (the API Gateway quota of that Region).
+pub async fn read(clients: &Clients, pace: &Pacer, region: &str, id: &str, function_arn: &str) -> ApiRead {
     let (Some(v1), Some(v2)) = (clients.apigateway.get(region), clients.apigatewayv2.get(region)) else {
         return ApiRead::NotObserved(format!(
             "region {region} is not in the account's regions; add it to spec.aws.regions"
         ));
     };
-    let pace = pacers.get(Quota::ApiGateway, region);
-    match rest(v1, &pace, id, function_arn).await {
+    match rest(v1, pace, id, function_arn).await {
         Ok(api) => ApiRead::Rest(api),
         // Not a REST API: REST and HTTP API ids share the execute-api name.
-        Err(ProviderError::NotFound(_)) => match http(v2, &pace, id, function_arn).await {
+        Err(ProviderError::NotFound(_)) => match http(v2, pace, id, function_arn).await {
             Ok(routes) => ApiRead::Http(routes),
             Err(e) => ApiRead::NotObserved(e.to_string()),
         },

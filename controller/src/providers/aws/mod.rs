@@ -1,7 +1,7 @@
 //! AWS Lambda: every AWS column of the control map.
 
 pub mod action;
-mod apigw;
+pub mod apigw;
 mod apply;
 pub mod client;
 pub mod connect;

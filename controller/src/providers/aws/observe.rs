@@ -225,7 +225,14 @@ impl Observer<'_> {
         let mut apis = Vec::new();
         for (i, (region, id)) in named.into_iter().enumerate() {
             let read = if i < MAX_APIS {
-                super::apigw::read(self.clients, self.pacers, &region, &id, &o.arn).await
+                super::apigw::read(
+                    self.clients,
+                    &self.pacers.get(Quota::ApiGateway, &region),
+                    &region,
+                    &id,
+                    &o.arn,
+                )
+                .await
             } else {
                 ApiRead::NotObserved(format!("over the {MAX_APIS} APIs read per function"))
             };
