@@ -1066,3 +1066,89 @@ async fn a_shorter_log_retention_is_raised_and_never_shortened() {
     assert_eq!(second.code, 0, "{}", second.stdout);
     assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
 }
+
+/// `triggers.aws.apiGateway`: a REST API in front of the function, found
+/// through the resource-policy statement that names it. Its method without
+/// authorization is reported and, in Enforce, gets AWS_IAM and the declared
+/// validator, then stage `prod` is redeployed; the AWS_IAM method is left
+/// as it is; the body without a validator is reported; a second enforce
+/// writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_api_method_in_front_of_the_function_gets_aws_iam_and_a_redeploy() {
+    let (aws, fleet, dir, files) = seeded("apigw").await;
+    let function_arn = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(&fleet.reports)
+        .send()
+        .await
+        .expect("the function")
+        .function_arn()
+        .unwrap_or_default()
+        .to_string();
+    let door = aws
+        .front_door(&format!("{}api", fleet.prefix), &function_arn, ACCOUNT_ID)
+        .await
+        .expect("a REST API in front of the function");
+    let source = format!(
+        "arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{}/prod/POST/orders",
+        door.api_id
+    );
+    let posture = dir.write(
+        "apigw.yaml",
+        &format!(
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: apigw, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  triggers:\n    publicAccess: RequireAuth\n    aws:\n      invokers:\n        - {{principal: apigateway.amazonaws.com, sourceArn: '{source}', sourceAccount: '{ACCOUNT_ID}'}}\n      apiGateway:\n        requireAuthorizer: true\n        requireRequestValidation: true\n        apis: [{{apiId: {}, requestValidatorId: {}}}]\n",
+            fleet.reports, door.api_id, door.validator
+        ),
+    );
+    let args = ["-f", s(&files.account), "-f", s(&posture), "-o", "json"];
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    let checks = plan.checks("shop/apigw");
+    for check in [
+        "aws.triggers.apiGateway.unauthenticatedMethod",
+        "aws.triggers.apiGateway.noValidator",
+    ] {
+        assert!(checks.iter().any(|c| c == check), "{check} missing: {}", plan.stdout);
+    }
+    let open_field = format!("ApiGateway[{}].POST /orders", door.api_id);
+    let findings = plan.json()["postures"][0]["findings"].clone();
+    assert!(
+        findings
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["check"].as_str().is_some_and(|c| c.contains("apiGateway")))
+            .all(|f| f["field"] == open_field.as_str()),
+        "only the open method is named: {findings:#}"
+    );
+    let deployed = aws.deployments(&door.api_id).await.expect("deployments");
+
+    let first = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let (open, guarded) = (&door.open, &door.guarded);
+    assert_eq!(
+        aws.method_guard(&door.api_id, &open.0, &open.1)
+            .await
+            .expect("GetMethod"),
+        ("AWS_IAM".to_string(), Some(door.validator.clone()))
+    );
+    assert_eq!(
+        aws.method_guard(&door.api_id, &guarded.0, &guarded.1)
+            .await
+            .expect("GetMethod"),
+        ("AWS_IAM".to_string(), None),
+        "the authorised method is untouched"
+    );
+    assert_eq!(
+        aws.deployments(&door.api_id).await.expect("deployments"),
+        deployed + 1,
+        "stage prod is redeployed once"
+    );
+    let calls = &first.json()["cloudCalls"];
+    assert!(calls.to_string().contains("UpdateMethod"), "{calls}");
+    assert!(calls.to_string().contains("CreateDeployment"), "{calls}");
+
+    let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
+}

@@ -268,3 +268,109 @@ async fn other_refusals_are_reported_at_once() {
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert_eq!(server.requests().iter().filter(|r| r.method == "PUT").count(), 1);
 }
+
+// ------------------------------------------------------------ HTTP APIs
+// LocalStack community does not serve API Gateway v2: its answers are
+// scripted here in the shapes of the API Gateway v2 API reference
+// (`Routes` and `Integrations`: `items`, `nextToken`; a route's `target`
+// is `integrations/<id>`).
+
+fn json(body: &str) -> Reply {
+    Reply::new(200, body).header("content-type", "application/json")
+}
+
+fn api_error(status: u16, code: &str) -> Reply {
+    Reply::new(status, r#"{"message":"scripted"}"#)
+        .header("x-amzn-errortype", code)
+        .header("content-type", "application/json")
+}
+
+async fn read_api(server: &Scripted) -> zerofn::providers::aws::model::ApiRead {
+    let clients = client::build(
+        &account(&server.url()),
+        creds(),
+        Arc::new(Metrics::default()),
+        &tuning(),
+    )
+    .await;
+    let pace = zerofn::providers::pace::shared("test:apigw-v2", 1000);
+    zerofn::providers::aws::apigw::read(&clients, &pace, "eu-west-1", "abc123", FN).await
+}
+
+/// An id REST does not know is read as an HTTP API: every integrations
+/// page, then the routes; only routes whose integration targets the
+/// function count, with their authorization.
+#[tokio::test]
+async fn an_http_api_is_read_through_its_integrations_and_routes() {
+    use zerofn::providers::aws::model::{ApiRead, ApiRoute};
+    let server = Scripted::start(
+        vec![
+            api_error(404, "NotFoundException"),
+            json(&format!(
+                r#"{{"items":[{{"integrationId":"i1","integrationType":"AWS_PROXY","integrationUri":"{FN}","payloadFormatVersion":"2.0"}}],"nextToken":"t2"}}"#
+            )),
+            json(r#"{"items":[{"integrationId":"i2","integrationType":"HTTP_PROXY","integrationUri":"https://example.com","integrationMethod":"ANY"}]}"#),
+            json(
+                r#"{"items":[
+                {"routeId":"r1","routeKey":"POST /orders","target":"integrations/i1","authorizationType":"NONE","apiKeyRequired":false},
+                {"routeId":"r2","routeKey":"GET /me","target":"integrations/i1","authorizationType":"JWT","authorizerId":"a1"},
+                {"routeId":"r3","routeKey":"GET /other","target":"integrations/i2","authorizationType":"NONE"}]}"#,
+            ),
+        ],
+        api_error(500, "InternalFailure"),
+    )
+    .await
+    .unwrap();
+    let read = read_api(&server).await;
+    assert_eq!(
+        read,
+        ApiRead::Http(vec![
+            ApiRoute {
+                route_id: "r1".into(),
+                route_key: "POST /orders".into(),
+                authorization_type: "NONE".into(),
+                authorizer_id: None,
+            },
+            ApiRoute {
+                route_id: "r2".into(),
+                route_key: "GET /me".into(),
+                authorization_type: "JWT".into(),
+                authorizer_id: Some("a1".into()),
+            },
+        ])
+    );
+    let reqs = server.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/restapis/abc123/resources",
+            "/v2/apis/abc123/integrations",
+            "/v2/apis/abc123/integrations",
+            "/v2/apis/abc123/routes",
+        ]
+    );
+    assert!(reqs[0].query.contains("embed=methods"), "{}", reqs[0].query);
+    assert!(reqs[2].query.contains("nextToken=t2"), "{}", reqs[2].query);
+    assert!(reqs.iter().all(|r| r.method == "GET"), "reads only");
+}
+
+/// A denied read is kept with its reason: the API is not observed, never
+/// taken as having no routes.
+#[tokio::test]
+async fn an_http_api_that_cannot_be_read_is_not_observed() {
+    use zerofn::providers::aws::model::ApiRead;
+    let server = Scripted::start(
+        vec![
+            api_error(404, "NotFoundException"),
+            api_error(403, "AccessDeniedException"),
+        ],
+        api_error(403, "AccessDeniedException"),
+    )
+    .await
+    .unwrap();
+    match read_api(&server).await {
+        ApiRead::NotObserved(why) => assert!(why.contains("AccessDeniedException"), "{why}"),
+        other => panic!("a denied read must not be observed: {other:?}"),
+    }
+}

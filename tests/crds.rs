@@ -112,6 +112,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.triggers.aws.invokers[0].sourceArn",
     ),
     (
+        "API authorizer without its type",
+        "accountRef: {name: prod}\nfunction: {aws: {name: orders}}\ntriggers: {aws: {apiGateway: {requireAuthorizer: true, apis: [{apiId: a1b2c3d4e5, authorizerId: x1y2z3}]}}}\n",
+        "spec.triggers.aws.apiGateway.apis[0].authorizerId",
+    ),
+    (
         "access restriction with two sources",
         "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\ntriggers: {azure: {accessRestrictions: [{name: a, priority: 1, ipAddress: 10.0.0.0/8, serviceTag: AzureFrontDoor.Backend}]}}\n",
         "spec.triggers.azure.accessRestrictions[0]",

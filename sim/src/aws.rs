@@ -15,6 +15,7 @@ pub struct Aws {
     pub region: String,
     pub lambda: aws_sdk_lambda::Client,
     pub iam: aws_sdk_iam::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,6 +37,7 @@ impl Aws {
             region: region.to_string(),
             lambda: aws_sdk_lambda::Client::new(&conf),
             iam: aws_sdk_iam::Client::new(&conf),
+            apigateway: aws_sdk_apigateway::Client::new(&conf),
         }
     }
 
@@ -677,6 +679,149 @@ pub fn cloudtrail_event(source: &str, name: &str, params: serde_json::Value, act
         }
     })
     .to_string()
+}
+
+/// A REST API in front of a function, as the API front-door tests need it.
+#[derive(Clone, Debug)]
+pub struct FrontDoor {
+    pub api_id: String,
+    /// `POST /orders`: no authorization, no validator, a body model.
+    pub open: (String, String),
+    /// `GET /admin`: AWS_IAM.
+    pub guarded: (String, String),
+    /// Validates body and parameters.
+    pub validator: String,
+    pub stage: String,
+}
+
+impl Aws {
+    /// A REST API with two methods integrated with `function_arn` (one
+    /// without authorization, one with AWS_IAM), a request validator, and
+    /// stage `prod` deployed; the function's resource policy lets the open
+    /// method invoke it (SourceArn and SourceAccount pinned).
+    pub async fn front_door(&self, name: &str, function_arn: &str, account: &str) -> Result<FrontDoor, BoxError> {
+        let gw = &self.apigateway;
+        let api = gw.create_rest_api().name(name).send().await.map_err(err)?;
+        let api_id = api.id().ok_or("CreateRestApi: no id")?.to_string();
+        let resources = gw.get_resources().rest_api_id(&api_id).send().await.map_err(err)?;
+        let root = resources
+            .items()
+            .iter()
+            .find(|r| r.path() == Some("/"))
+            .and_then(|r| r.id())
+            .ok_or("no root resource")?
+            .to_string();
+        let uri = format!(
+            "arn:aws:apigateway:{}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+            self.region
+        );
+        let mut made = Vec::new();
+        for (part, verb, auth) in [("orders", "POST", "NONE"), ("admin", "GET", "AWS_IAM")] {
+            let r = gw
+                .create_resource()
+                .rest_api_id(&api_id)
+                .parent_id(&root)
+                .path_part(part)
+                .send()
+                .await
+                .map_err(err)?;
+            let rid = r.id().ok_or("CreateResource: no id")?.to_string();
+            let mut put = gw
+                .put_method()
+                .rest_api_id(&api_id)
+                .resource_id(&rid)
+                .http_method(verb)
+                .authorization_type(auth);
+            if verb == "POST" {
+                put = put.request_models("application/json", "Empty");
+            }
+            put.send().await.map_err(err)?;
+            gw.put_integration()
+                .rest_api_id(&api_id)
+                .resource_id(&rid)
+                .http_method(verb)
+                .r#type(aws_sdk_apigateway::types::IntegrationType::AwsProxy)
+                .integration_http_method("POST")
+                .uri(&uri)
+                .send()
+                .await
+                .map_err(err)?;
+            made.push((rid, verb.to_string()));
+        }
+        let validator = gw
+            .create_request_validator()
+            .rest_api_id(&api_id)
+            .name("all")
+            .validate_request_body(true)
+            .validate_request_parameters(true)
+            .send()
+            .await
+            .map_err(err)?
+            .id()
+            .ok_or("CreateRequestValidator: no id")?
+            .to_string();
+        gw.create_deployment()
+            .rest_api_id(&api_id)
+            .stage_name("prod")
+            .send()
+            .await
+            .map_err(err)?;
+        self.lambda
+            .add_permission()
+            .function_name(function_arn)
+            .statement_id("apigw-orders")
+            .action("lambda:InvokeFunction")
+            .principal("apigateway.amazonaws.com")
+            .source_arn(format!(
+                "arn:aws:execute-api:{}:{account}:{api_id}/prod/POST/orders",
+                self.region
+            ))
+            .source_account(account)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(FrontDoor {
+            api_id,
+            open: made[0].clone(),
+            guarded: made[1].clone(),
+            validator,
+            stage: "prod".into(),
+        })
+    }
+
+    /// A method's authorizationType and requestValidatorId.
+    pub async fn method_guard(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        verb: &str,
+    ) -> Result<(String, Option<String>), BoxError> {
+        let m = self
+            .apigateway
+            .get_method()
+            .rest_api_id(api_id)
+            .resource_id(resource_id)
+            .http_method(verb)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok((
+            m.authorization_type().unwrap_or_default().to_string(),
+            m.request_validator_id().map(str::to_string),
+        ))
+    }
+
+    /// How many deployments the API has.
+    pub async fn deployments(&self, api_id: &str) -> Result<usize, BoxError> {
+        let d = self
+            .apigateway
+            .get_deployments()
+            .rest_api_id(api_id)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(d.items().len())
+    }
 }
 
 /// Now, as CloudTrail writes times (whole seconds, UTC).

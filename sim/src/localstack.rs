@@ -65,7 +65,7 @@ impl LocalStack {
             ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
             (
                 "SERVICES",
-                "lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs".into(),
+                "lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs,apigateway".into(),
             ),
             ("LAMBDA_RUNTIME_EXECUTOR", "zerofn-noop".into()),
             // No DNS server, no analytics, no update checks: loopback only.

@@ -7,7 +7,7 @@
 set -euo pipefail
 port="${1:?usage: $0 PORT [TIMEOUT_SECONDS]}"
 timeout="${2:-60}"
-services="${ZEROFN_LS_SERVICES:-lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs}"
+services="${ZEROFN_LS_SERVICES:-lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs,apigateway}"
 deadline=$((SECONDS + timeout))
 while ((SECONDS < deadline)); do
   body="$(curl --noproxy '*' -s --max-time 2 "http://127.0.0.1:$port/_localstack/health" || true)"

@@ -15,7 +15,7 @@
 #   kill -KILL -- -"$(cat /tmp/ls/localstack.pid)"; rm -rf /tmp/ls
 # No state is kept, so KILL is fine; TERM takes ~5 s to shut down cleanly.
 # Extra settings may be passed in the environment: LS_LOG (e.g. debug),
-# ZEROFN_LS_SERVICES (default lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs), ZEROFN_LS_EAGER (1,
+# ZEROFN_LS_SERVICES (default lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs,apigateway), ZEROFN_LS_EAGER (1,
 # the default: load the services before reporting ready, ~4 s; 0: ready in
 # ~1 s, and each service loads on its first request, ~3 s more in all) and
 # ZEROFN_LAMBDA_PREPARE_DELAY_MS (default 0: how long each new function
@@ -62,7 +62,7 @@ exec env -i \
   GATEWAY_SERVER=hypercorn \
   GATEWAY_LISTEN="127.0.0.1:$port" \
   EAGER_SERVICE_LOADING="${ZEROFN_LS_EAGER:-1}" \
-  SERVICES="${ZEROFN_LS_SERVICES:-lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs}" \
+  SERVICES="${ZEROFN_LS_SERVICES:-lambda,iam,sts,ec2,sqs,resourcegroupstaggingapi,logs,apigateway}" \
   LAMBDA_RUNTIME_EXECUTOR=zerofn-noop \
   DNS_ADDRESS=0 \
   DISABLE_EVENTS=1 \

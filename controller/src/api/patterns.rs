@@ -5,6 +5,11 @@ pub const AWS_FUNCTION_NAME: &str = r"^[a-zA-Z0-9_-]{1,64}$";
 pub const AWS_REGION: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$";
 pub const AWS_ACCOUNT_ID: &str = r"^[0-9]{12}$";
 pub const AWS_SUBNET_ID: &str = r"^subnet-[0-9a-f]{8,17}$";
+/// An API Gateway id (REST/HTTP API, authorizer, request validator).
+pub const API_ID: &str = r"^[a-zA-Z0-9]{1,64}$";
+/// An API resource path.
+pub const API_PATH: &str = r"^/[^\s]*$";
+pub const HTTP_METHOD: &str = r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)$";
 pub const AWS_SECURITY_GROUP_ID: &str = r"^sg-[0-9a-f]{8,17}$";
 /// A CloudWatch Logs group name.
 pub const LOG_GROUP: &str = r"^[\.\-_/#A-Za-z0-9]{1,512}$";
@@ -88,6 +93,9 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     (AWS_SUBNET_ID, "a subnet id", "subnet-0a1b2c3d"),
     (AWS_SECURITY_GROUP_ID, "a security group id", "sg-0a1b2c3d"),
     (AWS_PREFIX_LIST_ID, "a managed prefix list id", "pl-6fa54006"),
+    (API_ID, "an API Gateway id", "a1b2c3d4e5"),
+    (API_PATH, "an API resource path", "/orders/{id}"),
+    (HTTP_METHOD, "an HTTP method", "POST"),
     (LOG_GROUP, "a log group name", "/vpc/flow-logs"),
     (CIDR, "a CIDR block", "10.0.0.0/16"),
     (ARN, "an ARN", "arn:aws:s3:::orders-in"),
@@ -233,6 +241,9 @@ mod tests {
             AWS_SUBNET_ID,
             AWS_SECURITY_GROUP_ID,
             AWS_PREFIX_LIST_ID,
+            API_ID,
+            API_PATH,
+            HTTP_METHOD,
             LOG_GROUP,
             CIDR,
             ARN,

@@ -386,6 +386,89 @@ pub struct AwsTriggers {
     /// Deny, Allowed when it is RequireAuth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_url: Option<FunctionUrlPolicy>,
+    /// The API Gateway REST and HTTP APIs in front of the function: found
+    /// through the `apigateway.amazonaws.com` statements of its resource
+    /// policy, whose AWS:SourceArn names each API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_gateway: Option<AwsApiGateway>,
+}
+
+/// What every API method or route that reaches the function must require.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsApiGateway {
+    /// Every method (REST) or route (HTTP API) whose integration invokes the
+    /// function has an authorization type other than NONE, except the
+    /// declared `publicMethods`. Enforce sets AWS_IAM (or the API's declared
+    /// authorizer) on REST methods and redeploys their stages; HTTP API
+    /// routes are reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_authorizer: bool,
+    /// REST only: every method taking a body or parameters has a request
+    /// validator that validates them, and a model for the body. Enforce
+    /// attaches the API's declared validator to a method that has none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_request_validation: bool,
+    /// Methods meant to be reachable without authorization, by path and
+    /// verb: reported as public by declaration, never changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub public_methods: Vec<ApiMethodRef>,
+    /// Per API: the authorizer and the request validator Enforce attaches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub apis: Vec<AwsApiSettings>,
+}
+
+/// One method of an API, by resource path and HTTP verb.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiMethodRef {
+    /// The resource path (`/health`, `/orders/{id}`).
+    #[schemars(regex(pattern = patterns::API_PATH), length(max = 1024))]
+    pub path: String,
+    /// The HTTP verb, or ANY.
+    #[schemars(regex(pattern = patterns::HTTP_METHOD), length(max = 7))]
+    pub method: String,
+}
+
+/// What Enforce attaches to the methods of one REST API.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("has(self.authorizerId) == has(self.authorizerType)").message("authorizerId and authorizerType go together: the method's authorizationType must match the authorizer's type").field_path(".authorizerId"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsApiSettings {
+    /// The REST API id (the first part of its execute-api ARN resource).
+    #[schemars(regex(pattern = patterns::API_ID), length(max = 64))]
+    pub api_id: String,
+    /// The authorizer set on a method without authorization. Left out:
+    /// AWS_IAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::API_ID), length(max = 64))]
+    pub authorizer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_type: Option<ApiAuthorizerType>,
+    /// The request validator attached to a method without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::API_ID), length(max = 64))]
+    pub request_validator_id: Option<String>,
+}
+
+/// A method's authorizationType for an authorizer of that kind.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiAuthorizerType {
+    #[serde(rename = "CUSTOM")]
+    Custom,
+    #[serde(rename = "COGNITO_USER_POOLS")]
+    CognitoUserPools,
+}
+
+impl ApiAuthorizerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiAuthorizerType::Custom => "CUSTOM",
+            ApiAuthorizerType::CognitoUserPools => "COGNITO_USER_POOLS",
+        }
+    }
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

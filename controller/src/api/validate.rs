@@ -48,6 +48,7 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
     unused_permissions_observable(spec, &mut e);
     no_wildcard_action(spec, &mut e);
     aws_invokers_scoped(spec, &mut e);
+    api_authorizers_typed(spec, &mut e);
     azure_restrictions(spec, &mut e);
     flow_log_destination(spec, &mut e);
     e.0
@@ -221,6 +222,26 @@ fn aws_invokers_scoped(spec: &FunctionPostureSpec, e: &mut Errors) {
                     "sourceArn must name one resource: a wildcard in its account or resource part lets other resources invoke the function",
                 );
             }
+        }
+    }
+}
+
+/// An API's declared authorizer names its kind: the method's
+/// authorizationType must match the authorizer.
+fn api_authorizers_typed(spec: &FunctionPostureSpec, e: &mut Errors) {
+    let apis = spec
+        .triggers
+        .as_ref()
+        .and_then(|t| t.aws.as_ref())
+        .and_then(|a| a.api_gateway.as_ref())
+        .map(|g| g.apis.as_slice())
+        .unwrap_or_default();
+    for (i, api) in apis.iter().enumerate() {
+        if api.authorizer_id.is_some() != api.authorizer_type.is_some() {
+            e.push(
+                format!("spec.triggers.aws.apiGateway.apis[{i}].authorizerId"),
+                "authorizerId and authorizerType go together: the method's authorizationType must match the authorizer's type",
+            );
         }
     }
 }

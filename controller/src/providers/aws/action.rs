@@ -123,6 +123,34 @@ pub enum AwsAction {
         log_group: String,
         days: i32,
     },
+    /// Require authorization on a REST API method that has none
+    /// (UpdateMethod patching `/authorizationType` and `/authorizerId`
+    /// only): it only ever replaces NONE.
+    AuthorizeApiMethod {
+        region: String,
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+        authorization_type: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        authorizer_id: Option<String>,
+    },
+    /// Attach the declared request validator to a method that has none
+    /// (UpdateMethod patching `/requestValidatorId` only).
+    AttachRequestValidator {
+        region: String,
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+        request_validator_id: String,
+    },
+    /// Redeploy a stage zerofn observed, so a method change takes effect
+    /// there (CreateDeployment with `stageName`).
+    DeployApiStage {
+        region: String,
+        api_id: String,
+        stage_name: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -246,6 +274,8 @@ impl AwsAction {
             AwsAction::RevokeEgress { .. } => "RevokeSecurityGroupEgress",
             AwsAction::AttachLayers { .. } => "UpdateFunctionConfiguration",
             AwsAction::SetLogRetention { .. } => "PutRetentionPolicy",
+            AwsAction::AuthorizeApiMethod { .. } | AwsAction::AttachRequestValidator { .. } => "UpdateMethod",
+            AwsAction::DeployApiStage { .. } => "CreateDeployment",
         }
     }
 
@@ -295,6 +325,25 @@ impl AwsAction {
             AwsAction::AuthorizeEgress { group_id, .. } | AwsAction::RevokeEgress { group_id, .. } => group_id.clone(),
             AwsAction::CreateFlowLog { vpc_id, .. } => vpc_id.clone(),
             AwsAction::SetLogRetention { region, log_group, .. } => format!("{region}:{log_group}"),
+            AwsAction::AuthorizeApiMethod {
+                region,
+                api_id,
+                resource_id,
+                http_method,
+                ..
+            }
+            | AwsAction::AttachRequestValidator {
+                region,
+                api_id,
+                resource_id,
+                http_method,
+                ..
+            } => format!("{region}/apis/{api_id}/resources/{resource_id}/methods/{http_method}"),
+            AwsAction::DeployApiStage {
+                region,
+                api_id,
+                stage_name,
+            } => format!("{region}/apis/{api_id}/stages/{stage_name}"),
         }
     }
 
@@ -356,6 +405,18 @@ impl AwsAction {
             AwsAction::SetLogRetention { days, .. } => {
                 format!("retentionInDays={days} (raised, or the group created; never shortened)")
             }
+            AwsAction::AuthorizeApiMethod {
+                authorization_type,
+                authorizer_id,
+                ..
+            } => match authorizer_id {
+                Some(id) => format!("authorizationType={authorization_type} authorizerId={id}"),
+                None => format!("authorizationType={authorization_type}"),
+            },
+            AwsAction::AttachRequestValidator {
+                request_validator_id, ..
+            } => format!("requestValidatorId={request_validator_id}"),
+            AwsAction::DeployApiStage { stage_name, .. } => format!("redeploy stage {stage_name}"),
         }
     }
 }

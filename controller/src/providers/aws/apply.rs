@@ -93,6 +93,9 @@ impl Applier<'_> {
                 log_group,
                 days,
             } => self.set_log_retention(region, log_group, *days).await,
+            AwsAction::AuthorizeApiMethod { .. }
+            | AwsAction::AttachRequestValidator { .. }
+            | AwsAction::DeployApiStage { .. } => self.api_write(action).await,
             AwsAction::PutFunctionCodeSigningConfig {
                 function_arn,
                 code_signing_config_arn,
@@ -575,6 +578,104 @@ impl Applier<'_> {
         }
     }
 
+    /// A write to a REST API: UpdateMethod patches only the fields the
+    /// action names (an API zerofn does not own is never restructured), and
+    /// CreateDeployment redeploys one observed stage. API Gateway refuses a
+    /// change racing another with ConflictException: waited out.
+    async fn api_write(&self, action: &AwsAction) -> Result<(), ProviderError> {
+        use aws_sdk_apigateway::types::{Op, PatchOperation};
+        let replace = |path: &str, value: &str| {
+            PatchOperation::builder()
+                .op(Op::Replace)
+                .path(path)
+                .value(value)
+                .build()
+        };
+        let (region, api_id, ops, stage) = match action {
+            AwsAction::AuthorizeApiMethod {
+                region,
+                api_id,
+                authorization_type,
+                authorizer_id,
+                ..
+            } => {
+                let mut ops = vec![replace("/authorizationType", authorization_type)];
+                ops.extend(authorizer_id.as_deref().map(|id| replace("/authorizerId", id)));
+                (region, api_id, ops, None)
+            }
+            AwsAction::AttachRequestValidator {
+                region,
+                api_id,
+                request_validator_id,
+                ..
+            } => (
+                region,
+                api_id,
+                vec![replace("/requestValidatorId", request_validator_id)],
+                None,
+            ),
+            AwsAction::DeployApiStage {
+                region,
+                api_id,
+                stage_name,
+            } => (region, api_id, Vec::new(), Some(stage_name)),
+            other => return Err(misrouted(other)),
+        };
+        let client = self.clients.apigateway.get(region.as_str()).ok_or_else(|| {
+            ProviderError::Config(format!(
+                "region {region} is not in the account's regions; add it to spec.aws.regions"
+            ))
+        })?;
+        let target = action.summary().target;
+        if let Some(stage) = stage {
+            return self
+                .conflicts()
+                .run(
+                    || {
+                        client
+                            .create_deployment()
+                            .rest_api_id(api_id)
+                            .stage_name(stage)
+                            .description("zerofn: method authorization or validation changed")
+                            .send()
+                    },
+                    api_conflict,
+                )
+                .await
+                .map(drop)
+                .map_err(|e| map_err("CreateDeployment", &target, e.into_error()));
+        }
+        let (resource_id, http_method) = match action {
+            AwsAction::AuthorizeApiMethod {
+                resource_id,
+                http_method,
+                ..
+            }
+            | AwsAction::AttachRequestValidator {
+                resource_id,
+                http_method,
+                ..
+            } => (resource_id, http_method),
+            other => return Err(misrouted(other)),
+        };
+        self.conflicts()
+            .run(
+                || {
+                    client
+                        .update_method()
+                        .rest_api_id(api_id)
+                        .resource_id(resource_id)
+                        .http_method(http_method)
+                        .set_patch_operations(Some(ops.clone()))
+                        .send()
+                },
+                api_conflict,
+            )
+            .await
+            .map(drop)
+            .map_err(|e| map_err("UpdateMethod", &target, e.into_error()))
+    }
+
     async fn disable_mapping(&self, uuid: &str) -> Result<(), ProviderError> {
         let lambda = self.lambda()?;
         self.conflicts()
@@ -662,6 +763,16 @@ where
 
 /// An action handed to a writer that does not make it: a mistake in
 /// `Applier::apply`'s routing, refused rather than skipped.
+/// API Gateway refuses a change racing another with ConflictException.
+fn api_conflict<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Verdict {
+    match code(e) {
+        Some("ConflictException") => Verdict::Retry(Cause::conflict),
+        _ => Verdict::Fail,
+    }
+}
+
 fn misrouted(action: &AwsAction) -> ProviderError {
     ProviderError::Refused(format!("{}: routed to the wrong writer (a zerofn bug)", action.op()))
 }

@@ -50,6 +50,10 @@ pub struct Clients {
     pub ec2: HashMap<String, aws_sdk_ec2::Client>,
     /// In each region of the account: the functions' log groups.
     pub logs: HashMap<String, aws_sdk_cloudwatchlogs::Client>,
+    /// In each region of the account: the REST APIs (v1) and HTTP APIs
+    /// (v2) the functions' resource policies name.
+    pub apigateway: HashMap<String, aws_sdk_apigateway::Client>,
+    pub apigatewayv2: HashMap<String, aws_sdk_apigatewayv2::Client>,
     /// Where the retries of zerofn's own wait loops are counted.
     pub metrics: Arc<Metrics>,
     /// The account's change-event queue, in the queue's Region, when the
@@ -270,6 +274,18 @@ pub async fn build(
             (r, aws_sdk_cloudwatchlogs::Client::from_conf(b.build()))
         })
         .collect();
+    let apigateway = per_region(&base, &regions, None)
+        .map(|(r, conf)| {
+            let b = aws_sdk_apigateway::config::Builder::from(&conf).interceptor(counter.clone());
+            (r, aws_sdk_apigateway::Client::from_conf(b.build()))
+        })
+        .collect();
+    let apigatewayv2 = per_region(&base, &regions, None)
+        .map(|(r, conf)| {
+            let b = aws_sdk_apigatewayv2::config::Builder::from(&conf).interceptor(counter.clone());
+            (r, aws_sdk_apigatewayv2::Client::from_conf(b.build()))
+        })
+        .collect();
     let global = aws_config::Region::new(global_region(&account.region));
     let mut iam = aws_sdk_iam::config::Builder::from(&base)
         .region(global.clone())
@@ -299,6 +315,8 @@ pub async fn build(
         ec2_home: aws_sdk_ec2::Client::from_conf(ec2_home.build()),
         ec2,
         logs,
+        apigateway,
+        apigatewayv2,
         metrics,
     }
 }
@@ -370,7 +388,10 @@ where
         SdkError::ConstructionFailure(_) => ProviderError::Config(text),
         SdkError::ResponseError(_) => ProviderError::Cloud(text),
         SdkError::ServiceError(_) => match code(&e).unwrap_or("") {
-            "ResourceNotFoundException" | "NoSuchEntity" | "NoSuchEntityException" => ProviderError::NotFound(text),
+            // API Gateway says NotFoundException.
+            "ResourceNotFoundException" | "NoSuchEntity" | "NoSuchEntityException" | "NotFoundException" => {
+                ProviderError::NotFound(text)
+            }
             "ResourceAlreadyExistsException" => ProviderError::Conflict(text),
             // PreconditionFailed: a RevisionId that is no longer the latest.
             "ResourceConflictException"
@@ -388,7 +409,8 @@ where
             | "ExpiredTokenException"
             | "SignatureDoesNotMatch"
             | "InvalidSignatureException"
-            | "AuthFailure" => ProviderError::Auth(text),
+            | "AuthFailure"
+            | "UnauthorizedException" => ProviderError::Auth(text),
             _ => ProviderError::Refused(text),
         },
         _ => ProviderError::Cloud(text),

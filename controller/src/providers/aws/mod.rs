@@ -1,11 +1,13 @@
 //! AWS Lambda: every AWS column of the control map.
 
 pub mod action;
+pub mod apigw;
 mod apply;
 pub mod client;
 pub mod connect;
 mod egress;
 mod feed;
+pub mod front_doors;
 mod inventory;
 pub mod logs;
 pub mod model;

@@ -56,6 +56,9 @@ pub struct ObservedFunction {
     /// The function's log group: observed only when the posture declares a
     /// retention or a central destination.
     pub log_group: Option<LogGroupState>,
+    /// The API Gateway APIs whose integrations invoke the function:
+    /// observed only when the posture declares `triggers.aws.apiGateway`.
+    pub front_doors: Option<FrontDoors>,
 }
 
 /// The egress of the function's security groups.
@@ -161,6 +164,82 @@ pub struct ServiceAccess {
 pub struct TrackedAction {
     pub name: String,
     pub last_accessed: Option<jiff::Timestamp>,
+}
+
+/// The APIs in front of the function, found through the
+/// `apigateway.amazonaws.com` statements of its resource policies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FrontDoors {
+    /// Each API a statement names, with what was read of it.
+    pub apis: Vec<ObservedApi>,
+    /// Statements for API Gateway that name no single API (no
+    /// AWS:SourceArn, or a wildcard in its API id), as `path label: Sid`:
+    /// the APIs behind them cannot be found, so they are never judged.
+    pub unnamed: Vec<String>,
+}
+
+/// One API named by a statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedApi {
+    pub id: String,
+    /// The Region of its execute-api ARN.
+    pub region: String,
+    pub read: ApiRead,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiRead {
+    /// A REST API (API Gateway v1).
+    Rest(RestApi),
+    /// An HTTP API (API Gateway v2): its routes that reach the function.
+    Http(Vec<ApiRoute>),
+    /// Why it could not be read: nothing about it is judged.
+    NotObserved(String),
+}
+
+/// What a REST API holds that reaches the function.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestApi {
+    /// The methods whose integration URI names the function or one of its
+    /// aliases.
+    pub methods: Vec<RestMethod>,
+    /// Its stages: a method change takes effect in a stage only when
+    /// the stage is redeployed.
+    pub stages: Vec<String>,
+    /// Request validators by id.
+    pub validators: BTreeMap<String, RequestValidator>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestMethod {
+    pub resource_id: String,
+    pub path: String,
+    pub http_method: String,
+    /// NONE, AWS_IAM, CUSTOM or COGNITO_USER_POOLS.
+    pub authorization_type: String,
+    pub authorizer_id: Option<String>,
+    pub request_validator_id: Option<String>,
+    /// Content types with a model.
+    pub request_models: BTreeSet<String>,
+    /// `method.request.querystring.x`, `method.request.header.y`, ...
+    pub request_parameters: BTreeSet<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestValidator {
+    pub body: bool,
+    pub parameters: bool,
+}
+
+/// An HTTP API route whose integration targets the function.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApiRoute {
+    pub route_id: String,
+    /// `GET /health`, `ANY /{proxy+}` or `$default`.
+    pub route_key: String,
+    /// NONE, AWS_IAM, JWT or CUSTOM.
+    pub authorization_type: String,
+    pub authorizer_id: Option<String>,
 }
 
 /// The active flow logs over the function's network.

@@ -39,6 +39,10 @@ fn qualified(arn: &str, qualifier: Option<&str>) -> String {
     }
 }
 
+/// APIs read per function: more than this in front of one function is
+/// reported, not read.
+const MAX_APIS: usize = 20;
+
 pub struct Observer<'a> {
     pub clients: &'a Clients,
     pub inventory: &'a Inventory,
@@ -156,8 +160,11 @@ impl Observer<'_> {
         if let Some(identity) = &spec.identity {
             self.observe_identity(&mut o, identity, &functions).await?;
         }
-        if spec.triggers.is_some() {
+        if let Some(t) = &spec.triggers {
             self.observe_triggers(&mut o, versions).await?;
+            if t.aws.as_ref().is_some_and(|a| a.api_gateway.is_some()) {
+                o.front_doors = Some(self.front_doors(&o).await);
+            }
         }
         if p.mode() == Mode::Enforce {
             let indexed = self.indexed_tags(&fn_arn).await?;
@@ -219,6 +226,41 @@ impl Observer<'_> {
             o.flow_logs = Some(super::routes::flow_logs(self.clients.ec2(self.region)?, vpc).await);
         }
         Ok(())
+    }
+
+    /// The APIs the resource policies of the function, its aliases and its
+    /// versions name for `apigateway.amazonaws.com`, each read on its own
+    /// (at most `MAX_APIS`; the rest are reported as not read).
+    async fn front_doors(&self, o: &ObservedFunction) -> FrontDoors {
+        let labels: Vec<(String, &[super::policy::ResourceStatement])> = std::iter::once((
+            "the function".to_string(),
+            o.resource_policy.as_deref().unwrap_or_default(),
+        ))
+        .chain(o.qualifiers.iter().map(|q| {
+            (
+                format!("{} {}", q.kind.as_str().to_ascii_lowercase(), q.name),
+                q.resource_policy.as_deref().unwrap_or_default(),
+            )
+        }))
+        .collect();
+        let (named, unnamed) = super::front_doors::named_apis(labels.iter().map(|(l, s)| (l.as_str(), *s)));
+        let mut apis = Vec::new();
+        for (i, (region, id)) in named.into_iter().enumerate() {
+            let read = if i < MAX_APIS {
+                super::apigw::read(
+                    self.clients,
+                    &self.pacers.get(Quota::ApiGateway, &region),
+                    &region,
+                    &id,
+                    &o.arn,
+                )
+                .await
+            } else {
+                ApiRead::NotObserved(format!("over the {MAX_APIS} APIs read per function"))
+            };
+            apis.push(ObservedApi { id, region, read });
+        }
+        FrontDoors { apis, unnamed }
     }
 
     fn lambda(&self) -> Result<&aws_sdk_lambda::Client, ProviderError> {

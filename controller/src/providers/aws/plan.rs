@@ -24,7 +24,7 @@ use crate::api::{
 use crate::findings::{Control, Finding, FindingBuilder, Severity};
 use crate::providers::assemble::{Ownership, Phase, PlanBuilder, ownership};
 use crate::providers::patch::Patch;
-use crate::providers::{Blocked, Plan, Posture};
+use crate::providers::{Blocked, Note, Plan, Posture};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Facts about the account the plan needs.
@@ -43,6 +43,7 @@ const ADMIN_POLICIES: [&str; 3] = ["AdministratorAccess", "PowerUserAccess", "IA
 struct Draft {
     plan: PlanBuilder<AwsAction>,
     config: Patch<ConfigField>,
+    notes: Vec<Note>,
 }
 
 /// The order of the writes follows the phases (`assemble`), and each step
@@ -67,7 +68,11 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan<Aw
     supply_chain(p, o, &mut b);
     observability(p, o, &mut b);
 
-    let Draft { mut plan, config } = b;
+    let Draft {
+        mut plan,
+        config,
+        notes,
+    } = b;
     if !config.is_empty() {
         plan.push(
             Phase::Configure,
@@ -84,7 +89,7 @@ pub fn plan(p: &Posture, acct: &AccountContext, o: &ObservedFunction) -> Plan<Aw
         findings: out.findings,
         actions: out.actions,
         blocked,
-        notes: Vec::new(),
+        notes,
         proposals,
     }
 }
@@ -1039,6 +1044,20 @@ fn triggers(t: &TriggerControl, acct: &AccountContext, o: &ObservedFunction, b: 
         function_url(t, &aws, path, dormant, o, b);
     }
     event_sources(t, &aws, o, b);
+    if let Some(cfg) = &aws.api_gateway {
+        let public = super::front_doors::plan(cfg, o.front_doors.as_ref(), &mut b.plan);
+        if !public.is_empty() {
+            // Public by declaration passes, and stays visible.
+            b.notes.push(Note {
+                control: Control::Triggers,
+                reason: crate::reason::Reason::Compliant,
+                message: format!(
+                    "public by declaration (triggers.aws.apiGateway.publicMethods): {}",
+                    public.join(", ")
+                ),
+            });
+        }
+    }
 }
 
 /// What becomes of one statement of a resource policy.
@@ -1936,3 +1955,7 @@ mod tests;
 #[cfg(test)]
 #[path = "triggers_tests.rs"]
 mod triggers_tests;
+
+#[cfg(test)]
+#[path = "front_doors_tests.rs"]
+mod front_doors_tests;

@@ -70,6 +70,7 @@ fn triggers(public: PublicAccess) -> TriggerControl {
             }],
             event_sources: vec!["arn:aws:sqs:eu-west-1:123456789012:orders".into()],
             function_url: None,
+            api_gateway: None,
         }),
         azure: None,
         gcp: None,
@@ -1168,6 +1169,9 @@ fn within_spec(a: &AwsAction, p: &Posture, o: &ObservedFunction) -> Result<(), S
         AwsAction::RevokeEgress { group_id, .. } => {
             own_group(declared_egress(p).ok_or("egress not declared")?, o, group_id)
         }
+        AwsAction::AuthorizeApiMethod { .. }
+        | AwsAction::AttachRequestValidator { .. }
+        | AwsAction::DeployApiStage { .. } => super::front_doors_tests::narrows(a, o.front_doors.as_ref()),
     }
 }
 

@@ -23,6 +23,9 @@ pub enum Quota {
     Tagging,
     /// IAM, global.
     Iam,
+    /// API Gateway (REST and HTTP APIs share the account's request quota),
+    /// per Region.
+    ApiGateway,
 }
 
 impl Quota {
@@ -32,6 +35,7 @@ impl Quota {
             Quota::LambdaControlPlane => "lambda",
             Quota::Tagging => "tagging",
             Quota::Iam => "iam",
+            Quota::ApiGateway => "apigateway",
         }
     }
 }

@@ -185,6 +185,7 @@ fn spec(public: PublicAccess, remove_unlisted: bool, invokers: Vec<AwsInvoker>) 
             invokers,
             event_sources: vec![],
             function_url: None,
+            api_gateway: None,
         }),
         azure: None,
         gcp: None,

@@ -1,0 +1,254 @@
+//! Reading the APIs in front of a function from API Gateway: only the APIs
+//! the function's resource policy names, never a scan of the account. A
+//! REST API (v1) is read with GetResources (embed=methods), GetStages and
+//! GetRequestValidators; an id REST does not know is read as an HTTP API
+//! (v2: GetRoutes, GetIntegrations). Every page is paced on the API
+//! Gateway quota of the API's Region; a failed read is kept as the reason,
+//! never a guess.
+
+use super::client::{Clients, map_err};
+use super::front_doors::invokes;
+use super::model::{ApiRead, ApiRoute, RequestValidator, RestApi, RestMethod};
+use crate::providers::ProviderError;
+use crate::providers::pace::Pacer;
+use std::collections::{BTreeMap, HashMap};
+
+/// Pages read of one list before giving up: an API this large is reported
+/// as not read rather than read without end.
+const MAX_PAGES: usize = 20;
+
+/// What zerofn can see of API `id` in `region` that reaches `function_arn`,
+/// every call waiting on `pace` (the API Gateway quota of that Region).
+pub async fn read(clients: &Clients, pace: &Pacer, region: &str, id: &str, function_arn: &str) -> ApiRead {
+    let (Some(v1), Some(v2)) = (clients.apigateway.get(region), clients.apigatewayv2.get(region)) else {
+        return ApiRead::NotObserved(format!(
+            "region {region} is not in the account's regions; add it to spec.aws.regions"
+        ));
+    };
+    match rest(v1, pace, id, function_arn).await {
+        Ok(api) => ApiRead::Rest(api),
+        // Not a REST API: REST and HTTP API ids share the execute-api name.
+        Err(ProviderError::NotFound(_)) => match http(v2, pace, id, function_arn).await {
+            Ok(routes) => ApiRead::Http(routes),
+            Err(e) => ApiRead::NotObserved(e.to_string()),
+        },
+        Err(e) => ApiRead::NotObserved(e.to_string()),
+    }
+}
+
+async fn rest(
+    c: &aws_sdk_apigateway::Client,
+    pace: &Pacer,
+    id: &str,
+    function_arn: &str,
+) -> Result<RestApi, ProviderError> {
+    let mut api = RestApi::default();
+    let mut position = None;
+    for _ in 0..MAX_PAGES {
+        pace.ready().await;
+        let page = c
+            .get_resources()
+            .rest_api_id(id)
+            .embed("methods")
+            .limit(500)
+            .set_position(position)
+            .send()
+            .await
+            .map_err(|e| map_err("GetResources", id, e))?;
+        for r in page.items() {
+            for (verb, m) in r.resource_methods().into_iter().flatten() {
+                let uri = match m.method_integration().and_then(|i| i.uri()) {
+                    Some(uri) => Some(uri.to_string()),
+                    // Not embedded: the integration is read on its own.
+                    None => integration_uri(c, pace, id, r.id().unwrap_or_default(), verb).await?,
+                };
+                if uri.is_some_and(|u| invokes(&u, function_arn)) {
+                    api.methods.push(rest_method(r, verb, m));
+                }
+            }
+        }
+        position = page.position().filter(|p| !p.is_empty()).map(str::to_string);
+        if position.is_none() {
+            api.stages = stages(c, pace, id).await?;
+            api.validators = validators(c, pace, id).await?;
+            return Ok(api);
+        }
+    }
+    Err(too_large("GetResources", id))
+}
+
+fn too_large(op: &str, id: &str) -> ProviderError {
+    ProviderError::Cloud(format!("{op} {id}: more than {MAX_PAGES} pages"))
+}
+
+fn rest_method(
+    r: &aws_sdk_apigateway::types::Resource,
+    verb: &str,
+    m: &aws_sdk_apigateway::types::Method,
+) -> RestMethod {
+    RestMethod {
+        resource_id: r.id().unwrap_or_default().to_string(),
+        path: r.path().unwrap_or_default().to_string(),
+        http_method: m.http_method().unwrap_or(verb).to_string(),
+        authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
+        authorizer_id: m.authorizer_id().filter(|a| !a.is_empty()).map(str::to_string),
+        request_validator_id: m.request_validator_id().filter(|v| !v.is_empty()).map(str::to_string),
+        request_models: m
+            .request_models()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect(),
+        request_parameters: m
+            .request_parameters()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect(),
+    }
+}
+
+/// A method's integration URI (None: the method has no integration).
+async fn integration_uri(
+    c: &aws_sdk_apigateway::Client,
+    pace: &Pacer,
+    id: &str,
+    resource_id: &str,
+    verb: &str,
+) -> Result<Option<String>, ProviderError> {
+    pace.ready().await;
+    match c
+        .get_integration()
+        .rest_api_id(id)
+        .resource_id(resource_id)
+        .http_method(verb)
+        .send()
+        .await
+    {
+        Ok(i) => Ok(i.uri().map(str::to_string)),
+        Err(e) => match map_err("GetIntegration", &format!("{id}/{resource_id}/{verb}"), e) {
+            ProviderError::NotFound(_) => Ok(None),
+            other => Err(other),
+        },
+    }
+}
+
+async fn stages(c: &aws_sdk_apigateway::Client, pace: &Pacer, id: &str) -> Result<Vec<String>, ProviderError> {
+    pace.ready().await;
+    let out = c
+        .get_stages()
+        .rest_api_id(id)
+        .send()
+        .await
+        .map_err(|e| map_err("GetStages", id, e))?;
+    let mut names: Vec<String> = out
+        .item()
+        .iter()
+        .filter_map(|s| s.stage_name())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+async fn validators(
+    c: &aws_sdk_apigateway::Client,
+    pace: &Pacer,
+    id: &str,
+) -> Result<BTreeMap<String, RequestValidator>, ProviderError> {
+    let mut out = BTreeMap::new();
+    let mut position = None;
+    for _ in 0..MAX_PAGES {
+        pace.ready().await;
+        let page = c
+            .get_request_validators()
+            .rest_api_id(id)
+            .limit(500)
+            .set_position(position)
+            .send()
+            .await
+            .map_err(|e| map_err("GetRequestValidators", id, e))?;
+        for v in page.items() {
+            if let Some(vid) = v.id() {
+                out.insert(
+                    vid.to_string(),
+                    RequestValidator {
+                        body: v.validate_request_body(),
+                        parameters: v.validate_request_parameters(),
+                    },
+                );
+            }
+        }
+        position = page.position().filter(|p| !p.is_empty()).map(str::to_string);
+        if position.is_none() {
+            return Ok(out);
+        }
+    }
+    Err(too_large("GetRequestValidators", id))
+}
+
+/// The routes of an HTTP API whose integration invokes the function: the
+/// integrations first (a route's target is `integrations/<id>`).
+async fn http(
+    c: &aws_sdk_apigatewayv2::Client,
+    pace: &Pacer,
+    id: &str,
+    function_arn: &str,
+) -> Result<Vec<ApiRoute>, ProviderError> {
+    let mut reaching: HashMap<String, bool> = HashMap::new();
+    let mut token = None;
+    for page_no in 0..=MAX_PAGES {
+        if page_no == MAX_PAGES {
+            return Err(too_large("GetIntegrations", id));
+        }
+        pace.ready().await;
+        let page = c
+            .get_integrations()
+            .api_id(id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| map_err("GetIntegrations", id, e))?;
+        for i in page.items() {
+            if let Some(iid) = i.integration_id() {
+                let hit = i.integration_uri().is_some_and(|u| invokes(u, function_arn));
+                reaching.insert(iid.to_string(), hit);
+            }
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut routes = Vec::new();
+    let mut token = None;
+    for _ in 0..MAX_PAGES {
+        pace.ready().await;
+        let page = c
+            .get_routes()
+            .api_id(id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| map_err("GetRoutes", id, e))?;
+        for r in page.items() {
+            let target = r.target().and_then(|t| t.strip_prefix("integrations/"));
+            if target.is_some_and(|t| reaching.get(t).copied().unwrap_or(false)) {
+                routes.push(ApiRoute {
+                    route_id: r.route_id().unwrap_or_default().to_string(),
+                    route_key: r.route_key().unwrap_or_default().to_string(),
+                    authorization_type: r
+                        .authorization_type()
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_else(|| "NONE".into()),
+                    authorizer_id: r.authorizer_id().map(str::to_string),
+                });
+            }
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if token.is_none() {
+            return Ok(routes);
+        }
+    }
+    Err(too_large("GetRoutes", id))
+}

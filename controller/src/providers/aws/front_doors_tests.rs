@@ -1,0 +1,503 @@
+//! The API front doors planner: table cases per edge, and a sweep applying
+//! each plan to a model of the APIs: no write ever lowers an authorization,
+//! replaces or removes a validator, touches a method declared public or a
+//! stage not observed, and a second plan writes nothing.
+
+use super::*;
+use crate::api::*;
+use crate::fixtures::{SpecExt, aws_spec, sweep};
+use crate::providers::aws::front_doors::{api_of, invokes, named_apis};
+use crate::providers::aws::model::*;
+use crate::providers::aws::policy::parse_resource_policy;
+use proptest::prelude::*;
+use proptest::sample::select;
+
+const FN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
+
+fn ctx() -> AccountContext {
+    AccountContext {
+        account_id: "123456789012".into(),
+        partition: "aws".into(),
+    }
+}
+
+fn gateway(require_authorizer: bool, require_validation: bool) -> AwsApiGateway {
+    AwsApiGateway {
+        require_authorizer,
+        require_request_validation: require_validation,
+        public_methods: vec![ApiMethodRef {
+            path: "/health".into(),
+            method: "GET".into(),
+        }],
+        apis: vec![AwsApiSettings {
+            api_id: "rest1".into(),
+            authorizer_id: None,
+            authorizer_type: None,
+            request_validator_id: Some("vall".into()),
+        }],
+    }
+}
+
+fn spec_with(g: AwsApiGateway) -> FunctionPostureSpec {
+    aws_spec("orders").with_triggers(TriggerControl {
+        public_access: PublicAccess::Deny,
+        remove_unlisted: true,
+        aws: Some(AwsTriggers {
+            api_gateway: Some(g),
+            ..AwsTriggers::default()
+        }),
+        azure: None,
+        gcp: None,
+    })
+}
+
+fn method(path: &str, verb: &str, auth: &str) -> RestMethod {
+    RestMethod {
+        resource_id: format!("r{}", path.len()),
+        path: path.into(),
+        http_method: verb.into(),
+        authorization_type: auth.into(),
+        ..RestMethod::default()
+    }
+}
+
+fn rest(methods: Vec<RestMethod>) -> ObservedApi {
+    ObservedApi {
+        id: "rest1".into(),
+        region: "eu-west-1".into(),
+        read: ApiRead::Rest(RestApi {
+            methods,
+            stages: vec!["prod".into()],
+            validators: [
+                (
+                    "vall".to_string(),
+                    RequestValidator {
+                        body: true,
+                        parameters: true,
+                    },
+                ),
+                (
+                    "vparams".to_string(),
+                    RequestValidator {
+                        body: false,
+                        parameters: true,
+                    },
+                ),
+            ]
+            .into(),
+        }),
+    }
+}
+
+fn observed(apis: Vec<ObservedApi>) -> ObservedFunction {
+    ObservedFunction {
+        arn: FN_ARN.into(),
+        name: "orders".into(),
+        region: "eu-west-1".into(),
+        front_doors: Some(FrontDoors { apis, unnamed: vec![] }),
+        ..ObservedFunction::default()
+    }
+}
+
+fn run(g: AwsApiGateway, o: &ObservedFunction) -> Plan<AwsAction> {
+    plan(&Posture::new("test", "team", "orders", spec_with(g)), &ctx(), o)
+}
+
+fn checks(p: &Plan<AwsAction>) -> Vec<&str> {
+    p.findings.iter().map(|f| f.check.as_str()).collect()
+}
+
+#[test]
+fn an_unauthenticated_method_gets_aws_iam_and_its_stage_is_redeployed() {
+    let o = observed(vec![rest(vec![
+        method("/orders", "GET", "NONE"),
+        method("/admin", "GET", "AWS_IAM"),
+    ])]);
+    let p = run(gateway(true, false), &o);
+    assert_eq!(checks(&p), vec!["aws.triggers.apiGateway.unauthenticatedMethod"]);
+    assert_eq!(
+        p.actions,
+        vec![
+            AwsAction::AuthorizeApiMethod {
+                region: "eu-west-1".into(),
+                api_id: "rest1".into(),
+                resource_id: "r7".into(),
+                http_method: "GET".into(),
+                authorization_type: "AWS_IAM".into(),
+                authorizer_id: None,
+            },
+            AwsAction::DeployApiStage {
+                region: "eu-west-1".into(),
+                api_id: "rest1".into(),
+                stage_name: "prod".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_declared_authorizer_is_set_with_its_type() {
+    let mut g = gateway(true, false);
+    g.apis[0].authorizer_id = Some("auth1".into());
+    g.apis[0].authorizer_type = Some(ApiAuthorizerType::Custom);
+    let p = run(g, &observed(vec![rest(vec![method("/orders", "POST", "NONE")])]));
+    assert!(matches!(
+        &p.actions[0],
+        AwsAction::AuthorizeApiMethod { authorization_type, authorizer_id: Some(id), .. }
+            if authorization_type == "CUSTOM" && id == "auth1"
+    ));
+}
+
+#[test]
+fn a_method_public_by_declaration_passes_and_is_shown() {
+    let o = observed(vec![rest(vec![method("/health", "GET", "NONE")])]);
+    let p = run(gateway(true, false), &o);
+    assert!(p.findings.is_empty(), "{:#?}", p.findings);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.notes.len(), 1);
+    assert!(
+        p.notes[0].message.contains("GET /health of API rest1"),
+        "{}",
+        p.notes[0].message
+    );
+    // The same path with another verb is not declared public.
+    let o = observed(vec![rest(vec![method("/health", "DELETE", "NONE")])]);
+    assert_eq!(
+        checks(&run(gateway(true, false), &o)),
+        vec!["aws.triggers.apiGateway.unauthenticatedMethod"]
+    );
+}
+
+#[test]
+fn an_http_api_route_without_authorizer_is_reported_not_written() {
+    let routes = vec![
+        ApiRoute {
+            route_id: "rt1".into(),
+            route_key: "POST /orders".into(),
+            authorization_type: "NONE".into(),
+            authorizer_id: None,
+        },
+        ApiRoute {
+            route_id: "rt2".into(),
+            route_key: "GET /health".into(),
+            authorization_type: "NONE".into(),
+            authorizer_id: None,
+        },
+        ApiRoute {
+            route_id: "rt3".into(),
+            route_key: "GET /me".into(),
+            authorization_type: "JWT".into(),
+            authorizer_id: Some("jwt1".into()),
+        },
+    ];
+    let o = observed(vec![ObservedApi {
+        id: "http1".into(),
+        region: "eu-west-1".into(),
+        read: ApiRead::Http(routes),
+    }]);
+    let p = run(gateway(true, true), &o);
+    assert_eq!(checks(&p), vec!["aws.triggers.apiGateway.unauthenticatedRoute"]);
+    assert_eq!(p.findings[0].field, "ApiGateway[http1].POST /orders");
+    assert!(!p.findings[0].remediable);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.notes.len(), 1, "GET /health is public by declaration");
+}
+
+#[test]
+fn an_api_not_observed_never_passes() {
+    let o = observed(vec![ObservedApi {
+        id: "rest1".into(),
+        region: "eu-west-1".into(),
+        read: ApiRead::NotObserved("GetResources rest1: AccessDeniedException".into()),
+    }]);
+    let p = run(gateway(true, true), &o);
+    assert_eq!(checks(&p), vec!["aws.triggers.apiGateway.apiNotObserved"]);
+    assert!(p.findings[0].message.contains("AccessDeniedException"));
+    // Nothing read at all.
+    let mut o = observed(vec![]);
+    o.front_doors = None;
+    assert_eq!(
+        checks(&run(gateway(true, false), &o)),
+        vec!["aws.triggers.apiGateway.notObserved"]
+    );
+    // A statement that names no API.
+    let mut o = observed(vec![]);
+    o.front_doors.as_mut().unwrap().unnamed = vec!["the function: apigw-any".into()];
+    assert_eq!(
+        checks(&run(gateway(true, false), &o)),
+        vec!["aws.triggers.apiGateway.unnamedApi"]
+    );
+}
+
+#[test]
+fn request_validation_attaches_only_a_declared_validator_that_suffices() {
+    let mut post = method("/orders", "POST", "AWS_IAM");
+    post.request_models.insert("application/json".into());
+    let mut get = method("/orders/{id}", "GET", "AWS_IAM");
+    get.request_parameters.insert("method.request.path.id".into());
+    let mut weak = method("/refunds", "PUT", "AWS_IAM");
+    weak.request_validator_id = Some("vparams".into());
+    let o = observed(vec![rest(vec![post, get, weak])]);
+    let p = run(gateway(false, true), &o);
+    let mut found = checks(&p);
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            "aws.triggers.apiGateway.noRequestModel",
+            "aws.triggers.apiGateway.noValidator",
+            "aws.triggers.apiGateway.noValidator",
+            "aws.triggers.apiGateway.weakValidator",
+        ]
+    );
+    let ops: Vec<&str> = p.actions.iter().map(|a| a.op()).collect();
+    assert_eq!(ops, vec!["UpdateMethod", "UpdateMethod", "CreateDeployment"]);
+    // No declared validator: reported, nothing written.
+    let mut g = gateway(false, true);
+    g.apis.clear();
+    let p = run(g, &o);
+    assert!(p.actions.is_empty());
+    assert!(p.findings.iter().all(|f| !f.remediable));
+}
+
+#[test]
+fn apis_are_found_by_the_source_arn_of_api_gateway_statements() {
+    let policy = parse_resource_policy(&format!(
+        r#"{{"Statement":[
+        {{"Sid":"named","Effect":"Allow","Principal":{{"Service":"apigateway.amazonaws.com"}},"Action":"lambda:InvokeFunction","Resource":"{FN_ARN}","Condition":{{"ArnLike":{{"AWS:SourceArn":"arn:aws:execute-api:eu-west-1:123456789012:abc123/*/GET/orders"}}}}}},
+        {{"Sid":"open","Effect":"Allow","Principal":{{"Service":"apigateway.amazonaws.com"}},"Action":"lambda:InvokeFunction","Resource":"{FN_ARN}"}},
+        {{"Sid":"anyapi","Effect":"Allow","Principal":{{"Service":"apigateway.amazonaws.com"}},"Action":"lambda:InvokeFunction","Resource":"{FN_ARN}","Condition":{{"ArnLike":{{"AWS:SourceArn":"arn:aws:execute-api:eu-west-1:123456789012:*"}}}}}},
+        {{"Sid":"s3","Effect":"Allow","Principal":{{"Service":"s3.amazonaws.com"}},"Action":"lambda:InvokeFunction","Resource":"{FN_ARN}"}}
+        ]}}"#
+    ))
+    .unwrap();
+    let (named, unnamed) = named_apis([("the function", policy.as_slice())]);
+    assert_eq!(named, [("eu-west-1".to_string(), "abc123".to_string())].into());
+    assert_eq!(unnamed, vec!["the function: open", "the function: anyapi"]);
+    assert_eq!(api_of("arn:aws:execute-api:eu-west-1:1:a?c/prod"), None);
+}
+
+#[test]
+fn an_unnamed_api_statement_is_also_an_unscoped_invoker() {
+    // The resource-policy rules already judge it: an API Gateway statement
+    // without AWS:SourceArn lets any API invoke the function.
+    let mut o = observed(vec![]);
+    o.resource_policy = Some(
+        parse_resource_policy(&format!(
+            r#"{{"Statement":[{{"Sid":"open","Effect":"Allow","Principal":{{"Service":"apigateway.amazonaws.com"}},"Action":"lambda:InvokeFunction","Resource":"{FN_ARN}"}}]}}"#
+        ))
+        .unwrap(),
+    );
+    o.front_doors.as_mut().unwrap().unnamed = vec!["the function: open".into()];
+    let p = run(gateway(true, false), &o);
+    let c = checks(&p);
+    assert!(c.contains(&"aws.triggers.unscopedInvoker"), "{c:?}");
+    assert!(c.contains(&"aws.triggers.apiGateway.unnamedApi"), "{c:?}");
+    assert!(p.actions.iter().any(|a| a.op() == "RemovePermission"));
+}
+
+#[test]
+fn integration_uris_name_the_function_or_its_qualifiers_only() {
+    let uri =
+        |target: &str| format!("arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{target}/invocations");
+    assert!(invokes(&uri(FN_ARN), FN_ARN));
+    assert!(invokes(&uri(&format!("{FN_ARN}:live")), FN_ARN));
+    assert!(invokes(&uri(&format!("{FN_ARN}:${{stageVariables.alias}}")), FN_ARN));
+    assert!(invokes(FN_ARN, FN_ARN), "an HTTP API may name the function itself");
+    assert!(!invokes(&uri(&format!("{FN_ARN}-v2")), FN_ARN));
+    assert!(!invokes(
+        &uri("arn:aws:lambda:eu-west-1:123456789012:function:other"),
+        FN_ARN
+    ));
+    assert!(!invokes("http://example.com/orders", FN_ARN));
+}
+
+// ------------------------------------------------------------ the sweep
+
+/// Whether a front-door write only adds authorization or validation to
+/// something observed: used by the planner's own sweep as well.
+pub(super) fn narrows(a: &AwsAction, doors: Option<&FrontDoors>) -> Result<(), String> {
+    let rest = |api_id: &str| {
+        doors
+            .into_iter()
+            .flat_map(|d| &d.apis)
+            .find_map(|api| match &api.read {
+                ApiRead::Rest(r) if api.id == api_id => Some(r),
+                _ => None,
+            })
+            .ok_or(format!("wrote to API {api_id}, which was not observed"))
+    };
+    let find = |r: &'_ RestApi, resource_id: &str, verb: &str| {
+        r.methods
+            .iter()
+            .find(|m| m.resource_id == resource_id && m.http_method == verb)
+            .cloned()
+            .ok_or("wrote to a method not observed".to_string())
+    };
+    match a {
+        AwsAction::AuthorizeApiMethod {
+            api_id,
+            resource_id,
+            http_method,
+            authorization_type,
+            ..
+        } => {
+            let m = find(rest(api_id)?, resource_id, http_method)?;
+            if m.authorization_type != "NONE" {
+                return Err(format!("changed authorization {}", m.authorization_type));
+            }
+            if !["AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"].contains(&authorization_type.as_str()) {
+                return Err(format!("set authorization {authorization_type}"));
+            }
+            Ok(())
+        }
+        AwsAction::AttachRequestValidator {
+            api_id,
+            resource_id,
+            http_method,
+            request_validator_id,
+            ..
+        } => {
+            let r = rest(api_id)?;
+            let m = find(r, resource_id, http_method)?;
+            if m.request_validator_id.is_some() {
+                return Err("replaced a validator".into());
+            }
+            r.validators
+                .contains_key(request_validator_id)
+                .then_some(())
+                .ok_or("attached a validator the API does not have".into())
+        }
+        AwsAction::DeployApiStage { api_id, stage_name, .. } => rest(api_id)?
+            .stages
+            .contains(stage_name)
+            .then_some(())
+            .ok_or("deployed a stage not observed".into()),
+        other => Err(format!("not a front-door write: {}", other.op())),
+    }
+}
+
+/// Apply the planned front-door writes to the observed APIs.
+fn apply(doors: &mut FrontDoors, actions: &[AwsAction]) {
+    for a in actions {
+        for api in &mut doors.apis {
+            let ApiRead::Rest(r) = &mut api.read else { continue };
+            for m in &mut r.methods {
+                match a {
+                    AwsAction::AuthorizeApiMethod {
+                        api_id,
+                        resource_id,
+                        http_method,
+                        authorization_type,
+                        authorizer_id,
+                        ..
+                    } if *api_id == api.id && *resource_id == m.resource_id && *http_method == m.http_method => {
+                        m.authorization_type = authorization_type.clone();
+                        m.authorizer_id = authorizer_id.clone();
+                    }
+                    AwsAction::AttachRequestValidator {
+                        api_id,
+                        resource_id,
+                        http_method,
+                        request_validator_id,
+                        ..
+                    } if *api_id == api.id && *resource_id == m.resource_id && *http_method == m.http_method => {
+                        m.request_validator_id = Some(request_validator_id.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn any_method() -> impl Strategy<Value = RestMethod> {
+    (
+        select(vec!["/health", "/orders", "/orders/{id}"]),
+        select(vec!["GET", "POST", "PUT", "DELETE", "ANY"]),
+        select(vec!["NONE", "AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"]),
+        select(vec![None, Some("vall"), Some("vparams"), Some("gone")]),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(path, verb, auth, validator, model, param)| {
+            let mut m = method(path, verb, auth);
+            m.resource_id = format!("{path}#{verb}");
+            m.request_validator_id = validator.map(str::to_string);
+            if model {
+                m.request_models.insert("application/json".into());
+            }
+            if param {
+                m.request_parameters.insert("method.request.header.x".into());
+            }
+            m
+        })
+}
+
+fn any_gateway() -> impl Strategy<Value = AwsApiGateway> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        select(vec![None, Some("vall"), Some("vparams"), Some("gone")]),
+        any::<bool>(),
+    )
+        .prop_map(|(auth, validation, validator, custom)| {
+            let mut g = gateway(auth, validation);
+            g.apis[0].request_validator_id = validator.map(str::to_string);
+            if custom {
+                g.apis[0].authorizer_id = Some("auth1".into());
+                g.apis[0].authorizer_type = Some(ApiAuthorizerType::CognitoUserPools);
+            }
+            g
+        })
+}
+
+/// Which kind of front-door write an action is.
+fn kind(a: &AwsAction) -> &'static str {
+    match a {
+        AwsAction::AuthorizeApiMethod { .. } => "authorize",
+        AwsAction::AttachRequestValidator { .. } => "validator",
+        AwsAction::DeployApiStage { .. } => "deploy",
+        _ => "other",
+    }
+}
+
+#[test]
+fn front_door_writes_only_narrow_and_a_second_plan_writes_nothing() {
+    let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    sweep(
+        1500,
+        (any_gateway(), proptest::collection::vec(any_method(), 0..6)),
+        |(g, mut methods)| {
+            methods.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
+            methods.dedup_by(|a, b| a.resource_id == b.resource_id);
+            let o = observed(vec![rest(methods)]);
+            let p = run(g.clone(), &o);
+            for a in &p.actions {
+                seen.borrow_mut().insert(kind(a));
+                narrows(a, o.front_doors.as_ref()).map_err(|e| TestCaseError::fail(format!("{e}: {a:?}")))?;
+                if let AwsAction::AuthorizeApiMethod {
+                    resource_id,
+                    http_method,
+                    ..
+                } = a
+                {
+                    prop_assert!(
+                        !(resource_id.starts_with("/health#") && http_method == "GET"),
+                        "a method public by declaration was changed"
+                    );
+                }
+            }
+            let mut after = o.clone();
+            apply(after.front_doors.as_mut().unwrap(), &p.actions);
+            let again = run(g, &after);
+            prop_assert!(again.actions.is_empty(), "second plan writes: {:?}", again.actions);
+            Ok(())
+        },
+    );
+    assert_eq!(
+        seen.into_inner().len(),
+        3,
+        "the sweep must produce every kind of front-door write"
+    );
+}
