@@ -73,6 +73,13 @@ async fn events_of(cluster: &Cluster, ns: &str, object: &str) -> Vec<(String, St
         .collect()
 }
 
+/// The posture's Ready condition is True.
+fn ready(cluster: &Cluster, name: &str) -> bool {
+    cluster
+        .condition("shop", name, "Ready")
+        .is_some_and(|(s, _)| s == "True")
+}
+
 async fn account_status(cluster: &Cluster, ns: &str, name: &str) -> Value {
     let json = cluster
         .kubectl_ok(&["get", "cloudaccount", "-n", ns, name, "-o", "json"])
@@ -172,12 +179,7 @@ async fn aws_drift_with_its_cloudtrail_event_is_reverted_in_seconds() {
     world.apply(&reports_posture(&world)).await;
     let f = world.fleet.reports.clone();
     let c = world.controller("zerofn-0", SLOW_RESYNC);
-    wait("the posture Ready", SETTLE, &c, async || {
-        world
-            .condition("shop", "reports", "Ready")
-            .is_some_and(|(s, _)| s == "True")
-    })
-    .await;
+    wait("the posture Ready", SETTLE, &c, async || ready(&world, "reports")).await;
     wait("EventsReady True", SETTLE, &c, async || {
         events_ready(&account_status(&world, "shop", "stand-in").await).0 == "True"
     })
@@ -200,9 +202,7 @@ async fn aws_drift_with_its_cloudtrail_event_is_reverted_in_seconds() {
         },
         async |i| !sids(world.resource_policy(&f).await).contains(&sid(i)),
         async || {
-            world
-                .condition("shop", "reports", "Ready")
-                .is_some_and(|(s, _)| s == "True")
+            ready(&world, "reports")
         },
     )
     .await;
@@ -279,12 +279,7 @@ async fn an_unreadable_aws_queue_turns_events_ready_false_and_the_resync_still_r
         status == "False" && !reason.is_empty()
     })
     .await;
-    wait("the posture Ready", SETTLE, &c, async || {
-        world
-            .condition("shop", "reports", "Ready")
-            .is_some_and(|(s, _)| s == "True")
-    })
-    .await;
+    wait("the posture Ready", SETTLE, &c, async || ready(&world, "reports")).await;
     open_up(&world, &f, "sneaky-while-down").await;
     wait("the resync reverts it", SETTLE, &c, async || {
         !sids(world.resource_policy(&f).await).contains(&"sneaky-while-down".to_string())
@@ -369,12 +364,7 @@ async fn gcp_drift_with_its_audit_log_entry_is_reverted_in_seconds() {
         ))
         .await;
     let c = cluster.controller("zerofn-0", SLOW_RESYNC);
-    let ready = async || {
-        cluster
-            .condition("shop", "orders", "Ready")
-            .is_some_and(|(s, _)| s == "True")
-    };
-    wait("the posture Ready", SETTLE, &c, ready).await;
+    wait("the posture Ready", SETTLE, &c, async || ready(&cluster, "orders")).await;
     wait("EventsReady True", SETTLE, &c, async || {
         events_ready(&account_status(&cluster, "shop", "gcp").await).0 == "True"
     })
@@ -411,11 +401,7 @@ async fn gcp_drift_with_its_audit_log_entry_is_reverted_in_seconds() {
         },
         |_| publish("someone@example.com"),
         async |_| !public(),
-        async || {
-            cluster
-                .condition("shop", "orders", "Ready")
-                .is_some_and(|(s, _)| s == "True")
-        },
+        async || ready(&cluster, "orders"),
     )
     .await;
     assert!(p95 <= WITHIN, "p95 {p95:?} over {WITHIN:?}");
@@ -463,12 +449,7 @@ async fn azure_drift_with_its_event_grid_event_is_reverted_in_seconds() {
     let mut args = SLOW_RESYNC.to_vec();
     args.extend_from_slice(&["--azure-ca-file", &ca_arg]);
     let c = cluster.controller("zerofn-0", &args);
-    let ready = async || {
-        cluster
-            .condition("shop", "orders", "Ready")
-            .is_some_and(|(s, _)| s == "True")
-    };
-    wait("the posture Ready", SETTLE, &c, ready).await;
+    wait("the posture Ready", SETTLE, &c, async || ready(&cluster, "orders")).await;
     wait("EventsReady True", SETTLE, &c, async || {
         events_ready(&account_status(&cluster, "shop", "azure").await).0 == "True"
     })
@@ -495,11 +476,7 @@ async fn azure_drift_with_its_event_grid_event_is_reverted_in_seconds() {
             arm.put_message("shopevents", "zerofn-events", &event).expect("queued");
         },
         async |_| tls() == "1.2",
-        async || {
-            cluster
-                .condition("shop", "orders", "Ready")
-                .is_some_and(|(s, _)| s == "True")
-        },
+        async || ready(&cluster, "orders"),
     )
     .await;
     assert!(p95 <= WITHIN, "p95 {p95:?} over {WITHIN:?}");

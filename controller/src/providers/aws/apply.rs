@@ -34,6 +34,25 @@ pub struct Applier<'a> {
 /// Retries of a write refused because another update is in flight.
 const CONFLICT_RETRIES: u32 = 6;
 
+/// A write whose refusal `already` says it holds already (a rule present,
+/// a rule gone): that is success.
+fn settled<T, E, R>(
+    op: &str,
+    target: &str,
+    sent: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    already: &str,
+) -> Result<(), ProviderError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some(already) => Ok(()),
+        Err(e) => Err(map_err(op, target, e)),
+    }
+}
+
 impl Applier<'_> {
     fn lambda(&self) -> Result<&aws_sdk_lambda::Client, ProviderError> {
         self.clients.lambda(self.region)
@@ -111,34 +130,27 @@ impl Applier<'_> {
                 .await
             }
             AwsAction::AuthorizeEgress { group_id, rule } => {
-                let ec2 = self.clients.ec2(self.region)?;
-                let sent = ec2
+                let sent = self
+                    .clients
+                    .ec2(self.region)?
                     .authorize_security_group_egress()
                     .group_id(group_id)
                     .ip_permissions(super::routes::ip_permission(rule))
                     .send()
                     .await;
-                match sent {
-                    Ok(_) => Ok(()),
-                    // Present already: what was wanted holds.
-                    Err(e) if code(&e) == Some("InvalidPermission.Duplicate") => Ok(()),
-                    Err(e) => Err(map_err(action.op(), group_id, e)),
-                }
+                settled(action.op(), group_id, sent, "InvalidPermission.Duplicate")
             }
             AwsAction::CreateFlowLog { vpc_id, destination } => self.create_flow_log(vpc_id, destination).await,
             AwsAction::RevokeEgress { group_id, rule } => {
-                let ec2 = self.clients.ec2(self.region)?;
-                let sent = ec2
+                let sent = self
+                    .clients
+                    .ec2(self.region)?
                     .revoke_security_group_egress()
                     .group_id(group_id)
                     .ip_permissions(super::routes::ip_permission(rule))
                     .send()
                     .await;
-                match sent {
-                    Ok(_) => Ok(()),
-                    Err(e) if code(&e) == Some("InvalidPermission.NotFound") => Ok(()),
-                    Err(e) => Err(map_err(action.op(), group_id, e)),
-                }
+                settled(action.op(), group_id, sent, "InvalidPermission.NotFound")
             }
         }
     }
