@@ -9,7 +9,7 @@
 use super::account_status::{self, Reach};
 use super::connect::connect;
 use super::context::Context;
-use super::posture::resolve_account;
+use super::posture::each_live_posture;
 use crate::accounts::ResolvedAccount;
 use crate::api::{AccountConfig, AccountKind, CloudAccountStatus, FunctionCounts};
 use crate::fleet;
@@ -128,16 +128,11 @@ pub async fn sweep(ctx: &Context, last: &mut HashMap<String, Instant>) {
 /// The functions a FunctionPosture (hand-written or a policy's child)
 /// targets, by conflict-index key.
 fn governed_keys(ctx: &Context) -> HashSet<String> {
-    ctx.postures
-        .state()
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter_map(|p| {
-            let spec = p.spec.as_ref().ok()?;
-            let account = resolve_account(ctx, &p.namespace().unwrap_or_default(), spec).ok()?;
-            Some(fleet::function_key(&account, &spec.function))
-        })
-        .collect()
+    let mut keys = HashSet::new();
+    each_live_posture(ctx, |_, _, spec, account| {
+        keys.insert(fleet::function_key(&account, &spec.function));
+    });
+    keys
 }
 
 /// How many of the account's functions are governed, from its shared

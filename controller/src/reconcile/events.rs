@@ -9,7 +9,7 @@ use super::account_probe::{self, Known};
 use super::cached::CachedPosture;
 use super::connect::connect;
 use super::context::Context;
-use super::posture::resolve_account;
+use super::posture::each_live_posture;
 use crate::accounts::ResolvedAccount;
 use crate::api::{AccountConfig, Condition, EventFeedStatus};
 use crate::events::{Decoded, Touched};
@@ -331,23 +331,17 @@ async fn identity_keys(account: &ResolvedAccount, provider: &dyn Provider, touch
 /// function it governs (conflict-index key) and whether it declares
 /// identity.
 fn governed(ctx: &Context, account: &ResolvedAccount) -> Vec<(ObjectRef<CachedPosture>, String, bool)> {
-    ctx.postures
-        .state()
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter_map(|p| {
-            let spec = p.spec.as_ref().ok()?;
-            let ns = p.namespace().unwrap_or_default();
-            let resolved = resolve_account(ctx, &ns, spec).ok()?;
-            (resolved.key == account.key).then(|| {
-                (
-                    ObjectRef::new(&p.name_any()).within(&ns),
-                    fleet::function_key(account, &spec.function),
-                    spec.identity.is_some(),
-                )
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    each_live_posture(ctx, |p, ns, spec, resolved| {
+        if resolved.key == account.key {
+            out.push((
+                ObjectRef::new(&p.name_any()).within(ns),
+                fleet::function_key(account, &spec.function),
+                spec.identity.is_some(),
+            ));
+        }
+    });
+    out
 }
 
 fn record(ctx: &Context, account: &ResolvedAccount, outcome: EventOutcome) {

@@ -14,7 +14,7 @@ use super::account_status::{self, Reach};
 use super::connect::{Unusable, connect};
 use super::context::{Context, MANAGER, synced};
 use super::error::Error;
-use super::posture::resolve_account;
+use super::posture::{each_live_posture, resolve_account};
 use crate::accounts::{self, ResolvedAccount};
 use crate::api::{
     API_VERSION, FunctionPosture, PosturePolicy, PosturePolicyStatus, SupersededFunction, duration, validate,
@@ -258,19 +258,14 @@ fn govern(pctx: &PolicyContext, me: &PosturePolicy, account: &ResolvedAccount, l
     let keys: Vec<String> = listed.iter().map(|f| fleet::function_key(account, &f.target)).collect();
     let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
     let mut postures = HashMap::new();
-    for p in ctx.postures.state() {
-        let Ok(spec) = p.spec.as_ref() else { continue };
-        if p.metadata.deletion_timestamp.is_some() || is_child(&p.metadata) {
-            continue;
+    each_live_posture(ctx, |p, ns, spec, acct| {
+        if is_child(&p.metadata) {
+            return;
         }
-        let ns = p.namespace().unwrap_or_default();
-        let Ok(acct) = resolve_account(ctx, &ns, spec) else {
-            continue;
-        };
         if let Some(i) = index.get(fleet::function_key(&acct, &spec.function).as_str()) {
             postures.insert(*i, format!("FunctionPosture {ns}/{}", p.name_any()));
         }
-    }
+    });
     let hand_written: BTreeSet<usize> = postures.keys().copied().collect();
     let others: Vec<(Arc<PosturePolicy>, BTreeSet<usize>)> = pctx
         .policies

@@ -389,6 +389,25 @@ async fn publish_events(outcome: &engine::Outcome, r: &Reporter<'_>) {
     }
 }
 
+/// Every posture of the cache that is not being deleted, whose spec reads
+/// and whose account resolves, with that account: what the account probe,
+/// the policy pass and the event consumer each look through.
+pub(super) fn each_live_posture(
+    ctx: &Context,
+    mut f: impl FnMut(&CachedPosture, &str, &FunctionPostureSpec, ResolvedAccount),
+) {
+    for p in ctx.postures.state() {
+        if p.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Ok(spec) = p.spec.as_ref() else { continue };
+        let ns = p.metadata.namespace.clone().unwrap_or_default();
+        if let Ok(account) = resolve_account(ctx, &ns, spec) {
+            f(&p, &ns, spec, account);
+        }
+    }
+}
+
 pub(super) fn resolve_account(
     ctx: &Context,
     ns: &str,

@@ -14,18 +14,30 @@ const RULES: Rules = Rules {
     empty_policy: true,
 };
 
-fn service_key(state: &State, project: &str, location: &str, service: &str, permission: &str) -> GcpResult<String> {
+/// The stored key of a service (its project by id), None when there is no
+/// such service; an unknown project is refused for `permission`. Each API
+/// says "not found" in its own words.
+pub(super) fn existing_service(
+    state: &State,
+    project: &str,
+    location: &str,
+    service: &str,
+    permission: &str,
+) -> GcpResult<Option<String>> {
     let resource = format!("projects/{project}/locations/{location}/services/{service}");
     let p = state
         .project(project)
         .ok_or_else(|| GcpError::project_denied(permission, &resource))?;
     let key = format!("projects/{}/locations/{location}/services/{service}", p.id);
-    if !state.policies.contains_key(&key) {
-        return Err(GcpError::not_found(format!(
+    Ok(state.policies.contains_key(&key).then_some(key))
+}
+
+fn service_key(state: &State, project: &str, location: &str, service: &str, permission: &str) -> GcpResult<String> {
+    existing_service(state, project, location, service, permission)?.ok_or_else(|| {
+        GcpError::not_found(format!(
             "Resource '{service}' of kind 'SERVICE' in region '{location}' in project '{project}' does not exist."
-        )));
-    }
-    Ok(key)
+        ))
+    })
 }
 
 /// GET v2/projects/{p}/locations/{l}/services/{s}:getIamPolicy

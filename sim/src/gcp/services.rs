@@ -26,15 +26,11 @@ const MASKABLE: [&str; 4] = [
 ];
 
 fn key(state: &State, project: &str, location: &str, service: &str, permission: &str) -> GcpResult<String> {
-    let resource = format!("projects/{project}/locations/{location}/services/{service}");
-    let p = state
-        .project(project)
-        .ok_or_else(|| GcpError::project_denied(permission, &resource))?;
-    let key = format!("projects/{}/locations/{location}/services/{service}", p.id);
-    if !state.policies.contains_key(&key) {
-        return Err(GcpError::not_found(format!("Resource '{resource}' was not found")));
-    }
-    Ok(key)
+    super::run::existing_service(state, project, location, service, permission)?.ok_or_else(|| {
+        GcpError::not_found(format!(
+            "Resource 'projects/{project}/locations/{location}/services/{service}' was not found"
+        ))
+    })
 }
 
 /// The service as `services.get` answers it.
