@@ -1097,7 +1097,7 @@ async fn an_open_api_method_in_front_of_the_function_gets_aws_iam_and_a_redeploy
     let posture = dir.write(
         "apigw.yaml",
         &format!(
-            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: apigw, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  triggers:\n    publicAccess: RequireAuth\n    aws:\n      invokers:\n        - {{principal: apigateway.amazonaws.com, sourceArn: '{source}', sourceAccount: '{ACCOUNT_ID}'}}\n      apiGateway:\n        requireAuthorizer: true\n        requireRequestValidation: true\n        apis: [{{apiId: {}, requestValidatorId: {}}}]\n",
+            "apiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: apigw, namespace: shop}}\nspec:\n  accountRef: {{name: stand-in}}\n  function: {{aws: {{name: {}}}}}\n  mode: Enforce\n  triggers:\n    publicAccess: RequireAuth\n    aws:\n      invokers:\n        - {{principal: apigateway.amazonaws.com, sourceArn: '{source}', sourceAccount: '{ACCOUNT_ID}'}}\n      apiGateway:\n        requireAuthorizer: true\n        requireRequestValidation: true\n        apis: [{{apiId: '{}', requestValidatorId: '{}'}}]\n",
             fleet.reports, door.api_id, door.validator
         ),
     );
