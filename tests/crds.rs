@@ -117,6 +117,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "spec.triggers.aws.apiGateway.apis[0].authorizerId",
     ),
     (
+        "private ingress required while ingress is declared open",
+        "accountRef: {name: prod}\nfunction: {gcp: {location: europe-west1, name: orders}}\ntriggers: {gcp: {ingress: ALLOW_ALL, requirePrivateIngress: true}}\n",
+        "spec.triggers.gcp.ingress",
+    ),
+    (
         "access restriction with two sources",
         "accountRef: {name: prod}\nfunction: {azure: {resourceGroup: rg, name: app}}\ntriggers: {azure: {accessRestrictions: [{name: a, priority: 1, ipAddress: 10.0.0.0/8, serviceTag: AzureFrontDoor.Backend}]}}\n",
         "spec.triggers.azure.accessRestrictions[0]",

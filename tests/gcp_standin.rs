@@ -730,6 +730,80 @@ async fn binary_authorization_is_set_on_the_service_with_only_its_mask() {
     assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
 }
 
+/// `triggers.gcp.requirePrivateIngress`: one function is open to all (its
+/// setting and so its service); another says internal and load balancing
+/// while its service was opened behind its back. Both are High; Enforce
+/// narrows the first function's setting, and each function's deploy (the
+/// first's narrowing, the second's ownership claim) applies its setting to
+/// its service again. Opened once more on the service alone, the service
+/// is narrowed with one update masked to `ingress`; then an enforce writes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_ingress_closes_the_function_and_the_service_behind_it() {
+    let gcp = GcpStandIn::start(
+        GcpWorld::new()
+            .project(P, N)
+            .function(FunctionSeed::new(P, EU, "open").ingress("ALLOW_ALL"))
+            .function(FunctionSeed::new(P, EU, "behind").ingress("ALLOW_INTERNAL_AND_GCLB")),
+    )
+    .await
+    .expect("stand-in");
+    assert!(gcp.set_service_ingress(P, EU, "behind", "INGRESS_TRAFFIC_ALL"));
+    let dir = TempDir::new("gcp-private-ingress");
+    let mut yaml = account_yaml(&gcp.url(), None);
+    for name in ["open", "behind"] {
+        yaml += &format!(
+            "---\napiVersion: zerofn.dev/v1alpha1\nkind: FunctionPosture\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  accountRef: {{name: gcp}}\n  function: {{gcp: {{location: {EU}, name: {name}}}}}\n  mode: Enforce\n  triggers:\n    publicAccess: RequireAuth\n    removeUnlisted: false\n    gcp: {{requirePrivateIngress: true}}\n"
+        );
+    }
+    let file = dir.write("gcp.yaml", &yaml);
+    let args = ["-o", "json", "-f", file.to_str().unwrap()];
+    let plan = zerofn(&[&["plan"][..], &args[..]].concat()).await;
+    assert_eq!(
+        plan.checks("shop/open"),
+        vec!["gcp.triggers.privateIngress", "gcp.triggers.privateIngress"]
+    );
+    assert_eq!(plan.checks("shop/behind"), vec!["gcp.triggers.privateIngress"]);
+    assert!(plan.stdout.contains("service.ingress"), "{}", plan.stdout);
+    assert!(gcp.write_requests().is_empty(), "plan wrote");
+
+    let enforce = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(enforce.code, 0, "{}{}", enforce.stdout, enforce.stderr);
+    for name in ["open", "behind"] {
+        assert_eq!(
+            gcp.service_ingress(P, EU, name).as_deref(),
+            Some("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"),
+            "{name}"
+        );
+    }
+    let open = gcp.function(P, EU, "open").expect("function");
+    assert_eq!(open["serviceConfig"]["ingressSettings"], "ALLOW_INTERNAL_AND_GCLB");
+
+    assert!(gcp.set_service_ingress(P, EU, "behind", "INGRESS_TRAFFIC_ALL"));
+    gcp.clear_requests();
+    let narrowed = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(narrowed.code, 0, "{}{}", narrowed.stdout, narrowed.stderr);
+    let writes = gcp.write_requests();
+    assert_eq!(
+        writes.len(),
+        1,
+        "only the service opened behind its function: {writes:#?}"
+    );
+    assert_eq!(writes[0].method, "PATCH");
+    assert!(writes[0].path.ends_with("/services/behind"), "{}", writes[0].path);
+    assert_eq!(writes[0].query_param("updateMask").as_deref(), Some("ingress"));
+    assert_eq!(
+        gcp.service_ingress(P, EU, "behind").as_deref(),
+        Some("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER")
+    );
+
+    gcp.clear_requests();
+    let again = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+}
+
 /// `observability.gcp.requireLogsKept`: an exclusion of the `_Default` sink
 /// that drops the function's Cloud Run logs is High, one zerofn does not
 /// evaluate is reported as not judged, one about other resources passes.

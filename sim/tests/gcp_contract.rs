@@ -943,6 +943,86 @@ mod gcp {
         Ok(())
     }
 
+    /// A function's Cloud Run service reports the ingress its function's
+    /// deploy applied; an update masked to `ingress`, through the official
+    /// client, sets it on the service alone (the function still says
+    /// otherwise), until the function's next deploy applies its own
+    /// setting again. An unknown value and a mask-less update are refused.
+    #[tokio::test]
+    async fn a_services_ingress_follows_its_function_until_set_on_the_service() -> TestResult {
+        use google_cloud_run_v2::model::{IngressTraffic, Service};
+        let gcp = GcpStandIn::start(world()).await?;
+        let run = run_client(&gcp).await?;
+        let b = run.get_service().set_name(service_name(US, "fn-b-svc")).send().await?;
+        assert_eq!(b.ingress, IngressTraffic::InternalOnly);
+        let a = service_name(EU, "fn-a");
+        assert_eq!(
+            run.get_service().set_name(&a).send().await?.ingress,
+            IngressTraffic::All
+        );
+
+        let narrowed = run
+            .update_service()
+            .set_service(
+                Service::new()
+                    .set_name(&a)
+                    .set_ingress(IngressTraffic::InternalLoadBalancer),
+            )
+            .set_update_mask(FieldMask::default().set_paths(["ingress"]))
+            .poller()
+            .until_done()
+            .await?;
+        assert_eq!(narrowed.ingress, IngressTraffic::InternalLoadBalancer);
+        let patch = gcp.write_requests().pop().ok_or("no PATCH")?;
+        assert_eq!(patch.query_param("updateMask").as_deref(), Some("ingress"));
+        let body = patch.body_json().ok_or("PATCH body is not JSON")?;
+        // The client sends the enum's number, which proto JSON allows.
+        assert_eq!(body["ingress"], json!(3), "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+        assert_eq!(
+            run.get_service().set_name(&a).send().await?.ingress,
+            IngressTraffic::InternalLoadBalancer
+        );
+        let f = gcp.function(PROJECT, EU, "fn-a").ok_or("gone")?;
+        assert_eq!(
+            f["serviceConfig"]["ingressSettings"], "ALLOW_ALL",
+            "the function is not told"
+        );
+
+        let functions = functions_client(&gcp).await?;
+        let f = functions.get_function().set_name(fn_name(EU, "fn-a")).send().await?;
+        functions
+            .update_function()
+            .set_function(f.set_labels([("team", "edge")]))
+            .set_update_mask(FieldMask::default().set_paths(["labels"]))
+            .poller()
+            .until_done()
+            .await?;
+        assert_eq!(
+            run.get_service().set_name(&a).send().await?.ingress,
+            IngressTraffic::All,
+            "the function's deploy applies its own setting again"
+        );
+
+        let (status, body) = raw(
+            &gcp,
+            "PATCH",
+            &format!("/v2/{a}?updateMask=ingress"),
+            Some(json!({"ingress": "INGRESS_TRAFFIC_SOMETIMES"})),
+        )
+        .await?;
+        assert_eq!(status, 400, "{body}");
+        let e = run
+            .update_service()
+            .set_service(Service::new().set_name(&a).set_ingress(IngressTraffic::InternalOnly))
+            .poller()
+            .until_done()
+            .await
+            .err()
+            .ok_or("a mask-less update replaced the whole service")?;
+        assert_eq!(status_of(&e), (Some(RpcCode::InvalidArgument), Some(400)));
+        Ok(())
+    }
+
     #[tokio::test]
     async fn clearing_a_masked_field_falls_back_to_the_service_default() -> TestResult {
         let gcp = GcpStandIn::start(world()).await?;

@@ -608,11 +608,21 @@ fn header_pins(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("!has(self.requirePrivateIngress) || !self.requirePrivateIngress || !has(self.ingress) || self.ingress != 'ALLOW_ALL'").message("requirePrivateIngress refuses ALLOW_ALL: declare ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB, or leave ingress out").field_path(".ingress"))]
 pub struct GcpTriggers {
     /// serviceConfig.ingressSettings. Left out: ALLOW_INTERNAL_ONLY when
     /// publicAccess is Deny, not checked otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<GcpIngress>,
+    /// The function is reachable only from inside the project's networks
+    /// or through a Google Cloud load balancer: its Cloud Run service's
+    /// ingress (what Google enforces, which can be changed on the service
+    /// behind the function's back) is not INGRESS_TRAFFIC_ALL, and the
+    /// function's ingressSettings (what its next deploy applies again) is
+    /// not ALLOW_ALL. Enforce narrows either to internal and Cloud Load
+    /// Balancing; a narrower setting is kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_private_ingress: bool,
     /// Members that hold roles/run.invoker on the function's Cloud Run
     /// service, exactly. allUsers and allAuthenticatedUsers are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]

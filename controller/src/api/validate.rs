@@ -49,6 +49,7 @@ pub fn posture(spec: &FunctionPostureSpec) -> Vec<FieldError> {
     no_wildcard_action(spec, &mut e);
     aws_invokers_scoped(spec, &mut e);
     api_authorizers_typed(spec, &mut e);
+    gcp_private_ingress(spec, &mut e);
     azure_restrictions(spec, &mut e);
     flow_log_destination(spec, &mut e);
     e.0
@@ -243,6 +244,20 @@ fn api_authorizers_typed(spec: &FunctionPostureSpec, e: &mut Errors) {
                 "authorizerId and authorizerType go together: the method's authorizationType must match the authorizer's type",
             );
         }
+    }
+}
+
+/// Private ingress cannot be declared alongside an ingress open to all:
+/// zerofn would narrow what the posture asks to open.
+fn gcp_private_ingress(spec: &FunctionPostureSpec, e: &mut Errors) {
+    if let Some(g) = spec.triggers.as_ref().and_then(|t| t.gcp.as_ref())
+        && g.require_private_ingress
+        && g.ingress == Some(super::posture::GcpIngress::AllowAll)
+    {
+        e.push(
+            "spec.triggers.gcp.ingress",
+            "requirePrivateIngress refuses ALLOW_ALL: declare ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB, or leave ingress out",
+        );
     }
 }
 

@@ -121,6 +121,15 @@ pub(crate) fn handle_get(
     }
     let answer = Value::Object(op.json.clone());
     let target = op.function.clone();
+    // The deploy applies the function's settings to its Cloud Run service
+    // again: an ingress set on the service alone gives way.
+    if let Some(service) = function
+        .get("serviceConfig")
+        .and_then(|c| c.get("service"))
+        .and_then(Value::as_str)
+    {
+        state.service_ingress.remove(service);
+    }
     if let Some(entry) = state.functions.get_mut(&target) {
         entry.value = function;
         entry.pending = None;

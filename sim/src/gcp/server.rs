@@ -174,6 +174,26 @@ impl GcpStandIn {
             .map(|b| Value::Object(b.clone()))
     }
 
+    /// The ingress of a Cloud Run service, as `services.get` answers it
+    /// (None: no such project).
+    pub fn service_ingress(&self, project: &str, location: &str, service: &str) -> Option<String> {
+        let state = lock(&self.shared);
+        let key = state.run_service_key(project, location, service).ok()?;
+        Some(super::services::ingress(&state, &key))
+    }
+
+    /// Sets a Cloud Run service's ingress out of band, as someone changing
+    /// the service behind its function's back would; the function's next
+    /// deploy applies its own setting again.
+    pub fn set_service_ingress(&self, project: &str, location: &str, service: &str, ingress: &str) -> bool {
+        let mut state = lock(&self.shared);
+        let Ok(key) = state.run_service_key(project, location, service) else {
+            return false;
+        };
+        state.service_ingress.insert(key, ingress.to_string());
+        true
+    }
+
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<Recorded> {
         self.server.journal().all()

@@ -3,10 +3,12 @@
 //! `run.v2.json`): a service exists when its function (or
 //! [`super::GcpWorld::run_service`]) seeded it, and carries its
 //! `binaryAuthorization` (`useDefault` or `policy`, a oneof, plus
-//! `breakglassJustification`).
+//! `breakglassJustification`) and its `ingress`: the function's
+//! `ingressSettings` as its deploy applied it, or one set on the service
+//! itself since (which the function's next deploy replaces).
 //!
 //! PATCH is served only with an `updateMask` whose paths stay inside
-//! `binaryAuthorization`: a mask-less PATCH replaces the whole service
+//! `binaryAuthorization` or name `ingress`: a mask-less PATCH replaces the whole service
 //! (template included), which the stand-in does not model, so it answers
 //! INVALID_ARGUMENT naming that instead of pretending. The update answers
 //! with an operation that is already done, its response the service.
@@ -18,7 +20,8 @@ use serde_json::{Map, Value, json};
 
 const SERVICE_TYPE: &str = "type.googleapis.com/google.cloud.run.v2.Service";
 /// The mask paths served, as camelCase JSON names.
-const MASKABLE: [&str; 4] = [
+const MASKABLE: [&str; 5] = [
+    "ingress",
     "binaryAuthorization",
     "binaryAuthorization.useDefault",
     "binaryAuthorization.policy",
@@ -40,13 +43,55 @@ fn to_json(state: &State, key: &str) -> Value {
     s.insert("uid".into(), json!(format!("{:x}", fnv(key))));
     let generation = state.service_generations.get(key).copied().unwrap_or(1);
     s.insert("generation".into(), json!(generation.to_string()));
-    s.insert("ingress".into(), json!("INGRESS_TRAFFIC_ALL"));
+    s.insert("ingress".into(), json!(ingress(state, key)));
     s.insert("launchStage".into(), json!("GA"));
     if let Some(b) = state.binary_authorization.get(key).filter(|b| !b.is_empty()) {
         s.insert("binaryAuthorization".into(), Value::Object(b.clone()));
     }
     s.insert("etag".into(), json!(format!("\"{generation}\"")));
     Value::Object(s)
+}
+
+/// `IngressTraffic` as `run.v2.json` lists it, in the order of its numbers.
+const INGRESS: [&str; 5] = [
+    "INGRESS_TRAFFIC_UNSPECIFIED",
+    "INGRESS_TRAFFIC_ALL",
+    "INGRESS_TRAFFIC_INTERNAL_ONLY",
+    "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+    "INGRESS_TRAFFIC_NONE",
+];
+
+/// The service's ingress: set on the service itself, else what its
+/// function's deploy applied, else Cloud Run's default (all traffic).
+pub(crate) fn ingress(state: &State, key: &str) -> String {
+    if let Some(i) = state.service_ingress.get(key) {
+        return i.clone();
+    }
+    let of_function = state.functions.values().find_map(|f| {
+        let config = f.value.get("serviceConfig")?;
+        (config.get("service")?.as_str()? == key).then(|| config.get("ingressSettings")?.as_str())?
+    });
+    match of_function {
+        Some("ALLOW_INTERNAL_ONLY") => "INGRESS_TRAFFIC_INTERNAL_ONLY",
+        Some("ALLOW_INTERNAL_AND_GCLB") => "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+        _ => "INGRESS_TRAFFIC_ALL",
+    }
+    .to_string()
+}
+
+/// The `ingress` of a request body, None when it leaves it out.
+fn requested_ingress(body: &Map<String, Value>) -> GcpResult<Option<String>> {
+    match body.get("ingress") {
+        None => Ok(None),
+        Some(Value::String(i)) if INGRESS.contains(&i.as_str()) => Ok(Some(i.clone())),
+        // Proto JSON allows an enum's number; the official clients send it.
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n < INGRESS.len() as u64) => {
+            Ok(n.as_u64().and_then(|n| INGRESS.get(n as usize)).map(|i| i.to_string()))
+        }
+        Some(other) => Err(GcpError::invalid(format!(
+            "Invalid value at 'service.ingress' (type.googleapis.com/google.cloud.run.v2.IngressTraffic), {other}"
+        ))),
+    }
 }
 
 fn fnv(s: &str) -> u64 {
@@ -131,13 +176,13 @@ pub(crate) fn handle_patch(
     let key = key(state, project, location, service, "run.services.update")?;
     let Some(mask) = query.get("updateMask").filter(|m| !m.is_empty()) else {
         return Err(GcpError::invalid(
-            "the GCP stand-in serves only masked service updates (updateMask within binaryAuthorization): without a mask the whole service, template included, is replaced",
+            "the GCP stand-in serves only masked service updates (updateMask ingress or within binaryAuthorization): without a mask the whole service, template included, is replaced",
         ));
     };
     let paths: Vec<&str> = mask.split(',').map(str::trim).collect();
     if let Some(p) = paths.iter().find(|p| !MASKABLE.contains(p)) {
         return Err(GcpError::invalid(format!(
-            "Invalid field mask path \"{p}\": the GCP stand-in updates only binaryAuthorization"
+            "Invalid field mask path \"{p}\": the GCP stand-in updates only ingress and binaryAuthorization"
         )));
     }
     let body: Value =
@@ -153,9 +198,16 @@ pub(crate) fn handle_patch(
         )));
     }
     let wanted = binary_authorization(&body)?;
+    let wanted_ingress = requested_ingress(&body)?;
     if query.get("validateOnly") != Some("true") {
+        if paths.contains(&"ingress") {
+            // A masked field the body leaves out is cleared: Cloud Run's
+            // default, all traffic.
+            let ingress = wanted_ingress.unwrap_or_else(|| "INGRESS_TRAFFIC_ALL".into());
+            state.service_ingress.insert(key.clone(), ingress);
+        }
         let current = state.binary_authorization.entry(key.clone()).or_default();
-        for path in &paths {
+        for path in paths.iter().filter(|p| p.starts_with("binaryAuthorization")) {
             match path.strip_prefix("binaryAuthorization.") {
                 None => *current = wanted.clone(),
                 Some(field) => match wanted.get(field) {

@@ -480,6 +480,10 @@ pub(crate) struct State {
     pub sink_exclusions: BTreeMap<String, Vec<Value>>,
     /// Cloud Run service name → its binaryAuthorization (empty: none).
     pub binary_authorization: BTreeMap<String, Map<String, Value>>,
+    /// Cloud Run service name → an ingress set on the service itself
+    /// (`services.patch`, or seeded), which holds until the function's next
+    /// deploy applies the function's own setting again.
+    pub service_ingress: BTreeMap<String, String>,
     /// Cloud Run service name → its generation, bumped by each update.
     pub service_generations: BTreeMap<String, u64>,
 }

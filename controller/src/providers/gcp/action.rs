@@ -40,6 +40,9 @@ pub enum GcpAction {
         service: String,
         method: super::model::BinAuthz,
     },
+    /// Narrow the ingress of the function's Cloud Run service (updateMask
+    /// `ingress` only), when it is still wider at write time.
+    NarrowServiceIngress { service: String, ingress: String },
 }
 
 /// One member of one unconditional binding.
@@ -102,7 +105,7 @@ impl GcpAction {
             GcpAction::UpdateProjectRoles { .. } => "SetIamPolicy(project)",
             GcpAction::PatchFunction { .. } => "UpdateFunction",
             GcpAction::UpdateInvokers { .. } => "SetIamPolicy(service)",
-            GcpAction::SetBinaryAuthorization { .. } => "UpdateService",
+            GcpAction::SetBinaryAuthorization { .. } | GcpAction::NarrowServiceIngress { .. } => "UpdateService",
         }
     }
 
@@ -152,6 +155,9 @@ impl GcpAction {
                 service.clone(),
                 format!("binaryAuthorization: {method} (updateMask binaryAuthorization)"),
             ),
+            GcpAction::NarrowServiceIngress { service, ingress } => {
+                (service.clone(), format!("ingress: {ingress} (updateMask ingress)"))
+            }
         };
         ActionSummary {
             op: self.op().to_string(),

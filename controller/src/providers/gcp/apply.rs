@@ -23,7 +23,7 @@ use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_iam_v1::model::{Binding, Policy};
 use google_cloud_lro::{Poller, PollingResult};
-use google_cloud_run_v2::model::{BinaryAuthorization, Service};
+use google_cloud_run_v2::model::{BinaryAuthorization, IngressTraffic, Service};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -129,21 +129,17 @@ impl Applier<'_> {
             GcpAction::SetBinaryAuthorization { service, method } => {
                 self.set_binary_authorization(service, method).await.map(|_| None)
             }
+            GcpAction::NarrowServiceIngress { service, ingress } => {
+                self.narrow_service_ingress(service, ingress).await.map(|_| None)
+            }
         }
     }
 
     /// Set Binary Authorization on a Cloud Run service that has none when
     /// it is read right before the write (one set meanwhile is not
-    /// switched), with an update mask naming only `binaryAuthorization`
-    /// (without a mask the service, template included, would be replaced),
-    /// and wait for the update's operation within the operation deadline.
+    /// switched).
     async fn set_binary_authorization(&self, service: &str, method: &BinAuthz) -> Result<(), ProviderError> {
-        let current = self
-            .caller
-            .call("GetService", service, || {
-                self.clients.run.get_service().set_name(service).send()
-            })
-            .await?;
+        let current = self.read_service(service).await?;
         if current.binary_authorization.as_ref().and_then(BinAuthz::of).is_some() {
             return Ok(());
         }
@@ -152,7 +148,39 @@ impl Applier<'_> {
             BinAuthz::Policy(p) => BinaryAuthorization::new().set_policy(p.clone()),
         };
         let update = Service::new().set_name(service).set_binary_authorization(wanted);
-        let mask = google_cloud_wkt::FieldMask::default().set_paths(["binary_authorization"]);
+        self.update_service(service, update, "binary_authorization").await
+    }
+
+    /// Narrow a Cloud Run service's ingress when, read right before the
+    /// write, it is still wider (one narrowed meanwhile, or by more, is
+    /// kept).
+    async fn narrow_service_ingress(&self, service: &str, ingress: &str) -> Result<(), ProviderError> {
+        use super::ingress::Reach;
+        let current = self.read_service(service).await?;
+        let have = current.ingress.name().and_then(Reach::of_service);
+        let want = Reach::of_service(ingress);
+        if have.is_none() || want.is_none() || have <= want {
+            return Ok(());
+        }
+        let update = Service::new()
+            .set_name(service)
+            .set_ingress(IngressTraffic::from(ingress));
+        self.update_service(service, update, "ingress").await
+    }
+
+    async fn read_service(&self, service: &str) -> Result<Service, ProviderError> {
+        self.caller
+            .call("GetService", service, || {
+                self.clients.run.get_service().set_name(service).send()
+            })
+            .await
+    }
+
+    /// One service update with an update mask naming only `path` (without
+    /// a mask the service, template included, would be replaced), waited
+    /// for within the operation deadline.
+    async fn update_service(&self, service: &str, update: Service, path: &str) -> Result<(), ProviderError> {
+        let mask = google_cloud_wkt::FieldMask::default().set_paths([path]);
         let wait = self.caller.tuning.operation_wait;
         let done = tokio::time::timeout(
             wait,

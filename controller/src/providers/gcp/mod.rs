@@ -5,6 +5,7 @@ mod apply;
 pub mod client;
 pub mod connect;
 mod feed;
+pub mod ingress;
 pub mod insights;
 pub mod logsink;
 pub mod model;

@@ -48,9 +48,9 @@ pub struct ObservedFunction {
     /// policy insights: observed only when the posture asks about unused
     /// permissions.
     pub role_usage: Option<RoleUsage>,
-    /// The Binary Authorization of the function's Cloud Run service:
-    /// observed only when the posture requires it.
-    pub binary_authorization: Option<BinAuthzState>,
+    /// The function's Cloud Run service: read only when a control judges
+    /// it (private ingress, Binary Authorization).
+    pub run_service: Option<ServiceState>,
     /// The exclusions of the project's `_Default` log sink: observed only
     /// when the posture requires the function's logs to be kept.
     pub default_sink: Option<SinkState>,
@@ -69,12 +69,20 @@ pub struct SinkExclusion {
     pub disabled: bool,
 }
 
-/// What the service enforces, or why it could not be read.
+/// The function's Cloud Run service, or why it could not be read.
 #[derive(Clone, Debug, PartialEq)]
-pub enum BinAuthzState {
-    /// None: no Binary Authorization.
-    Observed(Option<BinAuthz>),
+pub enum ServiceState {
+    Observed(RunService),
     NotObserved(crate::providers::ProviderError),
+}
+
+/// What the service enforces, as far as zerofn judges it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunService {
+    /// `ingress`, e.g. INGRESS_TRAFFIC_INTERNAL_ONLY.
+    pub ingress: String,
+    /// None: no Binary Authorization.
+    pub binary_authorization: Option<BinAuthz>,
 }
 
 /// `binaryAuthorization.useDefault` or `.policy`.

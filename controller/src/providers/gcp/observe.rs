@@ -1,11 +1,13 @@
 //! Reading one function's state from GCP. Account-wide reads (every
 //! function of the project, the project IAM policy, the service accounts)
-//! are cached and shared by all postures; the Cloud Run invoker policy is the
-//! only per-function read, made when triggers are declared.
+//! are cached and shared by all postures; the per-function reads (the Cloud
+//! Run service, its invoker policy) are made only when a declared control
+//! judges them.
 
 use super::client::{Caller, Clients};
 use super::model::{
-    BinAuthz, BinAuthzState, DedicatedAccount, EventTrigger, Exclusivity, InvokeGrant, ObservedFunction, UnjudgedRole,
+    BinAuthz, DedicatedAccount, EventTrigger, Exclusivity, InvokeGrant, ObservedFunction, RunService, ServiceState,
+    UnjudgedRole,
 };
 use super::names;
 use super::roles::{self, Known};
@@ -226,6 +228,22 @@ fn name_of<E: std::fmt::Debug>(v: Option<&str>, fallback: &E) -> String {
     v.map(str::to_string).unwrap_or_else(|| format!("{fallback:?}"))
 }
 
+/// Whether a declared control judges the function's Cloud Run service,
+/// which is then read once for all of them.
+fn judges_service(spec: &crate::api::posture::FunctionPostureSpec) -> bool {
+    let private_ingress = spec
+        .triggers
+        .as_ref()
+        .and_then(|t| t.gcp.as_ref())
+        .is_some_and(|g| g.require_private_ingress);
+    let binauthz = spec
+        .supply_chain
+        .as_ref()
+        .and_then(|s| s.gcp.as_ref())
+        .is_some_and(|g| g.require_binary_authorization.is_some());
+    private_ingress || binauthz
+}
+
 pub struct Observer<'a> {
     pub clients: &'a Clients,
     pub caller: &'a Caller,
@@ -333,13 +351,7 @@ impl Observer<'_> {
             self.pacer.ready().await;
             o.default_sink = Some(super::logsink::default_sink(&self.clients.logging, self.caller, self.project).await);
         }
-        let binauthz = p
-            .spec
-            .supply_chain
-            .as_ref()
-            .and_then(|s| s.gcp.as_ref())
-            .is_some_and(|g| g.require_binary_authorization.is_some());
-        if binauthz && !o.service.is_empty() {
+        if judges_service(&p.spec) && !o.service.is_empty() {
             self.pacer.ready().await;
             let read = self
                 .caller
@@ -347,9 +359,12 @@ impl Observer<'_> {
                     self.clients.run.get_service().set_name(&o.service).send()
                 })
                 .await;
-            o.binary_authorization = Some(match read {
-                Ok(s) => BinAuthzState::Observed(s.binary_authorization.as_ref().and_then(BinAuthz::of)),
-                Err(e) => BinAuthzState::NotObserved(e),
+            o.run_service = Some(match read {
+                Ok(s) => ServiceState::Observed(RunService {
+                    ingress: name_of(s.ingress.name(), &s.ingress),
+                    binary_authorization: s.binary_authorization.as_ref().and_then(BinAuthz::of),
+                }),
+                Err(e) => ServiceState::NotObserved(e),
             });
         }
         if p.spec.triggers.is_some() && !o.service.is_empty() {

@@ -11,7 +11,8 @@
 //! event triggers are reported, never changed.
 
 use super::action::{FunctionField, GcpAction, MemberRole};
-use super::model::{BinAuthz, BinAuthzState, InvokeGrant, ObservedFunction, SinkState};
+use super::ingress::{Reach, private_reach};
+use super::model::{BinAuthz, InvokeGrant, ObservedFunction, RunService, ServiceState, SinkState};
 use super::names;
 use super::observe::INVOKER;
 use crate::api::{GcpEgress, GcpIngress, GcpTriggers, IdentityControl, Mode, PublicAccess, TriggerControl};
@@ -510,6 +511,9 @@ fn conditional_role_findings(cx: &Identity, want: &BTreeSet<String>, switching: 
 fn triggers(t: &TriggerControl, o: &ObservedFunction, b: &mut Builder) {
     let g: GcpTriggers = t.gcp.clone().unwrap_or_default();
     ingress(t, &g, o, b);
+    if g.require_private_ingress {
+        private_ingress(declared_ingress(t, &g), o, b);
+    }
     if let Some(grants) = &o.invokers {
         invokers(t, &g, grants, o, b);
     }
@@ -553,14 +557,19 @@ fn triggers(t: &TriggerControl, o: &ObservedFunction, b: &mut Builder) {
     }
 }
 
+/// The function's ingress setting the posture asks for: declared, or
+/// internal only when public access is denied.
+fn declared_ingress(t: &TriggerControl, g: &GcpTriggers) -> Option<&'static str> {
+    g.ingress.map(ingress_name).or(match t.public_access {
+        PublicAccess::Deny => Some("ALLOW_INTERNAL_ONLY"),
+        PublicAccess::RequireAuth => None,
+    })
+}
+
 /// The ingress setting: declared, or internal only when public access is
 /// denied.
 fn ingress(t: &TriggerControl, g: &GcpTriggers, o: &ObservedFunction, b: &mut Builder) {
-    let want_ingress = g.ingress.map(ingress_name).or(match t.public_access {
-        PublicAccess::Deny => Some("ALLOW_INTERNAL_ONLY"),
-        PublicAccess::RequireAuth => None,
-    });
-    let Some(want) = want_ingress.filter(|w| o.ingress != *w) else {
+    let Some(want) = declared_ingress(t, g).filter(|w| o.ingress != *w) else {
         return;
     };
     b.finding(
@@ -583,6 +592,99 @@ fn ingress(t: &TriggerControl, g: &GcpTriggers, o: &ObservedFunction, b: &mut Bu
         )),
     );
     b.patch.set(FunctionField::Ingress(want.to_string()));
+}
+
+/// Private ingress: neither the function's setting (applied again at its
+/// next deploy) nor its Cloud Run service's ingress (what Google enforces,
+/// changeable on the service alone) lets everyone in, nor anything wider
+/// than a declared ingress. Narrowed to that bound, never widened; a
+/// service that could not be read is not judged.
+fn private_ingress(declared: Option<&'static str>, o: &ObservedFunction, b: &mut Builder) {
+    let bound = private_reach(declared);
+    let finding = |field: &str, observed: String, severity: Severity, remediable: bool, message: String| {
+        Finding::builder(Control::Triggers, "gcp.triggers.privateIngress", field)
+            .observed(observed)
+            .desired(format!("no wider than {}", bound.service_value()))
+            .severity(severity)
+            .remediable(remediable)
+            .message(message)
+    };
+    // A declared setting is the ingress control's to judge and write.
+    if declared.is_none() && Reach::of_function(&o.ingress).is_none_or(|r| r > bound) {
+        let known = Reach::of_function(&o.ingress).is_some();
+        b.finding(finding(
+            "serviceConfig.ingressSettings",
+            o.ingress.clone(),
+            if known { Severity::High } else { Severity::Medium },
+            known,
+            if known {
+                "the function lets every source in; zerofn sets ALLOW_INTERNAL_AND_GCLB, so it is reached from the project's networks or through a Google Cloud load balancer".into()
+            } else {
+                format!("the function's ingress setting {} is not one zerofn knows, so its reach is not judged", o.ingress)
+            },
+        ));
+        if known {
+            b.patch.set(FunctionField::Ingress("ALLOW_INTERNAL_AND_GCLB".into()));
+        }
+    }
+    let service = match run_service(o) {
+        Ok(s) => s,
+        Err(e) => {
+            b.finding(finding(
+                "service.ingress",
+                format!("{}: {e}", e.reason().as_str()),
+                Severity::Medium,
+                false,
+                format!("who can reach the function's service could not be judged: {e}; grant run.services.get"),
+            ));
+            return;
+        }
+    };
+    match Reach::of_service(&service.ingress) {
+        Some(r) if r <= bound => {}
+        Some(r) => {
+            b.finding(finding(
+                "service.ingress",
+                service.ingress.clone(),
+                if r == Reach::Everyone { Severity::High } else { Severity::Medium },
+                true,
+                format!(
+                    "the function's service {} admits {} traffic, whatever the function's own setting says; zerofn sets {} (updateMask ingress)",
+                    o.service,
+                    service.ingress.trim_start_matches("INGRESS_TRAFFIC_").to_lowercase().replace('_', " "),
+                    bound.service_value()
+                ),
+            ));
+            b.plan.push(
+                Phase::Revoke,
+                GcpAction::NarrowServiceIngress {
+                    service: o.service.clone(),
+                    ingress: bound.service_value().to_string(),
+                },
+            );
+        }
+        None => b.finding(finding(
+            "service.ingress",
+            service.ingress.clone(),
+            Severity::Medium,
+            false,
+            format!(
+                "the service's ingress {} is not one zerofn knows, so who can reach the function is not judged",
+                service.ingress
+            ),
+        )),
+    }
+}
+
+/// The function's Cloud Run service as read, or why it was not.
+fn run_service(o: &ObservedFunction) -> Result<&RunService, crate::providers::ProviderError> {
+    match &o.run_service {
+        Some(ServiceState::Observed(s)) => Ok(s),
+        Some(ServiceState::NotObserved(e)) => Err(e.clone()),
+        None => Err(crate::providers::ProviderError::Cloud(
+            "the function has no Cloud Run service to read".into(),
+        )),
+    }
 }
 
 /// Roles on the service whose permissions could not be read: whether their
@@ -880,17 +982,20 @@ fn binary_authorization(want: &BinAuthz, o: &ObservedFunction, b: &mut Builder) 
         .remediable(remediable)
         .message(message)
     };
-    let unread = BinAuthzState::NotObserved(crate::providers::ProviderError::Cloud(
-        "the function has no Cloud Run service to read".into(),
-    ));
-    match o.binary_authorization.as_ref().unwrap_or(&unread) {
-        BinAuthzState::NotObserved(e) => b.finding(finding(
-            format!("{}: {e}", e.reason().as_str()),
-            Severity::Medium,
-            false,
-            format!("whether the function's service enforces Binary Authorization could not be judged: {e}; grant run.services.get"),
-        )),
-        BinAuthzState::Observed(None) => {
+    let have = match run_service(o) {
+        Err(e) => {
+            b.finding(finding(
+                format!("{}: {e}", e.reason().as_str()),
+                Severity::Medium,
+                false,
+                format!("whether the function's service enforces Binary Authorization could not be judged: {e}; grant run.services.get"),
+            ));
+            return;
+        }
+        Ok(service) => &service.binary_authorization,
+    };
+    match have {
+        None => {
             b.finding(finding(
                 "none".into(),
                 Severity::High,
@@ -910,13 +1015,13 @@ fn binary_authorization(want: &BinAuthz, o: &ObservedFunction, b: &mut Builder) 
                 },
             );
         }
-        BinAuthzState::Observed(Some(have)) if have != want => b.finding(finding(
+        Some(have) if have != want => b.finding(finding(
             have.to_string(),
             Severity::Medium,
             false,
             format!("the function's service enforces {have}, not the declared {want}; zerofn does not switch one enforced policy for another"),
         )),
-        BinAuthzState::Observed(Some(_)) => {}
+        Some(_) => {}
     }
 }
 

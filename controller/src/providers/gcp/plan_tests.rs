@@ -4,7 +4,9 @@
 use super::*;
 use crate::api::*;
 use crate::fixtures::{SpecExt, gcp_spec, sweep};
-use crate::providers::gcp::model::{DedicatedAccount, EventTrigger, Exclusivity, UnjudgedRole};
+use crate::providers::gcp::model::{
+    DedicatedAccount, EventTrigger, Exclusivity, RunService, ServiceState, UnjudgedRole,
+};
 use proptest::prelude::*;
 use proptest::sample::select;
 use std::cell::RefCell;
@@ -39,6 +41,7 @@ fn spec() -> FunctionPostureSpec {
                 ingress: None,
                 invokers: Some(vec![ME.into()]),
                 event_trigger: None,
+                require_private_ingress: false,
             }),
         })
         .with_network(NetworkControl {
@@ -789,6 +792,10 @@ struct World {
     service: Vec<(String, String, bool)>,
     runs_as: String,
     created: BTreeSet<String>,
+    /// The function's ingressSettings and its service's ingress (None:
+    /// not read).
+    function_ingress: String,
+    service_ingress: Option<String>,
 }
 
 /// Roles the evaluator knows let their members invoke (its own list: the
@@ -853,10 +860,13 @@ impl World {
                     }
                 }
                 GcpAction::SetBinaryAuthorization { .. } => {}
+                GcpAction::NarrowServiceIngress { ingress, .. } => w.service_ingress = Some(ingress.clone()),
                 GcpAction::PatchFunction { patch, .. } => {
                     for f in patch.fields() {
-                        if let FunctionField::ServiceAccount(sa) = f {
-                            w.runs_as = sa.clone();
+                        match f {
+                            FunctionField::ServiceAccount(sa) => w.runs_as = sa.clone(),
+                            FunctionField::Ingress(i) => w.function_ingress = i.clone(),
+                            _ => {}
                         }
                     }
                 }
@@ -902,19 +912,34 @@ fn any_gcp_spec() -> impl Strategy<Value = FunctionPostureSpec> {
         any::<[bool; 3]>(),
         select(vec![PublicAccess::Deny, PublicAccess::RequireAuth]),
         select(vec![None, Some(vec![]), Some(vec![ME.to_string()])]),
+        (
+            select(vec![
+                None,
+                Some(GcpIngress::AllowInternalOnly),
+                Some(GcpIngress::AllowInternalAndGclb),
+                Some(GcpIngress::AllowAll),
+            ]),
+            any::<bool>(),
+        ),
     )
-        .prop_map(|(mode, [create, in_place, remove_unlisted], public, invokers)| {
-            let mut s = spec();
-            s.mode = mode;
-            let idc = s.identity.as_mut().unwrap();
-            idc.create_if_shared = create;
-            idc.edit_in_place_if_exclusive = in_place;
-            let t = s.triggers.as_mut().unwrap();
-            t.remove_unlisted = remove_unlisted;
-            t.public_access = public;
-            t.gcp.as_mut().unwrap().invokers = invokers;
-            s
-        })
+        .prop_map(
+            |(mode, [create, in_place, remove_unlisted], public, invokers, (ingress, private))| {
+                let mut s = spec();
+                s.mode = mode;
+                let idc = s.identity.as_mut().unwrap();
+                idc.create_if_shared = create;
+                idc.edit_in_place_if_exclusive = in_place;
+                let t = s.triggers.as_mut().unwrap();
+                t.remove_unlisted = remove_unlisted;
+                t.public_access = public;
+                let g = t.gcp.as_mut().unwrap();
+                g.invokers = invokers;
+                g.require_private_ingress = private;
+                // The one combination the API refuses.
+                g.ingress = ingress.filter(|i| !(private && *i == GcpIngress::AllowAll));
+                s
+            },
+        )
 }
 
 /// The choices behind a generated function; `gcp_case` builds it.
@@ -932,6 +957,9 @@ struct Choices {
     bindings: [(bool, bool); 7],
     event_trigger: bool,
     unlabelled: bool,
+    function_ingress: &'static str,
+    /// None: the service could not be read.
+    service_ingress: Option<&'static str>,
 }
 
 fn any_choices() -> impl Strategy<Value = Choices> {
@@ -962,6 +990,24 @@ fn any_choices() -> impl Strategy<Value = Choices> {
         select(vec![vec![], vec!["roles/owner"], vec!["roles/datastore.user"]]),
         proptest::array::uniform7((any::<bool>(), proptest::bool::weighted(0.2))),
         any::<[bool; 2]>(),
+        (
+            select(vec![
+                "ALLOW_ALL",
+                "ALLOW_INTERNAL_ONLY",
+                "ALLOW_INTERNAL_AND_GCLB",
+                "INGRESS_SETTINGS_UNSPECIFIED",
+                "ALLOW_SOMETIMES",
+            ]),
+            select(vec![
+                None,
+                Some("INGRESS_TRAFFIC_ALL"),
+                Some("INGRESS_TRAFFIC_INTERNAL_ONLY"),
+                Some("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"),
+                Some("INGRESS_TRAFFIC_NONE"),
+                Some("INGRESS_TRAFFIC_UNSPECIFIED"),
+                Some("INGRESS_TRAFFIC_SOMETIMES"),
+            ]),
+        ),
     )
         .prop_map(
             |(
@@ -972,6 +1018,7 @@ fn any_choices() -> impl Strategy<Value = Choices> {
                 dedicated_roles,
                 bindings,
                 [event_trigger, unlabelled],
+                (function_ingress, service_ingress),
             )| Choices {
                 account,
                 shared,
@@ -985,6 +1032,8 @@ fn any_choices() -> impl Strategy<Value = Choices> {
                 bindings,
                 event_trigger,
                 unlabelled,
+                function_ingress,
+                service_ingress,
             },
         )
 }
@@ -1028,7 +1077,17 @@ fn gcp_case(spec: FunctionPostureSpec, c: Choices) -> Case {
         service: vec![],
         runs_as: current.clone(),
         created: BTreeSet::new(),
+        function_ingress: c.function_ingress.into(),
+        service_ingress: c.service_ingress.map(str::to_string),
     };
+    o.ingress = c.function_ingress.into();
+    o.run_service = Some(match c.service_ingress {
+        Some(i) => ServiceState::Observed(RunService {
+            ingress: i.into(),
+            binary_authorization: None,
+        }),
+        None => ServiceState::NotObserved(crate::providers::ProviderError::Throttled("slow down".into())),
+    });
     for role in c.current_roles {
         world.project.push((role.into(), member(&current), false));
     }
@@ -1186,11 +1245,81 @@ fn judge_switch(case: &Case, after: &World) {
     );
 }
 
-/// At most one update of the function, which never opens ingress or egress.
-fn judge_patches(acts: &[&GcpAction]) {
+/// How far each ingress value lets traffic in, the evaluator's own table
+/// (None: a value it does not know, which must then be left as it is).
+fn reach(value: &str) -> Option<u8> {
+    match value {
+        "INGRESS_TRAFFIC_NONE" => Some(0),
+        "ALLOW_INTERNAL_ONLY" | "INGRESS_TRAFFIC_INTERNAL_ONLY" => Some(1),
+        "ALLOW_INTERNAL_AND_GCLB" | "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => Some(2),
+        "ALLOW_ALL" | "INGRESS_SETTINGS_UNSPECIFIED" | "INGRESS_TRAFFIC_ALL" | "INGRESS_TRAFFIC_UNSPECIFIED" => Some(3),
+        _ => None,
+    }
+}
+
+/// Neither the function's ingress (beyond what is declared) nor its
+/// service's ever widens, an unknown or unread one is never changed, and a
+/// posture requiring private ingress is never passed while either could
+/// let everyone in.
+fn judge_ingress(case: &Case, after: &World, p: &Plan<GcpAction>) {
+    let before = &case.world;
+    let g = case.spec.triggers.as_ref().and_then(|t| t.gcp.as_ref());
+    // What the posture asks of the function's setting may be written
+    // whatever it was: declared, or internal only when public access is denied.
+    let deny = case
+        .spec
+        .triggers
+        .as_ref()
+        .is_some_and(|t| t.public_access == PublicAccess::Deny);
+    let declared = match g.and_then(|g| g.ingress) {
+        Some(GcpIngress::AllowInternalOnly) => Some("ALLOW_INTERNAL_ONLY".to_string()),
+        Some(GcpIngress::AllowInternalAndGclb) => Some("ALLOW_INTERNAL_AND_GCLB".to_string()),
+        Some(GcpIngress::AllowAll) => Some("ALLOW_ALL".to_string()),
+        None => deny.then(|| "ALLOW_INTERNAL_ONLY".to_string()),
+    };
+    let pairs = [
+        (
+            Some(&before.function_ingress),
+            Some(&after.function_ingress),
+            declared.as_ref(),
+        ),
+        (before.service_ingress.as_ref(), after.service_ingress.as_ref(), None),
+    ];
+    for (was, now, declared) in pairs {
+        if was != now && now == declared {
+            continue;
+        }
+        match (was.and_then(|w| reach(w)), now.and_then(|n| reach(n))) {
+            (Some(w), Some(n)) => assert!(n <= w, "ingress widened from {was:?} to {now:?}"),
+            _ => assert_eq!(was, now, "an unknown or unread ingress changed"),
+        }
+    }
+    let required = g.is_some_and(|g| g.require_private_ingress);
+    let reported = p
+        .findings
+        .iter()
+        .any(|f| f.check == "gcp.triggers.privateIngress" || f.check == "gcp.triggers.ingress");
+    let private = |v: Option<&String>| v.and_then(|v| reach(v)).is_some_and(|r| r <= 2);
+    if required && !reported {
+        assert!(
+            private(Some(&before.function_ingress)) && private(before.service_ingress.as_ref()),
+            "passed as private: {before:?}"
+        );
+    }
+}
+
+/// At most one update of the function, which never opens ingress (unless
+/// declared open) or egress.
+fn judge_patches(case: &Case, acts: &[&GcpAction]) {
+    let declared_open = case
+        .spec
+        .triggers
+        .as_ref()
+        .and_then(|t| t.gcp.as_ref())
+        .is_some_and(|g| g.ingress == Some(GcpIngress::AllowAll));
     for f in acts.iter().flat_map(|a| patch_fields(a)) {
         match f {
-            FunctionField::Ingress(v) => assert!(v != "ALLOW_ALL", "opened ingress"),
+            FunctionField::Ingress(v) => assert!(v != "ALLOW_ALL" || declared_open, "opened ingress"),
             FunctionField::Egress(v) => assert_eq!(v, "ALL_TRAFFIC"),
             FunctionField::VpcConnector(v) => assert_eq!(v, CONNECTOR),
             FunctionField::ServiceAccount(_) | FunctionField::Claim(_) | FunctionField::Release(_) => {}
@@ -1213,7 +1342,8 @@ fn no_plan_ever_widens_access_or_touches_a_bystander() {
         let after = case.world.after(&acts);
         judge_members(&case, &after, &acts);
         judge_switch(&case, &after);
-        judge_patches(&acts);
+        judge_patches(&case, &acts);
+        judge_ingress(&case, &after, &p);
         Ok(())
     });
     let seen = seen.into_inner();
@@ -1222,12 +1352,22 @@ fn no_plan_ever_widens_access_or_touches_a_bystander() {
         "SetIamPolicy(project)",
         "UpdateFunction",
         "SetIamPolicy(service)",
+        "UpdateService",
     ] {
         assert!(seen.contains(op), "sweep never produced {op}");
     }
 }
 
 // ------------------------------------------------------------------ binary authorization
+
+/// The function's service as read: internal only, with this Binary
+/// Authorization.
+fn service(binauthz: Option<BinAuthz>) -> ServiceState {
+    ServiceState::Observed(RunService {
+        ingress: "INGRESS_TRAFFIC_INTERNAL_ONLY".into(),
+        binary_authorization: binauthz,
+    })
+}
 
 fn with_binauthz(declared: &str) -> FunctionPostureSpec {
     let mut s = spec();
@@ -1245,7 +1385,7 @@ fn with_binauthz(declared: &str) -> FunctionPostureSpec {
 #[test]
 fn a_service_without_binary_authorization_gets_the_declared_one() {
     let mut o = compliant();
-    o.binary_authorization = Some(BinAuthzState::Observed(None));
+    o.run_service = Some(service(None));
     let p = run(with_binauthz("default"), &o);
     assert_eq!(
         p.findings.iter().map(|f| f.check.as_str()).collect::<Vec<_>>(),
@@ -1256,7 +1396,7 @@ fn a_service_without_binary_authorization_gets_the_declared_one() {
         a,
         GcpAction::SetBinaryAuthorization { method: BinAuthz::UseDefault, service } if *service == o.service
     )));
-    o.binary_authorization = Some(BinAuthzState::Observed(Some(BinAuthz::UseDefault)));
+    o.run_service = Some(service(Some(BinAuthz::UseDefault)));
     let p = run(with_binauthz("default"), &o);
     assert!(p.findings.is_empty() && p.actions.is_empty());
 }
@@ -1264,7 +1404,7 @@ fn a_service_without_binary_authorization_gets_the_declared_one() {
 #[test]
 fn another_enforced_policy_is_reported_never_switched_and_an_unread_service_never_passed() {
     let mut o = compliant();
-    o.binary_authorization = Some(BinAuthzState::Observed(Some(BinAuthz::Policy(
+    o.run_service = Some(service(Some(BinAuthz::Policy(
         "projects/shop-prod/platforms/cloudrun/policies/strict".into(),
     ))));
     let p = run(with_binauthz("default"), &o);
@@ -1275,10 +1415,131 @@ fn another_enforced_policy_is_reported_never_switched_and_an_unread_service_neve
             .iter()
             .any(|a| matches!(a, GcpAction::SetBinaryAuthorization { .. }))
     );
-    o.binary_authorization = Some(BinAuthzState::NotObserved(crate::providers::ProviderError::Auth(
+    o.run_service = Some(ServiceState::NotObserved(crate::providers::ProviderError::Auth(
         "denied".into(),
     )));
     let p = run(with_binauthz("default"), &o);
     assert_eq!(p.findings.len(), 1);
     assert!(p.findings[0].observed.starts_with("CloudAuthFailed"));
+}
+
+// ------------------------------------------------------------------ private ingress
+
+fn with_private_ingress(declared: Option<GcpIngress>) -> FunctionPostureSpec {
+    let mut s = spec();
+    let t = s.triggers.as_mut().unwrap();
+    t.public_access = PublicAccess::RequireAuth;
+    let g = t.gcp.as_mut().unwrap();
+    g.require_private_ingress = true;
+    g.ingress = declared;
+    s
+}
+
+fn service_ingress(ingress: &str) -> Option<ServiceState> {
+    Some(ServiceState::Observed(RunService {
+        ingress: ingress.into(),
+        binary_authorization: None,
+    }))
+}
+
+fn narrowed_service(p: &Plan<GcpAction>) -> Vec<String> {
+    actions(p)
+        .iter()
+        .filter_map(|a| match a {
+            GcpAction::NarrowServiceIngress { ingress, .. } => Some(ingress.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The service opened behind the function's back: the function's own
+/// setting says internal, the service lets everyone in. High, and the
+/// service (not the function) is narrowed to internal and load balancing.
+#[test]
+fn a_service_opened_behind_the_functions_back_is_found_and_narrowed() {
+    let mut o = compliant();
+    o.ingress = "ALLOW_INTERNAL_AND_GCLB".into();
+    o.run_service = service_ingress("INGRESS_TRAFFIC_ALL");
+    let p = run(with_private_ingress(None), &o);
+    assert_eq!(checks(&p), vec!["gcp.triggers.privateIngress"]);
+    assert_eq!(p.findings[0].field, "service.ingress");
+    assert_eq!(p.findings[0].severity, Severity::High);
+    assert_eq!(narrowed_service(&p), vec!["INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"]);
+    assert!(!actions(&p).iter().any(|a| matches!(a, GcpAction::PatchFunction { .. })));
+
+    o.run_service = service_ingress("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+    let p = run(with_private_ingress(None), &o);
+    assert!(p.findings.is_empty() && p.actions.is_empty(), "{:#?}", p.findings);
+}
+
+/// A function open to all is narrowed on both sides: its setting (or its
+/// next deploy would open the service again) and its service.
+#[test]
+fn an_open_function_is_narrowed_on_both_sides() {
+    let mut o = compliant();
+    o.ingress = "ALLOW_ALL".into();
+    o.run_service = service_ingress("INGRESS_TRAFFIC_ALL");
+    let p = run(with_private_ingress(None), &o);
+    let fields: BTreeSet<&str> = p.findings.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from(["serviceConfig.ingressSettings", "service.ingress"])
+    );
+    assert!(actions(&p).iter().any(|a| {
+        patch_fields(a)
+            .iter()
+            .any(|f| *f == FunctionField::Ingress("ALLOW_INTERNAL_AND_GCLB".into()))
+    }));
+    assert_eq!(narrowed_service(&p), vec!["INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"]);
+}
+
+/// A narrower service is kept; a declared ingress is the bound (and the
+/// ingress control writes the function's setting); a service wider than
+/// the declared ingress, though not open to all, is narrowed to it.
+#[test]
+fn the_bound_is_the_declared_ingress_and_narrower_is_kept() {
+    let mut o = compliant();
+    o.run_service = service_ingress("INGRESS_TRAFFIC_NONE");
+    let p = run(with_private_ingress(None), &o);
+    assert!(p.findings.is_empty(), "{:#?}", p.findings);
+
+    o.run_service = service_ingress("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+    let p = run(with_private_ingress(Some(GcpIngress::AllowInternalOnly)), &o);
+    assert_eq!(checks(&p), vec!["gcp.triggers.privateIngress"]);
+    assert_eq!(p.findings[0].severity, Severity::Medium);
+    assert_eq!(narrowed_service(&p), vec!["INGRESS_TRAFFIC_INTERNAL_ONLY"]);
+
+    o.ingress = "ALLOW_ALL".into();
+    o.run_service = service_ingress("INGRESS_TRAFFIC_INTERNAL_ONLY");
+    let p = run(with_private_ingress(Some(GcpIngress::AllowInternalOnly)), &o);
+    assert_eq!(
+        checks(&p),
+        vec!["gcp.triggers.ingress"],
+        "one finding, one write of the setting"
+    );
+}
+
+/// An unread service, or a value zerofn does not know, is reported as not
+/// judged and never written.
+#[test]
+fn an_unread_or_unknown_ingress_is_never_passed_nor_written() {
+    let mut o = compliant();
+    for state in [
+        None,
+        Some(ServiceState::NotObserved(crate::providers::ProviderError::Auth(
+            "denied".into(),
+        ))),
+        service_ingress("INGRESS_TRAFFIC_SOMETIMES"),
+    ] {
+        o.run_service = state;
+        let p = run(with_private_ingress(None), &o);
+        assert_eq!(checks(&p), vec!["gcp.triggers.privateIngress"]);
+        assert!(!p.findings[0].remediable);
+        assert!(p.actions.is_empty());
+    }
+    o.run_service = service_ingress("INGRESS_TRAFFIC_INTERNAL_ONLY");
+    o.ingress = "ALLOW_SOMETIMES".into();
+    let p = run(with_private_ingress(None), &o);
+    assert_eq!(checks(&p), vec!["gcp.triggers.privateIngress"]);
+    assert!(p.actions.is_empty());
 }
