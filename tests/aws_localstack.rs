@@ -1112,19 +1112,35 @@ async fn an_open_api_method_in_front_of_the_function_gets_aws_iam_and_a_redeploy
     }
     let open_field = format!("ApiGateway[{}].POST /orders", door.api_id);
     let findings = plan.json()["postures"][0]["findings"].clone();
+    // LocalStack answers GetDeployment without the apiSummary asked for, so
+    // what stage prod serves is reported as not judged (the scripted API
+    // Gateway tests cover a stage read through its summary).
     assert!(
         findings
             .as_array()
             .into_iter()
             .flatten()
             .filter(|f| f["check"].as_str().is_some_and(|c| c.contains("apiGateway")))
+            .filter(|f| f["check"] != "aws.triggers.apiGateway.stageNotObserved")
             .all(|f| f["field"] == open_field.as_str()),
         "only the open method is named: {findings:#}"
     );
     let deployed = aws.deployments(&door.api_id).await.expect("deployments");
 
+    // What is left after an enforce: only the stage LocalStack cannot show.
+    let only_the_unread_stage = |out: &zerofn_tests::Run| {
+        out.json()["postures"][0]["findings"].as_array().is_some_and(|f| {
+            f.iter()
+                .all(|f| f["check"] == "aws.triggers.apiGateway.stageNotObserved")
+        })
+    };
     let first = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
-    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert!(
+        first.code == 0 || (first.code == 1 && only_the_unread_stage(&first)),
+        "{}{}",
+        first.stdout,
+        first.stderr
+    );
     let (open, guarded) = (&door.open, &door.guarded);
     assert_eq!(
         aws.method_guard(&door.api_id, &open.0, &open.1)
@@ -1149,6 +1165,6 @@ async fn an_open_api_method_in_front_of_the_function_gets_aws_iam_and_a_redeploy
     assert!(calls.to_string().contains("CreateDeployment"), "{calls}");
 
     let second = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
-    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert!(only_the_unread_stage(&second), "{}{}", second.stdout, second.stderr);
     assert_eq!(second.json()["writeCalls"], 0, "{}", second.stdout);
 }

@@ -269,6 +269,85 @@ async fn other_refusals_are_reported_at_once() {
     assert_eq!(server.requests().iter().filter(|r| r.method == "PUT").count(), 1);
 }
 
+// ------------------------------------------------------------ REST API stages
+// LocalStack answers GetDeployment without the apiSummary that `embed=
+// apisummary` asks for: the answers are scripted here in the shapes of the
+// API Gateway REST reference (`GetResources` and `GetStages`: `item`;
+// `GetDeployment`: `apiSummary` keyed by resource path, then verb, each a
+// `MethodSnapshot` of `authorizationType` and `apiKeyRequired`).
+
+/// Each stage is read through its deployment's apiSummary: what it serves,
+/// which can differ from the API's methods; a deployment answered without
+/// its summary is kept as not observed. Every method of the API is in the
+/// draft, only those reaching the function in `methods`.
+#[tokio::test]
+async fn a_rest_apis_stages_are_read_through_their_deployments_summaries() {
+    use zerofn::providers::aws::model::{ApiRead, MethodGuard, Served};
+    let uri = format!("arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/{FN}/invocations");
+    let server = Scripted::start(
+        vec![
+            json(&format!(
+                r#"{{"item":[
+                {{"id":"r1","path":"/orders","resourceMethods":{{"POST":{{"httpMethod":"POST","authorizationType":"AWS_IAM","apiKeyRequired":false,"methodIntegration":{{"type":"AWS_PROXY","uri":"{uri}"}}}}}}}},
+                {{"id":"r2","path":"/other","resourceMethods":{{"GET":{{"httpMethod":"GET","authorizationType":"NONE","apiKeyRequired":true,"methodIntegration":{{"type":"HTTP_PROXY","uri":"https://example.com"}}}}}}}}]}}"#
+            )),
+            json(r#"{"item":[{"stageName":"prod","deploymentId":"d1"},{"stageName":"beta","deploymentId":"d2"}]}"#),
+            json(
+                r#"{"id":"d1","createdDate":1700000000,"apiSummary":{"/orders":{"POST":{"authorizationType":"NONE","apiKeyRequired":false}},"/other":{"GET":{"authorizationType":"NONE","apiKeyRequired":true}}}}"#,
+            ),
+            json(r#"{"id":"d2","createdDate":1700000100}"#),
+            json(r#"{"item":[]}"#),
+        ],
+        api_error(500, "InternalFailure"),
+    )
+    .await
+    .unwrap();
+    let ApiRead::Rest(api) = read_api(&server).await else {
+        panic!("a REST API");
+    };
+    assert_eq!(
+        api.methods.len(),
+        1,
+        "only the method reaching the function: {:?}",
+        api.methods
+    );
+    assert_eq!(api.methods[0].authorization_type, "AWS_IAM");
+    let key = |p: &str, v: &str| (p.to_string(), v.to_string());
+    assert_eq!(api.draft.len(), 2);
+    assert!(api.draft[&key("/other", "GET")].api_key_required);
+    let names: Vec<&str> = api.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["beta", "prod"]);
+    match &api.stages[1].served {
+        Served::Summary(s) => assert_eq!(
+            s[&key("/orders", "POST")],
+            MethodGuard {
+                authorization_type: "NONE".into(),
+                api_key_required: false
+            },
+            "the stage serves the older, open deployment"
+        ),
+        other => panic!("prod's summary was read: {other:?}"),
+    }
+    match &api.stages[0].served {
+        Served::NotObserved(why) => assert!(why.contains("apiSummary"), "{why}"),
+        other => panic!("a deployment without its summary is not observed: {other:?}"),
+    }
+    let reqs = server.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/restapis/abc123/resources",
+            "/restapis/abc123/stages",
+            "/restapis/abc123/deployments/d1",
+            "/restapis/abc123/deployments/d2",
+            "/restapis/abc123/requestvalidators",
+        ]
+    );
+    assert!(reqs[2].query.contains("embed=apisummary"), "{}", reqs[2].query);
+    assert!(reqs.iter().all(|r| r.method == "GET"), "reads only");
+}
+
 // ------------------------------------------------------------ HTTP APIs
 // LocalStack community does not serve API Gateway v2: its answers are
 // scripted here in the shapes of the API Gateway v2 API reference

@@ -1,14 +1,18 @@
 //! Reading the APIs in front of a function from API Gateway: only the APIs
 //! the function's resource policy names, never a scan of the account. A
-//! REST API (v1) is read with GetResources (embed=methods), GetStages and
-//! GetRequestValidators; an id REST does not know is read as an HTTP API
+//! REST API (v1) is read with GetResources (embed=methods), GetStages, each
+//! stage's deployment (GetDeployment, embed=apisummary: what the stage
+//! serves, which can differ from the API's methods until it is redeployed)
+//! and GetRequestValidators; an id REST does not know is read as an HTTP API
 //! (v2: GetRoutes, GetIntegrations). Every page is paced on the API
 //! Gateway quota of the API's Region; a failed read is kept as the reason,
 //! never a guess.
 
 use super::client::{Clients, map_err};
 use super::front_doors::invokes;
-use super::model::{ApiRead, ApiRoute, RequestValidator, RestApi, RestMethod};
+use super::model::{
+    ApiRead, ApiRoute, ApiStage, MethodGuard, MethodKey, RequestValidator, RestApi, RestMethod, Served,
+};
 use crate::providers::ProviderError;
 use crate::providers::pace::Pacer;
 use std::collections::{BTreeMap, HashMap};
@@ -62,8 +66,16 @@ async fn rest(
                     // Not embedded: the integration is read on its own.
                     None => integration_uri(c, pace, id, r.id().unwrap_or_default(), verb).await?,
                 };
+                let method = rest_method(r, verb, m);
+                api.draft.insert(
+                    (method.path.clone(), method.http_method.clone()),
+                    MethodGuard {
+                        authorization_type: method.authorization_type.clone(),
+                        api_key_required: m.api_key_required().unwrap_or(false),
+                    },
+                );
                 if uri.is_some_and(|u| invokes(&u, function_arn)) {
-                    api.methods.push(rest_method(r, verb, m));
+                    api.methods.push(method);
                 }
             }
         }
@@ -133,7 +145,10 @@ async fn integration_uri(
     }
 }
 
-async fn stages(c: &aws_sdk_apigateway::Client, pace: &Pacer, id: &str) -> Result<Vec<String>, ProviderError> {
+/// Each stage with what its deployment serves. A deployment that cannot
+/// be read, or is answered without its apiSummary, is kept as not observed
+/// with the reason: what the stage serves is then not judged.
+async fn stages(c: &aws_sdk_apigateway::Client, pace: &Pacer, id: &str) -> Result<Vec<ApiStage>, ProviderError> {
     pace.ready().await;
     let out = c
         .get_stages()
@@ -141,14 +156,62 @@ async fn stages(c: &aws_sdk_apigateway::Client, pace: &Pacer, id: &str) -> Resul
         .send()
         .await
         .map_err(|e| map_err("GetStages", id, e))?;
-    let mut names: Vec<String> = out
-        .item()
+    let mut stages = Vec::new();
+    for s in out.item() {
+        let (Some(name), deployment) = (s.stage_name(), s.deployment_id().unwrap_or_default()) else {
+            continue;
+        };
+        let served = served(c, pace, id, deployment).await;
+        stages.push(ApiStage {
+            name: name.to_string(),
+            deployment_id: deployment.to_string(),
+            served,
+        });
+    }
+    stages.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(stages)
+}
+
+async fn served(c: &aws_sdk_apigateway::Client, pace: &Pacer, id: &str, deployment: &str) -> Served {
+    if deployment.is_empty() {
+        return Served::NotObserved("the stage names no deployment".into());
+    }
+    pace.ready().await;
+    let read = c
+        .get_deployment()
+        .rest_api_id(id)
+        .deployment_id(deployment)
+        .embed("apisummary")
+        .send()
+        .await;
+    match read {
+        Ok(d) => match d.api_summary() {
+            Some(summary) => Served::Summary(summary_of(summary)),
+            None => Served::NotObserved(format!(
+                "GetDeployment {id}/{deployment} answered without its apiSummary"
+            )),
+        },
+        Err(e) => Served::NotObserved(map_err("GetDeployment", &format!("{id}/{deployment}"), e).to_string()),
+    }
+}
+
+type Summary = HashMap<String, HashMap<String, aws_sdk_apigateway::types::MethodSnapshot>>;
+
+fn summary_of(summary: &Summary) -> BTreeMap<MethodKey, MethodGuard> {
+    summary
         .iter()
-        .filter_map(|s| s.stage_name())
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    Ok(names)
+        .flat_map(|(path, methods)| {
+            methods.iter().map(move |(verb, m)| {
+                (
+                    (path.clone(), verb.clone()),
+                    MethodGuard {
+                        authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
+                        api_key_required: m.api_key_required(),
+                    },
+                )
+            })
+        })
+        .collect()
 }
 
 async fn validators(

@@ -648,7 +648,7 @@ impl Applier<'_> {
                             .create_deployment()
                             .rest_api_id(api_id)
                             .stage_name(stage)
-                            .description("zerofn: method authorization or validation changed")
+                            .description("zerofn: publish the methods' authorization and validation")
                             .send()
                     },
                     api_conflict,

@@ -7,16 +7,23 @@
 //! - a write only adds authorization (over NONE) or a validator (where
 //!   there is none); nothing is ever removed or lowered, and an API is
 //!   never deleted or restructured;
-//! - an API that could not be read, or a statement that names no single
-//!   API, is a finding with the reason: never a pass.
+//! - a stage is judged by what its deployment serves, not by the API's
+//!   methods (they differ until the stage is redeployed);
+//! - a stage is redeployed only when the deployment would publish no
+//!   method more open than the stage serves now: a redeploy publishes the
+//!   whole API, including changes someone made and did not deploy;
+//! - an API or a stage that could not be read, or a statement that names
+//!   no single API, is a finding with the reason: never a pass.
 
 use super::action::AwsAction;
-use super::model::{ApiRead, ApiRoute, FrontDoors, ObservedApi, RestApi, RestMethod};
+use super::model::{
+    ApiRead, ApiRoute, ApiStage, FrontDoors, MethodGuard, MethodKey, ObservedApi, RestApi, RestMethod, Served,
+};
 use super::policy::{Principal, ResourceStatement};
 use crate::api::{ApiMethodRef, AwsApiGateway, AwsApiSettings, Effect};
 use crate::findings::{Control, Finding, FindingBuilder, Severity};
 use crate::providers::assemble::{Phase, PlanBuilder};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The service principal API Gateway invokes functions as (any partition).
 pub fn is_api_gateway(service: &str) -> bool {
@@ -163,50 +170,185 @@ fn settings<'a>(cfg: &'a AwsApiGateway, api: &ObservedApi) -> Option<&'a AwsApiS
 }
 
 /// One REST API: methods without authorization get the declared authorizer
-/// (or AWS_IAM), methods without a validator the declared one; every stage
-/// is redeployed once after the method writes.
+/// (or AWS_IAM), methods without a validator the declared one; a stage is
+/// redeployed after those writes, or when its deployment still serves a
+/// method reaching the function without the authorization the API now
+/// holds, but only when the deployment would open nothing.
 fn rest_api(cfg: &AwsApiGateway, api: &ObservedApi, rest: &RestApi, b: &mut PlanBuilder<AwsAction>) -> Vec<String> {
     let mut public = Vec::new();
     let mut changed = false;
+    // What a deployment would publish once zerofn's writes are made.
+    let mut draft = rest.draft.clone();
     for m in &rest.methods {
         let field = format!("ApiGateway[{}].{} {}", api.id, m.http_method, m.path);
         if cfg.require_authorizer && unauthenticated(&m.authorization_type) {
             if declared_public(cfg, &m.path, &m.http_method) {
                 public.push(format!("{} {} of API {}", m.http_method, m.path, api.id));
             } else {
-                changed |= authorize(settings(cfg, api), api, m, &field, b);
+                let guard = authorize(settings(cfg, api), api, m, &field, b);
+                draft
+                    .entry((m.path.clone(), m.http_method.clone()))
+                    .or_default()
+                    .authorization_type = guard;
+                changed = true;
             }
         }
         if cfg.require_request_validation {
             changed |= validation(settings(cfg, api), api, rest, m, &field, b);
         }
     }
-    if changed {
-        // A method change reaches callers only through a deployment: each
-        // stage observed is redeployed, after every method write.
-        for stage in &rest.stages {
+    for stage in &rest.stages {
+        let opened = widenings(cfg, stage, &draft);
+        let stale = cfg.require_authorizer && stage_serves_open(cfg, api, rest, stage, opened.is_empty(), b);
+        if !(changed || stale) {
+            continue;
+        }
+        if opened.is_empty() {
+            // A method change reaches callers only through a deployment,
+            // after every method write.
             b.push(
                 Phase::Revoke,
                 AwsAction::DeployApiStage {
                     region: api.region.clone(),
                     api_id: api.id.clone(),
-                    stage_name: stage.clone(),
+                    stage_name: stage.name.clone(),
                 },
             );
+        } else {
+            unsafe_redeploy(api, stage, &opened, b);
         }
     }
     public
 }
 
+/// Whether the stage's deployment serves a method reaching the function
+/// without authorization while the API's method holds it (the stage was
+/// not redeployed since): each such method is High. A stage whose
+/// deployment could not be read is reported as not judged.
+fn stage_serves_open(
+    cfg: &AwsApiGateway,
+    api: &ObservedApi,
+    rest: &RestApi,
+    stage: &ApiStage,
+    redeployable: bool,
+    b: &mut PlanBuilder<AwsAction>,
+) -> bool {
+    let summary = match &stage.served {
+        Served::Summary(s) => s,
+        Served::NotObserved(why) => {
+            b.finding(
+                on(
+                    "aws.triggers.apiGateway.stageNotObserved",
+                    &format!("ApiGateway[{}].stages[{}]", api.id, stage.name),
+                )
+                .observed("not read")
+                .desired("what the stage serves judged")
+                .severity(Severity::Medium)
+                .remediable(false)
+                .message(format!(
+                    "what stage {} of API {} serves could not be read: {why}; whether it serves the function's methods with their authorization is not judged",
+                    stage.name, api.id
+                )),
+            );
+            return false;
+        }
+    };
+    let mut stale = false;
+    for m in rest.methods.iter().filter(|m| !unauthenticated(&m.authorization_type)) {
+        let key = (m.path.clone(), m.http_method.clone());
+        if declared_public(cfg, &m.path, &m.http_method)
+            || !summary
+                .get(&key)
+                .is_some_and(|g| unauthenticated(&g.authorization_type))
+        {
+            continue;
+        }
+        stale = true;
+        b.finding(
+            on(
+                "aws.triggers.apiGateway.staleStage",
+                &format!("ApiGateway[{}].stages[{}].{} {}", api.id, stage.name, m.http_method, m.path),
+            )
+            .observed(format!("deployment {} serves authorizationType NONE", stage.deployment_id))
+            .desired(&m.authorization_type)
+            .severity(Severity::High)
+            .remediable(redeployable)
+            .message(format!(
+                "stage {} of API {} still serves {} {} without authorization: the method holds {}, but the stage's deployment {} predates it; {}",
+                stage.name,
+                api.id,
+                m.http_method,
+                m.path,
+                m.authorization_type,
+                stage.deployment_id,
+                if redeployable { "the stage is redeployed" } else { "see why it is not redeployed" }
+            )),
+        );
+    }
+    stale
+}
+
+/// What deploying `draft` to the stage would open: a method it would serve
+/// without authorization that the stage does not serve so now (or that
+/// cannot be compared, the stage being unread), or without the API key the
+/// stage asks for. Methods declared public are what the posture asks.
+fn widenings(cfg: &AwsApiGateway, stage: &ApiStage, draft: &BTreeMap<MethodKey, MethodGuard>) -> Vec<String> {
+    let served = |key: &MethodKey| match &stage.served {
+        Served::Summary(s) => Some(s.get(key)),
+        Served::NotObserved(_) => None,
+    };
+    let mut opened = Vec::new();
+    for (key @ (path, verb), guard) in draft {
+        let now = served(key);
+        let opens = unauthenticated(&guard.authorization_type)
+            && !declared_public(cfg, path, verb)
+            && now.is_none_or(|g| g.is_none_or(|g| !unauthenticated(&g.authorization_type)));
+        let drops_key = !guard.api_key_required && now.flatten().is_some_and(|g| g.api_key_required);
+        if opens {
+            opened.push(format!("{verb} {path} without authorization"));
+        } else if drops_key {
+            opened.push(format!("{verb} {path} without its API key"));
+        }
+    }
+    opened
+}
+
+/// A redeploy that would open something is not made: reported, for a
+/// person to review the API's undeployed changes.
+fn unsafe_redeploy(api: &ObservedApi, stage: &ApiStage, opened: &[String], b: &mut PlanBuilder<AwsAction>) {
+    let unread = matches!(stage.served, Served::NotObserved(_));
+    b.finding(
+        on(
+            "aws.triggers.apiGateway.unsafeRedeploy",
+            &format!("ApiGateway[{}].stages[{}]", api.id, stage.name),
+        )
+        .observed(opened.join(", "))
+        .desired("a deployment that opens nothing")
+        .severity(Severity::High)
+        .remediable(false)
+        .message(format!(
+            "stage {} of API {} needs a redeploy, but deploying the API now would also publish {} ({}); zerofn does not deploy it: review the API's changes and deploy the stage",
+            stage.name,
+            api.id,
+            opened.join(", "),
+            if unread {
+                "what the stage serves now could not be read to compare"
+            } else {
+                "changes made to the API and not deployed"
+            }
+        )),
+    );
+}
+
 /// A method without authorization: reported, and given the declared
-/// authorizer or AWS_IAM. Returns whether a write was planned.
+/// authorizer or AWS_IAM. Returns the authorization type it will hold.
 fn authorize(
     s: Option<&AwsApiSettings>,
     api: &ObservedApi,
     m: &RestMethod,
     field: &str,
     b: &mut PlanBuilder<AwsAction>,
-) -> bool {
+) -> String {
     let (authorization_type, authorizer_id) = match s.and_then(|s| s.authorizer_id.clone().zip(s.authorizer_type)) {
         Some((id, kind)) => (kind.as_str().to_string(), Some(id)),
         None => ("AWS_IAM".to_string(), None),
@@ -229,11 +371,11 @@ fn authorize(
             api_id: api.id.clone(),
             resource_id: m.resource_id.clone(),
             http_method: m.http_method.clone(),
-            authorization_type,
+            authorization_type: authorization_type.clone(),
             authorizer_id,
         },
     );
-    true
+    authorization_type
 }
 
 /// What a method's request must be validated for: a body (a verb that

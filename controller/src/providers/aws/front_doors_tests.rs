@@ -1,7 +1,9 @@
 //! The API front doors planner: table cases per edge, and a sweep applying
 //! each plan to a model of the APIs: no write ever lowers an authorization,
 //! replaces or removes a validator, touches a method declared public or a
-//! stage not observed, and a second plan writes nothing.
+//! stage not observed, no deployment publishes a method more open than its
+//! stage serves, no stage serving the function's method open is passed,
+//! and a second plan writes nothing.
 
 use super::*;
 use crate::api::*;
@@ -61,13 +63,45 @@ fn method(path: &str, verb: &str, auth: &str) -> RestMethod {
     }
 }
 
+fn guard(auth: &str) -> MethodGuard {
+    MethodGuard {
+        authorization_type: auth.into(),
+        api_key_required: false,
+    }
+}
+
+/// The API's methods as a deployment would publish them.
+fn draft_of(methods: &[RestMethod]) -> BTreeMap<MethodKey, MethodGuard> {
+    methods
+        .iter()
+        .map(|m| ((m.path.clone(), m.http_method.clone()), guard(&m.authorization_type)))
+        .collect()
+}
+
+/// Stage `prod`, serving `served`.
+fn stage(served: Served) -> ApiStage {
+    ApiStage {
+        name: "prod".into(),
+        deployment_id: "d1".into(),
+        served,
+    }
+}
+
+/// A REST API whose methods all reach the function, stage `prod` serving
+/// them as they are.
 fn rest(methods: Vec<RestMethod>) -> ObservedApi {
+    let draft = draft_of(&methods);
+    rest_with(methods, draft.clone(), vec![stage(Served::Summary(draft))])
+}
+
+fn rest_with(methods: Vec<RestMethod>, draft: BTreeMap<MethodKey, MethodGuard>, stages: Vec<ApiStage>) -> ObservedApi {
     ObservedApi {
         id: "rest1".into(),
         region: "eu-west-1".into(),
         read: ApiRead::Rest(RestApi {
             methods,
-            stages: vec!["prod".into()],
+            stages,
+            draft,
             validators: [
                 (
                     "vall".to_string(),
@@ -133,6 +167,93 @@ fn an_unauthenticated_method_gets_aws_iam_and_its_stage_is_redeployed() {
             },
         ]
     );
+}
+
+/// A redeploy that failed after the method was fixed: the API's method
+/// holds AWS_IAM, the stage still serves the older, open deployment. That
+/// is High, never compliant, and the stage (only) is redeployed.
+#[test]
+fn a_stage_serving_an_older_open_deployment_is_found_and_redeployed() {
+    let methods = vec![method("/orders", "GET", "AWS_IAM")];
+    let draft = draft_of(&methods);
+    let older: BTreeMap<MethodKey, MethodGuard> = [(("/orders".to_string(), "GET".to_string()), guard("NONE"))].into();
+    let o = observed(vec![rest_with(methods, draft, vec![stage(Served::Summary(older))])]);
+    let p = run(gateway(true, false), &o);
+    assert_eq!(checks(&p), vec!["aws.triggers.apiGateway.staleStage"]);
+    assert_eq!(p.findings[0].field, "ApiGateway[rest1].stages[prod].GET /orders");
+    assert_eq!(p.findings[0].severity, Severity::High);
+    assert!(p.findings[0].remediable);
+    assert_eq!(
+        p.actions,
+        vec![AwsAction::DeployApiStage {
+            region: "eu-west-1".into(),
+            api_id: "rest1".into(),
+            stage_name: "prod".into(),
+        }]
+    );
+}
+
+/// Someone opened another method and did not deploy: redeploying would
+/// publish it. The method reaching the function is still fixed in the
+/// API, the stage is not redeployed, and that is reported, not passed.
+#[test]
+fn a_redeploy_that_would_publish_an_undeployed_opening_is_not_made() {
+    let methods = vec![method("/orders", "GET", "NONE")];
+    let mut draft = draft_of(&methods);
+    let served = draft.clone();
+    draft.insert(("/other".into(), "GET".into()), guard("NONE"));
+    let o = observed(vec![rest_with(methods, draft, vec![stage(Served::Summary(served))])]);
+    let p = run(gateway(true, false), &o);
+    assert_eq!(
+        checks(&p),
+        vec![
+            "aws.triggers.apiGateway.unauthenticatedMethod",
+            "aws.triggers.apiGateway.unsafeRedeploy"
+        ]
+    );
+    assert_eq!(p.findings[1].observed, "GET /other without authorization");
+    assert!(p.actions.iter().all(|a| !matches!(a, AwsAction::DeployApiStage { .. })));
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, AwsAction::AuthorizeApiMethod { .. }))
+    );
+}
+
+/// A stage whose deployment cannot be read is not judged; it is still
+/// redeployed after zerofn's own method write when the API would then
+/// serve nothing open, and not when it would.
+#[test]
+fn an_unread_stage_is_not_judged_and_redeployed_only_when_nothing_would_open() {
+    let unread = || {
+        stage(Served::NotObserved(
+            "GetDeployment answered without its apiSummary".into(),
+        ))
+    };
+    let methods = vec![method("/orders", "GET", "NONE")];
+    let o = observed(vec![rest_with(methods.clone(), draft_of(&methods), vec![unread()])]);
+    let p = run(gateway(true, false), &o);
+    assert_eq!(
+        checks(&p),
+        vec![
+            "aws.triggers.apiGateway.stageNotObserved",
+            "aws.triggers.apiGateway.unauthenticatedMethod"
+        ]
+    );
+    assert!(p.actions.iter().any(|a| matches!(a, AwsAction::DeployApiStage { .. })));
+
+    let mut draft = draft_of(&methods);
+    draft.insert(("/other".into(), "GET".into()), guard("NONE"));
+    let o = observed(vec![rest_with(methods, draft, vec![unread()])]);
+    let p = run(gateway(true, false), &o);
+    assert!(checks(&p).contains(&"aws.triggers.apiGateway.unsafeRedeploy"));
+    assert!(p.actions.iter().all(|a| !matches!(a, AwsAction::DeployApiStage { .. })));
+
+    let fixed = vec![method("/orders", "GET", "AWS_IAM")];
+    let o = observed(vec![rest_with(fixed.clone(), draft_of(&fixed), vec![unread()])]);
+    let p = run(gateway(true, false), &o);
+    assert_eq!(checks(&p), vec!["aws.triggers.apiGateway.stageNotObserved"]);
+    assert!(p.actions.is_empty(), "no evidence of a stale stage: no redeploy");
 }
 
 #[test]
@@ -370,18 +491,28 @@ pub(super) fn narrows(a: &AwsAction, doors: Option<&FrontDoors>) -> Result<(), S
         }
         AwsAction::DeployApiStage { api_id, stage_name, .. } => rest(api_id)?
             .stages
-            .contains(stage_name)
+            .iter()
+            .any(|s| s.name == *stage_name)
             .then_some(())
             .ok_or("deployed a stage not observed".into()),
         other => Err(format!("not a front-door write: {}", other.op())),
     }
 }
 
-/// Apply the planned front-door writes to the observed APIs.
+/// Apply the planned front-door writes to the observed APIs: a method
+/// write changes the API (its draft), a deployment publishes the draft to
+/// its stage.
 fn apply(doors: &mut FrontDoors, actions: &[AwsAction]) {
     for a in actions {
         for api in &mut doors.apis {
             let ApiRead::Rest(r) = &mut api.read else { continue };
+            if let AwsAction::DeployApiStage { api_id, stage_name, .. } = a
+                && *api_id == api.id
+            {
+                for s in r.stages.iter_mut().filter(|s| s.name == *stage_name) {
+                    s.served = Served::Summary(r.draft.clone());
+                }
+            }
             for m in &mut r.methods {
                 match a {
                     AwsAction::AuthorizeApiMethod {
@@ -394,6 +525,8 @@ fn apply(doors: &mut FrontDoors, actions: &[AwsAction]) {
                     } if *api_id == api.id && *resource_id == m.resource_id && *http_method == m.http_method => {
                         m.authorization_type = authorization_type.clone();
                         m.authorizer_id = authorizer_id.clone();
+                        r.draft
+                            .insert((m.path.clone(), m.http_method.clone()), guard(authorization_type));
                     }
                     AwsAction::AttachRequestValidator {
                         api_id,
@@ -462,39 +595,162 @@ fn kind(a: &AwsAction) -> &'static str {
     }
 }
 
+/// What stage `prod` serves, from the API's methods: as they are; an
+/// older deployment (each method as it is or open); one without some
+/// methods; or not read.
+fn any_served(draft: BTreeMap<MethodKey, MethodGuard>) -> impl Strategy<Value = Served> {
+    let n = draft.len();
+    (0..4u8, proptest::collection::vec(0..3u8, n)).prop_map(move |(kind, each)| match kind {
+        0 => Served::Summary(draft.clone()),
+        3 => Served::NotObserved("AccessDeniedException".into()),
+        _ => Served::Summary(
+            draft
+                .iter()
+                .zip(&each)
+                .filter(|(_, e)| kind == 1 || **e != 2)
+                .map(|((k, g), e)| (k.clone(), if *e == 1 { guard("NONE") } else { g.clone() }))
+                .collect(),
+        ),
+    })
+}
+
+/// The API: methods reaching the function, methods that do not (in the
+/// draft only), and what stage `prod` serves.
+fn any_api() -> impl Strategy<Value = ObservedApi> {
+    (
+        proptest::collection::vec(any_method(), 0..6),
+        proptest::collection::vec(
+            (
+                select(vec!["/other", "/orders", "/admin"]),
+                select(vec!["GET", "PATCH"]),
+                select(vec!["NONE", "AWS_IAM"]),
+                any::<bool>(),
+            ),
+            0..3,
+        ),
+    )
+        .prop_flat_map(|(mut methods, others)| {
+            methods.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
+            methods.dedup_by(|a, b| a.resource_id == b.resource_id);
+            let mut draft = draft_of(&methods);
+            for (path, verb, auth, key) in others {
+                draft
+                    .entry((path.to_string(), verb.to_string()))
+                    .or_insert(MethodGuard {
+                        authorization_type: auth.into(),
+                        api_key_required: key,
+                    });
+            }
+            any_served(draft.clone())
+                .prop_map(move |served| rest_with(methods.clone(), draft.clone(), vec![stage(served)]))
+        })
+}
+
+/// The evaluator's own check of a deployment: it publishes the API as the
+/// writes leave it; nothing may be served without authorization (unless
+/// declared public) that the stage did not already serve so, and nothing
+/// may lose its API key.
+fn deployment_opens_nothing(g: &AwsApiGateway, before: &ObservedApi, after: &ObservedApi) -> Result<(), String> {
+    let (ApiRead::Rest(b), ApiRead::Rest(a)) = (&before.read, &after.read) else {
+        return Ok(());
+    };
+    for (s_before, s_after) in b.stages.iter().zip(&a.stages) {
+        if s_before.served == s_after.served {
+            continue;
+        }
+        let Served::Summary(now) = &s_after.served else {
+            continue;
+        };
+        for ((path, verb), guard) in now {
+            let was = match &s_before.served {
+                Served::Summary(w) => w.get(&(path.clone(), verb.clone())),
+                Served::NotObserved(_) => None,
+            };
+            let public = g
+                .public_methods
+                .iter()
+                .any(|m| m.path == *path && (m.method == *verb || m.method == "ANY"));
+            let open = |x: &MethodGuard| x.authorization_type == "NONE";
+            if open(guard) && !public && !was.is_some_and(open) {
+                return Err(format!("the deployment opened {verb} {path}"));
+            }
+            if was.is_some_and(|w| w.api_key_required) && !guard.api_key_required {
+                return Err(format!("the deployment dropped the API key of {verb} {path}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A stage that serves a method reaching the function without
+/// authorization (not declared public) is never passed.
+fn open_stage_is_reported(g: &AwsApiGateway, api: &ObservedApi, p: &Plan<AwsAction>) -> Result<(), String> {
+    let ApiRead::Rest(r) = &api.read else { return Ok(()) };
+    if !g.require_authorizer {
+        return Ok(());
+    }
+    for s in &r.stages {
+        let Served::Summary(served) = &s.served else {
+            if !p
+                .findings
+                .iter()
+                .any(|f| f.field.contains(&format!("stages[{}]", s.name)))
+            {
+                return Err(format!("unread stage {} passed", s.name));
+            }
+            continue;
+        };
+        for m in &r.methods {
+            let public = g
+                .public_methods
+                .iter()
+                .any(|x| x.path == m.path && (x.method == m.http_method || x.method == "ANY"));
+            let open = served
+                .get(&(m.path.clone(), m.http_method.clone()))
+                .is_some_and(|x| x.authorization_type == "NONE");
+            let named = format!("{} {}", m.http_method, m.path);
+            if open && !public && !p.findings.iter().any(|f| f.field.ends_with(&named)) {
+                return Err(format!("stage {} serves {named} open and nothing says so", s.name));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn front_door_writes_only_narrow_and_a_second_plan_writes_nothing() {
     let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
-    sweep(
-        1500,
-        (any_gateway(), proptest::collection::vec(any_method(), 0..6)),
-        |(g, mut methods)| {
-            methods.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
-            methods.dedup_by(|a, b| a.resource_id == b.resource_id);
-            let o = observed(vec![rest(methods)]);
-            let p = run(g.clone(), &o);
-            for a in &p.actions {
-                seen.borrow_mut().insert(kind(a));
-                narrows(a, o.front_doors.as_ref()).map_err(|e| TestCaseError::fail(format!("{e}: {a:?}")))?;
-                if let AwsAction::AuthorizeApiMethod {
-                    resource_id,
-                    http_method,
-                    ..
-                } = a
-                {
-                    prop_assert!(
-                        !(resource_id.starts_with("/health#") && http_method == "GET"),
-                        "a method public by declaration was changed"
-                    );
-                }
+    sweep(3000, (any_gateway(), any_api()), |(g, api)| {
+        let o = observed(vec![api]);
+        let p = run(g.clone(), &o);
+        let fail = |e: String| TestCaseError::fail(e);
+        open_stage_is_reported(&g, &o.front_doors.as_ref().unwrap().apis[0], &p).map_err(fail)?;
+        for a in &p.actions {
+            seen.borrow_mut().insert(kind(a));
+            narrows(a, o.front_doors.as_ref()).map_err(|e| TestCaseError::fail(format!("{e}: {a:?}")))?;
+            if let AwsAction::AuthorizeApiMethod {
+                resource_id,
+                http_method,
+                ..
+            } = a
+            {
+                prop_assert!(
+                    !(resource_id.starts_with("/health#") && http_method == "GET"),
+                    "a method public by declaration was changed"
+                );
             }
-            let mut after = o.clone();
-            apply(after.front_doors.as_mut().unwrap(), &p.actions);
-            let again = run(g, &after);
-            prop_assert!(again.actions.is_empty(), "second plan writes: {:?}", again.actions);
-            Ok(())
-        },
-    );
+        }
+        let mut after = o.clone();
+        apply(after.front_doors.as_mut().unwrap(), &p.actions);
+        let (before_api, after_api) = (
+            &o.front_doors.as_ref().unwrap().apis[0],
+            &after.front_doors.as_ref().unwrap().apis[0],
+        );
+        deployment_opens_nothing(&g, before_api, after_api).map_err(fail)?;
+        let again = run(g, &after);
+        prop_assert!(again.actions.is_empty(), "second plan writes: {:?}", again.actions);
+        Ok(())
+    });
     assert_eq!(
         seen.into_inner().len(),
         3,

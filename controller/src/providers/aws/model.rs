@@ -203,11 +203,41 @@ pub struct RestApi {
     /// The methods whose integration URI names the function or one of its
     /// aliases.
     pub methods: Vec<RestMethod>,
-    /// Its stages: a method change takes effect in a stage only when
-    /// the stage is redeployed.
-    pub stages: Vec<String>,
+    /// Its stages, each with what its deployment serves: a method change
+    /// takes effect in a stage only when the stage is redeployed.
+    pub stages: Vec<ApiStage>,
     /// Request validators by id.
     pub validators: BTreeMap<String, RequestValidator>,
+    /// Every method of the API (reaching the function or not) as the API
+    /// holds it now: what a new deployment would publish.
+    pub draft: BTreeMap<MethodKey, MethodGuard>,
+}
+
+/// (resource path, HTTP verb), as a deployment's apiSummary keys them.
+pub type MethodKey = (String, String);
+
+/// How a method is guarded, as far as zerofn judges it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MethodGuard {
+    /// NONE, AWS_IAM, CUSTOM or COGNITO_USER_POOLS.
+    pub authorization_type: String,
+    pub api_key_required: bool,
+}
+
+/// One stage of a REST API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiStage {
+    pub name: String,
+    pub deployment_id: String,
+    pub served: Served,
+}
+
+/// What a stage's deployment serves: its apiSummary (GetDeployment with
+/// `embed=apisummary`), or why it could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Served {
+    Summary(BTreeMap<MethodKey, MethodGuard>),
+    NotObserved(String),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
