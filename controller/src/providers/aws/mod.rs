@@ -12,6 +12,8 @@ mod inventory;
 pub mod logs;
 pub mod model;
 pub mod names;
+mod network;
+mod observability;
 mod observe;
 #[cfg(test)]
 mod pacing_tests;

@@ -13,9 +13,10 @@
 //!   not set is never removed or replaced; a minted role carries both;
 //! - a layer is never stripped.
 
-use super::action::{AwsAction, ConfigField, LoggingUpdate, VpcUpdate};
-use super::model::{FlowLogs, FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole, SubnetRoutes};
+use super::action::{AwsAction, ConfigField, LoggingUpdate};
+use super::model::{FunctionUrl, ManagedDocument, ObservedFunction, ObservedRole};
 use super::names;
+use super::observability::split_layer;
 use super::policy::{GrantMatch, InvokeGrant, PolicyDocument, Principal, ResourceStatement, Statement, Verdict, judge};
 use crate::api::{
     AwsIdentity, AwsTriggers, Effect, FunctionUrlPolicy, IdentityControl, InvokeAction, Mode, PublicAccess,
@@ -1439,182 +1440,16 @@ fn event_sources(t: &TriggerControl, aws: &AwsTriggers, o: &ObservedFunction, b:
 
 // ------------------------------------------------------------------ network
 
-/// Each subnet the function is in routes nothing to an internet gateway
-/// (report-only: the route table is shared by whatever else is in the
-/// subnet). Not attached to a VPC is the noVpc finding already.
-fn private_subnets(o: &ObservedFunction, b: &mut Draft) {
-    if o.vpc.as_ref().is_none_or(|v| v.subnet_ids.is_empty()) {
-        return;
-    }
-    let unread = SubnetRoutes::NotObserved("they were not read".into());
-    match o.subnet_routes.as_ref().unwrap_or(&unread) {
-        SubnetRoutes::NotObserved(why) => b.plan.finding(
-            Finding::builder(Control::Network, "aws.network.routesNotObserved", "VpcConfig.SubnetIds")
-                .observed("route tables not read")
-                .desired("no route to an internet gateway")
-                .severity(Severity::Medium)
-                .remediable(false)
-                .message(format!(
-                    "whether the subnets are private could not be judged: {why}; grant ec2:DescribeRouteTables"
-                )),
-        ),
-        SubnetRoutes::Observed(subnets) => {
-            for (subnet, routes) in subnets.iter().filter(|(_, r)| !r.is_empty()) {
-                let shown = routes
-                    .iter()
-                    .map(|r| format!("{} → {} in {}", r.destination, r.gateway, r.route_table))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                b.plan.finding(
-                    Finding::builder(Control::Network, "aws.network.publicSubnet", format!("VpcConfig.SubnetIds[{subnet}]"))
-                        .observed(&shown)
-                        .desired("no route to an internet gateway")
-                        .severity(Severity::High)
-                        .remediable(false)
-                        .message(format!(
-                            "subnet {subnet} is public: {shown}; move the function to a subnet that reaches the internet through NAT or endpoints (zerofn does not change route tables)"
-                        )),
-                );
-            }
-        }
-    }
-}
-
-/// The VPC, or every attached subnet, has an active flow log. With a
-/// declared destination, Enforce creates one on the VPC; an existing flow
-/// log is never changed.
-fn flow_logs(o: &ObservedFunction, destination: Option<&crate::api::FlowLogDestination>, b: &mut Draft) {
-    let Some(vpc) = o.vpc.as_ref().filter(|v| !v.subnet_ids.is_empty()) else {
-        return;
-    };
-    let finding = |observed: String, message: String, remediable: bool| {
-        Finding::builder(Control::Network, "aws.network.noFlowLogs", "VpcConfig.SubnetIds")
-            .observed(observed)
-            .desired("an active flow log on the VPC or on each subnet")
-            .severity(Severity::Medium)
-            .remediable(remediable)
-            .message(message)
-    };
-    let unread = FlowLogs::NotObserved("they were not read".into());
-    match o.flow_logs.as_ref().unwrap_or(&unread) {
-        FlowLogs::NotObserved(why) => b.plan.finding(finding(
-            "flow logs not read".into(),
-            format!(
-                "whether the function's traffic is recorded could not be judged: {why}; grant ec2:DescribeFlowLogs"
-            ),
-            false,
-        )),
-        FlowLogs::Observed(active) => {
-            let vpc_logged = vpc.vpc_id.as_ref().is_some_and(|id| active.contains(id));
-            let unlogged: Vec<&String> = vpc.subnet_ids.iter().filter(|s| !active.contains(*s)).collect();
-            if !vpc_logged && !unlogged.is_empty() {
-                let list = unlogged.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
-                let create = destination.zip(vpc.vpc_id.clone());
-                b.plan.finding(finding(
-                    format!(
-                        "no active flow log on {} or on {list}",
-                        vpc.vpc_id.as_deref().unwrap_or("the VPC")
-                    ),
-                    format!("nothing records the function's traffic: create a flow log on the VPC or on {list}"),
-                    create.is_some(),
-                ));
-                if let Some((destination, vpc_id)) = create {
-                    b.plan.push(
-                        Phase::Configure,
-                        AwsAction::CreateFlowLog {
-                            vpc_id,
-                            destination: destination.clone(),
-                        },
-                    );
-                }
-            }
-        }
-    }
-}
-
 fn network(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(n) = p.spec.network.as_ref().and_then(|n| n.aws.as_ref()) else {
         return;
     };
-    let subnets: BTreeSet<String> = n.subnet_ids.iter().cloned().collect();
-    let groups: BTreeSet<String> = n.security_group_ids.iter().cloned().collect();
-    let observed = o.vpc.clone().filter(|v| !v.subnet_ids.is_empty()).unwrap_or_default();
-    let list = |s: &BTreeSet<String>| {
-        if s.is_empty() {
-            "none".to_string()
-        } else {
-            s.iter().cloned().collect::<Vec<_>>().join(",")
-        }
-    };
-    let mut drift = false;
-    if observed.subnet_ids.is_empty() {
-        b.plan.finding(
-            Finding::builder(Control::Network, "aws.network.noVpc", "VpcConfig.SubnetIds")
-                .observed("not attached to a VPC")
-                .desired(list(&subnets))
-                .severity(Severity::High)
-                .remediable(true)
-                .message("the function is not in a VPC, so its egress to the internet is unrestricted"),
-        );
-        drift = true;
-    } else if observed.subnet_ids != subnets {
-        b.plan.finding(
-            Finding::builder(Control::Network, "aws.network.subnets", "VpcConfig.SubnetIds")
-                .observed(list(&observed.subnet_ids))
-                .desired(list(&subnets))
-                .severity(Severity::Medium)
-                .remediable(true)
-                .message("the function sits in other subnets than declared"),
-        );
-        drift = true;
-    }
-    if !observed.subnet_ids.is_empty() && observed.security_group_ids != groups {
-        b.plan.finding(
-            Finding::builder(
-                Control::Network,
-                "aws.network.securityGroups",
-                "VpcConfig.SecurityGroupIds",
-            )
-            .observed(list(&observed.security_group_ids))
-            .desired(list(&groups))
-            .severity(Severity::Medium)
-            .remediable(true)
-            .message("the function's security groups differ from the declared ones"),
-        );
-        drift = true;
-    }
-    if n.require_private_subnets {
-        private_subnets(o, b);
-    }
-    if n.require_flow_logs {
-        flow_logs(o, n.flow_log_destination.as_ref(), b);
-    }
-    if let Some(declared) = &n.egress
-        && !observed.subnet_ids.is_empty()
-    {
-        super::egress::plan(declared, o.egress.as_ref(), &mut b.plan);
-    }
-    if drift {
-        b.config.set(ConfigField::Vpc(VpcUpdate {
-            subnet_ids: subnets,
-            security_group_ids: groups,
-            ipv6_allowed_for_dual_stack: o.vpc.as_ref().and_then(|v| v.ipv6_allowed_for_dual_stack),
-        }));
+    if let Some(update) = super::network::plan(n, o, &mut b.plan) {
+        b.config.set(ConfigField::Vpc(update));
     }
 }
 
 // ------------------------------------------------------------------ supply chain
-
-/// Layer version ARN → (layer ARN, version).
-fn split_layer(arn: &str) -> (String, Option<String>) {
-    let parts: Vec<&str> = arn.split(':').collect();
-    // arn:aws:lambda:region:account:layer:name[:version]
-    if parts.len() == 8 && parts[7].bytes().all(|c| c.is_ascii_digit()) && !parts[7].is_empty() {
-        (parts[..7].join(":"), Some(parts[7].to_string()))
-    } else {
-        (arn.to_string(), None)
-    }
-}
 
 fn supply_chain(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(sc) = p.spec.supply_chain.as_ref().and_then(|s| s.aws.as_ref()) else {
@@ -1724,13 +1559,13 @@ fn layer_finding(layer: &str, allowed: &[String]) -> Option<Finding> {
 fn observability(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
     let Some(obs) = &p.spec.observability else { return };
     if let Some(aws) = &obs.aws {
-        required_extensions(p, &aws.required_extensions, o, b);
-        if let Some(days) = aws.log_retention_days {
-            log_retention(days, o, b);
-        }
-        if let Some(dest) = &aws.central_destination {
-            central_destination(dest, o, b);
-        }
+        let allowed = p
+            .spec
+            .supply_chain
+            .as_ref()
+            .and_then(|s| s.aws.as_ref())
+            .and_then(|s| s.allowed_layers.as_deref());
+        super::observability::plan(aws, allowed, o, &mut b.plan);
     }
     if let Some(mode) = obs.tracing {
         let want = match mode {
@@ -1776,175 +1611,6 @@ fn observability(p: &Posture, o: &ObservedFunction, b: &mut Draft) {
                 system_log_level: o.logging.system_log_level.clone(),
             }));
         }
-    }
-}
-
-/// The log group as observed, or the finding that says it was not.
-fn observed_group<'o>(o: &'o ObservedFunction, b: &mut Draft) -> Option<&'o super::model::LogGroup> {
-    use super::model::LogGroupState;
-    let unread = crate::providers::ProviderError::Cloud("it was not read".into());
-    let why = match o.log_group.as_ref() {
-        Some(LogGroupState::Observed(g)) => return Some(g),
-        Some(LogGroupState::NotObserved(e)) => e,
-        None => &unread,
-    };
-    let name = super::logs::group_name(o);
-    b.plan.finding(
-        Finding::builder(Control::Observability, "aws.observability.logGroupNotObserved", "LoggingConfig.LogGroup")
-            .observed(format!("{}: {why}", why.reason().as_str()))
-            .desired(format!("{name} readable"))
-            .severity(Severity::Medium)
-            .remediable(false)
-            .message(format!(
-                "the log group {name} could not be judged: {why}; grant logs:DescribeLogGroups and logs:DescribeSubscriptionFilters"
-            )),
-    );
-    None
-}
-
-/// The log group keeps events at least `days`: raised when shorter, the
-/// group created when absent; never shortened (no retention means never
-/// expire, which is longer).
-fn log_retention(days: i32, o: &ObservedFunction, b: &mut Draft) {
-    let Some(g) = observed_group(o, b) else { return };
-    let observed = match (g.exists, g.retention_days) {
-        (false, _) => "no log group yet".to_string(),
-        (true, Some(d)) if d < days => format!("{d} days"),
-        (true, _) => return,
-    };
-    b.plan.finding(
-        Finding::builder(
-            Control::Observability,
-            "aws.observability.logRetention",
-            format!("LogGroup[{}].retentionInDays", g.name),
-        )
-        .observed(observed)
-        .desired(format!("at least {days} days"))
-        .severity(Severity::Medium)
-        .remediable(true)
-        .message(format!(
-            "the function's logs in {} are not kept {days} days; zerofn raises the retention (it never shortens one)",
-            g.name
-        )),
-    );
-    b.plan.push(
-        Phase::Configure,
-        AwsAction::SetLogRetention {
-            region: o.region.clone(),
-            log_group: g.name.clone(),
-            days,
-        },
-    );
-}
-
-/// A subscription filter delivers the function's logs to the declared
-/// destination (report-only: a filter on a shared group is not zerofn's).
-fn central_destination(dest: &str, o: &ObservedFunction, b: &mut Draft) {
-    let Some(g) = observed_group(o, b) else { return };
-    if g.destinations.iter().any(|d| d == dest) {
-        return;
-    }
-    let observed = if !g.exists {
-        "no log group yet".to_string()
-    } else if g.destinations.is_empty() {
-        "no subscription filter".to_string()
-    } else {
-        g.destinations.join(",")
-    };
-    b.plan.finding(
-        Finding::builder(Control::Observability, "aws.observability.centralDestination", format!("LogGroup[{}].subscriptionFilters", g.name))
-            .observed(observed)
-            .desired(dest)
-            .severity(Severity::Medium)
-            .remediable(false)
-            .message(format!(
-                "the function's logs in {} do not reach {dest}; add a subscription filter to it (zerofn does not change subscription filters)",
-                g.name
-            )),
-    );
-}
-
-/// Lambda's limit of layers per function.
-const MAX_LAYERS: usize = 5;
-
-/// Whether a layer version ARN matches a required-extension pattern: the
-/// whole ARN, or, for a pattern without a version, the layer's own ARN.
-pub fn extension_matches(pattern: &str, layer: &str) -> bool {
-    let (base, _) = split_layer(layer);
-    super::policy::wildcard_match(pattern, layer) || super::policy::wildcard_match(pattern, &base)
-}
-
-/// Runtime protection: each pattern matched by one of the function's
-/// layers. A missing one is attached only when the pattern names one exact
-/// layer version of the function's Region that the supply-chain allowlist
-/// (if declared) admits and that fits Lambda's limit; otherwise it is
-/// reported with the reason. Layers are only ever added.
-fn required_extensions(p: &Posture, patterns: &[String], o: &ObservedFunction, b: &mut Draft) {
-    let allowed = p
-        .spec
-        .supply_chain
-        .as_ref()
-        .and_then(|s| s.aws.as_ref())
-        .and_then(|s| s.allowed_layers.as_deref());
-    let mut attach: Vec<String> = Vec::new();
-    for pattern in patterns {
-        if o.layers.iter().chain(&attach).any(|l| extension_matches(pattern, l)) {
-            continue;
-        }
-        let blocker = attach_blocker(pattern, o, allowed, o.layers.len() + attach.len());
-        let observed = if o.layers.is_empty() {
-            "no layers".to_string()
-        } else {
-            o.layers.join(",")
-        };
-        let why = blocker.clone().map_or_else(
-            || format!("zerofn attaches {pattern}, keeping the function's own layers"),
-            |r| format!("zerofn does not attach it: {r}"),
-        );
-        b.plan.finding(
-            Finding::builder(Control::Observability, "aws.observability.missingExtension", "Layers")
-                .observed(observed)
-                .desired(pattern)
-                .severity(Severity::High)
-                .remediable(blocker.is_none())
-                .message(format!(
-                    "no layer of the function matches the required extension {pattern}, so its runtime is unprotected; {why}"
-                )),
-        );
-        if blocker.is_none() {
-            attach.push(pattern.clone());
-        }
-    }
-    if !attach.is_empty() {
-        b.plan.push(
-            Phase::Configure,
-            AwsAction::AttachLayers {
-                function_arn: o.arn.clone(),
-                layers: attach,
-            },
-        );
-    }
-}
-
-/// Why a missing extension cannot be attached, if it cannot.
-fn attach_blocker(pattern: &str, o: &ObservedFunction, allowed: Option<&[String]>, layers: usize) -> Option<String> {
-    let (base, version) = split_layer(pattern);
-    let region = pattern.split(':').nth(3).unwrap_or_default();
-    if pattern.contains('*') || version.is_none() {
-        Some(
-            "the pattern names no single layer version (declare the exact ARN with its version to have it attached)"
-                .into(),
-        )
-    } else if region != o.region {
-        Some(format!("the layer is in {region}, the function in {}", o.region))
-    } else if allowed.is_some_and(|a| !a.iter().any(|x| x == pattern || *x == base)) {
-        Some("it is not in supplyChain.aws.allowedLayers".into())
-    } else if layers >= MAX_LAYERS {
-        Some(format!(
-            "the function has {layers} layers, Lambda's limit is {MAX_LAYERS}"
-        ))
-    } else {
-        None
     }
 }
 
