@@ -348,6 +348,90 @@ async fn a_rest_apis_stages_are_read_through_their_deployments_summaries() {
     assert!(reqs.iter().all(|r| r.method == "GET"), "reads only");
 }
 
+/// STS's answer to GetCallerIdentity (query protocol, XML), which the
+/// provider asks once for the account it reaches.
+fn caller_identity() -> Reply {
+    Reply::new(
+        200,
+        r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/zerofn</Arn><UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#,
+    )
+    .header("content-type", "text/xml")
+}
+
+/// The API as read right before a deployment: /orders guarded, /other open.
+fn api_with_an_open_method() -> Reply {
+    json(
+        r#"{"item":[
+        {"id":"r1","path":"/orders","resourceMethods":{"POST":{"httpMethod":"POST","authorizationType":"AWS_IAM","apiKeyRequired":false}}},
+        {"id":"r2","path":"/other","resourceMethods":{"GET":{"httpMethod":"GET","authorizationType":"NONE","apiKeyRequired":false}}}]}"#,
+    )
+}
+
+fn deploy(may_serve_open: &[&str]) -> AwsAction {
+    AwsAction::DeployApiStage {
+        region: "eu-west-1".into(),
+        api_id: "abc123".into(),
+        stage_name: "prod".into(),
+        may_serve_open: may_serve_open.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+/// Right before a stage is deployed, the API is read again: a method
+/// opened since the plan read it (one the plan did not allow open) stops
+/// the deployment as a conflict, planned afresh next time; the same API
+/// with that method allowed is deployed.
+#[tokio::test]
+async fn a_stage_is_not_deployed_when_the_api_opened_since_it_was_read() {
+    let provider = |url: String| async move {
+        AwsProvider::new(
+            account(&url),
+            creds(),
+            Arc::new(Metrics::default()),
+            tuning(),
+            Duration::from_secs(60),
+        )
+        .await
+    };
+    let server = Scripted::start(
+        vec![caller_identity(), api_with_an_open_method()],
+        api_error(500, "InternalFailure"),
+    )
+    .await
+    .unwrap();
+    let err = provider(server.url())
+        .await
+        .apply(&posture(), &deploy(&[]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("GET /other"), "{err}");
+    assert!(
+        !server.requests().iter().any(|r| r.path.contains("/deployments")),
+        "nothing deployed"
+    );
+
+    let server = Scripted::start(
+        vec![
+            caller_identity(),
+            api_with_an_open_method(),
+            Reply::new(201, r#"{"id":"d9","createdDate":1700000000}"#).header("content-type", "application/json"),
+        ],
+        api_error(500, "InternalFailure"),
+    )
+    .await
+    .unwrap();
+    provider(server.url())
+        .await
+        .apply(&posture(), &deploy(&["GET /other"]))
+        .await
+        .expect("deployed");
+    let last = server.requests().pop().expect("requests");
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str()),
+        ("POST", "/restapis/abc123/deployments")
+    );
+}
+
 // ------------------------------------------------------------ HTTP APIs
 // LocalStack community does not serve API Gateway v2: its answers are
 // scripted here in the shapes of the API Gateway v2 API reference

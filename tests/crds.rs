@@ -377,6 +377,11 @@ const POLICY_REFUSED: &[(&str, &str, &str)] = &[
         "accountRef: {name: prod}\nselector: {gcp: {labels: {matchExpressions: [{key: team, operator: Exists, values: [a]}]}}}\ntemplate: {}\n",
         "spec.selector.gcp.labels.matchExpressions[0].values",
     ),
+    (
+        "a template requiring private ingress while declaring it open",
+        "accountRef: {name: prod}\nselector: {gcp: {}}\ntemplate: {triggers: {gcp: {ingress: ALLOW_ALL, requirePrivateIngress: true}}}\n",
+        "spec.template.triggers.gcp.ingress",
+    ),
 ];
 
 #[test]

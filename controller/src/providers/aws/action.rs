@@ -145,11 +145,15 @@ pub enum AwsAction {
         request_validator_id: String,
     },
     /// Redeploy a stage zerofn observed, so a method change takes effect
-    /// there (CreateDeployment with `stageName`).
+    /// there (CreateDeployment with `stageName`). `may_serve_open` names
+    /// the methods (`VERB path`) the plan found the deployment may serve
+    /// without authorization; the API is read again right before the
+    /// deployment, which is not made if any other method would be.
     DeployApiStage {
         region: String,
         api_id: String,
         stage_name: String,
+        may_serve_open: std::collections::BTreeSet<String>,
     },
 }
 
@@ -343,6 +347,7 @@ impl AwsAction {
                 region,
                 api_id,
                 stage_name,
+                ..
             } => format!("{region}/apis/{api_id}/stages/{stage_name}"),
         }
     }

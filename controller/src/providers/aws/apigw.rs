@@ -46,7 +46,45 @@ async fn rest(
     id: &str,
     function_arn: &str,
 ) -> Result<RestApi, ProviderError> {
-    let mut api = RestApi::default();
+    let resources = resources(c, pace, id).await?;
+    let mut api = RestApi {
+        draft: draft_of(&resources),
+        ..RestApi::default()
+    };
+    for r in &resources {
+        for (verb, m) in r.resource_methods().into_iter().flatten() {
+            let uri = match m.method_integration().and_then(|i| i.uri()) {
+                Some(uri) => Some(uri.to_string()),
+                // Not embedded: the integration is read on its own.
+                None => integration_uri(c, pace, id, r.id().unwrap_or_default(), verb).await?,
+            };
+            if uri.is_some_and(|u| invokes(&u, function_arn)) {
+                api.methods.push(rest_method(r, verb, m));
+            }
+        }
+    }
+    api.stages = stages(c, pace, id).await?;
+    api.validators = validators(c, pace, id).await?;
+    Ok(api)
+}
+
+/// Every method of a REST API as the API holds it now (what a deployment
+/// would publish): read again right before zerofn deploys a stage.
+pub async fn draft(
+    c: &aws_sdk_apigateway::Client,
+    pace: &Pacer,
+    id: &str,
+) -> Result<BTreeMap<MethodKey, MethodGuard>, ProviderError> {
+    Ok(draft_of(&resources(c, pace, id).await?))
+}
+
+/// Every resource of the API, its methods embedded, every page.
+async fn resources(
+    c: &aws_sdk_apigateway::Client,
+    pace: &Pacer,
+    id: &str,
+) -> Result<Vec<aws_sdk_apigateway::types::Resource>, ProviderError> {
+    let mut all = Vec::new();
     let mut position = None;
     for _ in 0..MAX_PAGES {
         pace.ready().await;
@@ -59,34 +97,32 @@ async fn rest(
             .send()
             .await
             .map_err(|e| map_err("GetResources", id, e))?;
-        for r in page.items() {
-            for (verb, m) in r.resource_methods().into_iter().flatten() {
-                let uri = match m.method_integration().and_then(|i| i.uri()) {
-                    Some(uri) => Some(uri.to_string()),
-                    // Not embedded: the integration is read on its own.
-                    None => integration_uri(c, pace, id, r.id().unwrap_or_default(), verb).await?,
-                };
-                let method = rest_method(r, verb, m);
-                api.draft.insert(
-                    (method.path.clone(), method.http_method.clone()),
-                    MethodGuard {
-                        authorization_type: method.authorization_type.clone(),
-                        api_key_required: m.api_key_required().unwrap_or(false),
-                    },
-                );
-                if uri.is_some_and(|u| invokes(&u, function_arn)) {
-                    api.methods.push(method);
-                }
-            }
-        }
+        all.extend(page.items().iter().cloned());
         position = page.position().filter(|p| !p.is_empty()).map(str::to_string);
         if position.is_none() {
-            api.stages = stages(c, pace, id).await?;
-            api.validators = validators(c, pace, id).await?;
-            return Ok(api);
+            return Ok(all);
         }
     }
     Err(too_large("GetResources", id))
+}
+
+fn draft_of(resources: &[aws_sdk_apigateway::types::Resource]) -> BTreeMap<MethodKey, MethodGuard> {
+    let mut draft = BTreeMap::new();
+    for r in resources {
+        for (verb, m) in r.resource_methods().into_iter().flatten() {
+            draft.insert(
+                (
+                    r.path().unwrap_or_default().to_string(),
+                    m.http_method().unwrap_or(verb).to_string(),
+                ),
+                MethodGuard {
+                    authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
+                    api_key_required: m.api_key_required().unwrap_or(false),
+                },
+            );
+        }
+    }
+    draft
 }
 
 fn too_large(op: &str, id: &str) -> ProviderError {

@@ -630,6 +630,7 @@ impl Applier<'_> {
                 region,
                 api_id,
                 stage_name,
+                ..
             } => (region, api_id, Vec::new(), Some(stage_name)),
             other => return Err(misrouted(other)),
         };

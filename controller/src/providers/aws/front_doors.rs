@@ -205,13 +205,16 @@ fn rest_api(cfg: &AwsApiGateway, api: &ObservedApi, rest: &RestApi, b: &mut Plan
         }
         if opened.is_empty() {
             // A method change reaches callers only through a deployment,
-            // after every method write.
+            // after every method write. What it may serve open (declared
+            // public, or open in the stage already) goes with it: the API
+            // is read again right before deploying.
             b.push(
                 Phase::Revoke,
                 AwsAction::DeployApiStage {
                     region: api.region.clone(),
                     api_id: api.id.clone(),
                     stage_name: stage.name.clone(),
+                    may_serve_open: open_methods(&draft),
                 },
             );
         } else {
@@ -311,6 +314,15 @@ fn widenings(cfg: &AwsApiGateway, stage: &ApiStage, draft: &BTreeMap<MethodKey, 
         }
     }
     opened
+}
+
+/// The methods a draft serves without authorization, as `VERB path`.
+pub fn open_methods(draft: &BTreeMap<MethodKey, MethodGuard>) -> BTreeSet<String> {
+    draft
+        .iter()
+        .filter(|(_, g)| unauthenticated(&g.authorization_type))
+        .map(|((path, verb), _)| format!("{verb} {path}"))
+        .collect()
 }
 
 /// A redeploy that would open something is not made: reported, for a

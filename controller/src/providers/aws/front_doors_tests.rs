@@ -164,6 +164,7 @@ fn an_unauthenticated_method_gets_aws_iam_and_its_stage_is_redeployed() {
                 region: "eu-west-1".into(),
                 api_id: "rest1".into(),
                 stage_name: "prod".into(),
+                may_serve_open: BTreeSet::new(),
             },
         ]
     );
@@ -189,8 +190,23 @@ fn a_stage_serving_an_older_open_deployment_is_found_and_redeployed() {
             region: "eu-west-1".into(),
             api_id: "rest1".into(),
             stage_name: "prod".into(),
+            may_serve_open: BTreeSet::new(),
         }]
     );
+}
+
+/// A method the deployment may serve open (declared public, or open in
+/// the stage already) travels with the deploy: the applier reads the API
+/// again and deploys only if nothing else would be served open.
+#[test]
+fn what_a_deploy_may_serve_open_goes_with_it() {
+    let methods = vec![method("/orders", "GET", "NONE"), method("/health", "GET", "NONE")];
+    let p = run(gateway(true, false), &observed(vec![rest(methods)]));
+    let deploy = p.actions.iter().find_map(|a| match a {
+        AwsAction::DeployApiStage { may_serve_open, .. } => Some(may_serve_open.clone()),
+        _ => None,
+    });
+    assert_eq!(deploy, Some(BTreeSet::from(["GET /health".to_string()])));
 }
 
 /// Someone opened another method and did not deploy: redeploying would

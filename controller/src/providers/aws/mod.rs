@@ -302,6 +302,34 @@ impl AwsProvider {
         }
     }
 
+    /// The API read again right before a stage is deployed: a method the
+    /// plan did not find may be served open (someone opened it since the
+    /// read) stops the deployment, which the next reconcile plans afresh.
+    async fn still_opens_nothing(
+        &self,
+        region: &str,
+        api_id: &str,
+        may_serve_open: &std::collections::BTreeSet<String>,
+    ) -> Result<(), ProviderError> {
+        let ctx = self.context().await?;
+        let client = self.clients.apigateway.get(region).ok_or_else(|| {
+            ProviderError::Config(format!(
+                "region {region} is not in the account's regions; add it to spec.aws.regions"
+            ))
+        })?;
+        let pace = self.pacers(ctx).get(quota::Quota::ApiGateway, region);
+        let draft = apigw::draft(client, &pace, api_id).await?;
+        match front_doors::open_methods(&draft)
+            .into_iter()
+            .find(|m| !may_serve_open.contains(m))
+        {
+            Some(m) => Err(ProviderError::Conflict(format!(
+                "API {api_id} changed since it was read: deploying it now would serve {m} without authorization; not deployed"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     async fn release_inner(&self, p: &Posture) -> Result<(), ProviderError> {
         let ctx = self.context().await?;
         let (region, name) = self.target(p)?;
@@ -401,6 +429,15 @@ impl Cloud for AwsProvider {
         };
         match action {
             AwsAction::CreateRole { .. } => self.create_role(posture, &applier, action).await,
+            AwsAction::DeployApiStage {
+                region,
+                api_id,
+                may_serve_open,
+                ..
+            } => {
+                self.still_opens_nothing(region, api_id, may_serve_open).await?;
+                applier.apply(action).await
+            }
             _ => applier.apply(action).await,
         }
     }
