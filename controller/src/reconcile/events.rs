@@ -240,13 +240,16 @@ async fn round(ctx: &Context, account: &ResolvedAccount, requeue: &Requeue) -> R
         return Ok(());
     }
     ctx.feeds.set_state(&account.key, FeedState::Flowing);
+    let touched = batch.iter().filter_map(|m| match &m.event {
+        Ok(Decoded::Change(t)) => Some(t),
+        _ => None,
+    });
+    let governed = Governed::of(ctx, account, provider.as_ref(), touched).await;
     let mut refs = HashSet::new();
     let mut receipts = Vec::with_capacity(batch.len());
     for message in batch {
         let outcome = match message.event {
-            Ok(Decoded::Change(touched)) => {
-                triage(ctx, account, provider.as_ref(), feed.as_ref(), &touched, &mut refs).await
-            }
+            Ok(Decoded::Change(touched)) => triage(ctx, account, feed.as_ref(), &touched, &governed, &mut refs).await,
             Ok(Decoded::Unwatched(what)) => {
                 tracing::debug!(account = %account.key, %what, "event not watched");
                 EventOutcome::dropped
@@ -273,9 +276,9 @@ async fn round(ctx: &Context, account: &ResolvedAccount, requeue: &Requeue) -> R
 async fn triage(
     ctx: &Context,
     account: &ResolvedAccount,
-    provider: &dyn Provider,
     feed: &dyn EventFeed,
     touched: &Touched,
+    governed: &Governed,
     refs: &mut HashSet<ObjectRef<CachedPosture>>,
 ) -> EventOutcome {
     if let Some(at) = touched.time {
@@ -289,17 +292,9 @@ async fn triage(
     {
         return EventOutcome::own;
     }
-    let identities = identity_keys(account, provider, touched).await;
-    let mut mapped = false;
-    for (posture, key, declares_identity) in governed(ctx, account) {
-        let hit = touched.functions.iter().any(|f| fleet::function_key(account, f) == key)
-            || identities.contains(&key)
-            || (touched.identity_wide && declares_identity);
-        if hit {
-            refs.insert(posture);
-            mapped = true;
-        }
-    }
+    let hits = governed.hits(account, touched);
+    let mapped = !hits.is_empty();
+    refs.extend(hits.into_iter().cloned());
     if mapped {
         EventOutcome::mapped
     } else {
@@ -307,30 +302,89 @@ async fn triage(
     }
 }
 
-/// The functions running as an identity the change named, from the
-/// account's shared inventory. A listing that fails maps none of them: the
-/// resync still reaches them.
-async fn identity_keys(account: &ResolvedAccount, provider: &dyn Provider, touched: &Touched) -> HashSet<String> {
-    if touched.identities.is_empty() {
-        return HashSet::new();
-    }
-    match bounded(RECEIVE_DEADLINE, "the function listing", provider.functions()).await {
-        Ok(listed) => listed
-            .iter()
-            .filter(|f| f.identity.as_ref().is_some_and(|i| touched.identities.contains(i)))
-            .map(|f| fleet::function_key(account, &f.target))
-            .collect(),
-        Err((_, message)) => {
-            tracing::info!(account = %account.key, %message, "an identity's functions not listed");
-            HashSet::new()
+/// What a batch's changes are matched against, gathered once per batch:
+/// the account's live postures, and the functions running as each identity
+/// a change of the batch named.
+struct Governed {
+    /// Each posture with the function it governs (conflict-index key) and
+    /// whether it declares identity.
+    postures: Vec<(ObjectRef<CachedPosture>, String, bool)>,
+    /// Identity → the keys of the functions running as it.
+    by_identity: HashMap<String, HashSet<String>>,
+}
+
+impl Governed {
+    async fn of<'a>(
+        ctx: &Context,
+        account: &ResolvedAccount,
+        provider: &dyn Provider,
+        changes: impl Iterator<Item = &'a Touched>,
+    ) -> Governed {
+        let named: HashSet<&String> = changes.flat_map(|t| &t.identities).collect();
+        Governed {
+            postures: live_postures(ctx, account),
+            by_identity: functions_by_identity(account, provider, &named).await,
         }
     }
+
+    /// The postures a change reaches: one governing a function it names,
+    /// one whose function runs as an identity it names, or, when it cannot
+    /// say which identity, every one that declares identity.
+    fn hits(&self, account: &ResolvedAccount, touched: &Touched) -> Vec<&ObjectRef<CachedPosture>> {
+        let named: HashSet<String> = touched
+            .functions
+            .iter()
+            .map(|f| fleet::function_key(account, f))
+            .collect();
+        let running_as: HashSet<&String> = touched
+            .identities
+            .iter()
+            .filter_map(|i| self.by_identity.get(i))
+            .flatten()
+            .collect();
+        self.postures
+            .iter()
+            .filter(|(_, key, declares_identity)| {
+                named.contains(key) || running_as.contains(key) || (touched.identity_wide && *declares_identity)
+            })
+            .map(|(posture, _, _)| posture)
+            .collect()
+    }
+}
+
+/// The functions running as an identity a change named, from the
+/// account's shared inventory (one listing for the batch). A listing that
+/// fails maps none of them: the resync still reaches them.
+async fn functions_by_identity(
+    account: &ResolvedAccount,
+    provider: &dyn Provider,
+    named: &HashSet<&String>,
+) -> HashMap<String, HashSet<String>> {
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    if named.is_empty() {
+        return out;
+    }
+    match bounded(RECEIVE_DEADLINE, "the function listing", provider.functions()).await {
+        Ok(listed) => {
+            for f in listed.iter() {
+                if let Some(identity) = f.identity.as_ref().filter(|i| named.contains(i)) {
+                    out.entry(identity.clone())
+                        .or_default()
+                        .insert(fleet::function_key(account, &f.target));
+                }
+            }
+        }
+        Err((_, message)) => {
+            tracing::info!(account = %account.key, %message, "an identity's functions not listed");
+        }
+    }
+    out
 }
 
 /// The postures of this account that are not being deleted: each with the
 /// function it governs (conflict-index key) and whether it declares
 /// identity.
-fn governed(ctx: &Context, account: &ResolvedAccount) -> Vec<(ObjectRef<CachedPosture>, String, bool)> {
+fn live_postures(ctx: &Context, account: &ResolvedAccount) -> Vec<(ObjectRef<CachedPosture>, String, bool)> {
     let mut out = Vec::new();
     each_live_posture(ctx, |p, ns, spec, resolved| {
         if resolved.key == account.key {
@@ -362,4 +416,94 @@ fn record(ctx: &Context, account: &ResolvedAccount, outcome: EventOutcome) {
             EventOutcome::dropped | EventOutcome::received => c.dropped += 1,
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AccountConfig, AccountKind, AwsAccount, AwsFunctionRef, FunctionTarget};
+
+    fn account() -> ResolvedAccount {
+        ResolvedAccount {
+            key: "ClusterCloudAccount/prod".into(),
+            kind: AccountKind::ClusterCloudAccount,
+            namespace: None,
+            name: "prod".into(),
+            config: AccountConfig::Aws(AwsAccount {
+                region: "eu-west-1".into(),
+                account_id: Some("123456789012".into()),
+                ..AwsAccount::default()
+            }),
+            secret_namespace: "zerofn".into(),
+        }
+    }
+
+    fn function(name: &str) -> FunctionTarget {
+        FunctionTarget {
+            aws: Some(AwsFunctionRef {
+                name: name.into(),
+                region: None,
+            }),
+            azure: None,
+            gcp: None,
+        }
+    }
+
+    /// Three postures: `orders` (declares identity, runs as the shared
+    /// role), `billing` (runs as the shared role), `reports` (neither).
+    fn governed() -> Governed {
+        let a = account();
+        let posture = |name: &str, identity: bool| {
+            (
+                ObjectRef::new(name).within("shop"),
+                fleet::function_key(&a, &function(name)),
+                identity,
+            )
+        };
+        let shared: HashSet<String> = ["orders", "billing"]
+            .iter()
+            .map(|n| fleet::function_key(&a, &function(n)))
+            .collect();
+        Governed {
+            postures: vec![
+                posture("orders", true),
+                posture("billing", false),
+                posture("reports", false),
+            ],
+            by_identity: [("arn:aws:iam::123456789012:role/shared".to_string(), shared)].into(),
+        }
+    }
+
+    fn names(hits: Vec<&ObjectRef<CachedPosture>>) -> Vec<String> {
+        let mut n: Vec<String> = hits.into_iter().map(|r| r.name.clone()).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn a_change_reaches_the_postures_of_what_it_names() {
+        let g = governed();
+        let a = account();
+        let named = Touched {
+            functions: vec![function("reports")],
+            ..Touched::default()
+        };
+        assert_eq!(names(g.hits(&a, &named)), vec!["reports"]);
+        let role = Touched {
+            identities: vec!["arn:aws:iam::123456789012:role/shared".into()],
+            ..Touched::default()
+        };
+        assert_eq!(names(g.hits(&a, &role)), vec!["billing", "orders"]);
+        let wide = Touched {
+            identity_wide: true,
+            ..Touched::default()
+        };
+        assert_eq!(names(g.hits(&a, &wide)), vec!["orders"]);
+        let other = Touched {
+            functions: vec![function("ungoverned")],
+            identities: vec!["arn:aws:iam::123456789012:role/other".into()],
+            ..Touched::default()
+        };
+        assert!(g.hits(&a, &other).is_empty());
+    }
 }
