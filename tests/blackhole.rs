@@ -55,8 +55,8 @@ fn postures(n: usize, function: impl Fn(usize) -> String) -> String {
 }
 
 /// Plan `n` postures against one account; exit 2 within the deadline, every
-/// posture failing as unreachable.
-async fn assert_fails_fast(case: &str, account: String, n: usize, function: impl Fn(usize) -> String) {
+/// posture failing as unreachable. Returns each posture's error message.
+async fn assert_fails_fast(case: &str, account: String, n: usize, function: impl Fn(usize) -> String) -> Vec<String> {
     let dir = TempDir::new("blackhole");
     dir.write("account.yaml", &account);
     dir.write("postures.yaml", &postures(n, function));
@@ -72,6 +72,23 @@ async fn assert_fails_fast(case: &str, account: String, n: usize, function: impl
         assert_eq!(row["error"]["category"], "unreachable", "{case}: {row:#}");
     }
     eprintln!("{case}: {n} postures, exit 2 after {took:?}");
+    rows.iter()
+        .map(|r| r["error"]["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A refused connection is the account probe's answer, not a wait for its
+/// deadline: every posture's error names it (and Azure's, whose token the
+/// authority could not even be asked for, is unreachable, not a refused
+/// credential).
+fn assert_names_the_refusal(case: &str, messages: &[String]) {
+    for m in messages {
+        assert!(m.to_lowercase().contains("refused"), "{case}: {m}");
+        assert!(
+            !m.contains("did not answer within"),
+            "{case}: waited for the deadline: {m}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,10 +102,11 @@ async fn a_black_holed_aws_account_fails_1000_postures_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_aws_account_fails_1000_postures_at_once() {
-    assert_fails_fast("aws refused", aws_account(&refusing()), 1000, |i| {
+    let messages = assert_fails_fast("aws refused", aws_account(&refusing()), 1000, |i| {
         format!("{{aws: {{name: f-{i}}}}}")
     })
     .await;
+    assert_names_the_refusal("aws refused", &messages);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,8 +120,14 @@ async fn black_holed_gcp_and_azure_accounts_fail_at_once() {
         format!("{{azure: {{resourceGroup: rg, name: f-{i}}}}}")
     })
     .await;
-    assert_fails_fast("gcp refused", gcp_account(&refusing()), 300, |i| {
+    let messages = assert_fails_fast("gcp refused", gcp_account(&refusing()), 300, |i| {
         format!("{{gcp: {{location: europe-west1, name: f-{i}}}}}")
     })
     .await;
+    assert_names_the_refusal("gcp refused", &messages);
+    let messages = assert_fails_fast("azure refused", azure_account(&refusing()), 300, |i| {
+        format!("{{azure: {{resourceGroup: rg, name: f-{i}}}}}")
+    })
+    .await;
+    assert_names_the_refusal("azure refused", &messages);
 }

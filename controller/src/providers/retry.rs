@@ -150,6 +150,24 @@ impl Backoff {
 /// `zerofn_cloud_retries_total`).
 pub use crate::metrics::RetryCause as Cause;
 
+/// Whether an error, or one it wraps, is a connection the other side
+/// refused: nothing listens at that address. An account probe does not
+/// retry it (the account is reported unreachable at once, with that
+/// reason); ordinary calls still do, as a service may be restarting.
+pub fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
 /// What a failed attempt calls for, decided from the error's variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {

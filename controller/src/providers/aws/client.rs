@@ -9,9 +9,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_lambda::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{FinalizerInterceptorContextRef, InterceptorContext};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,6 +135,33 @@ impl Intercept for CallCounter {
             tracing::debug!(cloud = "aws", op, "cloud call sent");
         }
         Ok(())
+    }
+}
+
+/// A connection the endpoint refused is not retried by the STS client,
+/// whose GetCallerIdentity is the account's probe: an endpoint that is not
+/// listening refuses again a moment later, and the account is then
+/// reported unreachable at once, with that reason, instead of after the
+/// probe's deadline with none. Throttling and timeouts are still retried.
+#[derive(Debug)]
+pub struct RefusedIsFinal;
+
+impl ClassifyRetry for RefusedIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let refused = ctx
+            .output_or_error()
+            .and_then(Result::err)
+            .and_then(|e| e.as_connector_error())
+            .is_some_and(|e| crate::providers::retry::connection_refused(e));
+        if refused {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "zerofn-refused-is-final"
     }
 }
 
@@ -298,7 +326,8 @@ pub async fn build(
         .interceptor(counter.clone());
     let mut sts = aws_sdk_sts::config::Builder::from(&base)
         .region(aws_config::Region::new(account.region.clone()))
-        .interceptor(counter);
+        .interceptor(counter)
+        .retry_classifier(RefusedIsFinal);
     if let Some(url) = &endpoints.sts {
         sts = sts.endpoint_url(url.clone());
     }

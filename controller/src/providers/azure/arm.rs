@@ -46,6 +46,8 @@ pub enum NoAnswer {
     Timeout,
     /// The connection, TLS or I/O failed.
     Transport,
+    /// The connection was refused: nothing listens there.
+    Refused,
     /// A link ARM handed us leads elsewhere: it is never followed.
     UntrustedLink,
     /// The path makes no URL: nothing was sent.
@@ -57,7 +59,7 @@ impl ArmError {
         let msg = format!("{}: {} {}: {}", self.op, self.status, self.code, self.message);
         match (self.unanswered, self.status) {
             (Some(NoAnswer::Timeout), _) => ProviderError::Timeout(msg),
-            (Some(NoAnswer::Transport), _) => ProviderError::Unreachable(msg),
+            (Some(NoAnswer::Transport | NoAnswer::Refused), _) => ProviderError::Unreachable(msg),
             (Some(NoAnswer::UntrustedLink | NoAnswer::InvalidPath), _) => ProviderError::Cloud(msg),
             (None, 401 | 403) => ProviderError::Auth(msg),
             (None, 404) => ProviderError::NotFound(msg),
@@ -75,7 +77,7 @@ impl ArmError {
     /// and a link or path zerofn will not send to stays so: never.
     fn verdict(&self) -> Verdict {
         let cause = match (self.unanswered, self.status, self.code.as_str()) {
-            (Some(NoAnswer::Timeout | NoAnswer::Transport), _, _) => Cause::unavailable,
+            (Some(NoAnswer::Timeout | NoAnswer::Transport | NoAnswer::Refused), _, _) => Cause::unavailable,
             (Some(NoAnswer::UntrustedLink | NoAnswer::InvalidPath), _, _) => return Verdict::Fail,
             (None, 429, _) => Cause::throttled,
             (None, 409, "Conflict" | "AnotherOperationInProgress") => Cause::conflict,
@@ -231,6 +233,32 @@ impl Arm {
     /// with an operation in progress, on server errors and on transport
     /// failures. Every attempt is counted.
     pub async fn send(&self, op: &str, method: Method, url: Url, body: Option<&Value>) -> Result<Reply, ArmError> {
+        self.send_classified(op, method, url, body, ArmError::verdict).await
+    }
+
+    /// A GET as the account's probe makes it: a refused connection is not
+    /// retried, so an account nothing answers for is reported at once.
+    pub async fn probe(&self, op: &str, path: &str, api: &str, query: &[(&str, &str)]) -> Result<(), ArmError> {
+        let url = self
+            .url(path, api, query)
+            .map_err(|e| ArmError { op: op.into(), ..e })?;
+        let verdict = |e: &ArmError| match e.unanswered {
+            Some(NoAnswer::Refused) => Verdict::Fail,
+            _ => e.verdict(),
+        };
+        self.send_classified(op, Method::Get, url, None, verdict)
+            .await
+            .map(drop)
+    }
+
+    async fn send_classified(
+        &self,
+        op: &str,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        verdict: impl Fn(&ArmError) -> Verdict,
+    ) -> Result<Reply, ArmError> {
         let policy = &self.tuning.call("azure", &self.metrics);
         let url = &url;
         let attempt = move || async move {
@@ -252,18 +280,15 @@ impl Arm {
                 Err(unsent) => Err(self.unanswered(op, unsent)),
             }
         };
-        policy
-            .run(attempt, ArmError::verdict)
-            .await
-            .map_err(|gave_up| match gave_up {
-                GaveUp::Failed(e) => e,
-                GaveUp::Deadline(_) => ArmError::no_answer(
-                    op,
-                    NoAnswer::Timeout,
-                    "Timeout",
-                    format!("{op} did not succeed within {:?}", self.tuning.call_deadline),
-                ),
-            })
+        policy.run(attempt, verdict).await.map_err(|gave_up| match gave_up {
+            GaveUp::Failed(e) => e,
+            GaveUp::Deadline(_) => ArmError::no_answer(
+                op,
+                NoAnswer::Timeout,
+                "Timeout",
+                format!("{op} did not succeed within {:?}", self.tuning.call_deadline),
+            ),
+        })
     }
 
     /// A send that got no answer, counted.
@@ -272,6 +297,11 @@ impl Arm {
         match unsent {
             Unsent::Silent(limit) => {
                 ArmError::no_answer(op, NoAnswer::Timeout, "Timeout", format!("no answer within {limit:?}"))
+            }
+            // Nothing listens there (ARM, or the authority a token comes
+            // from): no answer, of its own kind.
+            Unsent::Failed(e) if crate::providers::retry::connection_refused(&e) => {
+                ArmError::no_answer(op, NoAnswer::Refused, "ConnectionRefused", e.to_string())
             }
             // A credential the authority refused: as ARM would answer it.
             Unsent::Failed(e) if matches!(e.kind(), azure_core::error::ErrorKind::Credential) => ArmError {

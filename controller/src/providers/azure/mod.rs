@@ -253,14 +253,13 @@ impl Cloud for AzureProvider {
             self.account.subscription_id
         );
         self.arm
-            .get(
+            .probe(
                 "ListRoleDefinitions",
                 &path,
                 arm::AUTHZ_API,
                 &[("$filter", "roleName eq 'Reader'")],
             )
             .await
-            .map(drop)
             .map_err(|e| e.provider())
     }
 

@@ -132,7 +132,14 @@ impl From<TimedOut> for GaxError {
 }
 
 pub fn map_err(op: &str, target: &str, e: &GaxError) -> ProviderError {
-    let msg = format!("{op} {target}: {e}");
+    // The client's message stops at "cannot connect": say why, when it is
+    // that nothing listens there.
+    let refused = if crate::providers::retry::connection_refused(e) {
+        " (connection refused)"
+    } else {
+        ""
+    };
+    let msg = format!("{op} {target}: {e}{refused}");
     match code(e) {
         Some(Code::NotFound) => ProviderError::NotFound(msg),
         Some(Code::PermissionDenied | Code::Unauthenticated) => ProviderError::Auth(msg),
@@ -152,9 +159,21 @@ pub fn map_err(op: &str, target: &str, e: &GaxError) -> ProviderError {
 pub struct Caller {
     pub metrics: Arc<Metrics>,
     pub tuning: Tuning,
+    /// A refused connection is final (the account probe's calls): nothing
+    /// listens there, and the account is reported unreachable at once.
+    pub refused_is_final: bool,
 }
 
 impl Caller {
+    /// The same caller as the account probe uses it: a refused connection
+    /// is not retried.
+    pub fn probing(&self) -> Caller {
+        Caller {
+            refused_is_final: true,
+            ..self.clone()
+        }
+    }
+
     pub fn record(&self, op: &str, result: Result<(), &GaxError>) {
         self.metrics
             .cloud_call("gcp", op, result.map_or_else(|e| outcome(op, e), |_| Outcome::ok));
@@ -176,7 +195,14 @@ impl Caller {
             self.record(op, result.as_ref().map(drop));
             result
         };
-        policy.run(attempt, transient).await.map_err(GaveUp::into_error)
+        let classify = |e: &GaxError| {
+            if self.refused_is_final && crate::providers::retry::connection_refused(e) {
+                Verdict::Fail
+            } else {
+                transient(e)
+            }
+        };
+        policy.run(attempt, classify).await.map_err(GaveUp::into_error)
     }
 
     pub async fn call<T, F, Fut>(&self, op: &str, target: &str, f: F) -> Result<T, ProviderError>

@@ -74,7 +74,11 @@ impl GcpProvider {
             number: OnceCell::new(),
             account,
             clients,
-            caller: client::Caller { metrics, tuning },
+            caller: client::Caller {
+                metrics,
+                tuning,
+                refused_is_final: false,
+            },
             inventory: observe::Inventory::default(),
             pacer: Pacer::per_second(DEFAULT_RATE),
             ttl,
@@ -260,7 +264,7 @@ impl Cloud for GcpProvider {
     async fn probe(&self) -> Result<(), ProviderError> {
         // GetProject even when the number is declared: it proves the
         // endpoint answers and the credentials are accepted.
-        observe::project_number(&self.clients, &self.caller, &self.account.project_id)
+        observe::project_number(&self.clients, &self.caller.probing(), &self.account.project_id)
             .await
             .map(drop)
     }
