@@ -240,11 +240,14 @@ async fn round(ctx: &Context, account: &ResolvedAccount, requeue: &Requeue) -> R
         return Ok(());
     }
     ctx.feeds.set_state(&account.key, FeedState::Flowing);
-    let touched = batch.iter().filter_map(|m| match &m.event {
-        Ok(Decoded::Change(t)) => Some(t),
-        _ => None,
-    });
-    let governed = Governed::of(ctx, account, provider.as_ref(), touched).await;
+    let changes: Vec<&Touched> = batch
+        .iter()
+        .filter_map(|m| match &m.event {
+            Ok(Decoded::Change(t)) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let governed = Governed::of(ctx, account, provider.as_ref(), &changes).await;
     let mut refs = HashSet::new();
     let mut receipts = Vec::with_capacity(batch.len());
     for message in batch {
@@ -305,6 +308,7 @@ async fn triage(
 /// What a batch's changes are matched against, gathered once per batch:
 /// the account's live postures, and the functions running as each identity
 /// a change of the batch named.
+#[derive(Default)]
 struct Governed {
     /// Each posture with the function it governs (conflict-index key) and
     /// whether it declares identity.
@@ -314,13 +318,11 @@ struct Governed {
 }
 
 impl Governed {
-    async fn of<'a>(
-        ctx: &Context,
-        account: &ResolvedAccount,
-        provider: &dyn Provider,
-        changes: impl Iterator<Item = &'a Touched>,
-    ) -> Governed {
-        let named: HashSet<&String> = changes.flat_map(|t| &t.identities).collect();
+    async fn of(ctx: &Context, account: &ResolvedAccount, provider: &dyn Provider, changes: &[&Touched]) -> Governed {
+        if changes.is_empty() {
+            return Governed::default();
+        }
+        let named: HashSet<&String> = changes.iter().flat_map(|t| &t.identities).collect();
         Governed {
             postures: live_postures(ctx, account),
             by_identity: functions_by_identity(account, provider, &named).await,
