@@ -269,6 +269,11 @@ async fn other_refusals_are_reported_at_once() {
     assert_eq!(server.requests().iter().filter(|r| r.method == "PUT").count(), 1);
 }
 
+/// The paths of the requests a scripted server saw, in order.
+fn paths(reqs: &[zerofn_sim::scaffold::Recorded]) -> Vec<&str> {
+    reqs.iter().map(|r| r.path.as_str()).collect()
+}
+
 // ------------------------------------------------------------ REST API stages
 // LocalStack answers GetDeployment without the apiSummary that `embed=
 // apisummary` asks for: the answers are scripted here in the shapes of the
@@ -333,9 +338,8 @@ async fn a_rest_apis_stages_are_read_through_their_deployments_summaries() {
         other => panic!("a deployment without its summary is not observed: {other:?}"),
     }
     let reqs = server.requests();
-    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
-        paths,
+        paths(&reqs),
         vec![
             "/restapis/abc123/resources",
             "/restapis/abc123/stages",
@@ -503,9 +507,8 @@ async fn an_http_api_is_read_through_its_integrations_and_routes() {
         ])
     );
     let reqs = server.requests();
-    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
-        paths,
+        paths(&reqs),
         vec![
             "/restapis/abc123/resources",
             "/v2/apis/abc123/integrations",

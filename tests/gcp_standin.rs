@@ -217,6 +217,15 @@ async fn throttling_is_backed_off_not_reported() {
     );
 }
 
+/// One more enforce over `args`: exit 0, no write counted, none seen.
+async fn enforce_writes_nothing(gcp: &GcpStandIn, args: &[&str]) {
+    gcp.clear_requests();
+    let again = zerofn(&[&["enforce", "--once"][..], args].concat()).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
+    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+}
+
 fn account_yaml(url: &str, number: Option<&str>) -> String {
     let number = number
         .map(|n| format!("    projectNumber: \"{n}\"\n"))
@@ -723,11 +732,7 @@ async fn binary_authorization_is_set_on_the_service_with_only_its_mask() {
         "only binaryAuthorization is masked: {}",
         patches[0].query
     );
-    gcp.clear_requests();
-    let again = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
-    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
-    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+    enforce_writes_nothing(&gcp, &args).await;
 }
 
 /// `triggers.gcp.requirePrivateIngress`: one function is open to all (its
@@ -797,11 +802,7 @@ async fn private_ingress_closes_the_function_and_the_service_behind_it() {
         Some("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER")
     );
 
-    gcp.clear_requests();
-    let again = zerofn(&[&["enforce", "--once"][..], &args[..]].concat()).await;
-    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-    assert_eq!(again.json()["writeCalls"], 0, "{}", again.stdout);
-    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+    enforce_writes_nothing(&gcp, &args).await;
 }
 
 /// `observability.gcp.requireLogsKept`: an exclusion of the `_Default` sink

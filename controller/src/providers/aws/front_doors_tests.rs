@@ -662,6 +662,13 @@ fn any_api() -> impl Strategy<Value = ObservedApi> {
         })
 }
 
+/// The evaluator's own reading of `publicMethods`: path and verb, or ANY.
+fn declared_public(g: &AwsApiGateway, path: &str, verb: &str) -> bool {
+    g.public_methods
+        .iter()
+        .any(|m| m.path == path && (m.method == verb || m.method == "ANY"))
+}
+
 /// The evaluator's own check of a deployment: it publishes the API as the
 /// writes leave it; nothing may be served without authorization (unless
 /// declared public) that the stage did not already serve so, and nothing
@@ -682,10 +689,7 @@ fn deployment_opens_nothing(g: &AwsApiGateway, before: &ObservedApi, after: &Obs
                 Served::Summary(w) => w.get(&(path.clone(), verb.clone())),
                 Served::NotObserved(_) => None,
             };
-            let public = g
-                .public_methods
-                .iter()
-                .any(|m| m.path == *path && (m.method == *verb || m.method == "ANY"));
+            let public = declared_public(g, path, verb);
             let open = |x: &MethodGuard| x.authorization_type == "NONE";
             if open(guard) && !public && !was.is_some_and(open) {
                 return Err(format!("the deployment opened {verb} {path}"));
@@ -717,10 +721,7 @@ fn open_stage_is_reported(g: &AwsApiGateway, api: &ObservedApi, p: &Plan<AwsActi
             continue;
         };
         for m in &r.methods {
-            let public = g
-                .public_methods
-                .iter()
-                .any(|x| x.path == m.path && (x.method == m.http_method || x.method == "ANY"));
+            let public = declared_public(g, &m.path, &m.http_method);
             let open = served
                 .get(&(m.path.clone(), m.http_method.clone()))
                 .is_some_and(|x| x.authorization_type == "NONE");
