@@ -256,6 +256,7 @@ fn stage_serves_open(
             return false;
         }
     };
+    removed_but_served(cfg, api, rest, stage, summary, b);
     let mut stale = false;
     for m in rest.methods.iter().filter(|m| !unauthenticated(&m.authorization_type)) {
         let key = (m.path.clone(), m.http_method.clone());
@@ -289,6 +290,41 @@ fn stage_serves_open(
         );
     }
     stale
+}
+
+/// Methods the stage serves without authorization that the API no longer
+/// has: their integrations are gone from the API, so whether they reach
+/// the function cannot be read. Reported as not judged, never passed, and
+/// not redeployed on that guess.
+fn removed_but_served(
+    cfg: &AwsApiGateway,
+    api: &ObservedApi,
+    rest: &RestApi,
+    stage: &ApiStage,
+    summary: &BTreeMap<MethodKey, MethodGuard>,
+    b: &mut PlanBuilder<AwsAction>,
+) {
+    let removed = summary.iter().filter(|((path, verb), g)| {
+        unauthenticated(&g.authorization_type)
+            && !declared_public(cfg, path, verb)
+            && !rest.draft.contains_key(&(path.clone(), verb.clone()))
+    });
+    for ((path, verb), _) in removed {
+        b.finding(
+            on(
+                "aws.triggers.apiGateway.removedMethodServed",
+                &format!("ApiGateway[{}].stages[{}].{verb} {path}", api.id, stage.name),
+            )
+            .observed(format!("deployment {} serves authorizationType NONE", stage.deployment_id))
+            .desired("a method the API has, judged")
+            .severity(Severity::Medium)
+            .remediable(false)
+            .message(format!(
+                "stage {} of API {} still serves {verb} {path} without authorization, a method the API no longer has: whether it reaches the function cannot be read, so it is not judged; redeploy the stage to drop it",
+                stage.name, api.id
+            )),
+        );
+    }
 }
 
 /// What deploying `draft` to the stage would open: a method it would serve

@@ -209,6 +209,22 @@ fn what_a_deploy_may_serve_open_goes_with_it() {
     assert_eq!(deploy, Some(BTreeSet::from(["GET /health".to_string()])));
 }
 
+/// A method deleted from the API but still served open by the stage: its
+/// integration is gone, so whether it reaches the function is not judged,
+/// and that is said, not passed; nothing is redeployed on that guess.
+#[test]
+fn an_open_method_the_api_no_longer_has_is_not_passed() {
+    let methods = vec![method("/orders", "GET", "AWS_IAM")];
+    let draft = draft_of(&methods);
+    let mut served = draft.clone();
+    served.insert(("/legacy".into(), "POST".into()), guard("NONE"));
+    let o = observed(vec![rest_with(methods, draft, vec![stage(Served::Summary(served))])]);
+    let p = run(gateway(true, false), &o);
+    assert_eq!(checks(&p), vec!["aws.triggers.apiGateway.removedMethodServed"]);
+    assert_eq!(p.findings[0].field, "ApiGateway[rest1].stages[prod].POST /legacy");
+    assert!(p.actions.is_empty());
+}
+
 /// Someone opened another method and did not deploy: redeploying would
 /// publish it. The method reaching the function is still fixed in the
 /// API, the stage is not redeployed, and that is reported, not passed.
@@ -612,21 +628,27 @@ fn kind(a: &AwsAction) -> &'static str {
 }
 
 /// What stage `prod` serves, from the API's methods: as they are; an
-/// older deployment (each method as it is or open); one without some
-/// methods; or not read.
+/// older deployment (each method as it is or open, and perhaps an open
+/// method the API has since lost); one without some methods; or not read.
 fn any_served(draft: BTreeMap<MethodKey, MethodGuard>) -> impl Strategy<Value = Served> {
     let n = draft.len();
-    (0..4u8, proptest::collection::vec(0..3u8, n)).prop_map(move |(kind, each)| match kind {
+    (0..4u8, proptest::collection::vec(0..3u8, n), any::<bool>()).prop_map(move |(kind, each, lost)| match kind {
         0 => Served::Summary(draft.clone()),
         3 => Served::NotObserved("AccessDeniedException".into()),
-        _ => Served::Summary(
-            draft
+        _ => {
+            let mut served: BTreeMap<MethodKey, MethodGuard> = draft
                 .iter()
                 .zip(&each)
                 .filter(|(_, e)| kind == 1 || **e != 2)
                 .map(|((k, g), e)| (k.clone(), if *e == 1 { guard("NONE") } else { g.clone() }))
-                .collect(),
-        ),
+                .collect();
+            if lost {
+                served
+                    .entry(("/legacy".into(), "POST".into()))
+                    .or_insert_with(|| guard("NONE"));
+            }
+            Served::Summary(served)
+        }
     })
 }
 
@@ -720,6 +742,21 @@ fn open_stage_is_reported(g: &AwsApiGateway, api: &ObservedApi, p: &Plan<AwsActi
             }
             continue;
         };
+        // An open method the API no longer has may reach the function.
+        for ((path, verb), x) in served {
+            let named = format!("{verb} {path}");
+            let lost = !r.draft.contains_key(&(path.clone(), verb.clone()));
+            if lost
+                && x.authorization_type == "NONE"
+                && !declared_public(g, path, verb)
+                && !p.findings.iter().any(|f| f.field.ends_with(&named))
+            {
+                return Err(format!(
+                    "stage {} serves {named}, which the API lost, and nothing says so",
+                    s.name
+                ));
+            }
+        }
         for m in &r.methods {
             let public = declared_public(g, &m.path, &m.http_method);
             let open = served
