@@ -84,10 +84,7 @@ async fn resources(
     pace: &Pacer,
     id: &str,
 ) -> Result<Vec<aws_sdk_apigateway::types::Resource>, ProviderError> {
-    let mut all = Vec::new();
-    let mut position = None;
-    for _ in 0..MAX_PAGES {
-        pace.ready().await;
+    let pages = every_page(pace, "GetResources", id, |position| async move {
         let page = c
             .get_resources()
             .rest_api_id(id)
@@ -97,13 +94,33 @@ async fn resources(
             .send()
             .await
             .map_err(|e| map_err("GetResources", id, e))?;
-        all.extend(page.items().iter().cloned());
-        position = page.position().filter(|p| !p.is_empty()).map(str::to_string);
-        if position.is_none() {
-            return Ok(all);
+        let next = page.position().map(str::to_string);
+        Ok((page.items().to_vec(), next))
+    })
+    .await?;
+    Ok(pages.into_iter().flatten().collect())
+}
+
+/// Every page of one list, each paced, the next asked for with the token
+/// (REST `position`, HTTP API `nextToken`) the last one gave; a list of more
+/// than [`MAX_PAGES`] is refused as too large rather than read without end.
+async fn every_page<T, F, Fut>(pace: &Pacer, op: &str, id: &str, mut fetch: F) -> Result<Vec<T>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(T, Option<String>), ProviderError>>,
+{
+    let mut pages = Vec::new();
+    let mut token = None;
+    for _ in 0..MAX_PAGES {
+        pace.ready().await;
+        let (page, next) = fetch(token).await?;
+        pages.push(page);
+        token = next.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(pages);
         }
     }
-    Err(too_large("GetResources", id))
+    Err(too_large(op, id))
 }
 
 fn draft_of(resources: &[aws_sdk_apigateway::types::Resource]) -> BTreeMap<MethodKey, MethodGuard> {
@@ -255,10 +272,7 @@ async fn validators(
     pace: &Pacer,
     id: &str,
 ) -> Result<BTreeMap<String, RequestValidator>, ProviderError> {
-    let mut out = BTreeMap::new();
-    let mut position = None;
-    for _ in 0..MAX_PAGES {
-        pace.ready().await;
+    let pages = every_page(pace, "GetRequestValidators", id, |position| async move {
         let page = c
             .get_request_validators()
             .rest_api_id(id)
@@ -267,23 +281,21 @@ async fn validators(
             .send()
             .await
             .map_err(|e| map_err("GetRequestValidators", id, e))?;
-        for v in page.items() {
-            if let Some(vid) = v.id() {
-                out.insert(
-                    vid.to_string(),
-                    RequestValidator {
-                        body: v.validate_request_body(),
-                        parameters: v.validate_request_parameters(),
-                    },
-                );
-            }
-        }
-        position = page.position().filter(|p| !p.is_empty()).map(str::to_string);
-        if position.is_none() {
-            return Ok(out);
-        }
-    }
-    Err(too_large("GetRequestValidators", id))
+        let next = page.position().map(str::to_string);
+        Ok((page.items().to_vec(), next))
+    })
+    .await?;
+    Ok(pages
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let validator = RequestValidator {
+                body: v.validate_request_body(),
+                parameters: v.validate_request_parameters(),
+            };
+            v.id.map(|vid| (vid, validator))
+        })
+        .collect())
 }
 
 /// The routes of an HTTP API whose integration invokes the function: the
@@ -294,13 +306,7 @@ async fn http(
     id: &str,
     function_arn: &str,
 ) -> Result<Vec<ApiRoute>, ProviderError> {
-    let mut reaching: HashMap<String, bool> = HashMap::new();
-    let mut token = None;
-    for page_no in 0..=MAX_PAGES {
-        if page_no == MAX_PAGES {
-            return Err(too_large("GetIntegrations", id));
-        }
-        pace.ready().await;
+    let integrations = every_page(pace, "GetIntegrations", id, |token| async move {
         let page = c
             .get_integrations()
             .api_id(id)
@@ -308,21 +314,19 @@ async fn http(
             .send()
             .await
             .map_err(|e| map_err("GetIntegrations", id, e))?;
-        for i in page.items() {
-            if let Some(iid) = i.integration_id() {
-                let hit = i.integration_uri().is_some_and(|u| invokes(u, function_arn));
-                reaching.insert(iid.to_string(), hit);
-            }
-        }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    let mut routes = Vec::new();
-    let mut token = None;
-    for _ in 0..MAX_PAGES {
-        pace.ready().await;
+        let next = page.next_token().map(str::to_string);
+        Ok((page.items().to_vec(), next))
+    })
+    .await?;
+    let reaching: HashMap<String, bool> = integrations
+        .iter()
+        .flatten()
+        .filter_map(|i| {
+            let hit = i.integration_uri().is_some_and(|u| invokes(u, function_arn));
+            i.integration_id().map(|iid| (iid.to_string(), hit))
+        })
+        .collect();
+    let routes = every_page(pace, "GetRoutes", id, |token| async move {
         let page = c
             .get_routes()
             .api_id(id)
@@ -330,24 +334,25 @@ async fn http(
             .send()
             .await
             .map_err(|e| map_err("GetRoutes", id, e))?;
-        for r in page.items() {
+        let next = page.next_token().map(str::to_string);
+        Ok((page.items().to_vec(), next))
+    })
+    .await?;
+    Ok(routes
+        .iter()
+        .flatten()
+        .filter(|r| {
             let target = r.target().and_then(|t| t.strip_prefix("integrations/"));
-            if target.is_some_and(|t| reaching.get(t).copied().unwrap_or(false)) {
-                routes.push(ApiRoute {
-                    route_id: r.route_id().unwrap_or_default().to_string(),
-                    route_key: r.route_key().unwrap_or_default().to_string(),
-                    authorization_type: r
-                        .authorization_type()
-                        .map(|a| a.as_str().to_string())
-                        .unwrap_or_else(|| "NONE".into()),
-                    authorizer_id: r.authorizer_id().map(str::to_string),
-                });
-            }
-        }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-        if token.is_none() {
-            return Ok(routes);
-        }
-    }
-    Err(too_large("GetRoutes", id))
+            target.is_some_and(|t| reaching.get(t).copied().unwrap_or(false))
+        })
+        .map(|r| ApiRoute {
+            route_id: r.route_id().unwrap_or_default().to_string(),
+            route_key: r.route_key().unwrap_or_default().to_string(),
+            authorization_type: r
+                .authorization_type()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_else(|| "NONE".into()),
+            authorizer_id: r.authorizer_id().map(str::to_string),
+        })
+        .collect())
 }
