@@ -352,6 +352,43 @@ async fn a_rest_apis_stages_are_read_through_their_deployments_summaries() {
     assert!(reqs.iter().all(|r| r.method == "GET"), "reads only");
 }
 
+/// Two stages serving one deployment: it is read once, and both stages
+/// are judged by it.
+#[tokio::test]
+async fn a_deployment_two_stages_share_is_read_once() {
+    use zerofn::providers::aws::model::{ApiRead, Served};
+    let server = Scripted::start(
+        vec![
+            json(r#"{"item":[]}"#),
+            json(r#"{"item":[{"stageName":"prod","deploymentId":"d1"},{"stageName":"beta","deploymentId":"d1"}]}"#),
+            json(r#"{"id":"d1","createdDate":1700000000,"apiSummary":{}}"#),
+            json(r#"{"item":[]}"#),
+        ],
+        api_error(500, "InternalFailure"),
+    )
+    .await
+    .unwrap();
+    let ApiRead::Rest(api) = read_api(&server).await else {
+        panic!("a REST API");
+    };
+    assert_eq!(api.stages.len(), 2);
+    assert!(
+        api.stages
+            .iter()
+            .all(|s| matches!(&s.served, Served::Summary(m) if m.is_empty()))
+    );
+    let reqs = server.requests();
+    assert_eq!(
+        paths(&reqs),
+        vec![
+            "/restapis/abc123/resources",
+            "/restapis/abc123/stages",
+            "/restapis/abc123/deployments/d1",
+            "/restapis/abc123/requestvalidators",
+        ]
+    );
+}
+
 /// STS's answer to GetCallerIdentity (query protocol, XML), which the
 /// provider asks once for the account it reaches.
 fn caller_identity() -> Reply {

@@ -210,11 +210,20 @@ async fn stages(c: &aws_sdk_apigateway::Client, pace: &Pacer, id: &str) -> Resul
         .await
         .map_err(|e| map_err("GetStages", id, e))?;
     let mut stages = Vec::new();
+    // Stages often share a deployment: each is read once.
+    let mut read: HashMap<&str, Served> = HashMap::new();
     for s in out.item() {
         let (Some(name), deployment) = (s.stage_name(), s.deployment_id().unwrap_or_default()) else {
             continue;
         };
-        let served = served(c, pace, id, deployment).await;
+        let served = match read.get(deployment) {
+            Some(known) => known.clone(),
+            None => {
+                let fresh = served(c, pace, id, deployment).await;
+                read.insert(deployment, fresh.clone());
+                fresh
+            }
+        };
         stages.push(ApiStage {
             name: name.to_string(),
             deployment_id: deployment.to_string(),
