@@ -859,3 +859,63 @@ async fn a_default_sink_exclusion_dropping_the_functions_logs_is_reported() {
     );
     assert!(gcp.write_requests().is_empty());
 }
+
+/// The service is read again right before it is narrowed: one narrowed
+/// further meanwhile (internal only, here by hand after the plan) is kept,
+/// never set back to the plan's wider bound; one still open is narrowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_narrowed_further_since_the_plan_is_kept() {
+    use std::sync::Arc;
+    use zerofn::api::GcpAccount;
+    use zerofn::providers::gcp::{GcpAction, GcpProvider};
+    use zerofn::providers::{Cloud, Posture};
+    let gcp = GcpStandIn::start(
+        GcpWorld::new()
+            .project(P, N)
+            .function(FunctionSeed::new(P, EU, "kept").ingress("ALLOW_ALL")),
+    )
+    .await
+    .expect("stand-in");
+    let url = gcp.url();
+    let account: GcpAccount = serde_saphyr::from_str(&format!(
+        "projectId: {P}\nanonymous: true\nendpoints: {{functions: \"{url}\", run: \"{url}\", iam: \"{url}\", resourceManager: \"{url}\"}}\n"
+    ))
+    .expect("account parses");
+    let provider = GcpProvider::new(
+        account,
+        None,
+        Arc::new(zerofn::metrics::Metrics::default()),
+        GcpProvider::default_tuning(),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("provider");
+    let posture = Posture::new(
+        "test",
+        "shop",
+        "kept",
+        serde_saphyr::from_str(&format!(
+            "accountRef: {{name: gcp}}\nfunction: {{gcp: {{location: {EU}, name: kept}}}}\nmode: Enforce\n"
+        ))
+        .expect("posture parses"),
+    );
+    let narrow = GcpAction::NarrowServiceIngress {
+        service: format!("projects/{P}/locations/{EU}/services/kept"),
+        ingress: "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER".into(),
+    };
+    assert!(gcp.set_service_ingress(P, EU, "kept", "INGRESS_TRAFFIC_INTERNAL_ONLY"));
+    provider.apply(&posture, &narrow).await.expect("apply");
+    assert_eq!(
+        gcp.service_ingress(P, EU, "kept").as_deref(),
+        Some("INGRESS_TRAFFIC_INTERNAL_ONLY"),
+        "never widened back to the plan's bound"
+    );
+    assert!(gcp.write_requests().is_empty(), "{:#?}", gcp.write_requests());
+
+    assert!(gcp.set_service_ingress(P, EU, "kept", "INGRESS_TRAFFIC_ALL"));
+    provider.apply(&posture, &narrow).await.expect("apply");
+    assert_eq!(
+        gcp.service_ingress(P, EU, "kept").as_deref(),
+        Some("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER")
+    );
+}
